@@ -1,0 +1,1 @@
+"""User model code: features, preprocessing and the Keras model, referenced by dotted path."""

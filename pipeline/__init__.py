@@ -1,0 +1,1 @@
+"""The TFX pipeline: config, graph, runners, lineage and serving helpers."""

@@ -1,0 +1,108 @@
+"""Custom components: the data gate before Transform and the TF Serving pusher."""
+
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tensorflow_data_validation.utils import anomalies_util
+from tfx import v1 as tfx
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
+from tfx.proto import pusher_pb2
+from tfx import types
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from pipeline import serving
+
+SCHEMA_FILE = "schema.pbtxt"
+ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+class DataValidationError(RuntimeError):
+    """The input data broke the schema; the message lists each anomalous feature and why."""
+
+
+def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
+    """One line per anomalous feature and split: '<split>: <feature>: <reason>'."""
+    lines = []
+    for split in split_names:
+        path = Path(anomalies_uri) / f"Split-{split}" / ANOMALIES_FILE
+        anomalies = anomalies_util.load_anomalies_binary(str(path))
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            reasons = "; ".join(r.description or r.short_description for r in info.reason)
+            lines.append(f"{split}: feature '{feature}': {reasons}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            reasons = "; ".join(r.description for r in anomalies.dataset_anomaly_info.reason)
+            lines.append(f"{split}: dataset: {reasons}")
+    return lines
+
+
+@tfx.dsl.components.component
+def DataGate(  # noqa: N802 - TFX names components like classes
+    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
+    validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
+) -> None:
+    """Stop the run before Transform when ExampleValidator found anomalies."""
+    splits = artifact_utils.decode_split_names(anomalies.split_names)
+    problems = describe_anomalies(anomalies.uri, splits)
+    if problems:
+        raise DataValidationError(
+            f"{len(problems)} data anomalies, stopping before Transform:\n  "
+            + "\n  ".join(problems)
+        )
+    shutil.copy(Path(schema.uri) / SCHEMA_FILE, Path(validated_schema.uri) / SCHEMA_FILE)
+
+
+class ServingPushExecutor(pusher_executor.Executor):
+    """Pushes blessed models atomically into TF Serving's layout, never the same model twice."""
+
+    def Do(  # noqa: N802 - TFX executor interface
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Publish the model as the next integer version unless it is unblessed or already served."""
+        pushed = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(pushed)
+            pushed.set_string_custom_property("push_decision", "not blessed")
+            return
+        model_dir = Path(self.GetModelPath(input_dict))
+        base_path = Path(_destination(exec_properties).filesystem.base_directory)
+        fingerprint = serving.model_fingerprint(model_dir)
+        pushed.set_string_custom_property("model_fingerprint", fingerprint)
+        served = serving.version_with_fingerprint(base_path, fingerprint)
+        if served is not None:
+            self._MarkNotPushed(pushed)
+            pushed.set_string_custom_property(
+                "push_decision", f"identical model already served as version {served}"
+            )
+            pushed.set_string_custom_property("served_version", str(served))
+            return
+        model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        record = serving.push_record(model.uri, fingerprint)
+        version, version_dir = serving.publish(model_dir, base_path, record)
+        io_utils.copy_dir(str(model_dir), pushed.uri)
+        self._MarkPushed(pushed, pushed_destination=str(version_dir), pushed_version=str(version))
+        pushed.set_string_custom_property("push_decision", f"pushed as version {version}")
+
+
+def _destination(exec_properties: dict[str, Any]) -> pusher_pb2.PushDestination:
+    """Decode the push destination TFX stores as JSON in the execution properties."""
+    destination = pusher_pb2.PushDestination()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+    )
+    return destination
+
+
+class ServingPusher(tfx.components.Pusher):
+    """TFX's Pusher interface with the atomic, de-duplicating TF Serving executor."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(ServingPushExecutor)

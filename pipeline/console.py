@@ -1,0 +1,103 @@
+"""A clean console: one line per component start and finish; everything verbose goes to a log file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+_RUNNING = re.compile(r"Component (\S+) is running\.")
+_FINISHED = re.compile(r"Component (\S+) is finished\.")
+_CACHED = re.compile(r"A cached execution \d+ is used\.")
+_SKIPPED = re.compile(r"Skipping execution for")
+
+
+@dataclass
+class ComponentProgress:
+    """What the console knows about one component while the run goes on."""
+
+    node_id: str
+    started: float
+    status: str = "running"
+    seconds: float = 0.0
+
+
+class ProgressReporter(logging.Handler):
+    """Turns TFX's own 'Component X is running/finished' log records into console lines."""
+
+    def __init__(self, console: TextIO, total: int) -> None:
+        super().__init__(level=logging.INFO)
+        self.console = console
+        self.total = total
+        self.components: list[ComponentProgress] = []
+
+    @property
+    def current(self) -> ComponentProgress | None:
+        """The component that started last and has not finished yet."""
+        last = self.components[-1] if self.components else None
+        return last if last and last.status in ("running", "cached", "skipped") else None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Update state from a TFX log record and print start and finish lines."""
+        message = record.getMessage()
+        if match := _RUNNING.match(message):
+            self.components.append(ComponentProgress(match.group(1), time.monotonic()))
+            self._print(self.components[-1], "running")
+        elif (current := self.current) and _CACHED.match(message):
+            current.status = "cached"
+        elif (current := self.current) and _SKIPPED.match(message):
+            current.status = "skipped"
+        elif (match := _FINISHED.match(message)) and (current := self.current):
+            current.seconds = time.monotonic() - current.started
+            current.status = "done" if current.status == "running" else current.status
+            self._print(current, current.status)
+
+    def fail_current(self) -> None:
+        """Mark the running component failed when the runner raised."""
+        if current := self.current:
+            current.seconds = time.monotonic() - current.started
+            current.status = "FAILED"
+            self._print(current, "FAILED")
+
+    def _print(self, component: ComponentProgress, status: str) -> None:
+        index = len(self.components)
+        duration = f"{component.seconds:7.1f} s" if status != "running" else ""
+        line = f"[{index:2d}/{self.total}] {component.node_id:<34} {status:<8} {duration}"
+        print(line.rstrip(), file=self.console, flush=True)
+
+
+@contextlib.contextmanager
+def verbose_output_to(log_path: Path) -> Iterator[TextIO]:
+    """Send fd 1/2 (TF C++, Beam workers) and Python logging to log_path; yield the real console."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    root = logging.getLogger()
+    previous_handlers, previous_level = root.handlers[:], root.level
+    with log_path.open("a", buffering=1) as log_file:
+        os.dup2(log_file.fileno(), 1)
+        os.dup2(log_file.fileno(), 2)
+        file_handler = logging.StreamHandler(log_file)
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.handlers = [file_handler]
+        root.setLevel(logging.INFO)
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            root.handlers, root.level = previous_handlers, previous_level
+            console.close()

@@ -1,0 +1,80 @@
+"""Run the pipeline on this machine with LocalDagRunner, SQLite MLMD and Beam's DirectRunner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import PipelineConfig
+from pipeline.console import ProgressReporter, verbose_output_to
+
+
+class PipelineRunError(RuntimeError):
+    """The run stopped; the message names the failing component and the cause."""
+
+
+@dataclass(frozen=True)
+class LocalRunResult:
+    """What a local run produced, for the CLI and the tests."""
+
+    summary: object
+    seconds: float
+    log_path: Path
+
+
+def metadata_connection(config: PipelineConfig):
+    """SQLite MLMD at the configured path (its folder is created)."""
+    from pipeline import lineage
+
+    config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    return lineage.sqlite_connection(str(config.metadata_path), must_exist=False)
+
+
+def log_path_for(config: PipelineConfig) -> Path:
+    """A fresh log file per run, named by its start time."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return config.log_dir / f"{config.pipeline_name}-{stamp}.log"
+
+
+def run_pipeline(config: PipelineConfig) -> LocalRunResult:
+    """Run every component, printing progress; raise PipelineRunError naming what failed."""
+    log_path = log_path_for(config)
+    started = time.monotonic()
+    with verbose_output_to(log_path) as console:
+        # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
+        from absl import logging as absl_logging
+        from tfx import v1 as tfx
+
+        from pipeline import lineage
+        from pipeline.pipeline import create_pipeline
+        from pipeline.summary import summarize
+
+        absl_logging.set_verbosity(absl_logging.INFO)
+        pipeline = create_pipeline(config, metadata_connection(config))
+        progress = ProgressReporter(console=console, total=len(pipeline.components))
+        logging.getLogger().addHandler(progress)
+        try:
+            tfx.orchestration.LocalDagRunner().run(pipeline)
+        except Exception as error:
+            progress.fail_current()
+            failed = progress.components[-1].node_id if progress.components else "pipeline"
+            logging.exception("run failed in %s", failed)
+            raise PipelineRunError(f"{failed} failed: {error}\nfull log: {log_path}") from error
+        finally:
+            logging.getLogger().removeHandler(progress)
+        seconds = time.monotonic() - started
+        store = lineage.open_store(lineage.sqlite_connection(str(config.metadata_path)))
+        summary = summarize(store, lineage.latest_run_id(store, config.pipeline_name))
+    return LocalRunResult(summary, seconds, log_path)
+
+
+def report(result: LocalRunResult, config: PipelineConfig) -> str:
+    """Final console block: wall time plus the run summary."""
+    from pipeline.summary import format_summary
+
+    return f"finished in {result.seconds:.1f} s\n" + format_summary(
+        result.summary, config.metadata_path, result.log_path
+    )

@@ -1,0 +1,148 @@
+"""The pipeline graph: one definition shared by the local, Airflow and Kubeflow runners."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tfx import v1 as tfx
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base import base_component
+from tfx.types import channel, component_spec, standard_artifacts, standard_component_specs
+
+from pipeline.components import DataGate, ServingPusher
+from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.evaluation import eval_config
+
+USER_CODE_DIR = PROJECT_ROOT / "models"
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.model.run_fn"
+
+
+def files_fingerprint(paths: list[Path], root: Path) -> str:
+    """sha256 over file names and contents, so any edit changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
+    """Fingerprint of models/*.py: dotted-path user code is otherwise invisible to TFX's cache."""
+    return files_fingerprint(list(code_dir.rglob("*.py")), code_dir)
+
+
+class _CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
+    """ImportSchemaGen's spec plus the file's hash, so editing the schema invalidates the cache."""
+
+    PARAMETERS = {
+        **standard_component_specs.ImportSchemaGenSpec.PARAMETERS,
+        "schema_sha256": component_spec.ExecutionParameter(type=str),
+    }
+
+
+class ImportCuratedSchema(ImportSchemaGen):
+    """ImportSchemaGen whose cache key includes the schema file's content."""
+
+    SPEC_CLASS = _CuratedSchemaSpec
+
+    def __init__(self, schema_file: Path):
+        spec = _CuratedSchemaSpec(
+            schema_file=str(schema_file),
+            schema_sha256=files_fingerprint([schema_file], schema_file.parent),
+            schema=channel.Channel(type=standard_artifacts.Schema),
+        )
+        base_component.BaseComponent.__init__(self, spec=spec)
+
+
+def _schema_component(config: PipelineConfig, statistics: channel.BaseChannel):
+    """The curated schema when configured, else SchemaGen's inference."""
+    if config.schema_path is not None:
+        return ImportCuratedSchema(schema_file=config.schema_path)
+    return tfx.components.SchemaGen(statistics=statistics, infer_feature_shape=True)
+
+
+def _split_config(config: PipelineConfig) -> tfx.proto.Output:
+    """Deterministic hash split of the input rows into train and eval."""
+    return tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.train_hash_buckets),
+                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.eval_hash_buckets),
+            ]
+        )
+    )
+
+
+def create_components(config: PipelineConfig) -> list[base_component.BaseComponent]:
+    """Every component, wired by its artifacts, in topological order."""
+    code_fingerprint = user_code_fingerprint()
+    example_gen = tfx.components.CsvExampleGen(
+        input_base=str(config.data_dir), output_config=_split_config(config)
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = _schema_component(config, statistics_gen.outputs["statistics"])
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    data_gate = DataGate(
+        anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"]
+    )
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=data_gate.outputs["validated_schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"code_fingerprint": code_fingerprint},
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=data_gate.outputs["validated_schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config={
+            "code_fingerprint": code_fingerprint,
+            "hyperparameters": config.hyperparameters,
+        },
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(config.min_auc),
+    )
+    pusher = ServingPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=str(config.serving_dir / config.model_name)
+            )
+        ),
+    )
+    return [
+        example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform,
+        trainer, baseline_resolver, evaluator, pusher,
+    ]
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: object | None = None,
+) -> tfx.dsl.Pipeline:
+    """The TFX pipeline for this config; runners supply only the metadata connection."""
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.pipeline_root),
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=config.beam_args,
+    )
