@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pipeline import environment
 from pipeline.config import ConfigError, add_run_arguments, config_from_args
 
+Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
 
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
@@ -25,13 +27,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_command(commands: Subcommands) -> None:
+    """`run`: the whole pipeline with LocalDagRunner."""
+    run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
+    add_run_arguments(run)
+    run.set_defaults(handler=_run)
+
+
+# Each feature module contributes its subcommands here; registrars must not import TensorFlow.
+REGISTRARS: list[Callable[[Subcommands], None]] = [_add_run_command]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
-    add_run_arguments(run)
-    run.set_defaults(handler=_run)
+    for register in REGISTRARS:
+        register(commands)
     return parser
 
 

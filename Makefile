@@ -1,0 +1,47 @@
+# Self-documenting: `make help` lists every target with the comment after its `##`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3) $(shell command -v python3.10 2>/dev/null))
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export TF_USE_LEGACY_KERAS := 1
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help env run test test-unit test-fast lint schema clean
+
+help:  ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	@test -n "$(PY310)" || { echo "Python 3.10 not found: install it (pyenv install 3.10) or set PY310=/path/to/python3.10"; exit 1; }
+	$(PY310) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PY310)
+	touch $@
+
+env: $(VENV)/.synced  ## create .venv from the lock file (uv.lock)
+
+run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to change flags)
+	$(PYTHON) -m pipeline run $(ARGS)
+
+test: env  ## run every test: unit, end to end, orchestrators and services
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+test-unit: env  ## only the fast unit tests
+	$(PYTHON) -m pytest -m "not e2e and not airflow and not service" $(PYTEST_ARGS)
+
+lint: env  ## ruff over the project
+	$(VENV)/bin/ruff check pipeline models tests benchmarks
+
+schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
+	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
+
+clean:  ## remove local state (artifacts, metadata, served models, logs)
+	rm -rf state
