@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import enum
 import os
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,15 +27,56 @@ class BeamMode(str, enum.Enum):
     MULTI_PROCESSING = "multi_processing"
 
 
+class BeamRunner(str, enum.Enum):
+    """Where the Beam-based components process data: this machine or a cluster service."""
+
+    DIRECT = "DirectRunner"
+    DATAFLOW = "DataflowRunner"
+    FLINK = "FlinkRunner"
+    SPARK = "SparkRunner"
+    PORTABLE = "PortableRunner"
+
+
+# Options a runner cannot start without; every other option is passed through extra_beam_args.
+REQUIRED_BEAM_OPTIONS: dict[BeamRunner, tuple[str, ...]] = {
+    BeamRunner.DATAFLOW: ("project", "region", "temp_location"),
+    BeamRunner.PORTABLE: ("job_endpoint",),
+}
+
+
+class MetadataBackend(str, enum.Enum):
+    """Where ML Metadata lives: a local SQLite file or a database server a cluster shares."""
+
+    SQLITE = "sqlite"
+    MYSQL = "mysql"
+    POSTGRESQL = "postgresql"
+
+
+DEFAULT_METADATA_PORTS = {MetadataBackend.MYSQL: 3306, MetadataBackend.POSTGRESQL: 5432}
+
+# A location is a local Path or, for data and artifacts on a cluster, a URI such as gs://bucket/dir.
+Location = Path | str
+
+
+def is_uri(location: Location) -> bool:
+    """True for scheme://... locations, which only the cluster can check."""
+    return "://" in str(location)
+
+
+def location(text: str) -> Location:
+    """Parse a location, keeping URIs as text (Path would fold gs:// into gs:/)."""
+    return text if is_uri(text) else Path(text)
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run needs; runners only resolve paths, metadata and Beam args from it."""
 
     pipeline_name: str = "taxi"
     model_name: str = "taxi"
-    data_dir: Path = PROJECT_ROOT / "data" / "taxi"
+    data_dir: Location = PROJECT_ROOT / "data" / "taxi"
     schema_path: Path | None = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
-    pipeline_root: Path = STATE_DIR / "pipelines" / "taxi"
+    pipeline_root: Location = STATE_DIR / "pipelines" / "taxi"
     metadata_path: Path = STATE_DIR / "metadata" / "taxi.sqlite"
     serving_dir: Path = STATE_DIR / "serving_model"
     log_dir: Path = STATE_DIR / "logs"
@@ -50,6 +92,13 @@ class PipelineConfig:
     workers: int = 0
     enable_cache: bool = True
     extra_beam_args: tuple[str, ...] = field(default_factory=tuple)
+    beam_runner: BeamRunner = BeamRunner.DIRECT
+    metadata_backend: MetadataBackend = MetadataBackend.SQLITE
+    metadata_host: str = "127.0.0.1"
+    metadata_port: int = 0
+    metadata_database: str = "mlmd"
+    metadata_user: str = ""
+    metadata_password: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         """Reject impossible values here, so no component ever sees them."""
@@ -66,11 +115,61 @@ class PipelineConfig:
             "split",
             "train and eval hash buckets must both be > 0",
         )
-        _require(self.data_dir.is_dir(), "data_dir", f"{self.data_dir} is not a directory")
+        _require(
+            is_uri(self.data_dir) or Path(self.data_dir).is_dir(),
+            "data_dir",
+            f"{self.data_dir} is not a directory",
+        )
         _require(
             self.schema_path is None or self.schema_path.is_file(),
             "schema_path",
             f"{self.schema_path} is not a file",
+        )
+        self._check_beam()
+        self._check_metadata()
+
+    def _check_beam(self) -> None:
+        """The runner is chosen by beam_runner alone, with the options it cannot start without."""
+        options = beam_option_names(self.extra_beam_args)
+        _require("runner" not in options, "extra_beam_args", "set the runner with beam_runner")
+        missing = [o for o in REQUIRED_BEAM_OPTIONS.get(self.beam_runner, ()) if o not in options]
+        _require(
+            not missing,
+            "extra_beam_args",
+            f"{self.beam_runner.value} needs " + ", ".join(f"--{o}" for o in missing),
+        )
+        _require(
+            self.beam_runner is BeamRunner.DIRECT
+            or (self.beam_mode is BeamMode.IN_MEMORY and self.workers == 0),
+            "beam_mode",
+            f"beam_mode and workers configure the DirectRunner, not {self.beam_runner.value}",
+        )
+
+    def _check_metadata(self) -> None:
+        """A database server needs a user and a database name; SQLite needs neither."""
+        if self.metadata_backend is MetadataBackend.SQLITE:
+            return
+        _require(bool(self.metadata_user), "metadata_user", "required for a metadata server")
+        _require(bool(self.metadata_database), "metadata_database", "must not be empty")
+        _require(
+            0 <= self.metadata_port <= 65535,
+            "metadata_port",
+            f"must be in [0, 65535], got {self.metadata_port}",
+        )
+
+    @property
+    def metadata_server_port(self) -> int:
+        """The configured port, or the backend's standard one when 0."""
+        return self.metadata_port or DEFAULT_METADATA_PORTS.get(self.metadata_backend, 0)
+
+    @property
+    def metadata_location(self) -> str:
+        """Where the metadata is, for people: the SQLite file or a URL without the password."""
+        if self.metadata_backend is MetadataBackend.SQLITE:
+            return str(self.metadata_path)
+        return (
+            f"{self.metadata_backend.value}://{self.metadata_user}@{self.metadata_host}"
+            f":{self.metadata_server_port}/{self.metadata_database}"
         )
 
     @property
@@ -84,7 +183,9 @@ class PipelineConfig:
 
     @property
     def beam_args(self) -> list[str]:
-        """Beam pipeline args for the DirectRunner in the configured mode."""
+        """Beam pipeline args every Beam-based component receives: runner, mode, extra options."""
+        if self.beam_runner is not BeamRunner.DIRECT:
+            return [f"--runner={self.beam_runner.value}", *self.extra_beam_args]
         args = [f"--direct_running_mode={self.beam_mode.value}"]
         workers = self.workers or (os.cpu_count() or 1)
         if self.beam_mode is BeamMode.MULTI_PROCESSING:
@@ -94,6 +195,11 @@ class PipelineConfig:
     def replace(self, **changes: object) -> PipelineConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def beam_option_names(args: Sequence[str]) -> set[str]:
+    """Names of the --options in Beam args, whether written --name=value or --name value."""
+    return {a[2:].split("=", 1)[0] for a in args if a.startswith("--")}
 
 
 def _require(condition: bool, field_name: str, message: str) -> None:
@@ -114,12 +220,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `python -m pipeline run`; defaults come from PIPELINE_* env vars, then the config."""
     defaults = PipelineConfig.__dataclass_fields__
     arg = parser.add_argument
-    arg("--data", dest="data_dir", type=Path,
+    arg("--data", dest="data_dir", type=location,
         help=f"folder of input CSV files (default {defaults['data_dir'].default})")
     arg("--schema", dest="schema_path",
         help="curated schema.pbtxt, or 'infer' to use SchemaGen's inferred schema")
-    arg("--pipeline-root", dest="pipeline_root", type=Path,
-        help="where TFX writes artifacts")
+    arg("--pipeline-root", dest="pipeline_root", type=location,
+        help="where TFX writes artifacts (a folder or a URI such as gs://bucket/root)")
     arg("--metadata", dest="metadata_path", type=Path, help="ML Metadata SQLite file")
     arg("--serving-dir", dest="serving_dir", type=Path,
         help="TF Serving model base path; versions go to <dir>/<model-name>/<version>/")
@@ -138,13 +244,33 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="DirectRunner workers in multi_processing mode (0 = number of cores)")
     arg("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="re-execute every component instead of reusing cached outputs")
+    _add_scaling_arguments(parser)
+
+
+def _add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that move Beam and ML Metadata off this machine (docs/scaling.md has examples)."""
+    arg = parser.add_argument
+    arg("--beam-runner", dest="beam_runner", choices=[r.value for r in BeamRunner],
+        help="Beam runner of the data-processing components (default DirectRunner)")
+    arg("--beam-args", dest="extra_beam_args",
+        help='more Beam options as one string: --beam-args="--project=p --region=r"')
+    arg("--metadata-backend", dest="metadata_backend", choices=[b.value for b in MetadataBackend],
+        help="ML Metadata store: sqlite (the --metadata file) or a mysql/postgresql server")
+    arg("--metadata-host", dest="metadata_host", help="metadata server host")
+    arg("--metadata-port", dest="metadata_port", type=int,
+        help="metadata server port (0 = 3306 for mysql, 5432 for postgresql)")
+    arg("--metadata-database", dest="metadata_database", help="metadata database name")
+    arg("--metadata-user", dest="metadata_user",
+        help="metadata server user; the password comes only from PIPELINE_METADATA_PASSWORD")
 
 
 _CONVERTERS = {
-    "data_dir": Path, "pipeline_root": Path, "metadata_path": Path, "serving_dir": Path,
+    "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
     "log_dir": Path, "train_steps": int, "eval_steps": int, "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
     "beam_mode": BeamMode, "enable_cache": lambda v: str(v).lower() in ("1", "true", "yes"),
+    "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
+    "metadata_backend": MetadataBackend, "metadata_port": int,
 }
 
 
@@ -159,7 +285,7 @@ def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
             continue
         convert = _CONVERTERS.get(name, str)
         try:
-            kwargs[name] = raw if isinstance(raw, Path | bool | BeamMode) else convert(raw)
+            kwargs[name] = convert(raw) if isinstance(raw, str) else raw
         except ValueError as error:
             raise ConfigError(f"invalid config {name}: {raw!r} ({error})") from error
     return PipelineConfig(**kwargs)

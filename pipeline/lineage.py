@@ -55,6 +55,26 @@ def sqlite_connection(path: str, must_exist: bool = True) -> metadata_store_pb2.
     return config
 
 
+def server_connection(
+    backend: str, host: str, port: int, database: str, user: str, password: str,
+    must_exist: bool = True,
+) -> metadata_store_pb2.ConnectionConfig:
+    """Connection config for a mysql (MariaDB too) or postgresql store; readers never create it."""
+    config = metadata_store_pb2.ConnectionConfig()
+    common = {"host": host, "user": user, "password": password, "skip_db_creation": must_exist}
+    if backend == "mysql":
+        server = metadata_store_pb2.MySQLDatabaseConfig(port=port, database=database, **common)
+        config.mysql.CopyFrom(server)
+    elif backend == "postgresql":
+        server = metadata_store_pb2.PostgreSQLDatabaseConfig(
+            port=str(port), dbname=database, **common
+        )
+        config.postgresql.CopyFrom(server)
+    else:
+        raise ValueError(f"unknown metadata server backend {backend!r}")
+    return config
+
+
 def _time(ms: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
 

@@ -1,4 +1,4 @@
-"""Run the pipeline on this machine with LocalDagRunner, SQLite MLMD and Beam's DirectRunner."""
+"""Run the pipeline here with LocalDagRunner; metadata store and Beam runner come from config."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import PipelineConfig
+from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.console import ProgressReporter, verbose_output_to
 
 
@@ -25,12 +25,19 @@ class LocalRunResult:
     log_path: Path
 
 
-def metadata_connection(config: PipelineConfig):
-    """SQLite MLMD at the configured path (its folder is created)."""
+def metadata_connection(config: PipelineConfig, read_only: bool = False):
+    """The MLMD store the config selects: a SQLite file or a server; readers never create one."""
     from pipeline import lineage
 
-    config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
-    return lineage.sqlite_connection(str(config.metadata_path), must_exist=False)
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        if not read_only:
+            config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+        return lineage.sqlite_connection(str(config.metadata_path), must_exist=read_only)
+    return lineage.server_connection(
+        config.metadata_backend.value, config.metadata_host, config.metadata_server_port,
+        config.metadata_database, config.metadata_user, config.metadata_password,
+        must_exist=read_only,
+    )
 
 
 def log_path_for(config: PipelineConfig) -> Path:
@@ -66,7 +73,7 @@ def run_pipeline(config: PipelineConfig) -> LocalRunResult:
         finally:
             logging.getLogger().removeHandler(progress)
         seconds = time.monotonic() - started
-        store = lineage.open_store(lineage.sqlite_connection(str(config.metadata_path)))
+        store = lineage.open_store(metadata_connection(config, read_only=True))
         summary = summarize(store, lineage.latest_run_id(store, config.pipeline_name))
     return LocalRunResult(summary, seconds, log_path)
 
@@ -76,5 +83,5 @@ def report(result: LocalRunResult, config: PipelineConfig) -> str:
     from pipeline.summary import format_summary
 
     return f"finished in {result.seconds:.1f} s\n" + format_summary(
-        result.summary, config.metadata_path, result.log_path
+        result.summary, config.metadata_location, result.log_path
     )

@@ -94,7 +94,7 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
     return RunSummary(run_id, components, metrics, blessed, reason, version, path, decision)
 
 
-def format_summary(summary: RunSummary, metadata_path: Path, log_path: Path) -> str:
+def format_summary(summary: RunSummary, metadata_path: Path | str, log_path: Path) -> str:
     """The lines printed after the per-component lines."""
     auc = summary.metrics.get(AUC_METRIC)
     accuracy = summary.metrics.get(ACCURACY_METRIC)

@@ -1,0 +1,104 @@
+"""Compile the same pipeline for Kubeflow Pipelines v2 / Vertex AI Pipelines: a spec, not a run."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pipeline.config import (
+    PROJECT_ROOT,
+    STATE_DIR,
+    ConfigError,
+    PipelineConfig,
+    add_run_arguments,
+    config_from_args,
+    is_uri,
+)
+
+# The Dockerfile copies the project here; project files in the spec are referenced at this path.
+IMAGE_PROJECT_ROOT = PurePosixPath("/pipeline")
+DEFAULT_IMAGE = "tfx-pipeline:latest"
+DEFAULT_OUTPUT = STATE_DIR / "kubeflow" / "pipeline.json"
+
+
+def for_cluster(config: PipelineConfig) -> PipelineConfig:
+    """Check every pod can reach inputs and artifacts (URIs, or project files in the image).
+
+    Local inputs come back as absolute paths, so in_image can find them among the parameters.
+    """
+    if not is_uri(config.pipeline_root):
+        raise ConfigError(
+            f"invalid config pipeline_root: {config.pipeline_root} is local to this machine; "
+            "Kubeflow needs a URI every pod can reach, such as gs://bucket/root"
+        )
+    local = {}
+    for name in ("data_dir", "schema_path"):
+        value = getattr(config, name)
+        if value is None or is_uri(value):
+            continue
+        local[name] = Path(value).resolve()
+        if not local[name].is_relative_to(PROJECT_ROOT):
+            raise ConfigError(
+                f"invalid config {name}: {value} is neither a URI nor inside the project "
+                f"{PROJECT_ROOT}, which is all the image contains"
+            )
+    return config.replace(**local)
+
+
+def in_image(value: Any) -> Any:
+    """A project file's path inside the image; every other value unchanged."""
+    if isinstance(value, str) and not is_uri(value) and Path(value).is_relative_to(PROJECT_ROOT):
+        return str(IMAGE_PROJECT_ROOT / Path(value).relative_to(PROJECT_ROOT).as_posix())
+    return value
+
+
+def compile_pipeline(config: PipelineConfig, output: Path, image: str) -> dict[str, Any]:
+    """Write create_pipeline(config) as a KFP v2 PipelineJob (.json) or PipelineSpec (.yaml)."""
+    config = for_cluster(config)
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
+    pipeline = create_pipeline(config)
+    for component in pipeline.components:
+        properties = component.exec_properties
+        properties.update({key: in_image(value) for key, value in properties.items()})
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        output_dir=str(output.parent),
+        output_filename=output.name,
+    )
+    return runner.run(pipeline, write_out=True)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    """`compile-kfp`: write the spec and say what it contains."""
+    config = config_from_args(args, os.environ)
+    spec = compile_pipeline(config, args.output, args.image)
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    print(
+        f"wrote {args.output}: {len(tasks)} tasks, "
+        f"image {args.image}, pipeline root {config.pipeline_root}, "
+        f"Beam args {' '.join(config.beam_args)}"
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`compile-kfp`: the run flags plus where to write the spec and which image runs it."""
+    parser = commands.add_parser(
+        "compile-kfp", help="compile the pipeline to a Kubeflow Pipelines v2 / Vertex AI spec"
+    )
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT,
+        help=f"spec file: .json for Vertex AI, .yaml for Kubeflow (default {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--image", default=DEFAULT_IMAGE,
+        help=f"container image built from the Dockerfile, pushed where the cluster pulls from "
+        f"(default {DEFAULT_IMAGE})",
+    )
+    parser.set_defaults(handler=_compile)
