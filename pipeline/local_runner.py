@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,33 @@ def metadata_connection(config: PipelineConfig, read_only: bool = False):
     )
 
 
+class RedactSecret(logging.Filter):
+    """Masks a secret in log records: TFX logs the whole MLMD connection config, password too."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without the secret; never drop the record."""
+        message = record.getMessage()
+        if self.secret and self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "****"), None
+        return True
+
+
+@contextlib.contextmanager
+def redacted(secret: str) -> Iterator[None]:
+    """Keep the secret out of absl's records (TFX logs through absl) while the block runs."""
+    absl_logger = logging.getLogger("absl")
+    secret_filter = RedactSecret(secret)
+    absl_logger.addFilter(secret_filter)
+    try:
+        yield
+    finally:
+        absl_logger.removeFilter(secret_filter)
+
+
 def log_path_for(config: PipelineConfig) -> Path:
     """A fresh log file per run, named by its start time."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -50,7 +79,7 @@ def run_pipeline(config: PipelineConfig) -> LocalRunResult:
     """Run every component, printing progress; raise PipelineRunError naming what failed."""
     log_path = log_path_for(config)
     started = time.monotonic()
-    with verbose_output_to(log_path) as console:
+    with verbose_output_to(log_path) as console, redacted(config.metadata_password):
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         from absl import logging as absl_logging
         from tfx import v1 as tfx

@@ -2,6 +2,7 @@
 # Install Debian's MariaDB server binaries when missing (the service tests start their own server).
 # Idempotent; needs root on a fresh machine. Nothing is started or enabled here.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
 if command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null; then
     exit 0
 fi

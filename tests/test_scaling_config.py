@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from absl import logging as absl_logging
 
 from pipeline.config import (
     BeamRunner,
@@ -13,7 +14,7 @@ from pipeline.config import (
     config_from_values,
     parse_run_args,
 )
-from pipeline.local_runner import metadata_connection
+from pipeline.local_runner import metadata_connection, redacted
 from tests.conftest import SAMPLE_DATA
 
 DATAFLOW_ARGS = "--project=demo --region=europe-west1 --temp_location=gs://demo-bucket/tmp"
@@ -124,3 +125,13 @@ def test_password_is_neither_a_flag_nor_printed() -> None:
 def test_metadata_server_needs_a_user() -> None:
     with pytest.raises(ConfigError, match="metadata_user"):
         config_from_values({**BASE, "metadata_backend": "mysql"})
+
+
+def test_tfx_log_records_do_not_carry_the_password(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    with redacted("s3cret"):
+        absl_logging.info("Using connection config:\n %s", 'mysql { password: "s3cret" }')
+    absl_logging.info("after the run: %s", "s3cret")
+    assert [r.getMessage() for r in caplog.records] == [
+        'Using connection config:\n mysql { password: "****" }', "after the run: s3cret"
+    ]
