@@ -60,6 +60,15 @@ def test_spec_is_a_valid_pipeline_job_that_kfp_loads(compiled: tuple) -> None:
     assert set(component.pipeline_spec.root.dag.tasks) == set(tasks_of(spec))
 
 
+def test_yaml_output_is_a_pipeline_spec_kfp_loads_from_file(
+    compiled: tuple, tmp_path: Path
+) -> None:
+    config, spec = compiled
+    compile_pipeline(config, tmp_path / "pipeline.yaml", IMAGE)
+    component = kfp_components.load_component_from_file(str(tmp_path / "pipeline.yaml"))
+    assert set(component.pipeline_spec.root.dag.tasks) == set(tasks_of(spec))
+
+
 def test_every_component_is_a_task_with_the_image_and_its_executor(compiled: tuple) -> None:
     config, spec = compiled
     nodes = create_pipeline(config).components
