@@ -30,6 +30,8 @@ class Hyperparameters:
     batch_size: int = 256
     learning_rate: float = 0.003
     hidden_units: tuple[int, ...] = (64, 32)
+    dropout: float = 0.3
+    l2: float = 1e-3
     seed: int = 42
 
     @classmethod
@@ -56,11 +58,14 @@ def model_input_names() -> list[str]:
 
 def build_model(hparams: Hyperparameters) -> tf.keras.Model:
     """Embeddings for categorical ids plus z-scored numbers, a deep tower and a wide one-hot part."""
+    regularizer = tf.keras.regularizers.l2(hparams.l2)
     inputs, deep_parts, wide_parts = {}, [], []
     for name, size in sorted(features.categorical_cardinalities().items()):
         inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
         dim = min(16, 1 + int(math.sqrt(size)))
-        embedded = tf.keras.layers.Embedding(size, dim, name=f"{name}_embedding")(inputs[name])
+        embedded = tf.keras.layers.Embedding(
+            size, dim, embeddings_regularizer=regularizer, name=f"{name}_embedding"
+        )(inputs[name])
         deep_parts.append(tf.keras.layers.Flatten()(embedded))
         wide_parts.append(tf.keras.layers.CategoryEncoding(size, output_mode="one_hot")(inputs[name]))
     for name in features.numeric_model_inputs():
@@ -68,9 +73,12 @@ def build_model(hparams: Hyperparameters) -> tf.keras.Model:
         deep_parts.append(inputs[name])
     deep = tf.keras.layers.concatenate(deep_parts)
     for units in hparams.hidden_units:
-        deep = tf.keras.layers.Dense(units, activation="relu")(deep)
+        deep = tf.keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer)(deep)
+        deep = tf.keras.layers.Dropout(hparams.dropout)(deep)
     wide = tf.keras.layers.concatenate(wide_parts)
-    logit = tf.keras.layers.Dense(1)(tf.keras.layers.concatenate([deep, wide]))
+    logit = tf.keras.layers.Dense(1, kernel_regularizer=regularizer)(
+        tf.keras.layers.concatenate([deep, wide])
+    )
     probability = tf.keras.layers.Activation("sigmoid", name=PROBABILITY_OUTPUT)(logit)
     return tf.keras.Model(inputs=inputs, outputs=probability)
 
@@ -108,6 +116,7 @@ def train(
     def train_step(inputs: dict, label: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             loss = loss_fn(label, model(inputs, training=True), sample_weight=weight)
+            loss += tf.add_n(model.losses) if model.losses else 0.0
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss
