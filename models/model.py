@@ -118,7 +118,7 @@ def train(
             loss = loss_fn(label, model(inputs, training=True), sample_weight=weight)
             loss += tf.add_n(model.losses) if model.losses else 0.0
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         return loss
 
     losses, batches = [], iter(train_data)

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from tensorflow_data_validation.utils import anomalies_util
+from tfx import types
 from tfx import v1 as tfx
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
-from tfx import types
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 

@@ -50,7 +50,6 @@ def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRun
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         from absl import logging as absl_logging
         from tfx import v1 as tfx
-
         from tfx.orchestration.pipeline import RunOptions
 
         from pipeline import lineage

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import BeamMode, ConfigError, PipelineConfig, config_from_values, parse_run_args
+from pipeline.config import (
+    BeamMode,
+    ConfigError,
+    PipelineConfig,
+    config_from_values,
+    parse_run_args,
+)
 
 SAMPLE = str(Path(__file__).resolve().parent.parent / "data" / "sample")
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import schema_utils
 from tfx.utils import io_utils
-from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models import features, preprocessing
 from pipeline.config import PipelineConfig
