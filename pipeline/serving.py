@@ -95,14 +95,21 @@ def publish(
 
 def remove_stale_staging(base_path: Path, max_age: float = STALE_STAGING_SECONDS) -> list[Path]:
     """Delete staging folders a killed push left behind (hidden from TF Serving, but disk)."""
-    now = time.time()
     stale = [
         child for child in base_path.iterdir()
-        if child.name.startswith(STAGING_PREFIX) and now - child.stat().st_mtime > max_age
+        if child.name.startswith(STAGING_PREFIX) and _age(child) > max_age
     ]
     for child in stale:
         shutil.rmtree(child, ignore_errors=True)
     return stale
+
+
+def _age(path: Path) -> float:
+    """Seconds since the last change; 0 for a folder a concurrent push just renamed away."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def _rename_to_next_version(staging: Path, base_path: Path) -> tuple[int, Path]:

@@ -95,16 +95,24 @@ def test_warmup_requests_replay_through_the_saved_model(version_dir, model, shar
     print(f"\nwarmup: {len(logs)} records replayed in {seconds:.3f} s")
 
 
-def test_warmup_rows_are_real_eval_rows_without_label_sources(version_dir, shared_run):
+def test_warmup_rows_are_the_first_eval_rows_without_label_sources(version_dir, shared_run):
     from tensorflow.core.example import example_pb2
 
     logs = warmup.read_warmup(version_dir / serving.ASSETS_EXTRA / warmup.WARMUP_FILE)
-    examples = [example_pb2.Example.FromString(s)
-                for s in logs[-1].predict_log.request.inputs["examples"].string_val]
-    for example in examples:
-        keys = set(example.features.feature)
-        assert keys <= set(features.raw_feature_keys()) and len(keys) >= 10
-        assert not keys & set(features.label_source_keys()) - set(features.raw_feature_keys())
+    sent = [example_pb2.Example.FromString(s)
+            for s in logs[-1].predict_log.request.inputs["examples"].string_val]
+    (examples,) = shared_run.summary.component("CsvExampleGen").outputs["examples"]
+    eval_files = sorted(str(p) for p in (Path(examples.uri) / "Split-eval").iterdir())
+    records = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").take(len(sent))
+    originals = [example_pb2.Example.FromString(r.numpy()) for r in records]
+    assert len(sent) == len(originals) == warmup.WARMUP_ROWS
+    raw_keys = set(features.raw_feature_keys())
+    for row, original in zip(sent, originals, strict=True):
+        kept = set(row.features.feature)
+        assert kept == raw_keys & set(original.features.feature)
+        assert not kept & (set(features.label_source_keys()) - raw_keys)
+        for key in kept:
+            assert row.features.feature[key] == original.features.feature[key], key
     pusher = shared_run.summary.component("ServingPusher")
     (pushed,) = pusher.outputs["pushed_model"]
     assert lineage.custom_property(pushed, "warmup_requests") == len(logs)
