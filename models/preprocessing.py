@@ -16,9 +16,16 @@ def to_dense_column(value: TensorLike, default: float | int | str) -> tf.Tensor:
         batch = value.dense_shape[0]
         value = tf.sparse.to_dense(
             tf.SparseTensor(value.indices, value.values, tf.stack([batch, 1])),
-            default_value=tf.constant(default, dtype=value.dtype),
+            default_value=_fill_value(default, value.dtype),
         )
     return tf.reshape(value, [-1])
+
+
+def _fill_value(default: float | int | str, dtype: tf.DType) -> tf.Tensor:
+    """The default in the column's own dtype (an INT column may get a numeric float default)."""
+    if dtype == tf.string:
+        return tf.constant(default, tf.string)
+    return tf.cast(tf.constant(default), dtype)
 
 
 def label_and_weight(inputs: dict[str, TensorLike]) -> tuple[tf.Tensor, tf.Tensor]:

@@ -6,9 +6,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from pipeline import environment, kubeflow_runner
-from pipeline.config import ConfigError, add_run_arguments, config_from_args
+from pipeline import environment, kubeflow_runner, serving_client, serving_config
+from pipeline.config import STATE_DIR, ConfigError, add_run_arguments, config_from_args
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -34,8 +35,41 @@ def _add_run_command(commands: Subcommands) -> None:
     run.set_defaults(handler=_run)
 
 
+def _infer_schema(args: argparse.Namespace) -> int:
+    """Write SchemaGen's inferred schema to a review location, never over the curated one."""
+    config = config_from_args(args, os.environ)
+    from pipeline.local_runner import PipelineRunError, infer_schema
+
+    try:
+        written = infer_schema(config, args.output)
+    except PipelineRunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"inferred schema written to {written}")
+    if config.schema_path is not None:
+        print(f"review against the curated one: diff -u {config.schema_path} {written}")
+    return 0
+
+
+def _add_infer_schema_command(commands: Subcommands) -> None:
+    """`infer-schema`: regenerate a schema from SchemaGen for review."""
+    infer = commands.add_parser(
+        "infer-schema", help="run up to SchemaGen and write its inferred schema for review"
+    )
+    add_run_arguments(infer)
+    infer.add_argument("--output", type=Path, default=STATE_DIR / "schema" / "schema.pbtxt",
+                       help="where to write the inferred schema.pbtxt")
+    infer.set_defaults(handler=_infer_schema)
+
+
 # Each feature module contributes its subcommands here; registrars must not import TensorFlow.
-REGISTRARS: list[Callable[[Subcommands], None]] = [_add_run_command, kubeflow_runner.add_commands]
+REGISTRARS: list[Callable[[Subcommands], None]] = [
+    _add_run_command,
+    _add_infer_schema_command,
+    serving_config.add_commands,
+    serving_client.add_commands,
+    kubeflow_runner.add_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

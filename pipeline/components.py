@@ -6,18 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from tensorflow_data_validation.utils import anomalies_util
+from tfx import types
 from tfx import v1 as tfx
 from tfx.components.pusher import executor as pusher_executor
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import pusher_pb2
-from tfx import types
-from tfx.types import artifact_utils, standard_component_specs
+from tfx.types import artifact_utils, channel, component_spec, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from pipeline import serving
+from pipeline import serving, warmup
 
 SCHEMA_FILE = "schema.pbtxt"
 ANOMALIES_FILE = "SchemaDiff.pb"
+EXAMPLES_KEY = "examples"
 
 
 class DataValidationError(RuntimeError):
@@ -86,11 +87,16 @@ class ServingPushExecutor(pusher_executor.Executor):
             pushed.set_string_custom_property("served_version", str(served))
             return
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        logs = warmup.prediction_logs(base_path.name, warmup.read_serving_examples(examples.uri))
         record = serving.push_record(model.uri, fingerprint)
-        version, version_dir = serving.publish(model_dir, base_path, record)
+        version, version_dir = serving.publish(
+            model_dir, base_path, record, lambda extra: warmup.write_warmup(extra, logs)
+        )
         io_utils.copy_dir(str(model_dir), pushed.uri)
         self._MarkPushed(pushed, pushed_destination=str(version_dir), pushed_version=str(version))
         pushed.set_string_custom_property("push_decision", f"pushed as version {version}")
+        pushed.set_int_custom_property("warmup_requests", len(logs))
 
 
 def _destination(exec_properties: dict[str, Any]) -> pusher_pb2.PushDestination:
@@ -102,7 +108,36 @@ def _destination(exec_properties: dict[str, Any]) -> pusher_pb2.PushDestination:
     return destination
 
 
-class ServingPusher(tfx.components.Pusher):
-    """TFX's Pusher interface with the atomic, de-duplicating TF Serving executor."""
+class ServingPusherSpec(standard_component_specs.PusherSpec):
+    """TFX's PusherSpec plus the examples the model was evaluated on, for warmup requests."""
 
+    INPUTS = {
+        **standard_component_specs.PusherSpec.INPUTS,
+        EXAMPLES_KEY: component_spec.ChannelParameter(
+            type=tfx.types.standard_artifacts.Examples
+        ),
+    }
+
+
+class ServingPusher(tfx.components.Pusher):
+    """TFX's Pusher with an examples input and the atomic, de-duplicating, warming executor."""
+
+    SPEC_CLASS = ServingPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(ServingPushExecutor)
+
+    def __init__(
+        self,
+        model: channel.BaseChannel,
+        model_blessing: channel.BaseChannel,
+        examples: channel.BaseChannel,
+        push_destination: pusher_pb2.PushDestination,
+    ):
+        spec = ServingPusherSpec(
+            model=model,
+            model_blessing=model_blessing,
+            examples=examples,
+            push_destination=push_destination,
+            custom_config="null",
+            pushed_model=channel.Channel(type=tfx.types.standard_artifacts.PushedModel),
+        )
+        base_component.BaseComponent.__init__(self, spec=spec)

@@ -80,7 +80,7 @@ class PipelineConfig:
     metadata_path: Path = STATE_DIR / "metadata" / "taxi.sqlite"
     serving_dir: Path = STATE_DIR / "serving_model"
     log_dir: Path = STATE_DIR / "logs"
-    train_steps: int = 3000
+    train_steps: int = 1000
     eval_steps: int = 100
     train_hash_buckets: int = 3
     eval_hash_buckets: int = 1

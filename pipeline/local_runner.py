@@ -75,14 +75,18 @@ def log_path_for(config: PipelineConfig) -> Path:
     return config.log_dir / f"{config.pipeline_name}-{stamp}.log"
 
 
-def run_pipeline(config: PipelineConfig) -> LocalRunResult:
-    """Run every component, printing progress; raise PipelineRunError naming what failed."""
+def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRunResult:
+    """Run every component (or those up to `to_node`), printing progress.
+
+    Raises PipelineRunError naming the component that failed.
+    """
     log_path = log_path_for(config)
     started = time.monotonic()
     with verbose_output_to(log_path) as console, redacted(config.metadata_password):
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         from absl import logging as absl_logging
         from tfx import v1 as tfx
+        from tfx.orchestration.pipeline import RunOptions
 
         from pipeline import lineage
         from pipeline.pipeline import create_pipeline
@@ -90,10 +94,11 @@ def run_pipeline(config: PipelineConfig) -> LocalRunResult:
 
         absl_logging.set_verbosity(absl_logging.INFO)
         pipeline = create_pipeline(config, metadata_connection(config))
+        run_options = RunOptions(to_nodes=[to_node]) if to_node else None
         progress = ProgressReporter(console=console, total=len(pipeline.components))
         logging.getLogger().addHandler(progress)
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
         except Exception as error:
             progress.fail_current()
             failed = progress.components[-1].node_id if progress.components else "pipeline"
@@ -114,3 +119,19 @@ def report(result: LocalRunResult, config: PipelineConfig) -> str:
     return f"finished in {result.seconds:.1f} s\n" + format_summary(
         result.summary, config.metadata_location, result.log_path
     )
+
+
+INFERRED_SCHEMA_NODE = "SchemaGen"
+
+
+def infer_schema(config: PipelineConfig, output: Path) -> Path:
+    """Run the pipeline up to SchemaGen (upstream comes from cache) and copy its schema for review."""
+    import shutil
+
+    result = run_pipeline(config.replace(schema_path=None), to_node=INFERRED_SCHEMA_NODE)
+    schema_gen = result.summary.component(INFERRED_SCHEMA_NODE)
+    if schema_gen is None or not schema_gen.outputs.get("schema"):
+        raise PipelineRunError("SchemaGen produced no schema")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(schema_gen.outputs["schema"][0].uri) / "schema.pbtxt", output)
+    return output

@@ -121,6 +121,7 @@ def create_components(config: PipelineConfig) -> list[base_component.BaseCompone
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        examples=example_gen.outputs["examples"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
                 base_directory=str(config.serving_dir / config.model_name)

@@ -8,11 +8,14 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 PUSH_RECORD = "push_record.json"
 ASSETS_EXTRA = "assets.extra"
 STAGING_PREFIX = ".staging-"
+# A staging folder older than this was left by a killed push (a live copy takes seconds).
+STALE_STAGING_SECONDS = 3600
 
 
 def model_base_path(serving_dir: Path, model_name: str) -> Path:
@@ -59,22 +62,54 @@ def version_with_fingerprint(base_path: Path, fingerprint: str) -> int | None:
     return None
 
 
-def publish(model_dir: Path, base_path: Path, record: dict) -> tuple[int, Path]:
+def _no_extras(extra_dir: Path) -> None:
+    """Default for publish: nothing beyond the push record."""
+
+
+def publish(
+    model_dir: Path,
+    base_path: Path,
+    record: dict,
+    write_extras: Callable[[Path], None] = _no_extras,
+) -> tuple[int, Path]:
     """Copy into a hidden staging folder, then rename it to the next version number.
 
     TF Serving only considers integer-named folders, and a rename within one file system is
-    atomic, so a server never sees a half-written version.
+    atomic, so a server never sees a half-written version. `write_extras` adds files (such as
+    warmup requests) to the staged assets.extra before the rename; if anything fails, the
+    staging folder is removed and no version appears.
     """
     base_path.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(base_path)
     staging = base_path / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
     try:
         shutil.copytree(model_dir, staging)
         extra = staging / ASSETS_EXTRA
         extra.mkdir(exist_ok=True)
+        write_extras(extra)
         (extra / PUSH_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
         return _rename_to_next_version(staging, base_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove_stale_staging(base_path: Path, max_age: float = STALE_STAGING_SECONDS) -> list[Path]:
+    """Delete staging folders a killed push left behind (hidden from TF Serving, but disk)."""
+    stale = [
+        child for child in base_path.iterdir()
+        if child.name.startswith(STAGING_PREFIX) and _age(child) > max_age
+    ]
+    for child in stale:
+        shutil.rmtree(child, ignore_errors=True)
+    return stale
+
+
+def _age(path: Path) -> float:
+    """Seconds since the last change; 0 for a folder a concurrent push just renamed away."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def _rename_to_next_version(staging: Path, base_path: Path) -> tuple[int, Path]:

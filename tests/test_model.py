@@ -34,7 +34,7 @@ def test_model_outputs_probabilities_for_a_batch() -> None:
     built = model.build_model(model.Hyperparameters())
     inputs, _, _ = next(iter(synthetic_batches(8)))
     probabilities = built(inputs).numpy()
-    assert probabilities.shape == (32, 1)
+    assert probabilities.shape == (8, 1)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
 
 

@@ -1,0 +1,76 @@
+"""Config parsing: flags and env vars become one validated, frozen object; bad values name the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import (
+    BeamMode,
+    ConfigError,
+    PipelineConfig,
+    config_from_values,
+    parse_run_args,
+)
+
+SAMPLE = str(Path(__file__).resolve().parent.parent / "data" / "sample")
+
+
+def test_defaults_point_at_the_bundled_data_and_curated_schema() -> None:
+    config = parse_run_args([], {})
+    assert (config.data_dir / "data.csv").is_file()
+    assert config.schema_path is not None and config.schema_path.name == "schema.pbtxt"
+    assert config.beam_mode is BeamMode.IN_MEMORY and config.enable_cache
+
+
+def test_flags_override_env_which_override_defaults() -> None:
+    env = {"PIPELINE_TRAIN_STEPS": "7", "PIPELINE_MIN_AUC": "0.6", "HOME": "/root"}
+    config = parse_run_args(["--train-steps", "9", "--data", SAMPLE], env)
+    assert config.train_steps == 9
+    assert config.min_auc == 0.6
+    assert str(config.data_dir) == SAMPLE
+
+
+def test_schema_infer_selects_schemagen() -> None:
+    assert parse_run_args(["--schema", "infer"], {}).schema_path is None
+
+
+def test_multi_processing_passes_worker_count_to_beam() -> None:
+    config = parse_run_args(["--beam-mode", "multi_processing", "--workers", "2"], {})
+    assert config.beam_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(AttributeError):
+        PipelineConfig().train_steps = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"train_steps": "-5"}, "train_steps"),
+        ({"min_auc": "1.5"}, "min_auc"),
+        ({"min_auc": "abc"}, "min_auc"),
+        ({"beam_mode": "turbo"}, "beam_mode"),
+        ({"data_dir": "/nonexistent/data"}, "data_dir"),
+        ({"schema_path": "/nonexistent/schema.pbtxt"}, "schema_path"),
+        ({"workers": "-1"}, "workers"),
+        ({"learning_rate": "0"}, "learning_rate"),
+        ({"pipeline_name": "has space"}, "pipeline_name"),
+    ],
+)
+def test_invalid_values_are_rejected_naming_the_field(values: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        config_from_values(values)
+
+
+def test_cli_rejects_bad_flags_with_exit_code_2(capsys: pytest.CaptureFixture) -> None:
+    from pipeline.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--train-steps", "-3"])
+    assert exit_info.value.code == 2
+    assert "--train-steps" in capsys.readouterr().err
+    assert main(["run", "--data", "/nonexistent/data"]) == 2
+    assert "data_dir" in capsys.readouterr().err
