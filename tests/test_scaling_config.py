@@ -128,7 +128,7 @@ def test_metadata_server_needs_a_user() -> None:
 
 
 def test_tfx_log_records_do_not_carry_the_password(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO")
+    caplog.set_level("INFO", logger="absl")
     with redacted("s3cret"):
         absl_logging.info("Using connection config:\n %s", 'mysql { password: "s3cret" }')
     absl_logging.info("after the run: %s", "s3cret")
