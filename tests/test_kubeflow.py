@@ -14,7 +14,7 @@ from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.dsl.components.base.base_component import BaseComponent
 
 from pipeline.__main__ import main
-from pipeline.config import ConfigError, PipelineConfig, parse_run_args
+from pipeline.config import PROJECT_ROOT, ConfigError, PipelineConfig, parse_run_args
 from pipeline.kubeflow_runner import IMAGE_PROJECT_ROOT, compile_pipeline
 from pipeline.pipeline import create_pipeline
 from tests.conftest import SAMPLE_DATA, small_config
@@ -138,3 +138,13 @@ def test_local_data_outside_the_image_is_refused(tmp_path: Path) -> None:
     config = small_config(tmp_path, schema_path=None, data_dir=tmp_path, pipeline_root="gs://b/r")
     with pytest.raises(ConfigError, match="data_dir: .* neither a URI nor inside the project"):
         compile_pipeline(config, tmp_path / "spec.json", IMAGE)
+
+
+def test_the_curated_schema_is_read_from_the_image(tmp_path: Path) -> None:
+    config = small_config(tmp_path, pipeline_root="gs://demo-bucket/root")
+    spec = compile_pipeline(config, tmp_path / "spec.json", IMAGE)
+    schema_file = tasks_of(spec)["ImportCuratedSchema"]["inputs"]["parameters"]["schema_file"]
+    relative = config.schema_path.relative_to(PROJECT_ROOT)
+    assert schema_file["runtimeValue"]["constantValue"]["stringValue"] == str(
+        IMAGE_PROJECT_ROOT / relative
+    )
