@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline.config import PipelineConfig, env_values
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -61,6 +64,28 @@ def sqlite_connection(path: str, must_exist: bool = True) -> metadata_store_pb2.
         else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     )
     return config
+
+
+def store_settings(
+    environ: Mapping[str, str], metadata_path: Path | None = None, pipeline_name: str | None = None
+) -> tuple[Path, str]:
+    """Store path and pipeline name: arguments, then PIPELINE_* env vars, then config defaults."""
+    values = env_values(environ)
+    defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+    path = metadata_path or Path(values.get("metadata_path", defaults["metadata_path"]))
+    return path, pipeline_name or values.get("pipeline_name", defaults["pipeline_name"])
+
+
+def open_existing(path: Path) -> Store:
+    """A read-only handle on a SQLite store that must already exist (none is ever created)."""
+    if not Path(path).is_file():
+        raise LineageError(
+            f"no metadata store at {path}: run the pipeline first (python -m pipeline run) "
+            "or point --metadata / PIPELINE_METADATA_PATH at an existing store")
+    try:
+        return open_store(sqlite_connection(str(path), must_exist=True))
+    except RuntimeError as error:
+        raise LineageError(f"{path} is not a readable ML Metadata store: {error}") from error
 
 
 def _time(ms: int) -> dt.datetime:
@@ -158,6 +183,7 @@ class RunRecord:
     started: dt.datetime
     finished: dt.datetime
     states: dict[str, str]
+    pushed_version: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -189,8 +215,18 @@ def list_runs(store: Store, pipeline_name: str) -> list[RunRecord]:
             started=min(c.started for c in components),
             finished=max(c.finished for c in components),
             states={c.node_id: c.state for c in components},
+            pushed_version=_pushed_version(components),
         ))
     return records
+
+
+def _pushed_version(components: list[ComponentRun]) -> str | None:
+    """The serving version a run published, if its Pusher published one."""
+    for component in components:
+        for pushed in component.outputs.get("pushed_model", []):
+            if property_value(pushed, "pushed") == 1:
+                return str(property_value(pushed, "pushed_version"))
+    return None
 
 
 def find_run(store: Store, pipeline_name: str, run_id: str) -> RunRecord:
@@ -426,7 +462,7 @@ def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
         schema_source=graph.node_ids[graph.producer(schema.id).id] if schema else None,
         statistics_uri=statistics.uri if statistics else None,
         anomalies_uri=anomalies.uri if anomalies else None,
-        anomalies_free={split: bool(v) for split, v in verdict.items()} if verdict else {},
+        anomalies_free={split: bool(verdict[split]) for split in sorted(verdict or {})},
     )
 
 
