@@ -17,6 +17,16 @@ DRIFT_THRESHOLD = 0.1
 PLOTTED_METRICS = ("auc", "binary_accuracy")
 
 
+def quiet() -> None:
+    """Keep notebook output to results: no Python warnings, absl logs only from errors up."""
+    import warnings
+
+    from absl import logging as absl_logging
+
+    warnings.filterwarnings("ignore")
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
 def open_from_env(environ: Mapping[str, str]) -> tuple[lineage.Store, str]:
     """The store named by PIPELINE_METADATA_PATH (or the default); fails when it has no runs."""
     path, pipeline_name = lineage.store_settings(environ)
@@ -251,9 +261,9 @@ def previous_run_statistics(store: lineage.Store, pipeline_name: str) -> tuple[s
 
 def model_names(evaluation_uri: str) -> list[str]:
     """Model names in an evaluation: ['candidate', 'baseline'] when a baseline was compared."""
-    import tensorflow_model_analysis as tfma
+    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
 
-    config = tfma.load_eval_result(evaluation_uri).config
+    config = load_eval_run(evaluation_uri)[0]
     return [spec.name for spec in config.model_specs]
 
 
@@ -271,11 +281,18 @@ def slice_metrics(evaluation_uri: str, model_name: str | None = None) -> pd.Data
         values = metrics.get("", {}).get("", {})
         row = {"slice": _slice_name(slice_key),
                "feature": slice_key[0][0] if slice_key else "",
+               "value": slice_key[0][1] if slice_key else "",
                **{k: v["doubleValue"] for k, v in values.items()
                   if "doubleValue" in v and not k.endswith("_diff")}}
         rows.append(row)
-    table = pd.DataFrame(rows).set_index("slice")
-    return table.loc[sorted(table.index, key=lambda s: (s != "Overall", s))]
+    rows.sort(key=lambda r: (r["feature"], _sortable(r["value"])))
+    return pd.DataFrame(rows).set_index("slice")
+
+
+def _sortable(value: object) -> tuple[int, float, str]:
+    """Numbers in numeric order (hour 2 before hour 10), then strings."""
+    number = isinstance(value, int | float)
+    return (0 if number else 1, float(value) if number else 0.0, str(value))
 
 
 def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
@@ -283,7 +300,7 @@ def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
     names = model_names(evaluation_uri)
     if len(names) < 2:
         return None
-    columns = {name: slice_metrics(evaluation_uri, name).loc["Overall"].drop("feature")
+    columns = {name: slice_metrics(evaluation_uri, name).loc["Overall"].drop(["feature", "value"])
                for name in names}
     table = pd.DataFrame(columns).astype(float)
     table["change"] = table[names[0]] - table[names[1]]
@@ -292,13 +309,15 @@ def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
 
 def plot_slice_metric(table: pd.DataFrame, feature: str, metric: str = "auc") -> plt.Figure:
     """A metric per value of one slicing feature, with the overall value as a line."""
-    rows = table[table["feature"] == feature].sort_index()
+    rows = table[table["feature"] == feature]
     figure, axis = plt.subplots(figsize=(max(5, 0.45 * len(rows)), 3.5))
-    axis.bar(range(len(rows)), rows[metric], color="#4c72b0")
+    axis.bar(range(len(rows)), rows[metric].fillna(0), color="#4c72b0")
+    for x, (value, count) in enumerate(zip(rows[metric].fillna(0), rows["example_count"],
+                                           strict=True)):
+        axis.annotate(f"n={count:.0f}", (x, value), ha="center", va="bottom", fontsize=7)
     axis.axhline(table.loc["Overall", metric], color="black", linestyle="--", label="overall")
-    axis.set_xticks(range(len(rows)), [s.split("=", 1)[1] for s in rows.index], rotation=60,
-                    fontsize=8)
-    axis.set(title=f"{metric} by {feature}", ylabel=metric)
+    axis.set_xticks(range(len(rows)), [str(v) for v in rows["value"]], rotation=60, fontsize=8)
+    axis.set(title=f"{metric} by {feature} (n: examples in the slice)", ylabel=metric)
     axis.legend()
     figure.tight_layout()
     return figure
