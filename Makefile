@@ -12,7 +12,7 @@ export TF_USE_LEGACY_KERAS := 1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help env run test test-unit test-fast lint schema serve-config clean
+.PHONY: help env run test test-unit test-fast lint schema serve-config clean strip-notebooks
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ schema: env  ## infer a schema from the bundled data into state/schema/ for revi
 
 serve-config: env  ## write TF Serving config files (serving/) from the pushed versions in MLMD
 	$(PYTHON) -m pipeline serving-config $(ARGS)
+
+strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them
+	$(PYTHON) -m pipeline.notebooks
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)
 	rm -rf state
