@@ -12,7 +12,7 @@ from pathlib import Path
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.config import PipelineConfig, env_values
+from pipeline.config import MetadataBackend, PipelineConfig, config_from_values, env_values
 
 PIPELINE_CONTEXT = "pipeline"
 RUN_CONTEXT = "pipeline_run"
@@ -67,23 +67,25 @@ def sqlite_connection(path: str, must_exist: bool = True) -> metadata_store_pb2.
 
 
 def server_connection(
-    backend: str, host: str, port: int, database: str, user: str, password: str,
-    must_exist: bool = True,
+    config: PipelineConfig, must_exist: bool = True
 ) -> metadata_store_pb2.ConnectionConfig:
-    """Connection config for a mysql (MariaDB too) or postgresql store; readers never create it."""
-    config = metadata_store_pb2.ConnectionConfig()
-    common = {"host": host, "user": user, "password": password, "skip_db_creation": must_exist}
-    if backend == "mysql":
-        server = metadata_store_pb2.MySQLDatabaseConfig(port=port, database=database, **common)
-        config.mysql.CopyFrom(server)
-    elif backend == "postgresql":
-        server = metadata_store_pb2.PostgreSQLDatabaseConfig(
-            port=str(port), dbname=database, **common
-        )
-        config.postgresql.CopyFrom(server)
+    """Connection config for the configured mysql (MariaDB too) or postgresql store.
+
+    Readers pass must_exist=True, so a mistyped database name is an error, not a new empty store.
+    """
+    connection = metadata_store_pb2.ConnectionConfig()
+    common = {"host": config.metadata_host, "user": config.metadata_user,
+              "password": config.metadata_password, "skip_db_creation": must_exist}
+    port, database = config.metadata_server_port, config.metadata_database
+    if config.metadata_backend is MetadataBackend.MYSQL:
+        connection.mysql.CopyFrom(
+            metadata_store_pb2.MySQLDatabaseConfig(port=port, database=database, **common))
+    elif config.metadata_backend is MetadataBackend.POSTGRESQL:
+        connection.postgresql.CopyFrom(
+            metadata_store_pb2.PostgreSQLDatabaseConfig(port=str(port), dbname=database, **common))
     else:
-        raise ValueError(f"unknown metadata server backend {backend!r}")
-    return config
+        raise ValueError(f"{config.metadata_backend.value} is not a metadata server")
+    return connection
 
 
 def store_settings(
@@ -106,6 +108,18 @@ def open_existing(path: Path) -> Store:
         return open_store(sqlite_connection(str(path), must_exist=True))
     except RuntimeError as error:
         raise LineageError(f"{path} is not a readable ML Metadata store: {error}") from error
+
+
+def open_for_reading(environ: Mapping[str, str], path: Path) -> Store:
+    """The server PIPELINE_METADATA_BACKEND (and _HOST, _USER, ...) selects, else the SQLite file."""
+    settings = {k: v for k, v in env_values(environ).items() if k.startswith("metadata_")}
+    config = config_from_values(settings)
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        return open_existing(path)
+    try:
+        return open_store(server_connection(config, must_exist=True))
+    except RuntimeError as error:
+        raise LineageError(f"cannot read ML Metadata at {config.metadata_location}: {error}") from error
 
 
 def _time(ms: int) -> dt.datetime:

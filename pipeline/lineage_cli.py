@@ -64,7 +64,7 @@ def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         path, name = lineage.store_settings(os.environ, args.metadata_path, args.pipeline_name)
         try:
-            print(handler(args, lineage.open_existing(path), name))
+            print(handler(args, lineage.open_for_reading(os.environ, path), name))
         except lineage.LineageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1

@@ -35,11 +35,7 @@ def metadata_connection(config: PipelineConfig, read_only: bool = False):
         if not read_only:
             config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
         return lineage.sqlite_connection(str(config.metadata_path), must_exist=read_only)
-    return lineage.server_connection(
-        config.metadata_backend.value, config.metadata_host, config.metadata_server_port,
-        config.metadata_database, config.metadata_user, config.metadata_password,
-        must_exist=read_only,
-    )
+    return lineage.server_connection(config, must_exist=read_only)
 
 
 class RedactSecret(logging.Filter):

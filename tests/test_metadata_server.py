@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipeline import lineage
+from pipeline.__main__ import main
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.local_runner import LocalRunResult, metadata_connection, report, run_pipeline
 from pipeline.pipeline import create_components
@@ -86,3 +88,18 @@ def test_a_reader_never_creates_a_missing_database(mariadb: MariaDB, server_run:
     with pytest.raises(RuntimeError, match=f"{DATABASE}_missing"):
         lineage.open_store(metadata_connection(missing, read_only=True))
     assert f"{DATABASE}_missing" not in mariadb.sql("SHOW DATABASES").split()
+
+
+def test_the_runs_command_reads_the_server_from_the_environment(
+    server_run: tuple, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    config, result = server_run
+    for name, value in {
+        "BACKEND": "mysql", "HOST": "127.0.0.1", "PORT": str(config.metadata_port),
+        "DATABASE": DATABASE, "USER": USER, "PASSWORD": PASSWORD,
+    }.items():
+        monkeypatch.setenv(f"PIPELINE_METADATA_{name}", value)
+    assert main(["runs", "--json", "--pipeline-name", config.pipeline_name]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [run["run_id"] for run in runs] == [result.summary.run_id]
+    assert runs[0]["status"] == "COMPLETE"
