@@ -144,6 +144,7 @@ _CONVERTERS = {
     "data_dir": Path, "pipeline_root": Path, "metadata_path": Path, "serving_dir": Path,
     "log_dir": Path, "train_steps": int, "eval_steps": int, "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
+    "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": lambda v: str(v).lower() in ("1", "true", "yes"),
 }
 
