@@ -12,7 +12,7 @@ export TF_USE_LEGACY_KERAS := 1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help env run test test-unit test-fast lint schema clean
+.PHONY: help env run test test-unit test-fast lint schema clean airflow
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lint: env  ## ruff over the project
 
 schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
 	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
+
+airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airflow) running the DAG
+	$(PYTHON) -m pipeline airflow $(ARGS)
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)
 	rm -rf state

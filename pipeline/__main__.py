@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from pipeline import environment
+from pipeline import airflow_local, environment
 from pipeline.config import ConfigError, add_run_arguments, config_from_args
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -35,7 +35,10 @@ def _add_run_command(commands: Subcommands) -> None:
 
 
 # Each feature module contributes its subcommands here; registrars must not import TensorFlow.
-REGISTRARS: list[Callable[[Subcommands], None]] = [_add_run_command]
+REGISTRARS: list[Callable[[Subcommands], None]] = [
+    _add_run_command,
+    airflow_local.add_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
