@@ -98,7 +98,10 @@ def stop(process: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def serve(home: Path, port: int, admin_password: str, environ: Mapping[str, str]) -> int:
-    """Run scheduler and web UI until Ctrl-C or one of them exits; stop both either way."""
+    """Run scheduler and web UI until Ctrl-C, SIGTERM or one of them exits; then stop both."""
+    # `kill` stops cleanly too, and Ctrl-C works even if the launching shell ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     env = airflow_environment(home, DAGS_FOLDER, environ)
     initialize(env, admin_password)
     logs = home / "logs"
