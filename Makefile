@@ -12,7 +12,7 @@ export TF_USE_LEGACY_KERAS := 1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help env run test test-unit test-fast lint schema serve-config clean strip-notebooks
+.PHONY: help env run test test-unit test-fast lint schema serve-config clean strip-notebooks airflow
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ serve-config: env  ## write TF Serving config files (serving/) from the pushed v
 
 strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them
 	$(PYTHON) -m pipeline.notebooks
+
+airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airflow) running the DAG
+	$(PYTHON) -m pipeline airflow $(ARGS)
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)
 	rm -rf state

@@ -8,7 +8,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline import environment, kubeflow_runner, lineage_cli, serving_client, serving_config
+from pipeline import (
+    airflow_local,
+    environment,
+    kubeflow_runner,
+    lineage_cli,
+    serving_client,
+    serving_config,
+)
 from pipeline.config import STATE_DIR, ConfigError, add_run_arguments, config_from_args
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -70,6 +77,7 @@ REGISTRARS: list[Callable[[Subcommands], None]] = [
     serving_client.add_commands,
     lineage_cli.add_commands,
     kubeflow_runner.add_commands,
+    airflow_local.add_commands,
 ]
 
 

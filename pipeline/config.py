@@ -268,6 +268,7 @@ _CONVERTERS = {
     "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
     "log_dir": Path, "train_steps": int, "eval_steps": int, "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
+    "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": lambda v: str(v).lower() in ("1", "true", "yes"),
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_backend": MetadataBackend, "metadata_port": int,

@@ -22,6 +22,11 @@ Artifact = metadata_store_pb2.Artifact
 Execution = metadata_store_pb2.Execution
 _INPUTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
 _OUTPUTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+# TFX's pre-IR launchers, used by AirflowDagRunner, record runs as 'run' contexts named
+# '<pipeline>.<run id>' and the component id as an execution property.
+LEGACY_RUN_CONTEXT = "run"
+LEGACY_COMPONENT_ID = "component_id"
+RUN_CONTEXT_TYPES = (RUN_CONTEXT, LEGACY_RUN_CONTEXT)
 _STATE_NAMES = {
     value: name
     for name, value in metadata_store_pb2.Execution.State.items()
@@ -133,7 +138,9 @@ def run_contexts(store: Store, pipeline_name: str) -> list:
         return []
     pipeline_executions = {e.id for e in store.get_executions_by_context(pipeline.id)}
     runs = [
-        run for run in store.get_contexts_by_type(RUN_CONTEXT)
+        run
+        for context_type in RUN_CONTEXT_TYPES
+        for run in store.get_contexts_by_type(context_type)
         if pipeline_executions & {e.id for e in store.get_executions_by_context(run.id)}
     ]
     return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.id))
@@ -147,9 +154,18 @@ def latest_run_id(store: Store, pipeline_name: str) -> str:
     return runs[-1].name
 
 
+def _run_context(store: Store, run_id: str) -> metadata_store_pb2.Context | None:
+    """The run's context, whichever TFX launcher recorded it."""
+    for context_type in RUN_CONTEXT_TYPES:
+        run = store.get_context_by_type_and_name(context_type, run_id)
+        if run is not None:
+            return run
+    return None
+
+
 def component_runs(store: Store, run_id: str) -> list[ComponentRun]:
     """Every execution of a run, in the order they started, with their output artifacts."""
-    run = store.get_context_by_type_and_name(RUN_CONTEXT, run_id)
+    run = _run_context(store, run_id)
     if run is None:
         raise LineageError(f"no run '{run_id}' in the metadata store")
     executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
@@ -174,7 +190,9 @@ def component_runs(store: Store, run_id: str) -> list[ComponentRun]:
 
 
 def _node_id(store: Store, execution: Execution) -> str:
-    """The component id, read from the node context TFX attaches to every execution."""
+    """The component id: a legacy execution property, or the node context TFX attaches."""
+    if LEGACY_COMPONENT_ID in execution.properties:
+        return execution.properties[LEGACY_COMPONENT_ID].string_value
     node_type = store.get_context_type(NODE_CONTEXT)
     for context in store.get_contexts_by_execution(execution.id):
         if context.type_id == node_type.id:
