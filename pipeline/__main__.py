@@ -8,22 +8,29 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline import environment
+from pipeline import environment, preflight
 from pipeline.config import STATE_DIR, ConfigError, add_run_arguments, config_from_args
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# Exit codes: 1 the run failed (pre-flight or a component), 2 invalid config, 3 another run is on.
+EXIT_LOCKED = 3
 
 
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
     from pipeline.local_runner import PipelineRunError, report, run_pipeline
+    from pipeline.preflight import PreflightError
+    from pipeline.run_lock import RunLockedError
 
     try:
         result = run_pipeline(config)
-    except PipelineRunError as error:
+    except (PipelineRunError, PreflightError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except RunLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_LOCKED
     print(report(result, config))
     return 0
 
@@ -63,7 +70,9 @@ def _add_infer_schema_command(commands: Subcommands) -> None:
 
 
 # Each feature module contributes its subcommands here; registrars must not import TensorFlow.
-REGISTRARS: list[Callable[[Subcommands], None]] = [_add_run_command, _add_infer_schema_command]
+REGISTRARS: list[Callable[[Subcommands], None]] = [
+    _add_run_command, _add_infer_schema_command, preflight.add_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,7 +66,8 @@ def publish(model_dir: Path, base_path: Path, record: dict) -> tuple[int, Path]:
     atomic, so a server never sees a half-written version.
     """
     base_path.mkdir(parents=True, exist_ok=True)
-    staging = base_path / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    remove_stale_staging(base_path)
+    staging = base_path / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     try:
         shutil.copytree(model_dir, staging)
         extra = staging / ASSETS_EXTRA
@@ -75,6 +76,29 @@ def publish(model_dir: Path, base_path: Path, record: dict) -> tuple[int, Path]:
         return _rename_to_next_version(staging, base_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(base_path: Path) -> list[Path]:
+    """Delete staging folders of pushes whose process died (killed mid-copy), keep live ones."""
+    removed = []
+    for child in base_path.iterdir():
+        pid_text = child.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if child.name.startswith(STAGING_PREFIX) and pid_text.isdigit():
+            if not _process_alive(int(pid_text)):
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+    return removed
 
 
 def _rename_to_next_version(staging: Path, base_path: Path) -> tuple[int, Path]:
