@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline import environment, preflight
 from pipeline.config import STATE_DIR, ConfigError, add_run_arguments, config_from_args
+from pipeline.run_lock import RunLockedError
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
 # Exit codes: 1 the run failed (pre-flight or a component), 2 invalid config, 3 another run is on.
@@ -20,12 +21,10 @@ def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
     from pipeline.local_runner import PipelineRunError, report, run_pipeline
-    from pipeline.preflight import PreflightError
-    from pipeline.run_lock import RunLockedError
 
     try:
         result = run_pipeline(config)
-    except (PipelineRunError, PreflightError) as error:
+    except (PipelineRunError, preflight.PreflightError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except RunLockedError as error:
@@ -49,7 +48,7 @@ def _infer_schema(args: argparse.Namespace) -> int:
 
     try:
         written = infer_schema(config, args.output)
-    except PipelineRunError as error:
+    except (PipelineRunError, preflight.PreflightError, RunLockedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"inferred schema written to {written}")

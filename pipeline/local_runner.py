@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +69,18 @@ def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRun
         return _run_components(config, to_node, started)
 
 
+@contextlib.contextmanager
+def _argv_without_flags() -> Iterator[None]:
+    """Hide the host process's flags: TFX's Beam executors parse sys.argv as absl flags, so
+    `pytest -v -rP` (or any caller's -v) became `--verbosity=-rP` and failed CsvExampleGen."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def _run_components(config: PipelineConfig, to_node: str | None, started: float) -> LocalRunResult:
     """LocalDagRunner over the pipeline, one console line per component."""
     log_path = log_path_for(config)
@@ -86,7 +101,8 @@ def _run_components(config: PipelineConfig, to_node: str | None, started: float)
         progress = ProgressReporter(console=console, total=len(pipeline.components))
         logging.getLogger().addHandler(progress)
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
+            with _argv_without_flags():
+                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
         except Exception as error:
             progress.fail_current()
             failed = progress.components[-1].node_id if progress.components else "pipeline"

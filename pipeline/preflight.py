@@ -16,8 +16,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +43,7 @@ class Columns:
     known: frozenset[str]
     required: frozenset[str]
     source: str
+    min_filled: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,12 @@ def expected_columns(schema_path: Path | None) -> Columns:
         if f.presence.min_count > 0 or f.presence.min_fraction > 0
     }
     known = {f.name for f in schema.feature}
-    return Columns(frozenset(known), frozenset(present | needed), str(schema_path))
+    # CsvExampleGen turns an empty cell into a feature with no value, which TFDV counts as
+    # present: the schema's presence fractions only bound empty cells if checked here.
+    min_filled = {
+        f.name: f.presence.min_fraction for f in schema.feature if f.presence.min_fraction
+    }
+    return Columns(frozenset(known), frozenset(present | needed), str(schema_path), min_filled)
 
 
 def input_files(data_dir: Path) -> list[Path]:
@@ -86,6 +93,7 @@ def check_data_dir(data_dir: Path, schema_path: Path | None, max_row_bytes: int)
     columns = expected_columns(schema_path)
     problems: list[str] = []
     rows = 0
+    empty: Counter[str] = Counter()
     first_header: tuple[Path, list[str]] | None = None
     files = input_files(data_dir)
     for path in files:
@@ -95,11 +103,13 @@ def check_data_dir(data_dir: Path, schema_path: Path | None, max_row_bytes: int)
         checked = _check_file(path, columns, max_row_bytes)
         problems += checked.problems
         rows += checked.rows
+        empty.update(checked.empty)
         if checked.header is not None and first_header is None:
             first_header = (path, checked.header)
         elif checked.header is not None and checked.header != first_header[1]:
             problems.append(f"{path}: header differs from {first_header[0]}'s (CsvExampleGen "
                             "needs one header for every file)")
+    problems += _emptiness_problems(empty, rows, columns) if not problems else []
     if problems:
         raise PreflightError(f"input data check failed in {data_dir}", problems)
     return DataReport(files=len(files), rows=rows)
@@ -112,6 +122,7 @@ class _FileCheck:
     problems: list[str]
     rows: int = 0
     header: list[str] | None = None
+    empty: Counter[str] = field(default_factory=Counter)
 
 
 def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
@@ -139,8 +150,10 @@ def _check_records(
     extra = 0
     for line, text, error in records:
         problem = error or _field_count_problem(text, header)
-        if text.strip() and not error:
+        if text.strip() and not problem:
             result.rows += 1
+            cells = next(csv.reader([text]))
+            result.empty.update(name for name, cell in zip(header, cells, strict=True) if not cell)
         if problem and len(result.problems) < MAX_PROBLEMS_PER_FILE:
             result.problems.append(f"{path}:{line}: {problem}")
         elif problem:
@@ -150,6 +163,19 @@ def _check_records(
     if not result.problems and result.rows == 0:
         result.problems.append(f"{path}: has a header but no data rows")
     return result
+
+
+def _emptiness_problems(empty: Counter[str], rows: int, columns: Columns) -> list[str]:
+    """Columns empty in more rows than the schema's presence.min_fraction allows."""
+    problems = []
+    for name, min_fraction in sorted(columns.min_filled.items()):
+        if rows and 1 - empty[name] / rows < min_fraction:
+            problems.append(
+                f"column '{name}' is empty in {empty[name]} of {rows} rows "
+                f"({empty[name] / rows:.1%}); {columns.source} allows at most "
+                f"{1 - min_fraction:.1%} (presence.min_fraction {min_fraction:g})"
+            )
+    return problems
 
 
 def _field_count_problem(text: str, header: list[str]) -> str | None:
@@ -214,8 +240,8 @@ def _records(handle: BinaryIO, max_row_bytes: int) -> Iterator[tuple[int, str, s
 def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) -> str:
     """Where the bad bytes are: byte offset, and the column when the line's fields are known."""
     prefix = raw[: error.start].decode("utf-8", "replace")
-    field = len(next(csv.reader([prefix]), [""])) if prefix else 1
-    where = "" if is_header else f" in field {field}"
+    position = len(next(csv.reader([prefix]), [""])) if prefix else 1
+    where = "" if is_header else f" in field {position}"
     bad = raw[error.start : error.start + 4]
     return f"not valid UTF-8{where} (bytes {bad!r} at byte {error.start + 1} of the line)"
 

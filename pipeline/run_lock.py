@@ -10,6 +10,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,12 +26,18 @@ def lock_paths(pipeline_root: Path, metadata_path: Path) -> list[Path]:
     return [pipeline_root / LOCK_FILE, metadata_path.with_name(metadata_path.name + ".lock")]
 
 
-def holder_pid(path: Path) -> str:
-    """The PID the current holder wrote, or 'unknown' while it is being written."""
-    try:
-        return path.read_text().strip() or "unknown"
-    except OSError:
-        return "unknown"
+def holder_pid(path: Path, wait_seconds: float = 2.0) -> str:
+    """The PID the holder writes right after locking (a run that started at the same instant
+    may not have written it yet: wait briefly for the full line)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with contextlib.suppress(OSError):
+            text = path.read_text()
+            if text.endswith("\n"):
+                return text.strip()
+        if time.monotonic() > deadline:
+            return "unknown"
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

@@ -1,11 +1,14 @@
-"""Broken copies of the bundled sample, one helper per kind of fault, for unit and e2e tests."""
+"""Failure-test helpers: broken copies of the bundled sample, one per fault, and CLI runs."""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 from models import features
+from pipeline.config import PROJECT_ROOT, PipelineConfig
 from tests.conftest import SAMPLE_DATA
 
 
@@ -63,3 +66,28 @@ def shuffled_labels(lines: list[str], seed: int = 7) -> list[str]:
         tip = 2 * features.BIG_TIP_FRACTION * float(row[fare_at]) if big else 0.0
         row[tips_at] = f"{tip:.2f}"
     return [lines[0]] + [",".join(r) for r in rows]
+
+
+def cli_command(config: PipelineConfig, *extra: str) -> list[str]:
+    """`python -m pipeline run` on a config's folders, steps and threshold."""
+    return [
+        sys.executable, "-m", "pipeline", "run", "--data", str(config.data_dir),
+        "--pipeline-root", str(config.pipeline_root), "--metadata", str(config.metadata_path),
+        "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
+        "--train-steps", str(config.train_steps), "--eval-steps", str(config.eval_steps),
+        "--min-auc", str(config.min_auc), *extra,
+    ]
+
+
+def cli_run(config: PipelineConfig, *extra: str) -> subprocess.CompletedProcess:
+    """Run the CLI to its end (for runs refused before TFX is imported)."""
+    return subprocess.run(cli_command(config, *extra), cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def fake_served_version(config: PipelineConfig) -> Path:
+    """A version 1 already in the serving dir, to check a refused run leaves it alone."""
+    version = config.serving_dir / config.model_name / "1"
+    version.mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"model v1")
+    return version

@@ -13,7 +13,14 @@ from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.preflight import PreflightError, check_data_dir
 from tests.conftest import SAMPLE_DATA, small_config
-from tests.faults import drop_column, sample_lines, set_column, write_lines
+from tests.faults import (
+    cli_run,
+    drop_column,
+    fake_served_version,
+    sample_lines,
+    set_column,
+    write_lines,
+)
 
 SCHEMA = PipelineConfig().schema_path
 LIMIT = 1 << 20
@@ -67,6 +74,25 @@ def test_duplicated_column(tmp_path: Path) -> None:
     lines = sample_lines()
     write_lines(tmp_path, [lines[0] + f",{features.TIPS_KEY}"] + [f"{x},0" for x in lines[1:]])
     assert f"duplicated column(s) '{features.TIPS_KEY}'" in refused(tmp_path)
+
+
+def test_empty_values_beyond_what_the_schema_allows(tmp_path: Path) -> None:
+    seconds = features.DENSE_FLOAT_FEATURE_KEYS[2]
+    lines = set_column(sample_lines(), seconds, "", every=5)
+    lines = set_column(lines, features.FARE_KEY, "", every=100)
+    write_lines(tmp_path, lines)
+    rows = len(lines) - 1
+    message = refused(tmp_path)
+    assert f"column '{seconds}' is empty in {(rows + 4) // 5} of {rows} rows" in message
+    assert "allows at most 1.0% (presence.min_fraction 0.99)" in message
+    assert f"column '{features.FARE_KEY}' is empty in {(rows + 99) // 100} of {rows}" in message
+    assert "allows at most 0.0% (presence.min_fraction 1)" in message
+
+
+def test_empty_values_within_the_schema_pass(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, set_column(lines, features.BUCKET_FEATURE_KEYS[0], "", every=20))
+    assert check_data_dir(tmp_path, SCHEMA, LIMIT).rows == len(lines) - 1
 
 
 def test_rows_with_the_wrong_number_of_fields_are_named_by_line(tmp_path: Path) -> None:
@@ -135,25 +161,6 @@ def test_a_subdirectory_is_refused(tmp_path: Path) -> None:
     write_lines(tmp_path, sample_lines())
     (tmp_path / "old").mkdir()
     assert f"{tmp_path / 'old'}: is a directory" in refused(tmp_path)
-
-
-def cli_run(config: PipelineConfig, *extra: str) -> subprocess.CompletedProcess:
-    """`python -m pipeline run` on a config's folders (pre-flight failures never import TFX)."""
-    command = [
-        sys.executable, "-m", "pipeline", "run", "--data", str(config.data_dir),
-        "--pipeline-root", str(config.pipeline_root), "--metadata", str(config.metadata_path),
-        "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
-        "--train-steps", "5", *extra,
-    ]
-    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
-
-
-def fake_served_version(config: PipelineConfig) -> Path:
-    """A version 1 already in the serving dir, to check a refused run leaves it alone."""
-    version = config.serving_dir / config.model_name / "1"
-    version.mkdir(parents=True)
-    (version / "saved_model.pb").write_bytes(b"model v1")
-    return version
 
 
 def test_cli_refuses_a_bad_file_before_any_component(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ from pipeline.local_runner import run_pipeline
 from pipeline.preflight import PreflightError, check_storage
 from pipeline.run_lock import LOCK_FILE, RunLockedError, run_lock
 from tests.conftest import small_config
-from tests.test_preflight import cli_run, fake_served_version
+from tests.faults import cli_run, fake_served_version
 
 
 @contextlib.contextmanager
@@ -41,8 +43,8 @@ def test_read_only_serving_dir_is_refused_before_any_work(tmp_path: Path) -> Non
         config = small_config(tmp_path, serving_dir=read_only / "serving_model", min_free_mb=0)
         with pytest.raises(PreflightError, match="storage check failed") as error:
             run_pipeline(config)
-    assert f"serving_dir {read_only / 'serving_model'}: not writable (Read-only file system" in str(
-        error.value)
+    expected = f"serving_dir {read_only / 'serving_model'}: not writable (Read-only file system"
+    assert expected in str(error.value)
     assert not config.pipeline_root.exists() and not config.metadata_path.exists()
 
 
@@ -51,8 +53,8 @@ def test_full_disk_is_refused_before_any_work(tmp_path: Path) -> None:
         config = small_config(tmp_path, pipeline_root=tiny / "root", min_free_mb=10)
         with pytest.raises(PreflightError) as error:
             run_pipeline(config)
-    assert f"pipeline_root {tiny / 'root'}: only 1.0 MB free on its file system, at least 10 MB" \
-        in str(error.value)
+    expected = f"pipeline_root {tiny / 'root'}: only 1.0 MB free on its file system, at least 10 MB"
+    assert expected in str(error.value)
     assert not config.metadata_path.exists()
 
 
@@ -75,8 +77,8 @@ def test_cli_storage_failure_exits_1(tmp_path: Path) -> None:
     config = small_config(tmp_path)
     done = cli_run(config, "--min-free-mb", str(1 << 40))
     assert done.returncode == 1
-    assert f"error: storage check failed, nothing was run:\n  pipeline_root {config.pipeline_root}" \
-        in done.stderr
+    assert "error: storage check failed, nothing was run:\n" in done.stderr
+    assert f"  pipeline_root {config.pipeline_root}: only " in done.stderr
 
 
 HOLD_LOCK = (
@@ -152,3 +154,17 @@ def test_refused_run_leaves_served_versions_alone(tmp_path: Path) -> None:
     with lock_held_by_another_process(config.pipeline_root, config.metadata_path):
         assert cli_run(config).returncode == 3
     assert (version / "saved_model.pb").read_bytes() == b"model v1"
+
+
+def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path: Path) -> None:
+    lock = tmp_path / "root" / LOCK_FILE
+    lock.parent.mkdir()
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        threading.Timer(0.3, os.write, (fd, b"4242\n")).start()
+        with pytest.raises(RunLockedError, match=r"another run \(pid 4242\)"):
+            with run_lock(tmp_path / "root", tmp_path / "metadata.sqlite"):
+                pass
+    finally:
+        os.close(fd)
