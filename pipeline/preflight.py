@@ -149,14 +149,15 @@ def _check_records(
     result = _FileCheck([], header=header)
     extra = 0
     for line, text, error in records:
-        problem = error or _field_count_problem(text, header)
-        if text.strip() and not problem:
+        if not error and not text.strip():
+            continue  # CsvExampleGen skips blank lines
+        cells, problem = ([], error) if error else _parse_record(text, header)
+        if not problem:
             result.rows += 1
-            cells = next(csv.reader([text]))
             result.empty.update(name for name, cell in zip(header, cells, strict=True) if not cell)
-        if problem and len(result.problems) < MAX_PROBLEMS_PER_FILE:
+        elif len(result.problems) < MAX_PROBLEMS_PER_FILE:
             result.problems.append(f"{path}:{line}: {problem}")
-        elif problem:
+        else:
             extra += 1
     if extra:
         result.problems.append(f"{path}: ... and {extra} more problem lines")
@@ -178,17 +179,15 @@ def _emptiness_problems(empty: Counter[str], rows: int, columns: Columns) -> lis
     return problems
 
 
-def _field_count_problem(text: str, header: list[str]) -> str | None:
-    """A record with a different number of fields than the header (blank lines are skipped)."""
-    if not text.strip():
-        return None
+def _parse_record(text: str, header: list[str]) -> tuple[list[str], str | None]:
+    """The record's cells, or the reason it does not have one cell per header column."""
     try:
-        fields = next(csv.reader([text]), [])
+        cells = next(csv.reader([text]), [])
     except csv.Error as error:
-        return f"unreadable CSV record ({error})"
-    if len(fields) != len(header):
-        return f"{len(fields)} fields, the header has {len(header)}"
-    return None
+        return [], f"unreadable CSV record ({error})"
+    if len(cells) != len(header):
+        return [], f"{len(cells)} fields, the header has {len(header)}"
+    return cells, None
 
 
 def _header_problems(header: list[str], columns: Columns) -> list[str]:
