@@ -13,12 +13,16 @@ from pipeline import (
     environment,
     kubeflow_runner,
     lineage_cli,
+    preflight,
     serving_client,
     serving_config,
 )
 from pipeline.config import STATE_DIR, ConfigError, add_run_arguments, config_from_args
+from pipeline.run_lock import RunLockedError
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# Exit codes: 1 the run failed (pre-flight or a component), 2 invalid config, 3 another run is on.
+EXIT_LOCKED = 3
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,9 +32,12 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         result = run_pipeline(config)
-    except PipelineRunError as error:
+    except (PipelineRunError, preflight.PreflightError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except RunLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_LOCKED
     print(report(result, config))
     return 0
 
@@ -49,7 +56,7 @@ def _infer_schema(args: argparse.Namespace) -> int:
 
     try:
         written = infer_schema(config, args.output)
-    except PipelineRunError as error:
+    except (PipelineRunError, preflight.PreflightError, RunLockedError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"inferred schema written to {written}")
@@ -78,6 +85,7 @@ REGISTRARS: list[Callable[[Subcommands], None]] = [
     lineage_cli.add_commands,
     kubeflow_runner.add_commands,
     airflow_local.add_commands,
+    preflight.add_commands,
 ]
 
 

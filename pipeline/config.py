@@ -91,6 +91,8 @@ class PipelineConfig:
     beam_mode: BeamMode = BeamMode.IN_MEMORY
     workers: int = 0
     enable_cache: bool = True
+    min_free_mb: int = 200
+    max_row_bytes: int = 1 << 20
     extra_beam_args: tuple[str, ...] = field(default_factory=tuple)
     beam_runner: BeamRunner = BeamRunner.DIRECT
     metadata_backend: MetadataBackend = MetadataBackend.SQLITE
@@ -110,6 +112,8 @@ class PipelineConfig:
         _require(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
         _require(0.0 <= self.min_auc <= 1.0, "min_auc", f"must be in [0, 1], got {self.min_auc}")
         _require(self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
+        _require(self.min_free_mb >= 0, "min_free_mb", f"must be >= 0, got {self.min_free_mb}")
+        _require(self.max_row_bytes > 0, "max_row_bytes", f"must be > 0, got {self.max_row_bytes}")
         _require(
             self.train_hash_buckets > 0 and self.eval_hash_buckets > 0,
             "split",
@@ -242,6 +246,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="DirectRunner mode: in_memory (one process) or multi_processing")
     arg("--workers", dest="workers", type=int,
         help="DirectRunner workers in multi_processing mode (0 = number of cores)")
+    arg("--min-free-mb", dest="min_free_mb", type=int,
+        help="refuse to start when a folder the run writes to has less free space (MB)")
+    arg("--max-row-bytes", dest="max_row_bytes", type=_positive_int,
+        help="pre-flight rejects input CSV records longer than this")
     arg("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="re-execute every component instead of reusing cached outputs")
     _add_scaling_arguments(parser)
@@ -264,14 +272,25 @@ def _add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
         help="metadata server user; the password comes only from PIPELINE_METADATA_PASSWORD")
 
 
+def _boolean(text: str) -> bool:
+    """Strict yes/no, so a typo in PIPELINE_ENABLE_CACHE is an error, not a silent False."""
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ValueError("expected one of 1/true/yes or 0/false/no")
+
+
 _CONVERTERS = {
     "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
     "log_dir": Path, "train_steps": int, "eval_steps": int, "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
     "train_hash_buckets": int, "eval_hash_buckets": int,
-    "beam_mode": BeamMode, "enable_cache": lambda v: str(v).lower() in ("1", "true", "yes"),
+    "beam_mode": BeamMode, "enable_cache": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_backend": MetadataBackend, "metadata_port": int,
+    "min_free_mb": int, "max_row_bytes": int,
 }
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import preflight
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.console import ProgressReporter, verbose_output_to
+from pipeline.run_lock import run_lock
 
 
 class PipelineRunError(RuntimeError):
@@ -71,13 +74,46 @@ def log_path_for(config: PipelineConfig) -> Path:
     return config.log_dir / f"{config.pipeline_name}-{stamp}.log"
 
 
-def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRunResult:
-    """Run every component (or those up to `to_node`), printing progress.
+def written_folders(config: PipelineConfig) -> dict[str, Path]:
+    """Every folder a run writes to, by config field name."""
+    return {
+        "pipeline_root": config.pipeline_root,
+        "metadata_path": config.metadata_path.parent,
+        "serving_dir": config.serving_dir,
+        "log_dir": config.log_dir,
+    }
 
-    Raises PipelineRunError naming the component that failed.
+
+def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRunResult:
+    """Check storage, take the run lock, check the input files, then run the components.
+
+    Raises PreflightError (nothing ran), RunLockedError (another run holds the pipeline) or
+    PipelineRunError naming the component that failed.
     """
-    log_path = log_path_for(config)
     started = time.monotonic()
+    preflight.check_storage(written_folders(config), config.min_free_mb)
+    with run_lock(config.pipeline_root, config.metadata_path):
+        data = preflight.check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes)
+        print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {config.data_dir} "
+              f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        return _run_components(config, to_node, started)
+
+
+@contextlib.contextmanager
+def _argv_without_flags() -> Iterator[None]:
+    """Hide the host process's flags: TFX's Beam executors parse sys.argv as absl flags, so
+    `pytest -v -rP` (or any caller's -v) became `--verbosity=-rP` and failed CsvExampleGen."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _run_components(config: PipelineConfig, to_node: str | None, started: float) -> LocalRunResult:
+    """LocalDagRunner over the pipeline, one console line per component."""
+    log_path = log_path_for(config)
     with verbose_output_to(log_path) as console, redacted(config.metadata_password):
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         from absl import logging as absl_logging
@@ -94,7 +130,8 @@ def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRun
         progress = ProgressReporter(console=console, total=len(pipeline.components))
         logging.getLogger().addHandler(progress)
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
+            with _argv_without_flags():
+                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
         except Exception as error:
             progress.fail_current()
             failed = progress.components[-1].node_id if progress.components else "pipeline"

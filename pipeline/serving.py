@@ -14,8 +14,6 @@ from pathlib import Path
 PUSH_RECORD = "push_record.json"
 ASSETS_EXTRA = "assets.extra"
 STAGING_PREFIX = ".staging-"
-# A staging folder older than this was left by a killed push (a live copy takes seconds).
-STALE_STAGING_SECONDS = 3600
 
 
 def model_base_path(serving_dir: Path, model_name: str) -> Path:
@@ -81,7 +79,7 @@ def publish(
     """
     base_path.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(base_path)
-    staging = base_path / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+    staging = base_path / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     try:
         shutil.copytree(model_dir, staging)
         extra = staging / ASSETS_EXTRA
@@ -93,23 +91,27 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def remove_stale_staging(base_path: Path, max_age: float = STALE_STAGING_SECONDS) -> list[Path]:
-    """Delete staging folders a killed push left behind (hidden from TF Serving, but disk)."""
-    stale = [
-        child for child in base_path.iterdir()
-        if child.name.startswith(STAGING_PREFIX) and _age(child) > max_age
-    ]
-    for child in stale:
-        shutil.rmtree(child, ignore_errors=True)
-    return stale
-
-
-def _age(path: Path) -> float:
-    """Seconds since the last change; 0 for a folder a concurrent push just renamed away."""
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (signal 0 checks without sending anything)."""
     try:
-        return time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(base_path: Path) -> list[Path]:
+    """Delete staging folders of pushes whose process died (killed mid-copy), keep live ones."""
+    removed = []
+    for child in base_path.iterdir():
+        pid_text = child.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if child.name.startswith(STAGING_PREFIX) and pid_text.isdigit():
+            if not _process_alive(int(pid_text)):
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+    return removed
 
 
 def _rename_to_next_version(staging: Path, base_path: Path) -> tuple[int, Path]:

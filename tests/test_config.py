@@ -58,11 +58,30 @@ def test_config_is_frozen() -> None:
         ({"workers": "-1"}, "workers"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"pipeline_name": "has space"}, "pipeline_name"),
+        ({"model_name": "my-model"}, "model_name"),
+        ({"eval_steps": "0"}, "eval_steps"),
+        ({"batch_size": "0"}, "batch_size"),
+        ({"train_steps": "ten"}, "train_steps"),
+        ({"min_auc": "-0.1"}, "min_auc"),
+        ({"min_auc": "nan"}, "min_auc"),
+        ({"seed": "1.5"}, "seed"),
+        ({"enable_cache": "maybe"}, "enable_cache"),
+        ({"min_free_mb": "-1"}, "min_free_mb"),
+        ({"max_row_bytes": "0"}, "max_row_bytes"),
+        ({"data_dir": __file__}, "data_dir"),
     ],
 )
 def test_invalid_values_are_rejected_naming_the_field(values: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         config_from_values(values)
+
+
+def test_env_values_are_validated_like_flags() -> None:
+    with pytest.raises(ConfigError, match="invalid config train_steps: must be > 0, got -5"):
+        parse_run_args([], {"PIPELINE_TRAIN_STEPS": "-5"})
+    with pytest.raises(ConfigError, match="invalid config beam_mode: 'turbo'"):
+        parse_run_args([], {"PIPELINE_BEAM_MODE": "turbo"})
+    assert parse_run_args([], {"PIPELINE_ENABLE_CACHE": "no"}).enable_cache is False
 
 
 def test_cli_rejects_bad_flags_with_exit_code_2(capsys: pytest.CaptureFixture) -> None:
@@ -74,3 +93,23 @@ def test_cli_rejects_bad_flags_with_exit_code_2(capsys: pytest.CaptureFixture) -
     assert "--train-steps" in capsys.readouterr().err
     assert main(["run", "--data", "/nonexistent/data"]) == 2
     assert "data_dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--min-auc", "1.5"], "invalid config min_auc"),
+        (["--min-free-mb", "-3"], "invalid config min_free_mb"),
+        (["--beam-mode", "turbo"], "--beam-mode"),
+        (["--max-row-bytes", "0"], "--max-row-bytes"),
+    ],
+)
+def test_cli_exits_2_naming_the_field(argv: list[str], named: str, capsys) -> None:
+    from pipeline.__main__ import main
+
+    try:
+        code = main(["run", *argv])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    assert code == 2
+    assert named in capsys.readouterr().err

@@ -17,7 +17,8 @@ from models.model import PROBABILITY_OUTPUT, RAW_SIGNATURE, SERVING_SIGNATURE
 from pipeline import lineage, serving
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.pipeline import create_components
-from tests.conftest import SAMPLE_DATA, small_config
+from tests.conftest import small_config
+from tests.faults import write_bad_sample
 
 pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = (
@@ -115,22 +116,6 @@ def test_rerun_pushes_nothing_new(rerun) -> None:
     assert serving.list_versions(base) == [1]
     assert result.summary.pushed_version is None
     assert result.summary.push_decision == "identical model already served as version 1"
-
-
-def write_bad_sample(folder: Path, column: str, value: str, every: int) -> Path:
-    """A copy of the sample with `column` set to `value` in every `every`-th row."""
-    lines = (SAMPLE_DATA / "data.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    index = header.index(column)
-    rows = [lines[0]]
-    for number, line in enumerate(lines[1:]):
-        cells = line.split(",")
-        if len(cells) == len(header) and number % every == 0:
-            cells[index] = value
-        rows.append(",".join(cells))
-    folder.mkdir(parents=True)
-    (folder / "data.csv").write_text("\n".join(rows) + "\n")
-    return folder
 
 
 def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> None:
