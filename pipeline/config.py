@@ -33,6 +33,7 @@ class PipelineConfig:
     pipeline_name: str = "taxi"
     model_name: str = "taxi"
     data_dir: Path = PROJECT_ROOT / "data" / "taxi"
+    spans: str = "latest"
     schema_path: Path | None = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
     pipeline_root: Path = STATE_DIR / "pipelines" / "taxi"
     metadata_path: Path = STATE_DIR / "metadata" / "taxi.sqlite"
@@ -67,6 +68,10 @@ class PipelineConfig:
             "train and eval hash buckets must both be > 0",
         )
         _require(self.data_dir.is_dir(), "data_dir", f"{self.data_dir} is not a directory")
+        _require(
+            self.spans == "latest" or (self.spans.isdigit() and int(self.spans) > 0),
+            "spans", f"must be 'latest' or a span number >= 1, got {self.spans!r}",
+        )
         _require(
             self.schema_path is None or self.schema_path.is_file(),
             "schema_path",
@@ -116,6 +121,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("--data", dest="data_dir", type=Path,
         help=f"folder of input CSV files (default {defaults['data_dir'].default})")
+    arg("--spans", dest="spans",
+        help="with span-N folders in the data dir: 'latest' (default) or one span number")
     arg("--schema", dest="schema_path",
         help="curated schema.pbtxt, or 'infer' to use SchemaGen's inferred schema")
     arg("--pipeline-root", dest="pipeline_root", type=Path,

@@ -1,0 +1,132 @@
+"""Re-run a past run from what MLMD recorded and check that it gives the same outputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import lineage, provenance, spans
+from pipeline.config import PipelineConfig, config_from_values
+
+RUN_CONTEXT_NODE = "RecordRunContext"
+EXAMPLE_GEN_NODE = "CsvExampleGen"
+TRANSFORM_NODE = "Transform"
+EVALUATOR_NODE = "Evaluator"
+JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
+METRIC_TOLERANCE = 1e-6
+SCRATCH_PATHS = {
+    "pipeline_root": "pipeline_root", "metadata_path": "metadata.sqlite",
+    "serving_dir": "serving_model", "log_dir": "logs",
+}
+
+
+class ReproduceError(RuntimeError):
+    """The run cannot be reproduced as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One recorded fact compared with its reproduction."""
+
+    name: str
+    recorded: str
+    reproduced: str
+    ok: bool
+
+
+def recorded_context(store: object, run_id: str) -> dict[str, object]:
+    """The run context a run recorded (its RecordRunContext output), JSON fields decoded."""
+    runs = {c.node_id: c for c in lineage.component_runs(store, run_id)}
+    node = runs.get(RUN_CONTEXT_NODE)
+    if node is None or not node.outputs.get("run_context"):
+        raise ReproduceError(f"run '{run_id}' recorded no run context (made before it existed?)")
+    artifact = node.outputs["run_context"][0]
+    context = {name: lineage.custom_property(artifact, name) for name in artifact.custom_properties}
+    for name in JSON_FIELDS:
+        if isinstance(context.get(name), str):
+            context[name] = json.loads(context[name])
+    return context
+
+
+def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
+    """The recorded config with outputs under `scratch`, the recorded span pinned, caching off."""
+    values = {k: v for k, v in dict(context["config"]).items() if k not in SCRATCH_PATHS}
+    values["extra_beam_args"] = tuple(values.get("extra_beam_args") or ())
+    values.update({field: scratch / name for field, name in SCRATCH_PATHS.items()})
+    span = context.get("data_span")
+    values["spans"] = str(span) if span not in (None, "none") else spans.LATEST
+    values["enable_cache"] = False
+    return config_from_values(values)
+
+
+def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:
+    """Code, lock file, packages and data now, against what the run recorded."""
+    now = provenance.run_context(config, spans.resolve_span(config.data_dir, config.spans))
+    names = ("code_fingerprint", "uv_lock_sha256", "data_fingerprint", "git_commit")
+    checks = [Check(n, str(context.get(n)), str(now[n]), context.get(n) == now[n]) for n in names]
+    checks.append(Check(
+        "packages", json.dumps(context.get("packages"), sort_keys=True),
+        json.dumps(now["packages"], sort_keys=True), context.get("packages") == now["packages"],
+    ))
+    return checks
+
+
+def records_fingerprint(artifact_uri: str) -> dict[str, str]:
+    """Per split, sha256 over the sorted digests of every record: equal iff the same rows."""
+    import tensorflow as tf
+
+    result = {}
+    for split_dir in sorted(Path(artifact_uri).glob("Split-*")):
+        files = sorted(str(p) for p in split_dir.iterdir() if p.is_file())
+        dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        digests = sorted(hashlib.sha256(r.numpy()).hexdigest() for r in dataset)
+        result[split_dir.name] = hashlib.sha256("".join(digests).encode()).hexdigest()
+    return result
+
+
+def output_facts(store: object, run_id: str) -> dict[str, object]:
+    """Fingerprints of the run's examples and transformed examples, and its eval metrics."""
+    from pipeline.summary import overall_metrics
+
+    runs = {c.node_id: c for c in lineage.component_runs(store, run_id)}
+    facts: dict[str, object] = {}
+    for node, key in ((EXAMPLE_GEN_NODE, "examples"), (TRANSFORM_NODE, "transformed_examples")):
+        outputs = runs[node].outputs.get(key) if node in runs else None
+        facts[f"{node}.{key}"] = records_fingerprint(outputs[0].uri) if outputs else {}
+    evaluation = runs.get(EVALUATOR_NODE)
+    facts["metrics"] = (
+        overall_metrics(evaluation.outputs["evaluation"][0].uri)
+        if evaluation and evaluation.outputs.get("evaluation") else {}
+    )
+    return facts
+
+
+def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object]) -> list[Check]:
+    """Equal fingerprints, and every metric within METRIC_TOLERANCE."""
+    checks = [
+        Check(name, json.dumps(recorded[name]), json.dumps(reproduced[name]),
+              bool(recorded[name]) and recorded[name] == reproduced[name])
+        for name in recorded if name != "metrics"
+    ]
+    old, new = dict(recorded["metrics"]), dict(reproduced["metrics"])
+    for metric in sorted(set(old) | set(new)):
+        both = metric in old and metric in new
+        same = both and abs(old[metric] - new[metric]) <= METRIC_TOLERANCE
+        checks.append(Check(f"metric {metric}", str(old.get(metric)), str(new.get(metric)), same))
+    if not old:
+        checks.append(Check("metrics", "none recorded", str(new), False))
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    """One line per check: MATCH or DIFFERS, with both values when they differ."""
+    lines = []
+    for check in checks:
+        if check.ok:
+            lines.append(f"  MATCH    {check.name}")
+        else:
+            lines.append(f"  DIFFERS  {check.name}: recorded {check.recorded[:120]}"
+                         f" | now {check.reproduced[:120]}")
+    return "\n".join(lines)
