@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline import environment
+from pipeline import continuous_cli, environment
 from pipeline.config import STATE_DIR, ConfigError, add_run_arguments, config_from_args
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -63,7 +63,9 @@ def _add_infer_schema_command(commands: Subcommands) -> None:
 
 
 # Each feature module contributes its subcommands here; registrars must not import TensorFlow.
-REGISTRARS: list[Callable[[Subcommands], None]] = [_add_run_command, _add_infer_schema_command]
+REGISTRARS: list[Callable[[Subcommands], None]] = [
+    _add_run_command, _add_infer_schema_command, continuous_cli.add_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
