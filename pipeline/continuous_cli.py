@@ -13,6 +13,7 @@ DEFAULTS = {f: PipelineConfig.__dataclass_fields__[f].default for f in (
     "data_dir", "schema_path", "metadata_path", "pipeline_name")}
 SOURCE_CSV = DEFAULTS["data_dir"] / "data.csv"
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
+BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
 
 
 def _generate_span(args: argparse.Namespace) -> int:
@@ -60,16 +61,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="reproduce-"))
     config = reproduce.scratch_config(context, scratch)
     environment = reproduce.environment_checks(context, config)
-    code = next(c for c in environment if c.name == "code_fingerprint")
-    if not code.ok:
-        print(f"warning: models/ differs from the code run {run_id} trained with "
-              f"({code.recorded[:12]} recorded, {code.reproduced[:12]} now)", file=sys.stderr)
-        if not args.allow_code_change:
-            print("refusing to reproduce with different code (--allow-code-change to force)",
-                  file=sys.stderr)
-            return 1
+    print(f"run {run_id}: span {context.get('data_span')}, commit {context.get('git_commit')}")
+    print(reproduce.format_checks(environment))
+    blocking = [c for c in environment if not c.ok and c.name in BLOCKING_CHECKS]
+    if any(c.name == "code_fingerprint" for c in blocking) and not args.allow_code_change:
+        print("MISMATCH: models/ changed since the run; refusing (--allow-code-change to force)")
+        return 1
+    if any(c.name == "data_fingerprint" for c in blocking):
+        print("MISMATCH: the run's data files changed since it was recorded; not re-running")
+        return 1
     recorded = reproduce.output_facts(store, run_id)
-    print(f"reproducing run {run_id} (span {context.get('data_span')}) in {scratch}")
+    print(f"re-running with caching off in {scratch}")
     try:
         result = run_pipeline(config)
     except PipelineRunError as error:
@@ -80,7 +82,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         recorded, reproduce.output_facts(new_store, result.summary.run_id)
     )
     checks = environment + outputs
-    print(reproduce.format_checks(checks))
+    print(reproduce.format_checks(outputs))
     decisive = [c for c in checks if c.name not in INFORMATIONAL_CHECKS]
     matched = all(c.ok for c in decisive)
     print("REPRODUCED: outputs match" if matched else "MISMATCH: see DIFFERS lines above")

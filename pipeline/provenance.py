@@ -71,6 +71,26 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
     return record
 
 
+def config_from_record(record: dict[str, object]) -> PipelineConfig:
+    """Inverse of config_record: typed values back from JSON."""
+    defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+    values: dict[str, object] = {}
+    for name, value in record.items():
+        if name not in defaults:
+            continue
+        default = defaults[name]
+        if name == "schema_path":
+            value = Path(value) if value is not None else None
+        elif isinstance(default, Path):
+            value = Path(value)
+        elif isinstance(default, BeamMode):
+            value = BeamMode(value)
+        elif name == "extra_beam_args":
+            value = tuple(value)
+        values[name] = value
+    return PipelineConfig(**values)
+
+
 def data_record(config: PipelineConfig, span: int | None) -> dict[str, object]:
     """The span a run reads and a fingerprint of its files' bytes."""
     if span is None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import lineage, provenance, spans
-from pipeline.config import PipelineConfig, config_from_values
+from pipeline.config import PipelineConfig
 
 RUN_CONTEXT_NODE = "RecordRunContext"
 EXAMPLE_GEN_NODE = "CsvExampleGen"
@@ -52,13 +52,12 @@ def recorded_context(store: object, run_id: str) -> dict[str, object]:
 
 def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     """The recorded config with outputs under `scratch`, the recorded span pinned, caching off."""
-    values = {k: v for k, v in dict(context["config"]).items() if k not in SCRATCH_PATHS}
-    values["extra_beam_args"] = tuple(values.get("extra_beam_args") or ())
-    values.update({field: scratch / name for field, name in SCRATCH_PATHS.items()})
+    values = dict(context["config"])
+    values.update({field: str(scratch / name) for field, name in SCRATCH_PATHS.items()})
     span = context.get("data_span")
     values["spans"] = str(span) if span not in (None, "none") else spans.LATEST
     values["enable_cache"] = False
-    return config_from_values(values)
+    return provenance.config_from_record(values)
 
 
 def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:
