@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ TRANSFORM_NODE = "Transform"
 EVALUATOR_NODE = "Evaluator"
 JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
 METRIC_TOLERANCE = 1e-6
+DIFF_SUFFIX = "_diff"
 SCRATCH_PATHS = {
     "pipeline_root": "pipeline_root", "metadata_path": "metadata.sqlite",
     "serving_dir": "serving_model", "log_dir": "logs",
@@ -73,14 +75,22 @@ def environment_checks(context: dict[str, object], config: PipelineConfig) -> li
 
 
 def records_fingerprint(artifact_uri: str) -> dict[str, str]:
-    """Per split, sha256 over the sorted digests of every record: equal iff the same rows."""
+    """Per split, sha256 over the sorted digests of every example: equal iff the same rows.
+
+    Each record is re-serialized deterministically: proto map order is not stable across runs.
+    """
     import tensorflow as tf
 
     result = {}
     for split_dir in sorted(Path(artifact_uri).glob("Split-*")):
         files = sorted(str(p) for p in split_dir.iterdir() if p.is_file())
         dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
-        digests = sorted(hashlib.sha256(r.numpy()).hexdigest() for r in dataset)
+        digests = sorted(
+            hashlib.sha256(
+                tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
+            ).hexdigest()
+            for r in dataset
+        )
         result[split_dir.name] = hashlib.sha256("".join(digests).encode()).hexdigest()
     return result
 
@@ -95,10 +105,11 @@ def output_facts(store: object, run_id: str) -> dict[str, object]:
         outputs = runs[node].outputs.get(key) if node in runs else None
         facts[f"{node}.{key}"] = records_fingerprint(outputs[0].uri) if outputs else {}
     evaluation = runs.get(EVALUATOR_NODE)
-    facts["metrics"] = (
+    metrics = (
         overall_metrics(evaluation.outputs["evaluation"][0].uri)
         if evaluation and evaluation.outputs.get("evaluation") else {}
     )
+    facts["metrics"] = {name: float(value) for name, value in metrics.items()}
     return facts
 
 
@@ -109,14 +120,23 @@ def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object]) 
               bool(recorded[name]) and recorded[name] == reproduced[name])
         for name in recorded if name != "metrics"
     ]
-    old, new = dict(recorded["metrics"]), dict(reproduced["metrics"])
+    old, new = _own_metrics(recorded["metrics"]), _own_metrics(reproduced["metrics"])
     for metric in sorted(set(old) | set(new)):
         both = metric in old and metric in new
-        same = both and abs(old[metric] - new[metric]) <= METRIC_TOLERANCE
+        same = both and (
+            abs(old[metric] - new[metric]) <= METRIC_TOLERANCE
+            or (math.isnan(old[metric]) and math.isnan(new[metric]))
+        )
         checks.append(Check(f"metric {metric}", str(old.get(metric)), str(new.get(metric)), same))
     if not old:
         checks.append(Check("metrics", "none recorded", str(new), False))
     return checks
+
+
+def _own_metrics(metrics: object) -> dict[str, float]:
+    """The model's metrics, without `*_diff` ones (they compare to a baseline model that a
+    scratch re-run does not have)."""
+    return {k: v for k, v in dict(metrics).items() if not k.endswith(DIFF_SUFFIX)}
 
 
 def format_checks(checks: list[Check]) -> str:
