@@ -1,4 +1,4 @@
-"""Commands for continuous training: generate-span, ingest, reproduce, monitor."""
+"""Commands for continuous training: generate-span, ingest, reproduce, versions, monitor."""
 
 from __future__ import annotations
 
@@ -113,6 +113,15 @@ def _monitor(args: argparse.Namespace) -> int:
     return 1 if result.alert else 0
 
 
+def _versions(args: argparse.Namespace) -> int:
+    """Print each served version with the span, code, lock and packages it was made from."""
+    from pipeline import lineage, versions
+
+    store = lineage.open_store(lineage.sqlite_connection(str(args.metadata)))
+    print(versions.format_versions(versions.version_records(store)))
+    return 0
+
+
 def _store_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the pipeline's metadata lives."""
     parser.add_argument("--metadata", type=Path, default=DEFAULTS["metadata_path"],
@@ -121,7 +130,7 @@ def _store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register generate-span, ingest, reproduce and monitor."""
+    """Register generate-span, ingest, reproduce, versions and monitor."""
     generate = commands.add_parser("generate-span", help="write a new realistic span CSV")
     generate.add_argument("output", type=Path)
     generate.add_argument("--source", type=Path, default=SOURCE_CSV)
@@ -145,6 +154,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     again.add_argument("--allow-code-change", action="store_true",
                        help="re-run even if models/ changed since the recorded run")
     again.set_defaults(handler=_reproduce)
+
+    listing = commands.add_parser(
+        "versions", help="served versions with their data span, code version and packages")
+    _store_arguments(listing)
+    listing.set_defaults(handler=_versions)
 
     watch = commands.add_parser("monitor", help="skew and drift report on production data")
     watch.add_argument("file", type=Path, help="CSV of production requests (no label column)")

@@ -8,9 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml_metadata.proto import metadata_store_pb2
-
-from pipeline import lineage
+from pipeline import lineage, versions
 
 SERVING_ENVIRONMENT = "SERVING"
 TRAINING_ENVIRONMENT = "TRAINING"
@@ -50,15 +48,6 @@ class MonitoringResult:
         return bool(self.schema or self.skew or self.drift)
 
 
-def _run_of(store: object, execution_id: int) -> str | None:
-    """The pipeline run an execution belongs to."""
-    run_type = store.get_context_type(lineage.RUN_CONTEXT)
-    for context in store.get_contexts_by_execution(execution_id):
-        if context.type_id == run_type.id:
-            return context.name
-    return None
-
-
 def serving_baseline(store: object) -> ServingBaseline:
     """Follow the newest pushed model back to its run's training statistics and schema."""
     pushed = [
@@ -68,9 +57,7 @@ def serving_baseline(store: object) -> ServingBaseline:
     if not pushed:
         raise MonitoringError("no pushed model in the metadata store: run the pipeline first")
     model = max(pushed, key=lambda a: a.id)
-    events = store.get_events_by_artifact_ids([model.id])
-    execution = next(e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT)
-    run_id = _run_of(store, execution)
+    run_id = versions.pushing_run(store, model)
     runs = {c.node_id: c for c in lineage.component_runs(store, run_id)}
     statistics = runs[STATISTICS_NODE].outputs["statistics"][0]
     schema = runs[VALIDATED_SCHEMA_NODE].outputs["validated_schema"][0]

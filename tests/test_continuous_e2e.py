@@ -147,3 +147,15 @@ def test_a_drifted_span_stops_the_run_before_training(two_spans) -> None:
     assert states["DataGate"] == "FAILED" and "Trainer" not in states
     base = serving.model_base_path(config.serving_dir, config.model_name)
     assert serving.list_versions(base) == [1, 2]
+
+
+def test_versions_lists_each_served_version_with_its_span_and_code(two_spans) -> None:
+    from pipeline import versions
+
+    config, first, second = two_spans
+    records = versions.version_records(store_of(config))
+    assert [(r.version, r.run_id) for r in records[:2]] == [
+        ("1", first.summary.run_id), ("2", second.summary.run_id)]
+    assert [r.context["data_span"] for r in records[:2]] == ["1", "2"]
+    text = versions.format_versions(records)
+    assert "tfx 1.16.0" in text and records[1].context["code_fingerprint"] in text
