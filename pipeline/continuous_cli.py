@@ -20,7 +20,7 @@ def _generate_span(args: argparse.Namespace) -> int:
     """Write a resampled, time-shifted (optionally drifted) CSV for `ingest` or `monitor`."""
     from pipeline import spans
 
-    drift = spans.DEMO_DRIFT if args.drift else spans.Drift()
+    drift = spans.DEMO_DRIFT if args.drift else spans.NO_DRIFT
     header, rows = spans.generate_rows(args.source, args.rows, args.seed, args.days, drift)
     if args.serving:
         header = [c for c in header if c not in _training_only_columns()]

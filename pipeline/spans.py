@@ -88,6 +88,7 @@ class Drift:
     fare_factor: float = 1.0
 
 
+NO_DRIFT = Drift()
 DEMO_DRIFT = Drift(moved_fraction=0.9, fare_factor=1.5)
 
 
@@ -120,7 +121,7 @@ def _apply_drift(row: dict[str, str], drift: Drift, rng: random.Random) -> None:
 
 
 def generate_rows(
-    source: Path, count: int, seed: int, days: int, drift: Drift = Drift()
+    source: Path, count: int, seed: int, days: int, drift: Drift = NO_DRIFT
 ) -> tuple[list[str], list[dict[str, str]]]:
     """`count` rows resampled with a seed from the source, shifted by `days`, maybe drifted."""
     header, rows = read_rows(source)

@@ -22,11 +22,11 @@ INFORMATIONAL = ("git_commit", "packages", "uv_lock_sha256")
 
 
 def span_config(root: Path, steps: int) -> PipelineConfig:
-    """The sample-sized config on the span data dir; min_auc 0 so blessing depends on the baseline."""
+    """Sample-sized config on the span data dir; min_auc 0: blessing depends on the baseline."""
     return small_config(root, data_dir=root / "data", train_steps=steps, min_auc=0.0)
 
 
-def generated_csv(path: Path, seed: int, drift: spans.Drift = spans.Drift(),
+def generated_csv(path: Path, seed: int, drift: spans.Drift = spans.NO_DRIFT,
                   serving_only: bool = False, rows: int = SPAN_ROWS) -> Path:
     """A generated span file, optionally without the label source (a request log)."""
     header, generated = spans.generate_rows(SOURCE, rows, seed=seed, days=7 * seed, drift=drift)
