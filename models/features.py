@@ -94,3 +94,16 @@ def categorical_cardinalities() -> dict[str, int]:
 def numeric_model_inputs() -> tuple[str, ...]:
     """Transformed names of the z-scored numeric model inputs."""
     return tuple(transformed_name(k) for k in DENSE_FLOAT_FEATURE_KEYS)
+
+
+# Columns the span generator (pipeline/spans.py) derives from each trip's start time (UTC epoch
+# seconds): month 1-12, day of week 1 (Sunday) to 7, hour 0-23.
+TIMESTAMP_KEY = "trip_start_timestamp"
+MONTH_KEY = "trip_start_month"
+WEEKDAY_KEY = "trip_start_day"
+HOUR_KEY = "trip_start_hour"
+
+# The category whose mix the generator's drifted span shifts, and the values it moves between.
+PAYMENT_TYPE_KEY = "payment_type"
+DRIFT_FROM_VALUE = "Credit Card"
+DRIFT_TO_VALUE = "Cash"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline import (
     airflow_local,
+    continuous_cli,
     environment,
     kubeflow_runner,
     lineage_cli,
@@ -86,6 +87,7 @@ REGISTRARS: list[Callable[[Subcommands], None]] = [
     kubeflow_runner.add_commands,
     airflow_local.add_commands,
     preflight.add_commands,
+    continuous_cli.add_commands,
 ]
 
 

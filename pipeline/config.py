@@ -75,6 +75,7 @@ class PipelineConfig:
     pipeline_name: str = "taxi"
     model_name: str = "taxi"
     data_dir: Location = PROJECT_ROOT / "data" / "taxi"
+    spans: str = "latest"
     schema_path: Path | None = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
     pipeline_root: Location = STATE_DIR / "pipelines" / "taxi"
     metadata_path: Path = STATE_DIR / "metadata" / "taxi.sqlite"
@@ -123,6 +124,10 @@ class PipelineConfig:
             is_uri(self.data_dir) or Path(self.data_dir).is_dir(),
             "data_dir",
             f"{self.data_dir} is not a directory",
+        )
+        _require(
+            self.spans == "latest" or (self.spans.isdigit() and int(self.spans) > 0),
+            "spans", f"must be 'latest' or a span number >= 1, got {self.spans!r}",
         )
         _require(
             self.schema_path is None or self.schema_path.is_file(),
@@ -226,6 +231,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("--data", dest="data_dir", type=location,
         help=f"folder of input CSV files (default {defaults['data_dir'].default})")
+    arg("--spans", dest="spans",
+        help="with span-N folders in the data dir: 'latest' (default) or one span number")
     arg("--schema", dest="schema_path",
         help="curated schema.pbtxt, or 'infer' to use SchemaGen's inferred schema")
     arg("--pipeline-root", dest="pipeline_root", type=location,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import preflight
+from pipeline import preflight, spans
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.console import ProgressReporter, verbose_output_to
 from pipeline.run_lock import run_lock
@@ -93,8 +93,9 @@ def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRun
     started = time.monotonic()
     preflight.check_storage(written_folders(config), config.min_free_mb)
     with run_lock(config.pipeline_root, config.metadata_path):
-        data = preflight.check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes)
-        print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {config.data_dir} "
+        folder = spans.input_folder(Path(config.data_dir), config.spans)
+        data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
+        print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
               f"checked in {time.monotonic() - started:.1f} s", flush=True)
         return _run_components(config, to_node, started)
 

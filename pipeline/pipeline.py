@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from tfx import v1 as tfx
@@ -10,27 +9,15 @@ from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGe
 from tfx.dsl.components.base import base_component
 from tfx.types import channel, component_spec, standard_artifacts, standard_component_specs
 
+from pipeline import provenance, spans
 from pipeline.components import DataGate, ServingPusher
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PipelineConfig
+from pipeline.continuous import RecordRunContext, SpanValidator, previous_span_statistics
 from pipeline.evaluation import eval_config
+from pipeline.provenance import files_fingerprint, user_code_fingerprint
 
-USER_CODE_DIR = PROJECT_ROOT / "models"
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
-
-
-def files_fingerprint(paths: list[Path], root: Path) -> str:
-    """sha256 over file names and contents, so any edit changes it."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
-def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
-    """Fingerprint of models/*.py: dotted-path user code is otherwise invisible to TFX's cache."""
-    return files_fingerprint(list(code_dir.rglob("*.py")), code_dir)
 
 
 class _CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
@@ -75,17 +62,45 @@ def _split_config(config: PipelineConfig) -> tfx.proto.Output:
     )
 
 
+def _span_inputs(span: int | None) -> dict[str, object]:
+    """ExampleGen's input for span-N folders, pinned to the span resolved at construction."""
+    if span is None:
+        return {}
+    return {
+        "input_config": tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=spans.SPAN_PATTERN)]
+        ),
+        "range_config": tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(
+                start_span_number=span, end_span_number=span
+            )
+        ),
+    }
+
+
 def create_components(config: PipelineConfig) -> list[base_component.BaseComponent]:
     """Every component, wired by its artifacts, in topological order."""
     code_fingerprint = user_code_fingerprint()
+    span = spans.resolve_span(config.data_dir, config.spans)
     example_gen = tfx.components.CsvExampleGen(
-        input_base=str(config.data_dir), output_config=_split_config(config)
+        input_base=str(config.data_dir), output_config=_split_config(config),
+        **_span_inputs(span),
+    )
+    run_context = RecordRunContext(
+        examples=example_gen.outputs["examples"],
+        context=provenance.context_json(provenance.run_context(config, span)),
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = _schema_component(config, statistics_gen.outputs["statistics"])
-    example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    drift_baseline = (
+        previous_span_statistics(span)
+        if span is not None else None
     )
+    example_validator = SpanValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        previous_statistics=drift_baseline.outputs["statistics"] if drift_baseline else None,
+    ).with_id("ExampleValidator")
     data_gate = DataGate(
         anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"]
     )
@@ -128,8 +143,9 @@ def create_components(config: PipelineConfig) -> list[base_component.BaseCompone
             )
         ),
     )
+    validation = [drift_baseline, example_validator] if drift_baseline else [example_validator]
     return [
-        example_gen, statistics_gen, schema_gen, example_validator, data_gate, transform,
+        example_gen, run_context, statistics_gen, schema_gen, *validation, data_gate, transform,
         trainer, baseline_resolver, evaluator, pusher,
     ]
 

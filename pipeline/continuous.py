@@ -1,0 +1,127 @@
+"""Continuous-training components: span-to-span drift validation and the run's provenance record."""
+
+import json
+from pathlib import Path
+
+import tensorflow_data_validation as tfdv
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.common import resolver
+from tfx.types import artifact_utils
+from tfx.types.artifact import Artifact
+from tfx.utils import io_utils
+
+from pipeline.components import ANOMALIES_FILE
+
+TRAINING_ENVIRONMENT = "TRAINING"
+STATISTICS_KEY = "statistics"
+
+
+def statistics_span(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
+    """Span of the Examples a StatisticsGen output was computed from (its own span stays 0).
+
+    None for statistics other components wrote (Transform's pre/post-transform statistics).
+    """
+    producers = [
+        e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+        if e.type == metadata_store_pb2.Event.OUTPUT
+        and [step.key for step in e.path.steps[:1]] == [STATISTICS_KEY]
+    ]
+    inputs = [
+        e.artifact_id for e in store.get_events_by_execution_ids(producers)
+        if e.type == metadata_store_pb2.Event.INPUT
+    ]
+    for artifact in store.get_artifacts_by_id(inputs):
+        if "span" in artifact.custom_properties:
+            return artifact.custom_properties["span"].int_value
+    return None
+
+
+class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
+    """The newest statistics of the latest span before `span`: the drift baseline of this run."""
+
+    def __init__(self, span: int):
+        self._span = span
+
+    def resolve_artifacts(
+        self, store: metadata_store.MetadataStore, input_dict: dict[str, list[Artifact]]
+    ) -> dict[str, list[Artifact]]:
+        """Empty on the first span: the validator then checks the schema only."""
+        resolved = {}
+        for key, artifacts in input_dict.items():
+            spans = {a.id: statistics_span(store, a.id) for a in artifacts}
+            earlier = [a for a in artifacts if spans[a.id] is not None and spans[a.id] < self._span]
+            earlier.sort(key=lambda a: (spans[a.id], a.id))
+            resolved[key] = earlier[-1:]
+        return resolved
+
+
+def previous_span_statistics(span: int) -> tfx.dsl.Resolver:
+    """Resolver node giving the drift baseline for `span`, from every earlier run's statistics."""
+    return tfx.dsl.Resolver(
+        strategy_class=PreviousSpanStatisticsStrategy,
+        config={"span": span},
+        statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+    ).with_id("previous_span_statistics")
+
+
+class RunContext(Artifact):
+    """What a run was made from: data span, code version, config, lock hash, package versions."""
+
+    # Kubeflow's compiler requires custom types to be named '<namespace>.<Name>'.
+    TYPE_NAME = "pipeline.RunContext"
+
+
+@tfx.dsl.components.component
+def SpanValidator(  # noqa: N802 - TFX names components like classes
+    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
+    anomalies: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    previous_statistics: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.ExampleStatistics
+    ] = None,
+) -> None:
+    """ExampleValidator plus the schema's drift comparators against the previous span."""
+    schema_proto = io_utils.SchemaReader().read(str(Path(schema.uri) / "schema.pbtxt"))
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    anomalies.split_names = artifact_utils.encode_split_names(splits)
+    baseline_splits = (
+        set(artifact_utils.decode_split_names(previous_statistics.split_names))
+        if previous_statistics is not None else set()
+    )
+    for split in splits:
+        current = stats_artifact_utils.load_statistics(statistics, split).proto()
+        previous = (
+            stats_artifact_utils.load_statistics(previous_statistics, split).proto()
+            if split in baseline_splits else None
+        )
+        result = tfdv.validate_statistics(
+            current, schema_proto, environment=TRAINING_ENVIRONMENT, previous_statistics=previous
+        )
+        output = Path(anomalies.uri) / f"Split-{split}"
+        output.mkdir(parents=True, exist_ok=True)
+        io_utils.write_bytes_file(str(output / ANOMALIES_FILE), result.SerializeToString())
+    anomalies.set_string_custom_property(
+        "drift_baseline",
+        previous_statistics.uri if previous_statistics is not None else "none",
+    )
+
+
+@tfx.dsl.components.component
+def RecordRunContext(  # noqa: N802 - TFX names components like classes
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
+    context: tfx.dsl.components.Parameter[str],
+    run_context: tfx.dsl.components.OutputArtifact[RunContext],
+) -> None:
+    """Store the run's provenance (computed at pipeline construction) as custom properties."""
+    values = json.loads(context)
+    for name, value in values.items():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        run_context.set_string_custom_property(name, text)
+    run_context.set_string_custom_property(
+        "examples_span", str(examples.get_int_custom_property("span"))
+    )
+    run_context.set_string_custom_property("examples_uri", examples.uri)
+    (Path(run_context.uri) / "run_context.json").write_text(json.dumps(values, indent=2))

@@ -1,0 +1,125 @@
+"""The run context: what a run is made of, computed once when the pipeline is constructed."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from pipeline import spans
+from pipeline.config import PROJECT_ROOT, BeamMode, PipelineConfig
+
+LOCK_FILE = PROJECT_ROOT / "uv.lock"
+USER_CODE_DIR = PROJECT_ROOT / "models"
+TRACKED_PACKAGES = (
+    "tfx", "tensorflow", "tensorflow-transform", "tensorflow-model-analysis",
+    "tensorflow-data-validation", "apache-beam", "ml-metadata", "tf-keras",
+)
+
+
+def files_fingerprint(paths: list[Path], root: Path) -> str:
+    """sha256 over file names and contents, so any edit changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
+    """Fingerprint of models/*.py: dotted-path user code is otherwise invisible to TFX's cache."""
+    return files_fingerprint(list(code_dir.rglob("*.py")), code_dir)
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> dict[str, object]:
+    """HEAD commit and whether tracked files differ from it; 'unknown' outside a git checkout."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else False
+    return {"commit": commit or "unknown", "dirty": dirty}
+
+
+def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that shape the model."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def config_record(config: PipelineConfig) -> dict[str, object]:
+    """The config as JSON-friendly values (paths as strings), enough to rebuild it."""
+    record = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, Path):
+            value = str(value)
+        elif isinstance(value, BeamMode):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        record[field.name] = value
+    return record
+
+
+def config_from_record(record: dict[str, object]) -> PipelineConfig:
+    """Inverse of config_record: typed values back from JSON."""
+    defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+    values: dict[str, object] = {}
+    for name, value in record.items():
+        if name not in defaults:
+            continue
+        default = defaults[name]
+        if name == "schema_path":
+            value = Path(value) if value is not None else None
+        elif isinstance(default, Path):
+            value = Path(value)
+        elif isinstance(default, BeamMode):
+            value = BeamMode(value)
+        elif name == "extra_beam_args":
+            value = tuple(value)
+        values[name] = value
+    return PipelineConfig(**values)
+
+
+def data_record(config: PipelineConfig, span: int | None) -> dict[str, object]:
+    """The span a run reads and a fingerprint of its files' bytes."""
+    if span is None:
+        files = sorted(config.data_dir.glob("*.csv"))
+    else:
+        files = spans.span_files(config.data_dir, span)
+    return {
+        "data_dir": str(config.data_dir),
+        "data_span": span if span is not None else "none",
+        "data_files": [str(f) for f in files],
+        "data_fingerprint": spans.data_fingerprint(files),
+    }
+
+
+def run_context(config: PipelineConfig, span: int | None) -> dict[str, object]:
+    """Everything that identifies a run's inputs, for MLMD and `reproduce`."""
+    git = git_commit()
+    lock = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest() if LOCK_FILE.is_file() else "none"
+    return {
+        **data_record(config, span),
+        "git_commit": git["commit"],
+        "git_dirty": git["dirty"],
+        "code_fingerprint": user_code_fingerprint(),
+        "uv_lock_sha256": lock,
+        "packages": package_versions(),
+        "config": config_record(config),
+    }
+
+
+def context_json(context: dict[str, object]) -> str:
+    """Stable JSON text of a run context."""
+    return json.dumps(context, sort_keys=True)

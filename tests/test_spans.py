@@ -1,0 +1,140 @@
+"""Spans, the generator, ingest's checks, the run context and the monitoring DAG (no pipeline)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from models import features
+from pipeline import provenance, spans
+from pipeline.config import PROJECT_ROOT, PipelineConfig
+from tests.conftest import SAMPLE_DATA
+
+SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
+SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+
+
+def span_dir_with(root: Path, count: int, rows: int = 40) -> Path:
+    """A data dir with `count` clean generated spans."""
+    data = root / "data"
+    for span in range(1, count + 1):
+        header, generated = spans.generate_rows(SOURCE, rows, seed=span, days=7 * span)
+        spans.write_span(data, span, header, generated)
+    return data
+
+
+def test_latest_span_is_the_highest_number_not_the_last_in_name_order(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 2)
+    header, rows = spans.generate_rows(SOURCE, 5, seed=9, days=0)
+    spans.write_span(data, 10, header, rows)
+    (data / ".ingest-abc").mkdir()
+    assert spans.list_spans(data) == [1, 2, 10]
+    assert spans.resolve_span(data, "latest") == 10
+    assert spans.resolve_span(data, "2") == 2
+    with pytest.raises(spans.SpanError, match="no span 3"):
+        spans.resolve_span(data, "3")
+
+
+def test_plain_folder_of_csvs_has_no_span() -> None:
+    assert spans.resolve_span(SAMPLE_DATA, "latest") is None
+    with pytest.raises(spans.SpanError, match="no span-N folders"):
+        spans.resolve_span(SAMPLE_DATA, "1")
+
+
+def test_generated_rows_are_seeded_and_time_fields_follow_the_shifted_timestamp() -> None:
+    _, first = spans.generate_rows(SOURCE, 50, seed=3, days=30)
+    _, again = spans.generate_rows(SOURCE, 50, seed=3, days=30)
+    assert first == again
+    for row in first:
+        if row[features.TIMESTAMP_KEY]:
+            start = dt.datetime.fromtimestamp(int(row[features.TIMESTAMP_KEY]), dt.timezone.utc)
+            assert int(row[features.HOUR_KEY]) == start.hour
+            assert int(row[features.MONTH_KEY]) == start.month
+            assert int(row[features.WEEKDAY_KEY]) == start.isoweekday() % 7 + 1
+
+
+def test_drifted_rows_shift_the_payment_mix_and_scale_fares() -> None:
+    _, clean = spans.generate_rows(SOURCE, 400, seed=5, days=0)
+    _, drifted = spans.generate_rows(SOURCE, 400, seed=5, days=0, drift=spans.DEMO_DRIFT)
+    share = {
+        name: Counter(r[features.PAYMENT_TYPE_KEY] for r in rows)[features.DRIFT_FROM_VALUE] / 400
+        for name, rows in (("clean", clean), ("drifted", drifted))
+    }
+    assert share["clean"] - share["drifted"] > 0.2
+    fares = [(float(a[features.FARE_KEY]), float(b[features.FARE_KEY]))
+             for a, b in zip(clean, drifted, strict=True) if a[features.FARE_KEY]]
+    assert all(abs(b - a * spans.DEMO_DRIFT.fare_factor) < 0.01 for a, b in fares)
+
+
+def write_csv_without(tmp_path: Path, column: str) -> Path:
+    """A generated file missing one column."""
+    header, rows = spans.generate_rows(SOURCE, 20, seed=1, days=0)
+    header = [c for c in header if c != column]
+    kept = [{c: r[c] for c in header} for r in rows]
+    return spans.write_rows(tmp_path / "missing.csv", header, kept)
+
+
+def test_ingest_rejects_a_missing_column_and_leaves_spans_untouched(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 1)
+    before = (data / "span-1" / spans.SPAN_FILE).read_bytes()
+    bad = write_csv_without(tmp_path, features.TIPS_KEY)
+    with pytest.raises(spans.SpanError, match=rf"missing columns \['{features.TIPS_KEY}'\]"):
+        spans.ingest(bad, data, SCHEMA)
+    assert sorted(p.name for p in data.iterdir()) == ["span-1"]
+    assert (data / "span-1" / spans.SPAN_FILE).read_bytes() == before
+
+
+def test_ingest_refuses_a_plain_folder(tmp_path: Path) -> None:
+    bad = write_csv_without(tmp_path, "nothing")
+    with pytest.raises(spans.SpanError, match="plain folder"):
+        spans.ingest(bad, SAMPLE_DATA, SCHEMA)
+
+
+def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 1)
+    header, rows = spans.generate_rows(SOURCE, 60, seed=2, days=7)
+    good = spans.write_rows(tmp_path / "good.csv", header, rows)
+    assert spans.ingest(good, data, SCHEMA) == 2
+    assert (data / "span-2" / spans.SPAN_FILE).read_bytes() == good.read_bytes()
+    for row in rows[::3]:
+        row[features.PAYMENT_TYPE_KEY] = "Bitcoin"
+    bad = spans.write_rows(tmp_path / "bad.csv", header, rows)
+    with pytest.raises(spans.SpanError, match=f"feature '{features.PAYMENT_TYPE_KEY}'"):
+        spans.ingest(bad, data, SCHEMA)
+    assert sorted(p.name for p in data.iterdir()) == ["span-1", "span-2"]
+
+
+def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 2)
+    config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root")
+    context = provenance.run_context(config, 2)
+    assert context["data_span"] == 2
+    assert context["data_fingerprint"] == spans.data_fingerprint(spans.span_files(data, 2))
+    assert context["code_fingerprint"] == provenance.user_code_fingerprint()
+    assert len(context["uv_lock_sha256"]) == 64
+    assert context["packages"]["tfx"] == "1.16.0"
+    assert provenance.config_from_record(context["config"]) == config
+
+
+def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:
+    code = (
+        "from airflow.models import DagBag\n"
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'pipeline' / 'monitor_dag.py')!r},"
+        " include_examples=False)\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "task = bag.dags['taxi_monitoring'].get_task('monitor_requests')\n"
+        "print(task.bash_command)\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "PIPELINE_MONITOR_REQUESTS_FILE": str(tmp_path / "requests.csv"),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"pipeline monitor {tmp_path / 'requests.csv'}" in done.stdout
