@@ -45,3 +45,9 @@ schema: env  ## infer a schema from the bundled data into state/schema/ for revi
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)
 	rm -rf state
+
+BENCH_SCALES ?= 1 10 100
+BENCH_ARGS ?=
+.PHONY: bench
+bench: env  ## benchmarks to benchmarks/results/: cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100"), serving
+	$(PYTHON) -m benchmarks --scales $(BENCH_SCALES) $(BENCH_ARGS)
