@@ -142,7 +142,8 @@ def _scaling_lines(results: dict) -> list[str]:
     lines = ["### Scaling (cold runs)", "", *_table(header, rows), ""]
     if exponents:
         lines += ["Fitted exponent k in seconds ~ rows^k (1 = linear, fixed costs pull it down):",
-                  "", *_table(["component", "k"], [[n, k] for n, k in exponents.items()], 2), ""]
+                  "", *_table(["component", "k"], [[n, k] for n, k in exponents.items()
+                                                   if n in nodes or n == TOTAL], 2), ""]
     return lines
 
 
