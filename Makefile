@@ -54,3 +54,9 @@ airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airf
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)
 	rm -rf state
+
+BENCH_SCALES ?= 1 10 100
+BENCH_ARGS ?=
+.PHONY: bench
+bench: env  ## benchmarks to benchmarks/results/: cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100"), serving
+	$(PYTHON) -m benchmarks --scales $(BENCH_SCALES) $(BENCH_ARGS)

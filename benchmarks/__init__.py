@@ -1,0 +1,1 @@
+"""Timing, scaling, comparison and serving benchmarks of the pipeline (`make bench`)."""

@@ -1,0 +1,82 @@
+"""`python -m benchmarks`: time the pipeline, compare it with TFX's example, scale it, serve it.
+
+Writes results.json, results.md and results.png to --output (benchmarks/results by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.harness import MeasuredProcessError
+from benchmarks.suite import SuiteOptions
+
+
+def _positive_float(text: str) -> float:
+    """argparse type for scales."""
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for counts."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
+    """Flags to SuiteOptions; defaults are the full benchmark."""
+    defaults = SuiteOptions()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    arg = parser.add_argument
+    arg("--scales", nargs="+", type=_positive_float, default=list(defaults.scales),
+        help="data sizes as multiples of the bundled 15,002 rows (1 = the bundled file); the "
+             "smallest also gets the cold/warm, TFX-example and serving measurements")
+    arg("--train-steps", type=_positive_int, default=defaults.train_steps,
+        help="Trainer steps, for our pipeline and the TFX example alike")
+    arg("--no-tfx-example", dest="tfx_example", action="store_false",
+        help="skip the side-by-side run of TFX's native-Keras taxi example")
+    arg("--serving-calls", type=_positive_int, default=defaults.serving_calls,
+        help="timed calls per signature and batch size (a tenth of it at batch 1024)")
+    arg("--batch-sizes", nargs="+", type=_positive_int, default=list(defaults.batch_sizes))
+    arg("--work-dir", type=Path, default=defaults.work_dir,
+        help="where pipeline state, synthetic data and child logs go (emptied per run)")
+    arg("--output", dest="output_dir", type=Path, default=defaults.output_dir,
+        help="where results.json, results.md and results.png are written")
+    arg("--seed", type=int, default=defaults.seed, help="seed of the synthetic data")
+    arg("--timeout", type=_positive_float, default=defaults.timeout,
+        help="seconds before one child process is killed")
+    arg("--pipeline-args", default="",
+        help="extra flags for `python -m pipeline run`, e.g. '--beam-mode multi_processing'")
+    values = vars(parser.parse_args(argv))
+    values["scales"] = tuple(values["scales"])
+    values["batch_sizes"] = tuple(values["batch_sizes"])
+    values["pipeline_args"] = tuple(shlex.split(values["pipeline_args"]))
+    return SuiteOptions(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the suite; a failed child stops it with the child's log named, results so far kept."""
+    from benchmarks.suite import Suite
+
+    options = parse_options(argv)
+    suite = Suite(options)
+    try:
+        suite.run()
+    except MeasuredProcessError as error:
+        suite.save()
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"results in {options.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

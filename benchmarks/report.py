@@ -1,0 +1,247 @@
+"""Render the suite's results: JSON as measured, a markdown table and a PNG plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+JSON_NAME = "results.json"
+MARKDOWN_NAME = "results.md"
+PLOT_NAME = "results.png"
+TOTAL = "total (wall)"
+# Components under this many seconds at every size (resolver, schema import) are left out of
+# the scaling table and plot: their cost is bookkeeping, not data.
+MIN_SHOWN_SECONDS = 1.0
+
+
+def fit_exponents(points: list[dict]) -> dict[str, float]:
+    """k in seconds ~ rows^k per component (least squares in log-log), with 2+ sizes measured."""
+    import numpy as np
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for point in points:
+        for node, seconds in {**point["components"], TOTAL: point["seconds"]}.items():
+            if seconds and seconds > 0:
+                series.setdefault(node, []).append((point["rows"], seconds))
+    exponents = {}
+    for node, pairs in series.items():
+        if len({rows for rows, _ in pairs}) < 2:
+            continue
+        logs = np.log([[rows, seconds] for rows, seconds in pairs])
+        exponents[node] = round(float(np.polyfit(logs[:, 0], logs[:, 1], 1)[0]), 3)
+    return exponents
+
+
+def _number(value: object, digits: int = 1) -> str:
+    """A table cell: numbers rounded, missing values as a dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        shown = 0 if abs(value) >= 1000 else 1 if abs(value) >= 10 else digits
+        return f"{value:,.{shown}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[object]], digits: int = 1) -> list[str]:
+    """Markdown table lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(_number(cell, digits) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator when both are known."""
+    return numerator / denominator if numerator and denominator else None
+
+
+def summary(results: dict) -> dict[str, float | None]:
+    """The headline numbers the issue's targets are stated in."""
+    e2e = results.get("end_to_end", {})
+    ours = e2e.get("ours", {})
+    cold = ours.get("cold", {}).get("seconds")
+    theirs = e2e.get("tfx_example", {}).get("cold", {}).get("seconds")
+    exponents = fit_exponents(results.get("scaling", []))
+    return {
+        "ours_over_tfx_cold": _ratio(cold, theirs),
+        "warm_over_cold": _ratio(ours.get("warm", {}).get("seconds"), cold),
+        "total_exponent": exponents.get(TOTAL),
+    }
+
+
+def _end_to_end_lines(results: dict) -> list[str]:
+    """Ours against the TFX example on the same data: time, memory, quality."""
+    e2e = results.get("end_to_end")
+    if not e2e:
+        return []
+    ours, theirs = e2e["ours"], e2e.get("tfx_example", {})
+    cold, warm, tfx = ours.get("cold", {}), ours.get("warm", {}), theirs.get("cold", {})
+    models = results.get("models", {})
+    evaluator, holdout = models.get("evaluator", {}), models.get("common_holdout", {})
+    ours_eval, tfx_eval = evaluator.get("ours", {}), evaluator.get("tfx_example", {})
+    rows = [
+        ["cold wall time (s)", cold.get("seconds"), tfx.get("seconds"),
+         _ratio(cold.get("seconds"), tfx.get("seconds"))],
+        ["warm wall time (s), same root", warm.get("seconds"), None,
+         _ratio(warm.get("seconds"), cold.get("seconds"))],
+        ["cold CPU time (s)", cold.get("cpu_seconds"), tfx.get("cpu_seconds"),
+         _ratio(cold.get("cpu_seconds"), tfx.get("cpu_seconds"))],
+        ["peak RSS, largest process (MiB)", cold.get("peak_rss_mib"), tfx.get("peak_rss_mib"),
+         None],
+        ["peak RSS, process tree (MiB)", cold.get("peak_tree_rss_mib"),
+         tfx.get("peak_tree_rss_mib"), None],
+        ["Evaluator AUC", ours_eval.get("auc"), tfx_eval.get("auc"), None],
+        ["Evaluator binary accuracy", ours_eval.get("binary_accuracy"),
+         tfx_eval.get("binary_accuracy"), None],
+        [f"AUC on the common holdout ({holdout.get('rows', 0)} rows)",
+         holdout.get("ours", {}).get("auc"), holdout.get("tfx_example", {}).get("auc"), None],
+        ["binary accuracy on the common holdout", holdout.get("ours", {}).get("binary_accuracy"),
+         holdout.get("tfx_example", {}).get("binary_accuracy"), None],
+    ]
+    steps = results["options"]["train_steps"]
+    return [f"### End to end: {e2e['rows']:,} rows ({e2e['data']}), {steps} train steps", "",
+            *_table(["", "ours", "TFX example", "ours / TFX (warm: / our cold)"], rows, 3), "",
+            *_component_lines(cold, warm, tfx), ""]
+
+
+def _component_lines(cold: dict, warm: dict, tfx: dict) -> list[str]:
+    """Per-component seconds from each run's MLMD, with the warm run's state (CACHED or not)."""
+    nodes = list(cold.get("components", {}))
+    nodes += [n for n in tfx.get("components", {}) if n not in nodes]
+    rows = []
+    for node in nodes:
+        ours, again = cold.get("components", {}).get(node), warm.get("components", {}).get(node)
+        theirs = tfx.get("components", {}).get(node)
+        rows.append([node, ours and ours["seconds"],
+                     again and f"{again['seconds']:.1f} ({again['state'].lower()})",
+                     theirs and theirs["seconds"]])
+    return _table(["component (MLMD seconds)", "ours cold", "ours warm", "TFX example cold"], rows)
+
+
+def _scaling_lines(results: dict) -> list[str]:
+    """Per-size times and throughputs, then the fitted exponents."""
+    points = results.get("scaling", [])
+    if not points:
+        return []
+    nodes = []
+    for point in points:
+        nodes += [n for n in point["components"] if n not in nodes
+                  and max(p["components"].get(n, 0) for p in points) >= MIN_SHOWN_SECONDS]
+    throughput = ["CsvExampleGen", "StatisticsGen", "Transform"]
+    header = ["scale", "rows", "wall s", *[f"{n} s" for n in nodes],
+              *[f"{n} rows/s" for n in throughput], "train steps/s", "peak RSS MiB", "load"]
+    rows = [
+        [f"{p['scale']:g}x", p["rows"], p["seconds"], *[p["components"].get(n) for n in nodes],
+         *[p["rows_per_second"].get(n) for n in throughput], p["train_steps_per_second"],
+         p["peak_rss_mib"], p["load_before"]]
+        for p in points
+    ]
+    exponents = fit_exponents(points)
+    lines = ["### Scaling (cold runs)", "", *_table(header, rows), ""]
+    if exponents:
+        lines += ["Fitted exponent k in seconds ~ rows^k (1 = linear, fixed costs pull it down):",
+                  "", *_table(["component", "k"], [[n, k] for n, k in exponents.items()
+                                                   if n in nodes or n == TOTAL], 2), ""]
+    return lines
+
+
+def _serving_lines(results: dict) -> list[str]:
+    """Latency per signature and batch size of the served model, loaded in process."""
+    serving = results.get("models", {}).get("serving", {})
+    if not serving.get("signatures"):
+        return []
+    rows = [
+        [name, t["batch"], t["p50_ms"], t["p99_ms"], t["rows_per_second"], t["calls"]]
+        for name, timings in serving["signatures"].items() for t in timings
+    ]
+    return [f"### Serving: {serving['model_source']} model, tf.saved_model.load in process", "",
+            *_table(["signature", "batch", "p50 ms", "p99 ms", "rows/s", "calls"], rows, 2), ""]
+
+
+def markdown(results: dict) -> str:
+    """The tables docs/performance.md shows."""
+    machine = results["machine"]
+    head = summary(results)
+    lines = [
+        f"Measured {machine['date']} on {machine['cpus']} CPUs, load average "
+        f"{machine['load_average'][0]} at the start (other jobs share the machine).", "",
+        "Headline: ours / TFX example cold = " + _number(head["ours_over_tfx_cold"], 2)
+        + "; warm / cold = " + _number(head["warm_over_cold"], 2)
+        + "; total wall-time exponent k = " + _number(head["total_exponent"], 2) + ".", "",
+        *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    """Log-log seconds per component against rows, and ours vs the TFX example per component."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (scaling, compare) = plt.subplots(1, 2, figsize=(13, 5))
+    _plot_scaling(scaling, results.get("scaling", []))
+    _plot_comparison(compare, results.get("end_to_end", {}))
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _plot_scaling(axes, points: list[dict]) -> None:
+    """One line per component (and the total) over the measured sizes, k in the legend."""
+    exponents = fit_exponents(points)
+    series: dict[str, list[tuple[int, float]]] = {}
+    for point in points:
+        for node, seconds in {**point["components"], TOTAL: point["seconds"]}.items():
+            series.setdefault(node, []).append((point["rows"], seconds))
+    for node, pairs in series.items():
+        if max(seconds for _, seconds in pairs) < MIN_SHOWN_SECONDS:
+            continue
+        label = f"{node} (k={exponents[node]:.2f})" if node in exponents else node
+        rows, seconds = zip(*sorted(pairs), strict=True)
+        style = "k--o" if node == TOTAL else "-o"
+        axes.plot(rows, seconds, style, label=label, markersize=4)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("rows")
+    axes.set_ylabel("seconds (cold run, MLMD)")
+    axes.set_title("Wall time per component against rows")
+    axes.grid(True, which="both", alpha=0.3)
+    if series:
+        axes.legend(fontsize=7)
+
+
+def _plot_comparison(axes, e2e: dict) -> None:
+    """Side-by-side bars of per-component seconds, ours against the TFX example."""
+    import numpy as np
+
+    ours = e2e.get("ours", {}).get("cold", {}).get("components", {})
+    theirs = e2e.get("tfx_example", {}).get("cold", {}).get("components", {})
+    nodes = list(ours) + [n for n in theirs if n not in ours]
+    positions = np.arange(len(nodes))
+    axes.barh(positions - 0.2, [ours.get(n, {}).get("seconds", 0) for n in nodes], 0.4,
+              label=f"ours ({e2e.get('ours', {}).get('cold', {}).get('seconds', 0):.0f} s wall)")
+    if theirs:
+        axes.barh(positions + 0.2, [theirs.get(n, {}).get("seconds", 0) for n in nodes], 0.4,
+                  label=f"TFX example ({e2e['tfx_example']['cold']['seconds']:.0f} s wall)")
+    axes.set_yticks(positions, nodes, fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("seconds (cold run, MLMD)")
+    axes.set_title(f"Per component on {e2e.get('rows', 0):,} rows")
+    if nodes:
+        axes.legend(fontsize=8)
+
+
+def write(results: dict, output_dir: Path) -> dict[str, Path]:
+    """results.json, results.md and results.png in output_dir."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: output_dir / name for name in (JSON_NAME, MARKDOWN_NAME, PLOT_NAME)}
+    full = {**results, "summary": summary(results), "exponents": fit_exponents(
+        results.get("scaling", []))}
+    paths[JSON_NAME].write_text(json.dumps(full, indent=2) + "\n")
+    paths[MARKDOWN_NAME].write_text(markdown(results))
+    plot(results, paths[PLOT_NAME])
+    return paths

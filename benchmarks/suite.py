@@ -1,0 +1,256 @@
+"""The benchmark suite: every pipeline run is a measured child process; results are written after
+each step, so a run stopped half way still leaves its table and plot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import report, tfx_example
+from benchmarks.harness import measure
+from pipeline import environment, lineage, serving
+from pipeline.config import PROJECT_ROOT, PipelineConfig
+
+BUNDLED_DATA = PROJECT_ROOT / "data" / "taxi"
+EXAMPLE_GEN = "CsvExampleGen"
+TRAINER = "Trainer"
+EVALUATOR = "Evaluator"
+SERVING_FORMAT = "Format-Serving"
+# Components whose work grows with the number of rows (every row goes through them).
+ROW_COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform")
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    """What to measure and where; the CLI fills it."""
+
+    scales: tuple[float, ...] = (1.0, 10.0, 100.0)
+    train_steps: int = 1000
+    tfx_example: bool = True
+    serving_calls: int = 200
+    batch_sizes: tuple[int, ...] = (1, 32, 1024)
+    work_dir: Path = PROJECT_ROOT / "state" / "bench"
+    output_dir: Path = PROJECT_ROOT / "benchmarks" / "results"
+    seed: int = 42
+    timeout: float = 3600.0
+    pipeline_args: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class Suite:
+    """Runs the steps in order and keeps the results dict the report is rendered from."""
+
+    options: SuiteOptions
+    log: Callable[[str], None] = print
+    results: dict = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        """Child environment: TF settings, project on PYTHONPATH, no PIPELINE_* overrides."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_")}
+        environment.prepare(env)
+        return env
+
+    def measured(self, name: str, command: list[str]) -> dict:
+        """Run one child, log a line about it, and return its measurement."""
+        self.log(f"[bench] {name} ...")
+        result = measure(command, self.options.work_dir / "logs" / f"{name}.log", PROJECT_ROOT,
+                         self.env(), self.options.timeout).to_json()
+        self.log(f"[bench] {name}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s "
+                 f"CPU, peak {result['peak_rss_mib']:.0f} MiB")
+        return result
+
+    def save(self) -> None:
+        """Write JSON, markdown and plot with what is known so far."""
+        report.write(self.results, self.options.output_dir)
+
+    def dataset(self, scale: float) -> tuple[Path, int]:
+        """The bundled data at scale 1, otherwise a seeded synthetic copy of scale x its rows."""
+        if scale == 1:
+            return BUNDLED_DATA, count_rows(BUNDLED_DATA)
+        folder = self.options.work_dir / "data" / f"x{scale:g}"
+        shutil.rmtree(folder, ignore_errors=True)
+        self.measured(f"synthesize-x{scale:g}", [
+            sys.executable, "-m", "data.synthesize", "--scale", str(scale), "--output",
+            str(folder), "--seed", str(self.options.seed),
+        ])
+        return folder, count_rows(folder)
+
+    def run_ours(self, name: str, data: Path, root: Path) -> dict:
+        """Our pipeline through its CLI, timed, with per-component times from its MLMD."""
+        command = [
+            sys.executable, "-m", "pipeline", "run", "--data", str(data),
+            "--pipeline-root", str(root / "pipeline_root"),
+            "--metadata", str(root / "metadata.sqlite"),
+            "--serving-dir", str(root / "serving_model"), "--log-dir", str(root / "logs"),
+            "--train-steps", str(self.options.train_steps), *self.options.pipeline_args,
+        ]
+        run = self.measured(name, command)
+        run.update(read_run(root / "metadata.sqlite", PipelineConfig.pipeline_name))
+        return run
+
+    def run_tfx_example(self, name: str, data: Path, root: Path) -> dict:
+        """TFX's example, same data and steps, timed, with per-component times from its MLMD."""
+        command = [
+            sys.executable, "-m", "benchmarks.tfx_example", "--data", str(data), "--root",
+            str(root), "--train-steps", str(self.options.train_steps),
+        ]
+        run = self.measured(name, command)
+        run.update(read_run(tfx_example.paths(root)["metadata"], tfx_example.PIPELINE_NAME))
+        return run
+
+    def end_to_end(self, scale: float, data: Path, rows: int) -> dict:
+        """Cold and warm runs of ours, the TFX example cold, then the model probe."""
+        tag = f"x{scale:g}"
+        ours_root = self.fresh(f"ours-{tag}")
+        cold = self.run_ours(f"ours-{tag}-cold", data, ours_root)
+        self.results["end_to_end"] = {"scale": scale, "rows": rows, "data": str(data),
+                                      "ours": {"cold": cold}}
+        self.save()
+        warm = self.run_ours(f"ours-{tag}-warm", data, ours_root)
+        self.results["end_to_end"]["ours"]["warm"] = warm
+        self.save()
+        tfx_root = None
+        if self.options.tfx_example:
+            tfx_root = self.fresh(f"tfx-{tag}")
+            theirs = self.run_tfx_example(f"tfx-example-{tag}-cold", data, tfx_root)
+            self.results["end_to_end"]["tfx_example"] = {"cold": theirs}
+            self.save()
+        self.results["models"] = self.probe(data, ours_root, cold, tfx_root)
+        self.save()
+        return cold
+
+    def probe(self, data: Path, ours_root: Path, cold: dict, tfx_root: Path | None) -> dict:
+        """Quality and serving latency, measured in a child process that loads TensorFlow."""
+        served, source = served_model(ours_root, cold)
+        spec = {
+            "data": str(data), "ours_model": served, "model_source": source,
+            "ours_examples": cold["artifacts"].get(EXAMPLE_GEN),
+            "ours_evaluation": cold["artifacts"].get(EVALUATOR),
+            "batch_sizes": list(self.options.batch_sizes), "calls": self.options.serving_calls,
+        }
+        if tfx_root is not None:
+            theirs = self.results["end_to_end"]["tfx_example"]["cold"]
+            spec.update({
+                "tfx_examples": theirs["artifacts"].get(EXAMPLE_GEN),
+                "tfx_evaluation": theirs["artifacts"].get(EVALUATOR),
+                "tfx_model": trainer_model(theirs),
+            })
+        folder = self.options.work_dir / "probe"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "spec.json").write_text(json.dumps(spec, indent=2))
+        output = folder / "probe.json"
+        process = self.measured("probe", [
+            sys.executable, "-m", "benchmarks.probe", "--spec", str(folder / "spec.json"),
+            "--output", str(output),
+        ])
+        return {**json.loads(output.read_text()), "process": process}
+
+    def fresh(self, name: str) -> Path:
+        """An empty folder for one pipeline's state, so a cold run is really cold."""
+        root = self.options.work_dir / name
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        return root
+
+    def run(self) -> dict:
+        """Every step, smallest scale first; that one also gets the end-to-end comparison."""
+        self.results = {"machine": machine(), "options": options_json(self.options),
+                        "scaling": []}
+        self.save()
+        scales = sorted(self.options.scales)
+        for index, scale in enumerate(scales):
+            data, rows = self.dataset(scale)
+            if index == 0:
+                cold = self.end_to_end(scale, data, rows)
+            else:
+                cold = self.run_ours(f"ours-x{scale:g}-cold", data, self.fresh(f"ours-x{scale:g}"))
+            self.results["scaling"].append(scaling_point(scale, rows, cold,
+                                                         self.options.train_steps))
+            self.save()
+        return self.results
+
+
+def count_rows(folder: Path) -> int:
+    """Data rows (lines after each header) of every CSV file in a folder."""
+    total = 0
+    for path in sorted(folder.glob("*.csv")):
+        with path.open("rb") as handle:
+            total += sum(1 for line in handle if line.strip()) - 1
+    return total
+
+
+def read_run(metadata_path: Path, pipeline_name: str) -> dict:
+    """The latest run's components (state, seconds from MLMD) and the artifact uris we need."""
+    store = lineage.open_store(lineage.sqlite_connection(str(metadata_path)))
+    run_id = lineage.latest_run_id(store, pipeline_name)
+    components, artifacts = {}, {}
+    for run in lineage.component_runs(store, run_id):
+        components[run.node_id] = {"state": run.state, "seconds": round(run.seconds, 2)}
+        output_key = {EXAMPLE_GEN: "examples", TRAINER: "model", EVALUATOR: "evaluation"}.get(
+            run.node_id)
+        if output_key and run.outputs.get(output_key):
+            artifacts[run.node_id] = run.outputs[output_key][0].uri
+    return {"run_id": run_id, "components": components, "artifacts": artifacts}
+
+
+def trainer_model(run: dict) -> str | None:
+    """The SavedModel a Trainer exported, if it ran."""
+    uri = run["artifacts"].get(TRAINER)
+    return str(Path(uri) / SERVING_FORMAT) if uri else None
+
+
+def served_model(root: Path, cold: dict) -> tuple[str, str]:
+    """The newest pushed version, or the Trainer's model when the Evaluator did not bless it."""
+    base = serving.model_base_path(root / "serving_model", PipelineConfig.model_name)
+    versions = serving.list_versions(base)
+    if versions:
+        return str(base / str(versions[-1])), "pushed"
+    model = trainer_model(cold)
+    if model is None:
+        raise RuntimeError(f"no pushed model under {base}, no Trainer output in {cold['run_id']}")
+    return model, "trainer (not blessed, not pushed)"
+
+
+def scaling_point(scale: float, rows: int, cold: dict, train_steps: int) -> dict:
+    """Per-component seconds and throughputs of one cold run."""
+    seconds = {node: c["seconds"] for node, c in cold["components"].items()
+               if c["state"] == "COMPLETE"}
+    trainer_seconds = seconds.get(TRAINER)
+    return {
+        "scale": scale,
+        "rows": rows,
+        "seconds": cold["seconds"],
+        "cpu_seconds": cold["cpu_seconds"],
+        "peak_rss_mib": cold["peak_rss_mib"],
+        "peak_tree_rss_mib": cold["peak_tree_rss_mib"],
+        "load_before": cold["load_before"],
+        "components": seconds,
+        "rows_per_second": {node: round(rows / seconds[node], 1)
+                            for node in ROW_COMPONENTS if seconds.get(node)},
+        "train_steps_per_second": round(train_steps / trainer_seconds, 2)
+        if trainer_seconds else None,
+    }
+
+
+def machine() -> dict:
+    """Where and when the numbers were taken: they only compare on the same machine and load."""
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def options_json(options: SuiteOptions) -> dict:
+    """The options as plain values."""
+    values = dict(vars(options))
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items()}
