@@ -13,9 +13,9 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
 
+from pipeline import schema_environments
 from pipeline.components import ANOMALIES_FILE
 
-TRAINING_ENVIRONMENT = "TRAINING"
 STATISTICS_KEY = "statistics"
 
 
@@ -98,7 +98,10 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
             if split in baseline_splits else None
         )
         result = tfdv.validate_statistics(
-            current, schema_proto, environment=TRAINING_ENVIRONMENT, previous_statistics=previous
+            current,
+            schema_proto,
+            environment=schema_environments.declared(schema_proto, schema_environments.TRAINING),
+            previous_statistics=previous,
         )
         output = Path(anomalies.uri) / f"Split-{split}"
         output.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import lineage, versions
+from pipeline import lineage, schema_environments, versions
 
-SERVING_ENVIRONMENT = "SERVING"
-TRAINING_ENVIRONMENT = "TRAINING"
 TRAIN_SPLIT = "train"
 STATISTICS_NODE = "StatisticsGen"
 VALIDATED_SCHEMA_NODE = "DataGate"
@@ -105,15 +103,15 @@ def check(current: object, training: object, previous: object | None, schema: ob
     """Schema and drift checks of the window, and skew against the training statistics."""
     import tensorflow_data_validation as tfdv
 
-    without_drift = tfdv.validate_statistics(current, schema, environment=SERVING_ENVIRONMENT)
+    serving = schema_environments.declared(schema, schema_environments.SERVING)
+    training_env = schema_environments.declared(schema, schema_environments.TRAINING)
+    without_drift = tfdv.validate_statistics(current, schema, environment=serving)
     with_drift = (
-        tfdv.validate_statistics(
-            current, schema, environment=SERVING_ENVIRONMENT, previous_statistics=previous
-        )
+        tfdv.validate_statistics(current, schema, environment=serving, previous_statistics=previous)
         if previous is not None else without_drift
     )
     skew = tfdv.validate_statistics(
-        training, schema, environment=TRAINING_ENVIRONMENT, serving_statistics=current
+        training, schema, environment=training_env, serving_statistics=current
     )
     schema_lines = anomaly_lines(without_drift)
     drift_lines = [line for line in anomaly_lines(with_drift) if line not in schema_lines]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models import features
+from pipeline import schema_environments
 from pipeline.config import ConfigError
 
 SPAN_PREFIX = "span-"
@@ -20,7 +21,6 @@ SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/*.csv"
 SPAN_FILE = "data.csv"
 LATEST = "latest"
 _SPAN_DIR = re.compile(rf"^{SPAN_PREFIX}(\d+)$")
-TRAINING_ENVIRONMENT = "TRAINING"
 
 
 class SpanError(ConfigError):
@@ -172,7 +172,7 @@ def check_columns(header: list[str], expected: set[str], source: Path) -> None:
         raise SpanError(f"{source}: " + "; ".join(problems))
 
 
-def schema_columns(schema: object, environment: str = TRAINING_ENVIRONMENT) -> set[str]:
+def schema_columns(schema: object, environment: str = schema_environments.TRAINING) -> set[str]:
     """Names of the schema's features present in an environment (deprecated ones included)."""
     names = set()
     for feature in schema.feature:
@@ -191,7 +191,9 @@ def statistics_anomalies(csv_path: Path, schema: object, environment: str) -> li
     statistics = tfdv.generate_statistics_from_csv(
         str(csv_path), stats_options=options, pipeline_options=None
     )
-    anomalies = tfdv.validate_statistics(statistics, schema, environment=environment)
+    anomalies = tfdv.validate_statistics(
+        statistics, schema, environment=schema_environments.declared(schema, environment)
+    )
     return [
         f"feature '{name}': " + "; ".join(r.description or r.short_description for r in info.reason)
         for name, info in sorted(anomalies.anomaly_info.items())
@@ -226,7 +228,7 @@ def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=data_dir))
     try:
         landed = shutil.copy(source, staging / SPAN_FILE)
-        problems = statistics_anomalies(Path(landed), schema, TRAINING_ENVIRONMENT)
+        problems = statistics_anomalies(Path(landed), schema, schema_environments.TRAINING)
         if problems:
             detail = "\n  ".join(problems)
             raise SpanError(f"{source} breaks the schema {schema_path}:\n  {detail}")
