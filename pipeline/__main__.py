@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -104,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse flags, prepare the TF environment, dispatch; config errors exit with code 2."""
     args = build_parser().parse_args(argv)
     environment.prepare()
+    # Library INFO lines (MLMD, TFX) belong in logs, not in a command's output; `run` turns them
+    # back on inside its redirect to the log file.
+    logging.getLogger("absl").setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
