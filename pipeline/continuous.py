@@ -91,6 +91,7 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
         set(artifact_utils.decode_split_names(previous_statistics.split_names))
         if previous_statistics is not None else set()
     )
+    verdicts = {}
     for split in splits:
         current = stats_artifact_utils.load_statistics(statistics, split).proto()
         previous = (
@@ -106,6 +107,10 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
         output = Path(anomalies.uri) / f"Split-{split}"
         output.mkdir(parents=True, exist_ok=True)
         io_utils.write_bytes_file(str(output / ANOMALIES_FILE), result.SerializeToString())
+        found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
+        verdicts[split] = 0 if found else 1
+    # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).
+    anomalies.set_json_value_custom_property("blessed", verdicts)
     anomalies.set_string_custom_property(
         "drift_baseline",
         previous_statistics.uri if previous_statistics is not None else "none",

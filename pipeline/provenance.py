@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 import subprocess
@@ -10,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline import spans
-from pipeline.config import PROJECT_ROOT, BeamMode, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig, location
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 USER_CODE_DIR = PROJECT_ROOT / "models"
@@ -56,14 +57,20 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
     return versions
 
 
+# Never recorded in MLMD: a server password comes from the environment of each run.
+SECRET_FIELDS = frozenset({"metadata_password"})
+
+
 def config_record(config: PipelineConfig) -> dict[str, object]:
-    """The config as JSON-friendly values (paths as strings), enough to rebuild it."""
+    """The config as JSON-friendly values (paths as strings), enough to rebuild it; no secrets."""
     record = {}
     for field in dataclasses.fields(config):
+        if field.name in SECRET_FIELDS:
+            continue
         value = getattr(config, field.name)
         if isinstance(value, Path):
             value = str(value)
-        elif isinstance(value, BeamMode):
+        elif isinstance(value, enum.Enum):
             value = value.value
         elif isinstance(value, tuple):
             value = list(value)
@@ -76,15 +83,15 @@ def config_from_record(record: dict[str, object]) -> PipelineConfig:
     defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
     values: dict[str, object] = {}
     for name, value in record.items():
-        if name not in defaults:
+        if name not in defaults or name in SECRET_FIELDS:
             continue
         default = defaults[name]
         if name == "schema_path":
             value = Path(value) if value is not None else None
         elif isinstance(default, Path):
-            value = Path(value)
-        elif isinstance(default, BeamMode):
-            value = BeamMode(value)
+            value = location(value)
+        elif isinstance(default, enum.Enum):
+            value = type(default)(value)
         elif name == "extra_beam_args":
             value = tuple(value)
         values[name] = value
