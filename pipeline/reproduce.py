@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import lineage, provenance, spans
+from pipeline import lineage, provenance, spans, versions
 from pipeline.config import PipelineConfig
 
-RUN_CONTEXT_NODE = "RecordRunContext"
 EVALUATOR_NODE = "Evaluator"
 JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
 METRIC_TOLERANCE = 1e-6
@@ -41,12 +40,9 @@ class Check:
 
 def recorded_context(store: object, run_id: str) -> dict[str, object]:
     """The run context a run recorded (its RecordRunContext output), JSON fields decoded."""
-    runs = {c.node_id: c for c in lineage.component_runs(store, run_id)}
-    node = runs.get(RUN_CONTEXT_NODE)
-    if node is None or not node.outputs.get("run_context"):
+    context = versions.run_context(store, run_id)
+    if not context:
         raise ReproduceError(f"run '{run_id}' recorded no run context (made before it existed?)")
-    artifact = node.outputs["run_context"][0]
-    context = {name: lineage.custom_property(artifact, name) for name in artifact.custom_properties}
     for name in JSON_FIELDS:
         if isinstance(context.get(name), str):
             context[name] = json.loads(context[name])
