@@ -33,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.local_runner import PipelineRunError, report, run_pipeline
 
     try:
-        result = run_pipeline(config)
+        result = run_pipeline(config, reuse_unchanged=not args.force)
     except (PipelineRunError, preflight.PreflightError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -48,6 +48,9 @@ def _add_run_command(commands: Subcommands) -> None:
     """`run`: the whole pipeline with LocalDagRunner."""
     run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
     add_run_arguments(run)
+    run.add_argument("--force", action="store_true",
+                     help="run every component even when data, schema, code, config and lock "
+                          "file are those of the last complete run (TFX's cache still applies)")
     run.set_defaults(handler=_run)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import tensorflow_model_analysis as tfma
+from typing import TYPE_CHECKING
 
 from models import features
-from models.model import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+
+if TYPE_CHECKING:
+    import tensorflow_model_analysis as tfma
 
 AUC_METRIC = "auc"
 ACCURACY_METRIC = "binary_accuracy"
@@ -15,6 +17,11 @@ NO_DEGRADATION = -1e-10
 
 def eval_config(min_auc: float) -> tfma.EvalConfig:
     """Metrics, slices and the blessing thresholds: AUC >= min_auc and no AUC loss vs baseline."""
+    # Imported here: run summaries read the metric names without loading TFMA and TensorFlow.
+    import tensorflow_model_analysis as tfma
+
+    from models.model import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
+
     auc_threshold = tfma.MetricThreshold(
         value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
         change_threshold=tfma.GenericChangeThreshold(

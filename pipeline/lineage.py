@@ -154,7 +154,7 @@ def latest_run_id(store: Store, pipeline_name: str) -> str:
     return runs[-1].name
 
 
-def _run_context(store: Store, run_id: str) -> metadata_store_pb2.Context | None:
+def run_context_of(store: Store, run_id: str) -> metadata_store_pb2.Context | None:
     """The run's context, whichever TFX launcher recorded it."""
     for context_type in RUN_CONTEXT_TYPES:
         run = store.get_context_by_type_and_name(context_type, run_id)
@@ -165,7 +165,7 @@ def _run_context(store: Store, run_id: str) -> metadata_store_pb2.Context | None
 
 def component_runs(store: Store, run_id: str) -> list[ComponentRun]:
     """Every execution of a run, in the order they started, with their output artifacts."""
-    run = _run_context(store, run_id)
+    run = run_context_of(store, run_id)
     if run is None:
         raise LineageError(f"no run '{run_id}' in the metadata store")
     executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)

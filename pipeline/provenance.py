@@ -15,6 +15,7 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig, location
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 USER_CODE_DIR = PROJECT_ROOT / "models"
+PIPELINE_CODE_DIR = PROJECT_ROOT / "pipeline"
 TRACKED_PACKAGES = (
     "tfx", "tensorflow", "tensorflow-transform", "tensorflow-model-analysis",
     "tensorflow-data-validation", "apache-beam", "ml-metadata", "tf-keras",
@@ -33,6 +34,13 @@ def files_fingerprint(paths: list[Path], root: Path) -> str:
 def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
     """Fingerprint of models/*.py: dotted-path user code is otherwise invisible to TFX's cache."""
     return files_fingerprint(list(code_dir.rglob("*.py")), code_dir)
+
+
+def schema_fingerprint(config: PipelineConfig) -> str:
+    """Fingerprint of the curated schema file, or 'inferred' when SchemaGen makes the schema."""
+    if config.schema_path is None:
+        return "inferred"
+    return files_fingerprint([config.schema_path], config.schema_path.parent)
 
 
 def git_commit(root: Path = PROJECT_ROOT) -> dict[str, object]:
@@ -121,6 +129,9 @@ def run_context(config: PipelineConfig, span: int | None) -> dict[str, object]:
         "git_commit": git["commit"],
         "git_dirty": git["dirty"],
         "code_fingerprint": user_code_fingerprint(),
+        # The orchestration code too: an uncommitted edit to it leaves git_commit unchanged.
+        "pipeline_code_fingerprint": user_code_fingerprint(PIPELINE_CODE_DIR),
+        "schema_fingerprint": schema_fingerprint(config),
         "uv_lock_sha256": lock,
         "packages": package_versions(),
         "config": config_record(config),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import tensorflow_model_analysis as tfma
 from ml_metadata import metadata_store
 
 from pipeline import lineage
@@ -13,6 +13,9 @@ from pipeline.evaluation import ACCURACY_METRIC, AUC_METRIC
 
 EVALUATOR = "Evaluator"
 PUSHER = "ServingPusher"
+# Custom property of the MLMD run context holding the evaluation facts, so reading them back does
+# not import TFMA (about 30 s of CPU).
+RECORDED_SUMMARY = "run_summary"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class RunSummary:
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     """The candidate model's metrics on the overall slice."""
+    import tensorflow_model_analysis as tfma
+
     result = tfma.load_eval_result(evaluation_uri)
     for slice_key, metrics in result.slicing_metrics:
         if slice_key == ():
@@ -45,6 +50,8 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
 
 def blessing_reason(evaluation_uri: str) -> str:
     """Why the Evaluator blessed the model or not, with the failing values."""
+    import tensorflow_model_analysis as tfma
+
     result = tfma.load_validation_result(evaluation_uri)
     if result.validation_ok:
         return "all thresholds passed"
@@ -71,30 +78,55 @@ def _describe_failure(failure: object) -> str:
 
 
 def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
-    """Collect metrics, blessing and push facts of a run from MLMD."""
+    """Collect metrics, blessing and push facts of a run from MLMD and the Evaluator's output."""
     components = lineage.component_runs(store, run_id)
-    by_id = {c.node_id: c for c in components}
     metrics, blessed, reason = {}, None, "Evaluator did not run"
-    evaluator = by_id.get(EVALUATOR)
+    evaluator = next((c for c in components if c.node_id == EVALUATOR), None)
     if evaluator and evaluator.outputs.get("evaluation"):
         evaluation_uri = evaluator.outputs["evaluation"][0].uri
         metrics = overall_metrics(evaluation_uri)
         blessing = evaluator.outputs["blessing"][0]
         blessed = lineage.custom_property(blessing, "blessed") == 1
         reason = blessing_reason(evaluation_uri)
-    version = path = None
-    decision = "Pusher did not run"
-    pusher = by_id.get(PUSHER)
-    if pusher and pusher.outputs.get("pushed_model"):
-        pushed = pusher.outputs["pushed_model"][0]
-        decision = str(lineage.custom_property(pushed, "push_decision") or "")
-        if lineage.custom_property(pushed, "pushed") == 1:
-            version = str(lineage.custom_property(pushed, "pushed_version"))
-            path = str(lineage.custom_property(pushed, "pushed_destination"))
-    return RunSummary(run_id, components, metrics, blessed, reason, version, path, decision)
+    return RunSummary(run_id, components, metrics, blessed, reason, *_push_facts(components))
 
 
-def format_summary(summary: RunSummary, metadata_path: Path | str, log_path: Path) -> str:
+def _push_facts(components: list[lineage.ComponentRun]) -> tuple[str | None, str | None, str]:
+    """Version, path and decision of the run's push."""
+    pusher = next((c for c in components if c.node_id == PUSHER), None)
+    if not pusher or not pusher.outputs.get("pushed_model"):
+        return None, None, "Pusher did not run"
+    pushed = pusher.outputs["pushed_model"][0]
+    decision = str(lineage.custom_property(pushed, "push_decision") or "")
+    if lineage.custom_property(pushed, "pushed") != 1:
+        return None, None, decision
+    return (str(lineage.custom_property(pushed, "pushed_version")),
+            str(lineage.custom_property(pushed, "pushed_destination")), decision)
+
+
+def record(store: metadata_store.MetadataStore, summary: RunSummary) -> None:
+    """Keep the evaluation facts on the run's MLMD context for readers without TFMA."""
+    run = lineage.run_context_of(store, summary.run_id)
+    facts = {"metrics": summary.metrics, "blessed": summary.blessed,
+             "blessing_reason": summary.blessing_reason}
+    run.custom_properties[RECORDED_SUMMARY].string_value = json.dumps(facts, sort_keys=True)
+    store.put_contexts([run])
+
+
+def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | None:
+    """The summary a local run recorded, or None when it recorded none."""
+    text = lineage.property_value(lineage.run_context_of(store, run_id), RECORDED_SUMMARY)
+    if not text:
+        return None
+    facts = json.loads(str(text))
+    components = lineage.component_runs(store, run_id)
+    return RunSummary(run_id, components, facts["metrics"], facts["blessed"],
+                      facts["blessing_reason"], *_push_facts(components))
+
+
+def format_summary(
+    summary: RunSummary, metadata_path: Path | str, log_path: Path | None
+) -> str:
     """The lines printed after the per-component lines."""
     auc = summary.metrics.get(AUC_METRIC)
     accuracy = summary.metrics.get(ACCURACY_METRIC)
@@ -105,6 +137,6 @@ def format_summary(summary: RunSummary, metadata_path: Path | str, log_path: Pat
         f"model      {blessed} ({summary.blessing_reason})",
         f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
         f"metadata   {metadata_path}",
-        f"log        {log_path}",
+        f"log        {log_path or '- (nothing ran)'}",
     ]
     return "\n".join(lines)

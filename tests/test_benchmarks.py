@@ -108,10 +108,12 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     results = json.loads((output / report.JSON_NAME).read_text())
     e2e = results["end_to_end"]
     assert e2e["rows"] == round(TINY_SCALE * 15002)
-    cold, warm = e2e["ours"]["cold"], e2e["ours"]["warm"]
+    cold, warm, forced = e2e["ours"]["cold"], e2e["ours"]["warm"], e2e["ours"]["warm_forced"]
     assert cold["components"]["Trainer"]["state"] == "COMPLETE"
-    assert warm["components"]["Transform"]["state"] == "CACHED"
-    assert 0 < warm["seconds"] < cold["seconds"]
+    assert warm["reused_run"] == cold["run_id"]
+    assert forced["run_id"] != cold["run_id"]
+    assert forced["components"]["Transform"]["state"] == "CACHED"
+    assert 0 < warm["seconds"] < forced["seconds"] < cold["seconds"]
     assert cold["peak_rss_mib"] > 100
     assert results["summary"]["warm_over_cold"] == pytest.approx(warm["seconds"] / cold["seconds"])
     [scaling] = results["scaling"]

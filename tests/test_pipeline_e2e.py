@@ -153,3 +153,48 @@ def test_text_in_a_numeric_column_stops_the_run_and_keeps_served_versions(
     assert "Transform" not in states and "Trainer" not in states
     assert serving.list_versions(served.parent) == [1]
     assert serving.model_fingerprint(served) == fingerprint
+
+
+def test_unchanged_rerun_is_answered_from_mlmd_without_running(rerun) -> None:
+    from pipeline.local_runner import run_pipeline
+
+    config, result = rerun
+    runs_before = len(lineage.run_contexts(store_of(config), config.pipeline_name))
+    reused = run_pipeline(config, reuse_unchanged=True)
+    assert reused.reused is True
+    assert reused.summary.run_id == result.summary.run_id
+    assert reused.summary.metrics == pytest.approx(result.summary.metrics)
+    assert reused.summary.blessed is result.summary.blessed
+    assert len(lineage.run_contexts(store_of(config), config.pipeline_name)) == runs_before
+
+
+def test_a_changed_input_or_a_lost_output_means_a_real_rerun(rerun, tmp_path: Path) -> None:
+    from pipeline import up_to_date
+
+    config, _ = rerun
+    store = store_of(config)
+    changed = config.replace(min_auc=config.min_auc / 2)
+    verdict = up_to_date.check(store, changed, up_to_date.current_context(changed))
+    assert not verdict.unchanged and verdict.reason.endswith(": config.min_auc")
+    elsewhere = config.replace(serving_dir=tmp_path / "empty")
+    verdict = up_to_date.check(store, elsewhere, up_to_date.current_context(elsewhere))
+    assert not verdict.unchanged and "config.serving_dir" in verdict.reason
+    assert up_to_date.unserved_model(
+        runs_by_node(config, rerun[1].summary.run_id)["ServingPusher"], tmp_path / "empty"
+    ).startswith("served model ")
+
+
+def test_cli_run_reports_up_to_date_with_the_recorded_summary(rerun) -> None:
+    config, result = rerun
+    command = [
+        sys.executable, "-m", "pipeline", "run", "--data", str(config.data_dir),
+        "--pipeline-root", str(config.pipeline_root), "--metadata", str(config.metadata_path),
+        "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
+        "--train-steps", str(config.train_steps), "--eval-steps", str(config.eval_steps),
+        "--min-auc", str(config.min_auc),
+    ]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"up to date  run {result.summary.run_id}" in done.stdout
+    assert "CsvExampleGen" not in done.stdout
+    assert f"AUC {result.summary.metrics['auc']:.4f}" in done.stdout
