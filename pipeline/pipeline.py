@@ -13,6 +13,7 @@ from pipeline import provenance, spans
 from pipeline.components import DataGate, ServingPusher
 from pipeline.config import PipelineConfig
 from pipeline.continuous import RecordRunContext, SpanValidator, previous_span_statistics
+from pipeline.csv_examples import CsvExampleGen
 from pipeline.evaluation import eval_config
 from pipeline.provenance import files_fingerprint, user_code_fingerprint
 
@@ -82,7 +83,7 @@ def create_components(config: PipelineConfig) -> list[base_component.BaseCompone
     """Every component, wired by its artifacts, in topological order."""
     code_fingerprint = user_code_fingerprint()
     span = spans.resolve_span(config.data_dir, config.spans)
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = CsvExampleGen(
         input_base=str(config.data_dir), output_config=_split_config(config),
         **_span_inputs(span),
     )

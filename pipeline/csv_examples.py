@@ -1,0 +1,185 @@
+"""CsvExampleGen's executor with parsing and encoding done a block of rows at a time.
+
+TFX's CSV executor builds every tf.Example in Python (about 230 us a row here). This one reads
+blocks with Arrow's CSV reader, infers column types with TFX's rules (a column is INT if every
+non-empty cell is an int64, else FLOAT if every one is a float, else STRING; an all-empty column
+has no kind), encodes with tfx_bsl's C++ encoder and writes deterministic serializations: the very
+bytes TFX's split hash reads, so every row lands in the same split as with TFX's executor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+from tfx import v1 as tfx
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.io import fileio
+from tfx.types import standard_component_specs
+from tfx.utils import io_utils
+
+# Kinds in TFX's order of generality; a column takes the most general kind any cell needs.
+UNKNOWN, INT, FLOAT, STRING = range(4)
+INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+BLOCK_BYTES = 16 << 20
+
+
+def cell_kind(cell: str) -> int:
+    """Python's int()/float() decide, as in TFX; an int beyond int64 makes the column STRING."""
+    try:
+        return INT if INT64_MIN <= int(cell) <= INT64_MAX else STRING
+    except ValueError:
+        pass
+    try:
+        float(cell)
+    except ValueError:
+        return STRING
+    return FLOAT
+
+
+def column_kind(cells: pa.Array) -> int:
+    """Kind of a block's column; Arrow's casts accept a subset of what Python does, so a failed
+    cast falls back to Python on the distinct cells."""
+    present = cells.drop_null()
+    if len(present) == 0:
+        return UNKNOWN
+    if _casts(present, pa.int64()):
+        return INT
+    whole = present.filter(pc.match_substring_regex(present, r"^[+-]?[0-9]+$"))
+    if _casts(present, pa.float64()) and _casts(whole, pa.int64()):
+        return FLOAT
+    return max(cell_kind(cell) for cell in pc.unique(present).to_pylist())
+
+
+def _casts(cells: pa.Array, arrow_type: pa.DataType) -> bool:
+    """Whether Arrow parses every cell as this type (ints beyond int64 do not)."""
+    try:
+        pc.cast(cells, arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def typed_values(cells: pa.Array, kind: int) -> pa.Array:
+    """The present cells as tf.Example values: int64, float32 (rounded from float64, as the
+    proto does with Python floats) or bytes."""
+    present = cells.drop_null()
+    if kind == STRING:
+        return present.cast(pa.large_binary())
+    arrow_type, parse = (pa.int64(), int) if kind == INT else (pa.float64(), float)
+    try:
+        values = pc.cast(present, arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = pa.array([parse(cell) for cell in present.to_pylist()], arrow_type)
+    return values if kind == INT else pc.cast(values, pa.float32())
+
+
+def feature_column(cells: pa.Array, kind: int) -> pa.Array:
+    """One list per row: the cell's value, or an empty list for an empty cell (TFX's encoding)."""
+    lengths = pc.cast(pc.is_valid(cells), pa.int64()).to_numpy(zero_copy_only=False)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return pa.LargeListArray.from_arrays(pa.array(offsets), typed_values(cells, kind))
+
+
+def read_blocks(path: str) -> Iterator[pa.RecordBatch]:
+    """A CSV file's rows as blocks of string columns, empty cells as nulls, blank lines skipped."""
+    with beam.io.filesystems.FileSystems.open(path) as handle:
+        reader = pa_csv.open_csv(
+            handle,
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in io_utils.load_csv_column_names(path)},
+                null_values=[""],  # Arrow's default also nulls "NA", "null", ...: TFX keeps them
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        yield from reader
+
+
+class ColumnKinds(beam.CombineFn):
+    """Most general kind per column over every block of every file."""
+
+    def create_accumulator(self) -> dict[str, int]:
+        return {}
+
+    def add_input(self, kinds: dict[str, int], block: pa.RecordBatch) -> dict[str, int]:
+        for name, cells in zip(block.schema.names, block.columns, strict=True):
+            kinds[name] = max(kinds.get(name, UNKNOWN), column_kind(cells))
+        return kinds
+
+    def merge_accumulators(self, accumulators: list[dict[str, int]]) -> dict[str, int]:
+        merged: dict[str, int] = {}
+        for kinds in accumulators:
+            for name, kind in kinds.items():
+                merged[name] = max(merged.get(name, UNKNOWN), kind)
+        return merged
+
+    def extract_output(self, kinds: dict[str, int]) -> dict[str, int]:
+        return kinds
+
+
+class EncodeBlock(beam.DoFn):
+    """A block of string columns to deterministic serialized tf.Examples, one per row."""
+
+    def setup(self) -> None:
+        from tensorflow.core.example import example_pb2
+        from tfx_bsl.coders import example_coder
+
+        self._encoder = example_coder.RecordBatchToExamplesEncoder()
+        self._example = example_pb2.Example
+
+    def process(self, block: pa.RecordBatch, kinds: dict[str, int]) -> Iterator[bytes]:
+        names = [name for name in block.schema.names if kinds[name] != UNKNOWN]
+        empty = [name for name in block.schema.names if kinds[name] == UNKNOWN]
+        columns = [feature_column(block.column(name), kinds[name]) for name in names]
+        encoded = self._encoder.encode(pa.RecordBatch.from_arrays(columns, names))
+        for serialized in encoded:
+            example = self._example.FromString(serialized)
+            for name in empty:
+                example.features.feature[name].Clear()
+            yield example.SerializeToString(deterministic=True)
+
+
+@beam.ptransform_fn
+@beam.typehints.with_input_types(beam.Pipeline)
+@beam.typehints.with_output_types(bytes)
+def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
+    pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
+) -> beam.PCollection:
+    """Every row of the split's CSV files as a serialized tf.Example."""
+    pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
+    files = sorted(fileio.glob(pattern))
+    if not files:
+        raise RuntimeError(f"Split pattern {pattern} does not match any files.")
+    header = io_utils.load_csv_column_names(files[0])
+    different = [f for f in files[1:] if io_utils.load_csv_column_names(f) != header]
+    if different:
+        raise RuntimeError(f"{different[0]} has a different header than {files[0]}")
+    blocks = (pipeline
+              | "CreateFilenames" >> beam.Create(files)
+              | "ReadBlocks" >> beam.FlatMap(read_blocks))
+    kinds = beam.pvalue.AsSingleton(blocks | "InferColumnKinds" >> beam.CombineGlobally(ColumnKinds()))
+    return blocks | "EncodeBlocks" >> beam.ParDo(EncodeBlock(), kinds)
+
+
+class Executor(BaseExampleGenExecutor):
+    """CsvExampleGen's executor, block-wise; splits, spans and outputs are TFX's own."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX interface
+        """The CSV reader the base executor applies to each input split."""
+        return _CsvToSerializedExamples
+
+
+class CsvExampleGen(tfx.components.CsvExampleGen):
+    """TFX's CsvExampleGen (same spec, same id) running the block-wise executor."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
