@@ -101,10 +101,11 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
         AirflowPipelineConfig,
     )
 
-    from pipeline import lineage
+    from pipeline import lineage, spans
     from pipeline.components import DataGate
     from pipeline.pipeline import create_pipeline
 
+    config = config.for_input_size(spans.input_bytes(config.data_dir, config.spans))
     pipeline = create_pipeline(
         config, lineage.sqlite_connection(str(config.metadata_path), must_exist=False)
     )

@@ -21,10 +21,18 @@ class ConfigError(ValueError):
 
 
 class BeamMode(str, enum.Enum):
-    """How Beam's DirectRunner executes: one process, or one process per worker."""
+    """How Beam's DirectRunner executes: one process, one process per worker, or chosen by size."""
 
     IN_MEMORY = "in_memory"
     MULTI_PROCESSING = "multi_processing"
+    AUTO = "auto"
+
+
+# Inputs from this size on run the DirectRunner with a worker per core. Below it, starting the
+# workers (each imports TensorFlow, ~20 s per Beam component) costs more than they save; measured
+# on 2 cores: Evaluator on 100k rows (~50 MB of CSV upstream) took 110 s with 2 workers against
+# 150 s in one process (docs/performance.md).
+MULTI_PROCESSING_MIN_BYTES = 48 << 20
 
 
 class BeamRunner(str, enum.Enum):
@@ -89,7 +97,7 @@ class PipelineConfig:
     batch_size: int = 256
     learning_rate: float = 0.003
     seed: int = 42
-    beam_mode: BeamMode = BeamMode.IN_MEMORY
+    beam_mode: BeamMode = BeamMode.AUTO
     workers: int = 0
     enable_cache: bool = True
     min_free_mb: int = 200
@@ -149,7 +157,7 @@ class PipelineConfig:
         )
         _require(
             self.beam_runner is BeamRunner.DIRECT
-            or (self.beam_mode is BeamMode.IN_MEMORY and self.workers == 0),
+            or (self.beam_mode in (BeamMode.IN_MEMORY, BeamMode.AUTO) and self.workers == 0),
             "beam_mode",
             f"beam_mode and workers configure the DirectRunner, not {self.beam_runner.value}",
         )
@@ -195,11 +203,21 @@ class PipelineConfig:
         """Beam pipeline args every Beam-based component receives: runner, mode, extra options."""
         if self.beam_runner is not BeamRunner.DIRECT:
             return [f"--runner={self.beam_runner.value}", *self.extra_beam_args]
-        args = [f"--direct_running_mode={self.beam_mode.value}"]
+        mode = BeamMode.IN_MEMORY if self.beam_mode is BeamMode.AUTO else self.beam_mode
+        args = [f"--direct_running_mode={mode.value}"]
         workers = self.workers or (os.cpu_count() or 1)
-        if self.beam_mode is BeamMode.MULTI_PROCESSING:
+        if mode is BeamMode.MULTI_PROCESSING:
             args.append(f"--direct_num_workers={workers}")
         return args + list(self.extra_beam_args)
+
+    def for_input_size(self, input_bytes: int) -> PipelineConfig:
+        """The config with an `auto` Beam mode decided by how many bytes the run reads."""
+        if self.beam_mode is not BeamMode.AUTO:
+            return self
+        parallel = (self.beam_runner is BeamRunner.DIRECT and (os.cpu_count() or 1) > 1
+                    and input_bytes >= MULTI_PROCESSING_MIN_BYTES)
+        return self.replace(
+            beam_mode=BeamMode.MULTI_PROCESSING if parallel else BeamMode.IN_MEMORY)
 
     def replace(self, **changes: object) -> PipelineConfig:
         """A validated copy with some fields changed."""
@@ -250,7 +268,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--learning-rate", dest="learning_rate", type=float, help="Adam learning rate")
     arg("--seed", dest="seed", type=int, help="random seed for training")
     arg("--beam-mode", dest="beam_mode", choices=[m.value for m in BeamMode],
-        help="DirectRunner mode: in_memory (one process) or multi_processing")
+        help="DirectRunner mode: in_memory (one process), multi_processing (a worker per core) "
+             "or auto (default: multi_processing from 48 MB of input CSV on)")
     arg("--workers", dest="workers", type=int,
         help="DirectRunner workers in multi_processing mode (0 = number of cores)")
     arg("--min-free-mb", dest="min_free_mb", type=int,

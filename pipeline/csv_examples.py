@@ -166,7 +166,9 @@ def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
         raise RuntimeError(f"{different[0]} has a different header than {files[0]}")
     blocks = (pipeline
               | "CreateFilenames" >> beam.Create(files)
-              | "ReadBlocks" >> beam.FlatMap(read_blocks))
+              | "ReadBlocks" >> beam.FlatMap(read_blocks)
+              # Spread one big file's blocks over the DirectRunner's workers.
+              | "SpreadBlocks" >> beam.Reshuffle())
     kinds = beam.pvalue.AsSingleton(blocks | "InferColumnKinds" >> beam.CombineGlobally(ColumnKinds()))
     return blocks | "EncodeBlocks" >> beam.ParDo(EncodeBlock(), kinds)
 

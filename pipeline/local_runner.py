@@ -96,6 +96,7 @@ def run_pipeline(
     """
     started = time.monotonic()
     preflight.check_storage(written_folders(config), config.min_free_mb)
+    config = config.for_input_size(spans.input_bytes(config.data_dir, config.spans))
     with run_lock(config.pipeline_root, config.metadata_path):
         if reuse_unchanged and to_node is None and config.enable_cache:
             reused = _unchanged_run(config, started)
@@ -105,6 +106,7 @@ def run_pipeline(
         data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
         print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
               f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        print(f"beam        {' '.join(config.beam_args)}", flush=True)
         return _run_components(config, to_node, started)
 
 

@@ -75,6 +75,13 @@ def input_folder(data_dir: Path, selection: str) -> Path:
     return data_dir if span is None else span_dir(data_dir, span)
 
 
+def input_bytes(data_dir: Path | str, selection: str) -> int:
+    """Size of the CSV files a run reads; 0 for a URI, which only the cluster can list."""
+    if "://" in str(data_dir):
+        return 0
+    return sum(path.stat().st_size for path in input_folder(Path(data_dir), selection).glob("*.csv"))
+
+
 def data_fingerprint(files: list[Path]) -> str:
     """sha256 over the file names and bytes a run reads, to detect altered inputs."""
     import hashlib

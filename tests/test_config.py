@@ -21,7 +21,7 @@ def test_defaults_point_at_the_bundled_data_and_curated_schema() -> None:
     config = parse_run_args([], {})
     assert (config.data_dir / "data.csv").is_file()
     assert config.schema_path is not None and config.schema_path.name == "schema.pbtxt"
-    assert config.beam_mode is BeamMode.IN_MEMORY and config.enable_cache
+    assert config.beam_mode is BeamMode.AUTO and config.enable_cache
 
 
 def test_flags_override_env_which_override_defaults() -> None:
@@ -113,3 +113,19 @@ def test_cli_exits_2_naming_the_field(argv: list[str], named: str, capsys) -> No
         code = exit_info.code
     assert code == 2
     assert named in capsys.readouterr().err
+
+
+def test_auto_beam_mode_runs_big_inputs_with_a_worker_per_core(monkeypatch) -> None:
+    from pipeline.config import MULTI_PROCESSING_MIN_BYTES
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    config = PipelineConfig()
+    assert config.beam_args == ["--direct_running_mode=in_memory"]
+    small = config.for_input_size(MULTI_PROCESSING_MIN_BYTES - 1)
+    assert small.beam_mode is BeamMode.IN_MEMORY
+    big = config.for_input_size(MULTI_PROCESSING_MIN_BYTES)
+    assert big.beam_args == ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    chosen = config.replace(beam_mode=BeamMode.IN_MEMORY)
+    assert chosen.for_input_size(MULTI_PROCESSING_MIN_BYTES) is chosen
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert config.for_input_size(MULTI_PROCESSING_MIN_BYTES).beam_mode is BeamMode.IN_MEMORY
