@@ -423,6 +423,7 @@ class DataFacts:
     version: int | None
     input_fingerprint: str | None
     splits: list[str]
+    window_spans: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -488,9 +489,12 @@ class Provenance:
 
 
 def _data_facts(graph: LineageGraph) -> DataFacts | None:
-    examples = graph.output("examples")
-    if examples is None:
+    written = [graph.artifacts[e.artifact_id] for e in graph.edges
+               if e.key == "examples" and not e.is_input]
+    if not written:
         return None
+    # A window's newest span: the one the Evaluator judged the model on.
+    examples = max(written, key=lambda a: (property_value(a, "span") or 0, a.id))
     producer = graph.producer(examples.id)
     return DataFacts(
         examples_uri=examples.uri,
@@ -500,7 +504,15 @@ def _data_facts(graph: LineageGraph) -> DataFacts | None:
         input_fingerprint=property_value(examples, "input_fingerprint")
         or property_value(producer, "input_fingerprint"),
         splits=json_property(examples, "split_names") or [],
+        window_spans=_window_spans(graph),
     )
+
+
+def _window_spans(graph: LineageGraph) -> list[int]:
+    """Spans of every ExampleGen output the model came from (several for a multi-span window)."""
+    found = {property_value(graph.artifacts[e.artifact_id], "span") for e in graph.edges
+             if e.key == "examples" and not e.is_input}
+    return sorted(span for span in found if span is not None)
 
 
 def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:

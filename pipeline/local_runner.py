@@ -93,10 +93,11 @@ def run_pipeline(config: PipelineConfig, to_node: str | None = None) -> LocalRun
     started = time.monotonic()
     preflight.check_storage(written_folders(config), config.min_free_mb)
     with run_lock(config.pipeline_root, config.metadata_path):
-        folder = spans.input_folder(Path(config.data_dir), config.spans)
-        data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
-        print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
-              f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        window = spans.resolve_spans(Path(config.data_dir), config.spans)
+        for folder in spans.input_folders(Path(config.data_dir), window):
+            data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
+            print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
+                  f"checked in {time.monotonic() - started:.1f} s", flush=True)
         return _run_components(config, to_node, started)
 
 
