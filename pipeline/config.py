@@ -54,6 +54,7 @@ class MetadataBackend(str, enum.Enum):
 
 DEFAULT_METADATA_PORTS = {MetadataBackend.MYSQL: 3306, MetadataBackend.POSTGRESQL: 5432}
 
+
 @dataclass(frozen=True)
 class SpanSelection:
     """Which span-N folders a run reads: the `newest` newest ones, or every span first..last."""

@@ -488,9 +488,14 @@ class Provenance:
     evaluation: EvaluationFacts | None
 
 
+def _examples_written(graph: LineageGraph) -> list[Artifact]:
+    """Every ExampleGen output in the graph: one per span of a multi-span window."""
+    return [graph.artifacts[e.artifact_id] for e in graph.edges
+            if e.key == "examples" and not e.is_input]
+
+
 def _data_facts(graph: LineageGraph) -> DataFacts | None:
-    written = [graph.artifacts[e.artifact_id] for e in graph.edges
-               if e.key == "examples" and not e.is_input]
+    written = _examples_written(graph)
     if not written:
         return None
     # A window's newest span: the one the Evaluator judged the model on.
@@ -504,15 +509,9 @@ def _data_facts(graph: LineageGraph) -> DataFacts | None:
         input_fingerprint=property_value(examples, "input_fingerprint")
         or property_value(producer, "input_fingerprint"),
         splits=json_property(examples, "split_names") or [],
-        window_spans=_window_spans(graph),
+        window_spans=sorted({s for s in (property_value(a, "span") for a in written)
+                             if s is not None}),
     )
-
-
-def _window_spans(graph: LineageGraph) -> list[int]:
-    """Spans of every ExampleGen output the model came from (several for a multi-span window)."""
-    found = {property_value(graph.artifacts[e.artifact_id], "span") for e in graph.edges
-             if e.key == "examples" and not e.is_input}
-    return sorted(span for span in found if span is not None)
 
 
 def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:

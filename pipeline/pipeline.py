@@ -125,16 +125,17 @@ def _validation(
     window = len(ingested) > 1
     nodes: list[base_node.BaseNode] = []
     previous: channel.BaseChannel | None = None
-    for position, span in enumerate(ingested):
-        if previous is None and span.span is not None:
-            resolver = previous_span_statistics(span.span)
+    for position, ingestion in enumerate(ingested):
+        span = ingestion.span
+        if previous is None and span is not None:
+            resolver = previous_span_statistics(span)
             nodes.append(resolver)
             previous = resolver.outputs["statistics"]
         nodes.append(SpanValidator(
-            statistics=span.statistics, schema=schema, previous_statistics=previous,
-            **({"span": span.span} if window else {}),
-        ).with_id(span_node_id("ExampleValidator", span.span, position == len(ingested) - 1)))
-        previous = span.statistics
+            statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
+            **({"span": span} if window else {}),
+        ).with_id(span_node_id("ExampleValidator", span, position == len(ingested) - 1)))
+        previous = ingestion.statistics
     return nodes
 
 
