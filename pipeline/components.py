@@ -19,6 +19,7 @@ from pipeline import serving, warmup
 SCHEMA_FILE = "schema.pbtxt"
 ANOMALIES_FILE = "SchemaDiff.pb"
 EXAMPLES_KEY = "examples"
+SPAN_PROPERTY = "span"
 
 
 class DataValidationError(RuntimeError):
@@ -40,15 +41,30 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
     return lines
 
 
+def window_problems(anomalies: list[types.Artifact]) -> list[str]:
+    """Every anomaly of every span's validation; prefixed with 'span N' when the span is known."""
+    problems = []
+    for artifact in anomalies:
+        splits = artifact_utils.decode_split_names(artifact.split_names)
+        span = (
+            artifact.get_int_custom_property(SPAN_PROPERTY)
+            if artifact.has_custom_property(SPAN_PROPERTY) else None
+        )
+        prefix = f"span {span} " if span is not None else ""
+        problems += [prefix + line for line in describe_anomalies(artifact.uri, splits)]
+    return problems
+
+
 @tfx.dsl.components.component
 def DataGate(  # noqa: N802 - TFX names components like classes
-    anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    anomalies: tfx.dsl.components.InputArtifact[
+        list[tfx.types.standard_artifacts.ExampleAnomalies]
+    ],
     schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
     validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
 ) -> None:
-    """Stop the run before Transform when ExampleValidator found anomalies."""
-    splits = artifact_utils.decode_split_names(anomalies.split_names)
-    problems = describe_anomalies(anomalies.uri, splits)
+    """Stop the run before Transform when any span's validation found anomalies."""
+    problems = window_problems(anomalies)
     if problems:
         raise DataValidationError(
             f"{len(problems)} data anomalies, stopping before Transform:\n  "

@@ -62,6 +62,43 @@ class MetadataBackend(str, enum.Enum):
 
 DEFAULT_METADATA_PORTS = {MetadataBackend.MYSQL: 3306, MetadataBackend.POSTGRESQL: 5432}
 
+
+@dataclass(frozen=True)
+class SpanSelection:
+    """Which span-N folders a run reads: the `newest` newest ones, or every span first..last."""
+
+    newest: int | None = 1
+    first: int | None = None
+    last: int | None = None
+
+    def __str__(self) -> str:
+        """The text that parses back to this selection (recorded in MLMD, passed to Airflow)."""
+        if self.newest is not None:
+            return LATEST_SPAN if self.newest == 1 else f"{ROLLING_PREFIX}{self.newest}"
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+LATEST_SPAN = "latest"
+ROLLING_PREFIX = "last-"
+SPANS_SYNTAX = "'latest', a span number N, a range A-B (A < B) or a rolling window last-K"
+
+
+def parse_spans(text: str) -> SpanSelection:
+    """'latest', 'N', 'A-B' or 'last-K' -> SpanSelection; ValueError naming the syntax otherwise."""
+    if text == LATEST_SPAN:
+        return SpanSelection()
+    if text.startswith(ROLLING_PREFIX) and text[len(ROLLING_PREFIX):].isdigit():
+        count = int(text[len(ROLLING_PREFIX):])
+        if count >= 1:
+            return SpanSelection(newest=count)
+    bounds = text.split("-")
+    if all(b.isdigit() for b in bounds) and len(bounds) in (1, 2):
+        first, last = int(bounds[0]), int(bounds[-1])
+        if first >= 1 and (len(bounds) == 1 or first < last):
+            return SpanSelection(newest=None, first=first, last=last)
+    raise ValueError(f"expected {SPANS_SYNTAX}, got {text!r}")
+
+
 # A location is a local Path or, for data and artifacts on a cluster, a URI such as gs://bucket/dir.
 Location = Path | str
 
@@ -83,7 +120,7 @@ class PipelineConfig:
     pipeline_name: str = "taxi"
     model_name: str = "taxi"
     data_dir: Location = PROJECT_ROOT / "data" / "taxi"
-    spans: str = "latest"
+    spans: SpanSelection = SpanSelection()
     schema_path: Path | None = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
     pipeline_root: Location = STATE_DIR / "pipelines" / "taxi"
     metadata_path: Path = STATE_DIR / "metadata" / "taxi.sqlite"
@@ -134,8 +171,8 @@ class PipelineConfig:
             f"{self.data_dir} is not a directory",
         )
         _require(
-            self.spans == "latest" or (self.spans.isdigit() and int(self.spans) > 0),
-            "spans", f"must be 'latest' or a span number >= 1, got {self.spans!r}",
+            isinstance(self.spans, SpanSelection), "spans",
+            f"must be a SpanSelection (parse_spans: {SPANS_SYNTAX}), got {self.spans!r}",
         )
         _require(
             self.schema_path is None or self.schema_path.is_file(),
@@ -250,7 +287,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--data", dest="data_dir", type=location,
         help=f"folder of input CSV files (default {defaults['data_dir'].default})")
     arg("--spans", dest="spans",
-        help="with span-N folders in the data dir: 'latest' (default) or one span number")
+        help="with span-N folders in the data dir: 'latest' (default), one span number N, "
+             "a range A-B (every span in it) or last-K (the K newest spans)")
     arg("--schema", dest="schema_path",
         help="curated schema.pbtxt, or 'infer' to use SchemaGen's inferred schema")
     arg("--pipeline-root", dest="pipeline_root", type=location,
@@ -316,7 +354,7 @@ _CONVERTERS = {
     "beam_mode": BeamMode, "enable_cache": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_backend": MetadataBackend, "metadata_port": int,
-    "min_free_mb": int, "max_row_bytes": int,
+    "min_free_mb": int, "max_row_bytes": int, "spans": parse_spans,
 }
 
 

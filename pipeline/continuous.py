@@ -14,7 +14,7 @@ from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
 
 from pipeline import schema_environments
-from pipeline.components import ANOMALIES_FILE
+from pipeline.components import ANOMALIES_FILE, SPAN_PROPERTY
 
 STATISTICS_KEY = "statistics"
 
@@ -82,8 +82,12 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
     previous_statistics: tfx.dsl.components.InputArtifact[
         tfx.types.standard_artifacts.ExampleStatistics
     ] = None,
+    span: tfx.dsl.components.Parameter[int] = None,
 ) -> None:
-    """ExampleValidator plus the schema's drift comparators against the previous span."""
+    """ExampleValidator plus the schema's drift comparators against the previous span.
+
+    `span` is set in a multi-span window, so the DataGate can name the span of each problem.
+    """
     schema_proto = io_utils.SchemaReader().read(str(Path(schema.uri) / "schema.pbtxt"))
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies.split_names = artifact_utils.encode_split_names(splits)
@@ -111,6 +115,8 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
         verdicts[split] = 0 if found else 1
     # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).
     anomalies.set_json_value_custom_property("blessed", verdicts)
+    if span is not None:
+        anomalies.set_int_custom_property(SPAN_PROPERTY, span)
     anomalies.set_string_custom_property(
         "drift_baseline",
         previous_statistics.uri if previous_statistics is not None else "none",

@@ -7,6 +7,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline import spans
 from pipeline.config import (
     PROJECT_ROOT,
     STATE_DIR,
@@ -33,6 +34,7 @@ def for_cluster(config: PipelineConfig) -> PipelineConfig:
             f"invalid config pipeline_root: {config.pipeline_root} is local to this machine; "
             "Kubeflow needs a URI every pod can reach, such as gs://bucket/root"
         )
+    _refuse_span_window(config)
     local = {}
     for name in ("data_dir", "schema_path"):
         value = getattr(config, name)
@@ -45,6 +47,20 @@ def for_cluster(config: PipelineConfig) -> PipelineConfig:
                 f"{PROJECT_ROOT}, which is all the image contains"
             )
     return config.replace(**local)
+
+
+def _refuse_span_window(config: PipelineConfig) -> None:
+    """A window of several spans feeds Transform a channel union, which TFX 1.16's Kubeflow V2
+    compiler rejects ('Only single Channel is supported'): say so before compiling."""
+    if is_uri(config.data_dir):
+        return
+    window = spans.resolve_spans(Path(config.data_dir), config.spans)
+    if len(window) > 1:
+        raise ConfigError(
+            f"invalid config spans: {config.spans} selects spans {list(window)}; the Kubeflow "
+            "spec takes one span per run (TFX 1.16's Kubeflow V2 compiler does not compile the "
+            "channel union a multi-span window feeds Transform)"
+        )
 
 
 def in_image(value: Any) -> Any:

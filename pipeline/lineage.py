@@ -423,6 +423,7 @@ class DataFacts:
     version: int | None
     input_fingerprint: str | None
     splits: list[str]
+    window_spans: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -487,10 +488,18 @@ class Provenance:
     evaluation: EvaluationFacts | None
 
 
+def _examples_written(graph: LineageGraph) -> list[Artifact]:
+    """Every ExampleGen output in the graph: one per span of a multi-span window."""
+    return [graph.artifacts[e.artifact_id] for e in graph.edges
+            if e.key == "examples" and not e.is_input]
+
+
 def _data_facts(graph: LineageGraph) -> DataFacts | None:
-    examples = graph.output("examples")
-    if examples is None:
+    written = _examples_written(graph)
+    if not written:
         return None
+    # A window's newest span: the one the Evaluator judged the model on.
+    examples = max(written, key=lambda a: (property_value(a, "span") or 0, a.id))
     producer = graph.producer(examples.id)
     return DataFacts(
         examples_uri=examples.uri,
@@ -500,6 +509,8 @@ def _data_facts(graph: LineageGraph) -> DataFacts | None:
         input_fingerprint=property_value(examples, "input_fingerprint")
         or property_value(producer, "input_fingerprint"),
         splits=json_property(examples, "split_names") or [],
+        window_spans=sorted({s for s in (property_value(a, "span") for a in written)
+                             if s is not None}),
     )
 
 

@@ -170,6 +170,8 @@ def _data_lines(prov: lineage.Provenance) -> list[str]:
                  if checks and checks.anomalies_free else None)
     return _rows([
         ("input", f"{data.input_base} (span {_text(data.span)}, version {_text(data.version)})"),
+        *([("spans", ", ".join(map(str, data.window_spans)) + " (Transform and Trainer)")]
+          if len(data.window_spans) > 1 else []),
         ("fingerprint", data.input_fingerprint),
         ("examples", f"{data.examples_uri} (splits {', '.join(data.splits)})"),
         ("schema", f"{checks.schema_uri} (from {checks.schema_source})" if checks else None),

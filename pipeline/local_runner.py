@@ -102,10 +102,11 @@ def run_pipeline(
             reused = _unchanged_run(config, started)
             if reused is not None:
                 return reused
-        folder = spans.input_folder(Path(config.data_dir), config.spans)
-        data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
-        print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
-              f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        window = spans.resolve_spans(Path(config.data_dir), config.spans)
+        for folder in spans.input_folders(Path(config.data_dir), window):
+            data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
+            print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
+                  f"checked in {time.monotonic() - started:.1f} s", flush=True)
         print(f"beam        {' '.join(config.beam_args)}", flush=True)
         return _run_components(config, to_node, started)
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from tfx import v1 as tfx
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.base import base_component
-from tfx.types import channel, component_spec, standard_artifacts, standard_component_specs
+from tfx.dsl.components.base import base_component, base_node
+from tfx.types import (
+    channel,
+    channel_utils,
+    component_spec,
+    standard_artifacts,
+    standard_component_specs,
+)
 
 from pipeline import provenance, spans
 from pipeline.components import DataGate, ServingPusher
@@ -19,6 +26,7 @@ from pipeline.provenance import files_fingerprint, user_code_fingerprint
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.model.run_fn"
+EXAMPLE_GEN = "CsvExampleGen"
 
 
 class _CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
@@ -79,34 +87,89 @@ def _span_inputs(span: int | None) -> dict[str, object]:
     }
 
 
-def create_components(config: PipelineConfig) -> list[base_component.BaseComponent]:
-    """Every component, wired by its artifacts, in topological order."""
-    code_fingerprint = user_code_fingerprint()
-    span = spans.resolve_span(config.data_dir, config.spans)
+@dataclass(frozen=True)
+class SpanIngestion:
+    """One span's ExampleGen (pinned to it) and the StatisticsGen over its examples."""
+
+    span: int | None
+    example_gen: base_component.BaseComponent
+    statistics_gen: base_component.BaseComponent
+
+    @property
+    def statistics(self) -> channel.BaseChannel:
+        """The span's statistics channel."""
+        return self.statistics_gen.outputs["statistics"]
+
+
+def span_node_id(base: str, span: int | None, newest: bool) -> str:
+    """Node ids in a window: the newest span keeps the plain id, older ones get `_span<N>`."""
+    return base if newest or span is None else f"{base}_span{span}"
+
+
+def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanIngestion:
+    """ExampleGen pinned to one span (or the plain folder) and its StatisticsGen."""
     example_gen = CsvExampleGen(
         input_base=str(config.data_dir), output_config=_split_config(config),
         **_span_inputs(span),
-    )
+    ).with_id(span_node_id(EXAMPLE_GEN, span, newest))
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]
+    ).with_id(span_node_id("StatisticsGen", span, newest))
+    return SpanIngestion(span, example_gen, statistics_gen)
+
+
+def _validation(
+    ingested: list[SpanIngestion], schema: channel.BaseChannel
+) -> list[base_node.BaseNode]:
+    """A SpanValidator per span, measuring drift against the previous span of the window; the
+    oldest span's baseline is the previous span's latest statistics from an earlier run."""
+    window = len(ingested) > 1
+    nodes: list[base_node.BaseNode] = []
+    previous: channel.BaseChannel | None = None
+    for position, ingestion in enumerate(ingested):
+        span = ingestion.span
+        if previous is None and span is not None:
+            resolver = previous_span_statistics(span)
+            nodes.append(resolver)
+            previous = resolver.outputs["statistics"]
+        nodes.append(SpanValidator(
+            statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
+            **({"span": span} if window else {}),
+        ).with_id(span_node_id("ExampleValidator", span, position == len(ingested) - 1)))
+        previous = ingestion.statistics
+    return nodes
+
+
+def _all(channels: list[channel.BaseChannel]) -> channel.BaseChannel:
+    """One channel as it is (the single-span graph is unchanged), several as their union."""
+    return channels[0] if len(channels) == 1 else channel_utils.union(channels)
+
+
+def create_components(config: PipelineConfig) -> list[base_node.BaseNode]:
+    """Every component, wired by its artifacts, in topological order.
+
+    A window of several spans has an ExampleGen, StatisticsGen and validator per span; Transform
+    and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one.
+    """
+    code_fingerprint = user_code_fingerprint()
+    window = spans.resolve_spans(config.data_dir, config.spans)
+    ingested = [_ingest(config, span, span == window[-1]) for span in window] or [
+        _ingest(config, None, True)]
+    newest = ingested[-1]
+    example_gen = newest.example_gen
     run_context = RecordRunContext(
         examples=example_gen.outputs["examples"],
-        context=provenance.context_json(provenance.run_context(config, span)),
+        context=provenance.context_json(provenance.run_context(config, window)),
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = _schema_component(config, statistics_gen.outputs["statistics"])
-    drift_baseline = (
-        previous_span_statistics(span)
-        if span is not None else None
-    )
-    example_validator = SpanValidator(
-        statistics=statistics_gen.outputs["statistics"],
-        schema=schema_gen.outputs["schema"],
-        previous_statistics=drift_baseline.outputs["statistics"] if drift_baseline else None,
-    ).with_id("ExampleValidator")
+    schema_gen = _schema_component(config, newest.statistics)
+    validation = _validation(ingested, schema_gen.outputs["schema"])
+    validators = [n for n in validation if isinstance(n, base_component.BaseComponent)]
     data_gate = DataGate(
-        anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"]
+        anomalies=_all([v.outputs["anomalies"] for v in validators]),
+        schema=schema_gen.outputs["schema"],
     )
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
         schema=data_gate.outputs["validated_schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"code_fingerprint": code_fingerprint},
@@ -144,10 +207,10 @@ def create_components(config: PipelineConfig) -> list[base_component.BaseCompone
             )
         ),
     )
-    validation = [drift_baseline, example_validator] if drift_baseline else [example_validator]
+    older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
     return [
-        example_gen, run_context, statistics_gen, schema_gen, *validation, data_gate, transform,
-        trainer, baseline_resolver, evaluator, pusher,
+        *older, example_gen, run_context, newest.statistics_gen, schema_gen, *validation,
+        data_gate, transform, trainer, baseline_resolver, evaluator, pusher,
     ]
 
 

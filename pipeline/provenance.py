@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from pipeline import spans
-from pipeline.config import PROJECT_ROOT, PipelineConfig, location
+from pipeline.config import PROJECT_ROOT, PipelineConfig, SpanSelection, location, parse_spans
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 USER_CODE_DIR = PROJECT_ROOT / "models"
@@ -80,6 +80,8 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
             value = str(value)
         elif isinstance(value, enum.Enum):
             value = value.value
+        elif isinstance(value, SpanSelection):
+            value = str(value)
         elif isinstance(value, tuple):
             value = list(value)
         record[field.name] = value
@@ -100,32 +102,41 @@ def config_from_record(record: dict[str, object]) -> PipelineConfig:
             value = location(value)
         elif isinstance(default, enum.Enum):
             value = type(default)(value)
+        elif isinstance(default, SpanSelection):
+            value = parse_spans(value)
         elif name == "extra_beam_args":
             value = tuple(value)
         values[name] = value
     return PipelineConfig(**values)
 
 
-def data_record(config: PipelineConfig, span: int | None) -> dict[str, object]:
-    """The span a run reads and a fingerprint of its files' bytes."""
-    if span is None:
-        files = sorted(config.data_dir.glob("*.csv"))
-    else:
-        files = spans.span_files(config.data_dir, span)
-    return {
+def data_record(config: PipelineConfig, window: tuple[int, ...]) -> dict[str, object]:
+    """The spans a run reads and a fingerprint of all their files' bytes.
+
+    One span (or a plain folder) records exactly what it always did; a window of several spans
+    records `data_span` as the range that selects it again ('2-4') and `data_spans` as the list.
+    """
+    files = [f for folder in spans.input_folders(config.data_dir, window)
+             for f in sorted(folder.glob("*.csv"))]
+    record: dict[str, object] = {
         "data_dir": str(config.data_dir),
-        "data_span": span if span is not None else "none",
+        "data_span": spans.window_text(window) if window else "none",
         "data_files": [str(f) for f in files],
         "data_fingerprint": spans.data_fingerprint(files),
     }
+    if len(window) == 1:
+        record["data_span"] = window[0]
+    elif window:
+        record["data_spans"] = list(window)
+    return record
 
 
-def run_context(config: PipelineConfig, span: int | None) -> dict[str, object]:
+def run_context(config: PipelineConfig, window: tuple[int, ...]) -> dict[str, object]:
     """Everything that identifies a run's inputs, for MLMD and `reproduce`."""
     git = git_commit()
     lock = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest() if LOCK_FILE.is_file() else "none"
     return {
-        **data_record(config, span),
+        **data_record(config, window),
         "git_commit": git["commit"],
         "git_dirty": git["dirty"],
         "code_fingerprint": user_code_fingerprint(),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import lineage, provenance, spans, versions
-from pipeline.config import PipelineConfig
+from pipeline.config import LATEST_SPAN, PipelineConfig
 
 EVALUATOR_NODE = "Evaluator"
 JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
@@ -54,14 +54,14 @@ def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     values = dict(context["config"])
     values.update({field: str(scratch / name) for field, name in SCRATCH_PATHS.items()})
     span = context.get("data_span")
-    values["spans"] = str(span) if span not in (None, "none") else spans.LATEST
+    values["spans"] = str(span) if span not in (None, "none") else LATEST_SPAN
     values["enable_cache"] = False
     return provenance.config_from_record(values)
 
 
 def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:
     """Code, lock file, packages and data now, against what the run recorded."""
-    now = provenance.run_context(config, spans.resolve_span(config.data_dir, config.spans))
+    now = provenance.run_context(config, spans.resolve_spans(config.data_dir, config.spans))
     names = ("code_fingerprint", "uv_lock_sha256", "data_fingerprint", "git_commit")
     checks = [Check(n, str(context.get(n)), str(now[n]), context.get(n) == now[n]) for n in names]
     checks.append(Check(
@@ -138,8 +138,10 @@ def output_facts(store: object, run_id: str) -> dict[str, object]:
     runs = {c.node_id: c for c in lineage.component_runs(store, run_id)}
     facts: dict[str, object] = {}
     for node, key in EXAMPLE_OUTPUTS:
-        outputs = runs[node].outputs.get(key) if node in runs else None
-        facts[f"{node}.{key}"] = outputs[0].uri if outputs else None
+        found: dict[str, str] = {}
+        for node_id in sorted(n for n in runs if n == node or n.startswith(f"{node}_span")):
+            found.update(_example_uris(node_id, key, runs[node_id].outputs.get(key) or []))
+        facts.update(found or {f"{node}.{key}": None})
     evaluation = runs.get(EVALUATOR_NODE)
     metrics = (
         overall_metrics(evaluation.outputs["evaluation"][0].uri)
@@ -149,14 +151,23 @@ def output_facts(store: object, run_id: str) -> dict[str, object]:
     return facts
 
 
+def _example_uris(node_id: str, key: str, outputs: list) -> dict[str, str]:
+    """'<node>.<key>' -> URI; numbered '[i]' in URI order when a node wrote several (Transform
+    writes one transformed examples artifact per span of a window)."""
+    uris = sorted(artifact.uri for artifact in outputs)
+    if len(uris) == 1:
+        return {f"{node_id}.{key}": uris[0]}
+    return {f"{node_id}.{key}[{index}]": uri for index, uri in enumerate(uris)}
+
+
 def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object]) -> list[Check]:
     """Same examples and transformed examples, and every metric within METRIC_TOLERANCE."""
     checks = []
     for name in recorded:
         if name == "metrics":
             continue
-        if not recorded[name] or not reproduced[name]:
-            checks.append(Check(name, str(recorded[name]), str(reproduced[name]), False))
+        if not recorded[name] or not reproduced.get(name):
+            checks.append(Check(name, str(recorded[name]), str(reproduced.get(name)), False))
             continue
         same, detail = examples_difference(str(recorded[name]), str(reproduced[name]))
         checks.append(Check(f"{name} ({detail})", str(recorded[name]), detail, same))

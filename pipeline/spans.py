@@ -14,12 +14,11 @@ from pathlib import Path
 
 from models import features
 from pipeline import schema_environments
-from pipeline.config import ConfigError
+from pipeline.config import ConfigError, SpanSelection
 
 SPAN_PREFIX = "span-"
 SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/*.csv"
 SPAN_FILE = "data.csv"
-LATEST = "latest"
 _SPAN_DIR = re.compile(rf"^{SPAN_PREFIX}(\d+)$")
 
 
@@ -45,41 +44,39 @@ def span_files(data_dir: Path, span: int) -> list[Path]:
     return sorted(span_dir(data_dir, span).glob("*.csv"))
 
 
-def parse_span_selection(text: str) -> int | None:
-    """'latest' -> None, 'N' -> N: the `spans` config value."""
-    if text == LATEST:
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"expected '{LATEST}' or a span number >= 1, got {text!r}")
-    return int(text)
+def resolve_spans(data_dir: Path, selection: SpanSelection) -> tuple[int, ...]:
+    """The spans a run reads, ascending: () for a plain folder of CSVs, else the selected window."""
+    found = list_spans(data_dir)
+    if selection.newest is not None:
+        return tuple(found[-selection.newest:])
+    if not found:
+        raise SpanError(f"{data_dir} has no span-N folders, cannot select spans {selection}")
+    wanted = range(selection.first, selection.last + 1)
+    missing = [span for span in wanted if span not in found]
+    if missing:
+        raise SpanError(
+            f"{data_dir} is missing span(s) {', '.join(map(str, missing))} of the selected "
+            f"range {selection} (spans: {found})"
+        )
+    return tuple(wanted)
 
 
-def resolve_span(data_dir: Path, selection: str) -> int | None:
-    """The span a run reads: None for a plain folder of CSVs, else the chosen or latest span."""
-    spans = list_spans(data_dir)
-    chosen = parse_span_selection(selection)
-    if not spans:
-        if chosen is not None:
-            raise SpanError(f"{data_dir} has no span-N folders, cannot select span {chosen}")
-        return None
-    if chosen is None:
-        return spans[-1]
-    if chosen not in spans:
-        raise SpanError(f"{data_dir} has no span {chosen} (spans: {spans})")
-    return chosen
+def input_folders(data_dir: Path, window: tuple[int, ...]) -> list[Path]:
+    """The folders a run reads CSV files from: each span's of the window, or data_dir itself."""
+    return [span_dir(data_dir, span) for span in window] or [data_dir]
 
 
-def input_folder(data_dir: Path, selection: str) -> Path:
-    """The folder a run reads CSV files from: the selected span's, or data_dir itself."""
-    span = resolve_span(data_dir, selection)
-    return data_dir if span is None else span_dir(data_dir, span)
+def window_text(window: tuple[int, ...]) -> str:
+    """A resolved window as a `spans` value that selects exactly it again ('3', '2-4')."""
+    return str(window[0]) if len(window) == 1 else f"{window[0]}-{window[-1]}"
 
 
-def input_bytes(data_dir: Path | str, selection: str) -> int:
+def input_bytes(data_dir: Path | str, selection: SpanSelection) -> int:
     """Size of the CSV files a run reads; 0 for a URI, which only the cluster can list."""
     if "://" in str(data_dir):
         return 0
-    return sum(path.stat().st_size for path in input_folder(Path(data_dir), selection).glob("*.csv"))
+    folders = input_folders(Path(data_dir), resolve_spans(Path(data_dir), selection))
+    return sum(path.stat().st_size for folder in folders for path in folder.glob("*.csv"))
 
 
 def data_fingerprint(files: list[Path]) -> str:

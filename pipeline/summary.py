@@ -44,7 +44,9 @@ def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     for slice_key, metrics in result.slicing_metrics:
         if slice_key == ():
             values = metrics.get("", {}).get("", {})
-            return {name: v["doubleValue"] for name, v in values.items() if "doubleValue" in v}
+            # TFMA's JSON writes NaN (precision with no positive prediction) as the text 'NaN'.
+            return {name: float(v["doubleValue"]) for name, v in values.items()
+                    if "doubleValue" in v}
     return {}
 
 

@@ -30,8 +30,8 @@ class Verdict:
 
 def current_context(config: PipelineConfig) -> str:
     """The run context this config would record, as the text RecordRunContext stores."""
-    span = spans.resolve_span(Path(config.data_dir), config.spans)
-    return provenance.context_json(provenance.run_context(config, span))
+    window = spans.resolve_spans(Path(config.data_dir), config.spans)
+    return provenance.context_json(provenance.run_context(config, window))
 
 
 def check(store: lineage.Store, config: PipelineConfig, context_text: str) -> Verdict:

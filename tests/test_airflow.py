@@ -23,7 +23,7 @@ import pytest
 
 from models import features
 from pipeline import airflow_local, lineage
-from pipeline.config import PipelineConfig, config_from_values, env_values
+from pipeline.config import PROJECT_ROOT, PipelineConfig, config_from_values, env_values
 from tests.conftest import SAMPLE_DATA, small_config
 
 pytestmark = pytest.mark.airflow
@@ -108,7 +108,7 @@ def test_dag_folder_mirrors_pipeline_graph(tmp_path: Path, monkeypatch) -> None:
     print(f"DagBag parse of {airflow_local.DAGS_FOLDER}: {time.monotonic() - started:.1f} s")
 
     assert bag.import_errors == {}
-    assert bag.dag_ids == [config.pipeline_name]
+    assert sorted(bag.dag_ids) == sorted([config.pipeline_name, "taxi_monitoring"])
     dag = bag.dags[config.pipeline_name]
     components = components_by_id(config)
     assert set(dag.task_ids) == set(components)
@@ -309,3 +309,32 @@ def test_data_gate_failure_fails_dag_run(tmp_path: Path) -> None:
     ran = {run.node_id for run in lineage.component_runs(store, f"{BAD_PIPELINE}.{run_id}")}
     assert "DataGate" in ran
     assert not ran & downstream
+
+
+def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A multi-span window (channel unions into DataGate and Transform) compiles for Airflow."""
+    from pipeline import spans
+    from pipeline.config import parse_spans
+
+    for span in (1, 2, 3):
+        header, rows = spans.generate_rows(PROJECT_ROOT / "data" / "taxi" / "data.csv", 20,
+                                           seed=span, days=7 * span)
+        spans.write_span(tmp_path / "data", span, header, rows)
+    config = small_config(tmp_path, data_dir=tmp_path / "data", spans=parse_spans("last-3"))
+    env = airflow_local.airflow_environment(tmp_path / "airflow_home", tmp_path, os.environ)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    from pipeline.airflow_runner import AirflowSettings, build_dag
+
+    dag = build_dag(config, AirflowSettings())
+    components = components_by_id(config)
+    assert set(dag.task_ids) == set(components)
+    for node_id, component in components.items():
+        assert dag.get_task(node_id).upstream_task_ids == {n.id for n in component.upstream_nodes}
+    assert dag.get_task("Transform").upstream_task_ids == {
+        "CsvExampleGen_span1", "CsvExampleGen_span2", "CsvExampleGen", "DataGate"}
+    assert dag.get_task("DataGate").upstream_task_ids == {
+        "ExampleValidator_span1", "ExampleValidator_span2", "ExampleValidator",
+        "ImportCuratedSchema"}

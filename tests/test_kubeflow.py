@@ -148,3 +148,18 @@ def test_the_curated_schema_is_read_from_the_image(tmp_path: Path) -> None:
     assert schema_file["runtimeValue"]["constantValue"]["stringValue"] == str(
         IMAGE_PROJECT_ROOT / relative
     )
+
+
+def test_a_window_of_several_spans_is_refused_before_compiling(tmp_path: Path) -> None:
+    from pipeline import spans
+    from pipeline.config import parse_spans
+
+    for span in (1, 2):
+        header, rows = spans.generate_rows(PROJECT_ROOT / "data" / "taxi" / "data.csv", 5,
+                                           seed=span, days=span)
+        spans.write_span(tmp_path / "data", span, header, rows)
+    config = small_config(tmp_path, data_dir=tmp_path / "data", spans=parse_spans("last-2"),
+                          pipeline_root="gs://b/r")
+    with pytest.raises(ConfigError, match=r"spans: last-2 selects spans \[1, 2\].*one span per run"):
+        compile_pipeline(config, tmp_path / "spec.json", IMAGE)
+    assert not (tmp_path / "spec.json").exists()

@@ -13,7 +13,14 @@ import pytest
 
 from models import features
 from pipeline import provenance, spans
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    PipelineConfig,
+    SpanSelection,
+    config_from_values,
+    parse_spans,
+)
 from tests.conftest import SAMPLE_DATA
 
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
@@ -35,16 +42,69 @@ def test_latest_span_is_the_highest_number_not_the_last_in_name_order(tmp_path: 
     spans.write_span(data, 10, header, rows)
     (data / ".ingest-abc").mkdir()
     assert spans.list_spans(data) == [1, 2, 10]
-    assert spans.resolve_span(data, "latest") == 10
-    assert spans.resolve_span(data, "2") == 2
-    with pytest.raises(spans.SpanError, match="no span 3"):
-        spans.resolve_span(data, "3")
+    assert spans.resolve_spans(data, parse_spans("latest")) == (10,)
+    assert spans.resolve_spans(data, parse_spans("2")) == (2,)
+    with pytest.raises(spans.SpanError, match="missing span.s. 3 of the selected range 3"):
+        spans.resolve_spans(data, parse_spans("3"))
 
 
 def test_plain_folder_of_csvs_has_no_span() -> None:
-    assert spans.resolve_span(SAMPLE_DATA, "latest") is None
+    assert spans.resolve_spans(SAMPLE_DATA, parse_spans("latest")) == ()
+    assert spans.input_folders(SAMPLE_DATA, ()) == [SAMPLE_DATA]
     with pytest.raises(spans.SpanError, match="no span-N folders"):
-        spans.resolve_span(SAMPLE_DATA, "1")
+        spans.resolve_spans(SAMPLE_DATA, parse_spans("1"))
+
+
+@pytest.mark.parametrize(("text", "selection"), [
+    ("latest", SpanSelection(newest=1)),
+    ("last-1", SpanSelection(newest=1)),
+    ("last-3", SpanSelection(newest=3)),
+    ("4", SpanSelection(newest=None, first=4, last=4)),
+    ("2-5", SpanSelection(newest=None, first=2, last=5)),
+])
+def test_span_selections_parse_and_print_back(text: str, selection: SpanSelection) -> None:
+    assert parse_spans(text) == selection
+    assert parse_spans(str(selection)) == selection
+    assert str(selection) == ("latest" if text == "last-1" else text)
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1", "3-3", "5-2", "1-", "1-2-3", "last-0", "last-",
+                                  "last-x", "newest", "1,2", " 2"])
+def test_bad_span_selections_are_config_errors_naming_the_field(text: str) -> None:
+    with pytest.raises(ConfigError, match=f"invalid config spans: {text!r}.*A-B"):
+        config_from_values({"spans": text})
+
+
+def test_config_holds_the_parsed_selection_and_records_it_as_text(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 1)
+    config = config_from_values({"data_dir": str(data), "spans": "last-3"})
+    assert config.spans == SpanSelection(newest=3)
+    record = provenance.config_record(config)
+    assert record["spans"] == "last-3"
+    assert provenance.config_from_record(record) == config
+    with pytest.raises(ConfigError, match="invalid config spans"):
+        PipelineConfig(spans="last-3")
+
+
+def test_a_range_selects_every_span_in_it_and_names_the_missing_ones(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 3)
+    header, rows = spans.generate_rows(SOURCE, 5, seed=9, days=0)
+    spans.write_span(data, 6, header, rows)
+    assert spans.resolve_spans(data, parse_spans("1-3")) == (1, 2, 3)
+    assert spans.resolve_spans(data, parse_spans("2-3")) == (2, 3)
+    with pytest.raises(spans.SpanError, match=r"missing span\(s\) 4, 5 of the selected range 2-6"):
+        spans.resolve_spans(data, parse_spans("2-6"))
+    assert spans.input_folders(data, (2, 3)) == [data / "span-2", data / "span-3"]
+    assert spans.window_text((2, 3)) == "2-3" and spans.window_text((3,)) == "3"
+
+
+def test_a_rolling_window_takes_the_newest_span_folders_or_fewer(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 2)
+    header, rows = spans.generate_rows(SOURCE, 5, seed=9, days=0)
+    spans.write_span(data, 5, header, rows)
+    assert spans.resolve_spans(data, parse_spans("last-2")) == (2, 5)
+    assert spans.resolve_spans(data, parse_spans("last-9")) == (1, 2, 5)
+    assert spans.resolve_spans(SAMPLE_DATA, parse_spans("last-2")) == ()
 
 
 def test_generated_rows_are_seeded_and_time_fields_follow_the_shifted_timestamp() -> None:
@@ -113,13 +173,26 @@ def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_pat
 def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None:
     data = span_dir_with(tmp_path, 2)
     config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root")
-    context = provenance.run_context(config, 2)
-    assert context["data_span"] == 2
+    context = provenance.run_context(config, (2,))
+    assert context["data_span"] == 2 and "data_spans" not in context
     assert context["data_fingerprint"] == spans.data_fingerprint(spans.span_files(data, 2))
     assert context["code_fingerprint"] == provenance.user_code_fingerprint()
     assert len(context["uv_lock_sha256"]) == 64
     assert context["packages"]["tfx"] == "1.16.0"
     assert provenance.config_from_record(context["config"]) == config
+
+
+def test_run_context_of_a_window_records_every_span_and_all_files(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 3)
+    config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root",
+                            spans=parse_spans("last-2"))
+    context = provenance.run_context(config, (2, 3))
+    files = spans.span_files(data, 2) + spans.span_files(data, 3)
+    assert context["data_span"] == "2-3" and context["data_spans"] == [2, 3]
+    assert context["data_files"] == [str(f) for f in files]
+    assert context["data_fingerprint"] == spans.data_fingerprint(files)
+    assert context["data_fingerprint"] != provenance.run_context(config, (3,))["data_fingerprint"]
+    assert context["config"]["spans"] == "last-2"
 
 
 def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:

@@ -1,0 +1,16 @@
+"""Airflow DAG file: exposes pipeline.monitor_dag's daily monitoring DAG to a scheduler.
+
+Settings come from the scheduler's PIPELINE_MONITOR_* environment variables (docs/continuous_training.md).
+"""
+
+import sys
+from pathlib import Path
+
+# Airflow puts the dags folder on sys.path, not the project: add the project this file lives in.
+_PROJECT = str(Path(__file__).resolve().parent.parent)
+if _PROJECT not in sys.path:
+    sys.path.insert(0, _PROJECT)
+
+from pipeline.monitor_dag import dag  # noqa: E402
+
+__all__ = ["dag"]
