@@ -173,7 +173,7 @@ def markdown(results: dict) -> str:
         f"Measured {machine['date']} on {machine['cpus']} CPUs, load average "
         f"{machine['load_average'][0]} at the start (other jobs share the machine).", "",
         "Headline: ours / TFX example cold = " + _number(head["ours_over_tfx_cold"], 2)
-        + "; warm / cold = " + _number(head["warm_over_cold"], 2)
+        + "; warm / cold = " + _number(head["warm_over_cold"], 3)
         + " (--force through TFX's cache: " + _number(head["forced_warm_over_cold"], 2) + ")"
         + "; total wall-time exponent k = " + _number(head["total_exponent"], 2) + ".", "",
         *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
