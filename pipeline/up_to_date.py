@@ -29,7 +29,9 @@ class Verdict:
 
 
 def current_context(config: PipelineConfig) -> str:
-    """The run context this config would record, as the text RecordRunContext stores."""
+    """The run context this config would record, as the text RecordRunContext stores (with the
+    Beam mode an `auto` config resolves to, as the runners record it)."""
+    config = config.for_input_size(spans.input_bytes(config.data_dir, config.spans))
     window = spans.resolve_spans(Path(config.data_dir), config.spans)
     return provenance.context_json(provenance.run_context(config, window))
 
