@@ -105,7 +105,7 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     from pipeline.components import DataGate
     from pipeline.pipeline import create_pipeline
 
-    config = config.for_input_size(spans.input_bytes(config.data_dir, config.spans))
+    config = spans.with_beam_mode_for_input(config)
     pipeline = create_pipeline(
         config, lineage.sqlite_connection(str(config.metadata_path), must_exist=False)
     )

@@ -88,7 +88,7 @@ def feature_column(cells: pa.Array, kind: int) -> pa.Array:
     return pa.LargeListArray.from_arrays(pa.array(offsets), typed_values(cells, kind))
 
 
-def read_blocks(path: str) -> Iterator[pa.RecordBatch]:
+def read_blocks(path: str, header: list[str]) -> Iterator[pa.RecordBatch]:
     """A CSV file's rows as blocks of string columns, empty cells as nulls, blank lines skipped."""
     with beam.io.filesystems.FileSystems.open(path) as handle:
         reader = pa_csv.open_csv(
@@ -96,7 +96,7 @@ def read_blocks(path: str) -> Iterator[pa.RecordBatch]:
             read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
             parse_options=pa_csv.ParseOptions(newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in io_utils.load_csv_column_names(path)},
+                column_types={name: pa.string() for name in header},
                 null_values=[""],  # Arrow's default also nulls "NA", "null", ...: TFX keeps them
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -145,7 +145,7 @@ class EncodeBlock(beam.DoFn):
         for serialized in encoded:
             example = self._example.FromString(serialized)
             for name in empty:
-                example.features.feature[name].Clear()
+                example.features.feature[name].SetInParent()  # TFX writes an empty Feature
             yield example.SerializeToString(deterministic=True)
 
 
@@ -166,7 +166,7 @@ def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
         raise RuntimeError(f"{different[0]} has a different header than {files[0]}")
     blocks = (pipeline
               | "CreateFilenames" >> beam.Create(files)
-              | "ReadBlocks" >> beam.FlatMap(read_blocks)
+              | "ReadBlocks" >> beam.FlatMap(read_blocks, header)
               # Spread one big file's blocks over the DirectRunner's workers.
               | "SpreadBlocks" >> beam.Reshuffle())
     kinds = beam.pvalue.AsSingleton(blocks | "InferColumnKinds" >> beam.CombineGlobally(ColumnKinds()))

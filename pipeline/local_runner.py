@@ -96,7 +96,7 @@ def run_pipeline(
     """
     started = time.monotonic()
     preflight.check_storage(written_folders(config), config.min_free_mb)
-    config = config.for_input_size(spans.input_bytes(config.data_dir, config.spans))
+    config = spans.with_beam_mode_for_input(config)
     with run_lock(config.pipeline_root, config.metadata_path):
         if reuse_unchanged and to_node is None and config.enable_cache:
             reused = _unchanged_run(config, started)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models import features
 from pipeline import schema_environments
-from pipeline.config import ConfigError, SpanSelection
+from pipeline.config import BeamMode, ConfigError, PipelineConfig, SpanSelection
 
 SPAN_PREFIX = "span-"
 SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/*.csv"
@@ -77,6 +77,14 @@ def input_bytes(data_dir: Path | str, selection: SpanSelection) -> int:
         return 0
     folders = input_folders(Path(data_dir), resolve_spans(Path(data_dir), selection))
     return sum(path.stat().st_size for folder in folders for path in folder.glob("*.csv"))
+
+
+def with_beam_mode_for_input(config: PipelineConfig) -> PipelineConfig:
+    """The config with an `auto` Beam mode decided by the size of what the run reads (the mode
+    is recorded resolved, so every runner and the unchanged-run check resolve it here)."""
+    if config.beam_mode is not BeamMode.AUTO:
+        return config
+    return config.for_input_size(input_bytes(config.data_dir, config.spans))
 
 
 def data_fingerprint(files: list[Path]) -> str:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from pipeline import lineage, provenance, serving, spans
 from pipeline.config import PipelineConfig, is_uri
+from pipeline.summary import PUSHER as PUSHER_NODE
+from pipeline.versions import RUN_CONTEXT_NODE
 
-RUN_CONTEXT_NODE = "RecordRunContext"
-PUSHER_NODE = "ServingPusher"
 DONE_STATES = frozenset({"COMPLETE", "CACHED"})
 
 
@@ -31,7 +31,7 @@ class Verdict:
 def current_context(config: PipelineConfig) -> str:
     """The run context this config would record, as the text RecordRunContext stores (with the
     Beam mode an `auto` config resolves to, as the runners record it)."""
-    config = config.for_input_size(spans.input_bytes(config.data_dir, config.spans))
+    config = spans.with_beam_mode_for_input(config)
     window = spans.resolve_spans(Path(config.data_dir), config.spans)
     return provenance.context_json(provenance.run_context(config, window))
 
