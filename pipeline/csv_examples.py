@@ -89,20 +89,24 @@ def feature_column(cells: pa.Array, kind: int) -> pa.Array:
 
 
 def read_blocks(path: str, header: list[str]) -> Iterator[pa.RecordBatch]:
-    """A CSV file's rows as blocks of string columns, empty cells as nulls, blank lines skipped."""
+    """A CSV file's rows as blocks of string columns, empty cells as nulls, blank lines skipped;
+    Arrow's parse errors name the file."""
+    options = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        null_values=[""],  # Arrow's default also nulls "NA", "null", ...: TFX keeps them
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
     with beam.io.filesystems.FileSystems.open(path) as handle:
-        reader = pa_csv.open_csv(
-            handle,
-            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                null_values=[""],  # Arrow's default also nulls "NA", "null", ...: TFX keeps them
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-        yield from reader
+        try:
+            yield from pa_csv.open_csv(
+                handle,
+                read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+                convert_options=options,
+            )
+        except pa.ArrowInvalid as error:
+            raise ValueError(f"{path}: {error}") from error
 
 
 class ColumnKinds(beam.CombineFn):

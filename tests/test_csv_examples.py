@@ -75,3 +75,10 @@ def test_column_kinds_follow_pythons_parsers() -> None:
     assert kind(pa.array(["99999999999999999999"])) == csv_examples.STRING
     assert kind(pa.array(["1", "NA"])) == csv_examples.STRING
     assert kind(pa.array([None, None], pa.string())) == csv_examples.UNKNOWN
+
+
+def test_a_file_arrow_cannot_read_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "data.csv"
+    bad.write_bytes(b"a,b\n1,x\n2,\xff\xfe\n")
+    with pytest.raises(ValueError, match=f"^{bad}: .*invalid UTF8"):
+        list(csv_examples.read_blocks(str(bad), ["a", "b"]))
