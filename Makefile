@@ -35,7 +35,7 @@ test: env  ## run every test: unit, end to end, orchestrators and services
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-unit: env  ## only the fast unit tests
-	$(PYTHON) -m pytest -m "not e2e and not airflow and not service" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: env  ## ruff over the project
 	$(VENV)/bin/ruff check pipeline models tests benchmarks
@@ -47,7 +47,7 @@ serve-config: env  ## write TF Serving config files (serving/) from the pushed v
 	$(PYTHON) -m pipeline serving-config $(ARGS)
 
 strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them
-	$(PYTHON) -m pipeline.notebooks
+	$(PYTHON) -m tools.notebooks
 
 airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airflow) running the DAG
 	$(PYTHON) -m pipeline airflow $(ARGS)

@@ -29,7 +29,7 @@ def evaluator_metrics(evaluation_uri: str | None) -> dict[str, float]:
     """The overall slice of an Evaluator's output, whatever its metric names are."""
     if not evaluation_uri:
         return {}
-    from pipeline.summary import overall_metrics
+    from pipeline.metadata.evaluation_results import overall_metrics
 
     return overall_metrics(evaluation_uri)
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 from benchmarks import report, tfx_example
 from benchmarks.harness import measure
-from pipeline import environment, lineage, serving
+from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.metadata import connection, records
+from pipeline.serving import layout
 
 BUNDLED_DATA = PROJECT_ROOT / "data" / "taxi"
 EXAMPLE_GEN = "CsvExampleGen"
@@ -77,7 +79,7 @@ class Suite:
         folder = self.options.work_dir / "data" / f"x{scale:g}"
         shutil.rmtree(folder, ignore_errors=True)
         self.measured(f"synthesize-x{scale:g}", [
-            sys.executable, "-m", "data.synthesize", "--scale", str(scale), "--output",
+            sys.executable, "-m", "tools.synthesize", "--scale", str(scale), "--output",
             str(folder), "--seed", str(self.options.seed),
         ])
         return folder, count_rows(folder)
@@ -196,10 +198,10 @@ def count_rows(folder: Path) -> int:
 
 def read_run(metadata_path: Path, pipeline_name: str) -> dict:
     """The latest run's components (state, seconds from MLMD) and the artifact uris we need."""
-    store = lineage.open_store(lineage.sqlite_connection(str(metadata_path)))
-    run_id = lineage.latest_run_id(store, pipeline_name)
+    store = connection.open_store(connection.sqlite_connection(str(metadata_path)))
+    run_id = records.latest_run_id(store, pipeline_name)
     components, artifacts = {}, {}
-    for run in lineage.component_runs(store, run_id):
+    for run in records.component_runs(store, run_id):
         components[run.node_id] = {"state": run.state, "seconds": round(run.seconds, 2)}
         output_key = {EXAMPLE_GEN: "examples", TRAINER: "model", EVALUATOR: "evaluation"}.get(
             run.node_id)
@@ -216,8 +218,8 @@ def trainer_model(run: dict) -> str | None:
 
 def served_model(root: Path, cold: dict) -> tuple[str, str]:
     """The newest pushed version, or the Trainer's model when the Evaluator did not bless it."""
-    base = serving.model_base_path(root / "serving_model", PipelineConfig.model_name)
-    versions = serving.list_versions(base)
+    base = layout.model_base_path(root / "serving_model", PipelineConfig.model_name)
+    versions = layout.list_versions(base)
     if versions:
         return str(base / str(versions[-1])), "pushed"
     model = trainer_model(cold)

@@ -1,4 +1,4 @@
-"""Airflow DAG file: exposes pipeline.monitor_dag's daily monitoring DAG to a scheduler.
+"""Airflow DAG file: exposes pipeline.monitoring.monitor_dag's daily monitoring DAG to a scheduler.
 
 Settings come from the scheduler's PIPELINE_MONITOR_* environment variables (docs/continuous_training.md).
 """
@@ -11,6 +11,6 @@ _PROJECT = str(Path(__file__).resolve().parent.parent)
 if _PROJECT not in sys.path:
     sys.path.insert(0, _PROJECT)
 
-from pipeline.monitor_dag import dag  # noqa: E402
+from pipeline.monitoring.monitor_dag import dag  # noqa: E402 - after the sys.path line above
 
 __all__ = ["dag"]

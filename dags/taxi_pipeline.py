@@ -1,4 +1,4 @@
-"""Airflow DAG file of the project: exposes pipeline.airflow_dag's DAG to a scheduler.
+"""Airflow DAG file of the project: exposes pipeline.run.airflow_dag's DAG to a scheduler.
 
 Point Airflow's dags_folder at this folder, or symlink this file into an existing dags folder.
 """
@@ -11,6 +11,6 @@ _PROJECT = str(Path(__file__).resolve().parent.parent)
 if _PROJECT not in sys.path:
     sys.path.insert(0, _PROJECT)
 
-from pipeline.airflow_dag import DAG  # noqa: E402
+from pipeline.run.airflow_dag import DAG  # noqa: E402 - after the sys.path line above
 
 __all__ = ["DAG"]

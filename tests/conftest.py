@@ -7,29 +7,11 @@ from pathlib import Path
 import pytest
 
 from pipeline import environment
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PipelineConfig
+from tests.support.configs import small_config
 
 # Entry point of the test process: TensorFlow must see these before anything imports it.
 environment.prepare()
-
-SAMPLE_DATA = PROJECT_ROOT / "data" / "sample"
-TEST_TRAIN_STEPS = 60
-
-
-def small_config(root: Path, **changes: object) -> PipelineConfig:
-    """A config on the bundled sample with few steps, everything under `root`."""
-    values: dict[str, object] = {
-        "data_dir": SAMPLE_DATA,
-        "pipeline_root": root / "pipeline_root",
-        "metadata_path": root / "metadata.sqlite",
-        "serving_dir": root / "serving_model",
-        "log_dir": root / "logs",
-        "train_steps": TEST_TRAIN_STEPS,
-        "eval_steps": 5,
-        "min_auc": 0.5,
-    }
-    values.update(changes)
-    return PipelineConfig(**values)
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +23,18 @@ def shared_config(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
 @pytest.fixture(scope="session")
 def shared_run(shared_config: PipelineConfig):
     """One full LocalDagRunner run on the sample, shared by every read-only end-to-end test."""
-    from pipeline.local_runner import run_pipeline
+    from pipeline.run.local_runner import run_pipeline
 
     return run_pipeline(shared_config)
+
+
+# Each folder of tests/ is one speed class; `make test-unit` runs tests/unit alone.
+FOLDER_MARKERS = {"e2e": "e2e", "orchestrators": "orchestrator", "services": "service"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests by the folder they live in, so markers and the source tree agree."""
+    for item in items:
+        folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[folder])

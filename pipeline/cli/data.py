@@ -1,0 +1,54 @@
+"""`check-data` and `ingest`: the input checks on their own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipeline.cli.common import DEFAULTS
+from pipeline.data.preflight import PreflightError, check_data_dir
+
+
+def _check_data(args: argparse.Namespace) -> int:
+    """`check-data`: the runner's input check alone, for other orchestrators' first task."""
+    from pipeline.config import config_from_args
+
+    config = config_from_args(args, os.environ)
+    try:
+        report = check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes)
+    except PreflightError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"ok: {report.rows} rows in {report.files} file(s) of {config.data_dir}")
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    """Land a CSV file as the next span of the data dir, or say why not."""
+    from pipeline.data import ingest, spans
+
+    try:
+        span = ingest.ingest(args.file, args.data, args.schema)
+    except spans.SpanError as error:
+        print(f"error: rejected {args.file}: {error}", file=sys.stderr)
+        return 1
+    print(f"landed {args.file} as {spans.span_dir(args.data, span)}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register `check-data` and `ingest`."""
+    from pipeline.config import add_run_arguments
+
+    check = commands.add_parser("check-data", help="check the input CSV files against the schema")
+    add_run_arguments(check)
+    check.set_defaults(handler=_check_data)
+
+    ingest = commands.add_parser("ingest", help="validate a CSV and land it as the next span")
+    ingest.add_argument("file", type=Path)
+    ingest.add_argument("--data", type=Path, default=DEFAULTS["data_dir"])
+    ingest.add_argument("--schema", type=Path, default=DEFAULTS["schema_path"])
+    ingest.set_defaults(handler=_ingest)
+

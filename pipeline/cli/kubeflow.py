@@ -1,0 +1,44 @@
+"""`compile-kfp`: the pipeline as a Kubeflow Pipelines v2 spec."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from pipeline.config import (
+    add_run_arguments,
+    config_from_args,
+)
+from pipeline.run.kubeflow_runner import DEFAULT_IMAGE, DEFAULT_OUTPUT, compile_pipeline
+
+
+def _compile(args: argparse.Namespace) -> int:
+    """`compile-kfp`: write the spec and say what it contains."""
+    config = config_from_args(args, os.environ)
+    spec = compile_pipeline(config, args.output, args.image)
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    print(
+        f"wrote {args.output}: {len(tasks)} tasks, "
+        f"image {args.image}, pipeline root {config.pipeline_root}, "
+        f"Beam args {' '.join(config.beam_args)}"
+    )
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`compile-kfp`: the run flags plus where to write the spec and which image runs it."""
+    parser = commands.add_parser(
+        "compile-kfp", help="compile the pipeline to a Kubeflow Pipelines v2 / Vertex AI spec"
+    )
+    add_run_arguments(parser)
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT,
+        help=f"spec file: .json for Vertex AI, .yaml for Kubeflow (default {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--image", default=DEFAULT_IMAGE,
+        help=f"container image built from the Dockerfile, pushed where the cluster pulls from "
+        f"(default {DEFAULT_IMAGE})",
+    )
+    parser.set_defaults(handler=_compile)

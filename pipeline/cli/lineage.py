@@ -1,0 +1,280 @@
+"""`python -m pipeline runs | lineage | diff`: questions over ML Metadata from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pipeline.cli.common import store_arguments
+from pipeline.metadata import connection, provenance, pushes, records
+
+# Facts that always differ between two pushes, so listing them as "changes" says nothing.
+IDENTITY_FACTS = (
+    "run_id", "push.", "training.trainer_run", "training.model_uri",
+    "evaluation.evaluation_uri", "evaluation.baseline",
+)
+# Facts whose sameness is worth saying out loud when nothing about them changed.
+KEY_FACTS = {
+    "data.input_fingerprint": "input data",
+    "training.code_fingerprint": "user code",
+    "validation.schema_uri": "schema",
+    "training.hyperparameters": "hyperparameters",
+    "training.train_steps": "train steps",
+}
+VALUE_WIDTH = 44
+
+
+def _versions(args: argparse.Namespace) -> int:
+    """Print each served version with the span, code, lock and packages it was made from."""
+    from pipeline.metadata import connection, pushes
+
+    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
+    print(pushes.format_versions(pushes.version_records(store)))
+    return 0
+
+
+def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the store is and which pipeline to read; --json for scripts."""
+    parser.add_argument("--metadata", dest="metadata_path", type=Path,
+                        help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or config)")
+    parser.add_argument("--pipeline-name", dest="pipeline_name",
+                        help="pipeline in ML Metadata (default $PIPELINE_PIPELINE_NAME or config)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """`runs`, `lineage`, `diff` and `versions`."""
+    runs = commands.add_parser("runs", help="list the pipeline's runs recorded in ML Metadata")
+    _add_store_arguments(runs)
+    runs.set_defaults(handler=_reporting(_runs))
+    report = commands.add_parser(
+        "lineage", help="which data, code, config and metrics produced a served model version")
+    which = report.add_mutually_exclusive_group()
+    which.add_argument("--version", help="serving version to explain")
+    which.add_argument("--latest", action="store_true", help="the latest pushed version (default)")
+    _add_store_arguments(report)
+    report.set_defaults(handler=_reporting(_lineage))
+    diff = commands.add_parser("diff", help="config, data fingerprints and metrics of two runs")
+    diff.add_argument("run_a", metavar="RUN_A", help="run id (see `runs`), or 'latest'")
+    diff.add_argument("run_b", metavar="RUN_B", help="run id (see `runs`), or 'latest'")
+    _add_store_arguments(diff)
+    diff.set_defaults(handler=_reporting(_diff))
+
+    listing = commands.add_parser(
+        "versions", help="served versions with their data span, code version and packages")
+    store_arguments(listing)
+    listing.set_defaults(handler=_versions)
+
+
+Handler = Callable[[argparse.Namespace, connection.Store, str], str]
+
+
+def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    """Open the store, print what the handler returns; a missing thing is an error, exit 1."""
+    def run(args: argparse.Namespace) -> int:
+        path, name = connection.store_settings(os.environ, args.metadata_path, args.pipeline_name)
+        try:
+            print(handler(args, connection.open_for_reading(os.environ, path), name))
+        except connection.LineageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        return 0
+    return run
+
+
+def _to_json(value: object) -> str:
+    """JSON with dataclasses as objects and datetimes as ISO strings."""
+    def encode(item: object) -> object:
+        if dataclasses.is_dataclass(item):
+            return dataclasses.asdict(item)
+        return item.isoformat() if hasattr(item, "isoformat") else str(item)
+    return json.dumps(value, indent=2, default=encode)
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def _runs(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
+    """Every run: start, duration, status, how many components ran or came from cache, push."""
+    runs = records.list_runs(store, pipeline_name)
+    if not runs:
+        raise connection.LineageError(f"no runs of pipeline '{pipeline_name}' in the metadata store")
+    if args.json:
+        return _to_json([_run_json(run) for run in runs])
+    rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", "PUSHED")]
+    rows += [(
+        run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
+        str(len(run.states) - len(run.cached)), str(len(run.cached)), run.pushed_version or "-",
+    ) for run in runs]
+    return _table(rows)
+
+
+def _run_json(run: records.RunRecord) -> dict[str, object]:
+    return {**dataclasses.asdict(run), "seconds": run.seconds, "status": run.status,
+            "cached": run.cached}
+
+
+def _status(run: records.RunRecord) -> str:
+    """COMPLETE, or FAILED naming the components that failed."""
+    failed = [node for node, state in run.states.items() if state == "FAILED"]
+    return f"{run.status} ({', '.join(failed)})" if failed else run.status
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    """Left-aligned columns separated by two spaces."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+
+
+# --- lineage ----------------------------------------------------------------------------------
+
+
+def _lineage(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
+    """The provenance of a served version and what changed since the version before it."""
+    current = provenance.version_provenance(store, pipeline_name, args.version)
+    before_version = pushes.previous_version(store, pipeline_name, current.push.version)
+    before = (provenance.version_provenance(store, pipeline_name, before_version)
+              if before_version else None)
+    changed = provenance.changes(before, current, IDENTITY_FACTS) if before else []
+    changed = [c for c in changed if not c[0].endswith("_diff")]
+    if args.json:
+        return _to_json({
+            "pipeline": pipeline_name, "version": current.push.version,
+            "provenance": current, "previous_version": before_version,
+            "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
+        })
+    return "\n".join(_report_lines(pipeline_name, current, before_version, changed))
+
+
+def _report_lines(
+    pipeline_name: str, prov: provenance.Provenance, before_version: str | None,
+    changed: list[tuple[str, object, object]],
+) -> list[str]:
+    """The whole text report, section by section."""
+    push = prov.push
+    return [
+        f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
+        *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
+                ("to", push.destination), ("fingerprint", push.model_fingerprint)]),
+        "", "Data", *_data_lines(prov),
+        "", "Code and config", *_training_lines(prov.training),
+        "", "Evaluation", *_evaluation_lines(prov.evaluation),
+        "", *_change_lines(before_version, changed),
+    ]
+
+
+def _rows(pairs: Iterable[tuple[str, object]]) -> list[str]:
+    return [f"  {label:<16}{_text(value)}" for label, value in pairs]
+
+
+def _text(value: object) -> str:
+    """'-' for facts MLMD does not have."""
+    return "-" if value is None else str(value)
+
+
+def _data_lines(prov: provenance.Provenance) -> list[str]:
+    data, checks = prov.data, prov.validation
+    anomalies = (", ".join(f"{split} {'ok' if ok else 'ANOMALIES'}"
+                           for split, ok in sorted(checks.anomalies_free.items()))
+                 if checks and checks.anomalies_free else None)
+    return _rows([
+        ("input", f"{data.input_base} (span {_text(data.span)}, version {_text(data.version)})"),
+        *([("spans", ", ".join(map(str, data.window_spans)) + " (Transform and Trainer)")]
+          if len(data.window_spans) > 1 else []),
+        ("fingerprint", data.input_fingerprint),
+        ("examples", f"{data.examples_uri} (splits {', '.join(data.splits)})"),
+        ("schema", f"{checks.schema_uri} (from {checks.schema_source})" if checks else None),
+        ("statistics", checks.statistics_uri if checks else None),
+        ("anomalies", anomalies),
+    ])
+
+
+def _training_lines(training: provenance.TrainingFacts) -> list[str]:
+    params = " ".join(f"{k}={v}" for k, v in sorted(training.hyperparameters.items()))
+    return _rows([
+        ("code", f"{training.code_fingerprint} (sha256 of models/*.py)"),
+        ("trainer", f"{training.run_fn}, {training.train_steps} train steps, "
+                    f"{training.eval_steps} eval steps (run {training.trainer_run})"),
+        ("hyperparameters", params or None),
+        ("transform", f"{training.preprocessing_fn} -> {training.transform_graph_uri}"),
+        ("model", training.model_uri),
+    ])
+
+
+def _evaluation_lines(evaluation: provenance.EvaluationFacts | None) -> list[str]:
+    if evaluation is None:
+        return _rows([("evaluator", "did not run")])
+    baseline = ("none (no blessed model existed yet)" if evaluation.baseline_model_uri is None
+                else f"{evaluation.baseline_model_uri} (served as version "
+                     f"{', '.join(evaluation.baseline_versions) or '-'})")
+    blessed = {True: "yes", False: "no"}.get(evaluation.blessed)
+    metrics = _metric_texts(evaluation.metrics)
+    labels = ["metrics"] + [""] * (len(metrics) - 1)
+    return _rows([("blessed", blessed), ("baseline", baseline), *zip(labels, metrics, strict=True)])
+
+
+def _metric_texts(metrics: dict[str, float]) -> list[str]:
+    """'auc 0.9785 (+0.0034 vs baseline)' for each metric, the change when TFMA computed one."""
+    return [f"{name} {value:.4f}" + (f" ({metrics[name + '_diff']:+.4f} vs baseline)"
+                                     if name + "_diff" in metrics else "")
+            for name, value in sorted(metrics.items()) if not name.endswith("_diff")]
+
+
+def _change_lines(
+    before_version: str | None, changed: list[tuple[str, object, object]]
+) -> list[str]:
+    if before_version is None:
+        return ["Changes: none to report, this is the first pushed version"]
+    same = [label for fact, label in KEY_FACTS.items() if not any(c[0].startswith(fact)
+                                                                 for c in changed)]
+    lines = [f"Changes since version {before_version}"]
+    lines += [f"  {fact:<40}{_short(old)} -> {_short(new)}" for fact, old, new in changed]
+    return lines + [f"  unchanged: {', '.join(same) or 'none of the key facts'}"]
+
+
+def _short(value: object) -> str:
+    """A value cut to fit a column; floats to 4 decimals."""
+    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 3] + "..."
+
+
+DIFF_SECTIONS = ("training", "data", "validation", "evaluation", "push", "state")
+
+
+def _section_order(key: str) -> tuple[int, str]:
+    """Config first, then data, checks, metrics, push and component states."""
+    section = key.split(".", 1)[0]
+    return (DIFF_SECTIONS.index(section) if section in DIFF_SECTIONS else len(DIFF_SECTIONS), key)
+
+
+# --- diff -------------------------------------------------------------------------------------
+
+
+def _diff(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
+    """Two runs' facts side by side, differences marked with '*'."""
+    runs = [records.find_run(store, pipeline_name, run_id) for run_id in (args.run_a, args.run_b)]
+    facts = [_run_facts(store, run) for run in runs]
+    if args.json:
+        return _to_json({"run_a": facts[0], "run_b": facts[1],
+                         "different": sorted(k for k in facts[0].keys() | facts[1].keys()
+                                             if facts[0].get(k) != facts[1].get(k))})
+    rows = [("", "FACT", "RUN A", "RUN B"), ("", "run", runs[0].run_id, runs[1].run_id)]
+    for key in sorted(facts[0].keys() | facts[1].keys(), key=_section_order):
+        a, b = facts[0].get(key), facts[1].get(key)
+        rows.append(("*" if a != b else "", key, _short(a), _short(b)))
+    return _table(rows)
+
+
+def _run_facts(store: connection.Store, run: records.RunRecord) -> dict[str, object]:
+    """Flattened provenance of a run plus each component's state."""
+    facts = provenance.flatten(provenance.run_provenance(store, run.run_id))
+    facts = {k: v for k, v in facts.items()
+             if not k.startswith(("run_id", "push.at")) and not k.endswith("_diff")}
+    facts.update({f"state.{node}": state for node, state in run.states.items()})
+    return facts

@@ -1,0 +1,47 @@
+"""`monitor`: skew and drift of production data against the serving model's training data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.cli.common import store_arguments
+from pipeline.config import STATE_DIR
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    """Check production data against the serving model's training data and the last window."""
+    import datetime as dt
+
+    from pipeline.metadata import connection
+    from pipeline.monitoring import skew_drift
+
+    if not args.metadata.is_file():
+        print(f"error: no metadata store at {args.metadata}", file=sys.stderr)
+        return 2
+    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    report_dir = args.report_dir or args.state_dir / "reports" / stamp
+    try:
+        result = skew_drift.monitor(args.file, store, args.state_dir, report_dir, args.previous)
+    except skew_drift.MonitoringError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for kind in ("schema", "skew", "drift"):
+        for problem in getattr(result, kind):
+            print(f"{kind.upper():7}{problem}")
+    print(("ALERT" if result.alert else "OK") + f": report {result.report_path}")
+    return 1 if result.alert else 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register `monitor`."""
+    watch = commands.add_parser("monitor", help="skew and drift report on production data")
+    watch.add_argument("file", type=Path, help="CSV of production requests (no label column)")
+    watch.add_argument("--previous", type=Path,
+                       help="previous window (CSV or .pb stats); default: the last one monitored")
+    store_arguments(watch)
+    watch.add_argument("--state-dir", type=Path, default=STATE_DIR / "monitoring")
+    watch.add_argument("--report-dir", type=Path, help="default: <state-dir>/reports/<time>")
+    watch.set_defaults(handler=_monitor)

@@ -1,0 +1,118 @@
+"""`run`, `infer-schema` and `reproduce`: the pipeline run locally with LocalDagRunner."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from pipeline.cli.common import store_arguments
+from pipeline.config import STATE_DIR, add_run_arguments, config_from_args
+from pipeline.data import preflight
+from pipeline.errors import EXIT_LOCKED
+from pipeline.run.run_lock import RunLockedError
+
+INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
+BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the whole pipeline locally and print the summary."""
+    config = config_from_args(args, os.environ)
+    from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
+
+    try:
+        result = run_pipeline(config, reuse_unchanged=not args.force)
+    except (PipelineRunError, preflight.PreflightError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except RunLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_LOCKED
+    print(report(result, config))
+    return 0
+
+
+def _infer_schema(args: argparse.Namespace) -> int:
+    """Write SchemaGen's inferred schema to a review location, never over the curated one."""
+    config = config_from_args(args, os.environ)
+    from pipeline.run.local_runner import PipelineRunError, infer_schema
+
+    try:
+        written = infer_schema(config, args.output)
+    except (PipelineRunError, preflight.PreflightError, RunLockedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"inferred schema written to {written}")
+    if config.schema_path is not None:
+        print(f"review against the curated one: diff -u {config.schema_path} {written}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    """Re-run a recorded run with caching off in a scratch folder and compare its outputs."""
+    from pipeline.metadata import connection, records
+    from pipeline.run import reproduce
+    from pipeline.run.local_runner import PipelineRunError, run_pipeline
+
+    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
+    run_id = records.latest_run_id(store, args.pipeline_name) if args.run_id == "latest" \
+        else args.run_id
+    context = reproduce.recorded_context(store, run_id)
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="reproduce-"))
+    config = reproduce.scratch_config(context, scratch)
+    environment = reproduce.environment_checks(context, config)
+    print(f"run {run_id}: span {context.get('data_span')}, commit {context.get('git_commit')}")
+    print(reproduce.format_checks(environment))
+    blocking = [c for c in environment if not c.ok and c.name in BLOCKING_CHECKS]
+    if any(c.name == "code_fingerprint" for c in blocking) and not args.allow_code_change:
+        print("MISMATCH: models/ changed since the run; refusing (--allow-code-change to force)")
+        return 1
+    if any(c.name == "data_fingerprint" for c in blocking):
+        print("MISMATCH: the run's data files changed since it was recorded; not re-running")
+        return 1
+    recorded = reproduce.output_facts(store, run_id)
+    print(f"re-running with caching off in {scratch}")
+    try:
+        result = run_pipeline(config)
+    except PipelineRunError as error:
+        print(f"error: the reproduction failed: {error}", file=sys.stderr)
+        return 1
+    new_store = connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
+    outputs = reproduce.compare_outputs(
+        recorded, reproduce.output_facts(new_store, result.summary.run_id)
+    )
+    checks = environment + outputs
+    print(reproduce.format_checks(outputs))
+    decisive = [c for c in checks if c.name not in INFORMATIONAL_CHECKS]
+    matched = all(c.ok for c in decisive)
+    print("REPRODUCED: outputs match" if matched else "MISMATCH: see DIFFERS lines above")
+    return 0 if matched else 1
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register `run`, `infer-schema` and `reproduce`."""
+    run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
+    add_run_arguments(run)
+    run.add_argument("--force", action="store_true",
+                     help="run every component even when data, schema, code, config and lock "
+                          "file are those of the last complete run (TFX's cache still applies)")
+    run.set_defaults(handler=_run)
+
+    infer = commands.add_parser(
+        "infer-schema", help="run up to SchemaGen and write its inferred schema for review"
+    )
+    add_run_arguments(infer)
+    infer.add_argument("--output", type=Path, default=STATE_DIR / "schema" / "schema.pbtxt",
+                       help="where to write the inferred schema.pbtxt")
+    infer.set_defaults(handler=_infer_schema)
+
+    again = commands.add_parser("reproduce", help="re-run a recorded run and compare outputs")
+    again.add_argument("run_id", help="a run id from MLMD, or 'latest'")
+    store_arguments(again)
+    again.add_argument("--scratch", type=Path, help="where to re-run (default: a temp folder)")
+    again.add_argument("--allow-code-change", action="store_true",
+                       help="re-run even if models/ changed since the recorded run")
+    again.set_defaults(handler=_reproduce)

@@ -1,0 +1,112 @@
+"""`serving-config` and `rollback`: TF Serving configs from the pushed versions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pipeline.config import (
+    PipelineConfig,
+    add_run_arguments,
+    config_from_args,
+)
+from pipeline.serving.server_config import (
+    DEFAULT_KEEP,
+    DEFAULT_OUTPUT_DIR,
+    MODELS_CONFIG,
+    STABLE,
+    BatchingSettings,
+    ServingConfigError,
+    append_audit,
+    known_versions,
+    pinned_version,
+    plan_config,
+    read_plan,
+    rollback_plan,
+    write_config_files,
+)
+
+
+def _server_base_path(config: PipelineConfig, server_model_dir: str | None) -> str:
+    """Base path as the server sees it: the pipeline's serving dir, or its mount in a container."""
+    root = server_model_dir or str(config.serving_dir)
+    return f"{root.rstrip('/')}/{config.model_name}"
+
+
+def _serving_config(args: argparse.Namespace) -> int:
+    """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
+    config = config_from_args(args, os.environ)
+    known = known_versions(config)
+    pinned = pinned_version(args.output_dir, known)
+    if pinned is not None and args.release:
+        append_audit(args.output_dir, {"action": "release", "model": config.model_name,
+                                       "from": pinned, "to": known[-1], "reason": args.reason})
+        pinned = None
+    plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
+                       known, stable=pinned, canary=args.canary, keep=args.keep)
+    for path in write_config_files(plan, args.output_dir, BatchingSettings()):
+        print(f"wrote {path}")
+    print(f"model {plan.model_name}: versions {list(plan.versions)}, labels {plan.labels}")
+    if pinned is not None:
+        print(f"stable stays pinned to version {pinned} by a rollback "
+              f"(newest is {known[-1]}; --release to follow the newest again)")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    """Point `stable` at another version; unknown versions leave every file untouched."""
+    config = config_from_args(args, os.environ)
+    models_config = args.output_dir / MODELS_CONFIG
+    current = read_plan(models_config, config.model_name)
+    plan = rollback_plan(current, args.to, known_versions(config))
+    write_config_files(plan, args.output_dir, BatchingSettings())
+    entry = append_audit(args.output_dir, {
+        "action": "rollback", "model": config.model_name,
+        "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason,
+    })
+    print(f"stable: version {entry['from']} -> {entry['to']} in {models_config}")
+    if args.to not in current.versions:
+        print(f"note: version {args.to} was not loaded before; TF Serving moves the label once "
+              "it has loaded it (labels only point at available versions)")
+    return 0
+
+
+def _guarded(handler):
+    """Turn ServingConfigError into a clear message and exit code 1."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except ServingConfigError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    return run
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """`serving-config` and `rollback`, with the same config flags as `run`."""
+    write = commands.add_parser("serving-config", help="write TF Serving config files from MLMD")
+    add_run_arguments(write)
+    _add_output_dir(write)
+    write.add_argument("--canary", type=int, help="version to label 'canary'")
+    write.add_argument("--keep", type=int, default=DEFAULT_KEEP,
+                       help=f"newest versions kept loaded for instant rollback ({DEFAULT_KEEP})")
+    write.add_argument("--server-model-dir",
+                       help="the serving dir as the server sees it (e.g. /models in a container)")
+    write.add_argument("--release", action="store_true",
+                       help="drop a rollback pin: stable follows the newest version again")
+    write.add_argument("--reason", default="release rollback pin", help="audit text for --release")
+    write.set_defaults(handler=_guarded(_serving_config))
+    back = commands.add_parser("rollback", help="point the 'stable' label at another version")
+    add_run_arguments(back)
+    _add_output_dir(back)
+    back.add_argument("--to", type=int, required=True, help="version to serve as stable")
+    back.add_argument("--reason", default="", help="why (kept in the audit log)")
+    back.set_defaults(handler=_guarded(_rollback))
+
+
+def _add_output_dir(parser: argparse.ArgumentParser) -> None:
+    """Where the config files and the audit log live."""
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
+                        help=f"folder of models.config and friends (default {DEFAULT_OUTPUT_DIR})")

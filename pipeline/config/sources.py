@@ -1,0 +1,150 @@
+"""Config sources: command-line flags and PIPELINE_* environment variables, parsed once."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pipeline.config.settings import (
+    ENV_PREFIX,
+    BeamMode,
+    BeamRunner,
+    ConfigError,
+    MetadataBackend,
+    PipelineConfig,
+    location,
+    parse_spans,
+)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for counts, so bad values fail with the flag's name."""
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `python -m pipeline run`; defaults come from PIPELINE_* env vars, then the config."""
+    defaults = PipelineConfig.__dataclass_fields__
+    arg = parser.add_argument
+    arg("--data", dest="data_dir", type=location,
+        help=f"folder of input CSV files (default {defaults['data_dir'].default})")
+    arg("--spans", dest="spans",
+        help="with span-N folders in the data dir: 'latest' (default), one span number N, "
+             "a range A-B (every span in it) or last-K (the K newest spans)")
+    arg("--schema", dest="schema_path",
+        help="curated schema.pbtxt, or 'infer' to use SchemaGen's inferred schema")
+    arg("--pipeline-root", dest="pipeline_root", type=location,
+        help="where TFX writes artifacts (a folder or a URI such as gs://bucket/root)")
+    arg("--metadata", dest="metadata_path", type=Path, help="ML Metadata SQLite file")
+    arg("--serving-dir", dest="serving_dir", type=Path,
+        help="TF Serving model base path; versions go to <dir>/<model-name>/<version>/")
+    arg("--log-dir", dest="log_dir", type=Path, help="where the full TF/Beam log is written")
+    arg("--pipeline-name", dest="pipeline_name", help="name of the pipeline in ML Metadata")
+    arg("--model-name", dest="model_name", help="model name under the serving dir")
+    arg("--train-steps", dest="train_steps", type=_positive_int, help="Trainer steps")
+    arg("--eval-steps", dest="eval_steps", type=_positive_int, help="Trainer validation steps")
+    arg("--min-auc", dest="min_auc", type=float, help="Evaluator's AUC lower bound for blessing")
+    arg("--batch-size", dest="batch_size", type=_positive_int, help="training batch size")
+    arg("--learning-rate", dest="learning_rate", type=float, help="Adam learning rate")
+    arg("--seed", dest="seed", type=int, help="random seed for training")
+    arg("--beam-mode", dest="beam_mode", choices=[m.value for m in BeamMode],
+        help="DirectRunner mode: in_memory (one process), multi_processing (a worker per core) "
+             "or auto (default: multi_processing from 48 MB of input CSV on)")
+    arg("--workers", dest="workers", type=int,
+        help="DirectRunner workers in multi_processing mode (0 = number of cores)")
+    arg("--min-free-mb", dest="min_free_mb", type=int,
+        help="refuse to start when a folder the run writes to has less free space (MB)")
+    arg("--max-row-bytes", dest="max_row_bytes", type=_positive_int,
+        help="pre-flight rejects input CSV records longer than this")
+    arg("--no-cache", dest="enable_cache", action="store_const", const=False,
+        help="re-execute every component instead of reusing cached outputs")
+    _add_scaling_arguments(parser)
+
+
+def _add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that move Beam and ML Metadata off this machine (docs/scaling.md has examples)."""
+    arg = parser.add_argument
+    arg("--beam-runner", dest="beam_runner", choices=[r.value for r in BeamRunner],
+        help="Beam runner of the data-processing components (default DirectRunner)")
+    arg("--beam-args", dest="extra_beam_args",
+        help='more Beam options as one string: --beam-args="--project=p --region=r"')
+    arg("--metadata-backend", dest="metadata_backend", choices=[b.value for b in MetadataBackend],
+        help="ML Metadata store: sqlite (the --metadata file) or a mysql/postgresql server")
+    arg("--metadata-host", dest="metadata_host", help="metadata server host")
+    arg("--metadata-port", dest="metadata_port", type=int,
+        help="metadata server port (0 = 3306 for mysql, 5432 for postgresql)")
+    arg("--metadata-database", dest="metadata_database", help="metadata database name")
+    arg("--metadata-user", dest="metadata_user",
+        help="metadata server user; the password comes only from PIPELINE_METADATA_PASSWORD")
+
+
+def _boolean(text: str) -> bool:
+    """Strict yes/no, so a typo in PIPELINE_ENABLE_CACHE is an error, not a silent False."""
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ValueError("expected one of 1/true/yes or 0/false/no")
+
+
+_CONVERTERS = {
+    "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
+    "log_dir": Path, "train_steps": int, "eval_steps": int, "min_auc": float,
+    "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
+    "train_hash_buckets": int, "eval_hash_buckets": int,
+    "beam_mode": BeamMode, "enable_cache": _boolean,
+    "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
+    "metadata_backend": MetadataBackend, "metadata_port": int,
+    "min_free_mb": int, "max_row_bytes": int, "spans": parse_spans,
+}
+
+
+def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
+    """Build a config from flag or env values (strings allowed), naming the field on bad input."""
+    kwargs: dict[str, object] = {}
+    for name, raw in values.items():
+        if raw is None:
+            continue
+        if name == "schema_path":
+            kwargs[name] = None if str(raw) == "infer" else Path(str(raw))
+            continue
+        convert = _CONVERTERS.get(name, str)
+        try:
+            kwargs[name] = convert(raw) if isinstance(raw, str) else raw
+        except ValueError as error:
+            raise ConfigError(f"invalid config {name}: {raw!r} ({error})") from error
+    return PipelineConfig(**kwargs)
+
+
+def env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """Config values set as PIPELINE_<FIELD> environment variables."""
+    names = {f.name for f in dataclasses.fields(PipelineConfig)}
+    return {
+        key[len(ENV_PREFIX):].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX):].lower() in names
+    }
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> PipelineConfig:
+    """Flags win over PIPELINE_* env vars, which win over the defaults."""
+    values: dict[str, object] = dict(env_values(environ))
+    values.update({k: v for k, v in vars(args).items() if k in _FIELD_NAMES and v is not None})
+    return config_from_values(values)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(PipelineConfig))
+
+
+def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> PipelineConfig:
+    """Parse `run` flags into a validated config (used by tests and the CLI)."""
+    parser = argparse.ArgumentParser(prog="python -m pipeline run")
+    add_run_arguments(parser)
+    return config_from_args(parser.parse_args(argv), environ)

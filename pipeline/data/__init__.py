@@ -1,0 +1,1 @@
+"""Input data: spans, pre-flight checks, ingest, fingerprints and schema helpers."""

@@ -1,0 +1,89 @@
+"""Ingest: validate a file in a hidden folder of the data dir, then rename it to span-N+1."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeline.data import schema_io
+from pipeline.data.schema_io import load_schema, schema_columns
+from pipeline.data.spans import SPAN_FILE, SpanError, list_spans, span_dir
+
+
+def check_columns(header: list[str], expected: set[str], source: Path) -> None:
+    """The file's columns must be exactly the schema's training columns."""
+    missing = sorted(expected - set(header))
+    extra = sorted(set(header) - expected)
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    problems = [
+        f"missing columns {missing}" if missing else "",
+        f"unexpected columns {extra}" if extra else "",
+        f"duplicated columns {duplicated}" if duplicated else "",
+    ]
+    problems = [p for p in problems if p]
+    if problems:
+        raise SpanError(f"{source}: " + "; ".join(problems))
+
+
+def statistics_anomalies(csv_path: Path, schema: object, environment: str) -> list[str]:
+    """TFDV statistics of a CSV file validated against the schema, one line per anomaly."""
+    import tensorflow_data_validation as tfdv
+
+    options = tfdv.StatsOptions(schema=schema, infer_type_from_schema=True)
+    statistics = tfdv.generate_statistics_from_csv(
+        str(csv_path), stats_options=options, pipeline_options=None
+    )
+    anomalies = tfdv.validate_statistics(
+        statistics, schema, environment=schema_io.declared(schema, environment)
+    )
+    return [
+        f"feature '{name}': " + "; ".join(r.description or r.short_description for r in info.reason)
+        for name, info in sorted(anomalies.anomaly_info.items())
+    ]
+
+
+def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
+    """Land `source` as the next span after checking its columns and statistics; return its number.
+
+    The file is copied into a hidden folder of the data dir (invisible to ExampleGen's pattern),
+    validated there, then renamed to span-N+1 in one step; on any problem the folder is removed and
+    existing spans are untouched.
+    """
+    if not source.is_file():
+        raise SpanError(f"{source} is not a file")
+    if data_dir.is_dir() and not list_spans(data_dir) and any(data_dir.glob("*.csv")):
+        raise SpanError(
+            f"{data_dir} is a plain folder of CSV files, not span-N folders: ingest into a new "
+            "or span-organized data dir"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    schema = load_schema(schema_path)
+    header, _ = _header_only(source)
+    check_columns(header, schema_columns(schema), source)
+    staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=data_dir))
+    try:
+        landed = shutil.copy(source, staging / SPAN_FILE)
+        problems = statistics_anomalies(Path(landed), schema, schema_io.TRAINING)
+        if problems:
+            detail = "\n  ".join(problems)
+            raise SpanError(f"{source} breaks the schema {schema_path}:\n  {detail}")
+        span = (list_spans(data_dir) or [0])[-1] + 1
+        os.rename(staging, span_dir(data_dir, span))
+        return span
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _header_only(source: Path) -> tuple[list[str], int]:
+    """The CSV header, refusing empty files."""
+    with source.open(newline="") as handle:
+        header = next(csv.reader(handle), None)
+        if not header:
+            raise SpanError(f"{source} is empty")
+        rows = sum(1 for _ in handle)
+    if rows == 0:
+        raise SpanError(f"{source} has a header but no rows")
+    return header, rows

@@ -1,0 +1,290 @@
+"""Cheap checks before any component runs: input CSV files against the schema, and storage.
+
+CsvExampleGen fails late and vaguely on a broken file (a missing header column surfaces as a
+Transform KeyError minutes later), so the runner reads every input file once up front, the way
+CsvExampleGen will, and names the file, line and column of each problem. It imports no
+TensorFlow: other runners can call `check_data_dir` (or `python -m pipeline check-data`) as a
+first task."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from models import features
+from pipeline.errors import WorkFailed
+
+MAX_PROBLEMS_PER_FILE = 10
+
+
+MB = 1 << 20
+
+
+class PreflightError(WorkFailed):
+    """A pre-flight check failed before any component ran; the message lists every problem."""
+
+    def __init__(self, title: str, problems: list[str]) -> None:
+        super().__init__(f"{title}:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The columns a CSV header may name, and those it must name."""
+
+    known: frozenset[str]
+    required: frozenset[str]
+    source: str
+    min_filled: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What the data check read: for the console line."""
+
+    files: int
+    rows: int
+
+
+def expected_columns(schema_path: Path | None) -> Columns:
+    """Schema features (or models/features.py when inferring); model inputs are always required."""
+    needed = set(features.raw_feature_keys()) | set(features.label_source_keys())
+    if schema_path is None:
+        known = needed | set(features.NON_FEATURE_COLUMNS)
+        return Columns(frozenset(known), frozenset(needed), "models/features.py")
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
+    present = {
+        f.name for f in schema.feature
+        if f.presence.min_count > 0 or f.presence.min_fraction > 0
+    }
+    known = {f.name for f in schema.feature}
+    # CsvExampleGen turns an empty cell into a feature with no value, which TFDV counts as
+    # present: the schema's presence fractions only bound empty cells if checked here.
+    min_filled = {
+        f.name: f.presence.min_fraction for f in schema.feature if f.presence.min_fraction
+    }
+    return Columns(frozenset(known), frozenset(present | needed), str(schema_path), min_filled)
+
+
+def input_files(data_dir: Path) -> list[Path]:
+    """What CsvExampleGen's '*' pattern reads: every non-hidden entry of the folder."""
+    if not data_dir.is_dir():
+        problem = f"{data_dir}: input directory does not exist"
+        raise PreflightError("input data check failed", [problem])
+    entries = sorted(p for p in data_dir.iterdir() if not p.name.startswith("."))
+    if not entries:
+        raise PreflightError("input data check failed", [f"{data_dir}: no input files"])
+    return entries
+
+
+def check_data_dir(data_dir: Path, schema_path: Path | None, max_row_bytes: int) -> DataReport:
+    """Check every input file; raise PreflightError listing all problems found."""
+    columns = expected_columns(schema_path)
+    problems: list[str] = []
+    rows = 0
+    empty: Counter[str] = Counter()
+    first_header: tuple[Path, list[str]] | None = None
+    files = input_files(data_dir)
+    for path in files:
+        if path.is_dir():
+            problems.append(f"{path}: is a directory; put only CSV files in {data_dir}")
+            continue
+        checked = _check_file(path, columns, max_row_bytes)
+        problems += checked.problems
+        rows += checked.rows
+        empty.update(checked.empty)
+        if checked.header is not None and first_header is None:
+            first_header = (path, checked.header)
+        elif checked.header is not None and checked.header != first_header[1]:
+            problems.append(f"{path}: header differs from {first_header[0]}'s (CsvExampleGen "
+                            "needs one header for every file)")
+    problems += _emptiness_problems(empty, rows, columns) if not problems else []
+    if problems:
+        raise PreflightError(f"input data check failed in {data_dir}", problems)
+    return DataReport(files=len(files), rows=rows)
+
+
+@dataclass
+class _FileCheck:
+    """Problems, data rows and the header of one file."""
+
+    problems: list[str]
+    rows: int = 0
+    header: list[str] | None = None
+    empty: Counter[str] = field(default_factory=Counter)
+
+
+def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
+    """Header against the schema, then each record: encoding, size, field count."""
+    with path.open("rb") as handle, _csv_field_limit(max_row_bytes):
+        records = _records(handle, max_row_bytes)
+        first = next(records, None)
+        if first is None:
+            return _FileCheck([f"{path}: file is empty; the first line must name the columns"])
+        _, header_text, header_error = first
+        if header_error:
+            return _FileCheck([f"{path}:1: header {header_error}"])
+        header = next(csv.reader([header_text]), [])
+        header_problems = _header_problems(header, columns)
+        if header_problems:
+            return _FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
+        return _check_records(path, header, records)
+
+
+def _check_records(
+    path: Path, header: list[str], records: Iterator[tuple[int, str, str | None]]
+) -> _FileCheck:
+    """Each data record parses to as many fields as the header names."""
+    result = _FileCheck([], header=header)
+    extra = 0
+    for line, text, error in records:
+        if not error and not text.strip():
+            continue  # CsvExampleGen skips blank lines
+        cells, problem = ([], error) if error else _parse_record(text, header)
+        if not problem:
+            result.rows += 1
+            result.empty.update(name for name, cell in zip(header, cells, strict=True) if not cell)
+        elif len(result.problems) < MAX_PROBLEMS_PER_FILE:
+            result.problems.append(f"{path}:{line}: {problem}")
+        else:
+            extra += 1
+    if extra:
+        result.problems.append(f"{path}: ... and {extra} more problem lines")
+    if not result.problems and result.rows == 0:
+        result.problems.append(f"{path}: has a header but no data rows")
+    return result
+
+
+def _emptiness_problems(empty: Counter[str], rows: int, columns: Columns) -> list[str]:
+    """Columns empty in more rows than the schema's presence.min_fraction allows."""
+    problems = []
+    for name, min_fraction in sorted(columns.min_filled.items()):
+        if rows and 1 - empty[name] / rows < min_fraction:
+            problems.append(
+                f"column '{name}' is empty in {empty[name]} of {rows} rows "
+                f"({empty[name] / rows:.1%}); {columns.source} allows at most "
+                f"{1 - min_fraction:.1%} (presence.min_fraction {min_fraction:g})"
+            )
+    return problems
+
+
+def _parse_record(text: str, header: list[str]) -> tuple[list[str], str | None]:
+    """The record's cells, or the reason it does not have one cell per header column."""
+    try:
+        cells = next(csv.reader([text]), [])
+    except csv.Error as error:
+        return [], f"unreadable CSV record ({error})"
+    if len(cells) != len(header):
+        return [], f"{len(cells)} fields, the header has {len(header)}"
+    return cells, None
+
+
+def _header_problems(header: list[str], columns: Columns) -> list[str]:
+    """Missing required columns, unknown columns and duplicates, each named."""
+    problems = []
+    missing = sorted(columns.required - set(header))
+    unknown = [name for name in header if name not in columns.known]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if missing:
+        problems.append(f"missing column(s) {_names(missing)} required by {columns.source}")
+    if unknown:
+        problems.append(f"unknown column(s) {_names(unknown)} not in {columns.source}")
+    if duplicated:
+        problems.append(f"duplicated column(s) {_names(duplicated)}")
+    return problems
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _records(handle: BinaryIO, max_row_bytes: int) -> Iterator[tuple[int, str, str | None]]:
+    """(first line number, text, problem) per CSV record, joining lines inside quotes as
+    CsvExampleGen does; stops at a line too long to read safely."""
+    line_number, start, parts, quotes, size = 0, 0, [], 0, 0
+    while raw := handle.readline(max_row_bytes + 1):
+        line_number += 1
+        start = start or line_number
+        size += len(raw)
+        if size > max_row_bytes:
+            yield start, "", (f"record longer than {max_row_bytes} bytes (max_row_bytes); "
+                              "a field this large is not tabular data, the rest was not read")
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield line_number, "", _encoding_problem(raw, error, line_number == 1)
+            start, parts, quotes, size = 0, [], 0, 0
+            continue
+        parts.append(text)
+        quotes += text.count('"')
+        if quotes % 2 == 0:
+            yield start, "".join(parts).rstrip("\r\n"), None
+            start, parts, quotes, size = 0, [], 0, 0
+    if parts:
+        yield start, "", "unbalanced quotes: the record never ends"
+
+
+def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) -> str:
+    """Where the bad bytes are: byte offset, and the column when the line's fields are known."""
+    prefix = raw[: error.start].decode("utf-8", "replace")
+    position = len(next(csv.reader([prefix]), [""])) if prefix else 1
+    where = "" if is_header else f" in field {position}"
+    bad = raw[error.start : error.start + 4]
+    return f"not valid UTF-8{where} (bytes {bad!r} at byte {error.start + 1} of the line)"
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    """Let the csv module parse any field up to the record limit, then restore its default."""
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _nearest_existing(path: Path) -> Path:
+    """The path itself or its closest existing ancestor: where creating it would write."""
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def storage_problems(name: str, path: Path, min_free_mb: int) -> list[str]:
+    """Whether a run can create and fill `path`: writable, a folder, enough free space."""
+    if path.exists() and not path.is_dir():
+        return [f"{name} {path}: exists and is not a directory"]
+    target = _nearest_existing(path)
+    try:
+        with tempfile.TemporaryFile(dir=target, prefix=".write-probe-"):
+            pass
+    except OSError as error:
+        return [f"{name} {path}: not writable ({error.strerror} in {target})"]
+    free_mb = shutil.disk_usage(target).free / MB
+    if free_mb < min_free_mb:
+        return [f"{name} {path}: only {free_mb:.1f} MB free on its file system, "
+                f"at least {min_free_mb} MB needed (min_free_mb)"]
+    return []
+
+
+def check_storage(folders: dict[str, Path], min_free_mb: int) -> None:
+    """Every folder a run writes to, checked before any work; raise naming each failing one."""
+    problems = [
+        problem
+        for name, path in folders.items()
+        for problem in storage_problems(name, path, min_free_mb)
+    ]
+    if problems:
+        raise PreflightError("storage check failed, nothing was run", problems)

@@ -1,0 +1,34 @@
+"""Schema helpers: loading the curated schema, its columns and environments.
+
+The curated schema declares TRAINING and SERVING environments; a SchemaGen-inferred one declares none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TRAINING = "TRAINING"
+SERVING = "SERVING"
+
+
+def declared(schema: object, environment: str) -> str | None:
+    """The environment if the schema declares it, else None (TFDV refuses undeclared ones)."""
+    return environment if environment in schema.default_environment else None
+
+
+def schema_columns(schema: object, environment: str = TRAINING) -> set[str]:
+    """Names of the schema's features present in an environment (deprecated ones included)."""
+    names = set()
+    for feature in schema.feature:
+        excluded = environment in feature.not_in_environment
+        included = not feature.in_environment or environment in feature.in_environment
+        if included and not excluded:
+            names.add(feature.name)
+    return names
+
+
+def load_schema(schema_path: Path) -> object:
+    """The curated schema proto."""
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.load_schema_text(str(schema_path))

@@ -1,0 +1,84 @@
+"""Data spans: `span-N` folders of CSV files, and which of them a run reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pipeline.config import BeamMode, ConfigError, PipelineConfig, SpanSelection
+
+SPAN_PREFIX = "span-"
+
+
+SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/*.csv"
+
+
+SPAN_FILE = "data.csv"
+
+
+_SPAN_DIR = re.compile(rf"^{SPAN_PREFIX}(\d+)$")
+
+
+class SpanError(ConfigError):
+    """A span folder or a file to ingest is unusable; the message names it and why."""
+
+
+def list_spans(data_dir: Path) -> list[int]:
+    """Span numbers of the `span-N` folders in the data dir, ascending."""
+    if not data_dir.is_dir():
+        return []
+    numbers = [_SPAN_DIR.match(p.name) for p in data_dir.iterdir() if p.is_dir()]
+    return sorted(int(m.group(1)) for m in numbers if m)
+
+
+def span_dir(data_dir: Path, span: int) -> Path:
+    """Folder of one span."""
+    return data_dir / f"{SPAN_PREFIX}{span}"
+
+
+def span_files(data_dir: Path, span: int) -> list[Path]:
+    """The CSV files ExampleGen reads for a span, sorted."""
+    return sorted(span_dir(data_dir, span).glob("*.csv"))
+
+
+def resolve_spans(data_dir: Path, selection: SpanSelection) -> tuple[int, ...]:
+    """The spans a run reads, ascending: () for a plain folder of CSVs, else the selected window."""
+    found = list_spans(data_dir)
+    if selection.newest is not None:
+        return tuple(found[-selection.newest:])
+    if not found:
+        raise SpanError(f"{data_dir} has no span-N folders, cannot select spans {selection}")
+    wanted = range(selection.first, selection.last + 1)
+    missing = [span for span in wanted if span not in found]
+    if missing:
+        raise SpanError(
+            f"{data_dir} is missing span(s) {', '.join(map(str, missing))} of the selected "
+            f"range {selection} (spans: {found})"
+        )
+    return tuple(wanted)
+
+
+def input_folders(data_dir: Path, window: tuple[int, ...]) -> list[Path]:
+    """The folders a run reads CSV files from: each span's of the window, or data_dir itself."""
+    return [span_dir(data_dir, span) for span in window] or [data_dir]
+
+
+def window_text(window: tuple[int, ...]) -> str:
+    """A resolved window as a `spans` value that selects exactly it again ('3', '2-4')."""
+    return str(window[0]) if len(window) == 1 else f"{window[0]}-{window[-1]}"
+
+
+def input_bytes(data_dir: Path | str, selection: SpanSelection) -> int:
+    """Size of the CSV files a run reads; 0 for a URI, which only the cluster can list."""
+    if "://" in str(data_dir):
+        return 0
+    folders = input_folders(Path(data_dir), resolve_spans(Path(data_dir), selection))
+    return sum(path.stat().st_size for folder in folders for path in folder.glob("*.csv"))
+
+
+def with_beam_mode_for_input(config: PipelineConfig) -> PipelineConfig:
+    """The config with an `auto` Beam mode decided by the size of what the run reads (the mode
+    is recorded resolved, so every runner and the unchanged-run check resolve it here)."""
+    if config.beam_mode is not BeamMode.AUTO:
+        return config
+    return config.for_input_size(input_bytes(config.data_dir, config.spans))

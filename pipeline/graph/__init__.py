@@ -1,0 +1,1 @@
+"""The pipeline graph: the only package that imports the TFX DSL."""

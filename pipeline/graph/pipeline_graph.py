@@ -1,0 +1,209 @@
+"""The pipeline graph: one definition shared by the local, Airflow and Kubeflow runners."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import base_component, base_node
+from tfx.types import (
+    channel,
+    channel_utils,
+)
+
+from pipeline.config import PipelineConfig
+from pipeline.data import spans
+from pipeline.data.fingerprints import user_code_fingerprint
+from pipeline.graph.csv_example_gen import CsvExampleGen
+from pipeline.graph.curated_schema import ImportCuratedSchema
+from pipeline.graph.data_gate import DataGate
+from pipeline.graph.evaluation import eval_config
+from pipeline.graph.record_run_context import RecordRunContext
+from pipeline.graph.serving_pusher import ServingPusher
+from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
+from pipeline.run import run_facts
+
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+
+
+RUN_FN = "models.model.run_fn"
+
+
+EXAMPLE_GEN = "CsvExampleGen"
+
+
+def _schema_component(config: PipelineConfig, statistics: channel.BaseChannel):
+    """The curated schema when configured, else SchemaGen's inference."""
+    if config.schema_path is not None:
+        return ImportCuratedSchema(schema_file=config.schema_path)
+    return tfx.components.SchemaGen(statistics=statistics, infer_feature_shape=True)
+
+
+def _split_config(config: PipelineConfig) -> tfx.proto.Output:
+    """Deterministic hash split of the input rows into train and eval."""
+    return tfx.proto.Output(
+        split_config=tfx.proto.SplitConfig(
+            splits=[
+                tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.train_hash_buckets),
+                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.eval_hash_buckets),
+            ]
+        )
+    )
+
+
+def _span_inputs(span: int | None) -> dict[str, object]:
+    """ExampleGen's input for span-N folders, pinned to the span resolved at construction."""
+    if span is None:
+        return {}
+    return {
+        "input_config": tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="single_split", pattern=spans.SPAN_PATTERN)]
+        ),
+        "range_config": tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(
+                start_span_number=span, end_span_number=span
+            )
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class SpanIngestion:
+    """One span's ExampleGen (pinned to it) and the StatisticsGen over its examples."""
+
+    span: int | None
+    example_gen: base_component.BaseComponent
+    statistics_gen: base_component.BaseComponent
+
+    @property
+    def statistics(self) -> channel.BaseChannel:
+        """The span's statistics channel."""
+        return self.statistics_gen.outputs["statistics"]
+
+
+def span_node_id(base: str, span: int | None, newest: bool) -> str:
+    """Node ids in a window: the newest span keeps the plain id, older ones get `_span<N>`."""
+    return base if newest or span is None else f"{base}_span{span}"
+
+
+def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanIngestion:
+    """ExampleGen pinned to one span (or the plain folder) and its StatisticsGen."""
+    example_gen = CsvExampleGen(
+        input_base=str(config.data_dir), output_config=_split_config(config),
+        **_span_inputs(span),
+    ).with_id(span_node_id(EXAMPLE_GEN, span, newest))
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]
+    ).with_id(span_node_id("StatisticsGen", span, newest))
+    return SpanIngestion(span, example_gen, statistics_gen)
+
+
+def _validation(
+    ingested: list[SpanIngestion], schema: channel.BaseChannel
+) -> list[base_node.BaseNode]:
+    """A SpanValidator per span, measuring drift against the previous span of the window; the
+    oldest span's baseline is the previous span's latest statistics from an earlier run."""
+    window = len(ingested) > 1
+    nodes: list[base_node.BaseNode] = []
+    previous: channel.BaseChannel | None = None
+    for position, ingestion in enumerate(ingested):
+        span = ingestion.span
+        if previous is None and span is not None:
+            resolver = previous_span_statistics(span)
+            nodes.append(resolver)
+            previous = resolver.outputs["statistics"]
+        nodes.append(SpanValidator(
+            statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
+            **({"span": span} if window else {}),
+        ).with_id(span_node_id("ExampleValidator", span, position == len(ingested) - 1)))
+        previous = ingestion.statistics
+    return nodes
+
+
+def _all(channels: list[channel.BaseChannel]) -> channel.BaseChannel:
+    """One channel as it is (the single-span graph is unchanged), several as their union."""
+    return channels[0] if len(channels) == 1 else channel_utils.union(channels)
+
+
+def create_components(config: PipelineConfig) -> list[base_node.BaseNode]:
+    """Every component, wired by its artifacts, in topological order.
+
+    A window of several spans has an ExampleGen, StatisticsGen and validator per span; Transform
+    and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one.
+    """
+    code_fingerprint = user_code_fingerprint()
+    window = spans.resolve_spans(config.data_dir, config.spans)
+    ingested = [_ingest(config, span, span == window[-1]) for span in window] or [
+        _ingest(config, None, True)]
+    newest = ingested[-1]
+    example_gen = newest.example_gen
+    run_context = RecordRunContext(
+        examples=example_gen.outputs["examples"],
+        context=run_facts.context_json(run_facts.run_context(config, window)),
+    )
+    schema_gen = _schema_component(config, newest.statistics)
+    validation = _validation(ingested, schema_gen.outputs["schema"])
+    validators = [n for n in validation if isinstance(n, base_component.BaseComponent)]
+    data_gate = DataGate(
+        anomalies=_all([v.outputs["anomalies"] for v in validators]),
+        schema=schema_gen.outputs["schema"],
+    )
+    transform = tfx.components.Transform(
+        examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
+        schema=data_gate.outputs["validated_schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"code_fingerprint": code_fingerprint},
+    )
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=data_gate.outputs["validated_schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config={
+            "code_fingerprint": code_fingerprint,
+            "hyperparameters": config.hyperparameters,
+        },
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(config.min_auc),
+    )
+    pusher = ServingPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=example_gen.outputs["examples"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=str(config.serving_dir / config.model_name)
+            )
+        ),
+    )
+    older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
+    return [
+        *older, example_gen, run_context, newest.statistics_gen, schema_gen, *validation,
+        data_gate, transform, trainer, baseline_resolver, evaluator, pusher,
+    ]
+
+
+def create_pipeline(
+    config: PipelineConfig,
+    metadata_connection_config: object | None = None,
+) -> tfx.dsl.Pipeline:
+    """The TFX pipeline for this config; runners supply only the metadata connection."""
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.pipeline_root),
+        components=create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=config.beam_args,
+    )

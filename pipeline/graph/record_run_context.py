@@ -1,0 +1,33 @@
+"""RecordRunContext: the run's provenance (data, code, config, packages) as an MLMD artifact."""
+
+
+import json
+from pathlib import Path
+
+from tfx import v1 as tfx
+from tfx.types.artifact import Artifact
+
+
+class RunContext(Artifact):
+    """What a run was made from: data span, code version, config, lock hash, package versions."""
+
+    # Kubeflow's compiler requires custom types to be named '<namespace>.<Name>'.
+    TYPE_NAME = "pipeline.RunContext"
+
+
+@tfx.dsl.components.component
+def RecordRunContext(  # noqa: N802 - TFX names components like classes
+    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
+    context: tfx.dsl.components.Parameter[str],
+    run_context: tfx.dsl.components.OutputArtifact[RunContext],
+) -> None:
+    """Store the run's provenance (computed at pipeline construction) as custom properties."""
+    values = json.loads(context)
+    for name, value in values.items():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        run_context.set_string_custom_property(name, text)
+    run_context.set_string_custom_property(
+        "examples_span", str(examples.get_int_custom_property("span"))
+    )
+    run_context.set_string_custom_property("examples_uri", examples.uri)
+    (Path(run_context.uri) / "run_context.json").write_text(json.dumps(values, indent=2))

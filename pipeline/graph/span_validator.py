@@ -1,0 +1,116 @@
+"""SpanValidator: a span's statistics against the schema and the previous span (drift)."""
+
+
+from pathlib import Path
+
+import tensorflow_data_validation as tfdv
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.common import resolver
+from tfx.types import artifact_utils
+from tfx.types.artifact import Artifact
+from tfx.utils import io_utils
+
+from pipeline.data import schema_io
+from pipeline.graph.data_gate import ANOMALIES_FILE, SPAN_PROPERTY
+
+STATISTICS_KEY = "statistics"
+
+
+def statistics_span(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
+    """Span of the Examples a StatisticsGen output was computed from (its own span stays 0).
+
+    None for statistics other components wrote (Transform's pre/post-transform statistics).
+    """
+    producers = [
+        e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+        if e.type == metadata_store_pb2.Event.OUTPUT
+        and [step.key for step in e.path.steps[:1]] == [STATISTICS_KEY]
+    ]
+    inputs = [
+        e.artifact_id for e in store.get_events_by_execution_ids(producers)
+        if e.type == metadata_store_pb2.Event.INPUT
+    ]
+    for artifact in store.get_artifacts_by_id(inputs):
+        if "span" in artifact.custom_properties:
+            return artifact.custom_properties["span"].int_value
+    return None
+
+
+class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
+    """The newest statistics of the latest span before `span`: the drift baseline of this run."""
+
+    def __init__(self, span: int):
+        self._span = span
+
+    def resolve_artifacts(
+        self, store: metadata_store.MetadataStore, input_dict: dict[str, list[Artifact]]
+    ) -> dict[str, list[Artifact]]:
+        """Empty on the first span: the validator then checks the schema only."""
+        resolved = {}
+        for key, artifacts in input_dict.items():
+            spans = {a.id: statistics_span(store, a.id) for a in artifacts}
+            earlier = [a for a in artifacts if spans[a.id] is not None and spans[a.id] < self._span]
+            earlier.sort(key=lambda a: (spans[a.id], a.id))
+            resolved[key] = earlier[-1:]
+        return resolved
+
+
+def previous_span_statistics(span: int) -> tfx.dsl.Resolver:
+    """Resolver node giving the drift baseline for `span`, from every earlier run's statistics."""
+    return tfx.dsl.Resolver(
+        strategy_class=PreviousSpanStatisticsStrategy,
+        config={"span": span},
+        statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+    ).with_id("previous_span_statistics")
+
+
+@tfx.dsl.components.component
+def SpanValidator(  # noqa: N802 - TFX names components like classes
+    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
+    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
+    anomalies: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
+    previous_statistics: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.ExampleStatistics
+    ] = None,
+    span: tfx.dsl.components.Parameter[int] = None,
+) -> None:
+    """ExampleValidator plus the schema's drift comparators against the previous span.
+
+    `span` is set in a multi-span window, so the DataGate can name the span of each problem.
+    """
+    schema_proto = io_utils.SchemaReader().read(str(Path(schema.uri) / "schema.pbtxt"))
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    anomalies.split_names = artifact_utils.encode_split_names(splits)
+    baseline_splits = (
+        set(artifact_utils.decode_split_names(previous_statistics.split_names))
+        if previous_statistics is not None else set()
+    )
+    verdicts = {}
+    for split in splits:
+        current = stats_artifact_utils.load_statistics(statistics, split).proto()
+        previous = (
+            stats_artifact_utils.load_statistics(previous_statistics, split).proto()
+            if split in baseline_splits else None
+        )
+        result = tfdv.validate_statistics(
+            current,
+            schema_proto,
+            environment=schema_io.declared(schema_proto, schema_io.TRAINING),
+            previous_statistics=previous,
+        )
+        output = Path(anomalies.uri) / f"Split-{split}"
+        output.mkdir(parents=True, exist_ok=True)
+        io_utils.write_bytes_file(str(output / ANOMALIES_FILE), result.SerializeToString())
+        found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
+        verdicts[split] = 0 if found else 1
+    # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).
+    anomalies.set_json_value_custom_property("blessed", verdicts)
+    if span is not None:
+        anomalies.set_int_custom_property(SPAN_PROPERTY, span)
+    anomalies.set_string_custom_property(
+        "drift_baseline",
+        previous_statistics.uri if previous_statistics is not None else "none",
+    )

@@ -1,0 +1,1 @@
+"""Read-only ML Metadata: store opening, runs, lineage, provenance, pushed versions, summaries."""

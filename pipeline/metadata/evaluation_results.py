@@ -1,0 +1,46 @@
+"""The Evaluator's outputs read back: overall metrics and the blessing verdict with its reason."""
+
+from __future__ import annotations
+
+
+def overall_metrics(evaluation_uri: str) -> dict[str, float]:
+    """The candidate model's metrics on the overall slice."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    for slice_key, metrics in result.slicing_metrics:
+        if slice_key == ():
+            values = metrics.get("", {}).get("", {})
+            # TFMA's JSON writes NaN (precision with no positive prediction) as the text 'NaN'.
+            return {name: float(v["doubleValue"]) for name, v in values.items()
+                    if "doubleValue" in v}
+    return {}
+
+
+def blessing_reason(evaluation_uri: str) -> str:
+    """Why the Evaluator blessed the model or not, with the failing values."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    if result.validation_ok:
+        return "all thresholds passed"
+    failures = [
+        _describe_failure(failure)
+        for per_slice in result.metric_validations_per_slice
+        for failure in per_slice.failures
+    ]
+    return "; ".join(failures) or "validation failed"
+
+
+def _describe_failure(failure: object) -> str:
+    """'auc 0.51 failed lower bound 0.85' style text from a TFMA ValidationFailure."""
+    key, threshold = failure.metric_key, failure.metric_threshold
+    value = failure.metric_value.double_value.value
+    name = f"{key.name} change vs baseline" if key.is_diff else key.name
+    if threshold.HasField("value_threshold"):
+        bound = threshold.value_threshold
+        rule = f"lower bound {bound.lower_bound.value}" if bound.HasField("lower_bound") else (
+            f"upper bound {bound.upper_bound.value}")
+    else:
+        rule = f"change threshold {threshold.change_threshold.absolute.value:g} (higher is better)"
+    return f"{name} {value:.4f} failed {rule}"

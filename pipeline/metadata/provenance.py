@@ -1,0 +1,254 @@
+"""Provenance facts of a model: which data, schema, code, config and metrics produced it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pipeline.metadata.connection import Artifact, Store
+from pipeline.metadata.lineage_graph import LineageGraph, run_graph, version_graph
+from pipeline.metadata.pushes import pushed_model, pushed_versions
+from pipeline.metadata.records import json_property, property_value, run_of, timestamp
+
+MetricsReader = Callable[[str], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """The input data: where ExampleGen read it and the fingerprint of the files it saw."""
+
+    examples_uri: str
+    input_base: str | None
+    span: int | None
+    version: int | None
+    input_fingerprint: str | None
+    splits: list[str]
+    window_spans: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ValidationFacts:
+    """The schema the data was checked against, its statistics and ExampleValidator's verdict."""
+
+    schema_uri: str | None
+    schema_source: str | None
+    statistics_uri: str | None
+    anomalies_uri: str | None
+    anomalies_free: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """The code and configuration the Trainer and Transform ran with."""
+
+    model_uri: str
+    trainer_run: str | None
+    train_steps: int | None
+    eval_steps: int | None
+    hyperparameters: dict[str, object]
+    code_fingerprint: str | None
+    run_fn: str | None
+    preprocessing_fn: str | None
+    transform_graph_uri: str | None
+    transformed_examples_uri: str | None
+
+
+@dataclass(frozen=True)
+class EvaluationFacts:
+    """What the Evaluator measured, whether it blessed the model, and against which baseline."""
+
+    evaluation_uri: str | None
+    blessed: bool | None
+    metrics: dict[str, float]
+    baseline_model_uri: str | None
+    baseline_versions: list[str]
+
+
+@dataclass(frozen=True)
+class PushFacts:
+    """What the Pusher did with the model."""
+
+    pushed: bool
+    version: str | None
+    destination: str | None
+    decision: str | None
+    model_fingerprint: str | None
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Which data, code, config and metrics produced a model; parts are None when not reached."""
+
+    run_id: str | None
+    push: PushFacts | None
+    data: DataFacts | None
+    validation: ValidationFacts | None
+    training: TrainingFacts | None
+    evaluation: EvaluationFacts | None
+
+
+def _examples_written(graph: LineageGraph) -> list[Artifact]:
+    """Every ExampleGen output in the graph: one per span of a multi-span window."""
+    return [graph.artifacts[e.artifact_id] for e in graph.edges
+            if e.key == "examples" and not e.is_input]
+
+
+def _data_facts(graph: LineageGraph) -> DataFacts | None:
+    written = _examples_written(graph)
+    if not written:
+        return None
+    # A window's newest span: the one the Evaluator judged the model on.
+    examples = max(written, key=lambda a: (property_value(a, "span") or 0, a.id))
+    producer = graph.producer(examples.id)
+    return DataFacts(
+        examples_uri=examples.uri,
+        input_base=property_value(producer, "input_base"),
+        span=property_value(examples, "span"),
+        version=property_value(examples, "version"),
+        input_fingerprint=property_value(examples, "input_fingerprint")
+        or property_value(producer, "input_fingerprint"),
+        splits=json_property(examples, "split_names") or [],
+        window_spans=sorted({s for s in (property_value(a, "span") for a in written)
+                             if s is not None}),
+    )
+
+
+def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
+    schema, statistics = graph.output("schema"), graph.output("statistics")
+    anomalies = graph.output("anomalies")
+    if schema is None and statistics is None:
+        return None
+    verdict = property_value(anomalies, "blessed") if anomalies else None
+    return ValidationFacts(
+        schema_uri=schema.uri if schema else None,
+        schema_source=graph.node_ids[graph.producer(schema.id).id] if schema else None,
+        statistics_uri=statistics.uri if statistics else None,
+        anomalies_uri=anomalies.uri if anomalies else None,
+        anomalies_free={split: bool(verdict[split]) for split in sorted(verdict or {})},
+    )
+
+
+def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
+    model = graph.output("model")
+    if model is None:
+        return None
+    trainer = graph.producer(model.id)
+    transform_graph = graph.input(trainer.id, "transform_graph")
+    transform = graph.producer(transform_graph.id) if transform_graph else None
+    custom = json_property(trainer, "custom_config") or {}
+    transformed = graph.input(trainer.id, "examples")
+    return TrainingFacts(
+        model_uri=model.uri,
+        trainer_run=run_of(store, trainer.id),
+        train_steps=(json_property(trainer, "train_args") or {}).get("num_steps"),
+        eval_steps=(json_property(trainer, "eval_args") or {}).get("num_steps"),
+        hyperparameters=custom.get("hyperparameters", {}),
+        code_fingerprint=custom.get("code_fingerprint"),
+        run_fn=property_value(trainer, "run_fn"),
+        preprocessing_fn=property_value(transform, "preprocessing_fn") if transform else None,
+        transform_graph_uri=transform_graph.uri if transform_graph else None,
+        transformed_examples_uri=transformed.uri if transformed else None,
+    )
+
+
+def _evaluation_facts(
+    store: Store, graph: LineageGraph, read_metrics: MetricsReader
+) -> EvaluationFacts | None:
+    blessing, evaluation = graph.output("blessing"), graph.output("evaluation")
+    if blessing is None and evaluation is None:
+        return None
+    evaluator = graph.producer((blessing or evaluation).id)
+    baseline = graph.input(evaluator.id, "baseline_model")
+    return EvaluationFacts(
+        evaluation_uri=evaluation.uri if evaluation else None,
+        blessed=property_value(blessing, "blessed") == 1 if blessing else None,
+        metrics=read_metrics(evaluation.uri) if evaluation else {},
+        baseline_model_uri=baseline.uri if baseline else None,
+        baseline_versions=pushed_versions(store, baseline.id) if baseline else [],
+    )
+
+
+def _push_facts(graph: LineageGraph) -> PushFacts | None:
+    pushed = graph.output("pushed_model")
+    if pushed is None:
+        return None
+    version = property_value(pushed, "pushed_version")
+    return PushFacts(
+        pushed=property_value(pushed, "pushed") == 1,
+        version=str(version) if version is not None else None,
+        destination=property_value(pushed, "pushed_destination"),
+        decision=property_value(pushed, "push_decision"),
+        model_fingerprint=property_value(pushed, "model_fingerprint"),
+        at=timestamp(graph.producer(pushed.id).last_update_time_since_epoch),
+    )
+
+
+def overall_metrics_reader(evaluation_uri: str) -> dict[str, float]:
+    """TFMA's overall-slice metrics; TFMA is imported only when metrics are asked for."""
+    from pipeline.metadata.evaluation_results import overall_metrics
+
+    return overall_metrics(evaluation_uri)
+
+
+def provenance(
+    store: Store,
+    graph: LineageGraph,
+    run_id: str | None,
+    read_metrics: MetricsReader = overall_metrics_reader,
+) -> Provenance:
+    """Read the facts of each stage out of a lineage graph."""
+    return Provenance(
+        run_id=run_id,
+        push=_push_facts(graph),
+        data=_data_facts(graph),
+        validation=_validation_facts(graph),
+        training=_training_facts(store, graph),
+        evaluation=_evaluation_facts(store, graph, read_metrics),
+    )
+
+
+def version_provenance(
+    store: Store,
+    pipeline_name: str,
+    version: str | None = None,
+    read_metrics: MetricsReader = overall_metrics_reader,
+) -> Provenance:
+    """Which data, code, config and metrics produced a serving version (the latest when None)."""
+    pushed = pushed_model(store, pipeline_name, version)
+    graph = version_graph(store, pushed)
+    return provenance(store, graph, run_of(store, graph.producer(pushed.id).id), read_metrics)
+
+
+def run_provenance(
+    store: Store,
+    run_id: str,
+    read_metrics: MetricsReader = overall_metrics_reader,
+) -> Provenance:
+    """The provenance facts of a run, whether or not it pushed a model."""
+    return provenance(store, run_graph(store, run_id), run_id, read_metrics)
+
+
+def flatten(facts: object, prefix: str = "") -> dict[str, object]:
+    """Nested facts as 'section.field' keys, for diffs and JSON."""
+    items = dataclasses.asdict(facts) if dataclasses.is_dataclass(facts) else facts
+    flat: dict[str, object] = {}
+    for key, value in items.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key not in ("anomalies_free",):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def changes(
+    before: Provenance, after: Provenance, skip: Iterable[str] = ()
+) -> list[tuple[str, object, object]]:
+    """(field, before, after) for every fact that differs between two provenances."""
+    old, new = flatten(before), flatten(after)
+    skipped = tuple(skip)
+    return [(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key) and not key.startswith(skipped)]

@@ -1,0 +1,330 @@
+"""Tables and figures for the notebooks, read from ML Metadata and the artifacts it points to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from pipeline.metadata import connection, lineage_graph, provenance, records
+
+STATS_FILE = "FeatureStats.pb"
+ANOMALIES_FILE = "SchemaDiff.pb"
+SCHEMA_FILE = "schema.pbtxt"
+DRIFT_THRESHOLD = 0.1
+PLOTTED_METRICS = ("auc", "binary_accuracy")
+
+
+def quiet() -> None:
+    """Keep notebook output to results: no Python warnings, absl logs only from errors up."""
+    import warnings
+
+    from absl import logging as absl_logging
+
+    warnings.filterwarnings("ignore")
+    absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def open_from_env(environ: Mapping[str, str]) -> tuple[connection.Store, str]:
+    """The store named by PIPELINE_METADATA_PATH (or the default); fails when it has no runs."""
+    path, pipeline_name = connection.store_settings(environ)
+    store = connection.open_existing(path)
+    if not records.run_contexts(store, pipeline_name):
+        raise connection.LineageError(
+            f"no runs of pipeline '{pipeline_name}' in {path}: run `python -m pipeline run` first")
+    return store, pipeline_name
+
+
+def no_metrics(evaluation_uri: str) -> dict[str, float]:
+    """A metrics reader for provenance questions that do not need TFMA."""
+    return {}
+
+
+# --- runs and lineage -------------------------------------------------------------------------
+
+
+def run_metrics(store: connection.Store, run_id: str) -> dict[str, float]:
+    """The run's overall-slice metrics (without the vs-baseline diffs); empty if not evaluated."""
+    for component in records.component_runs(store, run_id):
+        for evaluation in component.outputs.get("evaluation", []):
+            metrics = provenance.overall_metrics_reader(evaluation.uri)
+            return {k: v for k, v in metrics.items() if not k.endswith("_diff")}
+    return {}
+
+
+def run_history(store: connection.Store, pipeline_name: str) -> pd.DataFrame:
+    """One row per run: timing, status, cached components, pushed version and metrics."""
+    rows = [{
+        "run": run.run_id, "started": run.started, "seconds": round(run.seconds, 1),
+        "status": run.status, "cached": ", ".join(run.cached) or "-",
+        "pushed_version": run.pushed_version or "-", **run_metrics(store, run.run_id),
+    } for run in records.list_runs(store, pipeline_name)]
+    return pd.DataFrame(rows)
+
+
+def plot_metrics_over_runs(history: pd.DataFrame, metrics=PLOTTED_METRICS) -> plt.Figure:
+    """Each metric against run start time; pushed runs marked with their version."""
+    figure, axis = plt.subplots(figsize=(8, 4))
+    for metric in (m for m in metrics if m in history):
+        axis.plot(history["started"], history[metric], marker="o", label=metric)
+    for _, row in history[history["pushed_version"] != "-"].iterrows():
+        axis.annotate(f"v{row['pushed_version']}", (row["started"], row[metrics[0]]),
+                      textcoords="offset points", xytext=(0, 8), ha="center")
+    axis.set(title="Evaluation metrics over runs", xlabel="run start (UTC)", ylabel="value")
+    axis.legend()
+    figure.autofmt_xdate()
+    return figure
+
+
+def _links(graph: lineage_graph.LineageGraph) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+    """Directed links: artifact -> execution for inputs, execution -> artifact for outputs."""
+    return [(("a", e.artifact_id), ("e", e.execution_id)) if e.is_input
+            else (("e", e.execution_id), ("a", e.artifact_id)) for e in graph.edges]
+
+
+def _layers(nodes: list[tuple[str, int]], links: list) -> dict[tuple[str, int], int]:
+    """Longest distance from a source, so every link points down the page."""
+    layer = {node: 0 for node in nodes}
+    for _ in nodes:
+        moved = False
+        for source, target in links:
+            if layer[target] <= layer[source]:
+                layer[target], moved = layer[source] + 1, True
+        if not moved:
+            break
+    for node in set(layer) - {target for _, target in links}:
+        targets = [layer[t] for s, t in links if s == node]
+        layer[node] = min(targets, default=1) - 1
+    return layer
+
+
+def _label(graph: lineage_graph.LineageGraph, node: tuple[str, int]) -> str:
+    kind, node_id = node
+    if kind == "e":
+        return graph.node_ids[node_id]
+    baseline = any(e.artifact_id == node_id and e.key in lineage_graph.STOP_KEYS for e in graph.edges)
+    return f"{graph.type_names[node_id]} #{node_id}" + (" (baseline)" if baseline else "")
+
+
+def draw_lineage(graph: lineage_graph.LineageGraph, title: str) -> plt.Figure:
+    """Executions (blue boxes) and artifacts (yellow) laid out top-down by dependency depth."""
+    nodes = [("e", i) for i in graph.executions] + [("a", i) for i in graph.artifacts]
+    links = _links(graph)
+    layer = _layers(nodes, links)
+    rows: dict[int, list] = {}
+    for node in sorted(nodes, key=lambda n: (n[0], n[1])):
+        rows.setdefault(layer[node], []).append(node)
+    position = {node: (i - (len(row) - 1) / 2, -depth)
+                for depth, row in rows.items() for i, node in enumerate(row)}
+    width = max(len(row) for row in rows.values())
+    figure, axis = plt.subplots(figsize=(max(6, 3.2 * width), 0.75 * len(rows) + 1))
+    for source, target in links:
+        bend = 0.3 if layer[target] - layer[source] > 1 else 0.0
+        axis.annotate("", xy=position[target], xytext=position[source],
+                      arrowprops={"arrowstyle": "->", "color": "grey", "shrinkA": 9, "shrinkB": 9,
+                                  "connectionstyle": f"arc3,rad={bend}"})
+    for node, (x, y) in position.items():
+        color = "#cfe2ff" if node[0] == "e" else "#fff3cd"
+        axis.text(x, y, _label(graph, node), ha="center", va="center", fontsize=8,
+                  bbox={"boxstyle": "round" if node[0] == "e" else "square", "fc": color})
+    axis.set(title=title, xlim=(-width / 2 - 0.5, width / 2 + 0.5), ylim=(-len(rows), 1))
+    axis.axis("off")
+    return figure
+
+
+# --- data validation --------------------------------------------------------------------------
+
+
+def load_statistics(statistics_uri: str, split: str):
+    """TFDV statistics of one split of a StatisticsGen artifact."""
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.load_stats_binary(str(Path(statistics_uri) / f"Split-{split}" / STATS_FILE))
+
+
+def load_schema(schema_uri: str):
+    """The schema proto of a Schema artifact."""
+    import tensorflow_data_validation as tfdv
+
+    return tfdv.load_schema_text(str(Path(schema_uri) / SCHEMA_FILE))
+
+
+def _feature_row(feature) -> dict[str, object]:
+    """Name, kind, counts and summary values of one feature's statistics."""
+    name = ".".join(feature.path.step) or feature.name
+    if feature.HasField("num_stats"):
+        stats = feature.num_stats
+        return {"feature": name, "kind": "numeric", "present": stats.common_stats.num_non_missing,
+                "missing": stats.common_stats.num_missing, "mean": stats.mean,
+                "std": stats.std_dev, "min": stats.min, "max": stats.max}
+    stats = feature.string_stats
+    top = stats.top_values[0].value if stats.top_values else None
+    return {"feature": name, "kind": "string", "present": stats.common_stats.num_non_missing,
+            "missing": stats.common_stats.num_missing, "unique": stats.unique, "top": top}
+
+
+def feature_table(statistics) -> pd.DataFrame:
+    """One row per feature of a statistics proto."""
+    rows = [_feature_row(f) for f in statistics.datasets[0].features]
+    return pd.DataFrame(rows).set_index("feature").sort_index()
+
+
+def compare_tables(tables: Mapping[str, pd.DataFrame], columns=("present", "missing", "mean",
+                                                                "std")) -> pd.DataFrame:
+    """Selected columns of several feature tables side by side, e.g. train vs eval."""
+    parts = {label: table[[c for c in columns if c in table]] for label, table in tables.items()}
+    return pd.concat(parts, axis=1).swaplevel(axis=1).sort_index(axis=1)
+
+
+def _histogram(feature) -> tuple[list[float], list[float], list[float]] | None:
+    """Bucket lows, widths and fractions of the standard histogram of a numeric feature."""
+    for histogram in feature.num_stats.histograms:
+        if histogram.type == histogram.STANDARD and histogram.buckets:
+            buckets = histogram.buckets
+            total = sum(b.sample_count for b in buckets) or 1.0
+            return ([b.low_value for b in buckets], [b.high_value - b.low_value for b in buckets],
+                    [b.sample_count / total for b in buckets])
+    return None
+
+
+def plot_histograms(statistics_by_label: Mapping[str, object], columns: int = 4) -> plt.Figure:
+    """Numeric feature distributions, one panel per feature, one colour per split or run."""
+    first = next(iter(statistics_by_label.values())).datasets[0]
+    names = sorted(".".join(f.path.step) for f in first.features if f.HasField("num_stats"))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), squeeze=False)
+    for axis, name in zip(axes.flat, names, strict=False):
+        for label, statistics in statistics_by_label.items():
+            feature = next(f for f in statistics.datasets[0].features
+                           if ".".join(f.path.step) == name)
+            bars = _histogram(feature)
+            if bars:
+                axis.bar(bars[0], bars[2], width=bars[1], align="edge", alpha=0.5, label=label)
+        axis.set_title(name, fontsize=9)
+    for axis in axes.flat[len(names):]:
+        axis.axis("off")
+    axes.flat[0].legend()
+    figure.tight_layout()
+    return figure
+
+
+def anomalies_table(anomalies_by_label: Mapping[str, object]) -> pd.DataFrame:
+    """One row per anomalous feature: where it was found, the feature and TFDV's reasons."""
+    rows = [{"where": label, "feature": feature,
+             "anomaly": "; ".join(r.short_description for r in info.reason),
+             "description": info.description}
+            for label, anomalies in anomalies_by_label.items()
+            for feature, info in sorted(anomalies.anomaly_info.items())]
+    return pd.DataFrame(rows, columns=["where", "feature", "anomaly", "description"])
+
+
+def load_anomalies(anomalies_uri: str, split: str):
+    """ExampleValidator's anomalies proto of one split."""
+    from tensorflow_data_validation.utils import anomalies_util
+
+    return anomalies_util.load_anomalies_binary(
+        str(Path(anomalies_uri) / f"Split-{split}" / ANOMALIES_FILE))
+
+
+def drift_table(current, reference, schema, threshold: float = DRIFT_THRESHOLD) -> pd.DataFrame:
+    """TFDV's drift of every feature between two statistics (Jensen-Shannon / L-infinity)."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = type(schema).FromString(schema.SerializeToString())
+    for feature in schema.feature:
+        comparator = feature.drift_comparator
+        if feature.type == schema_pb2.BYTES:
+            comparator.infinity_norm.threshold = threshold
+        else:
+            comparator.jensen_shannon_divergence.threshold = threshold
+    anomalies = tfdv.validate_statistics(current, schema, previous_statistics=reference)
+    rows = [{"feature": ".".join(info.path.step), "measure": m.Type.Name(m.type),
+             "value": m.value, "threshold": m.threshold, "drifted": m.value > m.threshold}
+            for info in anomalies.drift_skew_info for m in info.drift_measurements]
+    return pd.DataFrame(rows, columns=["feature", "measure", "value", "threshold", "drifted"])
+
+
+def previous_run_statistics(store: connection.Store, pipeline_name: str) -> tuple[str, str] | None:
+    """(run id, statistics uri) of the run before the latest one, if there is one."""
+    runs = records.list_runs(store, pipeline_name)
+    if len(runs) < 2:
+        return None
+    validation = provenance.run_provenance(store, runs[-2].run_id, no_metrics).validation
+    return (runs[-2].run_id, validation.statistics_uri) if validation else None
+
+
+# --- model analysis ---------------------------------------------------------------------------
+
+
+def model_names(evaluation_uri: str) -> list[str]:
+    """Model names in an evaluation: ['candidate', 'baseline'] when a baseline was compared."""
+    from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
+
+    config = load_eval_run(evaluation_uri)[0]
+    return [spec.name for spec in config.model_specs]
+
+
+def _slice_name(slice_key: tuple) -> str:
+    return " & ".join(f"{k}={v}" for k, v in slice_key) or "Overall"
+
+
+def slice_metrics(evaluation_uri: str, model_name: str | None = None) -> pd.DataFrame:
+    """One row per slice (Overall first), one column per metric, diffs left out."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri, model_name=model_name or None)
+    rows = []
+    for slice_key, metrics in result.slicing_metrics:
+        values = metrics.get("", {}).get("", {})
+        row = {"slice": _slice_name(slice_key),
+               "feature": slice_key[0][0] if slice_key else "",
+               "value": slice_key[0][1] if slice_key else "",
+               **{k: v["doubleValue"] for k, v in values.items()
+                  if "doubleValue" in v and not k.endswith("_diff")}}
+        rows.append(row)
+    rows.sort(key=lambda r: (r["feature"], _sortable(r["value"])))
+    return pd.DataFrame(rows).set_index("slice")
+
+
+def _sortable(value: object) -> tuple[int, float, str]:
+    """Numbers in numeric order (hour 2 before hour 10), then strings."""
+    number = isinstance(value, int | float)
+    return (0 if number else 1, float(value) if number else 0.0, str(value))
+
+
+def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
+    """Overall metrics of candidate and baseline side by side; None without a baseline."""
+    names = model_names(evaluation_uri)
+    if len(names) < 2:
+        return None
+    columns = {name: slice_metrics(evaluation_uri, name).loc["Overall"].drop(["feature", "value"])
+               for name in names}
+    table = pd.DataFrame(columns).astype(float)
+    table["change"] = table[names[0]] - table[names[1]]
+    return table
+
+
+def plot_slice_metric(table: pd.DataFrame, feature: str, metric: str = "auc") -> plt.Figure:
+    """A metric per value of one slicing feature, with the overall value as a line."""
+    rows = table[table["feature"] == feature]
+    figure, axis = plt.subplots(figsize=(max(5, 0.45 * len(rows)), 3.5))
+    axis.bar(range(len(rows)), rows[metric].fillna(0), color="#4c72b0")
+    for x, (value, count) in enumerate(zip(rows[metric].fillna(0), rows["example_count"],
+                                           strict=True)):
+        axis.annotate(f"n={count:.0f}", (x, value), ha="center", va="bottom", fontsize=7)
+    axis.axhline(table.loc["Overall", metric], color="black", linestyle="--", label="overall")
+    axis.set_xticks(range(len(rows)), [str(v) for v in rows["value"]], rotation=60, fontsize=8)
+    axis.set(title=f"{metric} by {feature} (n: examples in the slice)", ylabel=metric)
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def plot_candidate_vs_baseline(table: pd.DataFrame, metrics=PLOTTED_METRICS) -> plt.Figure:
+    """Grouped bars: each metric for the candidate and the baseline."""
+    shown = table.loc[[m for m in metrics if m in table.index]].drop(columns="change")
+    axis = shown.plot.bar(figsize=(6, 3.5), rot=0, title="candidate vs baseline (overall)")
+    return axis.figure

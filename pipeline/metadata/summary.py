@@ -1,0 +1,106 @@
+"""The end-of-run summary: read back from MLMD and the Evaluator's outputs, never guessed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml_metadata import metadata_store
+
+from pipeline.graph.evaluation import ACCURACY_METRIC, AUC_METRIC
+from pipeline.metadata import records
+from pipeline.metadata.evaluation_results import blessing_reason, overall_metrics
+
+EVALUATOR = "Evaluator"
+
+
+PUSHER = "ServingPusher"
+
+
+# Custom property of the MLMD run context holding the evaluation facts, so reading them back does
+# not import TFMA (about 30 s of CPU).
+RECORDED_SUMMARY = "run_summary"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Facts about one run that the console and tests report."""
+
+    run_id: str
+    components: list[records.ComponentRun]
+    metrics: dict[str, float]
+    blessed: bool | None
+    blessing_reason: str
+    pushed_version: str | None
+    pushed_path: str | None
+    push_decision: str
+
+    def component(self, node_id: str) -> records.ComponentRun | None:
+        """The execution of one component in this run, if it ran."""
+        return next((c for c in self.components if c.node_id == node_id), None)
+
+
+def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
+    """Collect metrics, blessing and push facts of a run from MLMD and the Evaluator's output."""
+    components = records.component_runs(store, run_id)
+    metrics, blessed, reason = {}, None, "Evaluator did not run"
+    evaluator = next((c for c in components if c.node_id == EVALUATOR), None)
+    if evaluator and evaluator.outputs.get("evaluation"):
+        evaluation_uri = evaluator.outputs["evaluation"][0].uri
+        metrics = overall_metrics(evaluation_uri)
+        blessing = evaluator.outputs["blessing"][0]
+        blessed = records.custom_property(blessing, "blessed") == 1
+        reason = blessing_reason(evaluation_uri)
+    return RunSummary(run_id, components, metrics, blessed, reason, *_push_facts(components))
+
+
+def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str | None, str]:
+    """Version, path and decision of the run's push."""
+    pusher = next((c for c in components if c.node_id == PUSHER), None)
+    if not pusher or not pusher.outputs.get("pushed_model"):
+        return None, None, "Pusher did not run"
+    pushed = pusher.outputs["pushed_model"][0]
+    decision = str(records.custom_property(pushed, "push_decision") or "")
+    if records.custom_property(pushed, "pushed") != 1:
+        return None, None, decision
+    return (str(records.custom_property(pushed, "pushed_version")),
+            str(records.custom_property(pushed, "pushed_destination")), decision)
+
+
+def record(store: metadata_store.MetadataStore, summary: RunSummary) -> None:
+    """Keep the evaluation facts on the run's MLMD context for readers without TFMA."""
+    run = records.run_context_of(store, summary.run_id)
+    facts = {"metrics": summary.metrics, "blessed": summary.blessed,
+             "blessing_reason": summary.blessing_reason}
+    run.custom_properties[RECORDED_SUMMARY].string_value = json.dumps(facts, sort_keys=True)
+    store.put_contexts([run])
+
+
+def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | None:
+    """The summary a local run recorded, or None when it recorded none."""
+    text = records.property_value(records.run_context_of(store, run_id), RECORDED_SUMMARY)
+    if not text:
+        return None
+    facts = json.loads(str(text))
+    components = records.component_runs(store, run_id)
+    return RunSummary(run_id, components, facts["metrics"], facts["blessed"],
+                      facts["blessing_reason"], *_push_facts(components))
+
+
+def format_summary(
+    summary: RunSummary, metadata_path: Path | str, log_path: Path | None
+) -> str:
+    """The lines printed after the per-component lines."""
+    auc = summary.metrics.get(AUC_METRIC)
+    accuracy = summary.metrics.get(ACCURACY_METRIC)
+    blessed = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}[summary.blessed]
+    lines = [
+        f"run id     {summary.run_id}",
+        f"eval       AUC {auc:.4f}  accuracy {accuracy:.4f}" if auc is not None else "eval       -",
+        f"model      {blessed} ({summary.blessing_reason})",
+        f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
+        f"metadata   {metadata_path}",
+        f"log        {log_path or '- (nothing ran)'}",
+    ]
+    return "\n".join(lines)

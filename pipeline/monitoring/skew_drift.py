@@ -1,0 +1,235 @@
+"""Monitoring of production data: skew against the serving model's training data, drift between
+windows, a markdown report with plots, and a verdict a scheduler can alert on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.data import schema_io
+from pipeline.errors import WorkFailed
+from pipeline.metadata import pushes, records
+
+TRAIN_SPLIT = "train"
+STATISTICS_NODE = "StatisticsGen"
+VALIDATED_SCHEMA_NODE = "DataGate"
+PUSHER_NODE = "ServingPusher"
+LATEST_WINDOW = "latest_window.stats.pb"
+
+
+class MonitoringError(WorkFailed):
+    """Monitoring cannot run (no served model, unreadable file); the message says what."""
+
+
+@dataclass(frozen=True)
+class ServingBaseline:
+    """Training statistics and schema of the model now serving, found through MLMD lineage."""
+
+    run_id: str
+    pushed_version: str
+    statistics_path: Path
+    schema_path: Path
+
+
+@dataclass
+class MonitoringResult:
+    """Problems by kind, the report written, and whether a threshold was crossed."""
+
+    schema: list[str] = field(default_factory=list)
+    skew: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+    report_path: Path | None = None
+
+    @property
+    def alert(self) -> bool:
+        """True when any check failed: the command then exits non-zero."""
+        return bool(self.schema or self.skew or self.drift)
+
+
+def serving_baseline(store: object) -> ServingBaseline:
+    """Follow the newest pushed model back to its run's training statistics and schema."""
+    pushed = [
+        a for a in store.get_artifacts_by_type("PushedModel")
+        if records.custom_property(a, "pushed") == 1
+    ]
+    if not pushed:
+        raise MonitoringError("no pushed model in the metadata store: run the pipeline first")
+    model = max(pushed, key=lambda a: a.id)
+    run_id = pushes.pushing_run(store, model)
+    runs = {c.node_id: c for c in records.component_runs(store, run_id)}
+    statistics = runs[STATISTICS_NODE].outputs["statistics"][0]
+    schema = runs[VALIDATED_SCHEMA_NODE].outputs["validated_schema"][0]
+    return ServingBaseline(
+        run_id=run_id,
+        pushed_version=str(records.custom_property(model, "pushed_version")),
+        statistics_path=Path(statistics.uri) / f"Split-{TRAIN_SPLIT}" / "FeatureStats.pb",
+        schema_path=Path(schema.uri) / "schema.pbtxt",
+    )
+
+
+def csv_statistics(csv_path: Path, schema: object) -> object:
+    """TFDV statistics of a CSV file, typed by the schema."""
+    import tensorflow_data_validation as tfdv
+
+    if not csv_path.is_file():
+        raise MonitoringError(f"{csv_path} is not a file")
+    options = tfdv.StatsOptions(schema=schema, infer_type_from_schema=True)
+    return tfdv.generate_statistics_from_csv(str(csv_path), stats_options=options)
+
+
+def load_statistics(path: Path, schema: object) -> object:
+    """Statistics from a CSV file, a binary stats proto (.pb) or a TFDV stats TFRecord file."""
+    import tensorflow_data_validation as tfdv
+
+    if path.suffix == ".csv":
+        return csv_statistics(path, schema)
+    if path.suffix == ".pb":
+        return tfdv.load_stats_binary(str(path))
+    return tfdv.load_statistics(str(path))
+
+
+def anomaly_lines(anomalies: object) -> list[str]:
+    """'feature 'x': reason' lines of a TFDV Anomalies proto."""
+    lines = [
+        f"feature '{name}': " + "; ".join(r.description or r.short_description for r in info.reason)
+        for name, info in sorted(anomalies.anomaly_info.items())
+    ]
+    if anomalies.HasField("dataset_anomaly_info"):
+        lines += [f"dataset: {r.description}" for r in anomalies.dataset_anomaly_info.reason]
+    return lines
+
+
+def check(current: object, training: object, previous: object | None, schema: object) -> dict:
+    """Schema and drift checks of the window, and skew against the training statistics."""
+    import tensorflow_data_validation as tfdv
+
+    serving = schema_io.declared(schema, schema_io.SERVING)
+    training_env = schema_io.declared(schema, schema_io.TRAINING)
+    without_drift = tfdv.validate_statistics(current, schema, environment=serving)
+    with_drift = (
+        tfdv.validate_statistics(current, schema, environment=serving, previous_statistics=previous)
+        if previous is not None else without_drift
+    )
+    skew = tfdv.validate_statistics(
+        training, schema, environment=training_env, serving_statistics=current
+    )
+    schema_lines = anomaly_lines(without_drift)
+    drift_lines = [line for line in anomaly_lines(with_drift) if line not in schema_lines]
+    return {"schema": schema_lines, "skew": anomaly_lines(skew), "drift": drift_lines}
+
+
+def compared_features(schema: object, result: MonitoringResult) -> list[str]:
+    """Features with a drift or skew comparator, plus any feature named in a problem."""
+    names = [
+        f.name for f in schema.feature
+        if f.HasField("drift_comparator") or f.HasField("skew_comparator")
+    ]
+    flagged = [
+        f.name for f in schema.feature
+        if any(f"'{f.name}'" in line for line in result.schema + result.skew + result.drift)
+    ]
+    return list(dict.fromkeys(names + flagged))
+
+
+def _distribution(statistics: object, feature: str) -> dict[str, float]:
+    """Share of each value (categorical) or histogram bucket (numeric) of a feature."""
+    for dataset in statistics.datasets[:1]:
+        for stats in dataset.features:
+            if stats.path.step[-1:] != [feature]:
+                continue
+            if stats.HasField("string_stats"):
+                top = stats.string_stats.top_values
+                total = sum(v.frequency for v in top) or 1.0
+                return {v.value: v.frequency / total for v in top}
+            if stats.HasField("num_stats") and stats.num_stats.histograms:
+                buckets = stats.num_stats.histograms[0].buckets
+                total = sum(b.sample_count for b in buckets) or 1.0
+                return {f"{b.low_value:.3g}": b.sample_count / total for b in buckets}
+    return {}
+
+
+def plot_feature(feature: str, sources: dict[str, object], output: Path) -> Path:
+    """Bar chart of a feature's distribution in each source (training, previous, current)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    distributions = {name: _distribution(stats, feature) for name, stats in sources.items()}
+    keys = list(dict.fromkeys(k for d in distributions.values() for k in d))[:30]
+    figure, axis = plt.subplots(figsize=(8, 3.5))
+    width = 0.8 / max(len(distributions), 1)
+    for index, (name, distribution) in enumerate(distributions.items()):
+        positions = [i + index * width for i in range(len(keys))]
+        axis.bar(positions, [distribution.get(k, 0.0) for k in keys], width, label=name)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))])
+    axis.set_xticklabels(keys, rotation=45, ha="right", fontsize=7)
+    axis.set_ylabel("share")
+    axis.set_title(feature)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=80)
+    plt.close(figure)
+    return output
+
+
+def write_report(
+    folder: Path, csv_path: Path, baseline: ServingBaseline, result: MonitoringResult,
+    plots: list[Path], previous_label: str,
+) -> Path:
+    """report.md: verdict, the baseline used, problems by kind, the plots."""
+    verdict = "ALERT: a threshold was crossed" if result.alert else "OK: no threshold crossed"
+    lines = [
+        f"# Monitoring report: {csv_path.name}", "",
+        f"- generated {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
+        f"- verdict: **{verdict}**",
+        f"- skew baseline: training statistics of run `{baseline.run_id}` "
+        f"(served version {baseline.pushed_version})",
+        f"- drift baseline: {previous_label}", "",
+    ]
+    for title, problems in (("Schema", result.schema), ("Skew", result.skew),
+                            ("Drift", result.drift)):
+        lines += [f"## {title}", ""] + ([f"- {p}" for p in problems] or ["- none"]) + [""]
+    lines += ["## Distributions", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    report = folder / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def monitor(
+    csv_path: Path, store: object, state_dir: Path, report_dir: Path,
+    previous_path: Path | None = None,
+) -> MonitoringResult:
+    """Check a window of production data, write the report, and keep its statistics as the
+    next window's drift baseline."""
+    import tensorflow_data_validation as tfdv
+
+    baseline = serving_baseline(store)
+    schema = tfdv.load_schema_text(str(baseline.schema_path))
+    current = csv_statistics(csv_path, schema)
+    training = tfdv.load_stats_binary(str(baseline.statistics_path))
+    kept_window = state_dir / LATEST_WINDOW
+    source = previous_path or (kept_window if kept_window.is_file() else None)
+    previous = load_statistics(source, schema) if source else None
+    result = MonitoringResult(**check(current, training, previous, schema))
+    report_dir.mkdir(parents=True, exist_ok=True)
+    sources = {"training": training, **({"previous": previous} if previous else {}),
+               "current": current}
+    plots = [
+        plot_feature(name, sources, report_dir / f"{name}.png")
+        for name in compared_features(schema, result)
+    ]
+    label = str(source) if source else "none (first window)"
+    result.report_path = write_report(report_dir, csv_path, baseline, result, plots, label)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    staged = state_dir / (LATEST_WINDOW + ".tmp")
+    _write_stats(current, staged)
+    shutil.move(str(staged), kept_window)
+    return result
+
+
+def _write_stats(statistics: object, path: Path) -> None:
+    """Save statistics as a binary proto (what tfdv.load_stats_binary reads)."""
+    path.write_bytes(statistics.SerializeToString())

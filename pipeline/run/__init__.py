@@ -1,0 +1,1 @@
+"""Runners (local, Airflow, Kubeflow) and what surrounds a run: lock, console, up-to-date check, reproduce."""

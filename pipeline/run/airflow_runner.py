@@ -1,0 +1,119 @@
+"""Build the pipeline's Airflow DAG with TFX's AirflowDagRunner, plus its scheduling settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import ConfigError, PipelineConfig
+
+SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
+DEFAULT_START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+NO_SCHEDULE = "none"
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """How Airflow schedules the DAG; what the pipeline does stays in PipelineConfig."""
+
+    schedule: str | None = "@daily"
+    retries: int = 2
+    retry_delay: dt.timedelta = dt.timedelta(minutes=5)
+    start_date: dt.datetime = DEFAULT_START_DATE
+
+    def __post_init__(self) -> None:
+        """Reject values Airflow would only reject later, at parse or run time."""
+        if self.retries < 0:
+            raise ConfigError(f"invalid config airflow retries: must be >= 0, got {self.retries}")
+        if self.retry_delay < dt.timedelta(0):
+            raise ConfigError(f"invalid config airflow retry_delay: negative ({self.retry_delay})")
+        if self.start_date.tzinfo is None:
+            raise ConfigError("invalid config airflow start_date: needs a time zone")
+
+
+def _schedule(text: str) -> str | None:
+    """A cron expression or preset such as '@daily'; 'none' means manual triggers only."""
+    return None if text.strip().lower() == NO_SCHEDULE else text.strip()
+
+
+def _start_date(text: str) -> dt.datetime:
+    """ISO date or datetime; UTC when no zone is given."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+_SETTING_PARSERS = {
+    "SCHEDULE": ("schedule", _schedule),
+    "RETRIES": ("retries", int),
+    "RETRY_DELAY_SECONDS": ("retry_delay", lambda text: dt.timedelta(seconds=float(text))),
+    "START_DATE": ("start_date", _start_date),
+}
+
+
+def settings_from_env(environ: Mapping[str, str]) -> AirflowSettings:
+    """Parse PIPELINE_AIRFLOW_* variables once, naming the variable on bad or unknown input."""
+    values: dict[str, object] = {}
+    for key, text in environ.items():
+        if not key.startswith(SETTINGS_PREFIX):
+            continue
+        suffix = key[len(SETTINGS_PREFIX):]
+        if suffix not in _SETTING_PARSERS:
+            known = ", ".join(SETTINGS_PREFIX + s for s in _SETTING_PARSERS)
+            raise ConfigError(f"unknown setting {key}; known: {known}")
+        name, parse = _SETTING_PARSERS[suffix]
+        try:
+            values[name] = parse(text)
+        except ValueError as error:
+            raise ConfigError(f"invalid config {key}: {text!r} ({error})") from error
+    return AirflowSettings(**values)
+
+
+def _create_metadata_folder(metadata_path: Path, context: object) -> None:
+    """SQLite MLMD creates its file but not the folder: make it before a task opens the store."""
+    metadata_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def dag_arguments(config: PipelineConfig, settings: AirflowSettings) -> dict[str, object]:
+    """Keyword arguments of airflow's DAG: schedule, no catch-up, one run at a time, retries."""
+    return {
+        "schedule": settings.schedule,
+        "start_date": settings.start_date,
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": ["tfx"],
+        "default_args": {
+            "retries": settings.retries,
+            "retry_delay": settings.retry_delay,
+            "on_execute_callback": functools.partial(
+                _create_metadata_folder, config.metadata_path
+            ),
+        },
+    }
+
+
+def build_dag(config: PipelineConfig, settings: AirflowSettings):
+    """One Airflow task per component, edges from the components' upstream nodes, same MLMD."""
+    from tfx.orchestration.airflow.airflow_dag_runner import (
+        AirflowDagRunner,
+        AirflowPipelineConfig,
+    )
+
+    from pipeline.data import spans
+    from pipeline.graph.data_gate import DataGate
+    from pipeline.graph.pipeline_graph import create_pipeline
+    from pipeline.metadata import connection
+
+    config = spans.with_beam_mode_for_input(config)
+    pipeline = create_pipeline(
+        config, connection.sqlite_connection(str(config.metadata_path), must_exist=False)
+    )
+    runner_config = AirflowPipelineConfig(airflow_dag_config=dag_arguments(config, settings))
+    dag = AirflowDagRunner(runner_config).run(pipeline)
+    for component in pipeline.components:
+        if isinstance(component, DataGate):
+            # Anomalies in the data do not go away on retry: fail the run at once.
+            dag.get_task(component.id).retries = 0
+    return dag

@@ -1,0 +1,193 @@
+"""Run the pipeline here with LocalDagRunner; metadata store and Beam runner come from config."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import MetadataBackend, PipelineConfig
+from pipeline.data import preflight, spans
+from pipeline.errors import WorkFailed
+from pipeline.metadata.connection import metadata_connection
+from pipeline.run.console import ProgressReporter, verbose_output_to
+from pipeline.run.run_lock import run_lock
+
+
+class PipelineRunError(WorkFailed):
+    """The run stopped; the message names the failing component and the cause."""
+
+
+@dataclass(frozen=True)
+class LocalRunResult:
+    """What a local run produced, for the CLI and the tests."""
+
+    summary: object
+    seconds: float
+    log_path: Path | None
+    reused: bool = False
+
+
+class RedactSecret(logging.Filter):
+    """Masks a secret in log records: TFX logs the whole MLMD connection config, password too."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without the secret; never drop the record."""
+        message = record.getMessage()
+        if self.secret and self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "****"), None
+        return True
+
+
+@contextlib.contextmanager
+def redacted(secret: str) -> Iterator[None]:
+    """Keep the secret out of absl's records (TFX logs through absl) while the block runs."""
+    absl_logger = logging.getLogger("absl")
+    secret_filter = RedactSecret(secret)
+    absl_logger.addFilter(secret_filter)
+    try:
+        yield
+    finally:
+        absl_logger.removeFilter(secret_filter)
+
+
+def log_path_for(config: PipelineConfig) -> Path:
+    """A fresh log file per run, named by its start time."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return config.log_dir / f"{config.pipeline_name}-{stamp}.log"
+
+
+def written_folders(config: PipelineConfig) -> dict[str, Path]:
+    """Every folder a run writes to, by config field name."""
+    return {
+        "pipeline_root": config.pipeline_root,
+        "metadata_path": config.metadata_path.parent,
+        "serving_dir": config.serving_dir,
+        "log_dir": config.log_dir,
+    }
+
+
+def run_pipeline(
+    config: PipelineConfig, to_node: str | None = None, reuse_unchanged: bool = False
+) -> LocalRunResult:
+    """Check storage, take the run lock, check the input files, then run the components.
+
+    With reuse_unchanged, a run whose inputs equal the last complete run's returns that run.
+    Raises PreflightError (nothing ran), RunLockedError (another run holds the pipeline) or
+    PipelineRunError naming the component that failed.
+    """
+    started = time.monotonic()
+    preflight.check_storage(written_folders(config), config.min_free_mb)
+    config = spans.with_beam_mode_for_input(config)
+    with run_lock(config.pipeline_root, config.metadata_path):
+        if reuse_unchanged and to_node is None and config.enable_cache:
+            reused = _unchanged_run(config, started)
+            if reused is not None:
+                return reused
+        window = spans.resolve_spans(Path(config.data_dir), config.spans)
+        for folder in spans.input_folders(Path(config.data_dir), window):
+            data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
+            print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
+                  f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        print(f"beam        {' '.join(config.beam_args)}", flush=True)
+        return _run_components(config, to_node, started)
+
+
+def _unchanged_run(config: PipelineConfig, started: float) -> LocalRunResult | None:
+    """The last run's result when it read exactly these inputs; checked without importing TFX."""
+    from pipeline.metadata import connection, summary
+    from pipeline.run import up_to_date
+
+    if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
+        return None
+    store = connection.open_store(metadata_connection(config, read_only=True))
+    verdict = up_to_date.check(store, config, up_to_date.current_context(config))
+    recorded = summary.recorded(store, verdict.run_id) if verdict.unchanged else None
+    if recorded is None:
+        print(f"re-run      {verdict.reason}", flush=True)
+        return None
+    print(f"up to date  run {verdict.run_id}: {verdict.reason}; nothing to re-run "
+          "(--force runs every component)", flush=True)
+    return LocalRunResult(recorded, time.monotonic() - started, None, reused=True)
+
+
+@contextlib.contextmanager
+def _argv_without_flags() -> Iterator[None]:
+    """Hide the host process's flags: TFX's Beam executors parse sys.argv as absl flags, so
+    `pytest -v -rP` (or any caller's -v) became `--verbosity=-rP` and failed CsvExampleGen."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _run_components(config: PipelineConfig, to_node: str | None, started: float) -> LocalRunResult:
+    """LocalDagRunner over the pipeline, one console line per component."""
+    log_path = log_path_for(config)
+    with verbose_output_to(log_path) as console, redacted(config.metadata_password):
+        # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
+        from absl import logging as absl_logging
+        from tfx import v1 as tfx
+        from tfx.orchestration.pipeline import RunOptions
+
+        from pipeline.graph.pipeline_graph import create_pipeline
+        from pipeline.metadata import connection, records
+        from pipeline.metadata.summary import record as record_summary
+        from pipeline.metadata.summary import summarize
+
+        absl_logging.set_verbosity(absl_logging.INFO)
+        pipeline = create_pipeline(config, metadata_connection(config))
+        run_options = RunOptions(to_nodes=[to_node]) if to_node else None
+        progress = ProgressReporter(console=console, total=len(pipeline.components))
+        logging.getLogger().addHandler(progress)
+        try:
+            with _argv_without_flags():
+                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
+        except Exception as error:
+            progress.fail_current()
+            failed = progress.components[-1].node_id if progress.components else "pipeline"
+            logging.exception("run failed in %s", failed)
+            raise PipelineRunError(f"{failed} failed: {error}\nfull log: {log_path}") from error
+        finally:
+            logging.getLogger().removeHandler(progress)
+        seconds = time.monotonic() - started
+        store = connection.open_store(metadata_connection(config))
+        summary = summarize(store, records.latest_run_id(store, config.pipeline_name))
+        record_summary(store, summary)
+    return LocalRunResult(summary, seconds, log_path)
+
+
+def report(result: LocalRunResult, config: PipelineConfig) -> str:
+    """Final console block: wall time plus the run summary."""
+    from pipeline.metadata.summary import format_summary
+
+    return f"finished in {result.seconds:.1f} s\n" + format_summary(
+        result.summary, config.metadata_location, result.log_path
+    )
+
+
+INFERRED_SCHEMA_NODE = "SchemaGen"
+
+
+def infer_schema(config: PipelineConfig, output: Path) -> Path:
+    """Run the pipeline up to SchemaGen (upstream comes from cache) and copy its schema for review."""
+    import shutil
+
+    result = run_pipeline(config.replace(schema_path=None), to_node=INFERRED_SCHEMA_NODE)
+    schema_gen = result.summary.component(INFERRED_SCHEMA_NODE)
+    if schema_gen is None or not schema_gen.outputs.get("schema"):
+        raise PipelineRunError("SchemaGen produced no schema")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(schema_gen.outputs["schema"][0].uri) / "schema.pbtxt", output)
+    return output

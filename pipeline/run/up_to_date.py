@@ -1,0 +1,99 @@
+"""Skip a run whose inputs are exactly those of the last complete run: TFX's cache would only
+replay it, after ~40 s of importing TensorFlow and compiling the graph to find that out."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import PipelineConfig, is_uri
+from pipeline.data import spans
+from pipeline.metadata import connection, records
+from pipeline.metadata.pushes import RUN_CONTEXT_NODE
+from pipeline.metadata.summary import PUSHER as PUSHER_NODE
+from pipeline.run import run_facts
+from pipeline.serving import layout
+
+DONE_STATES = frozenset({"COMPLETE", "CACHED"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the last run can stand for this one, and the first reason it cannot."""
+
+    run_id: str | None
+    reason: str
+
+    @property
+    def unchanged(self) -> bool:
+        """True when re-running would reproduce the last run from cache."""
+        return self.run_id is not None
+
+
+def current_context(config: PipelineConfig) -> str:
+    """The run context this config would record, as the text RecordRunContext stores (with the
+    Beam mode an `auto` config resolves to, as the runners record it)."""
+    config = spans.with_beam_mode_for_input(config)
+    window = spans.resolve_spans(Path(config.data_dir), config.spans)
+    return run_facts.context_json(run_facts.run_context(config, window))
+
+
+def check(store: connection.Store, config: PipelineConfig, context_text: str) -> Verdict:
+    """Compare the latest run with what this run would be: same context, complete, outputs kept."""
+    runs = records.run_contexts(store, config.pipeline_name)
+    if not runs:
+        return Verdict(None, "no earlier run")
+    run_id = runs[-1].name
+    components = {c.node_id: c for c in records.component_runs(store, run_id)}
+    unfinished = sorted(n for n, c in components.items() if c.state not in DONE_STATES)
+    for failed, reason in (
+        (bool(unfinished), f"run {run_id} did not complete ({', '.join(unfinished)})"),
+        (PUSHER_NODE not in components, f"run {run_id} stopped before {PUSHER_NODE}"),
+        (RUN_CONTEXT_NODE not in components, f"run {run_id} recorded no run context"),
+    ):
+        if failed:
+            return Verdict(None, reason)
+    recorded = records.property_value(components[RUN_CONTEXT_NODE].execution, "context")
+    changed = changed_fields(str(recorded), context_text)
+    if changed:
+        return Verdict(None, "changed since run " + run_id + ": " + ", ".join(changed))
+    missing = missing_outputs(components.values()) or unserved_model(
+        components[PUSHER_NODE], layout.model_base_path(config.serving_dir, config.model_name))
+    if missing:
+        return Verdict(None, f"output of run {run_id} no longer exists: {missing}")
+    return Verdict(run_id, "same data, schema, code, config, lock file and packages")
+
+
+def changed_fields(recorded: str, current: str) -> list[str]:
+    """Names of the run-context fields that differ (config fields by their own names)."""
+    try:
+        before = json.loads(recorded)
+    except ValueError:
+        return ["run context (unreadable)"]
+    after = json.loads(current)
+    names = sorted(set(before) | set(after))
+    changed = [n for n in names if n != "config" and before.get(n) != after.get(n)]
+    old_config, new_config = before.get("config", {}), after.get("config", {})
+    changed += [f"config.{n}" for n in sorted(set(old_config) | set(new_config))
+                if old_config.get(n) != new_config.get(n)]
+    return changed
+
+
+def missing_outputs(components: object) -> str | None:
+    """The first local output artifact that has been deleted since it was written."""
+    for component in components:
+        for artifacts in component.outputs.values():
+            for artifact in artifacts:
+                if artifact.uri and not is_uri(artifact.uri) and not Path(artifact.uri).exists():
+                    return f"{component.node_id} {artifact.uri}"
+    return None
+
+
+def unserved_model(pusher: records.ComponentRun, base_path: Path) -> str | None:
+    """The blessed model the run served, if it is no longer among the served versions."""
+    for pushed in pusher.outputs.get("pushed_model", []):
+        fingerprint = records.property_value(pushed, "model_fingerprint")
+        if fingerprint and layout.version_with_fingerprint(base_path, str(fingerprint)) is None:
+            return f"served model {str(fingerprint)[:12]} under {base_path}"
+    return None

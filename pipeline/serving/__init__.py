@@ -1,0 +1,1 @@
+"""TF Serving: version layout and atomic publishing, warmup, server configs and a client."""

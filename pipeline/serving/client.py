@@ -1,0 +1,249 @@
+"""Query a TF Serving server over REST or gRPC with rows of a CSV file, printing probabilities.
+
+Column types come from the served model itself (the metadata of its raw signature), so the
+client sends exactly the dtypes the model was exported with."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from models import features
+from pipeline.errors import WorkFailed
+
+SERVING_SIGNATURE = "serving_default"
+
+
+RAW_SIGNATURE = "serving_raw"
+
+
+SERVING_INPUT = "examples"
+
+
+PROBABILITY_OUTPUT = "probabilities"
+
+
+FLOAT_TYPES = frozenset({"DT_FLOAT", "DT_DOUBLE"})
+
+
+INT_TYPES = frozenset({"DT_INT64", "DT_INT32"})
+
+
+STRING_TYPES = frozenset({"DT_STRING"})
+
+
+DEFAULT_TIMEOUT = 10.0
+
+
+Row = dict[str, object]
+
+
+class ClientError(WorkFailed):
+    """The request could not be made or the server refused it; the message says which."""
+
+
+def read_rows(path: Path, types: dict[str, str]) -> list[Row]:
+    """Raw feature columns of each row, converted to the model's dtypes (None when empty)."""
+    try:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [k for k in features.raw_feature_keys() if k not in (reader.fieldnames or [])]
+            if missing:
+                raise ClientError(f"{path}: missing column(s) {', '.join(missing)}")
+            return [_typed(path, line, row, types) for line, row in enumerate(reader, start=2)]
+    except OSError as error:
+        raise ClientError(f"cannot read {path}: {error.strerror}") from error
+
+
+def _typed(path: Path, line: int, row: dict[str, str], types: dict[str, str]) -> Row:
+    """One row's features with the signature's dtypes; bad values name file, line and column."""
+    typed: Row = {}
+    for key in features.raw_feature_keys():
+        text, dtype = (row.get(key) or "").strip(), types[key]
+        try:
+            typed[key] = None if text == "" else _convert(text, dtype)
+        except ValueError as error:
+            raise ClientError(f"{path}, line {line}, column '{key}': {error}") from error
+    return typed
+
+
+def _convert(text: str, dtype: str) -> object:
+    """Parse one CSV cell as the dtype the model expects."""
+    if dtype in FLOAT_TYPES:
+        return float(text)
+    if dtype in INT_TYPES:
+        number = float(text)
+        if not number.is_integer():
+            raise ValueError(f"{text!r} is not an integer ({dtype})")
+        return int(number)
+    if dtype in STRING_TYPES:
+        return text
+    raise ValueError(f"unsupported input dtype {dtype}")
+
+
+def example_bytes(row: Row, types: dict[str, str]) -> bytes:
+    """A serialized tf.Example with every present feature (missing ones are left out)."""
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    for key, value in row.items():
+        if value is None:
+            continue
+        feature = example.features.feature[key]
+        if types[key] in FLOAT_TYPES:
+            feature.float_list.value.append(float(value))
+        elif types[key] in INT_TYPES:
+            feature.int64_list.value.append(int(value))
+        else:
+            feature.bytes_list.value.append(str(value).encode())
+    return example.SerializeToString()
+
+
+def _require_complete(rows: list[Row]) -> None:
+    """The raw signature takes one dense value per feature: empty cells cannot be sent."""
+    for index, row in enumerate(rows, start=2):
+        empty = [k for k, v in row.items() if v is None]
+        if empty:
+            raise ClientError(
+                f"line {index}: empty {', '.join(empty)}; {RAW_SIGNATURE} needs every feature "
+                f"(use {SERVING_SIGNATURE}, which accepts missing values)"
+            )
+
+
+def rest_body(signature: str, rows: list[Row], types: dict[str, str]) -> dict:
+    """TF Serving's row-format predict body: b64 tf.Examples or raw JSON features."""
+    if signature == SERVING_SIGNATURE:
+        instances = [
+            {SERVING_INPUT: {"b64": base64.b64encode(example_bytes(row, types)).decode("ascii")}}
+            for row in rows
+        ]
+    else:
+        _require_complete(rows)
+        instances = [dict(row) for row in rows]
+    return {"signature_name": signature, "instances": instances}
+
+
+def model_url(server: str, model: str, version: int | None, label: str | None) -> str:
+    """/v1/models/NAME[/versions/V | /labels/L], TF Serving's REST resource for a model."""
+    url = f"{server.rstrip('/')}/v1/models/{model}"
+    if version is not None:
+        return f"{url}/versions/{version}"
+    return f"{url}/labels/{label}" if label else url
+
+
+def http_json(url: str, body: dict | None = None, timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """GET (or POST a JSON body) and decode the JSON answer; errors carry the server's message."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise ClientError(f"TF Serving answered HTTP {error.code} for {url}: "
+                          f"{_error_text(error.read())}") from error
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ClientError(f"cannot reach TF Serving at {url}: {reason}") from error
+    except json.JSONDecodeError as error:
+        raise ClientError(f"{url} did not answer JSON: {error}") from error
+
+
+def _error_text(payload: bytes) -> str:
+    """The "error" field of TF Serving's error JSON, or the raw text."""
+    try:
+        return str(json.loads(payload)["error"])
+    except (ValueError, KeyError, TypeError):
+        return payload.decode(errors="replace").strip() or "(empty answer)"
+
+
+def rest_input_types(url: str, timeout: float) -> dict[str, str]:
+    """Input dtypes of the raw signature, from GET <model url>/metadata."""
+    answer = http_json(f"{url}/metadata", timeout=timeout)
+    try:
+        inputs = answer["metadata"]["signature_def"]["signature_def"][RAW_SIGNATURE]["inputs"]
+        return {name: spec["dtype"] for name, spec in inputs.items()}
+    except (KeyError, TypeError) as error:
+        raise ClientError(f"{url}/metadata has no '{RAW_SIGNATURE}' signature inputs") from error
+
+
+def rest_probabilities(answer: dict) -> list[float]:
+    """Probabilities from a row-format answer (one output: values; several: dicts)."""
+    try:
+        predictions = answer["predictions"]
+        values = [p[PROBABILITY_OUTPUT] if isinstance(p, dict) else p for p in predictions]
+        return [float(v[0] if isinstance(v, list) else v) for v in values]
+    except (KeyError, TypeError, IndexError, ValueError) as error:
+        raise ClientError(f"unexpected predict answer: {json.dumps(answer)[:200]}") from error
+
+
+def predict_rest(server: str, model: str, version: int | None, label: str | None,
+                 signature: str, csv_path: Path, timeout: float) -> list[float]:
+    """Read the rows with the served model's types, POST them to :predict, return probabilities."""
+    url = model_url(server, model, version, label)
+    types = rest_input_types(url, timeout)
+    body = rest_body(signature, read_rows(csv_path, types), types)
+    return rest_probabilities(http_json(f"{url}:predict", body, timeout))
+
+
+def _model_spec(spec, model: str, version: int | None, label: str | None) -> None:
+    """Fill a ModelSpec with the name and the version or label asked for."""
+    spec.name = model
+    if version is not None:
+        spec.version.value = version
+    elif label:
+        spec.version_label = label
+
+
+def grpc_request(signature: str, rows: list[Row], types: dict[str, str]):
+    """A PredictRequest: a batch of serialized tf.Examples, or one tensor per raw feature."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.signature_name = signature
+    if signature == SERVING_SIGNATURE:
+        serialized = [example_bytes(row, types) for row in rows]
+        request.inputs[SERVING_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
+        return request
+    _require_complete(rows)
+    for key in features.raw_feature_keys():
+        dtype = tf.dtypes.as_dtype(types[key].removeprefix("DT_").lower())
+        request.inputs[key].CopyFrom(tf.make_tensor_proto([row[key] for row in rows], dtype=dtype))
+    return request
+
+
+def predict_grpc(target: str, model: str, version: int | None, label: str | None,
+                 signature: str, csv_path: Path, timeout: float) -> list[float]:
+    """Same as predict_rest through PredictionService's GetModelMetadata and Predict stubs."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import (
+        get_model_metadata_pb2,
+        prediction_service_pb2_grpc,
+    )
+
+    with grpc.insecure_channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        meta_request = get_model_metadata_pb2.GetModelMetadataRequest(
+            metadata_field=["signature_def"]
+        )
+        _model_spec(meta_request.model_spec, model, version, label)
+        try:
+            meta = stub.GetModelMetadata(meta_request, timeout=timeout)
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            meta.metadata["signature_def"].Unpack(signatures)
+            inputs = signatures.signature_def[RAW_SIGNATURE].inputs
+            types = {k: types_pb2.DataType.Name(v.dtype) for k, v in inputs.items()}
+            request = grpc_request(signature, read_rows(csv_path, types), types)
+            _model_spec(request.model_spec, model, version, label)
+            answer = stub.Predict(request, timeout=timeout)
+        except grpc.RpcError as error:
+            raise ClientError(
+                f"TF Serving at {target} answered {error.code().name}: {error.details()}"
+            ) from error
+    return [float(p) for p in tf.make_ndarray(answer.outputs[PROBABILITY_OUTPUT]).reshape(-1)]

@@ -1,0 +1,280 @@
+"""TF Serving configuration from ML Metadata: models.config, batching, monitoring, rollback audit.
+
+`serving-config` lists the versions the pusher recorded in MLMD (PushedModel artifacts with
+pushed=1, blessed upstream, still on disk) and writes TF Serving's config files; `rollback`
+moves the `stable` label to another known version and appends an audit record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import (
+    PROJECT_ROOT,
+    MetadataBackend,
+    PipelineConfig,
+)
+from pipeline.errors import WorkFailed
+from pipeline.serving import layout
+
+DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "serving"
+
+
+MODELS_CONFIG = "models.config"
+
+
+BATCHING_CONFIG = "batching.config"
+
+
+MONITORING_CONFIG = "monitoring.config"
+
+
+CONFIGMAP = "configmap.yaml"
+
+
+AUDIT_LOG = "rollback_audit.jsonl"
+
+
+STABLE, CANARY = "stable", "canary"
+
+
+PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+
+
+DEFAULT_KEEP = 3
+
+
+class ServingConfigError(WorkFailed):
+    """The config cannot be written as asked; the message says which version or file."""
+
+
+@dataclass(frozen=True)
+class BatchingSettings:
+    """TF Serving's BatchingParameters; the last allowed size must equal max_batch_size."""
+
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 2000
+    max_enqueued_batches: int = 100
+    num_batch_threads: int = 2
+    allowed_batch_sizes: tuple[int, ...] = (4, 8, 16, 32)
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """Which versions the server loads and which version each label points to."""
+
+    model_name: str
+    base_path: str
+    versions: tuple[int, ...]
+    labels: dict[str, int]
+
+
+def blessed_pushed_versions(store: object, base_path: Path) -> list[int]:
+    """Versions pushed to `base_path` (pushed=1, blessed model) that are still on disk."""
+    from pipeline.metadata.records import custom_property
+
+    on_disk = set(layout.list_versions(base_path))
+    versions = set()
+    for artifact in store.get_artifacts_by_type("PushedModel"):
+        version = custom_property(artifact, "pushed_version")
+        destination = custom_property(artifact, "pushed_destination")
+        if custom_property(artifact, "pushed") != 1 or not version or not destination:
+            continue
+        if Path(str(destination)).parent.resolve() != base_path.resolve():
+            continue
+        if int(version) in on_disk and _model_was_blessed(store, artifact.id):
+            versions.add(int(version))
+    return sorted(versions)
+
+
+def _model_was_blessed(store: object, pushed_model_id: int) -> bool:
+    """Whether the execution that pushed this artifact read a ModelBlessing with blessed=1."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipeline.metadata.records import custom_property
+
+    events = store.get_events_by_artifact_ids([pushed_model_id])
+    executions = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    inputs = [
+        e.artifact_id for e in store.get_events_by_execution_ids(executions)
+        if e.type == metadata_store_pb2.Event.INPUT
+    ]
+    blessing_type = store.get_artifact_type("ModelBlessing")
+    return any(
+        a.type_id == blessing_type.id and custom_property(a, "blessed") == 1
+        for a in store.get_artifacts_by_id(inputs)
+    )
+
+
+def known_versions(config: PipelineConfig) -> list[int]:
+    """Pushed, blessed, on-disk versions of the configured model, from the configured MLMD."""
+    from pipeline.metadata import connection
+    from pipeline.metadata.connection import metadata_connection
+
+    if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
+        raise ServingConfigError(f"no metadata store at {config.metadata_path}: run the pipeline")
+    store = connection.open_store(metadata_connection(config, read_only=True))
+    return blessed_pushed_versions(
+        store, layout.model_base_path(config.serving_dir, config.model_name)
+    )
+
+
+def plan_config(
+    model_name: str,
+    base_path: str,
+    known: list[int],
+    stable: int | None = None,
+    canary: int | None = None,
+    keep: int = DEFAULT_KEEP,
+) -> ServingPlan:
+    """Load the newest `keep` versions plus stable and canary; stable defaults to the newest."""
+    if not known:
+        raise ServingConfigError(f"no pushed, blessed version of model '{model_name}' on disk")
+    stable = known[-1] if stable is None else stable
+    for label, version in ((STABLE, stable), (CANARY, canary)):
+        if version is not None and version not in known:
+            raise ServingConfigError(_unknown(label, version, model_name, known))
+    if canary is not None and canary == stable:
+        raise ServingConfigError(f"canary version {canary} is already the stable version")
+    labels = {STABLE: stable} if canary is None else {STABLE: stable, CANARY: canary}
+    versions = set(known[-keep:]) | set(labels.values())
+    return ServingPlan(model_name, base_path, tuple(sorted(versions)), labels)
+
+
+def _unknown(label: str, version: int, model_name: str, known: list[int]) -> str:
+    """Error text naming the version asked for and the ones that exist."""
+    return (
+        f"{label} version {version} is not a pushed, blessed version of model '{model_name}' "
+        f"on disk (known: {', '.join(map(str, known)) or 'none'})"
+    )
+
+
+def rollback_plan(current: ServingPlan, to: int, known: list[int]) -> ServingPlan:
+    """Move `stable` to a known version, loading it too; a canary on that version is dropped."""
+    if to not in known:
+        raise ServingConfigError(_unknown("rollback", to, current.model_name, known))
+    labels = {k: v for k, v in current.labels.items() if k != CANARY or v != to}
+    labels[STABLE] = to
+    versions = tuple(sorted(set(current.versions) | {to}))
+    return ServingPlan(current.model_name, current.base_path, versions, labels)
+
+
+def model_server_config(plan: ServingPlan):
+    """ModelServerConfig with one model: specific versions and version labels."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add()
+    model.name = plan.model_name
+    model.base_path = plan.base_path
+    model.model_platform = "tensorflow"
+    model.model_version_policy.specific.versions.extend(plan.versions)
+    for label, version in sorted(plan.labels.items()):
+        model.version_labels[label] = version
+    return config
+
+
+def models_config_text(plan: ServingPlan) -> str:
+    """models.config as TF Serving's --model_config_file reads it."""
+    from google.protobuf import text_format
+
+    return text_format.MessageToString(model_server_config(plan))
+
+
+def read_plan(path: Path, model_name: str) -> ServingPlan:
+    """The served versions and labels of one model in an existing models.config."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    if not path.is_file():
+        raise ServingConfigError(f"no {path}: run `python -m pipeline serving-config` first")
+    config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    for model in config.model_config_list.config:
+        if model.name == model_name:
+            return ServingPlan(
+                model.name, model.base_path,
+                tuple(model.model_version_policy.specific.versions), dict(model.version_labels),
+            )
+    raise ServingConfigError(f"{path} has no model named '{model_name}'")
+
+
+def batching_text(settings: BatchingSettings) -> str:
+    """BatchingParameters text proto for --batching_parameters_file (wrapper-typed fields)."""
+    lines = [
+        f"max_batch_size {{ value: {settings.max_batch_size} }}",
+        f"batch_timeout_micros {{ value: {settings.batch_timeout_micros} }}",
+        f"max_enqueued_batches {{ value: {settings.max_enqueued_batches} }}",
+        f"num_batch_threads {{ value: {settings.num_batch_threads} }}",
+    ]
+    lines += [f"allowed_batch_sizes: {size}" for size in settings.allowed_batch_sizes]
+    return "\n".join(lines) + "\n"
+
+
+def monitoring_text(path: str = PROMETHEUS_PATH) -> str:
+    """MonitoringConfig text proto enabling Prometheus metrics on the REST port."""
+    return f'prometheus_config {{\n  enable: true\n  path: "{path}"\n}}\n'
+
+
+def configmap_yaml(model_name: str, files: dict[str, str]) -> str:
+    """A Kubernetes ConfigMap holding the config files, mounted by deploy/k8s/deployment.yaml."""
+    import yaml
+
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{model_name.replace('_', '-')}-serving-config",
+                     "labels": {"app": "tf-serving"}},
+        "data": files,
+    }
+    return yaml.safe_dump(manifest, sort_keys=False)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write beside the target then rename, so a polling server never reads half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def write_config_files(
+    plan: ServingPlan, output_dir: Path, batching: BatchingSettings
+) -> list[Path]:
+    """models.config, batching.config, monitoring.config and the ConfigMap embedding them."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        MODELS_CONFIG: models_config_text(plan),
+        BATCHING_CONFIG: batching_text(batching),
+        MONITORING_CONFIG: monitoring_text(),
+    }
+    files[CONFIGMAP] = configmap_yaml(plan.model_name, dict(files))
+    for name, text in files.items():
+        write_atomic(output_dir / name, text)
+    return [output_dir / name for name in files]
+
+
+def audit_records(output_dir: Path) -> list[dict]:
+    """Every rollback and release recorded beside the config, oldest first."""
+    path = output_dir / AUDIT_LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_audit(output_dir: Path, record: dict) -> dict:
+    """Add one JSON line: when, which action, from which version to which, why."""
+    entry = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **record}
+    with (output_dir / AUDIT_LOG).open("a") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    return entry
+
+
+def pinned_version(output_dir: Path, known: list[int]) -> int | None:
+    """The version a still-effective rollback pinned `stable` to, if any."""
+    records = audit_records(output_dir)
+    if not records or records[-1].get("action") != "rollback":
+        return None
+    version = records[-1]["to"]
+    return version if version in known else None

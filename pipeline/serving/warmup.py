@@ -1,0 +1,86 @@
+"""TF Serving warmup: PredictionLogs built from real rows, replayed by the server at load time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+from models import features
+from models.model import SERVING_SIGNATURE
+from pipeline.errors import WorkFailed
+
+# The file name and folder TF Serving reads warmup records from (at most 1000 records).
+WARMUP_FILE = "tf_serving_warmup_requests"
+# The split the Evaluator scored the model on: warmup rows come from there.
+WARMUP_SPLIT = "eval"
+WARMUP_ROWS = 5
+SERVING_INPUT = "examples"
+
+
+class WarmupError(WorkFailed):
+    """No rows could be read for warmup; the message names the artifact folder."""
+
+
+def read_serving_examples(examples_uri: str, count: int = WARMUP_ROWS) -> list[bytes]:
+    """The first `count` tf.Examples of the eval split, keeping only what a client sends."""
+    split_dir = Path(examples_uri) / f"Split-{WARMUP_SPLIT}"
+    files = sorted(str(p) for p in split_dir.glob("*") if p.is_file())
+    if not files:
+        raise WarmupError(f"no example files in {split_dir} to build warmup requests from")
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
+    rows = [_client_features(tf.train.Example.FromString(r.numpy())) for r in records]
+    if not rows:
+        raise WarmupError(f"{split_dir} holds no examples to build warmup requests from")
+    return [row.SerializeToString() for row in rows]
+
+
+def _client_features(example: tf.train.Example) -> tf.train.Example:
+    """Drop the label sources and other columns, as a live request would not carry them."""
+    kept = tf.train.Example()
+    for key in features.raw_feature_keys():
+        if key in example.features.feature:
+            kept.features.feature[key].CopyFrom(example.features.feature[key])
+    return kept
+
+
+def predict_request(model_name: str, serialized: list[bytes]) -> predict_pb2.PredictRequest:
+    """A Predict call to serving_default with a batch of serialized tf.Examples."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = SERVING_SIGNATURE
+    request.inputs[SERVING_INPUT].CopyFrom(
+        tf.make_tensor_proto(serialized, dtype=tf.string, shape=[len(serialized)])
+    )
+    return request
+
+
+def prediction_logs(
+    model_name: str, serialized: list[bytes]
+) -> list[prediction_log_pb2.PredictionLog]:
+    """One single-row request per example, then one with every row (warms batch sizes 1 and N)."""
+    batches = [[row] for row in serialized] + ([serialized] if len(serialized) > 1 else [])
+    return [
+        prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=predict_request(model_name, batch))
+        )
+        for batch in batches
+    ]
+
+
+def write_warmup(extra_dir: Path, logs: list[prediction_log_pb2.PredictionLog]) -> Path:
+    """Write the records where TF Serving looks for them (assets.extra of the version)."""
+    path = extra_dir / WARMUP_FILE
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+    return path
+
+
+def read_warmup(path: Path) -> list[prediction_log_pb2.PredictionLog]:
+    """Parse a warmup file back into PredictionLogs."""
+    return [
+        prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        for record in tf.data.TFRecordDataset([str(path)])
+    ]

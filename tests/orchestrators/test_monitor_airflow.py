@@ -1,0 +1,94 @@
+"""The monitoring DAG really runs: `airflow dags test` against the session's served model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from models import features
+from pipeline.config import PipelineConfig
+from pipeline.run import airflow_server
+from tests.e2e.test_continuous_e2e import generated_csv
+from tests.orchestrators.test_airflow import _query, _task_states
+from tools import span_demo
+
+pytestmark = pytest.mark.airflow
+DAG_ID = "taxi_monitoring"
+TASK_ID = "monitor_requests"
+DAG_FILE = airflow_server.DAGS_FOLDER / "taxi_monitoring.py"
+
+
+def monitor_environment(root: Path, config: PipelineConfig, requests: Path) -> dict[str, str]:
+    """Airflow in root/airflow_home with only the monitoring DAG, watching `requests`."""
+    dags = root / "dags"
+    dags.mkdir()
+    (dags / DAG_FILE.name).symlink_to(DAG_FILE)
+    home = root / "airflow_home"
+    env = airflow_server.airflow_environment(home, dags, {
+        **os.environ,
+        "PIPELINE_MONITOR_REQUESTS_FILE": str(requests),
+        "PIPELINE_MONITOR_METADATA_PATH": str(config.metadata_path),
+        "PIPELINE_MONITOR_STATE_DIR": str(root / "monitoring"),
+        "PIPELINE_MONITOR_PYTHON": sys.executable,
+    })
+    home.mkdir()
+    airflow_server.airflow_cli(env, "db", "migrate")
+    return env
+
+
+def dag_test(env: dict[str, str], day: str) -> tuple[int, str]:
+    """`airflow dags test taxi_monitoring DAY`: exit code and output."""
+    done = subprocess.run(["airflow", "dags", "test", DAG_ID, day], env=env,
+                          capture_output=True, text=True, timeout=900)
+    return done.returncode, done.stdout + done.stderr
+
+
+def run_state(env: dict[str, str], day: str) -> tuple[str, dict[str, str | None]]:
+    """The DAG run of that logical day and its task states, from Airflow's database."""
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    [(run_id, state)] = _query(
+        db, "SELECT run_id, state FROM dag_run WHERE dag_id = ? AND run_id LIKE ?",
+        DAG_ID, f"%{day}%")
+    return state, _task_states(db, DAG_ID, run_id)
+
+
+def reports(root: Path) -> list[Path]:
+    """The report.md files monitor wrote, oldest first (folders are named by time)."""
+    return sorted((root / "monitoring" / "reports").glob("*/report.md"))
+
+
+def test_monitoring_dag_passes_clean_requests_and_fails_on_drift(
+    shared_run, shared_config: PipelineConfig, tmp_path: Path
+) -> None:
+    """A clean request log: the task succeeds with an OK report; a drifted one: it fails (alert)."""
+    requests = tmp_path / "requests" / "latest.csv"
+    requests.parent.mkdir()
+    env = monitor_environment(tmp_path, shared_config, requests)
+
+    generated_csv(requests, 21, serving_only=True)
+    started = time.monotonic()
+    code, output = dag_test(env, "2024-01-02")
+    clean_seconds = time.monotonic() - started
+    assert code == 0, output[-3000:]
+    assert run_state(env, "2024-01-02") == ("success", {TASK_ID: "success"})
+    [clean_report] = reports(tmp_path)
+    assert "OK: no threshold crossed" in clean_report.read_text()
+    assert (tmp_path / "monitoring" / "latest_window.stats.pb").is_file()
+
+    generated_csv(requests, 22, span_demo.DEMO_DRIFT, serving_only=True)
+    started = time.monotonic()
+    code, output = dag_test(env, "2024-01-03")
+    drifted_seconds = time.monotonic() - started
+    assert code != 0
+    assert f"SKEW   feature '{features.PAYMENT_TYPE_KEY}'" in output
+    assert run_state(env, "2024-01-03") == ("failed", {TASK_ID: "failed"})
+    drifted_report = reports(tmp_path)[-1]
+    assert drifted_report != clean_report
+    text = drifted_report.read_text()
+    assert "ALERT: a threshold was crossed" in text and "Linfty distance" in text
+    print(f"airflow dags test: clean {clean_seconds:.0f} s, drifted {drifted_seconds:.0f} s")

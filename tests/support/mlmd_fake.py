@@ -1,0 +1,80 @@
+"""A tiny MLMD store recorded the way TFX records runs, for fast lineage tests without TFX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ml_metadata.proto import metadata_store_pb2 as mlmd
+
+from pipeline.metadata import connection, records
+
+Properties = dict[str, object]
+
+
+def _set(properties, values: Properties) -> None:
+    """Write Python values into an MLMD custom-properties map."""
+    for name, value in values.items():
+        if isinstance(value, bool | int):
+            properties[name].int_value = int(value)
+        elif isinstance(value, float):
+            properties[name].double_value = value
+        else:
+            properties[name].string_value = str(value)
+
+
+class FakePipeline:
+    """Contexts per pipeline, run and node; executions linked to artifacts by keyed events."""
+
+    def __init__(self, path: Path, name: str = "taxi") -> None:
+        self.store = connection.open_store(connection.sqlite_connection(str(path), must_exist=False))
+        self.name = name
+        self._types: dict[tuple[str, str], int] = {}
+        self.pipeline = self._context(records.PIPELINE_CONTEXT, name)
+
+    def _type_id(self, kind: str, name: str) -> int:
+        if (kind, name) not in self._types:
+            put, proto = {
+                "context": (self.store.put_context_type, mlmd.ContextType),
+                "execution": (self.store.put_execution_type, mlmd.ExecutionType),
+                "artifact": (self.store.put_artifact_type, mlmd.ArtifactType),
+            }[kind]
+            self._types[(kind, name)] = put(proto(name=name))
+        return self._types[(kind, name)]
+
+    def _context(self, type_name: str, name: str) -> mlmd.Context:
+        existing = self.store.get_context_by_type_and_name(type_name, name)
+        if existing is not None:
+            return existing
+        context = mlmd.Context(type_id=self._type_id("context", type_name), name=name)
+        [context.id] = self.store.put_contexts([context])
+        return context
+
+    def artifact(self, type_name: str, uri: str, **properties: object) -> mlmd.Artifact:
+        """A new, not yet stored, artifact."""
+        artifact = mlmd.Artifact(type_id=self._type_id("artifact", type_name), uri=uri,
+                                 state=mlmd.Artifact.LIVE)
+        _set(artifact.custom_properties, properties)
+        return artifact
+
+    def execute(
+        self, run_id: str, node: str, state: str = "COMPLETE",
+        inputs: dict[str, mlmd.Artifact] | None = None,
+        outputs: dict[str, mlmd.Artifact] | None = None, **properties: object,
+    ) -> dict[str, mlmd.Artifact]:
+        """Record one execution of `node` in run `run_id`; return its outputs with their ids."""
+        execution = mlmd.Execution(type_id=self._type_id("execution", f"fake.{node}"),
+                                   last_known_state=mlmd.Execution.State.Value(state))
+        _set(execution.custom_properties, properties)
+        pairs = [(a, self._event(mlmd.Event.INPUT, k)) for k, a in (inputs or {}).items()]
+        pairs += [(a, self._event(mlmd.Event.OUTPUT, k)) for k, a in (outputs or {}).items()]
+        contexts = [self.pipeline, self._context(records.RUN_CONTEXT, run_id),
+                    self._context(records.NODE_CONTEXT, f"{self.name}.{node}")]
+        _, artifact_ids, _ = self.store.put_execution(execution, pairs, contexts)
+        stored = self.store.get_artifacts_by_id(artifact_ids[len(inputs or {}):])
+        return dict(zip((outputs or {}).keys(), stored, strict=True))
+
+    @staticmethod
+    def _event(kind: int, key: str) -> mlmd.Event:
+        event = mlmd.Event(type=kind)
+        event.path.steps.add().key = key
+        return event

@@ -1,0 +1,189 @@
+"""Pre-flight input checks: each broken file is refused naming the file, line and column."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from models import features
+from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.data.preflight import PreflightError, check_data_dir
+from tests.support.configs import SAMPLE_DATA, small_config
+from tests.support.faults import (
+    cli_run,
+    drop_column,
+    fake_served_version,
+    sample_lines,
+    set_column,
+    write_lines,
+)
+
+SCHEMA = PipelineConfig().schema_path
+LIMIT = 1 << 20
+
+
+def refused(data_dir: Path, schema: Path | None = SCHEMA) -> str:
+    """The pre-flight error message for a folder that must be refused."""
+    with pytest.raises(PreflightError) as error:
+        check_data_dir(data_dir, schema, LIMIT)
+    return str(error.value)
+
+
+def test_the_sample_passes_with_its_row_count() -> None:
+    report = check_data_dir(SAMPLE_DATA, SCHEMA, LIMIT)
+    assert (report.files, report.rows) == (1, len(sample_lines()) - 1)
+
+
+def test_missing_input_directory(tmp_path: Path) -> None:
+    assert f"{tmp_path / 'absent'}: input directory does not exist" in refused(tmp_path / "absent")
+
+
+def test_directory_without_files(tmp_path: Path) -> None:
+    assert f"{tmp_path}: no input files" in refused(tmp_path)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_bytes(b"")
+    assert f"{tmp_path / 'data.csv'}: file is empty" in refused(tmp_path)
+
+
+def test_header_only(tmp_path: Path) -> None:
+    write_lines(tmp_path, sample_lines()[:1])
+    assert f"{tmp_path / 'data.csv'}: has a header but no data rows" in refused(tmp_path)
+
+
+@pytest.mark.parametrize("column", [features.TIPS_KEY, features.DENSE_FLOAT_FEATURE_KEYS[0]])
+@pytest.mark.parametrize("schema", [SCHEMA, None], ids=["curated", "inferred"])
+def test_missing_column(tmp_path: Path, column: str, schema: Path | None) -> None:
+    write_lines(tmp_path, drop_column(sample_lines(), column))
+    message = refused(tmp_path, schema)
+    assert f"{tmp_path / 'data.csv'}:1: missing column(s) '{column}'" in message
+
+
+def test_unknown_extra_column(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, [lines[0] + ",driver_mood"] + [line + ",happy" for line in lines[1:]])
+    assert "data.csv:1: unknown column(s) 'driver_mood' not in" in refused(tmp_path)
+
+
+def test_duplicated_column(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, [lines[0] + f",{features.TIPS_KEY}"] + [f"{x},0" for x in lines[1:]])
+    assert f"duplicated column(s) '{features.TIPS_KEY}'" in refused(tmp_path)
+
+
+def test_empty_values_beyond_what_the_schema_allows(tmp_path: Path) -> None:
+    seconds = features.DENSE_FLOAT_FEATURE_KEYS[2]
+    lines = set_column(sample_lines(), seconds, "", every=5)
+    lines = set_column(lines, features.FARE_KEY, "", every=100)
+    write_lines(tmp_path, lines)
+    rows = len(lines) - 1
+    message = refused(tmp_path)
+    assert f"column '{seconds}' is empty in {(rows + 4) // 5} of {rows} rows" in message
+    assert "allows at most 1.0% (presence.min_fraction 0.99)" in message
+    assert f"column '{features.FARE_KEY}' is empty in {(rows + 99) // 100} of {rows}" in message
+    assert "allows at most 0.0% (presence.min_fraction 1)" in message
+
+
+def test_empty_values_within_the_schema_pass(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, set_column(lines, features.BUCKET_FEATURE_KEYS[0], "", every=20))
+    assert check_data_dir(tmp_path, SCHEMA, LIMIT).rows == len(lines) - 1
+
+
+def test_rows_with_the_wrong_number_of_fields_are_named_by_line(tmp_path: Path) -> None:
+    lines = sample_lines()
+    lines[4] += ",extra"
+    lines[9] = lines[9].rsplit(",", 2)[0]
+    write_lines(tmp_path, lines)
+    width = len(lines[0].split(","))
+    message = refused(tmp_path)
+    assert f"data.csv:5: {width + 1} fields, the header has {width}" in message
+    assert f"data.csv:10: {width - 2} fields, the header has {width}" in message
+
+
+def test_problem_lines_are_capped_and_counted(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, lines[:1] + [line + ",x" for line in lines[1:]])
+    message = refused(tmp_path)
+    assert message.count("fields, the header has") == 10
+    assert f"... and {len(lines) - 11} more problem lines" in message
+
+
+def test_non_utf8_bytes_name_the_line_and_field(tmp_path: Path) -> None:
+    lines = [line.encode() for line in sample_lines()]
+    company = lines[0].decode().split(",").index(features.VOCAB_FEATURE_KEYS[1])
+    cells = lines[3].split(b",")
+    cells[company] = b"Caf\xe9 Cab"
+    lines[3] = b",".join(cells)
+    (tmp_path / "data.csv").write_bytes(b"\n".join(lines) + b"\n")
+    message = refused(tmp_path)
+    assert f"data.csv:4: not valid UTF-8 in field {company + 1} (bytes b'\\xe9 Ca'" in message
+
+
+def test_a_100_mb_field_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    lines = sample_lines()
+    with (tmp_path / "data.csv").open("w") as handle:
+        handle.write("\n".join(lines[:3]) + "\n")
+        handle.write(lines[3].replace(",", "," + "x" * 100_000_000, 1) + "\n")
+    started = time.monotonic()
+    message = refused(tmp_path)
+    assert time.monotonic() - started < 5
+    assert f"data.csv:4: record longer than {LIMIT} bytes (max_row_bytes)" in message
+
+
+def test_quoted_multiline_fields_and_blank_lines_are_kept(tmp_path: Path) -> None:
+    lines = set_column(sample_lines(), features.VOCAB_FEATURE_KEYS[1], '"Line one\nline two"', 50)
+    write_lines(tmp_path, lines + [""])
+    assert check_data_dir(tmp_path, SCHEMA, LIMIT).rows == len(sample_lines()) - 1
+
+
+def test_unbalanced_quote_is_refused(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, lines[:-1] + [lines[-1] + '"'])
+    assert f"data.csv:{len(lines)}: unbalanced quotes" in refused(tmp_path)
+
+
+def test_files_with_different_headers(tmp_path: Path) -> None:
+    lines = sample_lines()
+    write_lines(tmp_path, lines, "a.csv")
+    reordered = drop_column(lines, features.TIPS_KEY)
+    tips = [line.split(",")[lines[0].split(",").index(features.TIPS_KEY)] for line in lines]
+    write_lines(tmp_path, [f"{t},{row}" for t, row in zip(tips, reordered, strict=True)], "b.csv")
+    assert f"{tmp_path / 'b.csv'}: header differs from {tmp_path / 'a.csv'}'s" in refused(tmp_path)
+
+
+def test_a_subdirectory_is_refused(tmp_path: Path) -> None:
+    write_lines(tmp_path, sample_lines())
+    (tmp_path / "old").mkdir()
+    assert f"{tmp_path / 'old'}: is a directory" in refused(tmp_path)
+
+
+def test_cli_refuses_a_bad_file_before_any_component(tmp_path: Path) -> None:
+    data = write_lines(tmp_path / "data", drop_column(sample_lines(), features.TIPS_KEY))
+    config = small_config(tmp_path, data_dir=data)
+    version = fake_served_version(config)
+    started = time.monotonic()
+    done = cli_run(config)
+    assert time.monotonic() - started < 30
+    assert done.returncode == 1
+    assert f"error: input data check failed in {data}:" in done.stderr
+    assert f"{data / 'data.csv'}:1: missing column(s) '{features.TIPS_KEY}'" in done.stderr
+    assert not config.metadata_path.exists()
+    assert not config.log_dir.exists()
+    assert sorted(p.name for p in version.parent.iterdir()) == ["1"]
+    assert (version / "saved_model.pb").read_bytes() == b"model v1"
+
+
+def test_check_data_command(tmp_path: Path) -> None:
+    data = write_lines(tmp_path, sample_lines()[:1])
+    command = [sys.executable, "-m", "pipeline", "check-data", "--data"]
+    bad = subprocess.run([*command, str(data)], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    good = subprocess.run([*command, str(SAMPLE_DATA)], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True)
+    assert bad.returncode == 1 and "has a header but no data rows" in bad.stderr
+    assert good.returncode == 0 and f"ok: {len(sample_lines()) - 1} rows" in good.stdout

@@ -1,0 +1,215 @@
+"""Spans, the generator, ingest's checks, the run context and the monitoring DAG (no pipeline)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from models import features
+from pipeline.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    PipelineConfig,
+    SpanSelection,
+    config_from_values,
+    parse_spans,
+)
+from pipeline.data import fingerprints, ingest, spans
+from pipeline.run import run_facts
+from tests.support.configs import SAMPLE_DATA
+from tools import span_demo
+
+SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
+SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+
+
+def span_dir_with(root: Path, count: int, rows: int = 40) -> Path:
+    """A data dir with `count` clean generated spans."""
+    data = root / "data"
+    for span in range(1, count + 1):
+        header, generated = span_demo.generate_rows(SOURCE, rows, seed=span, days=7 * span)
+        span_demo.write_span(data, span, header, generated)
+    return data
+
+
+def test_latest_span_is_the_highest_number_not_the_last_in_name_order(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 2)
+    header, rows = span_demo.generate_rows(SOURCE, 5, seed=9, days=0)
+    span_demo.write_span(data, 10, header, rows)
+    (data / ".ingest-abc").mkdir()
+    assert spans.list_spans(data) == [1, 2, 10]
+    assert spans.resolve_spans(data, parse_spans("latest")) == (10,)
+    assert spans.resolve_spans(data, parse_spans("2")) == (2,)
+    with pytest.raises(spans.SpanError, match="missing span.s. 3 of the selected range 3"):
+        spans.resolve_spans(data, parse_spans("3"))
+
+
+def test_plain_folder_of_csvs_has_no_span() -> None:
+    assert spans.resolve_spans(SAMPLE_DATA, parse_spans("latest")) == ()
+    assert spans.input_folders(SAMPLE_DATA, ()) == [SAMPLE_DATA]
+    with pytest.raises(spans.SpanError, match="no span-N folders"):
+        spans.resolve_spans(SAMPLE_DATA, parse_spans("1"))
+
+
+@pytest.mark.parametrize(("text", "selection"), [
+    ("latest", SpanSelection(newest=1)),
+    ("last-1", SpanSelection(newest=1)),
+    ("last-3", SpanSelection(newest=3)),
+    ("4", SpanSelection(newest=None, first=4, last=4)),
+    ("2-5", SpanSelection(newest=None, first=2, last=5)),
+])
+def test_span_selections_parse_and_print_back(text: str, selection: SpanSelection) -> None:
+    assert parse_spans(text) == selection
+    assert parse_spans(str(selection)) == selection
+    assert str(selection) == ("latest" if text == "last-1" else text)
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1", "3-3", "5-2", "1-", "1-2-3", "last-0", "last-",
+                                  "last-x", "newest", "1,2", " 2"])
+def test_bad_span_selections_are_config_errors_naming_the_field(text: str) -> None:
+    with pytest.raises(ConfigError, match=f"invalid config spans: {text!r}.*A-B"):
+        config_from_values({"spans": text})
+
+
+def test_config_holds_the_parsed_selection_and_records_it_as_text(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 1)
+    config = config_from_values({"data_dir": str(data), "spans": "last-3"})
+    assert config.spans == SpanSelection(newest=3)
+    record = run_facts.config_record(config)
+    assert record["spans"] == "last-3"
+    assert run_facts.config_from_record(record) == config
+    with pytest.raises(ConfigError, match="invalid config spans"):
+        PipelineConfig(spans="last-3")
+
+
+def test_a_range_selects_every_span_in_it_and_names_the_missing_ones(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 3)
+    header, rows = span_demo.generate_rows(SOURCE, 5, seed=9, days=0)
+    span_demo.write_span(data, 6, header, rows)
+    assert spans.resolve_spans(data, parse_spans("1-3")) == (1, 2, 3)
+    assert spans.resolve_spans(data, parse_spans("2-3")) == (2, 3)
+    with pytest.raises(spans.SpanError, match=r"missing span\(s\) 4, 5 of the selected range 2-6"):
+        spans.resolve_spans(data, parse_spans("2-6"))
+    assert spans.input_folders(data, (2, 3)) == [data / "span-2", data / "span-3"]
+    assert spans.window_text((2, 3)) == "2-3" and spans.window_text((3,)) == "3"
+
+
+def test_a_rolling_window_takes_the_newest_span_folders_or_fewer(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 2)
+    header, rows = span_demo.generate_rows(SOURCE, 5, seed=9, days=0)
+    span_demo.write_span(data, 5, header, rows)
+    assert spans.resolve_spans(data, parse_spans("last-2")) == (2, 5)
+    assert spans.resolve_spans(data, parse_spans("last-9")) == (1, 2, 5)
+    assert spans.resolve_spans(SAMPLE_DATA, parse_spans("last-2")) == ()
+
+
+def test_generated_rows_are_seeded_and_time_fields_follow_the_shifted_timestamp() -> None:
+    _, first = span_demo.generate_rows(SOURCE, 50, seed=3, days=30)
+    _, again = span_demo.generate_rows(SOURCE, 50, seed=3, days=30)
+    assert first == again
+    for row in first:
+        if row[features.TIMESTAMP_KEY]:
+            start = dt.datetime.fromtimestamp(int(row[features.TIMESTAMP_KEY]), dt.timezone.utc)
+            assert int(row[features.HOUR_KEY]) == start.hour
+            assert int(row[features.MONTH_KEY]) == start.month
+            assert int(row[features.WEEKDAY_KEY]) == start.isoweekday() % 7 + 1
+
+
+def test_drifted_rows_shift_the_payment_mix_and_scale_fares() -> None:
+    _, clean = span_demo.generate_rows(SOURCE, 400, seed=5, days=0)
+    _, drifted = span_demo.generate_rows(SOURCE, 400, seed=5, days=0, drift=span_demo.DEMO_DRIFT)
+    share = {
+        name: Counter(r[features.PAYMENT_TYPE_KEY] for r in rows)[features.DRIFT_FROM_VALUE] / 400
+        for name, rows in (("clean", clean), ("drifted", drifted))
+    }
+    assert share["clean"] - share["drifted"] > 0.2
+    fares = [(float(a[features.FARE_KEY]), float(b[features.FARE_KEY]))
+             for a, b in zip(clean, drifted, strict=True) if a[features.FARE_KEY]]
+    assert all(abs(b - a * span_demo.DEMO_DRIFT.fare_factor) < 0.01 for a, b in fares)
+
+
+def write_csv_without(tmp_path: Path, column: str) -> Path:
+    """A generated file missing one column."""
+    header, rows = span_demo.generate_rows(SOURCE, 20, seed=1, days=0)
+    header = [c for c in header if c != column]
+    kept = [{c: r[c] for c in header} for r in rows]
+    return span_demo.write_rows(tmp_path / "missing.csv", header, kept)
+
+
+def test_ingest_rejects_a_missing_column_and_leaves_spans_untouched(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 1)
+    before = (data / "span-1" / spans.SPAN_FILE).read_bytes()
+    bad = write_csv_without(tmp_path, features.TIPS_KEY)
+    with pytest.raises(spans.SpanError, match=rf"missing columns \['{features.TIPS_KEY}'\]"):
+        ingest.ingest(bad, data, SCHEMA)
+    assert sorted(p.name for p in data.iterdir()) == ["span-1"]
+    assert (data / "span-1" / spans.SPAN_FILE).read_bytes() == before
+
+
+def test_ingest_refuses_a_plain_folder(tmp_path: Path) -> None:
+    bad = write_csv_without(tmp_path, "nothing")
+    with pytest.raises(spans.SpanError, match="plain folder"):
+        ingest.ingest(bad, SAMPLE_DATA, SCHEMA)
+
+
+def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 1)
+    header, rows = span_demo.generate_rows(SOURCE, 60, seed=2, days=7)
+    good = span_demo.write_rows(tmp_path / "good.csv", header, rows)
+    assert ingest.ingest(good, data, SCHEMA) == 2
+    assert (data / "span-2" / spans.SPAN_FILE).read_bytes() == good.read_bytes()
+    for row in rows[::3]:
+        row[features.PAYMENT_TYPE_KEY] = "Bitcoin"
+    bad = span_demo.write_rows(tmp_path / "bad.csv", header, rows)
+    with pytest.raises(spans.SpanError, match=f"feature '{features.PAYMENT_TYPE_KEY}'"):
+        ingest.ingest(bad, data, SCHEMA)
+    assert sorted(p.name for p in data.iterdir()) == ["span-1", "span-2"]
+
+
+def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 2)
+    config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root")
+    context = run_facts.run_context(config, (2,))
+    assert context["data_span"] == 2 and "data_spans" not in context
+    assert context["data_fingerprint"] == fingerprints.data_fingerprint(spans.span_files(data, 2))
+    assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
+    assert len(context["uv_lock_sha256"]) == 64
+    assert context["packages"]["tfx"] == "1.16.0"
+    assert run_facts.config_from_record(context["config"]) == config
+
+
+def test_run_context_of_a_window_records_every_span_and_all_files(tmp_path: Path) -> None:
+    data = span_dir_with(tmp_path, 3)
+    config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root",
+                            spans=parse_spans("last-2"))
+    context = run_facts.run_context(config, (2, 3))
+    files = spans.span_files(data, 2) + spans.span_files(data, 3)
+    assert context["data_span"] == "2-3" and context["data_spans"] == [2, 3]
+    assert context["data_files"] == [str(f) for f in files]
+    assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
+    assert context["data_fingerprint"] != run_facts.run_context(config, (3,))["data_fingerprint"]
+    assert context["config"]["spans"] == "last-2"
+
+
+def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:
+    code = (
+        "from airflow.models import DagBag\n"
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'pipeline' / 'monitoring' / 'monitor_dag.py')!r},"
+        " include_examples=False)\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "task = bag.dags['taxi_monitoring'].get_task('monitor_requests')\n"
+        "print(task.bash_command)\n"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"),
+           "PIPELINE_MONITOR_REQUESTS_FILE": str(tmp_path / "requests.csv"),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"pipeline monitor {tmp_path / 'requests.csv'}" in done.stdout

@@ -1,0 +1,92 @@
+"""The benchmark harness: synthetic data, the report, and one tiny end-to-end run of the suite."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import report
+from models import features
+from tools import synthesize
+
+TINY_SCALE = 0.02
+PNG_MAGIC = b"\x89PNG"
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a CSV file."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def big_tipper_rate(rows: list[dict[str, str]]) -> float:
+    """Share of rows with a positive fare whose tip is over 20 % of it."""
+    fares = np.array([float(r[features.FARE_KEY]) for r in rows])
+    tips = np.array([float(r[features.TIPS_KEY] or "nan") for r in rows])
+    known = fares > 0
+    return float(np.mean(tips[known] > features.BIG_TIP_FRACTION * fares[known]))
+
+
+def test_synthetic_data_keeps_columns_types_ranges_and_label_rate(tmp_path: Path) -> None:
+    rows = synthesize.synthesize(tmp_path / "out", scale=0.2, seed=7)
+    header, synthetic = read_rows(tmp_path / "out" / "data.csv")
+    source_header, source = read_rows(synthesize.SOURCE)
+    assert header == source_header
+    assert rows == len(synthetic) == round(0.2 * len(source))
+    for key in features.BUCKET_FEATURE_KEYS + features.DENSE_FLOAT_FEATURE_KEYS:
+        seen = [float(r[key]) for r in source if r[key]]
+        made = [float(r[key]) for r in synthetic if r[key]]
+        assert min(seen) <= min(made) and max(made) <= max(seen), key
+    assert all("." not in r["trip_seconds"] for r in synthetic)
+    assert abs(big_tipper_rate(synthetic) - big_tipper_rate(source)) < 0.03
+    assert len({r[features.FARE_KEY] for r in synthetic}) > 0.5 * len(synthetic)
+
+
+def test_synthetic_data_is_seeded(tmp_path: Path) -> None:
+    synthesize.synthesize(tmp_path / "a", scale=0.05, seed=3)
+    synthesize.synthesize(tmp_path / "b", scale=0.05, seed=3)
+    synthesize.synthesize(tmp_path / "c", scale=0.05, seed=4)
+    first = (tmp_path / "a" / "data.csv").read_bytes()
+    assert first == (tmp_path / "b" / "data.csv").read_bytes()
+    assert first != (tmp_path / "c" / "data.csv").read_bytes()
+
+
+def test_synthesizing_from_a_file_without_a_needed_column_names_it(tmp_path: Path) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_text("fare,tips\n1.0,0.5\n")
+    with pytest.raises(synthesize.SynthesisError, match="no column 'trip_miles'"):
+        synthesize.synthesize(tmp_path / "out", scale=1, source=source)
+    assert not (tmp_path / "out" / "data.csv").exists()
+
+
+def point(rows: int, transform: float, trainer: float) -> dict:
+    """A scaling point as the suite records it."""
+    return {"scale": rows / 1000, "rows": rows, "seconds": transform + trainer + 5,
+            "components": {"Transform": transform, "Trainer": trainer},
+            "rows_per_second": {"Transform": rows / transform}, "train_steps_per_second": 10.0,
+            "peak_rss_mib": 900.0, "peak_tree_rss_mib": 950.0, "cpu_seconds": 1.0,
+            "load_before": 1.0}
+
+
+def test_fitted_exponents_recover_linear_and_flat_costs() -> None:
+    points = [point(rows, transform=rows / 100, trainer=30.0) for rows in (1000, 10000, 100000)]
+    exponents = report.fit_exponents(points)
+    assert exponents["Transform"] == pytest.approx(1.0, abs=1e-6)
+    assert exponents["Trainer"] == pytest.approx(0.0, abs=1e-6)
+    assert 0 < exponents[report.TOTAL] < 1
+
+
+def test_report_files_from_partial_results(tmp_path: Path) -> None:
+    results = {"machine": {"date": "2026-01-01", "cpus": 2, "load_average": [1.0, 1.0, 1.0]},
+               "options": {"train_steps": 10},
+               "scaling": [point(1000, 10.0, 30.0), point(10000, 100.0, 30.0)]}
+    paths = report.write(results, tmp_path)
+    written = json.loads(paths[report.JSON_NAME].read_text())
+    assert written["exponents"]["Transform"] == pytest.approx(1.0)
+    assert "| 10x | 10,000 |" in paths[report.MARKDOWN_NAME].read_text()
+    assert paths[report.PLOT_NAME].read_bytes().startswith(PNG_MAGIC)

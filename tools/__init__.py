@@ -1,0 +1,1 @@
+"""Developer tooling outside the runtime package: notebook stripping, demo spans, synthetic data."""
