@@ -12,7 +12,7 @@ export TF_USE_LEGACY_KERAS := 1
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help env run test test-unit test-fast lint schema serve-config clean strip-notebooks airflow
+.PHONY: help env run test test-unit check lint typecheck schema serve-config clean strip-notebooks airflow
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,14 +31,19 @@ env: $(VENV)/.synced  ## create .venv from the lock file (uv.lock)
 run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to change flags)
 	$(PYTHON) -m pipeline run $(ARGS)
 
-test: env  ## run every test: unit, end to end, orchestrators and services
+test: env check  ## lint, type check, then every test: unit, end to end, orchestrators and services
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-unit: env  ## only the fast unit tests
+test-unit: env  ## only the unit tests (tests/unit: seconds to a minute, no pipeline run)
 	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint: env  ## ruff over the project
-	$(VENV)/bin/ruff check pipeline models tests benchmarks
+check: lint typecheck  ## ruff and mypy, as CI runs them
+
+lint: env  ## ruff over every Python file of the project
+	$(VENV)/bin/ruff check .
+
+typecheck: env  ## mypy (basic mode) over pipeline/ and models/
+	$(VENV)/bin/mypy
 
 schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
 	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
