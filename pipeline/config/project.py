@@ -1,0 +1,371 @@
+"""A project's declaration (models/<name>/project.yaml): the one source of truth for its data, label,
+task, features and their treatment, slices, metrics and blessing thresholds.
+
+Preprocessing, the model, the Evaluator's config, serving, summaries and reports all read it; no
+feature, label, metric or dataset name is written in platform code. TF-free: parsed by plain Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InvalidInput
+
+DECLARATION_FILE = "project.yaml"
+SCHEMA_FILE = "schema.pbtxt"
+
+
+class ProjectError(InvalidInput):
+    """The declaration is missing or invalid; the message names the file and the field."""
+
+
+class Task(str, enum.Enum):
+    """What the label is: two classes, a few classes, or a number."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class Treatment(str, enum.Enum):
+    """How preprocessing turns a raw column into model inputs."""
+
+    NUMERIC = "numeric"          # z-score, plus quantile buckets
+    BUCKETIZED = "bucketized"    # quantile buckets only (coordinates, skewed counts)
+    CATEGORICAL = "categorical"  # integer ids 0..max_value-1, clipped
+    VOCABULARY = "vocabulary"    # strings (or integers as strings) through a computed vocabulary
+    HASHED = "hashed"            # high-cardinality strings hashed into buckets
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric the Evaluator computes: the name users write, TFMA's class and its output key."""
+
+    name: str
+    tfma_class: str
+    tfma_key: str
+    higher_is_better: bool
+
+
+# The metrics each task reports, by the short name a declaration uses. The first is the primary one.
+TASK_METRICS: dict[Task, tuple[Metric, ...]] = {
+    Task.BINARY: (
+        Metric("auc", "AUC", "auc", True),
+        Metric("accuracy", "BinaryAccuracy", "binary_accuracy", True),
+        Metric("precision", "Precision", "precision", True),
+        Metric("recall", "Recall", "recall", True),
+        Metric("calibration", "Calibration", "calibration", True),
+    ),
+    Task.MULTICLASS: (
+        Metric("accuracy", "SparseCategoricalAccuracy", "sparse_categorical_accuracy", True),
+        Metric("log_loss", "SparseCategoricalCrossentropy", "sparse_categorical_crossentropy", False),
+    ),
+    Task.REGRESSION: (
+        Metric("rmse", "RootMeanSquaredError", "root_mean_squared_error", False),
+        Metric("mae", "MeanAbsoluteError", "mean_absolute_error", False),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One raw column the model reads, and how it is treated."""
+
+    name: str
+    treatment: Treatment
+    buckets: int = 10        # numeric / bucketized: quantile buckets; hashed: hash buckets
+    max_value: int = 0       # categorical: ids 0..max_value-1
+    top_k: int = 1000        # vocabulary: most frequent values kept
+    oov_buckets: int = 10    # vocabulary: buckets for values outside it
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A blessing bound on one metric of the overall slice."""
+
+    metric: str
+    lower: float | None = None
+    upper: float | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A parsed, validated declaration."""
+
+    name: str
+    data: str
+    label: str
+    task: Task
+    features: tuple[Feature, ...]
+    schema: str | None = None
+    positive_class: str | None = None
+    classes: tuple[str, ...] = ()
+    weight: str | None = None
+    excluded: dict[str, str] = field(default_factory=dict)
+    slices: tuple[str, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    no_worse_than_serving: str | None = None
+    train_steps: int = 1000
+    eval_steps: int = 100
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    preprocessing_fn: str = "models.common.preprocessing.preprocessing_fn"
+    run_fn: str = "models.common.model.run_fn"
+    directory: Path | None = None
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        """Every metric this task reports, the primary one first."""
+        return TASK_METRICS[self.task]
+
+    @property
+    def primary_metric(self) -> Metric:
+        """The metric summaries lead with and the baseline comparison uses by default."""
+        return self.metric(self.no_worse_than_serving) if self.no_worse_than_serving else self.metrics[0]
+
+    def metric(self, name: str) -> Metric:
+        """A metric of this task by its short name."""
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        known = ", ".join(m.name for m in self.metrics)
+        raise ProjectError(f"project {self.name}: no metric '{name}' for a {self.task.value} task "
+                           f"(known: {known})")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Raw columns a client sends at serving time, in declaration order."""
+        return tuple(f.name for f in self.features)
+
+    @property
+    def label_values(self) -> tuple[str, ...]:
+        """Class names in index order (binary: negative then positive); empty for regression."""
+        return self.classes
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, passed to Transform and the Trainer as custom_config."""
+        values = dataclasses.asdict(self)
+        values["directory"] = str(self.directory) if self.directory else None
+        return json.loads(json.dumps(values, default=_enum_value))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Project:
+        """Rebuild from to_dict() (inside Transform and Trainer, where only custom_config arrives)."""
+        values = dict(values)
+        values["task"] = Task(values["task"])
+        values["features"] = tuple(
+            Feature(**{**f, "treatment": Treatment(f["treatment"])}) for f in values["features"])
+        values["thresholds"] = tuple(Threshold(**t) for t in values.get("thresholds", ()))
+        for key in ("classes", "slices"):
+            values[key] = tuple(values.get(key, ()))
+        values["directory"] = Path(values["directory"]) if values.get("directory") else None
+        return cls(**values)
+
+
+def _enum_value(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"not JSON serializable: {value!r}")
+
+
+# --- the YAML declaration ------------------------------------------------------------------------
+
+_TOP_LEVEL = {"name", "data", "schema", "label", "task", "positive_class", "classes", "weight",
+              "features", "excluded", "slices", "metrics", "training", "user_code"}
+
+
+def declaration_path(name: str, models_dir: Path) -> Path:
+    """Where a project's declaration lives."""
+    return models_dir / name / DECLARATION_FILE
+
+
+def load_project(name: str, models_dir: Path) -> Project:
+    """Read and validate models/<name>/project.yaml; a missing or invalid one is a ProjectError."""
+    path = declaration_path(name, models_dir)
+    if not path.is_file():
+        known = sorted(p.parent.name for p in models_dir.glob(f"*/{DECLARATION_FILE}"))
+        raise ProjectError(f"no project '{name}': {path} does not exist (projects: "
+                           f"{', '.join(known) or 'none'}; create one with python -m pipeline init)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ProjectError(f"{path} is not UTF-8 text: {error}") from error
+    return parse_declaration(text, path)
+
+
+def parse_declaration(text: str, path: Path) -> Project:
+    """A Project from the declaration's YAML text; every problem names the file and the field."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ProjectError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(values, dict):
+        raise ProjectError(f"{path}: expected a mapping of fields, got {type(values).__name__}")
+    unknown = sorted(set(values) - _TOP_LEVEL)
+    _check(not unknown, path, "fields", f"unknown {unknown}; allowed: {sorted(_TOP_LEVEL)}")
+    try:
+        project = _build(values, path)
+    except (TypeError, ValueError) as error:
+        raise ProjectError(f"{path}: {error}") from error
+    _validate(project, path)
+    return project
+
+
+def _build(values: dict[str, Any], path: Path) -> Project:
+    """Typed fields from the YAML mapping."""
+    for required in ("name", "data", "label", "task", "features"):
+        _check(values.get(required) not in (None, "", []), path, required, "is required")
+    task = _enum(Task, values["task"], path, "task")
+    metrics = values.get("metrics") or {}
+    training = values.get("training") or {}
+    code = values.get("user_code") or {}
+    classes = tuple(str(c) for c in values.get("classes") or ())
+    return Project(
+        name=str(values["name"]),
+        data=str(values["data"]),
+        schema=None if values.get("schema") in (None, "infer") else str(values["schema"]),
+        label=str(values["label"]),
+        task=task,
+        positive_class=None if values.get("positive_class") is None else str(values["positive_class"]),
+        classes=classes,
+        weight=values.get("weight"),
+        features=tuple(_feature(name, spec, path) for name, spec in _mapping(values, "features", path)),
+        excluded={str(k): str(v) for k, v in _mapping(values, "excluded", path)},
+        slices=tuple(str(s) for s in values.get("slices") or ()),
+        thresholds=tuple(_threshold(name, spec, path)
+                         for name, spec in _mapping(metrics, "thresholds", path)),
+        no_worse_than_serving=metrics.get("no_worse_than_serving"),
+        train_steps=int(training.get("train_steps", 1000)),
+        eval_steps=int(training.get("eval_steps", 100)),
+        hyperparameters=dict(training.get("hyperparameters") or {}),
+        preprocessing_fn=str(code.get("preprocessing_fn", Project.preprocessing_fn)),
+        run_fn=str(code.get("run_fn", Project.run_fn)),
+        directory=path.parent,
+    )
+
+
+def _mapping(values: Mapping[str, Any], key: str, path: Path) -> list[tuple[str, Any]]:
+    """The items of a mapping field (empty when absent)."""
+    value = values.get(key) or {}
+    _check(isinstance(value, dict), path, key, f"must be a mapping, got {type(value).__name__}")
+    return [(str(k), v) for k, v in value.items()]
+
+
+def _feature(name: str, spec: Any, path: Path) -> Feature:
+    """One `features:` entry: `name: treatment` or `name: {treatment: ..., buckets: ...}`."""
+    spec = {"treatment": spec} if isinstance(spec, str) else dict(spec or {})
+    treatment = _enum(Treatment, spec.pop("treatment", None), path, f"features.{name}.treatment")
+    allowed = {f.name for f in dataclasses.fields(Feature)} - {"name", "treatment"}
+    unknown = sorted(set(spec) - allowed)
+    _check(not unknown, path, f"features.{name}", f"unknown {unknown}; allowed: {sorted(allowed)}")
+    feature = Feature(name=name, treatment=treatment, **{k: int(v) for k, v in spec.items()})
+    if treatment is Treatment.CATEGORICAL:
+        _check(feature.max_value > 0, path, f"features.{name}.max_value", "must be > 0")
+    _check(feature.buckets > 1, path, f"features.{name}.buckets", "must be > 1")
+    _check(feature.top_k > 0 and feature.oov_buckets > 0, path, f"features.{name}",
+           "top_k and oov_buckets must be > 0")
+    return feature
+
+
+def _threshold(metric: str, spec: Any, path: Path) -> Threshold:
+    """One `metrics.thresholds:` entry: `metric: {min: x}` and/or `{max: y}`."""
+    spec = dict(spec or {})
+    unknown = sorted(set(spec) - {"min", "max"})
+    _check(not unknown, path, f"metrics.thresholds.{metric}", f"unknown {unknown}; use min and/or max")
+    _check(bool(spec), path, f"metrics.thresholds.{metric}", "needs min or max")
+    return Threshold(metric, _number(spec.get("min")), _number(spec.get("max")))
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _enum(kind: type[enum.Enum], value: Any, path: Path, field_name: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(member.value) for member in kind)
+        raise ProjectError(f"{path}: {field_name}: {value!r} is not one of {allowed}") from None
+
+
+def _check(condition: bool, path: Path, field_name: str, message: str) -> None:
+    if not condition:
+        raise ProjectError(f"{path}: {field_name}: {message}")
+
+
+def _validate(project: Project, path: Path) -> None:
+    """Cross-field rules: names, classes by task, slices and thresholds that exist."""
+    names = project.feature_names
+    _check(len(set(names)) == len(names), path, "features", "a column is listed twice")
+    _check(project.label not in names, path, "label", f"'{project.label}' is also a feature")
+    _check(not set(project.excluded) & set(names), path, "excluded",
+           f"{sorted(set(project.excluded) & set(names))} also listed as features")
+    missing = [s for s in project.slices if s not in names]
+    _check(not missing, path, "slices", f"{missing} are not features")
+    if project.task is Task.BINARY:
+        _check(len(project.classes) == 2, path, "classes",
+               "a binary task lists its two label values, negative first")
+        _check(project.positive_class == project.classes[1], path, "positive_class",
+               f"must be the second of classes {list(project.classes)}")
+    elif project.task is Task.MULTICLASS:
+        _check(len(project.classes) >= 2 and len(set(project.classes)) == len(project.classes),
+               path, "classes", "a multiclass task lists its distinct label values")
+    else:
+        _check(not project.classes, path, "classes", "a regression task has no classes")
+    for threshold in project.thresholds:
+        project.metric(threshold.metric)
+    if project.no_worse_than_serving:
+        project.metric(project.no_worse_than_serving)
+    _check(project.train_steps > 0 and project.eval_steps > 0, path, "training",
+           "train_steps and eval_steps must be > 0")
+
+
+def declaration_text(project: Project) -> str:
+    """The YAML a project is written as (by `init`), with comments a reviewer needs."""
+    import yaml
+
+    features = {f.name: _feature_yaml(f) for f in project.features}
+    body: dict[str, Any] = {
+        "name": project.name, "data": project.data, "schema": project.schema or "infer",
+        "label": project.label, "task": project.task.value,
+    }
+    if project.task is not Task.REGRESSION:
+        body["classes"] = list(project.classes)
+    if project.task is Task.BINARY:
+        body["positive_class"] = project.positive_class
+    if project.weight:
+        body["weight"] = project.weight
+    body["features"] = features
+    if project.excluded:
+        body["excluded"] = dict(project.excluded)
+    body["slices"] = list(project.slices)
+    body["metrics"] = {
+        "thresholds": {t.metric: {k: v for k, v in (("min", t.lower), ("max", t.upper)) if v is not None}
+                       for t in project.thresholds},
+        "no_worse_than_serving": project.primary_metric.name,
+    }
+    body["training"] = {"train_steps": project.train_steps, "eval_steps": project.eval_steps,
+                        "hyperparameters": dict(project.hyperparameters)}
+    code = {key: getattr(project, key) for key in ("preprocessing_fn", "run_fn")
+            if getattr(project, key) != getattr(Project, key)}
+    if code:
+        body["user_code"] = code
+    header = (f"# Declaration of project '{project.name}': read by preprocessing, the model, the "
+              "Evaluator, serving and every report.\n# Review it, edit it by hand, then: "
+              f"python -m pipeline run --project {project.name}\n")
+    return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _feature_yaml(feature: Feature) -> dict[str, Any] | str:
+    """Only the settings a treatment uses, so the file stays short."""
+    used = {Treatment.NUMERIC: ("buckets",), Treatment.BUCKETIZED: ("buckets",),
+            Treatment.CATEGORICAL: ("max_value",), Treatment.VOCABULARY: ("top_k", "oov_buckets"),
+            Treatment.HASHED: ("buckets",)}[feature.treatment]
+    return {"treatment": feature.treatment.value, **{k: getattr(feature, k) for k in used}}
