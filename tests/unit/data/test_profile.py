@@ -1,0 +1,166 @@
+"""Profiling a CSV into a project: the task, one decision per column with its reason, thresholds,
+slices and the curated schema, on small generated data sets."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.config.project import Task, Threshold, Treatment
+from pipeline.data.profile import Profile, ProfileError, curated_schema, profile
+
+
+def write_csv(path: Path, columns: dict[str, list]) -> Path:
+    """A CSV file of the columns (None is an empty cell); returns its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(columns)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        for row in zip(*columns.values(), strict=True):
+            writer.writerow(["" if v is None else v for v in row])
+    return path
+
+
+def binary_columns(rows: int = 1500, seed: int = 0) -> dict[str, list]:
+    """Churn-like data: a yes/no label and one column for each decision `init` makes."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows)
+    rooms = rng.integers(0, 6, rows)
+    plan = rng.choice(["basic", "plus", "pro"], rows)
+    income = np.round(rng.normal(50_000, 15_000, rows), 2)
+    churned = (rng.random(rows) < 0.2 + 0.3 * (plan == "basic")).astype(int)
+    notes = [f"note {i}" if i % 50 == 0 else None for i in range(rows)]  # 98 % empty
+    return {
+        "row_id": list(range(1, rows + 1)),
+        "customer": [f"C{i:05d}" for i in rng.permutation(rows)],
+        "age": age.tolist(),
+        "income": income.tolist(),
+        "plan": plan.tolist(),
+        "rooms": rooms.tolist(),
+        "city": [f"city{c}" for c in rng.integers(0, 5000, rows)],
+        "country": ["NL"] * rows,
+        "notes": notes,
+        "churn_code": [f"code{c}" for c in churned],
+        "churn_score": (churned * 10 + rng.normal(0, 0.05, rows)).round(4).tolist(),
+        "churned": ["yes" if c else "no" for c in churned],
+    }
+
+
+def multiclass_columns(rows: int = 300, seed: int = 1) -> dict[str, list]:
+    rng = np.random.default_rng(seed)
+    species = rng.choice(["setosa", "versicolor", "virginica"], rows, p=[0.5, 0.3, 0.2])
+    length = rng.normal(5, 1, rows) + (species == "virginica")
+    return {
+        "length": length.round(3).tolist(),
+        "width": rng.normal(3, 0.5, rows).round(3).tolist(),
+        "color": rng.choice(["red", "blue"], rows).tolist(),
+        "species": species.tolist(),
+    }
+
+
+def regression_columns(rows: int = 300, seed: int = 2) -> dict[str, list]:
+    rng = np.random.default_rng(seed)
+    size = rng.normal(80, 20, rows)
+    region = rng.choice(["north", "south", "east"], rows)
+    price = 3 * size + 40 * (region == "north") + rng.normal(0, 30, rows)
+    return {
+        "size": size.round(1).tolist(),
+        "region": region.tolist(),
+        "floor": rng.integers(0, 10, rows).tolist(),
+        "price": price.round(2).tolist(),
+    }
+
+
+@pytest.fixture(scope="module")
+def binary(tmp_path_factory: pytest.TempPathFactory) -> Profile:
+    folder = tmp_path_factory.mktemp("binary")
+    write_csv(folder / "churn.csv", binary_columns())
+    return profile(folder / "churn.csv", "churned")
+
+
+def decisions(result: Profile) -> dict[str, tuple[str, str]]:
+    return {d.column: (d.summary, d.reason) for d in result.decisions}
+
+
+def test_binary_task_classes_and_positive(binary: Profile) -> None:
+    assert binary.task is Task.BINARY and binary.rows == 1500
+    assert binary.classes == ("no", "yes") and binary.positive_class == "yes"
+    assert sum(binary.class_counts.values()) == 1500
+    assert binary.thresholds == (Threshold("auc", lower=0.7),)
+
+
+def test_binary_decisions(binary: Profile) -> None:
+    found = decisions(binary)
+    assert found["churned"][0] == "label"
+    assert found["row_id"] == ("excluded", "unique per row (a row number or an id)")
+    assert found["customer"][0] == "excluded" and "unique per row" in found["customer"][1]
+    assert found["country"] == ("excluded", "constant (always 'NL')")
+    assert found["notes"][0] == "excluded" and "mostly empty" in found["notes"][1]
+    assert found["churn_code"] == ("excluded", "possible label leak: a one-to-one mapping of the label")
+    assert found["churn_score"][0] == "excluded" and "possible label leak: correlation" in \
+        found["churn_score"][1]
+    assert found["age"][0] == "numeric" and found["income"][0] == "numeric"
+    assert found["plan"][0] == "vocabulary"
+    features = {f.name: f for f in binary.features}
+    assert features["rooms"].treatment is Treatment.CATEGORICAL and features["rooms"].max_value == 6
+    assert features["city"].treatment is Treatment.HASHED
+    distinct = binary.columns["city"].distinct
+    assert distinct > 1000 and features["city"].buckets == min(2 * distinct, 10000)
+    assert binary.slices == ("plan", "rooms")
+
+
+def test_curated_schema(binary: Profile) -> None:
+    schema = curated_schema(binary)
+    by_name = {f.name: f for f in schema.feature}
+    assert set(by_name) == set(binary.columns)  # excluded columns are still in the CSV
+    assert list(by_name["churned"].not_in_environment) == ["SERVING"]
+    assert list(schema.default_environment) == ["TRAINING", "SERVING"]
+    assert by_name["rooms"].int_domain.max == 5 and by_name["rooms"].int_domain.min == 0
+    assert by_name["row_id"].presence.min_count == 0
+    assert by_name["age"].presence.min_fraction == 1.0
+    domains = {d.name: list(d.value) for d in schema.string_domain}
+    assert domains[by_name["churned"].domain] == ["no", "yes"]
+
+
+def test_positive_chosen_and_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 5,
+                                          "y": ["a", "b", "b", "b"] * 5})
+    assert profile(path, "y").classes == ("b", "a")  # the rarer value is positive
+    assert profile(path, "y", positive="b").classes == ("a", "b")
+    with pytest.raises(ProfileError, match="--positive 'c' is not a value"):
+        profile(path, "y", positive="c")
+
+
+def test_multiclass(tmp_path: Path) -> None:
+    result = profile(write_csv(tmp_path / "iris.csv", multiclass_columns()), "species")
+    assert result.task is Task.MULTICLASS
+    assert result.classes == ("setosa", "versicolor", "virginica")
+    majority = max(result.class_counts.values()) / result.rows
+    assert result.thresholds == (Threshold("accuracy", lower=round(max(majority + 0.05, 0.5), 3)),)
+    assert decisions(result)["color"][0] == "vocabulary"
+    assert result.slices == ("color",)
+
+
+def test_regression(tmp_path: Path) -> None:
+    columns = regression_columns()
+    result = profile(write_csv(tmp_path / "houses.csv", columns), "price")
+    assert result.task is Task.REGRESSION and result.classes == ()
+    (threshold,) = result.thresholds
+    assert threshold.metric == "rmse" and threshold.lower is None
+    assert threshold.upper == pytest.approx(np.std(columns["price"]), rel=1e-4)
+    found = decisions(result)
+    assert found["size"][0] == "numeric" and found["region"][0] == "vocabulary"
+    assert found["floor"][0] == "categorical"
+    assert result.slices == ("region", "floor")
+
+
+def test_folder_of_files_is_read_whole(tmp_path: Path) -> None:
+    columns = multiclass_columns()
+    write_csv(tmp_path / "a.csv", {k: v[:150] for k, v in columns.items()})
+    write_csv(tmp_path / "b.csv", {k: v[150:] for k, v in columns.items()})
+    result = profile(tmp_path, "species")
+    assert result.rows == 300 and len(result.files) == 2
