@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pipeline.cli import airflow, data, kubeflow, lineage, monitoring, predict, run, serving
+from pipeline.cli import airflow, data, init, kubeflow, lineage, monitoring, predict, run, serving
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    init.add_commands,
     run.add_commands,
     data.add_commands,
     lineage.add_commands,
