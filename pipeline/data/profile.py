@@ -164,8 +164,8 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
     problems: list[str] = []
     for file in files:
         names = _header(file)
-        columns = preflight.Columns(frozenset(names), frozenset(), f"{file}'s header")
-        checked = preflight._check_file(file, columns, max_row_bytes)
+        expected = preflight.Columns(frozenset(names), frozenset(), f"{file}'s header")
+        checked = preflight._check_file(file, expected, max_row_bytes)
         problems += checked.problems
         if checked.header is not None and header is None:
             header = checked.header
@@ -177,7 +177,7 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
         raise ProfileError(problems[0] + more)
     assert header is not None
     cells: dict[str, list[str | None]] = {name: [] for name in header}
-    columns = [cells[name] for name in header]
+    lists = [cells[name] for name in header]
     with preflight._csv_field_limit(max_row_bytes):
         for file in files:
             with file.open(encoding="utf-8", newline="") as handle:
@@ -186,7 +186,7 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
                 for record in records:
                     if not record or (len(record) == 1 and not record[0].strip()):
                         continue  # a blank line, skipped by CsvExampleGen too
-                    for values, cell in zip(columns, record, strict=True):
+                    for values, cell in zip(lists, record, strict=True):
                         values.append(cell if cell else None)
     return Table(tuple(files), tuple(header), cells)
 
@@ -374,8 +374,8 @@ def _decide(table: Table, column: Column, label: Column, task: Task,
             return Decision(name, "excluded", "unique per row (a row number or an id)")
     if column.kind == INT and n <= MAX_CATEGORICAL_INT and column.minimum is not None \
             and column.minimum >= 0:
-        top = int(column.maximum or 0)
-        return Decision(name, "feature", f"{n} integer values in 0..{top}: ids 0..{top}",
+        low, top = int(column.minimum), int(column.maximum or 0)
+        return Decision(name, "feature", f"{n} integer values in {low}..{top}: ids 0..{top}",
                         Feature(name, Treatment.CATEGORICAL, max_value=top + 1))
     if column.numeric:
         buckets = min(NUMERIC_BUCKETS, max(2, n))

@@ -135,6 +135,15 @@ def test_positive_chosen_and_refused(tmp_path: Path) -> None:
         profile(path, "y", positive="c")
 
 
+def test_integer_label_prefers_one_as_positive(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 5, "y": [1, 1, 1, 0] * 5})
+    result = profile(path, "y")
+    assert result.task is Task.BINARY and result.classes == ("0", "1")
+    assert result.class_counts == {"0": 5, "1": 15}
+    with pytest.raises(ProfileError, match="--positive applies to a binary label"):
+        profile(path, "x", positive="1.5")
+
+
 def test_multiclass(tmp_path: Path) -> None:
     result = profile(write_csv(tmp_path / "iris.csv", multiclass_columns()), "species")
     assert result.task is Task.MULTICLASS
