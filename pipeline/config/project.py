@@ -360,7 +360,13 @@ def declaration_text(project: Project) -> str:
     header = (f"# Declaration of project '{project.name}': read by preprocessing, the model, the "
               "Evaluator, serving and every report.\n# Review it, edit it by hand, then: "
               f"python -m pipeline run --project {project.name}\n")
-    return header + yaml.safe_dump(body, sort_keys=False, default_flow_style=None, width=100)
+    # One block per field; a feature's settings and short lists stay on one line each.
+    blocks = [
+        yaml.safe_dump({key: value}, sort_keys=False, width=100,
+                       default_flow_style=None if key in ("features", "classes", "slices") else False)
+        for key, value in body.items()
+    ]
+    return header + "".join(blocks)
 
 
 def _feature_yaml(feature: Feature) -> dict[str, Any] | str:
