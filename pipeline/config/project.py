@@ -319,10 +319,11 @@ def _validate(project: Project, path: Path) -> None:
                path, "classes", "a multiclass task lists its distinct label values")
     else:
         _check(not project.classes, path, "classes", "a regression task has no classes")
-    for threshold in project.thresholds:
-        project.metric(threshold.metric)
-    if project.no_worse_than_serving:
-        project.metric(project.no_worse_than_serving)
+    named = [t.metric for t in project.thresholds] + [project.no_worse_than_serving or ""]
+    for name in filter(None, named):
+        known = [m.name for m in project.metrics]
+        _check(name in known, path, "metrics",
+               f"no metric '{name}' for a {project.task.value} task (known: {', '.join(known)})")
     _check(project.train_steps > 0 and project.eval_steps > 0, path, "training",
            "train_steps and eval_steps must be > 0")
 
