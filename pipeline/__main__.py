@@ -9,22 +9,35 @@ from collections.abc import Callable, Sequence
 
 from pipeline import environment
 from pipeline.cli import build_parser
-from pipeline.errors import PipelineError
+from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
+from pipeline.errors import EXIT_FAILED, PipelineError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """0 success, 1 the work failed, 2 invalid config or arguments, 3 another run holds the pipeline."""
+    """0 success, 1 the work failed, 2 invalid config or arguments, 3 another run holds the pipeline.
+
+    Every user-level problem is one `error:` line on stderr, never a traceback: PipelineError
+    messages as they are; a bad file, a corrupt metadata store or a library error on either is
+    named from the command's arguments, with the traceback kept in a log file.
+    """
     args = build_parser().parse_args(argv)
     environment.prepare()
     # Library INFO lines (MLMD, TFX) belong in logs, not in a command's output; `run` turns them
     # back on inside its redirect to the log file.
     logging.getLogger("absl").setLevel(logging.WARNING)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    # `monitor` exits 1 on an alert, so "cannot run" has its own code there.
+    cannot_run: int | None = getattr(args, "cannot_run_exit_code", None)
     try:
         return handler(args)
     except PipelineError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+        print(f"error: {without_sql(str(error))}", file=sys.stderr)
+        return cannot_run or error.exit_code
+    except Exception as error:
+        if not is_user_level(error):
+            raise
+        print(f"error: {describe(error, args)} ({write_traceback(error, args)})", file=sys.stderr)
+        return cannot_run or EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 from pipeline.cli.common import DEFAULTS
-from pipeline.data.preflight import PreflightError, check_data_dir
+from pipeline.data.preflight import check_data_dir
+from pipeline.errors import WorkFailed
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -16,11 +16,7 @@ def _check_data(args: argparse.Namespace) -> int:
     from pipeline.config import config_from_args
 
     config = config_from_args(args, os.environ)
-    try:
-        report = check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes)
-    except PreflightError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    report = check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes)
     print(f"ok: {report.rows} rows in {report.files} file(s) of {config.data_dir}")
     return 0
 
@@ -32,8 +28,8 @@ def _ingest(args: argparse.Namespace) -> int:
     try:
         span = ingest.ingest(args.file, args.data, args.schema)
     except spans.SpanError as error:
-        print(f"error: rejected {args.file}: {error}", file=sys.stderr)
-        return 1
+        # A rejected file is failed work (exit 1), not a config error.
+        raise WorkFailed(f"rejected {args.file}: {error}") from error
     print(f"landed {args.file} as {spans.span_dir(args.data, span)}")
     return 0
 

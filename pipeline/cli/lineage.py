@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -75,14 +74,10 @@ Handler = Callable[[argparse.Namespace, connection.Store, str], str]
 
 
 def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
-    """Open the store, print what the handler returns; a missing thing is an error, exit 1."""
+    """Open the store, print what the handler returns; a missing thing is a LineageError."""
     def run(args: argparse.Namespace) -> int:
         path, name = connection.store_settings(os.environ, args.metadata_path, args.pipeline_name)
-        try:
-            print(handler(args, connection.open_for_reading(os.environ, path), name))
-        except connection.LineageError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
+        print(handler(args, connection.open_for_reading(os.environ, path), name))
         return 0
     return run
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR
+from pipeline.errors import EXIT_INVALID
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -23,11 +24,7 @@ def _monitor(args: argparse.Namespace) -> int:
     store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     report_dir = args.report_dir or args.state_dir / "reports" / stamp
-    try:
-        result = skew_drift.monitor(args.file, store, args.state_dir, report_dir, args.previous)
-    except skew_drift.MonitoringError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    result = skew_drift.monitor(args.file, store, args.state_dir, report_dir, args.previous)
     for kind in ("schema", "skew", "drift"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")
@@ -44,4 +41,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     store_arguments(watch)
     watch.add_argument("--state-dir", type=Path, default=STATE_DIR / "monitoring")
     watch.add_argument("--report-dir", type=Path, help="default: <state-dir>/reports/<time>")
-    watch.set_defaults(handler=_monitor)
+    # Exit 1 is an alert: any failure to run (no store, no served model, bad file) exits 2.
+    watch.set_defaults(handler=_monitor, cannot_run_exit_code=EXIT_INVALID)

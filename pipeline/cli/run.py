@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, add_run_arguments, config_from_args
-from pipeline.data import preflight
-from pipeline.errors import EXIT_LOCKED
-from pipeline.run.run_lock import RunLockedError
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -21,16 +17,9 @@ BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
-    from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
+    from pipeline.run.local_runner import report, run_pipeline
 
-    try:
-        result = run_pipeline(config, reuse_unchanged=not args.force)
-    except (PipelineRunError, preflight.PreflightError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except RunLockedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_LOCKED
+    result = run_pipeline(config, reuse_unchanged=not args.force)
     print(report(result, config))
     return 0
 
@@ -38,13 +27,9 @@ def _run(args: argparse.Namespace) -> int:
 def _infer_schema(args: argparse.Namespace) -> int:
     """Write SchemaGen's inferred schema to a review location, never over the curated one."""
     config = config_from_args(args, os.environ)
-    from pipeline.run.local_runner import PipelineRunError, infer_schema
+    from pipeline.run.local_runner import infer_schema
 
-    try:
-        written = infer_schema(config, args.output)
-    except (PipelineRunError, preflight.PreflightError, RunLockedError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    written = infer_schema(config, args.output)
     print(f"inferred schema written to {written}")
     if config.schema_path is not None:
         print(f"review against the curated one: diff -u {config.schema_path} {written}")
@@ -78,8 +63,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(config)
     except PipelineRunError as error:
-        print(f"error: the reproduction failed: {error}", file=sys.stderr)
-        return 1
+        raise reproduce.ReproduceError(f"the reproduction failed: {error}") from error
     new_store = connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
     outputs = reproduce.compare_outputs(
         recorded, reproduce.output_facts(new_store, result.summary.run_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from pipeline.cli.common import positive_int
 from pipeline.config import (
     PipelineConfig,
     add_run_arguments,
@@ -18,7 +18,6 @@ from pipeline.serving.server_config import (
     MODELS_CONFIG,
     STABLE,
     BatchingSettings,
-    ServingConfigError,
     append_audit,
     known_versions,
     pinned_version,
@@ -73,37 +72,26 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(handler):
-    """Turn ServingConfigError into a clear message and exit code 1."""
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except ServingConfigError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    return run
-
-
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """`serving-config` and `rollback`, with the same config flags as `run`."""
     write = commands.add_parser("serving-config", help="write TF Serving config files from MLMD")
     add_run_arguments(write)
     _add_output_dir(write)
-    write.add_argument("--canary", type=int, help="version to label 'canary'")
-    write.add_argument("--keep", type=int, default=DEFAULT_KEEP,
+    write.add_argument("--canary", type=positive_int, help="version to label 'canary'")
+    write.add_argument("--keep", type=positive_int, default=DEFAULT_KEEP,
                        help=f"newest versions kept loaded for instant rollback ({DEFAULT_KEEP})")
     write.add_argument("--server-model-dir",
                        help="the serving dir as the server sees it (e.g. /models in a container)")
     write.add_argument("--release", action="store_true",
                        help="drop a rollback pin: stable follows the newest version again")
     write.add_argument("--reason", default="release rollback pin", help="audit text for --release")
-    write.set_defaults(handler=_guarded(_serving_config))
+    write.set_defaults(handler=_serving_config)
     back = commands.add_parser("rollback", help="point the 'stable' label at another version")
     add_run_arguments(back)
     _add_output_dir(back)
-    back.add_argument("--to", type=int, required=True, help="version to serve as stable")
+    back.add_argument("--to", type=positive_int, required=True, help="version to serve as stable")
     back.add_argument("--reason", default="", help="why (kept in the audit log)")
-    back.set_defaults(handler=_guarded(_rollback))
+    back.set_defaults(handler=_rollback)
 
 
 def _add_output_dir(parser: argparse.ArgumentParser) -> None:

@@ -79,11 +79,14 @@ def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
 
 def _header_only(source: Path) -> tuple[list[str], int]:
     """The CSV header, refusing empty files."""
-    with source.open(newline="") as handle:
-        header = next(csv.reader(handle), None)
-        if not header:
-            raise SpanError(f"{source} is empty")
-        rows = sum(1 for _ in handle)
+    try:
+        with source.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), None)
+            if not header:
+                raise SpanError(f"{source} is empty")
+            rows = sum(1 for _ in handle)
+    except UnicodeDecodeError as error:
+        raise SpanError(f"{source} is not UTF-8 text ({error.reason} at byte {error.start})") from error
     if rows == 0:
         raise SpanError(f"{source} has a header but no rows")
     return header, rows

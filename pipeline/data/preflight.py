@@ -59,10 +59,9 @@ def expected_columns(schema_path: Path | None) -> Columns:
     if schema_path is None:
         known = needed | set(features.NON_FEATURE_COLUMNS)
         return Columns(frozenset(known), frozenset(needed), "models/features.py")
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
+    from pipeline.data.schema_io import load_schema
 
-    schema = text_format.Parse(schema_path.read_text(), schema_pb2.Schema())
+    schema = load_schema(schema_path)
     present = {
         f.name for f in schema.feature
         if f.presence.min_count > 0 or f.presence.min_fraction > 0

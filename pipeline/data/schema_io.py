@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.errors import InvalidInput
+
 TRAINING = "TRAINING"
 SERVING = "SERVING"
 
@@ -28,7 +30,15 @@ def schema_columns(schema: object, environment: str = TRAINING) -> set[str]:
 
 
 def load_schema(schema_path: Path) -> object:
-    """The curated schema proto."""
-    import tensorflow_data_validation as tfdv
+    """The curated schema proto; InvalidInput naming the file when it is missing or not a schema."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
 
-    return tfdv.load_schema_text(str(schema_path))
+    if not Path(schema_path).is_file():
+        raise InvalidInput(f"invalid config schema_path: {schema_path} is not a file")
+    try:
+        return text_format.Parse(Path(schema_path).read_text(encoding="utf-8"), schema_pb2.Schema())
+    except (UnicodeDecodeError, text_format.ParseError) as error:
+        raise InvalidInput(
+            f"invalid config schema_path: {schema_path} is not a text schema.pbtxt: {error}"
+        ) from error

@@ -155,7 +155,7 @@ def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
 
 
 def _evaluation_facts(
-    store: Store, graph: LineageGraph, read_metrics: MetricsReader
+    store: Store, graph: LineageGraph, read_metrics: MetricsReader | None
 ) -> EvaluationFacts | None:
     blessing, evaluation = graph.output("blessing"), graph.output("evaluation")
     if blessing is None and evaluation is None:
@@ -165,7 +165,7 @@ def _evaluation_facts(
     return EvaluationFacts(
         evaluation_uri=evaluation.uri if evaluation else None,
         blessed=property_value(blessing, "blessed") == 1 if blessing else None,
-        metrics=read_metrics(evaluation.uri) if evaluation else {},
+        metrics=_metrics(store, evaluator, evaluation.uri, read_metrics) if evaluation else {},
         baseline_model_uri=baseline.uri if baseline else None,
         baseline_versions=pushed_versions(store, baseline.id) if baseline else [],
     )
@@ -186,6 +186,21 @@ def _push_facts(graph: LineageGraph) -> PushFacts | None:
     )
 
 
+def _metrics(
+    store: Store, evaluator: object, evaluation_uri: str, read_metrics: MetricsReader | None
+) -> dict[str, float]:
+    """The reader's metrics; by default those the Evaluator's run recorded on its MLMD context,
+    and TFMA's (about 30 s of importing TensorFlow) only for runs that recorded none."""
+    if read_metrics is not None:
+        return read_metrics(evaluation_uri)
+    from pipeline.metadata.summary import recorded_facts
+
+    facts = recorded_facts(store, run_of(store, evaluator.id))
+    if facts is not None:
+        return {name: float(value) for name, value in facts["metrics"].items()}
+    return overall_metrics_reader(evaluation_uri)
+
+
 def overall_metrics_reader(evaluation_uri: str) -> dict[str, float]:
     """TFMA's overall-slice metrics; TFMA is imported only when metrics are asked for."""
     from pipeline.metadata.evaluation_results import overall_metrics
@@ -197,7 +212,7 @@ def provenance(
     store: Store,
     graph: LineageGraph,
     run_id: str | None,
-    read_metrics: MetricsReader = overall_metrics_reader,
+    read_metrics: MetricsReader | None = None,
 ) -> Provenance:
     """Read the facts of each stage out of a lineage graph."""
     return Provenance(
@@ -214,7 +229,7 @@ def version_provenance(
     store: Store,
     pipeline_name: str,
     version: str | None = None,
-    read_metrics: MetricsReader = overall_metrics_reader,
+    read_metrics: MetricsReader | None = None,
 ) -> Provenance:
     """Which data, code, config and metrics produced a serving version (the latest when None)."""
     pushed = pushed_model(store, pipeline_name, version)
@@ -225,7 +240,7 @@ def version_provenance(
 def run_provenance(
     store: Store,
     run_id: str,
-    read_metrics: MetricsReader = overall_metrics_reader,
+    read_metrics: MetricsReader | None = None,
 ) -> Provenance:
     """The provenance facts of a run, whether or not it pushed a model."""
     return provenance(store, run_graph(store, run_id), run_id, read_metrics)

@@ -118,18 +118,18 @@ def run_context(store: object, run_id: str) -> dict[str, object]:
 
 def version_records(store: object) -> list[VersionRecord]:
     """Every version the pipeline pushed, oldest first."""
-    records = []
+    found = []
     for model in sorted(store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id):
         if records.custom_property(model, "pushed") != 1:
             continue
         run_id = pushing_run(store, model) or "unknown"
-        records.append(VersionRecord(
+        found.append(VersionRecord(
             version=str(records.custom_property(model, "pushed_version")),
             run_id=run_id,
             destination=str(records.custom_property(model, "pushed_destination")),
             context=run_context(store, run_id) if run_id != "unknown" else {},
         ))
-    return records
+    return found
 
 
 def format_versions(records: list[VersionRecord]) -> str:

@@ -77,12 +77,25 @@ def record(store: metadata_store.MetadataStore, summary: RunSummary) -> None:
     store.put_contexts([run])
 
 
-def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | None:
-    """The summary a local run recorded, or None when it recorded none."""
-    text = records.property_value(records.run_context_of(store, run_id), RECORDED_SUMMARY)
+def recorded_facts(store: metadata_store.MetadataStore, run_id: str | None) -> dict | None:
+    """The evaluation facts a local run recorded on its context (metrics, blessed, reason), or
+    None when it recorded none (runs of other orchestrators, or made before this existed)."""
+    context = records.run_context_of(store, run_id) if run_id else None
+    text = records.property_value(context, RECORDED_SUMMARY) if context is not None else None
     if not text:
         return None
-    facts = json.loads(str(text))
+    try:
+        facts = json.loads(str(text))
+    except ValueError:
+        return None
+    return facts if isinstance(facts, dict) and "metrics" in facts else None
+
+
+def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | None:
+    """The summary a local run recorded, or None when it recorded none."""
+    facts = recorded_facts(store, run_id)
+    if facts is None:
+        return None
     components = records.component_runs(store, run_id)
     return RunSummary(run_id, components, facts["metrics"], facts["blessed"],
                       facts["blessing_reason"], *_push_facts(components))

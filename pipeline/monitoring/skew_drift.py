@@ -59,8 +59,8 @@ def serving_baseline(store: object) -> ServingBaseline:
     model = max(pushed, key=lambda a: a.id)
     run_id = pushes.pushing_run(store, model)
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
-    statistics = runs[STATISTICS_NODE].outputs["statistics"][0]
-    schema = runs[VALIDATED_SCHEMA_NODE].outputs["validated_schema"][0]
+    statistics = _output(runs, run_id, STATISTICS_NODE, "statistics")
+    schema = _output(runs, run_id, VALIDATED_SCHEMA_NODE, "validated_schema")
     return ServingBaseline(
         run_id=run_id,
         pushed_version=str(records.custom_property(model, "pushed_version")),
@@ -69,12 +69,35 @@ def serving_baseline(store: object) -> ServingBaseline:
     )
 
 
+def _output(runs: dict[str, records.ComponentRun], run_id: str, node: str, key: str) -> object:
+    """The first `key` output of a component of the serving run, or MonitoringError naming it."""
+    component = runs.get(node)
+    if component is None or not component.outputs.get(key):
+        raise MonitoringError(
+            f"run {run_id} of the served model recorded no {node} '{key}' output in ML Metadata")
+    return component.outputs[key][0]
+
+
+def require_csv(csv_path: Path) -> None:
+    """A readable UTF-8 file, checked before TFDV reads it (its errors name no file)."""
+    if not csv_path.is_file():
+        raise MonitoringError(f"{csv_path} is not a file")
+    try:
+        with csv_path.open(encoding="utf-8") as handle:
+            for _ in handle:
+                pass
+    except OSError as error:
+        raise MonitoringError(f"cannot read {csv_path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise MonitoringError(
+            f"{csv_path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
+
+
 def csv_statistics(csv_path: Path, schema: object) -> object:
     """TFDV statistics of a CSV file, typed by the schema."""
     import tensorflow_data_validation as tfdv
 
-    if not csv_path.is_file():
-        raise MonitoringError(f"{csv_path} is not a file")
+    require_csv(csv_path)
     options = tfdv.StatsOptions(schema=schema, infer_type_from_schema=True)
     return tfdv.generate_statistics_from_csv(str(csv_path), stats_options=options)
 
@@ -204,9 +227,14 @@ def monitor(
 ) -> MonitoringResult:
     """Check a window of production data, write the report, and keep its statistics as the
     next window's drift baseline."""
+    require_csv(csv_path)
+    if previous_path is not None and not previous_path.is_file():
+        raise MonitoringError(f"--previous {previous_path} is not a file")
+    if previous_path is not None and previous_path.suffix == ".csv":
+        require_csv(previous_path)
+    baseline = serving_baseline(store)
     import tensorflow_data_validation as tfdv
 
-    baseline = serving_baseline(store)
     schema = tfdv.load_schema_text(str(baseline.schema_path))
     current = csv_statistics(csv_path, schema)
     training = tfdv.load_stats_binary(str(baseline.statistics_path))

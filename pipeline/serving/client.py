@@ -49,7 +49,7 @@ class ClientError(WorkFailed):
 def read_rows(path: Path, types: dict[str, str]) -> list[Row]:
     """Raw feature columns of each row, converted to the model's dtypes (None when empty)."""
     try:
-        with path.open(newline="") as handle:
+        with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             missing = [k for k in features.raw_feature_keys() if k not in (reader.fieldnames or [])]
             if missing:
@@ -57,6 +57,22 @@ def read_rows(path: Path, types: dict[str, str]) -> list[Row]:
             return [_typed(path, line, row, types) for line, row in enumerate(reader, start=2)]
     except OSError as error:
         raise ClientError(f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ClientError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
+
+
+def require_csv(path: Path) -> None:
+    """Refuse a missing file, a folder or a non-UTF-8 file before any request is sent."""
+    if not path.is_file():
+        raise ClientError(f"{path} is not a file")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for _ in handle:
+                pass
+    except OSError as error:
+        raise ClientError(f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ClientError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
 
 
 def _typed(path: Path, line: int, row: dict[str, str], types: dict[str, str]) -> Row:
@@ -183,6 +199,7 @@ def rest_probabilities(answer: dict) -> list[float]:
 def predict_rest(server: str, model: str, version: int | None, label: str | None,
                  signature: str, csv_path: Path, timeout: float) -> list[float]:
     """Read the rows with the served model's types, POST them to :predict, return probabilities."""
+    require_csv(csv_path)
     url = model_url(server, model, version, label)
     types = rest_input_types(url, timeout)
     body = rest_body(signature, read_rows(csv_path, types), types)
@@ -219,6 +236,7 @@ def grpc_request(signature: str, rows: list[Row], types: dict[str, str]):
 def predict_grpc(target: str, model: str, version: int | None, label: str | None,
                  signature: str, csv_path: Path, timeout: float) -> list[float]:
     """Same as predict_rest through PredictionService's GetModelMetadata and Predict stubs."""
+    require_csv(csv_path)
     import grpc
     import tensorflow as tf
     from tensorflow.core.framework import types_pb2

@@ -191,7 +191,13 @@ def read_plan(path: Path, model_name: str) -> ServingPlan:
 
     if not path.is_file():
         raise ServingConfigError(f"no {path}: run `python -m pipeline serving-config` first")
-    config = text_format.Parse(path.read_text(), model_server_config_pb2.ModelServerConfig())
+    try:
+        config = text_format.Parse(path.read_text(encoding="utf-8"),
+                                   model_server_config_pb2.ModelServerConfig())
+    except (UnicodeDecodeError, text_format.ParseError) as error:
+        raise ServingConfigError(
+            f"{path} is not a TF Serving models.config ({error}); "
+            "rewrite it with `python -m pipeline serving-config`") from error
     for model in config.model_config_list.config:
         if model.name == model_name:
             return ServingPlan(

@@ -78,3 +78,65 @@ class FakePipeline:
         event = mlmd.Event(type=kind)
         event.path.steps.add().key = key
         return event
+
+
+def record_summary(fake: FakePipeline, run_id: str, metrics: dict[str, float],
+                   blessed: bool = True) -> None:
+    """The evaluation facts a local run keeps on its run context (summary.RECORDED_SUMMARY)."""
+    import json
+
+    from pipeline.metadata.summary import RECORDED_SUMMARY
+
+    run = records.run_context_of(fake.store, run_id)
+    run.custom_properties[RECORDED_SUMMARY].string_value = json.dumps(
+        {"metrics": metrics, "blessed": blessed, "blessing_reason": "all thresholds passed"})
+    fake.store.put_contexts([run])
+
+
+def evaluated_and_pushed_runs(path: Path, root: Path, context: str = "{}") -> FakePipeline:
+    """Two complete runs, each trained, evaluated (metrics recorded on the run context, as local
+    runs do) and pushed; every output uri is a real folder under `root` and the pushed models
+    are served under root/serving_model/taxi with their fingerprints."""
+    import json
+
+    fake = FakePipeline(path)
+    for number in (1, 2):
+        run_id, folder = f"run-{number}", root / f"run-{number}"
+        for name in ("examples", "model", "evaluation", "blessing", "pushed", "context"):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+        fake.execute(run_id, "RecordRunContext", context=context,
+                     outputs={"run_context": fake.artifact("RunContext", str(folder / "context"),
+                                                           data_span=number)})
+        examples = fake.execute(
+            run_id, "CsvExampleGen", input_base="/data", input_fingerprint=f"fp{number}",
+            outputs={"examples": fake.artifact("Examples", str(folder / "examples"), span=number,
+                                               split_names='["train", "eval"]')},
+        )["examples"]
+        model = fake.execute(
+            run_id, "Trainer", inputs={"examples": examples},
+            custom_config=json.dumps({"code_fingerprint": "abc", "hyperparameters": {}}),
+            train_args=json.dumps({"num_steps": 10 * number}),
+            outputs={"model": fake.artifact("Model", str(folder / "model"))},
+        )["model"]
+        evaluated = fake.execute(
+            run_id, "Evaluator", inputs={"model": model},
+            outputs={"evaluation": fake.artifact("ModelEvaluation", str(folder / "evaluation")),
+                     "blessing": fake.artifact("ModelBlessing", str(folder / "blessing"),
+                                               blessed=1)},
+        )
+        fingerprint = f"model-{number}"
+        version = root / "serving_model" / "taxi" / str(number)
+        (version / "assets.extra").mkdir(parents=True, exist_ok=True)
+        (version / "saved_model.pb").write_bytes(b"model")
+        (version / "assets.extra" / "push_record.json").write_text(
+            json.dumps({"fingerprint": fingerprint}))
+        fake.execute(
+            run_id, "ServingPusher",
+            inputs={"model": model, "model_blessing": evaluated["blessing"]},
+            outputs={"pushed_model": fake.artifact(
+                "PushedModel", str(folder / "pushed"), pushed=1, pushed_version=str(number),
+                pushed_destination=str(version), push_decision=f"pushed as version {number}",
+                model_fingerprint=fingerprint)},
+        )
+        record_summary(fake, run_id, {"auc": 0.9 + number / 100, "binary_accuracy": 0.8})
+    return fake
