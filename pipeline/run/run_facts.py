@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import json
 import subprocess
 from importlib import metadata
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, SpanSelection, location, parse_spans
 from pipeline.data import fingerprints, spans
-from pipeline.data.fingerprints import schema_fingerprint, user_code_fingerprint
+from pipeline.data.fingerprints import file_sha256, schema_fingerprint, user_code_fingerprint
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 
@@ -117,7 +116,7 @@ def data_record(config: PipelineConfig, window: tuple[int, ...]) -> dict[str, ob
 def run_context(config: PipelineConfig, window: tuple[int, ...]) -> dict[str, object]:
     """Everything that identifies a run's inputs, for MLMD and `reproduce`."""
     git = git_commit()
-    lock = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest() if LOCK_FILE.is_file() else "none"
+    lock = file_sha256(LOCK_FILE) if LOCK_FILE.is_file() else "none"
     return {
         **data_record(config, window),
         "git_commit": git["commit"],
