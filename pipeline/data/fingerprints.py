@@ -1,4 +1,9 @@
-"""Content fingerprints of the files a run reads: data, user code and schema."""
+"""Content fingerprints of the files a run reads: data, user code and schema.
+
+Files are hashed in chunks (CHUNK_BYTES at a time), never read whole into memory; the digests
+are those of whole-file reads (sha256 of the same bytes in the same order), so fingerprints
+recorded before streaming stay comparable.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,29 @@ from pipeline.config import (
     PipelineConfig,
 )
 
+CHUNK_BYTES = 1 << 20
+
+
+def update_with_file(digest: hashlib._Hash, path: Path, chunk_bytes: int = CHUNK_BYTES) -> None:
+    """Feed a file's bytes to `digest` chunk by chunk: same result as digest.update(read_bytes())."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of one file's bytes, streamed."""
+    digest = hashlib.sha256()
+    update_with_file(digest, path)
+    return digest.hexdigest()
+
 
 def data_fingerprint(files: list[Path]) -> str:
     """sha256 over the file names and bytes a run reads, to detect altered inputs."""
-    import hashlib
-
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        update_with_file(digest, path)
     return digest.hexdigest()
 
 
@@ -30,7 +49,7 @@ def files_fingerprint(paths: list[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
         digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+        update_with_file(digest, path)
     return digest.hexdigest()
 
 

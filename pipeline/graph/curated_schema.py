@@ -13,8 +13,6 @@ from tfx.types import (
     standard_component_specs,
 )
 
-from pipeline.data.fingerprints import files_fingerprint
-
 
 class _CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
     """ImportSchemaGen's spec plus the file's hash, so editing the schema invalidates the cache."""
@@ -26,14 +24,18 @@ class _CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
 
 
 class ImportCuratedSchema(ImportSchemaGen):
-    """ImportSchemaGen whose cache key includes the schema file's content."""
+    """ImportSchemaGen whose cache key includes the schema file's content.
+
+    `schema_sha256` is the file's fingerprint, computed by the runner with the run's other facts
+    (pipeline.data.fingerprints.schema_fingerprint); constructing the component reads no file.
+    """
 
     SPEC_CLASS = _CuratedSchemaSpec
 
-    def __init__(self, schema_file: Path):
+    def __init__(self, schema_file: Path, schema_sha256: str):
         spec = _CuratedSchemaSpec(
             schema_file=str(schema_file),
-            schema_sha256=files_fingerprint([schema_file], schema_file.parent),
+            schema_sha256=schema_sha256,
             schema=channel.Channel(type=standard_artifacts.Schema),
         )
         base_component.BaseComponent.__init__(self, spec=spec)

@@ -1,4 +1,8 @@
-"""The pipeline graph: one definition shared by the local, Airflow and Kubeflow runners."""
+"""The pipeline graph: one definition shared by the local, Airflow and Kubeflow runners.
+
+Pure wiring: what a run reads (span window, fingerprints, git commit, ...) is computed once by the
+runner (pipeline.run.run_facts) and passed in; building the graph reads no file and runs nothing.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from tfx.types import (
 
 from pipeline.config import PipelineConfig
 from pipeline.data import spans
-from pipeline.data.fingerprints import user_code_fingerprint
 from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate
@@ -21,7 +24,7 @@ from pipeline.graph.evaluation import eval_config
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher
 from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
-from pipeline.run import run_facts
+from pipeline.run.run_facts import GraphFacts, RunFacts
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 
@@ -32,10 +35,14 @@ RUN_FN = "models.model.run_fn"
 EXAMPLE_GEN = "CsvExampleGen"
 
 
-def _schema_component(config: PipelineConfig, statistics: channel.BaseChannel):
+def _schema_component(
+    config: PipelineConfig, statistics: channel.BaseChannel, schema_fingerprint: str
+):
     """The curated schema when configured, else SchemaGen's inference."""
     if config.schema_path is not None:
-        return ImportCuratedSchema(schema_file=config.schema_path)
+        return ImportCuratedSchema(
+            schema_file=config.schema_path, schema_sha256=schema_fingerprint
+        )
     return tfx.components.SchemaGen(statistics=statistics, infer_feature_shape=True)
 
 
@@ -125,23 +132,39 @@ def _all(channels: list[channel.BaseChannel]) -> channel.BaseChannel:
     return channels[0] if len(channels) == 1 else channel_utils.union(channels)
 
 
-def create_components(config: PipelineConfig) -> list[base_node.BaseNode]:
+def _recorded_context(
+    config: PipelineConfig, facts: GraphFacts, run_context: str | None
+) -> str:
+    """The text RecordRunContext records: `run_context` when given, else the facts' context."""
+    if run_context is not None:
+        return run_context
+    if not isinstance(facts, RunFacts):
+        raise TypeError("create_components needs RunFacts, or GraphFacts and a run_context")
+    return facts.context_json(config)
+
+
+def create_components(
+    config: PipelineConfig, facts: GraphFacts, run_context: str | None = None
+) -> list[base_node.BaseNode]:
     """Every component, wired by its artifacts, in topological order.
 
     A window of several spans has an ExampleGen, StatisticsGen and validator per span; Transform
     and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one.
+    `facts` are the run's facts (pipeline.run.run_facts.compute); an orchestrator that records
+    them later passes GraphFacts and, as `run_context`, the text RecordRunContext is to record
+    (Airflow: a template its task renders when it runs).
     """
-    code_fingerprint = user_code_fingerprint()
-    window = spans.resolve_spans(config.data_dir, config.spans)
+    code_fingerprint = facts.code_fingerprint
+    window = facts.window
     ingested = [_ingest(config, span, span == window[-1]) for span in window] or [
         _ingest(config, None, True)]
     newest = ingested[-1]
     example_gen = newest.example_gen
     run_context = RecordRunContext(
         examples=example_gen.outputs["examples"],
-        context=run_facts.context_json(run_facts.run_context(config, window)),
+        context=_recorded_context(config, facts, run_context),
     )
-    schema_gen = _schema_component(config, newest.statistics)
+    schema_gen = _schema_component(config, newest.statistics, facts.schema_fingerprint)
     validation = _validation(ingested, schema_gen.outputs["schema"])
     validators = [n for n in validation if isinstance(n, base_component.BaseComponent)]
     data_gate = DataGate(
@@ -196,13 +219,16 @@ def create_components(config: PipelineConfig) -> list[base_node.BaseNode]:
 
 def create_pipeline(
     config: PipelineConfig,
+    facts: GraphFacts,
     metadata_connection_config: object | None = None,
+    run_context: str | None = None,
 ) -> tfx.dsl.Pipeline:
-    """The TFX pipeline for this config; runners supply only the metadata connection."""
+    """The TFX pipeline for this config and the run's facts (see create_components); runners
+    supply the metadata connection."""
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(config.pipeline_root),
-        components=create_components(config),
+        components=create_components(config, facts, run_context),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=config.beam_args,

@@ -76,9 +76,24 @@ def _create_metadata_folder(metadata_path: Path, context: object) -> None:
     metadata_path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def dag_arguments(config: PipelineConfig, settings: AirflowSettings) -> dict[str, object]:
-    """Keyword arguments of airflow's DAG: schedule, no catch-up, one run at a time, retries."""
+# RecordRunContext's `context` parameter in the DAG: Airflow renders the PythonOperator's
+# op_kwargs (TFX passes the exec properties there) when the task runs, calling this DAG macro.
+RUN_CONTEXT_MACRO = "pipeline_run_context"
+RUN_CONTEXT_TEMPLATE = "{{ " + RUN_CONTEXT_MACRO + "() }}"
+
+
+def dag_arguments(
+    config: PipelineConfig, settings: AirflowSettings, window: tuple[int, ...] = ()
+) -> dict[str, object]:
+    """Keyword arguments of airflow's DAG: schedule, no catch-up, one run at a time, retries,
+    and the macro that computes the run context (for this span window) when RecordRunContext
+    runs, not each time Airflow parses the DAG file."""
+    from pipeline.run import run_facts
+
     return {
+        "user_defined_macros": {
+            RUN_CONTEXT_MACRO: functools.partial(run_facts.context_json_for, config, window),
+        },
         "schedule": settings.schedule,
         "start_date": settings.start_date,
         "catchup": False,
@@ -95,7 +110,13 @@ def dag_arguments(config: PipelineConfig, settings: AirflowSettings) -> dict[str
 
 
 def build_dag(config: PipelineConfig, settings: AirflowSettings):
-    """One Airflow task per component, edges from the components' upstream nodes, same MLMD."""
+    """One Airflow task per component, edges from the components' upstream nodes, same MLMD.
+
+    Airflow parses the DAG file every few minutes and in every task's process: parsing lists the
+    span folders and hashes models/*.py and the schema (the graph's cache keys) but reads no data
+    file and runs no git. RecordRunContext's parameter is a template that computes the run's
+    facts (data fingerprint, git commit, lock hash, packages) once, when that task runs.
+    """
     from tfx.orchestration.airflow.airflow_dag_runner import (
         AirflowDagRunner,
         AirflowPipelineConfig,
@@ -105,12 +126,17 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     from pipeline.graph.data_gate import DataGate
     from pipeline.graph.pipeline_graph import create_pipeline
     from pipeline.metadata import connection
+    from pipeline.run import run_facts
 
     config = spans.with_beam_mode_for_input(config)
+    facts = run_facts.graph_facts(config)
     pipeline = create_pipeline(
-        config, connection.sqlite_connection(str(config.metadata_path), must_exist=False)
+        config, facts, connection.sqlite_connection(str(config.metadata_path), must_exist=False),
+        run_context=RUN_CONTEXT_TEMPLATE,
     )
-    runner_config = AirflowPipelineConfig(airflow_dag_config=dag_arguments(config, settings))
+    runner_config = AirflowPipelineConfig(
+        airflow_dag_config=dag_arguments(config, settings, facts.window)
+    )
     dag = AirflowDagRunner(runner_config).run(pipeline)
     for component in pipeline.components:
         if isinstance(component, DataGate):

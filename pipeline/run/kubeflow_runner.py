@@ -71,13 +71,18 @@ def in_image(value: Any) -> Any:
 
 
 def compile_pipeline(config: PipelineConfig, output: Path, image: str) -> dict[str, Any]:
-    """Write create_pipeline(config) as a KFP v2 PipelineJob (.json) or PipelineSpec (.yaml)."""
+    """Write create_pipeline(config) as a KFP v2 PipelineJob (.json) or PipelineSpec (.yaml).
+
+    The run's facts (data fingerprint, git commit, ...) are computed once, here: the spec records
+    the state at compile time, as every run of it does.
+    """
     config = for_cluster(config)
     from tfx import v1 as tfx
 
     from pipeline.graph.pipeline_graph import create_pipeline
+    from pipeline.run import run_facts
 
-    pipeline = create_pipeline(config)
+    pipeline = create_pipeline(config, run_facts.compute(config))
     for component in pipeline.components:
         properties = component.exec_properties
         properties.update({key: in_image(value) for key, value in properties.items()})

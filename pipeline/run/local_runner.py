@@ -15,6 +15,7 @@ from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata.connection import metadata_connection
+from pipeline.run import run_facts
 from pipeline.run.console import ProgressReporter, verbose_output_to
 from pipeline.run.run_lock import run_lock
 
@@ -89,20 +90,25 @@ def run_pipeline(
     preflight.check_storage(written_folders(config), config.min_free_mb)
     config = spans.with_beam_mode_for_input(config)
     with run_lock(config.pipeline_root, config.metadata_path):
+        # What the run reads is computed once: the up-to-date check and the graph share it.
+        facts: run_facts.RunFacts | None = None
         if reuse_unchanged and to_node is None and config.enable_cache:
-            reused = _unchanged_run(config, started)
+            facts = run_facts.compute(config)
+            reused = _unchanged_run(config, facts, started)
             if reused is not None:
                 return reused
-        window = spans.resolve_spans(Path(config.data_dir), config.spans)
+        window = facts.window if facts else spans.resolve_spans(Path(config.data_dir), config.spans)
         for folder in spans.input_folders(Path(config.data_dir), window):
             data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
         print(f"beam        {' '.join(config.beam_args)}", flush=True)
-        return _run_components(config, to_node, started)
+        return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
 
 
-def _unchanged_run(config: PipelineConfig, started: float) -> LocalRunResult | None:
+def _unchanged_run(
+    config: PipelineConfig, facts: run_facts.RunFacts, started: float
+) -> LocalRunResult | None:
     """The last run's result when it read exactly these inputs; checked without importing TFX."""
     from pipeline.metadata import connection, summary
     from pipeline.run import up_to_date
@@ -110,7 +116,7 @@ def _unchanged_run(config: PipelineConfig, started: float) -> LocalRunResult | N
     if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
         return None
     store = connection.open_store(metadata_connection(config, read_only=True))
-    verdict = up_to_date.check(store, config, up_to_date.current_context(config))
+    verdict = up_to_date.check(store, config, facts.context_json(config))
     recorded = summary.recorded(store, verdict.run_id) if verdict.unchanged else None
     if recorded is None:
         print(f"re-run      {verdict.reason}", flush=True)
@@ -132,8 +138,10 @@ def _argv_without_flags() -> Iterator[None]:
         sys.argv = saved
 
 
-def _run_components(config: PipelineConfig, to_node: str | None, started: float) -> LocalRunResult:
-    """LocalDagRunner over the pipeline, one console line per component."""
+def _run_components(
+    config: PipelineConfig, facts: run_facts.RunFacts, to_node: str | None, started: float
+) -> LocalRunResult:
+    """LocalDagRunner over the pipeline built from the run's facts, one line per component."""
     log_path = log_path_for(config)
     with verbose_output_to(log_path) as console, redacted(config.metadata_password):
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
@@ -147,7 +155,7 @@ def _run_components(config: PipelineConfig, to_node: str | None, started: float)
         from pipeline.metadata.summary import summarize
 
         absl_logging.set_verbosity(absl_logging.INFO)
-        pipeline = create_pipeline(config, metadata_connection(config))
+        pipeline = create_pipeline(config, facts, metadata_connection(config))
         run_options = RunOptions(to_nodes=[to_node]) if to_node else None
         progress = ProgressReporter(console=console, total=len(pipeline.components))
         logging.getLogger().addHandler(progress)

@@ -1,18 +1,25 @@
-"""The run context: what a run is made of, computed once when the pipeline is constructed."""
+"""The run context: what a run is made of, computed once per run by its runner.
+
+`compute(config)` reads the data, the code, the lock file, git and the installed packages once
+and returns a frozen RunFacts; the graph (pipeline.graph.pipeline_graph.create_pipeline) only
+wires what it is given. `graph_facts(config)` is the cheap part the graph's wiring needs (the span
+window and the code and schema fingerprints that are TFX cache keys) for an orchestrator that
+builds the graph far more often than it runs it (Airflow parses its DAG file every few minutes).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import hashlib
 import json
 import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, SpanSelection, location, parse_spans
 from pipeline.data import fingerprints, spans
-from pipeline.data.fingerprints import schema_fingerprint, user_code_fingerprint
+from pipeline.data.fingerprints import file_sha256, schema_fingerprint, user_code_fingerprint
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 
@@ -93,43 +100,116 @@ def config_from_record(record: dict[str, object]) -> PipelineConfig:
     return PipelineConfig(**values)
 
 
-def data_record(config: PipelineConfig, window: tuple[int, ...]) -> dict[str, object]:
-    """The spans a run reads and a fingerprint of all their files' bytes.
+@dataclass(frozen=True)
+class GraphFacts:
+    """What the graph's wiring reads: the span window it pins ExampleGens to, and the
+    fingerprints it passes as parameters so that TFX's cache sees edits to user code and schema."""
 
-    One span (or a plain folder) records exactly what it always did; a window of several spans
-    records `data_span` as the range that selects it again ('2-4') and `data_spans` as the list.
+    window: tuple[int, ...]
+    code_fingerprint: str
+    schema_fingerprint: str
+
+
+@dataclass(frozen=True)
+class RunFacts(GraphFacts):
+    """Everything a run reads, computed once per run; `context` is what RecordRunContext records."""
+
+    data_dir: str
+    data_files: tuple[str, ...]
+    data_fingerprint: str
+    git_commit: str
+    git_dirty: bool
+    pipeline_code_fingerprint: str
+    uv_lock_sha256: str
+    packages: tuple[tuple[str, str], ...]
+
+    def data_record(self) -> dict[str, object]:
+        """The spans a run reads and a fingerprint of all their files' bytes.
+
+        One span (or a plain folder) records exactly what it always did; a window of several
+        spans records `data_span` as the range that selects it again ('2-4') and `data_spans`
+        as the list.
+        """
+        window = self.window
+        record: dict[str, object] = {
+            "data_dir": self.data_dir,
+            "data_span": spans.window_text(window) if window else "none",
+            "data_files": list(self.data_files),
+            "data_fingerprint": self.data_fingerprint,
+        }
+        if len(window) == 1:
+            record["data_span"] = window[0]
+        elif window:
+            record["data_spans"] = list(window)
+        return record
+
+    def context(self, config: PipelineConfig) -> dict[str, object]:
+        """Everything that identifies the run's inputs, for MLMD and `reproduce`."""
+        return {
+            **self.data_record(),
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "code_fingerprint": self.code_fingerprint,
+            # The orchestration code too: an uncommitted edit to it leaves git_commit unchanged.
+            "pipeline_code_fingerprint": self.pipeline_code_fingerprint,
+            "schema_fingerprint": self.schema_fingerprint,
+            "uv_lock_sha256": self.uv_lock_sha256,
+            "packages": dict(self.packages),
+            "config": config_record(config),
+        }
+
+    def context_json(self, config: PipelineConfig) -> str:
+        """The run context as the text RecordRunContext stores."""
+        return context_json(self.context(config))
+
+
+def graph_facts(config: PipelineConfig, window: tuple[int, ...] | None = None) -> GraphFacts:
+    """The facts the graph's wiring needs: lists span folders and hashes models/*.py and the
+    curated schema (a few small files); reads no data file and runs no git."""
+    if window is None:
+        window = spans.resolve_spans(config.data_dir, config.spans)
+    return GraphFacts(
+        window=window,
+        code_fingerprint=user_code_fingerprint(),
+        schema_fingerprint=schema_fingerprint(config),
+    )
+
+
+def lock_sha256(lock_file: Path = LOCK_FILE) -> str:
+    """sha256 of uv.lock, or 'none' without one."""
+    return file_sha256(lock_file) if lock_file.is_file() else "none"
+
+
+def compute(config: PipelineConfig, window: tuple[int, ...] | None = None) -> RunFacts:
+    """Read everything a run reads, once: data files, code, schema, lock file, git, packages.
+
+    `window` is the resolved span window when the caller has it, else resolved from the config.
     """
-    files = [f for folder in spans.input_folders(config.data_dir, window)
+    graph = graph_facts(config, window)
+    files = [f for folder in spans.input_folders(config.data_dir, graph.window)
              for f in sorted(folder.glob("*.csv"))]
-    record: dict[str, object] = {
-        "data_dir": str(config.data_dir),
-        "data_span": spans.window_text(window) if window else "none",
-        "data_files": [str(f) for f in files],
-        "data_fingerprint": fingerprints.data_fingerprint(files),
-    }
-    if len(window) == 1:
-        record["data_span"] = window[0]
-    elif window:
-        record["data_spans"] = list(window)
-    return record
+    git = git_commit()
+    return RunFacts(
+        **dataclasses.asdict(graph),
+        data_dir=str(config.data_dir),
+        data_files=tuple(str(f) for f in files),
+        data_fingerprint=fingerprints.data_fingerprint(files),
+        git_commit=str(git["commit"]),
+        git_dirty=bool(git["dirty"]),
+        pipeline_code_fingerprint=user_code_fingerprint(PIPELINE_CODE_DIR),
+        uv_lock_sha256=lock_sha256(),
+        packages=tuple(package_versions().items()),
+    )
 
 
 def run_context(config: PipelineConfig, window: tuple[int, ...]) -> dict[str, object]:
     """Everything that identifies a run's inputs, for MLMD and `reproduce`."""
-    git = git_commit()
-    lock = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest() if LOCK_FILE.is_file() else "none"
-    return {
-        **data_record(config, window),
-        "git_commit": git["commit"],
-        "git_dirty": git["dirty"],
-        "code_fingerprint": user_code_fingerprint(),
-        # The orchestration code too: an uncommitted edit to it leaves git_commit unchanged.
-        "pipeline_code_fingerprint": user_code_fingerprint(PIPELINE_CODE_DIR),
-        "schema_fingerprint": schema_fingerprint(config),
-        "uv_lock_sha256": lock,
-        "packages": package_versions(),
-        "config": config_record(config),
-    }
+    return compute(config, window).context(config)
+
+
+def context_json_for(config: PipelineConfig, window: tuple[int, ...]) -> str:
+    """The run context of this config and window as RecordRunContext stores it, computed now."""
+    return compute(config, window).context_json(config)
 
 
 def context_json(context: dict[str, object]) -> str:

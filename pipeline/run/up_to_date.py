@@ -35,8 +35,7 @@ def current_context(config: PipelineConfig) -> str:
     """The run context this config would record, as the text RecordRunContext stores (with the
     Beam mode an `auto` config resolves to, as the runners record it)."""
     config = spans.with_beam_mode_for_input(config)
-    window = spans.resolve_spans(Path(config.data_dir), config.spans)
-    return run_facts.context_json(run_facts.run_context(config, window))
+    return run_facts.compute(config).context_json(config)
 
 
 def check(store: connection.Store, config: PipelineConfig, context_text: str) -> Verdict:

@@ -17,6 +17,7 @@ from models.model import PROBABILITY_OUTPUT, RAW_SIGNATURE, SERVING_SIGNATURE
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import connection, records
+from pipeline.run import run_facts
 from pipeline.serving import layout
 from tests.support.configs import small_config
 from tests.support.faults import write_bad_sample
@@ -39,7 +40,8 @@ def runs_by_node(config: PipelineConfig, run_id: str) -> dict[str, records.Compo
 
 
 def test_every_component_completed_once(shared_run, shared_config) -> None:
-    expected = {component.id for component in create_components(shared_config)}
+    expected = {component.id for component in create_components(
+        shared_config, run_facts.compute(shared_config))}
     executions = records.component_runs(store_of(shared_config), shared_run.summary.run_id)
     assert sorted(c.node_id for c in executions) == sorted(expected)
     assert {c.state for c in executions} == {"COMPLETE"}

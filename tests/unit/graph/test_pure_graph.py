@@ -1,0 +1,141 @@
+"""Building the graph is pure wiring: the run's facts come in, nothing is read or run."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import PipelineConfig
+from pipeline.data import fingerprints, spans
+from pipeline.graph import pipeline_graph
+from pipeline.run import run_facts
+from tests.support.configs import small_config
+
+CURATED_SCHEMA = PipelineConfig.__dataclass_fields__["schema_path"].default
+
+# The node ids every runner and the recorded history know; they must not change.
+SINGLE_SPAN_IDS = [
+    "CsvExampleGen", "RecordRunContext", "StatisticsGen", "ImportCuratedSchema",
+    "ExampleValidator", "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver",
+    "Evaluator", "ServingPusher",
+]
+WINDOW_IDS = [
+    "CsvExampleGen_span2", "StatisticsGen_span2", "CsvExampleGen", "RecordRunContext",
+    "StatisticsGen", "ImportCuratedSchema", "previous_span_statistics", "ExampleValidator_span2",
+    "ExampleValidator", "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver",
+    "Evaluator", "ServingPusher",
+]
+
+
+def facts_for(window: tuple[int, ...], data_dir: Path) -> run_facts.RunFacts:
+    """Facts as a runner would compute them, made up: the graph must take them as given."""
+    return run_facts.RunFacts(
+        window=window, code_fingerprint="code-fp", schema_fingerprint="schema-fp",
+        data_dir=str(data_dir), data_files=("a.csv",), data_fingerprint="data-fp",
+        git_commit="abc123", git_dirty=False, pipeline_code_fingerprint="pipeline-fp",
+        uv_lock_sha256="lock-fp", packages=(("tfx", "1.16.0"),),
+    )
+
+
+def refuse(name: str):
+    """A stand-in that fails the test when graph construction calls it."""
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"graph construction called {name}{args!r}")
+    return refused
+
+
+@pytest.fixture()
+def nothing_read_or_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No subprocess (git), no fingerprint, no fact computation, no folder listing or creation,
+    no file opened under the data, models or schema folders; returns an empty data dir, so a
+    graph that looked at it would find no span and no file."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name in ("run", "check_output", "check_call", "call", "Popen"):
+        monkeypatch.setattr(subprocess, name, refuse(f"subprocess.{name}"))
+    for name in ("data_fingerprint", "files_fingerprint", "user_code_fingerprint",
+                 "schema_fingerprint", "file_sha256", "update_with_file"):
+        monkeypatch.setattr(fingerprints, name, refuse(f"fingerprints.{name}"))
+    for name in ("compute", "graph_facts", "git_commit", "package_versions", "lock_sha256",
+                 "run_context", "file_sha256", "schema_fingerprint", "user_code_fingerprint"):
+        monkeypatch.setattr(run_facts, name, refuse(f"run_facts.{name}"))
+    for name in ("resolve_spans", "list_spans", "input_folders", "input_bytes"):
+        monkeypatch.setattr(spans, name, refuse(f"spans.{name}"))
+    for name in ("mkdir", "glob", "rglob", "iterdir", "read_bytes", "read_text"):
+        monkeypatch.setattr(Path, name, refuse(f"Path.{name}"))
+    guarded = (str(data_dir), str(run_facts.PROJECT_ROOT / "models"), str(CURATED_SCHEMA))
+    real_open = builtins.open
+
+    def guarded_open(file: object, *args: object, **kwargs: object):
+        if str(file).startswith(guarded):
+            raise AssertionError(f"graph construction opened {file}")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    return data_dir
+
+
+def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
+    nothing_read_or_run: Path, tmp_path: Path
+) -> None:
+    config = small_config(tmp_path, data_dir=nothing_read_or_run, schema_path=CURATED_SCHEMA)
+    facts = facts_for((), nothing_read_or_run)
+    pipeline = pipeline_graph.create_pipeline(config, facts)
+    nodes = {node.id: node for node in pipeline.components}
+    assert sorted(nodes) == sorted(SINGLE_SPAN_IDS)
+    assert [n.id for n in pipeline_graph.create_components(config, facts)] == SINGLE_SPAN_IDS
+    recorded = nodes["RecordRunContext"].exec_properties["context"]
+    assert recorded == facts.context_json(config)
+    assert json.loads(recorded)["data_fingerprint"] == "data-fp"
+    assert json.loads(recorded)["git_commit"] == "abc123"
+    assert nodes["ImportCuratedSchema"].exec_properties["schema_sha256"] == "schema-fp"
+    for node_id in ("Transform", "Trainer"):
+        custom = json.loads(nodes[node_id].exec_properties["custom_config"])
+        assert custom["code_fingerprint"] == "code-fp"
+    assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(nothing_read_or_run) == []
+
+
+def test_a_window_graph_takes_its_spans_from_the_facts(
+    nothing_read_or_run: Path, tmp_path: Path
+) -> None:
+    config = small_config(tmp_path, data_dir=nothing_read_or_run, schema_path=CURATED_SCHEMA)
+    components = pipeline_graph.create_components(config, facts_for((2, 3), nothing_read_or_run))
+    assert [node.id for node in components] == WINDOW_IDS
+
+
+def test_graph_facts_need_the_text_to_record(nothing_read_or_run: Path, tmp_path: Path) -> None:
+    """Without the full facts, the orchestrator says what RecordRunContext records (Airflow:
+    a template rendered when the task runs)."""
+    config = small_config(tmp_path, data_dir=nothing_read_or_run, schema_path=None)
+    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="inferred")
+    with pytest.raises(TypeError, match="RunFacts"):
+        pipeline_graph.create_components(config, facts)
+    nodes = pipeline_graph.create_components(config, facts, run_context="{{ later() }}")
+    context = next(n for n in nodes if n.id == "RecordRunContext").exec_properties["context"]
+    assert context == "{{ later() }}"
+
+
+def test_computed_facts_record_what_the_run_context_always_held(tmp_path: Path) -> None:
+    config = small_config(tmp_path, schema_path=CURATED_SCHEMA)
+    window = spans.resolve_spans(config.data_dir, config.spans)
+    facts = run_facts.compute(config)
+    context = facts.context(config)
+    files = [f for folder in spans.input_folders(config.data_dir, window)
+             for f in sorted(folder.glob("*.csv"))]
+    assert facts.window == window
+    assert context["data_files"] == [str(f) for f in files]
+    assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
+    assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
+    assert context["schema_fingerprint"] == fingerprints.schema_fingerprint(config)
+    assert context["packages"] == run_facts.package_versions()
+    assert context["config"] == run_facts.config_record(config)
+    assert set(context) == {
+        "data_dir", "data_span", "data_files", "data_fingerprint", "git_commit", "git_dirty",
+        "code_fingerprint", "pipeline_code_fingerprint", "schema_fingerprint", "uv_lock_sha256",
+        "packages", "config",
+    }
