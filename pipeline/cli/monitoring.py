@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,17 +15,23 @@ def _monitor(args: argparse.Namespace) -> int:
     """Check production data against the serving model's training data and the last window."""
     import datetime as dt
 
+    from pipeline.config import store_config
     from pipeline.metadata import connection
+
+    config = store_config(os.environ, args)
+    try:
+        store = connection.open_metadata(config)
+    except connection.LineageError as error:
+        # Exit 1 means "alert"; a monitor that could not look is exit 2.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from pipeline.monitoring import skew_drift
 
-    if not args.metadata.is_file():
-        print(f"error: no metadata store at {args.metadata}", file=sys.stderr)
-        return 2
-    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     report_dir = args.report_dir or args.state_dir / "reports" / stamp
     try:
-        result = skew_drift.monitor(args.file, store, args.state_dir, report_dir, args.previous)
+        result = skew_drift.monitor(args.file, store, config.pipeline_name, args.state_dir,
+                                    report_dir, args.previous)
     except skew_drift.MonitoringError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

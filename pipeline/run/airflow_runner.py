@@ -104,12 +104,10 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     from pipeline.data import spans
     from pipeline.graph.data_gate import DataGate
     from pipeline.graph.pipeline_graph import create_pipeline
-    from pipeline.metadata import connection
+    from pipeline.metadata.connection import metadata_connection
 
     config = spans.with_beam_mode_for_input(config)
-    pipeline = create_pipeline(
-        config, connection.sqlite_connection(str(config.metadata_path), must_exist=False)
-    )
+    pipeline = create_pipeline(config, metadata_connection(config))
     runner_config = AirflowPipelineConfig(airflow_dag_config=dag_arguments(config, settings))
     dag = AirflowDagRunner(runner_config).run(pipeline)
     for component in pipeline.components:
