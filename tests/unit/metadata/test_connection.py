@@ -96,3 +96,19 @@ def test_a_reader_never_creates_a_sqlite_store(tmp_path: Path) -> None:
     assert missing.is_file()
     assert connection.open_metadata(config).get_artifacts() == []
 
+
+def test_metadata_modules_form_no_cycle_and_load_no_tensorflow() -> None:
+    """Each module imports alone in a fresh interpreter; TFMA is imported only inside functions."""
+    import subprocess
+    import sys
+
+    modules = sorted(f"pipeline.metadata.{p.stem}" for p in Path(connection.__file__).parent.glob(
+        "*.py") if p.stem != "__init__")
+    heavy = ("tensorflow", "tensorflow_model_analysis", "tensorflow_data_validation", "tfx")
+    for module in modules:
+        probe = (f"import sys, {module}; "
+                 f"print(sorted(n for n in {heavy!r} if n in sys.modules))")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              cwd=Path(connection.__file__).parents[2], timeout=120)
+        assert done.returncode == 0, f"{module}: {done.stderr[-2000:]}"
+        assert done.stdout.strip() == "[]", f"{module} imports {done.stdout.strip()}"
