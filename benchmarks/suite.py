@@ -16,7 +16,7 @@ from pathlib import Path
 from benchmarks import report, tfx_example
 from benchmarks.harness import measure
 from pipeline import environment
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
 from pipeline.metadata import connection, records
 from pipeline.serving import layout
 
@@ -198,7 +198,7 @@ def count_rows(folder: Path) -> int:
 
 def read_run(metadata_path: Path, pipeline_name: str) -> dict:
     """The latest run's components (state, seconds from MLMD) and the artifact uris we need."""
-    store = connection.open_store(connection.sqlite_connection(str(metadata_path)))
+    store = connection.open_metadata(store_config({}, {"metadata_path": metadata_path}))
     run_id = records.latest_run_id(store, pipeline_name)
     components, artifacts = {}, {}
     for run in records.component_runs(store, run_id):

@@ -5,17 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, add_metadata_server_arguments
 
 DEFAULTS = {f: PipelineConfig.__dataclass_fields__[f].default for f in (
     "data_dir", "schema_path", "metadata_path", "pipeline_name")}
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where the pipeline's metadata lives."""
-    parser.add_argument("--metadata", type=Path, default=DEFAULTS["metadata_path"],
-                        help="ML Metadata SQLite file of the pipeline")
-    parser.add_argument("--pipeline-name", default=DEFAULTS["pipeline_name"])
+    """Where the pipeline's metadata lives; unset flags fall back to PIPELINE_* env vars, then the
+    config defaults (pipeline.config.store_config builds the config readers open)."""
+    parser.add_argument("--metadata", dest="metadata_path", type=Path,
+                        help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
+                             f"{DEFAULTS['metadata_path']})")
+    parser.add_argument("--pipeline-name", dest="pipeline_name",
+                        help="pipeline in ML Metadata (default $PIPELINE_PIPELINE_NAME or "
+                             f"{DEFAULTS['pipeline_name']})")
+    add_metadata_server_arguments(parser)
 
 
 def positive_int(text: str) -> int:

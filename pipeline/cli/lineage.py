@@ -7,9 +7,9 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from pipeline.cli.common import store_arguments
+from pipeline.config import store_config
 from pipeline.metadata import connection, provenance, pushes, records
 
 # Facts that always differ between two pushes, so listing them as "changes" says nothing.
@@ -30,19 +30,15 @@ VALUE_WIDTH = 44
 
 def _versions(args: argparse.Namespace) -> int:
     """Print each served version with the span, code, lock and packages it was made from."""
-    from pipeline.metadata import connection, pushes
-
-    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
-    print(pushes.format_versions(pushes.version_records(store)))
+    config = store_config(os.environ, args)
+    store = connection.open_metadata(config)
+    print(pushes.format_versions(pushes.version_records(store, config.pipeline_name)))
     return 0
 
 
 def _add_store_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the store is and which pipeline to read; --json for scripts."""
-    parser.add_argument("--metadata", dest="metadata_path", type=Path,
-                        help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or config)")
-    parser.add_argument("--pipeline-name", dest="pipeline_name",
-                        help="pipeline in ML Metadata (default $PIPELINE_PIPELINE_NAME or config)")
+    store_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 
@@ -76,8 +72,8 @@ Handler = Callable[[argparse.Namespace, connection.Store, str], str]
 def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
     """Open the store, print what the handler returns; a missing thing is a LineageError."""
     def run(args: argparse.Namespace) -> int:
-        path, name = connection.store_settings(os.environ, args.metadata_path, args.pipeline_name)
-        print(handler(args, connection.open_for_reading(os.environ, path), name))
+        config = store_config(os.environ, args)
+        print(handler(args, connection.open_metadata(config), config.pipeline_name))
         return 0
     return run
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 from pathlib import Path
 
 from pipeline.cli.common import store_arguments
@@ -15,16 +15,17 @@ def _monitor(args: argparse.Namespace) -> int:
     """Check production data against the serving model's training data and the last window."""
     import datetime as dt
 
+    from pipeline.config import store_config
     from pipeline.metadata import connection
+
+    config = store_config(os.environ, args)
+    store = connection.open_metadata(config)
     from pipeline.monitoring import skew_drift
 
-    if not args.metadata.is_file():
-        print(f"error: no metadata store at {args.metadata}", file=sys.stderr)
-        return 2
-    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     report_dir = args.report_dir or args.state_dir / "reports" / stamp
-    result = skew_drift.monitor(args.file, store, args.state_dir, report_dir, args.previous)
+    result = skew_drift.monitor(args.file, store, config.pipeline_name, args.state_dir,
+                                report_dir, args.previous)
     for kind in ("schema", "skew", "drift"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")

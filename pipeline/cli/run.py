@@ -38,13 +38,16 @@ def _infer_schema(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     """Re-run a recorded run with caching off in a scratch folder and compare its outputs."""
+    from pipeline.config import store_config
     from pipeline.metadata import connection, records
+
+    source = store_config(os.environ, args)
+    store = connection.open_metadata(source)
     from pipeline.run import reproduce
     from pipeline.run.local_runner import PipelineRunError, run_pipeline
 
-    store = connection.open_store(connection.sqlite_connection(str(args.metadata)))
-    run_id = records.latest_run_id(store, args.pipeline_name) if args.run_id == "latest" \
-        else args.run_id
+    run_id = records.latest_run_id(store, source.pipeline_name) \
+        if args.run_id == "latest" else args.run_id
     context = reproduce.recorded_context(store, run_id)
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="reproduce-"))
     config = reproduce.scratch_config(context, scratch)
@@ -64,7 +67,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         result = run_pipeline(config)
     except PipelineRunError as error:
         raise reproduce.ReproduceError(f"the reproduction failed: {error}") from error
-    new_store = connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
+    new_store = connection.open_metadata(config)
     outputs = reproduce.compare_outputs(
         recorded, reproduce.output_facts(new_store, result.summary.run_id)
     )

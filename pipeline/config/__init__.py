@@ -23,11 +23,14 @@ from pipeline.config.settings import (
     parse_spans,
 )
 from pipeline.config.sources import (
+    STORE_FIELDS,
+    add_metadata_server_arguments,
     add_run_arguments,
     config_from_args,
     config_from_values,
     env_values,
     parse_run_args,
+    store_config,
 )
 
 __all__ = [
@@ -52,6 +55,9 @@ __all__ = [
     "PipelineConfig",
     "beam_option_names",
     "add_run_arguments",
+    "add_metadata_server_arguments",
+    "STORE_FIELDS",
+    "store_config",
     "config_from_values",
     "env_values",
     "config_from_args",

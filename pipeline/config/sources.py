@@ -74,6 +74,12 @@ def _add_scaling_arguments(parser: argparse.ArgumentParser) -> None:
         help="Beam runner of the data-processing components (default DirectRunner)")
     arg("--beam-args", dest="extra_beam_args",
         help='more Beam options as one string: --beam-args="--project=p --region=r"')
+    add_metadata_server_arguments(parser)
+
+
+def add_metadata_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags selecting a metadata server instead of the SQLite file (defaults: PIPELINE_* env)."""
+    arg = parser.add_argument
     arg("--metadata-backend", dest="metadata_backend", choices=[b.value for b in MetadataBackend],
         help="ML Metadata store: sqlite (the --metadata file) or a mysql/postgresql server")
     arg("--metadata-host", dest="metadata_host", help="metadata server host")
@@ -141,6 +147,23 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Pi
 
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(PipelineConfig))
+
+
+# What a reader of ML Metadata needs: which store, and which pipeline in it.
+STORE_FIELDS = frozenset({"pipeline_name", "metadata_path"} | {
+    f.name for f in dataclasses.fields(PipelineConfig) if f.name.startswith("metadata_")})
+
+
+def store_config(
+    environ: Mapping[str, str], values: Mapping[str, object] | argparse.Namespace | None = None
+) -> PipelineConfig:
+    """The store and pipeline a reader opens: flags (values) win over PIPELINE_* env vars, which
+    win over the defaults. Other fields keep their defaults, so a reader never trips over a
+    PIPELINE_DATA_DIR (or other run setting) it does not use."""
+    flags = vars(values) if isinstance(values, argparse.Namespace) else dict(values or {})
+    merged: dict[str, object] = {k: v for k, v in env_values(environ).items() if k in STORE_FIELDS}
+    merged.update({k: v for k, v in flags.items() if k in STORE_FIELDS and v is not None})
+    return config_from_values(merged)
 
 
 def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> PipelineConfig:

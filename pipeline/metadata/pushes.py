@@ -14,20 +14,11 @@ from pipeline.metadata.records import (
     OUTPUT_EVENTS,
     PIPELINE_CONTEXT,
     event_key,
-    property_value,
+    pushed_version,
     run_of,
 )
 
-
-def _pipeline_artifacts(
-    store: Store, pipeline_name: str, type_name: str
-) -> list[Artifact]:
-    """Artifacts of one type attributed to the pipeline, oldest first."""
-    pipeline = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
-    if pipeline is None:
-        return []
-    return sorted((a for a in store.get_artifacts_by_context(pipeline.id)
-                   if a.type_id == artifact_type_id(store, type_name)), key=lambda a: a.id)
+PUSHED_MODEL = "PushedModel"
 
 
 def artifact_type_id(store: Store, type_name: str) -> int | None:
@@ -35,12 +26,19 @@ def artifact_type_id(store: Store, type_name: str) -> int | None:
     return types.get(type_name)
 
 
-def pushed_models(
-    store: Store, pipeline_name: str
-) -> list[Artifact]:
-    """PushedModel artifacts of models that were really published, oldest first."""
-    return [a for a in _pipeline_artifacts(store, pipeline_name, "PushedModel")
-            if property_value(a, "pushed") == 1]
+def pushed_models(store: Store, pipeline_name: str) -> list[Artifact]:
+    """The PushedModel artifacts this pipeline really published to serving, oldest first.
+
+    The one answer to "which versions were pushed, for this pipeline": only artifacts attributed
+    to the pipeline's context count, so pipelines sharing a store never see each other's pushes.
+    """
+    pipeline = store.get_context_by_type_and_name(PIPELINE_CONTEXT, pipeline_name)
+    type_id = artifact_type_id(store, PUSHED_MODEL)
+    if pipeline is None or type_id is None:
+        return []
+    return sorted((a for a in store.get_artifacts_by_context(pipeline.id)
+                   if a.type_id == type_id and pushed_version(a) is not None),
+                  key=lambda a: a.id)
 
 
 def pushed_model(
@@ -52,9 +50,9 @@ def pushed_model(
         raise LineageError(f"no model of pipeline '{pipeline_name}' was ever pushed")
     if version is None:
         return pushed[-1]
-    matches = [a for a in pushed if str(property_value(a, "pushed_version")) == str(version)]
+    matches = [a for a in pushed if pushed_version(a) == str(version)]
     if not matches:
-        known = ", ".join(str(property_value(a, "pushed_version")) for a in pushed)
+        known = ", ".join(pushed_version(a) for a in pushed)
         raise LineageError(
             f"no pushed version '{version}' of pipeline '{pipeline_name}' (pushed: {known})")
     return matches[-1]
@@ -67,16 +65,15 @@ def pushed_versions(store: Store, model_id: int) -> list[str]:
     events = store.get_events_by_execution_ids(consumers)
     outputs = [e.artifact_id for e in events
                if e.type in OUTPUT_EVENTS and event_key(e) == "pushed_model"]
-    return [str(property_value(a, "pushed_version")) for a in store.get_artifacts_by_id(outputs)
-            if property_value(a, "pushed") == 1]
+    versions = (pushed_version(a) for a in store.get_artifacts_by_id(outputs))
+    return [v for v in versions if v is not None]
 
 
 def previous_version(
     store: Store, pipeline_name: str, version: str
 ) -> str | None:
     """The serving version pushed just before `version`, if any."""
-    pushed = pushed_models(store, pipeline_name)
-    versions = [str(property_value(a, "pushed_version")) for a in pushed]
+    versions = [pushed_version(a) for a in pushed_models(store, pipeline_name)]
     index = versions.index(str(version))
     return versions[index - 1] if index > 0 else None
 
@@ -98,7 +95,7 @@ class VersionRecord:
     context: dict[str, object]
 
 
-def pushing_run(store: object, pushed_model: metadata_store_pb2.Artifact) -> str | None:
+def pushing_run(store: Store, pushed_model: Artifact) -> str | None:
     """The run whose Pusher execution output this PushedModel."""
     events = store.get_events_by_artifact_ids([pushed_model.id])
     producer = next((e.execution_id for e in events
@@ -106,7 +103,7 @@ def pushing_run(store: object, pushed_model: metadata_store_pb2.Artifact) -> str
     return run_of(store, producer) if producer is not None else None
 
 
-def run_context(store: object, run_id: str) -> dict[str, object]:
+def run_context(store: Store, run_id: str) -> dict[str, object]:
     """The RunContext custom properties of a run (empty for runs made before it existed)."""
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
     node = runs.get(RUN_CONTEXT_NODE)
@@ -116,20 +113,18 @@ def run_context(store: object, run_id: str) -> dict[str, object]:
     return {name: records.custom_property(artifact, name) for name in artifact.custom_properties}
 
 
-def version_records(store: object) -> list[VersionRecord]:
-    """Every version the pipeline pushed, oldest first."""
-    found = []
-    for model in sorted(store.get_artifacts_by_type("PushedModel"), key=lambda a: a.id):
-        if records.custom_property(model, "pushed") != 1:
-            continue
+def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
+    """Every version the pipeline pushed, oldest first, with the context of the run that did."""
+    versions = []
+    for model in pushed_models(store, pipeline_name):
         run_id = pushing_run(store, model) or "unknown"
-        found.append(VersionRecord(
-            version=str(records.custom_property(model, "pushed_version")),
+        versions.append(VersionRecord(
+            version=pushed_version(model),
             run_id=run_id,
             destination=str(records.custom_property(model, "pushed_destination")),
             context=run_context(store, run_id) if run_id != "unknown" else {},
         ))
-    return found
+    return versions
 
 
 def format_versions(records: list[VersionRecord]) -> str:

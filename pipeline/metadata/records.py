@@ -201,13 +201,20 @@ def list_runs(store: Store, pipeline_name: str) -> list[RunRecord]:
     return records
 
 
+def pushed_version(pushed_model: Artifact) -> str | None:
+    """The serving version a PushedModel artifact was published as; None when the Pusher did not
+    publish it (not blessed, or an identical model already served)."""
+    if property_value(pushed_model, "pushed") != 1:
+        return None
+    version = property_value(pushed_model, "pushed_version")
+    return str(version) if version is not None else None
+
+
 def _pushed_version(components: list[ComponentRun]) -> str | None:
     """The serving version a run published, if its Pusher published one."""
-    for component in components:
-        for pushed in component.outputs.get("pushed_model", []):
-            if property_value(pushed, "pushed") == 1:
-                return str(property_value(pushed, "pushed_version"))
-    return None
+    versions = (pushed_version(pushed) for component in components
+                for pushed in component.outputs.get("pushed_model", []))
+    return next((v for v in versions if v is not None), None)
 
 
 def find_run(store: Store, pipeline_name: str, run_id: str) -> RunRecord:

@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from pipeline.config import store_config
 from pipeline.metadata import connection, lineage_graph, provenance, records
 
 STATS_FILE = "FeatureStats.pb"
@@ -28,13 +29,15 @@ def quiet() -> None:
 
 
 def open_from_env(environ: Mapping[str, str]) -> tuple[connection.Store, str]:
-    """The store named by PIPELINE_METADATA_PATH (or the default); fails when it has no runs."""
-    path, pipeline_name = connection.store_settings(environ)
-    store = connection.open_existing(path)
-    if not records.run_contexts(store, pipeline_name):
+    """The store and pipeline the PIPELINE_METADATA_* / PIPELINE_PIPELINE_NAME variables select
+    (SQLite file or server, as for the CLI); fails when the pipeline has no runs there."""
+    config = store_config(environ)
+    store = connection.open_metadata(config)
+    if not records.run_contexts(store, config.pipeline_name):
         raise connection.LineageError(
-            f"no runs of pipeline '{pipeline_name}' in {path}: run `python -m pipeline run` first")
-    return store, pipeline_name
+            f"no runs of pipeline '{config.pipeline_name}' in {config.metadata_location}: "
+            "run `python -m pipeline run` first")
+    return store, config.pipeline_name
 
 
 def no_metrics(evaluation_uri: str) -> dict[str, float]:

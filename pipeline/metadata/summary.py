@@ -62,10 +62,10 @@ def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str
         return None, None, "Pusher did not run"
     pushed = pusher.outputs["pushed_model"][0]
     decision = str(records.custom_property(pushed, "push_decision") or "")
-    if records.custom_property(pushed, "pushed") != 1:
+    version = records.pushed_version(pushed)
+    if version is None:
         return None, None, decision
-    return (str(records.custom_property(pushed, "pushed_version")),
-            str(records.custom_property(pushed, "pushed_destination")), decision)
+    return version, str(records.custom_property(pushed, "pushed_destination")), decision
 
 
 def record(store: metadata_store.MetadataStore, summary: RunSummary) -> None:

@@ -18,9 +18,12 @@ from pathlib import Path
 from airflow import DAG
 from airflow.operators.bash import BashOperator
 
-from pipeline.config import PROJECT_ROOT, STATE_DIR, PipelineConfig
+from pipeline.config import PROJECT_ROOT, STATE_DIR
 
 ENV_PREFIX = "PIPELINE_MONITOR_"
+
+
+PATH_SETTINGS = ("requests_file", "metadata_path", "state_dir")
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,9 @@ class MonitorSettings:
     """What the scheduled monitor checks, where it keeps state, and how often it runs."""
 
     requests_file: Path = STATE_DIR / "requests" / "latest.csv"
-    metadata_path: Path = PipelineConfig.__dataclass_fields__["metadata_path"].default
+    # None: the command finds the store as every reader does, from the PIPELINE_METADATA_* (and
+    # PIPELINE_PIPELINE_NAME) variables the task inherits, so a MySQL/PostgreSQL store works too.
+    metadata_path: Path | None = None
     state_dir: Path = STATE_DIR / "monitoring"
     schedule: str = "@daily"
     python: str = sys.executable
@@ -37,19 +42,19 @@ class MonitorSettings:
 def settings_from_env(environ: Mapping[str, str]) -> MonitorSettings:
     """PIPELINE_MONITOR_<FIELD> overrides, e.g. PIPELINE_MONITOR_REQUESTS_FILE."""
     values: dict[str, object] = {}
-    for name, default in MonitorSettings.__dataclass_fields__.items():
+    for name in MonitorSettings.__dataclass_fields__:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = Path(raw) if isinstance(default.default, Path) else raw
+            values[name] = Path(raw) if name in PATH_SETTINGS else raw
     return MonitorSettings(**values)
 
 
 def monitor_command(settings: MonitorSettings) -> str:
     """The shell command the task runs, from the project root."""
-    parts = [
-        settings.python, "-m", "pipeline", "monitor", str(settings.requests_file),
-        "--metadata", str(settings.metadata_path), "--state-dir", str(settings.state_dir),
-    ]
+    parts = [settings.python, "-m", "pipeline", "monitor", str(settings.requests_file),
+             "--state-dir", str(settings.state_dir)]
+    if settings.metadata_path is not None:
+        parts += ["--metadata", str(settings.metadata_path)]
     return f"cd {shlex.quote(str(PROJECT_ROOT))} && " + " ".join(shlex.quote(p) for p in parts)
 
 

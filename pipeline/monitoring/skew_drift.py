@@ -48,22 +48,21 @@ class MonitoringResult:
         return bool(self.schema or self.skew or self.drift)
 
 
-def serving_baseline(store: object) -> ServingBaseline:
-    """Follow the newest pushed model back to its run's training statistics and schema."""
-    pushed = [
-        a for a in store.get_artifacts_by_type("PushedModel")
-        if records.custom_property(a, "pushed") == 1
-    ]
+def serving_baseline(store: object, pipeline_name: str) -> ServingBaseline:
+    """Follow the pipeline's newest pushed model back to its run's training statistics and schema."""
+    pushed = pushes.pushed_models(store, pipeline_name)
     if not pushed:
-        raise MonitoringError("no pushed model in the metadata store: run the pipeline first")
-    model = max(pushed, key=lambda a: a.id)
+        raise MonitoringError(
+            f"no pushed model of pipeline '{pipeline_name}' in the metadata store: "
+            "run the pipeline first")
+    model = pushed[-1]
     run_id = pushes.pushing_run(store, model)
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
     statistics = _output(runs, run_id, STATISTICS_NODE, "statistics")
     schema = _output(runs, run_id, VALIDATED_SCHEMA_NODE, "validated_schema")
     return ServingBaseline(
         run_id=run_id,
-        pushed_version=str(records.custom_property(model, "pushed_version")),
+        pushed_version=records.pushed_version(model),
         statistics_path=Path(statistics.uri) / f"Split-{TRAIN_SPLIT}" / "FeatureStats.pb",
         schema_path=Path(schema.uri) / "schema.pbtxt",
     )
@@ -222,17 +221,17 @@ def write_report(
 
 
 def monitor(
-    csv_path: Path, store: object, state_dir: Path, report_dir: Path,
+    csv_path: Path, store: object, pipeline_name: str, state_dir: Path, report_dir: Path,
     previous_path: Path | None = None,
 ) -> MonitoringResult:
-    """Check a window of production data, write the report, and keep its statistics as the
-    next window's drift baseline."""
+    """Check a window of production data against the model `pipeline_name` serves, write the
+    report, and keep its statistics as the next window's drift baseline."""
     require_csv(csv_path)
     if previous_path is not None and not previous_path.is_file():
         raise MonitoringError(f"--previous {previous_path} is not a file")
     if previous_path is not None and previous_path.suffix == ".csv":
         require_csv(previous_path)
-    baseline = serving_baseline(store)
+    baseline = serving_baseline(store, pipeline_name)
     import tensorflow_data_validation as tfdv
 
     schema = tfdv.load_schema_text(str(baseline.schema_path))

@@ -125,14 +125,13 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     from pipeline.data import spans
     from pipeline.graph.data_gate import DataGate
     from pipeline.graph.pipeline_graph import create_pipeline
-    from pipeline.metadata import connection
+    from pipeline.metadata.connection import metadata_connection
     from pipeline.run import run_facts
 
     config = spans.with_beam_mode_for_input(config)
     facts = run_facts.graph_facts(config)
     pipeline = create_pipeline(
-        config, facts, connection.sqlite_connection(str(config.metadata_path), must_exist=False),
-        run_context=RUN_CONTEXT_TEMPLATE,
+        config, facts, metadata_connection(config), run_context=RUN_CONTEXT_TEMPLATE,
     )
     runner_config = AirflowPipelineConfig(
         airflow_dag_config=dag_arguments(config, settings, facts.window)

@@ -115,7 +115,7 @@ def _unchanged_run(
 
     if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
         return None
-    store = connection.open_store(metadata_connection(config, read_only=True))
+    store = connection.open_metadata(config)
     verdict = up_to_date.check(store, config, facts.context_json(config))
     recorded = summary.recorded(store, verdict.run_id) if verdict.unchanged else None
     if recorded is None:
@@ -170,7 +170,7 @@ def _run_components(
         finally:
             logging.getLogger().removeHandler(progress)
         seconds = time.monotonic() - started
-        store = connection.open_store(metadata_connection(config))
+        store = connection.open_metadata(config, read_only=False)
         summary = summarize(store, records.latest_run_id(store, config.pipeline_name))
         record_summary(store, summary)
     return LocalRunResult(summary, seconds, log_path)

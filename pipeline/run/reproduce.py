@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import LATEST_SPAN, PipelineConfig
+from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig
 from pipeline.data import spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
@@ -56,6 +56,8 @@ def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     """The recorded config with outputs under `scratch`, the recorded span pinned, caching off."""
     values = dict(context["config"])
     values.update({field: str(scratch / name) for field, name in SCRATCH_PATHS.items()})
+    # The re-run's metadata is a scratch SQLite file, never the recorded run's server store.
+    values["metadata_backend"] = MetadataBackend.SQLITE.value
     span = context.get("data_span")
     values["spans"] = str(span) if span not in (None, "none") else LATEST_SPAN
     values["enable_cache"] = False

@@ -12,11 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import (
-    PROJECT_ROOT,
-    MetadataBackend,
-    PipelineConfig,
-)
+from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.errors import WorkFailed
 from pipeline.serving import layout
 
@@ -72,16 +68,16 @@ class ServingPlan:
     labels: dict[str, int]
 
 
-def blessed_pushed_versions(store: object, base_path: Path) -> list[int]:
-    """Versions pushed to `base_path` (pushed=1, blessed model) that are still on disk."""
-    from pipeline.metadata.records import custom_property
+def blessed_pushed_versions(store: object, pipeline_name: str, base_path: Path) -> list[int]:
+    """Versions the pipeline pushed to `base_path` (blessed model) that are still on disk."""
+    from pipeline.metadata.pushes import pushed_models
+    from pipeline.metadata.records import custom_property, pushed_version
 
     on_disk = set(layout.list_versions(base_path))
     versions = set()
-    for artifact in store.get_artifacts_by_type("PushedModel"):
-        version = custom_property(artifact, "pushed_version")
-        destination = custom_property(artifact, "pushed_destination")
-        if custom_property(artifact, "pushed") != 1 or not version or not destination:
+    for artifact in pushed_models(store, pipeline_name):
+        version, destination = pushed_version(artifact), custom_property(artifact, "pushed_destination")
+        if not version or not version.isdigit() or not destination:
             continue
         if Path(str(destination)).parent.resolve() != base_path.resolve():
             continue
@@ -112,13 +108,10 @@ def _model_was_blessed(store: object, pushed_model_id: int) -> bool:
 def known_versions(config: PipelineConfig) -> list[int]:
     """Pushed, blessed, on-disk versions of the configured model, from the configured MLMD."""
     from pipeline.metadata import connection
-    from pipeline.metadata.connection import metadata_connection
 
-    if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
-        raise ServingConfigError(f"no metadata store at {config.metadata_path}: run the pipeline")
-    store = connection.open_store(metadata_connection(config, read_only=True))
     return blessed_pushed_versions(
-        store, layout.model_base_path(config.serving_dir, config.model_name)
+        connection.open_metadata(config), config.pipeline_name,
+        layout.model_base_path(config.serving_dir, config.model_name),
     )
 
 

@@ -156,7 +156,7 @@ def test_versions_lists_each_served_version_with_its_span_and_code(two_spans) ->
     from pipeline.metadata import pushes
 
     config, first, second = two_spans
-    records = pushes.version_records(store_of(config))
+    records = pushes.version_records(store_of(config), config.pipeline_name)
     assert [(r.version, r.run_id) for r in records[:2]] == [
         ("1", first.summary.run_id), ("2", second.summary.run_id)]
     assert [r.context["data_span"] for r in records[:2]] == ["1", "2"]

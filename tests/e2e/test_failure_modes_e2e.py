@@ -71,7 +71,7 @@ def wait_all(runs: list[CliProcess], timeout: float = RUN_TIMEOUT) -> list[int]:
 
 
 def store_of(config: PipelineConfig):
-    return connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
+    return connection.open_metadata(config)
 
 
 def states_of(config: PipelineConfig, run_id: str) -> dict[str, str]:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _store(config: PipelineConfig) -> connection.Store:
-    return connection.open_existing(config.metadata_path)
+    return connection.open_metadata(config)
 
 
 def _cli(capsys, config: PipelineConfig, *argv: str) -> tuple[int, str]:

@@ -31,7 +31,7 @@ UPSTREAM_OF_EVALUATOR = (
 
 def store_of(config: PipelineConfig):
     """A read-only handle on the run's MLMD store."""
-    return connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
+    return connection.open_metadata(config)
 
 
 def runs_by_node(config: PipelineConfig, run_id: str) -> dict[str, records.ComponentRun]:

@@ -233,7 +233,7 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunFacts) -> 
     components = components_by_id(config)
     assert scheduler_run.task_states == {node_id: "success" for node_id in components}
 
-    store = connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
+    store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)
     assert run_id == f"{config.pipeline_name}.{RUN_ID}"
     runs = {run.node_id: run for run in records.component_runs(store, run_id)}
@@ -307,7 +307,7 @@ def test_data_gate_failure_fails_dag_run(tmp_path: Path) -> None:
     ran_anyway = {n: tasks.get(n) for n in downstream if tasks.get(n) not in SKIPPED_STATES}
     assert ran_anyway == {}
 
-    store = connection.open_store(connection.sqlite_connection(str(config.metadata_path)))
+    store = connection.open_metadata(config)
     ran = {run.node_id for run in records.component_runs(store, f"{BAD_PIPELINE}.{run_id}")}
     assert "DataGate" in ran
     assert not ran & downstream

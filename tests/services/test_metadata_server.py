@@ -12,7 +12,6 @@ from pipeline.__main__ import main
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import connection, records
-from pipeline.metadata.connection import metadata_connection
 from pipeline.run import run_facts
 from pipeline.run.local_runner import LocalRunResult, report, run_pipeline
 from tests.support.configs import small_config
@@ -54,7 +53,7 @@ def server_run(
 
 def test_every_component_is_recorded_complete_in_the_server(server_run: tuple) -> None:
     config, result = server_run
-    store = connection.open_store(metadata_connection(config, read_only=True))
+    store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)
     assert run_id == result.summary.run_id
     runs = records.component_runs(store, run_id)
@@ -71,7 +70,7 @@ def test_records_are_rows_of_the_server_not_a_local_file(
     mariadb: MariaDB, server_run: tuple
 ) -> None:
     config, _ = server_run
-    store = connection.open_store(metadata_connection(config, read_only=True))
+    store = connection.open_metadata(config)
     rows = int(mariadb.sql(f"SELECT COUNT(*) FROM {DATABASE}.Execution"))
     assert rows == len(store.get_executions()) > 0
     assert not config.metadata_path.exists()
@@ -88,8 +87,8 @@ def test_report_names_the_server_and_nothing_shows_the_password(server_run: tupl
 def test_a_reader_never_creates_a_missing_database(mariadb: MariaDB, server_run: tuple) -> None:
     config, _ = server_run
     missing = config.replace(metadata_database=f"{DATABASE}_missing")
-    with pytest.raises(RuntimeError, match=f"{DATABASE}_missing"):
-        connection.open_store(metadata_connection(missing, read_only=True))
+    with pytest.raises(connection.LineageError, match=f"{DATABASE}_missing"):
+        connection.open_metadata(missing)
     assert f"{DATABASE}_missing" not in mariadb.sql("SHOW DATABASES").split()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd
 
+from pipeline.config import store_config
 from pipeline.metadata import connection, records
 
 Properties = dict[str, object]
@@ -26,7 +27,8 @@ class FakePipeline:
     """Contexts per pipeline, run and node; executions linked to artifacts by keyed events."""
 
     def __init__(self, path: Path, name: str = "taxi") -> None:
-        self.store = connection.open_store(connection.sqlite_connection(str(path), must_exist=False))
+        self.store = connection.open_metadata(
+            store_config({}, {"metadata_path": path}), read_only=False)
         self.name = name
         self._types: dict[tuple[str, str], int] = {}
         self.pipeline = self._context(records.PIPELINE_CONTEXT, name)

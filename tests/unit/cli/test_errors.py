@@ -197,8 +197,14 @@ def test_a_bad_flag_value_exits_2_naming_the_flag(capsys, argv: list[str]) -> No
 
 
 def test_an_unexpected_os_error_keeps_its_traceback_in_a_private_log(
-    files: dict[str, Path], capsys
+    files: dict[str, Path], capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pipeline.metadata import connection
+
+    def failing_disk(*_args: object, **_kwargs: object) -> None:
+        raise OSError(5, "Input/output error", str(files["random"]))
+
+    monkeypatch.setattr(connection, "open_metadata", failing_disk)
     code, out, err = run_cli(capsys, STORE_COMMANDS["versions"](files, files["random"]))
     line = assert_one_error_line(code, out, err)
     logged = line.rsplit("traceback in ", 1)[1].rstrip(")")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.__main__ import main
-from pipeline.config import PipelineConfig
+from pipeline.config import PipelineConfig, store_config
 from pipeline.metadata import connection, lineage_graph, provenance, pushes, records
 from tests.support.mlmd_fake import FakePipeline
 from tools import notebooks
@@ -151,7 +151,7 @@ def test_missing_store_is_an_error_and_is_not_created(tmp_path: Path, capsys) ->
 
 def test_empty_store_has_no_runs_and_no_pushes(tmp_path: Path, capsys) -> None:
     path = tmp_path / "empty.sqlite"
-    connection.open_store(connection.sqlite_connection(str(path), must_exist=False))
+    connection.open_metadata(store_config({}, {"metadata_path": path}), read_only=False)
     assert _cli(capsys, "runs", "--metadata", str(path))[2].startswith("error: no runs of")
     code, _, err = _cli(capsys, "lineage", "--metadata", str(path))
     assert (code, err.strip()) == (1, "error: no model of pipeline 'taxi' was ever pushed")
@@ -164,12 +164,16 @@ def test_a_file_that_is_not_a_store_is_an_error(tmp_path: Path, capsys) -> None:
     assert code == 1 and f"{path} is not a readable ML Metadata store" in err
 
 
-def test_store_settings_flags_win_over_env_over_config() -> None:
+def test_store_config_flags_win_over_env_over_config() -> None:
     default = PipelineConfig.__dataclass_fields__["metadata_path"].default
-    assert connection.store_settings({}) == (default, "taxi")
-    env = {"PIPELINE_METADATA_PATH": "/tmp/m.sqlite", "PIPELINE_PIPELINE_NAME": "other"}
-    assert connection.store_settings(env) == (Path("/tmp/m.sqlite"), "other")
-    assert connection.store_settings(env, Path("/x.sqlite"), "p") == (Path("/x.sqlite"), "p")
+    assert (store_config({}).metadata_path, store_config({}).pipeline_name) == (default, "taxi")
+    env = {"PIPELINE_METADATA_PATH": "/tmp/m.sqlite", "PIPELINE_PIPELINE_NAME": "other",
+           "PIPELINE_DATA_DIR": "/no/such/dir"}
+    from_env = store_config(env)
+    assert (from_env.metadata_path, from_env.pipeline_name) == (Path("/tmp/m.sqlite"), "other")
+    flags = store_config(env, {"metadata_path": Path("/x.sqlite"), "pipeline_name": "p",
+                               "data_dir": "/ignored"})
+    assert (flags.metadata_path, flags.pipeline_name) == (Path("/x.sqlite"), "p")
 
 
 def test_committed_notebooks_have_no_outputs() -> None:
