@@ -5,22 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.config import PipelineConfig, add_metadata_server_arguments
-
-DEFAULTS = {f: PipelineConfig.__dataclass_fields__[f].default for f in (
-    "data_dir", "schema_path", "metadata_path", "pipeline_name")}
+from pipeline.config import add_metadata_server_arguments
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the pipeline's metadata lives; unset flags fall back to PIPELINE_* env vars, then the
     config defaults (pipeline.config.store_config builds the config readers open)."""
+    project_argument(parser)
     parser.add_argument("--metadata", dest="metadata_path", type=Path,
                         help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
-                             f"{DEFAULTS['metadata_path']})")
+                             "state/metadata/<project>.sqlite)")
     parser.add_argument("--pipeline-name", dest="pipeline_name",
-                        help="pipeline in ML Metadata (default $PIPELINE_PIPELINE_NAME or "
-                             f"{DEFAULTS['pipeline_name']})")
+                        help="pipeline in ML Metadata (default $PIPELINE_PIPELINE_NAME or the project name)")
     add_metadata_server_arguments(parser)
+
+
+def project_argument(parser: argparse.ArgumentParser) -> None:
+    """--project NAME: which models/<NAME>/project.yaml the command works on."""
+    parser.add_argument("--project", dest="project",
+                        help="project under models/ (default $PIPELINE_PROJECT, else pyproject's "
+                             "default-project)")
 
 
 def positive_int(text: str) -> int:

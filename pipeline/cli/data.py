@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.cli.common import DEFAULTS
+from pipeline.cli.common import project_argument
 from pipeline.data.preflight import check_data_dir
 from pipeline.errors import WorkFailed
 
@@ -16,21 +16,29 @@ def _check_data(args: argparse.Namespace) -> int:
     from pipeline.config import config_from_args
 
     config = config_from_args(args, os.environ)
-    report = check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes)
+    report = check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes,
+                            config.declaration)
     print(f"ok: {report.rows} rows in {report.files} file(s) of {config.data_dir}")
     return 0
 
 
 def _ingest(args: argparse.Namespace) -> int:
     """Land a CSV file as the next span of the data dir, or say why not."""
+    from pipeline.config import config_from_values, env_values
     from pipeline.data import ingest, spans
 
+    values = {**env_values(os.environ), **{k: v for k, v in (("project", args.project),
+              ("data_dir", args.data), ("schema_path", args.schema)) if v is not None}}
+    config = config_from_values(values)
+    if config.schema_path is None:
+        raise WorkFailed(f"project {config.project} infers its schema: ingest needs a curated one (--schema)")
+    data_dir = Path(str(config.data_dir))
     try:
-        span = ingest.ingest(args.file, args.data, args.schema)
+        span = ingest.ingest(args.file, data_dir, config.schema_path)
     except spans.SpanError as error:
         # A rejected file is failed work (exit 1), not a config error.
         raise WorkFailed(f"rejected {args.file}: {error}") from error
-    print(f"landed {args.file} as {spans.span_dir(args.data, span)}")
+    print(f"landed {args.file} as {spans.span_dir(data_dir, span)}")
     return 0
 
 
@@ -44,7 +52,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     ingest = commands.add_parser("ingest", help="validate a CSV and land it as the next span")
     ingest.add_argument("file", type=Path)
-    ingest.add_argument("--data", type=Path, default=DEFAULTS["data_dir"])
-    ingest.add_argument("--schema", type=Path, default=DEFAULTS["schema_path"])
+    project_argument(ingest)
+    ingest.add_argument("--data", type=Path, help="span-organized data dir (default: the project's)")
+    ingest.add_argument("--schema", type=Path, help="curated schema (default: the project's)")
     ingest.set_defaults(handler=_ingest)
 

@@ -96,7 +96,8 @@ class Threshold:
 
 @dataclass(frozen=True)
 class Project:
-    """A parsed, validated declaration."""
+    """A parsed, validated declaration. `label_columns` are the CSV columns the label is computed
+    from (the label column itself unless a project's own preprocessing_fn derives it)."""
 
     name: str
     data: str
@@ -107,6 +108,7 @@ class Project:
     positive_class: str | None = None
     classes: tuple[str, ...] = ()
     weight: str | None = None
+    label_columns: tuple[str, ...] = ()
     excluded: dict[str, str] = field(default_factory=dict)
     slices: tuple[str, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
@@ -150,7 +152,8 @@ class Project:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, passed to Transform and the Trainer as custom_config."""
         values = dataclasses.asdict(self)
-        values["directory"] = str(self.directory) if self.directory else None
+        # Where the declaration lies is not part of it: the same project moved gives the same keys.
+        values["directory"] = None
         return json.loads(json.dumps(values, default=_enum_value))
 
     @classmethod
@@ -161,7 +164,7 @@ class Project:
         values["features"] = tuple(
             Feature(**{**f, "treatment": Treatment(f["treatment"])}) for f in values["features"])
         values["thresholds"] = tuple(Threshold(**t) for t in values.get("thresholds", ()))
-        for key in ("classes", "slices"):
+        for key in ("classes", "slices", "label_columns"):
             values[key] = tuple(values.get(key, ()))
         values["directory"] = Path(values["directory"]) if values.get("directory") else None
         return cls(**values)
@@ -175,7 +178,8 @@ def _enum_value(value: object) -> object:
 
 # --- the YAML declaration ------------------------------------------------------------------------
 
-_TOP_LEVEL = {"name", "data", "schema", "label", "task", "positive_class", "classes", "weight",
+_TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
+              "weight",
               "features", "excluded", "slices", "metrics", "training", "user_code"}
 
 
@@ -236,6 +240,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         positive_class=None if values.get("positive_class") is None else str(values["positive_class"]),
         classes=classes,
         weight=values.get("weight"),
+        label_columns=tuple(str(c) for c in values.get("label_columns") or [values["label"]]),
         features=tuple(_feature(name, spec, path) for name, spec in _mapping(values, "features", path)),
         excluded={str(k): str(v) for k, v in _mapping(values, "excluded", path)},
         slices=tuple(str(s) for s in values.get("slices") or ()),
@@ -343,6 +348,8 @@ def declaration_text(project: Project) -> str:
         body["positive_class"] = project.positive_class
     if project.weight:
         body["weight"] = project.weight
+    if project.label_columns != (project.label,):
+        body["label_columns"] = list(project.label_columns)
     body["features"] = features
     if project.excluded:
         body["excluded"] = dict(project.excluded)
@@ -364,7 +371,7 @@ def declaration_text(project: Project) -> str:
     # One block per field; a feature's settings and short lists stay on one line each.
     blocks = [
         yaml.safe_dump({key: value}, sort_keys=False, width=100,
-                       default_flow_style=None if key in ("features", "classes", "slices") else False)
+                       default_flow_style=None if key in ("features", "classes", "slices", "label_columns") else False)
         for key, value in body.items()
     ]
     return header + "".join(blocks)

@@ -5,19 +5,32 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config.project import Project, Threshold, load_project
 from pipeline.errors import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
 STATE_DIR = PROJECT_ROOT / "state"
-
-
+MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "PIPELINE_"
+# Fields left at this value are filled from the project's declaration (no real path has a NUL).
+FROM_PROJECT = Path("\0from-project")
+_DEFAULT_PROJECT = re.compile(r'^default-project\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', re.M)
+
+
+def default_project(root: Path = PROJECT_ROOT) -> str:
+    """The project commands use without --project: `[tool.pipeline] default-project` in pyproject.toml."""
+    text = (root / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[tool.pipeline]", 1)
+    found = _DEFAULT_PROJECT.search(section[1]) if len(section) == 2 else None
+    if found is None:
+        raise InvalidInput(f"{root / 'pyproject.toml'}: [tool.pipeline] default-project is not set; "
+                           "pass --project NAME")
+    return found.group(1)
 
 
 class ConfigError(InvalidInput):
@@ -125,23 +138,26 @@ def location(text: str) -> Location:
 class PipelineConfig:
     """Everything a run needs; runners only resolve paths, metadata and Beam args from it."""
 
-    pipeline_name: str = "taxi"
-    model_name: str = "taxi"
-    data_dir: Location = PROJECT_ROOT / "data" / "taxi"
+    project: str = ""
+    models_dir: Path = MODELS_DIR
+    pipeline_name: str = ""
+    model_name: str = ""
+    data_dir: Location = FROM_PROJECT
     spans: SpanSelection = SpanSelection()
-    schema_path: Path | None = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
-    pipeline_root: Location = STATE_DIR / "pipelines" / "taxi"
-    metadata_path: Path = STATE_DIR / "metadata" / "taxi.sqlite"
+    schema_path: Path | None = FROM_PROJECT
+    pipeline_root: Location = FROM_PROJECT
+    metadata_path: Path = FROM_PROJECT
     serving_dir: Path = STATE_DIR / "serving_model"
     log_dir: Path = STATE_DIR / "logs"
-    train_steps: int = 1000
-    eval_steps: int = 100
+    train_steps: int = 0
+    eval_steps: int = 0
     train_hash_buckets: int = 3
     eval_hash_buckets: int = 1
-    min_auc: float = 0.85
-    batch_size: int = 256
-    learning_rate: float = 0.003
-    seed: int = 42
+    thresholds: tuple[tuple[str, float], ...] = ()
+    min_auc: float | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    seed: int | None = None
     beam_mode: BeamMode = BeamMode.AUTO
     workers: int = 0
     enable_cache: bool = True
@@ -155,16 +171,20 @@ class PipelineConfig:
     metadata_database: str = "mlmd"
     metadata_user: str = ""
     metadata_password: str = field(default="", repr=False)
+    declaration: Project = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        """Reject impossible values here, so no component ever sees them."""
+        """Fill what the project declares, then reject impossible values, so no component sees them."""
+        self._resolve_project()
         _require(self.pipeline_name.isidentifier(), "pipeline_name", "must be an identifier")
         _require(self.model_name.isidentifier(), "model_name", "must be an identifier")
         _require(self.train_steps > 0, "train_steps", f"must be > 0, got {self.train_steps}")
         _require(self.eval_steps > 0, "eval_steps", f"must be > 0, got {self.eval_steps}")
-        _require(self.batch_size > 0, "batch_size", f"must be > 0, got {self.batch_size}")
-        _require(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
-        _require(0.0 <= self.min_auc <= 1.0, "min_auc", f"must be in [0, 1], got {self.min_auc}")
+        _require(self.batch_size is None or self.batch_size > 0, "batch_size",
+                 f"must be > 0, got {self.batch_size}")
+        _require(self.learning_rate is None or self.learning_rate > 0, "learning_rate",
+                 f"must be > 0, got {self.learning_rate}")
+        self._check_thresholds()
         _require(self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
         _require(self.min_free_mb >= 0, "min_free_mb", f"must be >= 0, got {self.min_free_mb}")
         _require(self.max_row_bytes > 0, "max_row_bytes", f"must be > 0, got {self.max_row_bytes}")
@@ -189,6 +209,56 @@ class PipelineConfig:
         )
         self._check_beam()
         self._check_metadata()
+
+    def _resolve_project(self) -> None:
+        """Every field left to the project gets the declaration's value or one derived from its name."""
+        name = self.project or default_project(self.models_dir.parent)
+        _require(name.isidentifier(), "project", f"must be an identifier, got {name!r}")
+        declared = load_project(name, self.models_dir)
+        root = self.models_dir.parent
+        derived: dict[str, object] = {
+            "project": name,
+            "declaration": declared,
+            "pipeline_name": self.pipeline_name or name,
+            "model_name": self.model_name or name,
+            "train_steps": self.train_steps or declared.train_steps,
+            "eval_steps": self.eval_steps or declared.eval_steps,
+        }
+        if self.data_dir == FROM_PROJECT:
+            derived["data_dir"] = declared.data if is_uri(declared.data) else root / declared.data
+        if self.schema_path == FROM_PROJECT:
+            derived["schema_path"] = root / declared.schema if declared.schema else None
+        if self.pipeline_root == FROM_PROJECT:
+            derived["pipeline_root"] = STATE_DIR / "pipelines" / name
+        if self.metadata_path == FROM_PROJECT:
+            derived["metadata_path"] = STATE_DIR / "metadata" / f"{name}.sqlite"
+        for key, value in derived.items():
+            object.__setattr__(self, key, value)
+
+    def _check_thresholds(self) -> None:
+        """--threshold and --min-auc name metrics of this project's task, with sensible values."""
+        known = [m.name for m in self.declaration.metrics]
+        for metric, _ in self.thresholds:
+            _require(metric in known, "thresholds",
+                     f"no metric '{metric}' for the {self.declaration.task.value} project "
+                     f"'{self.project}' (known: {', '.join(known)})")
+        if self.min_auc is not None:
+            _require("auc" in known, "min_auc",
+                     f"--min-auc applies to binary projects; use --threshold METRIC=VALUE with one of "
+                     f"{', '.join(known)}")
+            _require(0.0 <= self.min_auc <= 1.0, "min_auc", f"must be in [0, 1], got {self.min_auc}")
+
+    @property
+    def blessing_thresholds(self) -> tuple[Threshold, ...]:
+        """The declaration's thresholds, overridden by --threshold and --min-auc for this run."""
+        chosen = {t.metric: t for t in self.declaration.thresholds}
+        overrides = list(self.thresholds) + ([("auc", self.min_auc)] if self.min_auc is not None else [])
+        for metric, value in overrides:
+            if self.declaration.metric(metric).higher_is_better:
+                chosen[metric] = Threshold(metric, lower=value)
+            else:
+                chosen[metric] = Threshold(metric, upper=value)
+        return tuple(chosen.values())
 
     def _check_beam(self) -> None:
         """The runner is chosen by beam_runner alone, with the options it cannot start without."""
@@ -236,12 +306,12 @@ class PipelineConfig:
 
     @property
     def hyperparameters(self) -> dict[str, object]:
-        """What the Trainer's run_fn receives (recorded in MLMD as custom_config)."""
-        return {
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "seed": self.seed,
-        }
+        """What the Trainer's run_fn receives (recorded in MLMD as custom_config): the declared
+        hyperparameters with this run's --batch-size, --learning-rate and --seed on top."""
+        overrides = {"batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                     "seed": self.seed}
+        return {**self.declaration.hyperparameters,
+                **{k: v for k, v in overrides.items() if v is not None}}
 
     @property
     def beam_args(self) -> list[str]:

@@ -32,6 +32,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `python -m pipeline run`; defaults come from PIPELINE_* env vars, then the config."""
     defaults = PipelineConfig.__dataclass_fields__
     arg = parser.add_argument
+    arg("--project", dest="project",
+        help="project under models/ (its project.yaml); default: pyproject's default-project")
     arg("--data", dest="data_dir", type=location,
         help=f"folder of input CSV files (default {defaults['data_dir'].default})")
     arg("--spans", dest="spans",
@@ -49,7 +51,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--model-name", dest="model_name", help="model name under the serving dir")
     arg("--train-steps", dest="train_steps", type=_positive_int, help="Trainer steps")
     arg("--eval-steps", dest="eval_steps", type=_positive_int, help="Trainer validation steps")
-    arg("--min-auc", dest="min_auc", type=float, help="Evaluator's AUC lower bound for blessing")
+    arg("--threshold", dest="thresholds", action="append", type=threshold_pair, metavar="METRIC=VALUE",
+        help="blessing bound for this run, overriding the declaration's (a lower bound for metrics "
+             "where higher is better, an upper bound otherwise); repeatable")
+    arg("--min-auc", dest="min_auc", type=float, help="binary projects: same as --threshold auc=X")
     arg("--batch-size", dest="batch_size", type=_positive_int, help="training batch size")
     arg("--learning-rate", dest="learning_rate", type=float, help="Adam learning rate")
     arg("--seed", dest="seed", type=int, help="random seed for training")
@@ -90,6 +95,25 @@ def add_metadata_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="metadata server user; the password comes only from PIPELINE_METADATA_PASSWORD")
 
 
+def threshold_pair(text: str) -> tuple[str, float]:
+    """METRIC=VALUE, e.g. auc=0.9 or rmse=3.5."""
+    metric, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not sep or not metric.strip() or number != number:
+        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE such as auc=0.9, got {text!r}")
+    return metric.strip(), number
+
+
+def _thresholds(value: object) -> tuple[tuple[str, float], ...]:
+    """Thresholds from flags (a list of pairs) or PIPELINE_THRESHOLDS ('auc=0.9,accuracy=0.8')."""
+    if isinstance(value, str):
+        return tuple(threshold_pair(part) for part in value.split(",") if part.strip())
+    return tuple((str(m), float(v)) for m, v in value)  # type: ignore[union-attr]
+
+
 def _boolean(text: str) -> bool:
     """Strict yes/no, so a typo in PIPELINE_ENABLE_CACHE is an error, not a silent False."""
     lowered = text.lower()
@@ -108,7 +132,7 @@ _CONVERTERS = {
     "beam_mode": BeamMode, "enable_cache": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_backend": MetadataBackend, "metadata_port": int,
-    "min_free_mb": int, "max_row_bytes": int, "spans": parse_spans,
+    "min_free_mb": int, "max_row_bytes": int, "spans": parse_spans, "models_dir": Path,
 }
 
 
@@ -120,6 +144,12 @@ def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
             continue
         if name == "schema_path":
             kwargs[name] = None if str(raw) == "infer" else Path(str(raw))
+            continue
+        if name == "thresholds":
+            try:
+                kwargs[name] = _thresholds(raw)
+            except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
+                raise ConfigError(f"invalid config thresholds: {raw!r} ({error})") from error
             continue
         convert = _CONVERTERS.get(name, str)
         try:
@@ -150,7 +180,7 @@ _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(PipelineConfig))
 
 
 # What a reader of ML Metadata needs: which store, and which pipeline in it.
-STORE_FIELDS = frozenset({"pipeline_name", "metadata_path"} | {
+STORE_FIELDS = frozenset({"project", "models_dir", "pipeline_name", "metadata_path"} | {
     f.name for f in dataclasses.fields(PipelineConfig) if f.name.startswith("metadata_")})
 
 

@@ -54,8 +54,10 @@ def files_fingerprint(paths: list[Path], root: Path) -> str:
 
 
 def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
-    """Fingerprint of models/*.py: dotted-path user code is otherwise invisible to TFX's cache."""
-    return files_fingerprint(list(code_dir.rglob("*.py")), code_dir)
+    """Fingerprint of the user code and declarations under models/ (*.py, project.yaml): code passed
+    by dotted path is otherwise invisible to TFX's cache."""
+    files = [*code_dir.rglob("*.py"), *code_dir.rglob("*.yaml")]
+    return files_fingerprint([f for f in files if "__pycache__" not in f.parts], code_dir)
 
 
 def schema_fingerprint(config: PipelineConfig) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from models import features
+from pipeline.config.project import DECLARATION_FILE, Project
 from pipeline.errors import WorkFailed
 
 MAX_PROBLEMS_PER_FILE = 10
@@ -53,12 +53,14 @@ class DataReport:
     rows: int
 
 
-def expected_columns(schema_path: Path | None) -> Columns:
-    """Schema features (or models/features.py when inferring); model inputs are always required."""
-    needed = set(features.raw_feature_keys()) | set(features.label_source_keys())
+def expected_columns(schema_path: Path | None, project: Project) -> Columns:
+    """Schema features (or the project's declaration when inferring); the columns the model and
+    the label read are always required."""
+    needed = set(project.feature_names) | set(project.label_columns)
     if schema_path is None:
-        known = needed | set(features.NON_FEATURE_COLUMNS)
-        return Columns(frozenset(known), frozenset(needed), "models/features.py")
+        known = needed | set(project.excluded)
+        source = str(project.directory / DECLARATION_FILE) if project.directory else project.name
+        return Columns(frozenset(known), frozenset(needed), source)
     from pipeline.data.schema_io import load_schema
 
     schema = load_schema(schema_path)
@@ -86,9 +88,11 @@ def input_files(data_dir: Path) -> list[Path]:
     return entries
 
 
-def check_data_dir(data_dir: Path, schema_path: Path | None, max_row_bytes: int) -> DataReport:
+def check_data_dir(
+    data_dir: Path, schema_path: Path | None, max_row_bytes: int, project: Project
+) -> DataReport:
     """Check every input file; raise PreflightError listing all problems found."""
-    columns = expected_columns(schema_path)
+    columns = expected_columns(schema_path, project)
     problems: list[str] = []
     rows = 0
     empty: Counter[str] = Counter()

@@ -1,64 +1,96 @@
-"""The Evaluator's TFMA config, derived from models/features.py and the pipeline config."""
+"""The Evaluator's TFMA config, built from the project's declaration and this run's thresholds."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from models import features
+from models.common import features as outputs
+
+from pipeline.config.project import Metric, Project, Task, Threshold
 
 if TYPE_CHECKING:
     import tensorflow_model_analysis as tfma
 
-AUC_METRIC = "auc"
-ACCURACY_METRIC = "binary_accuracy"
 # A candidate may not be worse than the baseline by more than rounding noise.
-NO_DEGRADATION = -1e-10
+NO_DEGRADATION = 1e-10
+# Reported beside the task's own metrics: how many rows, and what the labels and predictions look like.
+BINARY_DIAGNOSTICS = ("CalibrationPlot", "MeanLabel", "MeanPrediction")
+MULTICLASS_DIAGNOSTICS = ("MultiClassConfusionMatrixPlot",)
+REGRESSION_DIAGNOSTICS = ("MeanLabel", "MeanPrediction")
 
 
-def eval_config(min_auc: float) -> tfma.EvalConfig:
-    """Metrics, slices and the blessing thresholds: AUC >= min_auc and no AUC loss vs baseline."""
+def eval_config(project: Project, thresholds: tuple[Threshold, ...]) -> tfma.EvalConfig:
+    """Metrics of the project's task, overall and per declared slice; blessing thresholds on the
+    overall slice only, plus "no worse than the serving model" on the comparison metric."""
     # Imported here: run summaries read the metric names without loading TFMA and TensorFlow.
     import tensorflow_model_analysis as tfma
+    from models.common.model import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
-    from models.model import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
-
-    auc_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_auc}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": NO_DEGRADATION},
-        ),
-    )
-    metrics = [
-        tfma.MetricConfig(class_name="ExampleCount"),
-        tfma.MetricConfig(class_name="WeightedExampleCount"),
-        tfma.MetricConfig(
-            class_name="AUC",
-            per_slice_thresholds=[
-                # Small slices are reported, not gated: only the overall AUC blesses a model.
-                tfma.PerSliceMetricThreshold(
-                    slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold
-                )
-            ],
-        ),
-        tfma.MetricConfig(class_name="BinaryAccuracy"),
-        tfma.MetricConfig(class_name="Precision"),
-        tfma.MetricConfig(class_name="Recall"),
-        tfma.MetricConfig(class_name="Calibration"),
-        tfma.MetricConfig(class_name="CalibrationPlot"),
-        tfma.MetricConfig(class_name="MeanLabel"),
-        tfma.MetricConfig(class_name="MeanPrediction"),
-    ]
+    bounds = {t.metric: t for t in thresholds}
+    compared = project.primary_metric
+    metrics = [tfma.MetricConfig(class_name="ExampleCount"),
+               tfma.MetricConfig(class_name="WeightedExampleCount")]
+    for metric in project.metrics:
+        gate = _threshold(metric, bounds.get(metric.name), metric == compared)
+        slices = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=gate)]
+        metrics.append(tfma.MetricConfig(class_name=metric.tfma_class,
+                                         per_slice_thresholds=slices if gate else []))
+    metrics += [tfma.MetricConfig(class_name=name) for name in _diagnostics(project.task)]
+    specs = [tfma.MetricsSpec(metrics=metrics)]
+    if project.task is Task.MULTICLASS:
+        specs.append(_per_class_metrics(project))
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
                 signature_name=SERVING_SIGNATURE,
-                label_key=features.LABEL_KEY,
-                example_weight_key=features.WEIGHT_KEY,
+                label_key=outputs.label_key(project),
+                prediction_key=outputs.prediction_key(project),
+                example_weight_key=outputs.WEIGHT_KEY,
                 preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        metrics_specs=specs,
         slicing_specs=[tfma.SlicingSpec()]
-        + [tfma.SlicingSpec(feature_keys=[key]) for key in features.SLICE_FEATURE_KEYS],
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in project.slices],
+    )
+
+
+def _threshold(
+    metric: Metric, bound: Threshold | None, compare_with_baseline: bool
+) -> tfma.MetricThreshold | None:
+    """A value bound (when declared) and, on the comparison metric, no loss against the baseline."""
+    import tensorflow_model_analysis as tfma
+
+    if bound is None and not compare_with_baseline:
+        return None
+    threshold = tfma.MetricThreshold()
+    if bound is not None:
+        limits = {}
+        if bound.lower is not None:
+            limits["lower_bound"] = {"value": bound.lower}
+        if bound.upper is not None:
+            limits["upper_bound"] = {"value": bound.upper}
+        threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(**limits))
+    if compare_with_baseline:
+        direction = (tfma.MetricDirection.HIGHER_IS_BETTER if metric.higher_is_better
+                     else tfma.MetricDirection.LOWER_IS_BETTER)
+        allowed = -NO_DEGRADATION if metric.higher_is_better else NO_DEGRADATION
+        threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
+            direction=direction, absolute={"value": allowed}))
+    return threshold
+
+
+def _diagnostics(task: Task) -> tuple[str, ...]:
+    return {Task.BINARY: BINARY_DIAGNOSTICS, Task.MULTICLASS: MULTICLASS_DIAGNOSTICS,
+            Task.REGRESSION: REGRESSION_DIAGNOSTICS}[task]
+
+
+def _per_class_metrics(project: Project) -> tfma.MetricsSpec:
+    """Precision and recall of each class, one-vs-rest (TFMA sub-keys classId:N)."""
+    import tensorflow_model_analysis as tfma
+
+    return tfma.MetricsSpec(
+        binarize=tfma.BinarizationOptions(class_ids={"values": list(range(len(project.classes)))}),
+        metrics=[tfma.MetricConfig(class_name="Precision"),
+                 tfma.MetricConfig(class_name="Recall")],
     )

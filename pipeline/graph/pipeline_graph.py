@@ -26,10 +26,8 @@ from pipeline.graph.serving_pusher import ServingPusher
 from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
 from pipeline.run.run_facts import GraphFacts, RunFacts
 
-PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 
 
-RUN_FN = "models.model.run_fn"
 
 
 EXAMPLE_GEN = "CsvExampleGen"
@@ -160,6 +158,7 @@ def create_components(
         _ingest(config, None, True)]
     newest = ingested[-1]
     example_gen = newest.example_gen
+    project = config.declaration
     run_context = RecordRunContext(
         examples=example_gen.outputs["examples"],
         context=_recorded_context(config, facts, run_context),
@@ -174,11 +173,11 @@ def create_components(
     transform = tfx.components.Transform(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
         schema=data_gate.outputs["validated_schema"],
-        preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"code_fingerprint": code_fingerprint},
+        preprocessing_fn=project.preprocessing_fn,
+        custom_config={"code_fingerprint": code_fingerprint, "project": project.to_dict()},
     )
     trainer = tfx.components.Trainer(
-        run_fn=RUN_FN,
+        run_fn=project.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=data_gate.outputs["validated_schema"],
@@ -187,6 +186,7 @@ def create_components(
         custom_config={
             "code_fingerprint": code_fingerprint,
             "hyperparameters": config.hyperparameters,
+            "project": project.to_dict(),
         },
     )
     baseline_resolver = tfx.dsl.Resolver(
@@ -198,7 +198,7 @@ def create_components(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config(config.min_auc),
+        eval_config=eval_config(project, config.blessing_thresholds),
     )
     pusher = ServingPusher(
         model=trainer.outputs["model"],

@@ -99,7 +99,8 @@ def run_pipeline(
                 return reused
         window = facts.window if facts else spans.resolve_spans(Path(config.data_dir), config.spans)
         for folder in spans.input_folders(Path(config.data_dir), window):
-            data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes)
+            data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes,
+                                           config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
         print(f"beam        {' '.join(config.beam_args)}", flush=True)

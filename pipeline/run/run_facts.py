@@ -63,7 +63,7 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
     """The config as JSON-friendly values (paths as strings), enough to rebuild it; no secrets."""
     record = {}
     for field in dataclasses.fields(config):
-        if field.name in SECRET_FIELDS:
+        if field.name in SECRET_FIELDS or not field.init:
             continue
         value = getattr(config, field.name)
         if isinstance(value, Path):
@@ -96,6 +96,8 @@ def config_from_record(record: dict[str, object]) -> PipelineConfig:
             value = parse_spans(value)
         elif name == "extra_beam_args":
             value = tuple(value)
+        elif name == "thresholds":
+            value = tuple((str(m), float(v)) for m, v in value)
         values[name] = value
     return PipelineConfig(**values)
 

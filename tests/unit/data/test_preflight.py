@@ -23,18 +23,19 @@ from tests.support.faults import (
 )
 
 SCHEMA = PipelineConfig().schema_path
+TAXI = PipelineConfig().declaration
 LIMIT = 1 << 20
 
 
 def refused(data_dir: Path, schema: Path | None = SCHEMA) -> str:
     """The pre-flight error message for a folder that must be refused."""
     with pytest.raises(PreflightError) as error:
-        check_data_dir(data_dir, schema, LIMIT)
+        check_data_dir(data_dir, schema, LIMIT, TAXI)
     return str(error.value)
 
 
 def test_the_sample_passes_with_its_row_count() -> None:
-    report = check_data_dir(SAMPLE_DATA, SCHEMA, LIMIT)
+    report = check_data_dir(SAMPLE_DATA, SCHEMA, LIMIT, TAXI)
     assert (report.files, report.rows) == (1, len(sample_lines()) - 1)
 
 
@@ -92,7 +93,7 @@ def test_empty_values_beyond_what_the_schema_allows(tmp_path: Path) -> None:
 def test_empty_values_within_the_schema_pass(tmp_path: Path) -> None:
     lines = sample_lines()
     write_lines(tmp_path, set_column(lines, features.BUCKET_FEATURE_KEYS[0], "", every=20))
-    assert check_data_dir(tmp_path, SCHEMA, LIMIT).rows == len(lines) - 1
+    assert check_data_dir(tmp_path, SCHEMA, LIMIT, TAXI).rows == len(lines) - 1
 
 
 def test_rows_with_the_wrong_number_of_fields_are_named_by_line(tmp_path: Path) -> None:
@@ -139,7 +140,7 @@ def test_a_100_mb_field_is_refused_without_reading_it_all(tmp_path: Path) -> Non
 def test_quoted_multiline_fields_and_blank_lines_are_kept(tmp_path: Path) -> None:
     lines = set_column(sample_lines(), features.VOCAB_FEATURE_KEYS[1], '"Line one\nline two"', 50)
     write_lines(tmp_path, lines + [""])
-    assert check_data_dir(tmp_path, SCHEMA, LIMIT).rows == len(sample_lines()) - 1
+    assert check_data_dir(tmp_path, SCHEMA, LIMIT, TAXI).rows == len(sample_lines()) - 1
 
 
 def test_unbalanced_quote_is_refused(tmp_path: Path) -> None:
