@@ -9,7 +9,7 @@ weight (see models/taxi/preprocessing.py). Output names are in models/common/fea
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 from models.common import features
 from pipeline.config.project import Feature, Project, Task, Treatment
 
-TensorLike = tf.Tensor | tf.SparseTensor
+TensorLike: TypeAlias = "tf.Tensor | tf.SparseTensor"
 
 
 def project_from_config(custom_config: Mapping[str, Any] | None) -> Project:
