@@ -152,6 +152,12 @@ def test_feature_treatments(transformed) -> None:
     assert expected <= set(rows[0])
 
 
+def test_label_values_compare_as_strings() -> None:
+    values = preprocessing.as_strings(tf.constant([1.0, 0.0, 2.5, -3.0]))
+    assert values.numpy().tolist() == [b"1", b"0", b"2.500000", b"-3"]
+    assert preprocessing.as_strings(tf.constant([7], tf.int64)).numpy().tolist() == [b"7"]
+
+
 def test_taxi_preprocessing_reuses_the_features_and_derives_its_label() -> None:
     fare = tf.constant([10.0, 10.0, 0.0, 10.0])
     tips = tf.SparseTensor([[0, 0], [1, 0], [2, 0]], [3.0, 2.0, 1.0], [4, 1])
