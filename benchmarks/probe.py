@@ -56,8 +56,8 @@ def labels_and_weights(records: list[bytes]):
     """Our label rule (tips > 20% of fare, weight 0 without a fare) applied to raw examples."""
     import tensorflow as tf
 
-    from models import features
-    from models.preprocessing import label_and_weight
+    from models.taxi.preprocessing import label_and_weight
+    from tools import taxi as features
 
     spec = {key: tf.io.VarLenFeature(tf.float32) for key in features.label_source_keys()}
     label, weight = label_and_weight(tf.io.parse_example(tf.constant(records), spec))
@@ -91,7 +91,7 @@ def scores(label, weight, probability) -> dict[str, float]:
 def common_holdout(spec: dict) -> dict[str, object]:
     """Both models on the rows neither trained on; our eval split alone if theirs is absent."""
     from benchmarks.tfx_example import OUTPUT_KEY
-    from models.model import PROBABILITY_OUTPUT
+    from models.common.features import PROBABILITIES_OUTPUT as PROBABILITY_OUTPUT
 
     records = eval_records(spec["ours_examples"])
     if spec.get("tfx_examples"):
@@ -181,7 +181,7 @@ def serving_latency(spec: dict) -> dict[str, object]:
     """p50/p99 per signature and batch size, and the rows per second that implies."""
     import tensorflow as tf
 
-    from models.model import RAW_SIGNATURE, SERVING_SIGNATURE
+    from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
 
     loaded = tf.saved_model.load(spec["ours_model"])
     raw_signature = loaded.signatures[RAW_SIGNATURE]

@@ -10,9 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import features
 from pipeline.config import PROJECT_ROOT
 from pipeline.data.spans import SPAN_FILE, span_dir
+from tools import taxi as features
 
 
 @dataclass(frozen=True)

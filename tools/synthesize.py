@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models import features
+from tools import taxi as features
 
 SOURCE = Path(__file__).resolve().parents[1] / "data" / "taxi" / "data.csv"
 # Columns that grow with the trip; one shared factor keeps tips / fare unchanged.

@@ -17,10 +17,7 @@ from models.common.preprocessing import (
     to_dense_column,
     transform_features,
 )
-
-TIPS_KEY = "tips"
-FARE_KEY = "fare"
-BIG_TIP_FRACTION = 0.2
+from models.taxi.label import BIG_TIP_FRACTION, FARE_KEY, TIPS_KEY
 
 
 def label_and_weight(inputs: dict[str, TensorLike]) -> tuple[tf.Tensor, tf.Tensor]:

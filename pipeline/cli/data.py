@@ -27,12 +27,16 @@ def _ingest(args: argparse.Namespace) -> int:
     from pipeline.config import config_from_values, env_values
     from pipeline.data import ingest, spans
 
-    values = {**env_values(os.environ), **{k: v for k, v in (("project", args.project),
-              ("data_dir", args.data), ("schema_path", args.schema)) if v is not None}}
+    environ = env_values(os.environ)
+    # The data dir may not exist yet (ingest creates it): it is not validated as a config field.
+    landing = args.data or environ.pop("data_dir", None)
+    values = {**environ, **{k: v for k, v in (("project", args.project), ("schema_path", args.schema))
+                            if v is not None}}
     config = config_from_values(values)
     if config.schema_path is None:
-        raise WorkFailed(f"project {config.project} infers its schema: ingest needs a curated one (--schema)")
-    data_dir = Path(str(config.data_dir))
+        raise WorkFailed(f"project {config.project} infers its schema: ingest needs a curated one "
+                         "(--schema)")
+    data_dir = Path(landing) if landing else Path(str(config.data_dir))
     try:
         span = ingest.ingest(args.file, data_dir, config.schema_path)
     except spans.SpanError as error:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from pipeline.cli.common import positive_float, positive_int
-from pipeline.config import PipelineConfig
+from pipeline.cli.common import positive_float, positive_int, project_argument
+from pipeline.config import store_config
 from pipeline.serving.client import (
     DEFAULT_TIMEOUT,
     RAW_SIGNATURE,
@@ -17,25 +18,37 @@ from pipeline.serving.client import (
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Print one probability per CSV row; a ClientError is one `error:` line and exit code 1."""
+    """Print each CSV row's outputs (probabilities and classes, or the prediction, by task)."""
+    model = args.model or store_config(os.environ, args).model_name
     call = predict_rest if args.server else predict_grpc
-    probabilities = call(args.server or args.grpc, args.model, args.version, args.label,
-                         args.signature, args.file, args.timeout)
-    print("row\tprobability")
-    for index, probability in enumerate(probabilities, start=1):
-        print(f"{index}\t{probability:.6f}")
+    predictions = call(args.server or args.grpc, model, args.version, args.label,
+                       args.signature, args.file, args.timeout)
+    names = sorted({name for row in predictions for name in row})
+    print("\t".join(["row", *names]))
+    for index, row in enumerate(predictions, start=1):
+        print("\t".join([str(index), *(_cell(row.get(name)) for name in names)]))
     return 0
+
+
+def _cell(value: object) -> str:
+    """Floats to 6 decimals; a list (one value per class) as comma-separated values."""
+    if isinstance(value, list):
+        return ",".join(_cell(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    return "" if value is None else str(value)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """`predict`: query a running TF Serving server with the rows of a CSV file."""
     predict = commands.add_parser(
-        "predict", help="send CSV rows to TF Serving, print probabilities"
+        "predict", help="send CSV rows to TF Serving, print each row's predictions"
     )
     where = predict.add_mutually_exclusive_group(required=True)
     where.add_argument("--server", help="REST endpoint, e.g. http://localhost:8501")
     where.add_argument("--grpc", help="gRPC endpoint, e.g. localhost:8500")
-    predict.add_argument("--model", default=PipelineConfig.model_name, help="served model name")
+    project_argument(predict)
+    predict.add_argument("--model", help="served model name (default: the project's)")
     which = predict.add_mutually_exclusive_group()
     which.add_argument("--version", type=positive_int, help="a specific version")
     which.add_argument("--label", help="a version label, e.g. stable or canary")

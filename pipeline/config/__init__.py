@@ -3,7 +3,9 @@
 from pipeline.config.settings import (
     DEFAULT_METADATA_PORTS,
     ENV_PREFIX,
+    FROM_PROJECT,
     LATEST_SPAN,
+    MODELS_DIR,
     MULTI_PROCESSING_MIN_BYTES,
     PROJECT_ROOT,
     REQUIRED_BEAM_OPTIONS,
@@ -18,6 +20,7 @@ from pipeline.config.settings import (
     PipelineConfig,
     SpanSelection,
     beam_option_names,
+    default_project,
     is_uri,
     location,
     parse_spans,
@@ -31,12 +34,16 @@ from pipeline.config.sources import (
     env_values,
     parse_run_args,
     store_config,
+    threshold_pair,
 )
 
 __all__ = [
     "PROJECT_ROOT",
     "STATE_DIR",
+    "MODELS_DIR",
     "ENV_PREFIX",
+    "FROM_PROJECT",
+    "default_project",
     "ConfigError",
     "BeamMode",
     "MULTI_PROCESSING_MIN_BYTES",
@@ -56,10 +63,11 @@ __all__ = [
     "beam_option_names",
     "add_run_arguments",
     "add_metadata_server_arguments",
-    "STORE_FIELDS",
-    "store_config",
+    "threshold_pair",
     "config_from_values",
     "env_values",
     "config_from_args",
+    "STORE_FIELDS",
+    "store_config",
     "parse_run_args",
 ]

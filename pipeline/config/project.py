@@ -139,6 +139,10 @@ class Project:
         raise ProjectError(f"project {self.name}: no metric '{name}' for a {self.task.value} task "
                            f"(known: {known})")
 
+    def named_metrics(self, computed: Mapping[str, float]) -> dict[str, float]:
+        """The task's metrics by their short names, from TFMA's output keys (absent ones left out)."""
+        return {m.name: float(computed[m.tfma_key]) for m in self.metrics if m.tfma_key in computed}
+
     @property
     def feature_names(self) -> tuple[str, ...]:
         """Raw columns a client sends at serving time, in declaration order."""
@@ -369,9 +373,10 @@ def declaration_text(project: Project) -> str:
               "Evaluator, serving and every report.\n# Review it, edit it by hand, then: "
               f"python -m pipeline run --project {project.name}\n")
     # One block per field; a feature's settings and short lists stay on one line each.
+    inline = ("features", "classes", "slices", "label_columns")
     blocks = [
         yaml.safe_dump({key: value}, sort_keys=False, width=100,
-                       default_flow_style=None if key in ("features", "classes", "slices", "label_columns") else False)
+                       default_flow_style=None if key in inline else False)
         for key, value in body.items()
     ]
     return header + "".join(blocks)

@@ -114,6 +114,13 @@ def _thresholds(value: object) -> tuple[tuple[str, float], ...]:
     return tuple((str(m), float(v)) for m, v in value)  # type: ignore[union-attr]
 
 
+def _counted(value: int) -> int:
+    """A step count set explicitly must be > 0 (leaving it unset takes the declaration's)."""
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {value}")
+    return value
+
+
 def _boolean(text: str) -> bool:
     """Strict yes/no, so a typo in PIPELINE_ENABLE_CACHE is an error, not a silent False."""
     lowered = text.lower()
@@ -126,7 +133,8 @@ def _boolean(text: str) -> bool:
 
 _CONVERTERS = {
     "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
-    "log_dir": Path, "train_steps": int, "eval_steps": int, "min_auc": float,
+    "log_dir": Path, "train_steps": lambda v: _counted(int(v)), "eval_steps": lambda v: _counted(int(v)),
+    "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
     "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": _boolean,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from models.common import features as outputs
-
 from pipeline.config.project import Metric, Project, Task, Threshold
 
 if TYPE_CHECKING:
@@ -24,6 +23,7 @@ def eval_config(project: Project, thresholds: tuple[Threshold, ...]) -> tfma.Eva
     overall slice only, plus "no worse than the serving model" on the comparison metric."""
     # Imported here: run summaries read the metric names without loading TFMA and TensorFlow.
     import tensorflow_model_analysis as tfma
+
     from models.common.model import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
 
     bounds = {t.metric: t for t in thresholds}

@@ -26,10 +26,6 @@ from pipeline.graph.serving_pusher import ServingPusher
 from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
 from pipeline.run.run_facts import GraphFacts, RunFacts
 
-
-
-
-
 EXAMPLE_GEN = "CsvExampleGen"
 
 
@@ -209,6 +205,7 @@ def create_components(
                 base_directory=str(config.serving_dir / config.model_name)
             )
         ),
+        serving_features=project.feature_names,
     )
     older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from tfx.utils import io_utils, proto_utils
 from pipeline.serving import layout, warmup
 
 EXAMPLES_KEY = "examples"
+# The raw columns a client sends: warmup requests carry these and nothing else.
+SERVING_FEATURES = "serving_features"
 
 
 class ServingPushExecutor(pusher_executor.Executor):
@@ -49,7 +53,10 @@ class ServingPushExecutor(pusher_executor.Executor):
             return
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
-        logs = warmup.prediction_logs(base_path.name, warmup.read_serving_examples(examples.uri))
+        client_features = json.loads(exec_properties.get("custom_config") or "{}").get(
+            SERVING_FEATURES, [])
+        logs = warmup.prediction_logs(
+            base_path.name, warmup.read_serving_examples(examples.uri, client_features))
         record = layout.push_record(model.uri, fingerprint)
         version, version_dir = layout.publish(
             model_dir, base_path, record, lambda extra: warmup.write_warmup(extra, logs)
@@ -92,13 +99,14 @@ class ServingPusher(tfx.components.Pusher):
         model_blessing: channel.BaseChannel,
         examples: channel.BaseChannel,
         push_destination: pusher_pb2.PushDestination,
+        serving_features: Sequence[str],
     ):
         spec = ServingPusherSpec(
             model=model,
             model_blessing=model_blessing,
             examples=examples,
             push_destination=push_destination,
-            custom_config="null",
+            custom_config=json.dumps({SERVING_FEATURES: list(serving_features)}),
             pushed_model=channel.Channel(type=tfx.types.standard_artifacts.PushedModel),
         )
         base_component.BaseComponent.__init__(self, spec=spec)

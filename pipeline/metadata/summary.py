@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ml_metadata import metadata_store
 
-from pipeline.graph.evaluation import ACCURACY_METRIC, AUC_METRIC
+from pipeline.config.project import Project
 from pipeline.metadata import records
 from pipeline.metadata.evaluation_results import blessing_reason, overall_metrics
 
@@ -101,16 +101,20 @@ def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | N
                       facts["blessing_reason"], *_push_facts(components))
 
 
+def metrics_text(project: Project, metrics: dict[str, float]) -> str:
+    """'auc 0.9542  accuracy 0.9022 ...': the task's metrics as the declaration names them."""
+    named = project.named_metrics(metrics)
+    return "  ".join(f"{name} {value:.4f}" for name, value in named.items()) or "-"
+
+
 def format_summary(
-    summary: RunSummary, metadata_path: Path | str, log_path: Path | None
+    summary: RunSummary, project: Project, metadata_path: Path | str, log_path: Path | None
 ) -> str:
     """The lines printed after the per-component lines."""
-    auc = summary.metrics.get(AUC_METRIC)
-    accuracy = summary.metrics.get(ACCURACY_METRIC)
     blessed = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}[summary.blessed]
     lines = [
         f"run id     {summary.run_id}",
-        f"eval       AUC {auc:.4f}  accuracy {accuracy:.4f}" if auc is not None else "eval       -",
+        f"eval       {metrics_text(project, summary.metrics)}",
         f"model      {blessed} ({summary.blessing_reason})",
         f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
         f"metadata   {metadata_path}",

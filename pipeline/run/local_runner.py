@@ -182,7 +182,7 @@ def report(result: LocalRunResult, config: PipelineConfig) -> str:
     from pipeline.metadata.summary import format_summary
 
     return f"finished in {result.seconds:.1f} s\n" + format_summary(
-        result.summary, config.metadata_location, result.log_path
+        result.summary, config.declaration, config.metadata_location, result.log_path
     )
 
 

@@ -1,7 +1,8 @@
-"""Query a TF Serving server over REST or gRPC with rows of a CSV file, printing probabilities.
+"""Query a TF Serving server over REST or gRPC with rows of a CSV file, printing its predictions.
 
-Column types come from the served model itself (the metadata of its raw signature), so the
-client sends exactly the dtypes the model was exported with."""
+The served model describes itself: its raw signature's inputs give the columns and dtypes to send,
+and the chosen signature's outputs (probabilities, classes or a prediction, by task) what comes back.
+No project code is imported, so any project's model can be queried."""
 
 from __future__ import annotations
 
@@ -12,34 +13,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from models import features
 from pipeline.errors import WorkFailed
 
 SERVING_SIGNATURE = "serving_default"
-
-
 RAW_SIGNATURE = "serving_raw"
-
-
 SERVING_INPUT = "examples"
-
-
-PROBABILITY_OUTPUT = "probabilities"
-
-
 FLOAT_TYPES = frozenset({"DT_FLOAT", "DT_DOUBLE"})
-
-
 INT_TYPES = frozenset({"DT_INT64", "DT_INT32"})
-
-
 STRING_TYPES = frozenset({"DT_STRING"})
-
-
 DEFAULT_TIMEOUT = 10.0
 
-
 Row = dict[str, object]
+# One served prediction: each output of the signature (probabilities, classes, prediction) for a row.
+Prediction = dict[str, object]
 
 
 class ClientError(WorkFailed):
@@ -51,7 +37,7 @@ def read_rows(path: Path, types: dict[str, str]) -> list[Row]:
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            missing = [k for k in features.raw_feature_keys() if k not in (reader.fieldnames or [])]
+            missing = [k for k in types if k not in (reader.fieldnames or [])]
             if missing:
                 raise ClientError(f"{path}: missing column(s) {', '.join(missing)}")
             return [_typed(path, line, row, types) for line, row in enumerate(reader, start=2)]
@@ -78,7 +64,7 @@ def require_csv(path: Path) -> None:
 def _typed(path: Path, line: int, row: dict[str, str], types: dict[str, str]) -> Row:
     """One row's features with the signature's dtypes; bad values name file, line and column."""
     typed: Row = {}
-    for key in features.raw_feature_keys():
+    for key in types:
         text, dtype = (row.get(key) or "").strip(), types[key]
         try:
             typed[key] = None if text == "" else _convert(text, dtype)
@@ -176,34 +162,51 @@ def _error_text(payload: bytes) -> str:
         return payload.decode(errors="replace").strip() or "(empty answer)"
 
 
-def rest_input_types(url: str, timeout: float) -> dict[str, str]:
-    """Input dtypes of the raw signature, from GET <model url>/metadata."""
+def rest_signatures(url: str, timeout: float) -> dict:
+    """The served model's signature definitions, from GET <model url>/metadata."""
     answer = http_json(f"{url}/metadata", timeout=timeout)
     try:
-        inputs = answer["metadata"]["signature_def"]["signature_def"][RAW_SIGNATURE]["inputs"]
+        return dict(answer["metadata"]["signature_def"]["signature_def"])
+    except (KeyError, TypeError) as error:
+        raise ClientError(f"{url}/metadata has no signature definitions") from error
+
+
+def rest_input_types(signatures: dict, url: str) -> dict[str, str]:
+    """Input dtypes of the raw signature: the columns a client sends."""
+    try:
+        inputs = signatures[RAW_SIGNATURE]["inputs"]
         return {name: spec["dtype"] for name, spec in inputs.items()}
     except (KeyError, TypeError) as error:
         raise ClientError(f"{url}/metadata has no '{RAW_SIGNATURE}' signature inputs") from error
 
 
-def rest_probabilities(answer: dict) -> list[float]:
-    """Probabilities from a row-format answer (one output: values; several: dicts)."""
+def output_names(signatures: dict, signature: str) -> list[str]:
+    """The outputs a signature returns, sorted (TF Serving's row format names them only when several)."""
     try:
-        predictions = answer["predictions"]
-        values = [p[PROBABILITY_OUTPUT] if isinstance(p, dict) else p for p in predictions]
-        return [float(v[0] if isinstance(v, list) else v) for v in values]
-    except (KeyError, TypeError, IndexError, ValueError) as error:
+        return sorted(signatures[signature]["outputs"])
+    except (KeyError, TypeError) as error:
+        raise ClientError(f"the served model has no '{signature}' signature") from error
+
+
+def rest_predictions(answer: dict, outputs: list[str]) -> list[Prediction]:
+    """Per-row outputs from a row-format answer (one output: bare values; several: dicts)."""
+    try:
+        rows = answer["predictions"]
+        return [dict(row) if isinstance(row, dict) else {outputs[0]: row} for row in rows]
+    except (KeyError, TypeError, IndexError) as error:
         raise ClientError(f"unexpected predict answer: {json.dumps(answer)[:200]}") from error
 
 
 def predict_rest(server: str, model: str, version: int | None, label: str | None,
-                 signature: str, csv_path: Path, timeout: float) -> list[float]:
-    """Read the rows with the served model's types, POST them to :predict, return probabilities."""
+                 signature: str, csv_path: Path, timeout: float) -> list[Prediction]:
+    """Read the rows with the served model's types, POST them to :predict, return each row's outputs."""
     require_csv(csv_path)
     url = model_url(server, model, version, label)
-    types = rest_input_types(url, timeout)
+    signatures = rest_signatures(url, timeout)
+    types = rest_input_types(signatures, url)
     body = rest_body(signature, read_rows(csv_path, types), types)
-    return rest_probabilities(http_json(f"{url}:predict", body, timeout))
+    return rest_predictions(http_json(f"{url}:predict", body, timeout),
+                            output_names(signatures, signature))
 
 
 def _model_spec(spec, model: str, version: int | None, label: str | None) -> None:
@@ -227,14 +230,14 @@ def grpc_request(signature: str, rows: list[Row], types: dict[str, str]):
         request.inputs[SERVING_INPUT].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
         return request
     _require_complete(rows)
-    for key in features.raw_feature_keys():
+    for key in types:
         dtype = tf.dtypes.as_dtype(types[key].removeprefix("DT_").lower())
         request.inputs[key].CopyFrom(tf.make_tensor_proto([row[key] for row in rows], dtype=dtype))
     return request
 
 
 def predict_grpc(target: str, model: str, version: int | None, label: str | None,
-                 signature: str, csv_path: Path, timeout: float) -> list[float]:
+                 signature: str, csv_path: Path, timeout: float) -> list[Prediction]:
     """Same as predict_rest through PredictionService's GetModelMetadata and Predict stubs."""
     require_csv(csv_path)
     import grpc
@@ -264,4 +267,22 @@ def predict_grpc(target: str, model: str, version: int | None, label: str | None
             raise ClientError(
                 f"TF Serving at {target} answered {error.code().name}: {error.details()}"
             ) from error
-    return [float(p) for p in tf.make_ndarray(answer.outputs[PROBABILITY_OUTPUT]).reshape(-1)]
+    return grpc_predictions({name: tf.make_ndarray(proto) for name, proto in answer.outputs.items()})
+
+
+def grpc_predictions(outputs: dict) -> list[Prediction]:
+    """Per-row outputs from a PredictResponse's tensors (numpy arrays, batch first)."""
+    rows = len(next(iter(outputs.values()))) if outputs else 0
+    return [{name: _plain(values[index]) for name, values in sorted(outputs.items())}
+            for index in range(rows)]
+
+
+def _plain(value: object) -> object:
+    """A numpy cell as JSON-like Python: floats, lists of floats, or text."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-from models import features
-from models.model import SERVING_SIGNATURE
 from pipeline.errors import WorkFailed
+from pipeline.serving.client import SERVING_SIGNATURE
 
 # The file name and folder TF Serving reads warmup records from (at most 1000 records).
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -23,23 +23,26 @@ class WarmupError(WorkFailed):
     """No rows could be read for warmup; the message names the artifact folder."""
 
 
-def read_serving_examples(examples_uri: str, count: int = WARMUP_ROWS) -> list[bytes]:
+def read_serving_examples(
+    examples_uri: str, client_features: Sequence[str], count: int = WARMUP_ROWS
+) -> list[bytes]:
     """The first `count` tf.Examples of the eval split, keeping only what a client sends."""
     split_dir = Path(examples_uri) / f"Split-{WARMUP_SPLIT}"
     files = sorted(str(p) for p in split_dir.glob("*") if p.is_file())
     if not files:
         raise WarmupError(f"no example files in {split_dir} to build warmup requests from")
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)
-    rows = [_client_features(tf.train.Example.FromString(r.numpy())) for r in records]
+    rows = [_client_features(tf.train.Example.FromString(r.numpy()), client_features)
+            for r in records]
     if not rows:
         raise WarmupError(f"{split_dir} holds no examples to build warmup requests from")
     return [row.SerializeToString() for row in rows]
 
 
-def _client_features(example: tf.train.Example) -> tf.train.Example:
+def _client_features(example: tf.train.Example, client_features: Sequence[str]) -> tf.train.Example:
     """Drop the label sources and other columns, as a live request would not carry them."""
     kept = tf.train.Example()
-    for key in features.raw_feature_keys():
+    for key in client_features:
         if key in example.features.feature:
             kept.features.feature[key].CopyFrom(example.features.feature[key])
     return kept

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.data import fingerprints, ingest, spans
 from pipeline.metadata import records
@@ -16,6 +15,7 @@ from pipeline.serving import layout
 from tests.e2e.test_pipeline_e2e import runs_by_node, store_of
 from tests.support.configs import small_config
 from tools import span_demo
+from tools import taxi as features
 
 pytestmark = pytest.mark.e2e
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.metadata import connection, records
 from pipeline.serving import layout
 from tests.support.configs import small_config
 from tests.support.faults import cli_command, sample_lines, set_column, shuffled_labels, write_lines
+from tools import taxi as features
 
 pytestmark = pytest.mark.e2e
 TRAIN_STEPS = 20

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models import features
-from models.model import PROBABILITY_OUTPUT, RAW_SIGNATURE, SERVING_SIGNATURE
+from models.common.features import PROBABILITIES_OUTPUT as PROBABILITY_OUTPUT
+from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import connection, records
@@ -21,6 +21,7 @@ from pipeline.run import run_facts
 from pipeline.serving import layout
 from tests.support.configs import small_config
 from tests.support.faults import write_bad_sample
+from tools import taxi as features
 
 pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = (

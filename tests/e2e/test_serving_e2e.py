@@ -21,10 +21,10 @@ from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from models import features
 from pipeline.__main__ import main
 from pipeline.serving import client, layout, server_config, warmup
 from tests.support.configs import SAMPLE_DATA
+from tools import taxi as features
 
 pytestmark = pytest.mark.e2e
 DEFAULT, RAW = client.SERVING_SIGNATURE, client.RAW_SIGNATURE
@@ -68,7 +68,7 @@ def complete_rows_csv(tmp_path_factory) -> Path:
 
 def _probabilities(model, signature: str, inputs: dict[str, tf.Tensor]) -> np.ndarray:
     """Call a signature and return its probabilities as a flat array."""
-    output = model.signatures[signature](**inputs)[client.PROBABILITY_OUTPUT]
+    output = model.signatures[signature](**inputs)["probabilities"]
     assert output.shape == (next(iter(inputs.values())).shape[0], 1)
     return output.numpy().reshape(-1)
 
@@ -198,7 +198,9 @@ def test_rest_bodies_decode_to_the_direct_call_probabilities(
                                 decode_rest_instances(body, model.signatures[signature]))
         np.testing.assert_allclose(served, direct, atol=1e-6)
         answer = {"predictions": served.reshape(-1, 1).tolist()}  # row-format answer
-        np.testing.assert_allclose(client.rest_probabilities(answer), direct, atol=1e-6)
+        np.testing.assert_allclose(
+            [row["probabilities"][0] for row in client.rest_predictions(answer, ["probabilities"])],
+            direct, atol=1e-6)
 
 
 def test_grpc_requests_give_the_direct_call_probabilities(model, input_types, complete_rows_csv):

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from ml_metadata.proto import metadata_store_pb2
 
-from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig, parse_spans
 from pipeline.data import fingerprints, spans
 from pipeline.metadata import records
@@ -21,6 +20,7 @@ from pipeline.serving import layout
 from tests.e2e.test_pipeline_e2e import runs_by_node, store_of
 from tests.support.configs import small_config
 from tools import span_demo
+from tools import taxi as features
 
 pytestmark = pytest.mark.e2e
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"

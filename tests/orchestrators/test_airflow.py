@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig, config_from_values, env_values
 from pipeline.metadata import connection, records
 from pipeline.run import airflow_server
 from tests.support.configs import SAMPLE_DATA, small_config
+from tools import taxi as features
 
 pytestmark = pytest.mark.airflow
 

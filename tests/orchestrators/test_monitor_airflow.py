@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from models import features
 from pipeline.config import PipelineConfig
 from pipeline.run import airflow_server
 from tests.e2e.test_continuous_e2e import generated_csv
 from tests.orchestrators.test_airflow import _query, _task_states
 from tools import span_demo
+from tools import taxi as features
 
 pytestmark = pytest.mark.airflow
 DAG_ID = "taxi_monitoring"

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from tests.support.configs import SAMPLE_DATA
+from tools import taxi as features
 
 
 def sample_lines() -> list[str]:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from models import features
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.data.preflight import PreflightError, check_data_dir
 from tests.support.configs import SAMPLE_DATA, small_config
@@ -21,6 +20,7 @@ from tests.support.faults import (
     set_column,
     write_lines,
 )
+from tools import taxi as features
 
 SCHEMA = PipelineConfig().schema_path
 TAXI = PipelineConfig().declaration

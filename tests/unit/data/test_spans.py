@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from models import features
 from pipeline.config import (
     PROJECT_ROOT,
     ConfigError,
@@ -24,6 +23,7 @@ from pipeline.data import fingerprints, ingest, spans
 from pipeline.run import run_facts
 from tests.support.configs import SAMPLE_DATA
 from tools import span_demo
+from tools import taxi as features
 
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
 SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"

@@ -6,6 +6,8 @@ import builtins
 import json
 import os
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,42 +51,55 @@ def refuse(name: str):
     return refused
 
 
+@dataclass
+class Guard:
+    """An empty data dir, and `arm()` that from then on refuses every read and subprocess: the
+    config is parsed first (reading the project's declaration is the boundary's job)."""
+
+    data_dir: Path
+    arm: Callable[[], None]
+
+
 @pytest.fixture()
-def nothing_read_or_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def nothing_read_or_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Guard:
     """No subprocess (git), no fingerprint, no fact computation, no folder listing or creation,
-    no file opened under the data, models or schema folders; returns an empty data dir, so a
-    graph that looked at it would find no span and no file."""
+    no file opened under the data, models or schema folders once armed; a graph that looked at the
+    empty data dir would find no span and no file."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    for name in ("run", "check_output", "check_call", "call", "Popen"):
-        monkeypatch.setattr(subprocess, name, refuse(f"subprocess.{name}"))
-    for name in ("data_fingerprint", "files_fingerprint", "user_code_fingerprint",
-                 "schema_fingerprint", "file_sha256", "update_with_file"):
-        monkeypatch.setattr(fingerprints, name, refuse(f"fingerprints.{name}"))
-    for name in ("compute", "graph_facts", "git_commit", "package_versions", "lock_sha256",
-                 "run_context", "file_sha256", "schema_fingerprint", "user_code_fingerprint"):
-        monkeypatch.setattr(run_facts, name, refuse(f"run_facts.{name}"))
-    for name in ("resolve_spans", "list_spans", "input_folders", "input_bytes"):
-        monkeypatch.setattr(spans, name, refuse(f"spans.{name}"))
-    for name in ("mkdir", "glob", "rglob", "iterdir", "read_bytes", "read_text"):
-        monkeypatch.setattr(Path, name, refuse(f"Path.{name}"))
-    guarded = (str(data_dir), str(run_facts.PROJECT_ROOT / "models"), str(CURATED_SCHEMA))
-    real_open = builtins.open
 
-    def guarded_open(file: object, *args: object, **kwargs: object):
-        if str(file).startswith(guarded):
-            raise AssertionError(f"graph construction opened {file}")
-        return real_open(file, *args, **kwargs)
+    def arm() -> None:
+        for name in ("run", "check_output", "check_call", "call", "Popen"):
+            monkeypatch.setattr(subprocess, name, refuse(f"subprocess.{name}"))
+        for name in ("data_fingerprint", "files_fingerprint", "user_code_fingerprint",
+                     "schema_fingerprint", "file_sha256", "update_with_file"):
+            monkeypatch.setattr(fingerprints, name, refuse(f"fingerprints.{name}"))
+        for name in ("compute", "graph_facts", "git_commit", "package_versions", "lock_sha256",
+                     "run_context", "file_sha256", "schema_fingerprint", "user_code_fingerprint"):
+            monkeypatch.setattr(run_facts, name, refuse(f"run_facts.{name}"))
+        for name in ("resolve_spans", "list_spans", "input_folders", "input_bytes"):
+            monkeypatch.setattr(spans, name, refuse(f"spans.{name}"))
+        for name in ("mkdir", "glob", "rglob", "iterdir", "read_bytes", "read_text"):
+            monkeypatch.setattr(Path, name, refuse(f"Path.{name}"))
+        guarded = (str(data_dir), str(run_facts.PROJECT_ROOT / "models"), str(CURATED_SCHEMA))
+        real_open = builtins.open
 
-    monkeypatch.setattr(builtins, "open", guarded_open)
-    return data_dir
+        def guarded_open(file: object, *args: object, **kwargs: object):
+            if str(file).startswith(guarded):
+                raise AssertionError(f"graph construction opened {file}")
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", guarded_open)
+
+    return Guard(data_dir, arm)
 
 
 def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
-    nothing_read_or_run: Path, tmp_path: Path
+    nothing_read_or_run: Guard, tmp_path: Path
 ) -> None:
-    config = small_config(tmp_path, data_dir=nothing_read_or_run, schema_path=CURATED_SCHEMA)
-    facts = facts_for((), nothing_read_or_run)
+    config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=CURATED_SCHEMA)
+    nothing_read_or_run.arm()
+    facts = facts_for((), nothing_read_or_run.data_dir)
     pipeline = pipeline_graph.create_pipeline(config, facts)
     nodes = {node.id: node for node in pipeline.components}
     assert sorted(nodes) == sorted(SINGLE_SPAN_IDS)
@@ -97,21 +112,24 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
     for node_id in ("Transform", "Trainer"):
         custom = json.loads(nodes[node_id].exec_properties["custom_config"])
         assert custom["code_fingerprint"] == "code-fp"
-    assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(nothing_read_or_run) == []
+    assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(nothing_read_or_run.data_dir) == []
 
 
 def test_a_window_graph_takes_its_spans_from_the_facts(
-    nothing_read_or_run: Path, tmp_path: Path
+    nothing_read_or_run: Guard, tmp_path: Path
 ) -> None:
-    config = small_config(tmp_path, data_dir=nothing_read_or_run, schema_path=CURATED_SCHEMA)
-    components = pipeline_graph.create_components(config, facts_for((2, 3), nothing_read_or_run))
+    config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=CURATED_SCHEMA)
+    nothing_read_or_run.arm()
+    components = pipeline_graph.create_components(
+        config, facts_for((2, 3), nothing_read_or_run.data_dir))
     assert [node.id for node in components] == WINDOW_IDS
 
 
-def test_graph_facts_need_the_text_to_record(nothing_read_or_run: Path, tmp_path: Path) -> None:
+def test_graph_facts_need_the_text_to_record(nothing_read_or_run: Guard, tmp_path: Path) -> None:
     """Without the full facts, the orchestrator says what RecordRunContext records (Airflow:
     a template rendered when the task runs)."""
-    config = small_config(tmp_path, data_dir=nothing_read_or_run, schema_path=None)
+    config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=None)
+    nothing_read_or_run.arm()
     facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="inferred")
     with pytest.raises(TypeError, match="RunFacts"):
         pipeline_graph.create_components(config, facts)

@@ -165,7 +165,7 @@ def test_a_file_that_is_not_a_store_is_an_error(tmp_path: Path, capsys) -> None:
 
 
 def test_store_config_flags_win_over_env_over_config() -> None:
-    default = PipelineConfig.__dataclass_fields__["metadata_path"].default
+    default = PipelineConfig().metadata_path
     assert (store_config({}).metadata_path, store_config({}).pipeline_name) == (default, "taxi")
     env = {"PIPELINE_METADATA_PATH": "/tmp/m.sqlite", "PIPELINE_PIPELINE_NAME": "other",
            "PIPELINE_DATA_DIR": "/no/such/dir"}

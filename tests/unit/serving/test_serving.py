@@ -13,15 +13,16 @@ import threading
 from pathlib import Path
 
 import kubernetes_validate
+import numpy as np
 import pytest
 import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from models import features
 from pipeline.config import PROJECT_ROOT
 from pipeline.serving import client, layout, server_config
 from tests.support.serving_protos import message_class
+from tools import taxi as features
 
 DEPLOY = PROJECT_ROOT / "deploy"
 K8S_VERSION = kubernetes_validate.latest_version()
@@ -304,9 +305,13 @@ def test_model_url_and_answer_parsing():
         "http://h:8501/v1/models/taxi/versions/3")
     assert client.model_url("http://h:8501", "taxi", None, "stable") == (
         "http://h:8501/v1/models/taxi/labels/stable")
-    assert client.rest_probabilities({"predictions": [[0.25], [0.5]]}) == [0.25, 0.5]
-    assert client.rest_probabilities(
-        {"predictions": [{"probabilities": [0.75]}]}) == [0.75]
+    assert client.rest_predictions({"predictions": [[0.25], [0.5]]}, ["probabilities"]) == [
+        {"probabilities": [0.25]}, {"probabilities": [0.5]}]
+    several = {"predictions": [{"probabilities": [0.1, 0.9], "classes": "b"}]}
+    assert client.rest_predictions(several, ["classes", "probabilities"]) == [
+        {"probabilities": [0.1, 0.9], "classes": "b"}]
+    assert client.grpc_predictions({"prediction": np.array([[3.5], [4.0]])}) == [
+        {"prediction": [3.5]}, {"prediction": [4.0]}]
 
 
 # --- client: network failures (canned answers only, no predictions computed) -------------------

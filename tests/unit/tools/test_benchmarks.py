@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from benchmarks import report
-from models import features
 from tools import synthesize
+from tools import taxi as features
 
 TINY_SCALE = 0.02
 PNG_MAGIC = b"\x89PNG"
