@@ -14,9 +14,10 @@ from pipeline.errors import WorkFailed
 def _check_data(args: argparse.Namespace) -> int:
     """`check-data`: the runner's input check alone, for other orchestrators' first task."""
     from pipeline.config import config_from_args
+    from pipeline.data.spans import local_data_dir
 
     config = config_from_args(args, os.environ)
-    report = check_data_dir(config.data_dir, config.schema_path, config.max_row_bytes,
+    report = check_data_dir(local_data_dir(config), config.schema_path, config.max_row_bytes,
                             config.declaration)
     print(f"ok: {report.rows} rows in {report.files} file(s) of {config.data_dir}")
     return 0

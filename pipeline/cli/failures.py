@@ -14,6 +14,7 @@ import os
 import re
 import traceback
 from pathlib import Path
+from typing import cast
 
 # Libraries whose exceptions (or RuntimeErrors raised from their code) mean bad input, not a bug.
 LIBRARY_PACKAGES = ("ml_metadata", "absl", "tensorflow", "google.protobuf")
@@ -99,8 +100,8 @@ def log_dir(args: argparse.Namespace) -> Path:
         return Path(flagged)
     from pipeline.config import PipelineConfig
 
-    return Path(os.environ.get("PIPELINE_LOG_DIR")
-                or PipelineConfig.__dataclass_fields__["log_dir"].default)
+    default_log_dir = cast(Path, PipelineConfig.__dataclass_fields__["log_dir"].default)
+    return Path(os.environ.get("PIPELINE_LOG_DIR") or default_log_dir)
 
 
 def write_traceback(error: BaseException, args: argparse.Namespace) -> str:

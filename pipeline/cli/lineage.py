@@ -6,11 +6,15 @@ import argparse
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import store_config
 from pipeline.metadata import connection, provenance, pushes, records
+
+T = TypeVar("T")
+
 
 # Facts that always differ between two pushes, so listing them as "changes" says nothing.
 IDENTITY_FACTS = (
@@ -81,7 +85,7 @@ def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
 def _to_json(value: object) -> str:
     """JSON with dataclasses as objects and datetimes as ISO strings."""
     def encode(item: object) -> object:
-        if dataclasses.is_dataclass(item):
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
             return dataclasses.asdict(item)
         return item.isoformat() if hasattr(item, "isoformat") else str(item)
     return json.dumps(value, indent=2, default=encode)
@@ -116,7 +120,7 @@ def _status(run: records.RunRecord) -> str:
     return f"{run.status} ({', '.join(failed)})" if failed else run.status
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     """Left-aligned columns separated by two spaces."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
@@ -129,14 +133,15 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 def _lineage(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
     """The provenance of a served version and what changed since the version before it."""
     current = provenance.version_provenance(store, pipeline_name, args.version)
-    before_version = pushes.previous_version(store, pipeline_name, current.push.version)
+    version = _required(_required(current.push, "PushedModel").version, "pushed version")
+    before_version = pushes.previous_version(store, pipeline_name, version)
     before = (provenance.version_provenance(store, pipeline_name, before_version)
               if before_version else None)
     changed = provenance.changes(before, current, IDENTITY_FACTS) if before else []
     changed = [c for c in changed if not c[0].endswith("_diff")]
     if args.json:
         return _to_json({
-            "pipeline": pipeline_name, "version": current.push.version,
+            "pipeline": pipeline_name, "version": version,
             "provenance": current, "previous_version": before_version,
             "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
         })
@@ -148,16 +153,23 @@ def _report_lines(
     changed: list[tuple[str, object, object]],
 ) -> list[str]:
     """The whole text report, section by section."""
-    push = prov.push
+    push = _required(prov.push, "PushedModel")
     return [
         f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
         *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
                 ("to", push.destination), ("fingerprint", push.model_fingerprint)]),
         "", "Data", *_data_lines(prov),
-        "", "Code and config", *_training_lines(prov.training),
+        "", "Code and config", *_training_lines(_required(prov.training, "trained model")),
         "", "Evaluation", *_evaluation_lines(prov.evaluation),
         "", *_change_lines(before_version, changed),
     ]
+
+
+def _required(fact: T | None, what: str) -> T:
+    """A fact every pushed model's lineage has; LineageError naming it if ML Metadata lacks it."""
+    if fact is None:
+        raise connection.LineageError(f"the model's lineage in ML Metadata has no {what}")
+    return fact
 
 
 def _rows(pairs: Iterable[tuple[str, object]]) -> list[str]:
@@ -170,7 +182,7 @@ def _text(value: object) -> str:
 
 
 def _data_lines(prov: provenance.Provenance) -> list[str]:
-    data, checks = prov.data, prov.validation
+    data, checks = _required(prov.data, "ExampleGen examples"), prov.validation
     anomalies = (", ".join(f"{split} {'ok' if ok else 'ANOMALIES'}"
                            for split, ok in sorted(checks.anomalies_free.items()))
                  if checks and checks.anomalies_free else None)
@@ -204,7 +216,8 @@ def _evaluation_lines(evaluation: provenance.EvaluationFacts | None) -> list[str
     baseline = ("none (no blessed model existed yet)" if evaluation.baseline_model_uri is None
                 else f"{evaluation.baseline_model_uri} (served as version "
                      f"{', '.join(evaluation.baseline_versions) or '-'})")
-    blessed = {True: "yes", False: "no"}.get(evaluation.blessed)
+    verdicts: dict[bool | None, str] = {True: "yes", False: "no"}
+    blessed = verdicts.get(evaluation.blessed)
     metrics = _metric_texts(evaluation.metrics)
     labels = ["metrics"] + [""] * (len(metrics) - 1)
     return _rows([("blessed", blessed), ("baseline", baseline), *zip(labels, metrics, strict=True)])

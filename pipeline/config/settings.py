@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.config.project import Project, Threshold, load_project
 from pipeline.errors import InvalidInput
@@ -334,7 +335,7 @@ class PipelineConfig:
         return self.replace(
             beam_mode=BeamMode.MULTI_PROCESSING if parallel else BeamMode.IN_MEMORY)
 
-    def replace(self, **changes: object) -> PipelineConfig:
+    def replace(self, **changes: Any) -> PipelineConfig:
         """A validated copy with some fields changed."""
         return dataclasses.replace(self, **changes)
 

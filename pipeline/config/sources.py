@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.config.settings import (
     ENV_PREFIX,
@@ -107,11 +108,11 @@ def threshold_pair(text: str) -> tuple[str, float]:
     return metric.strip(), number
 
 
-def _thresholds(value: object) -> tuple[tuple[str, float], ...]:
+def _thresholds(value: str | Iterable[tuple[str, float]]) -> tuple[tuple[str, float], ...]:
     """Thresholds from flags (a list of pairs) or PIPELINE_THRESHOLDS ('auc=0.9,accuracy=0.8')."""
     if isinstance(value, str):
         return tuple(threshold_pair(part) for part in value.split(",") if part.strip())
-    return tuple((str(m), float(v)) for m, v in value)  # type: ignore[union-attr]
+    return tuple((str(m), float(v)) for m, v in value)
 
 
 def _counted(value: int) -> int:
@@ -131,7 +132,7 @@ def _boolean(text: str) -> bool:
     raise ValueError("expected one of 1/true/yes or 0/false/no")
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[str], Any]] = {
     "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
     "log_dir": Path, "train_steps": lambda v: _counted(int(v)), "eval_steps": lambda v: _counted(int(v)),
     "min_auc": float,
@@ -146,7 +147,7 @@ _CONVERTERS = {
 
 def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
     """Build a config from flag or env values (strings allowed), naming the field on bad input."""
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
     for name, raw in values.items():
         if raw is None:
             continue
@@ -155,7 +156,7 @@ def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
             continue
         if name == "thresholds":
             try:
-                kwargs[name] = _thresholds(raw)
+                kwargs[name] = _thresholds(raw)  # type: ignore[arg-type]  # validated here
             except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
                 raise ConfigError(f"invalid config thresholds: {raw!r} ({error})") from error
             continue

@@ -106,9 +106,11 @@ def check_data_dir(
         problems += checked.problems
         rows += checked.rows
         empty.update(checked.empty)
-        if checked.header is not None and first_header is None:
+        if checked.header is None:
+            continue
+        if first_header is None:
             first_header = (path, checked.header)
-        elif checked.header is not None and checked.header != first_header[1]:
+        elif checked.header != first_header[1]:
             problems.append(f"{path}: header differs from {first_header[0]}'s (CsvExampleGen "
                             "needs one header for every file)")
     problems += _emptiness_problems(empty, rows, columns) if not problems else []
@@ -214,7 +216,8 @@ def _names(names: list[str]) -> str:
 def _records(handle: BinaryIO, max_row_bytes: int) -> Iterator[tuple[int, str, str | None]]:
     """(first line number, text, problem) per CSV record, joining lines inside quotes as
     CsvExampleGen does; stops at a line too long to read safely."""
-    line_number, start, parts, quotes, size = 0, 0, [], 0, 0
+    line_number, start, quotes, size = 0, 0, 0, 0
+    parts: list[str] = []
     while raw := handle.readline(max_row_bytes + 1):
         line_number += 1
         start = start or line_number

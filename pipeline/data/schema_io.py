@@ -6,19 +6,23 @@ The curated schema declares TRAINING and SERVING environments; a SchemaGen-infer
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import schema_pb2
 
 TRAINING = "TRAINING"
 SERVING = "SERVING"
 
 
-def declared(schema: object, environment: str) -> str | None:
+def declared(schema: schema_pb2.Schema, environment: str) -> str | None:
     """The environment if the schema declares it, else None (TFDV refuses undeclared ones)."""
     return environment if environment in schema.default_environment else None
 
 
-def schema_columns(schema: object, environment: str = TRAINING) -> set[str]:
+def schema_columns(schema: schema_pb2.Schema, environment: str = TRAINING) -> set[str]:
     """Names of the schema's features present in an environment (deprecated ones included)."""
     names = set()
     for feature in schema.feature:
@@ -29,7 +33,7 @@ def schema_columns(schema: object, environment: str = TRAINING) -> set[str]:
     return names
 
 
-def load_schema(schema_path: Path) -> object:
+def load_schema(schema_path: Path) -> schema_pb2.Schema:
     """The curated schema proto; InvalidInput naming the file when it is missing or not a schema."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2

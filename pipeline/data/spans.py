@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.config import BeamMode, ConfigError, PipelineConfig, SpanSelection
+from pipeline.config import BeamMode, ConfigError, PipelineConfig, SpanSelection, is_uri
 
 SPAN_PREFIX = "span-"
 
@@ -21,6 +21,16 @@ _SPAN_DIR = re.compile(rf"^{SPAN_PREFIX}(\d+)$")
 
 class SpanError(ConfigError):
     """A span folder or a file to ingest is unusable; the message names it and why."""
+
+
+def local_data_dir(config: PipelineConfig) -> Path:
+    """The config's data_dir as a local folder, for what reads its files here (span window, data
+    fingerprint, input checks); a URI data_dir (only a cluster can read it) is a SpanError."""
+    if is_uri(config.data_dir):
+        raise SpanError(
+            f"invalid config data_dir: {config.data_dir} is a URI; spans, data fingerprint and "
+            "input checks read a local data_dir")
+    return Path(config.data_dir)
 
 
 def list_spans(data_dir: Path) -> list[int]:
@@ -48,6 +58,8 @@ def resolve_spans(data_dir: Path, selection: SpanSelection) -> tuple[int, ...]:
         return tuple(found[-selection.newest:])
     if not found:
         raise SpanError(f"{data_dir} has no span-N folders, cannot select spans {selection}")
+    if selection.first is None or selection.last is None:
+        raise SpanError(f"span selection {selection!r} has neither a newest count nor a first..last range")
     wanted = range(selection.first, selection.last + 1)
     missing = [span for span in wanted if span not in found]
     if missing:

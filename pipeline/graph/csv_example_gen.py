@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import apache_beam as beam
 import numpy as np
@@ -161,7 +161,7 @@ def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
 ) -> beam.PCollection:
     """Every row of the split's CSV files as a serialized tf.Example."""
     pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
-    files = sorted(fileio.glob(pattern))
+    files = sorted(cast("list[str]", fileio.glob(pattern)))  # a str pattern globs to str paths
     if not files:
         raise RuntimeError(f"Split pattern {pattern} does not match any files.")
     header = io_utils.load_csv_column_names(files[0])
@@ -182,7 +182,9 @@ class Executor(BaseExampleGenExecutor):
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX interface
         """The CSV reader the base executor applies to each input split."""
-        return _CsvToSerializedExamples
+        # TFX calls what this returns with (pipeline, exec_properties, split_pattern): a
+        # beam.ptransform_fn, as its own executors return, though its interface says PTransform.
+        return cast(beam.PTransform, _CsvToSerializedExamples)
 
 
 class CsvExampleGen(tfx.components.CsvExampleGen):

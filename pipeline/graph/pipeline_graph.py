@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 from tfx.dsl.components.base import base_component, base_node
+from tfx.dsl.placeholder import placeholder as ph
 from tfx.types import (
     channel,
     channel_utils,
@@ -228,5 +229,5 @@ def create_pipeline(
         components=create_components(config, facts, run_context),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
-        beam_pipeline_args=config.beam_args,
+        beam_pipeline_args=list[str | ph.Placeholder](config.beam_args),
     )

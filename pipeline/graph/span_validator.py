@@ -51,8 +51,9 @@ class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
         """Empty on the first span: the validator then checks the schema only."""
         resolved = {}
         for key, artifacts in input_dict.items():
-            spans = {a.id: statistics_span(store, a.id) for a in artifacts}
-            earlier = [a for a in artifacts if spans[a.id] is not None and spans[a.id] < self._span]
+            spans = {a.id: span for a in artifacts
+                     if (span := statistics_span(store, a.id)) is not None}
+            earlier = [a for a in artifacts if a.id in spans and spans[a.id] < self._span]
             earlier.sort(key=lambda a: (spans[a.id], a.id))
             resolved[key] = earlier[-1:]
         return resolved

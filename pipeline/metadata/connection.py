@@ -7,22 +7,24 @@ read_only=False to record what a run did. Both build the connection config the s
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.errors import NotFound
 
-Store = metadata_store.MetadataStore
+Store: TypeAlias = metadata_store.MetadataStore
 
 
-Artifact = metadata_store_pb2.Artifact
+Artifact: TypeAlias = metadata_store_pb2.Artifact
 
 
-Execution = metadata_store_pb2.Execution
+Execution: TypeAlias = metadata_store_pb2.Execution
 
 
-ConnectionConfig = metadata_store_pb2.ConnectionConfig
+ConnectionConfig: TypeAlias = metadata_store_pb2.ConnectionConfig
 
 
 class LineageError(NotFound):

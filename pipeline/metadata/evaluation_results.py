@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tensorflow_model_analysis.proto import validation_result_pb2
+
 
 def overall_metrics(evaluation_uri: str) -> dict[str, float]:
     """The candidate model's metrics on the overall slice."""
@@ -32,7 +37,7 @@ def blessing_reason(evaluation_uri: str) -> str:
     return "; ".join(failures) or "validation failed"
 
 
-def _describe_failure(failure: object) -> str:
+def _describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
     """'auc 0.51 failed lower bound 0.85' style text from a TFMA ValidationFailure."""
     key, threshold = failure.metric_key, failure.metric_threshold
     value = failure.metric_value.double_value.value

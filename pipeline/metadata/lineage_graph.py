@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline.metadata.connection import Artifact, Execution, Store
+from pipeline.metadata.connection import Artifact, Execution, LineageError, Store
 from pipeline.metadata.pushes import artifact_type_id, pushed_versions
 from pipeline.metadata.records import (
     INPUT_EVENTS,
@@ -51,6 +51,13 @@ class LineageGraph:
         return next((self.executions[e.execution_id] for e in self.edges
                      if e.artifact_id == artifact_id and not e.is_input), None)
 
+    def produced_by(self, artifact_id: int) -> Execution:
+        """The execution that wrote an artifact the graph holds as some execution's output."""
+        execution = self.producer(artifact_id)
+        if execution is None:
+            raise LineageError(f"artifact {artifact_id} has no producing execution in the lineage graph")
+        return execution
+
     def output(self, key: str) -> Artifact | None:
         """The artifact some execution in the graph wrote under `key` ('model', 'schema', ...)."""
         return next((self.artifacts[e.artifact_id] for e in self.edges
@@ -92,7 +99,8 @@ def _add_execution(
     """Record an execution and its edges; return the input artifacts still to trace."""
     graph.executions[execution.id] = execution
     graph.node_ids[execution.id] = node_id_of(store, execution)
-    to_trace, leaves = set(), set()
+    to_trace: set[int] = set()
+    leaves: set[int] = set()
     for event in store.get_events_by_execution_ids([execution.id]):
         key, is_input = event_key(event), event.type in INPUT_EVENTS
         if is_input or event.type in OUTPUT_EVENTS:

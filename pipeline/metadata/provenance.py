@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
-from pipeline.metadata.connection import Artifact, Store
+from pipeline.metadata.connection import Artifact, Execution, Store
 from pipeline.metadata.lineage_graph import LineageGraph, run_graph, version_graph
 from pipeline.metadata.pushes import pushed_model, pushed_versions
-from pipeline.metadata.records import json_property, property_value, run_of, timestamp
+from pipeline.metadata.records import (
+    int_property,
+    json_property,
+    property_value,
+    run_of,
+    string_property,
+    timestamp,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 MetricsReader = Callable[[str], dict[str, float]]
 
@@ -101,17 +112,17 @@ def _data_facts(graph: LineageGraph) -> DataFacts | None:
     if not written:
         return None
     # A window's newest span: the one the Evaluator judged the model on.
-    examples = max(written, key=lambda a: (property_value(a, "span") or 0, a.id))
-    producer = graph.producer(examples.id)
+    examples = max(written, key=lambda a: (int_property(a, "span") or 0, a.id))
+    producer = graph.produced_by(examples.id)
     return DataFacts(
         examples_uri=examples.uri,
-        input_base=property_value(producer, "input_base"),
-        span=property_value(examples, "span"),
-        version=property_value(examples, "version"),
-        input_fingerprint=property_value(examples, "input_fingerprint")
-        or property_value(producer, "input_fingerprint"),
-        splits=json_property(examples, "split_names") or [],
-        window_spans=sorted({s for s in (property_value(a, "span") for a in written)
+        input_base=string_property(producer, "input_base"),
+        span=int_property(examples, "span"),
+        version=int_property(examples, "version"),
+        input_fingerprint=string_property(examples, "input_fingerprint")
+        or string_property(producer, "input_fingerprint"),
+        splits=cast("list[str] | None", json_property(examples, "split_names")) or [],
+        window_spans=sorted({s for s in (int_property(a, "span") for a in written)
                              if s is not None}),
     )
 
@@ -121,13 +132,15 @@ def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
     anomalies = graph.output("anomalies")
     if schema is None and statistics is None:
         return None
-    verdict = property_value(anomalies, "blessed") if anomalies else None
+    # ExampleValidator records its verdict as a struct: {split: blessed}.
+    verdict = cast("Mapping[str, object]",
+                   (property_value(anomalies, "blessed") if anomalies else None) or {})
     return ValidationFacts(
         schema_uri=schema.uri if schema else None,
-        schema_source=graph.node_ids[graph.producer(schema.id).id] if schema else None,
+        schema_source=graph.node_ids[graph.produced_by(schema.id).id] if schema else None,
         statistics_uri=statistics.uri if statistics else None,
         anomalies_uri=anomalies.uri if anomalies else None,
-        anomalies_free={split: bool(verdict[split]) for split in sorted(verdict or {})},
+        anomalies_free={split: bool(verdict[split]) for split in sorted(verdict)},
     )
 
 
@@ -135,20 +148,20 @@ def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
     model = graph.output("model")
     if model is None:
         return None
-    trainer = graph.producer(model.id)
+    trainer = graph.produced_by(model.id)
     transform_graph = graph.input(trainer.id, "transform_graph")
     transform = graph.producer(transform_graph.id) if transform_graph else None
-    custom = json_property(trainer, "custom_config") or {}
+    custom = cast("dict[str, Any]", json_property(trainer, "custom_config") or {})
     transformed = graph.input(trainer.id, "examples")
     return TrainingFacts(
         model_uri=model.uri,
         trainer_run=run_of(store, trainer.id),
-        train_steps=(json_property(trainer, "train_args") or {}).get("num_steps"),
-        eval_steps=(json_property(trainer, "eval_args") or {}).get("num_steps"),
+        train_steps=cast("dict[str, Any]", json_property(trainer, "train_args") or {}).get("num_steps"),
+        eval_steps=cast("dict[str, Any]", json_property(trainer, "eval_args") or {}).get("num_steps"),
         hyperparameters=custom.get("hyperparameters", {}),
         code_fingerprint=custom.get("code_fingerprint"),
-        run_fn=property_value(trainer, "run_fn"),
-        preprocessing_fn=property_value(transform, "preprocessing_fn") if transform else None,
+        run_fn=string_property(trainer, "run_fn"),
+        preprocessing_fn=string_property(transform, "preprocessing_fn") if transform else None,
         transform_graph_uri=transform_graph.uri if transform_graph else None,
         transformed_examples_uri=transformed.uri if transformed else None,
     )
@@ -158,9 +171,10 @@ def _evaluation_facts(
     store: Store, graph: LineageGraph, read_metrics: MetricsReader | None
 ) -> EvaluationFacts | None:
     blessing, evaluation = graph.output("blessing"), graph.output("evaluation")
-    if blessing is None and evaluation is None:
+    judged = blessing or evaluation
+    if judged is None:
         return None
-    evaluator = graph.producer((blessing or evaluation).id)
+    evaluator = graph.produced_by(judged.id)
     baseline = graph.input(evaluator.id, "baseline_model")
     return EvaluationFacts(
         evaluation_uri=evaluation.uri if evaluation else None,
@@ -179,15 +193,15 @@ def _push_facts(graph: LineageGraph) -> PushFacts | None:
     return PushFacts(
         pushed=property_value(pushed, "pushed") == 1,
         version=str(version) if version is not None else None,
-        destination=property_value(pushed, "pushed_destination"),
-        decision=property_value(pushed, "push_decision"),
-        model_fingerprint=property_value(pushed, "model_fingerprint"),
-        at=timestamp(graph.producer(pushed.id).last_update_time_since_epoch),
+        destination=string_property(pushed, "pushed_destination"),
+        decision=string_property(pushed, "push_decision"),
+        model_fingerprint=string_property(pushed, "model_fingerprint"),
+        at=timestamp(graph.produced_by(pushed.id).last_update_time_since_epoch),
     )
 
 
 def _metrics(
-    store: Store, evaluator: object, evaluation_uri: str, read_metrics: MetricsReader | None
+    store: Store, evaluator: Execution, evaluation_uri: str, read_metrics: MetricsReader | None
 ) -> dict[str, float]:
     """The reader's metrics; by default those the Evaluator's run recorded on its MLMD context,
     and TFMA's (about 30 s of importing TensorFlow) only for runs that recorded none."""
@@ -234,7 +248,7 @@ def version_provenance(
     """Which data, code, config and metrics produced a serving version (the latest when None)."""
     pushed = pushed_model(store, pipeline_name, version)
     graph = version_graph(store, pushed)
-    return provenance(store, graph, run_of(store, graph.producer(pushed.id).id), read_metrics)
+    return provenance(store, graph, run_of(store, graph.produced_by(pushed.id).id), read_metrics)
 
 
 def run_provenance(
@@ -246,9 +260,9 @@ def run_provenance(
     return provenance(store, run_graph(store, run_id), run_id, read_metrics)
 
 
-def flatten(facts: object, prefix: str = "") -> dict[str, object]:
+def flatten(facts: DataclassInstance | Mapping[str, object], prefix: str = "") -> dict[str, object]:
     """Nested facts as 'section.field' keys, for diffs and JSON."""
-    items = dataclasses.asdict(facts) if dataclasses.is_dataclass(facts) else facts
+    items = facts if isinstance(facts, Mapping) else dataclasses.asdict(facts)
     flat: dict[str, object] = {}
     for key, value in items.items():
         name = f"{prefix}{key}"

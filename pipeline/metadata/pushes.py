@@ -14,6 +14,7 @@ from pipeline.metadata.records import (
     OUTPUT_EVENTS,
     PIPELINE_CONTEXT,
     event_key,
+    published_version,
     pushed_version,
     run_of,
 )
@@ -52,7 +53,7 @@ def pushed_model(
         return pushed[-1]
     matches = [a for a in pushed if pushed_version(a) == str(version)]
     if not matches:
-        known = ", ".join(pushed_version(a) for a in pushed)
+        known = ", ".join(published_version(a) for a in pushed)
         raise LineageError(
             f"no pushed version '{version}' of pipeline '{pipeline_name}' (pushed: {known})")
     return matches[-1]
@@ -119,7 +120,7 @@ def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
     for model in pushed_models(store, pipeline_name):
         run_id = pushing_run(store, model) or "unknown"
         versions.append(VersionRecord(
-            version=pushed_version(model),
+            version=published_version(model),
             run_id=run_id,
             destination=str(records.custom_property(model, "pushed_destination")),
             context=run_context(store, run_id) if run_id != "unknown" else {},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from typing import cast
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -141,7 +142,7 @@ def custom_property(artifact: Artifact, name: str) -> object:
     return getattr(value, kind) if kind else None
 
 
-def property_value(item: object, name: str) -> object:
+def property_value(item: Artifact | Execution | metadata_store_pb2.Context, name: str) -> object:
     """A property or custom property of an execution or artifact, whichever is set."""
     for values in (item.properties, item.custom_properties):
         if name in values:
@@ -150,7 +151,17 @@ def property_value(item: object, name: str) -> object:
     return None
 
 
-def json_property(item: object, name: str) -> object:
+def string_property(item: Artifact | Execution, name: str) -> str | None:
+    """A string (MLMD string_value) property or custom property; None when unset."""
+    return cast("str | None", property_value(item, name))
+
+
+def int_property(item: Artifact | Execution, name: str) -> int | None:
+    """An integer (MLMD int_value) property or custom property; None when unset."""
+    return cast("int | None", property_value(item, name))
+
+
+def json_property(item: Artifact | Execution, name: str) -> object:
     """A JSON-encoded execution property (custom_config, train_args) decoded; None when unset."""
     text = property_value(item, name)
     return json.loads(text) if isinstance(text, str) and text else None
@@ -208,6 +219,15 @@ def pushed_version(pushed_model: Artifact) -> str | None:
         return None
     version = property_value(pushed_model, "pushed_version")
     return str(version) if version is not None else None
+
+
+def published_version(pushed_model: Artifact) -> str:
+    """The serving version of a PushedModel known to be published (pushes.pushed_models returns
+    only those); LineageError if it was not."""
+    version = pushed_version(pushed_model)
+    if version is None:
+        raise LineageError(f"PushedModel artifact {pushed_model.id} was not published to serving")
+    return version
 
 
 def _pushed_version(components: list[ComponentRun]) -> str | None:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from pipeline.config import store_config
 from pipeline.metadata import connection, lineage_graph, provenance, records
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
+    Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
+    FeatureStatistics: TypeAlias = statistics_pb2.FeatureNameStatistics
 
 STATS_FILE = "FeatureStats.pb"
 ANOMALIES_FILE = "SchemaDiff.pb"
@@ -140,21 +147,21 @@ def draw_lineage(graph: lineage_graph.LineageGraph, title: str) -> plt.Figure:
 # --- data validation --------------------------------------------------------------------------
 
 
-def load_statistics(statistics_uri: str, split: str):
+def load_statistics(statistics_uri: str, split: str) -> Statistics:
     """TFDV statistics of one split of a StatisticsGen artifact."""
     import tensorflow_data_validation as tfdv
 
     return tfdv.load_stats_binary(str(Path(statistics_uri) / f"Split-{split}" / STATS_FILE))
 
 
-def load_schema(schema_uri: str):
+def load_schema(schema_uri: str) -> schema_pb2.Schema:
     """The schema proto of a Schema artifact."""
     import tensorflow_data_validation as tfdv
 
     return tfdv.load_schema_text(str(Path(schema_uri) / SCHEMA_FILE))
 
 
-def _feature_row(feature) -> dict[str, object]:
+def _feature_row(feature: FeatureStatistics) -> dict[str, object]:
     """Name, kind, counts and summary values of one feature's statistics."""
     name = ".".join(feature.path.step) or feature.name
     if feature.HasField("num_stats"):
@@ -168,7 +175,7 @@ def _feature_row(feature) -> dict[str, object]:
             "missing": stats.common_stats.num_missing, "unique": stats.unique, "top": top}
 
 
-def feature_table(statistics) -> pd.DataFrame:
+def feature_table(statistics: Statistics) -> pd.DataFrame:
     """One row per feature of a statistics proto."""
     rows = [_feature_row(f) for f in statistics.datasets[0].features]
     return pd.DataFrame(rows).set_index("feature").sort_index()
@@ -181,7 +188,7 @@ def compare_tables(tables: Mapping[str, pd.DataFrame], columns=("present", "miss
     return pd.concat(parts, axis=1).swaplevel(axis=1).sort_index(axis=1)
 
 
-def _histogram(feature) -> tuple[list[float], list[float], list[float]] | None:
+def _histogram(feature: FeatureStatistics) -> tuple[list[float], list[float], list[float]] | None:
     """Bucket lows, widths and fractions of the standard histogram of a numeric feature."""
     for histogram in feature.num_stats.histograms:
         if histogram.type == histogram.STANDARD and histogram.buckets:
@@ -192,7 +199,7 @@ def _histogram(feature) -> tuple[list[float], list[float], list[float]] | None:
     return None
 
 
-def plot_histograms(statistics_by_label: Mapping[str, object], columns: int = 4) -> plt.Figure:
+def plot_histograms(statistics_by_label: Mapping[str, Statistics], columns: int = 4) -> plt.Figure:
     """Numeric feature distributions, one panel per feature, one colour per split or run."""
     first = next(iter(statistics_by_label.values())).datasets[0]
     names = sorted(".".join(f.path.step) for f in first.features if f.HasField("num_stats"))
@@ -213,7 +220,7 @@ def plot_histograms(statistics_by_label: Mapping[str, object], columns: int = 4)
     return figure
 
 
-def anomalies_table(anomalies_by_label: Mapping[str, object]) -> pd.DataFrame:
+def anomalies_table(anomalies_by_label: Mapping[str, anomalies_pb2.Anomalies]) -> pd.DataFrame:
     """One row per anomalous feature: where it was found, the feature and TFDV's reasons."""
     rows = [{"where": label, "feature": feature,
              "anomaly": "; ".join(r.short_description for r in info.reason),
@@ -223,7 +230,7 @@ def anomalies_table(anomalies_by_label: Mapping[str, object]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["where", "feature", "anomaly", "description"])
 
 
-def load_anomalies(anomalies_uri: str, split: str):
+def load_anomalies(anomalies_uri: str, split: str) -> anomalies_pb2.Anomalies:
     """ExampleValidator's anomalies proto of one split."""
     from tensorflow_data_validation.utils import anomalies_util
 
@@ -231,7 +238,10 @@ def load_anomalies(anomalies_uri: str, split: str):
         str(Path(anomalies_uri) / f"Split-{split}" / ANOMALIES_FILE))
 
 
-def drift_table(current, reference, schema, threshold: float = DRIFT_THRESHOLD) -> pd.DataFrame:
+def drift_table(
+    current: Statistics, reference: Statistics, schema: schema_pb2.Schema,
+    threshold: float = DRIFT_THRESHOLD,
+) -> pd.DataFrame:
     """TFDV's drift of every feature between two statistics (Jensen-Shannon / L-infinity)."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import schema_pb2
@@ -251,12 +261,15 @@ def drift_table(current, reference, schema, threshold: float = DRIFT_THRESHOLD) 
 
 
 def previous_run_statistics(store: connection.Store, pipeline_name: str) -> tuple[str, str] | None:
-    """(run id, statistics uri) of the run before the latest one, if there is one."""
+    """(run id, statistics uri) of the run before the latest one, if there is one (and it
+    recorded statistics)."""
     runs = records.list_runs(store, pipeline_name)
     if len(runs) < 2:
         return None
     validation = provenance.run_provenance(store, runs[-2].run_id, no_metrics).validation
-    return (runs[-2].run_id, validation.statistics_uri) if validation else None
+    if validation is None or validation.statistics_uri is None:
+        return None
+    return runs[-2].run_id, validation.statistics_uri
 
 
 # --- model analysis ---------------------------------------------------------------------------
@@ -294,8 +307,9 @@ def slice_metrics(evaluation_uri: str, model_name: str | None = None) -> pd.Data
 
 def _sortable(value: object) -> tuple[int, float, str]:
     """Numbers in numeric order (hour 2 before hour 10), then strings."""
-    number = isinstance(value, int | float)
-    return (0 if number else 1, float(value) if number else 0.0, str(value))
+    if isinstance(value, int | float):
+        return 0, float(value), str(value)
+    return 1, 0.0, str(value)
 
 
 def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:

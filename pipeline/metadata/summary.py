@@ -71,6 +71,8 @@ def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str
 def record(store: metadata_store.MetadataStore, summary: RunSummary) -> None:
     """Keep the evaluation facts on the run's MLMD context for readers without TFMA."""
     run = records.run_context_of(store, summary.run_id)
+    if run is None:
+        raise records.LineageError(f"no run '{summary.run_id}' in the metadata store to record on")
     facts = {"metrics": summary.metrics, "blessed": summary.blessed,
              "blessing_reason": summary.blessing_reason}
     run.custom_properties[RECORDED_SUMMARY].string_value = json.dumps(facts, sort_keys=True)

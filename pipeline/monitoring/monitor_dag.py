@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from airflow import DAG
 from airflow.operators.bash import BashOperator
@@ -41,7 +42,7 @@ class MonitorSettings:
 
 def settings_from_env(environ: Mapping[str, str]) -> MonitorSettings:
     """PIPELINE_MONITOR_<FIELD> overrides, e.g. PIPELINE_MONITOR_REQUESTS_FILE."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # Path for PATH_SETTINGS, else the text (a str field)
     for name in MonitorSettings.__dataclass_fields__:
         raw = environ.get(ENV_PREFIX + name.upper())
         if raw is not None:

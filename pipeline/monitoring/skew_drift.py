@@ -7,10 +7,17 @@ import datetime as dt
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from pipeline.data import schema_io
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
+from pipeline.metadata.connection import Artifact, Store
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
+    Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
 
 TRAIN_SPLIT = "train"
 STATISTICS_NODE = "StatisticsGen"
@@ -48,7 +55,7 @@ class MonitoringResult:
         return bool(self.schema or self.skew or self.drift)
 
 
-def serving_baseline(store: object, pipeline_name: str) -> ServingBaseline:
+def serving_baseline(store: Store, pipeline_name: str) -> ServingBaseline:
     """Follow the pipeline's newest pushed model back to its run's training statistics and schema."""
     pushed = pushes.pushed_models(store, pipeline_name)
     if not pushed:
@@ -57,18 +64,22 @@ def serving_baseline(store: object, pipeline_name: str) -> ServingBaseline:
             "run the pipeline first")
     model = pushed[-1]
     run_id = pushes.pushing_run(store, model)
+    if run_id is None:
+        raise MonitoringError(
+            f"the metadata store records no run that pushed model artifact {model.id} "
+            f"of pipeline '{pipeline_name}'")
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
     statistics = _output(runs, run_id, STATISTICS_NODE, "statistics")
     schema = _output(runs, run_id, VALIDATED_SCHEMA_NODE, "validated_schema")
     return ServingBaseline(
         run_id=run_id,
-        pushed_version=records.pushed_version(model),
+        pushed_version=records.published_version(model),
         statistics_path=Path(statistics.uri) / f"Split-{TRAIN_SPLIT}" / "FeatureStats.pb",
         schema_path=Path(schema.uri) / "schema.pbtxt",
     )
 
 
-def _output(runs: dict[str, records.ComponentRun], run_id: str, node: str, key: str) -> object:
+def _output(runs: dict[str, records.ComponentRun], run_id: str, node: str, key: str) -> Artifact:
     """The first `key` output of a component of the serving run, or MonitoringError naming it."""
     component = runs.get(node)
     if component is None or not component.outputs.get(key):
@@ -92,7 +103,7 @@ def require_csv(csv_path: Path) -> None:
             f"{csv_path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
 
 
-def csv_statistics(csv_path: Path, schema: object) -> object:
+def csv_statistics(csv_path: Path, schema: schema_pb2.Schema) -> Statistics:
     """TFDV statistics of a CSV file, typed by the schema."""
     import tensorflow_data_validation as tfdv
 
@@ -101,7 +112,7 @@ def csv_statistics(csv_path: Path, schema: object) -> object:
     return tfdv.generate_statistics_from_csv(str(csv_path), stats_options=options)
 
 
-def load_statistics(path: Path, schema: object) -> object:
+def load_statistics(path: Path, schema: schema_pb2.Schema) -> Statistics:
     """Statistics from a CSV file, a binary stats proto (.pb) or a TFDV stats TFRecord file."""
     import tensorflow_data_validation as tfdv
 
@@ -112,7 +123,7 @@ def load_statistics(path: Path, schema: object) -> object:
     return tfdv.load_statistics(str(path))
 
 
-def anomaly_lines(anomalies: object) -> list[str]:
+def anomaly_lines(anomalies: anomalies_pb2.Anomalies) -> list[str]:
     """'feature 'x': reason' lines of a TFDV Anomalies proto."""
     lines = [
         f"feature '{name}': " + "; ".join(r.description or r.short_description for r in info.reason)
@@ -123,7 +134,17 @@ def anomaly_lines(anomalies: object) -> list[str]:
     return lines
 
 
-def check(current: object, training: object, previous: object | None, schema: object) -> dict:
+class Problems(TypedDict):
+    """The problem lines of each check, by MonitoringResult field."""
+
+    schema: list[str]
+    skew: list[str]
+    drift: list[str]
+
+
+def check(
+    current: Statistics, training: Statistics, previous: Statistics | None, schema: schema_pb2.Schema
+) -> Problems:
     """Schema and drift checks of the window, and skew against the training statistics."""
     import tensorflow_data_validation as tfdv
 
@@ -142,7 +163,7 @@ def check(current: object, training: object, previous: object | None, schema: ob
     return {"schema": schema_lines, "skew": anomaly_lines(skew), "drift": drift_lines}
 
 
-def compared_features(schema: object, result: MonitoringResult) -> list[str]:
+def compared_features(schema: schema_pb2.Schema, result: MonitoringResult) -> list[str]:
     """Features with a drift or skew comparator, plus any feature named in a problem."""
     names = [
         f.name for f in schema.feature
@@ -155,7 +176,7 @@ def compared_features(schema: object, result: MonitoringResult) -> list[str]:
     return list(dict.fromkeys(names + flagged))
 
 
-def _distribution(statistics: object, feature: str) -> dict[str, float]:
+def _distribution(statistics: Statistics, feature: str) -> dict[str, float]:
     """Share of each value (categorical) or histogram bucket (numeric) of a feature."""
     for dataset in statistics.datasets[:1]:
         for stats in dataset.features:
@@ -172,7 +193,7 @@ def _distribution(statistics: object, feature: str) -> dict[str, float]:
     return {}
 
 
-def plot_feature(feature: str, sources: dict[str, object], output: Path) -> Path:
+def plot_feature(feature: str, sources: dict[str, Statistics], output: Path) -> Path:
     """Bar chart of a feature's distribution in each source (training, previous, current)."""
     import matplotlib
 
@@ -221,7 +242,7 @@ def write_report(
 
 
 def monitor(
-    csv_path: Path, store: object, pipeline_name: str, state_dir: Path, report_dir: Path,
+    csv_path: Path, store: Store, pipeline_name: str, state_dir: Path, report_dir: Path,
     previous_path: Path | None = None,
 ) -> MonitoringResult:
     """Check a window of production data against the model `pipeline_name` serves, write the
@@ -257,6 +278,6 @@ def monitor(
     return result
 
 
-def _write_stats(statistics: object, path: Path) -> None:
+def _write_stats(statistics: Statistics, path: Path) -> None:
     """Save statistics as a binary proto (what tfdv.load_stats_binary reads)."""
     path.write_bytes(statistics.SerializeToString())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import ConfigError, PipelineConfig
 
@@ -45,7 +46,8 @@ def _start_date(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-_SETTING_PARSERS = {
+# Variable suffix -> (AirflowSettings field, parser of the text into that field's type).
+_SETTING_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "SCHEDULE": ("schedule", _schedule),
     "RETRIES": ("retries", int),
     "RETRY_DELAY_SECONDS": ("retry_delay", lambda text: dt.timedelta(seconds=float(text))),
@@ -55,7 +57,7 @@ _SETTING_PARSERS = {
 
 def settings_from_env(environ: Mapping[str, str]) -> AirflowSettings:
     """Parse PIPELINE_AIRFLOW_* variables once, naming the variable on bad or unknown input."""
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # each parsed to its field's type by _SETTING_PARSERS
     for key, text in environ.items():
         if not key.startswith(SETTINGS_PREFIX):
             continue

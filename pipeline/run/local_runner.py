@@ -10,14 +10,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.config import MetadataBackend, PipelineConfig
+from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata.connection import metadata_connection
 from pipeline.run import run_facts
 from pipeline.run.console import ProgressReporter, verbose_output_to
 from pipeline.run.run_lock import run_lock
+
+if TYPE_CHECKING:
+    from pipeline.metadata.summary import RunSummary
 
 
 class PipelineRunError(WorkFailed):
@@ -28,7 +32,7 @@ class PipelineRunError(WorkFailed):
 class LocalRunResult:
     """What a local run produced, for the CLI and the tests."""
 
-    summary: object
+    summary: RunSummary
     seconds: float
     log_path: Path | None
     reused: bool = False
@@ -67,10 +71,20 @@ def log_path_for(config: PipelineConfig) -> Path:
     return config.log_dir / f"{config.pipeline_name}-{stamp}.log"
 
 
+def local_pipeline_root(config: PipelineConfig) -> Path:
+    """The pipeline root as a local folder: a local run writes and locks it here; a URI is a
+    ConfigError (only a cluster orchestrator writes there)."""
+    if is_uri(config.pipeline_root):
+        raise ConfigError(
+            f"invalid config pipeline_root: {config.pipeline_root} is a URI; a local run writes "
+            "to a local folder")
+    return Path(config.pipeline_root)
+
+
 def written_folders(config: PipelineConfig) -> dict[str, Path]:
     """Every folder a run writes to, by config field name."""
     return {
-        "pipeline_root": config.pipeline_root,
+        "pipeline_root": local_pipeline_root(config),
         "metadata_path": config.metadata_path.parent,
         "serving_dir": config.serving_dir,
         "log_dir": config.log_dir,
@@ -89,7 +103,7 @@ def run_pipeline(
     started = time.monotonic()
     preflight.check_storage(written_folders(config), config.min_free_mb)
     config = spans.with_beam_mode_for_input(config)
-    with run_lock(config.pipeline_root, config.metadata_path):
+    with run_lock(local_pipeline_root(config), config.metadata_path):
         # What the run reads is computed once: the up-to-date check and the graph share it.
         facts: run_facts.RunFacts | None = None
         if reuse_unchanged and to_node is None and config.enable_cache:
@@ -118,7 +132,8 @@ def _unchanged_run(
         return None
     store = connection.open_metadata(config)
     verdict = up_to_date.check(store, config, facts.context_json(config))
-    recorded = summary.recorded(store, verdict.run_id) if verdict.unchanged else None
+    # verdict.unchanged: the last run (verdict.run_id) can stand for this one.
+    recorded = summary.recorded(store, verdict.run_id) if verdict.run_id is not None else None
     if recorded is None:
         print(f"re-run      {verdict.reason}", flush=True)
         return None

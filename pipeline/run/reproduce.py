@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig
 from pipeline.data import spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
+from pipeline.metadata.connection import Artifact, Store
 from pipeline.run import run_facts
 
 EVALUATOR_NODE = "Evaluator"
@@ -41,20 +44,21 @@ class Check:
     ok: bool
 
 
-def recorded_context(store: object, run_id: str) -> dict[str, object]:
+def recorded_context(store: Store, run_id: str) -> dict[str, object]:
     """The run context a run recorded (its RecordRunContext output), JSON fields decoded."""
     context = pushes.run_context(store, run_id)
     if not context:
         raise ReproduceError(f"run '{run_id}' recorded no run context (made before it existed?)")
     for name in JSON_FIELDS:
-        if isinstance(context.get(name), str):
-            context[name] = json.loads(context[name])
+        value = context.get(name)
+        if isinstance(value, str):
+            context[name] = json.loads(value)
     return context
 
 
 def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     """The recorded config with outputs under `scratch`, the recorded span pinned, caching off."""
-    values = dict(context["config"])
+    values = dict(cast("Mapping[str, object]", context["config"]))
     values.update({field: str(scratch / name) for field, name in SCRATCH_PATHS.items()})
     # The re-run's metadata is a scratch SQLite file, never the recorded run's server store.
     values["metadata_backend"] = MetadataBackend.SQLITE.value
@@ -66,7 +70,7 @@ def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
 
 def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:
     """Code, lock file, packages and data now, against what the run recorded."""
-    now = run_facts.run_context(config, spans.resolve_spans(config.data_dir, config.spans))
+    now = run_facts.run_context(config, spans.resolve_spans(spans.local_data_dir(config), config.spans))
     names = ("code_fingerprint", "uv_lock_sha256", "data_fingerprint", "git_commit")
     checks = [Check(n, str(context.get(n)), str(now[n]), context.get(n) == now[n]) for n in names]
     checks.append(Check(
@@ -136,7 +140,7 @@ def _values_close(before: list, after: list) -> tuple[bool, float]:
     return True, gap
 
 
-def output_facts(store: object, run_id: str) -> dict[str, object]:
+def output_facts(store: Store, run_id: str) -> dict[str, object]:
     """Where the run's examples and transformed examples are, and its eval metrics."""
     from pipeline.metadata.evaluation_results import overall_metrics
 
@@ -146,7 +150,10 @@ def output_facts(store: object, run_id: str) -> dict[str, object]:
         found: dict[str, str] = {}
         for node_id in sorted(n for n in runs if n == node or n.startswith(f"{node}_span")):
             found.update(_example_uris(node_id, key, runs[node_id].outputs.get(key) or []))
-        facts.update(found or {f"{node}.{key}": None})
+        if found:
+            facts.update(found)
+        else:
+            facts[f"{node}.{key}"] = None
     evaluation = runs.get(EVALUATOR_NODE)
     metrics = (
         overall_metrics(evaluation.outputs["evaluation"][0].uri)
@@ -156,7 +163,7 @@ def output_facts(store: object, run_id: str) -> dict[str, object]:
     return facts
 
 
-def _example_uris(node_id: str, key: str, outputs: list) -> dict[str, str]:
+def _example_uris(node_id: str, key: str, outputs: list[Artifact]) -> dict[str, str]:
     """'<node>.<key>' -> URI; numbered '[i]' in URI order when a node wrote several (Transform
     writes one transformed examples artifact per span of a window)."""
     uris = sorted(artifact.uri for artifact in outputs)
@@ -192,7 +199,8 @@ def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object]) 
 def _own_metrics(metrics: object) -> dict[str, float]:
     """The model's metrics, without `*_diff` ones (they compare to a baseline model that a
     scratch re-run does not have)."""
-    return {k: v for k, v in dict(metrics).items() if not k.endswith(DIFF_SUFFIX)}
+    return {k: v for k, v in dict(cast("Mapping[str, float]", metrics)).items()
+            if not k.endswith(DIFF_SUFFIX)}
 
 
 def format_checks(checks: list[Check]) -> str:

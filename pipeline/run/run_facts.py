@@ -13,9 +13,11 @@ import dataclasses
 import enum
 import json
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, SpanSelection, location, parse_spans
 from pipeline.data import fingerprints, spans
@@ -78,10 +80,10 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
     return record
 
 
-def config_from_record(record: dict[str, object]) -> PipelineConfig:
+def config_from_record(record: Mapping[str, Any]) -> PipelineConfig:
     """Inverse of config_record: typed values back from JSON."""
     defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for name, value in record.items():
         if name not in defaults or name in SECRET_FIELDS:
             continue
@@ -169,7 +171,7 @@ def graph_facts(config: PipelineConfig, window: tuple[int, ...] | None = None) -
     """The facts the graph's wiring needs: lists span folders and hashes models/*.py and the
     curated schema (a few small files); reads no data file and runs no git."""
     if window is None:
-        window = spans.resolve_spans(config.data_dir, config.spans)
+        window = spans.resolve_spans(spans.local_data_dir(config), config.spans)
     return GraphFacts(
         window=window,
         code_fingerprint=user_code_fingerprint(),
@@ -188,7 +190,7 @@ def compute(config: PipelineConfig, window: tuple[int, ...] | None = None) -> Ru
     `window` is the resolved span window when the caller has it, else resolved from the config.
     """
     graph = graph_facts(config, window)
-    files = [f for folder in spans.input_folders(config.data_dir, graph.window)
+    files = [f for folder in spans.input_folders(spans.local_data_dir(config), graph.window)
              for f in sorted(folder.glob("*.csv"))]
     git = git_commit()
     return RunFacts(

@@ -4,6 +4,7 @@ replay it, after ~40 s of importing TensorFlow and compiling the graph to find t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def changed_fields(recorded: str, current: str) -> list[str]:
     return changed
 
 
-def missing_outputs(components: object) -> str | None:
+def missing_outputs(components: Iterable[records.ComponentRun]) -> str | None:
     """The first local output artifact that has been deleted since it was written."""
     for component in components:
         for artifacts in component.outputs.values():

@@ -23,7 +23,8 @@ INT_TYPES = frozenset({"DT_INT64", "DT_INT32"})
 STRING_TYPES = frozenset({"DT_STRING"})
 DEFAULT_TIMEOUT = 10.0
 
-Row = dict[str, object]
+Cell = str | int | float | None
+Row = dict[str, Cell]
 # One served prediction: each output of the signature (probabilities, classes, prediction) for a row.
 Prediction = dict[str, object]
 
@@ -73,7 +74,7 @@ def _typed(path: Path, line: int, row: dict[str, str], types: dict[str, str]) ->
     return typed
 
 
-def _convert(text: str, dtype: str) -> object:
+def _convert(text: str, dtype: str) -> Cell:
     """Parse one CSV cell as the dtype the model expects."""
     if dtype in FLOAT_TYPES:
         return float(text)
@@ -118,6 +119,7 @@ def _require_complete(rows: list[Row]) -> None:
 
 def rest_body(signature: str, rows: list[Row], types: dict[str, str]) -> dict:
     """TF Serving's row-format predict body: b64 tf.Examples or raw JSON features."""
+    instances: list[dict[str, object]]
     if signature == SERVING_SIGNATURE:
         instances = [
             {SERVING_INPUT: {"b64": base64.b64encode(example_bytes(row, types)).decode("ascii")}}

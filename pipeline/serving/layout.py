@@ -68,7 +68,7 @@ def publish(
     model_dir: Path,
     base_path: Path,
     record: dict,
-    write_extras: Callable[[Path], None] = _no_extras,
+    write_extras: Callable[[Path], object] = _no_extras,
 ) -> tuple[int, Path]:
     """Copy into a hidden staging folder, then rename it to the next version number.
 

@@ -11,10 +11,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.errors import WorkFailed
 from pipeline.serving import layout
+
+if TYPE_CHECKING:
+    from pipeline.metadata.connection import Store
 
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "serving"
 
@@ -68,7 +72,7 @@ class ServingPlan:
     labels: dict[str, int]
 
 
-def blessed_pushed_versions(store: object, pipeline_name: str, base_path: Path) -> list[int]:
+def blessed_pushed_versions(store: Store, pipeline_name: str, base_path: Path) -> list[int]:
     """Versions the pipeline pushed to `base_path` (blessed model) that are still on disk."""
     from pipeline.metadata.pushes import pushed_models
     from pipeline.metadata.records import custom_property, pushed_version
@@ -86,7 +90,7 @@ def blessed_pushed_versions(store: object, pipeline_name: str, base_path: Path) 
     return sorted(versions)
 
 
-def _model_was_blessed(store: object, pushed_model_id: int) -> bool:
+def _model_was_blessed(store: Store, pushed_model_id: int) -> bool:
     """Whether the execution that pushed this artifact read a ModelBlessing with blessed=1."""
     from ml_metadata.proto import metadata_store_pb2
 
