@@ -75,6 +75,31 @@ def _write(target: Path, files: dict[str, str]) -> None:
         raise
 
 
+def _data_folder(data: Path, landing: Path, force: bool) -> Path:
+    """A folder is read as it is; a single file gets a folder of its own (data/<name>/), since a
+    run reads every file of one folder and the file's own folder may hold others."""
+    from pipeline.data.profile import ProfileError
+
+    if data.is_dir():
+        return data
+    if landing.exists() and not force:
+        raise ProfileError(f"{landing} already exists; pass --force to replace the copy in it, "
+                           "or pass a folder with --data")
+    return landing
+
+
+def _copy_data(source: Path, folder: Path) -> None:
+    """Copy the file into its folder through a temporary name, so a failed copy leaves nothing."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{source.name}.partial"
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, folder / source.name)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def _summary(profile, project, target: Path) -> list[str]:
     """The reviewable summary: data, label and task, one line per column, thresholds, next step."""
     lines = [f"project {project.name}: {profile.rows} rows in {len(profile.files)} file(s) of "
@@ -115,13 +140,19 @@ def _init(args: argparse.Namespace) -> int:
     target = _target(models_dir, args.name, args.force)
     task = Task(args.task) if args.task else None
     result = profile(args.data, args.label, task, args.positive)
-    project = result.project(args.name, _data_reference(args.data),
+    data_folder = _data_folder(args.data, models_dir.parent / "data" / args.name, args.force)
+    project = result.project(args.name, _data_reference(data_folder),
                              _schema_reference(models_dir, args.name))
     declaration = declaration_text(project)
     parse_declaration(declaration, target / DECLARATION_FILE)  # what a run will read must parse
     schema = schema_text(curated_schema(result), result)
+    if data_folder != args.data:
+        _copy_data(args.data, data_folder)
     _write(target, {DECLARATION_FILE: declaration, SCHEMA_FILE: schema})
-    print("\n".join(_summary(result, project, target)))
+    lines = _summary(result, project, target)
+    if data_folder != args.data:
+        lines.insert(1, f"copied {args.data} to {data_folder}/ (a run reads every file of one folder)")
+    print("\n".join(lines))
     return 0
 
 

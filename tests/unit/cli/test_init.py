@@ -52,7 +52,10 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     project = parse_declaration((folder / "project.yaml").read_text(), folder / "project.yaml")
     assert project == load_project("iris", models)
     assert project.task is Task.MULTICLASS and project.label == "species"
-    assert project.data == str(iris) and project.schema == str(folder / "schema.pbtxt")
+    copied = tmp_path / "data" / "iris"
+    assert project.data == str(copied) and project.schema == str(folder / "schema.pbtxt")
+    assert (copied / iris.name).read_bytes() == iris.read_bytes()
+    assert f"copied {iris} to {copied}/" in out
     assert project.classes == ("setosa", "versicolor", "virginica")
     assert project.no_worse_than_serving == "accuracy"
     schema = tfdv.load_schema_text(str(folder / "schema.pbtxt"))
