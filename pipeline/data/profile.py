@@ -118,8 +118,8 @@ class Profile:
         return Project(
             name=name, data=data, schema=schema, label=self.label, task=self.task,
             features=self.features, positive_class=self.positive_class, classes=self.classes,
-            excluded=self.excluded, slices=self.slices, thresholds=self.thresholds,
-            no_worse_than_serving=_PRIMARY[self.task],
+            label_columns=(self.label,), excluded=self.excluded, slices=self.slices,
+            thresholds=self.thresholds, no_worse_than_serving=_PRIMARY[self.task],
         )
 
 
