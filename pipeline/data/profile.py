@@ -542,6 +542,9 @@ def curated_schema(result: Profile) -> Any:
         if column.missing and column.present:
             # Observed share, rounded down to whole percents: a later span may miss a little more.
             feature.presence.min_fraction = math.floor(100 * (1 - column.missing_share)) / 100
+            # CsvExampleGen writes an empty cell as the feature with no value, not as no feature:
+            # such rows have 0 values, which value_count.min 1 would reject as an anomaly.
+            feature.value_count.ClearField("min")
         if decision.feature and decision.feature.treatment is Treatment.CATEGORICAL:
             feature.int_domain.min = 0
             feature.int_domain.max = decision.feature.max_value - 1

@@ -126,6 +126,17 @@ def test_curated_schema(binary: Profile) -> None:
     assert domains[by_name["churned"].domain] == ["no", "yes"]
 
 
+def test_a_column_with_empty_cells_may_have_no_value(tmp_path: Path) -> None:
+    """CsvExampleGen writes an empty cell as a feature without values: the schema must allow 0."""
+    columns = multiclass_columns()
+    columns["width"] = [None if i % 10 == 0 else w for i, w in enumerate(columns["width"])]
+    by_name = {f.name: f for f in curated_schema(profile(write_csv(tmp_path / "d.csv", columns),
+                                                         "species")).feature}
+    assert not by_name["width"].value_count.HasField("min") and by_name["width"].value_count.max == 1
+    assert by_name["width"].presence.min_fraction == 0.9
+    assert by_name["length"].value_count.min == 1  # present in every row
+
+
 def test_positive_chosen_and_refused(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 5,
                                           "y": ["a", "b", "b", "b"] * 5})
