@@ -35,6 +35,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg = parser.add_argument
     arg("--project", dest="project",
         help="project under models/ (its project.yaml); default: pyproject's default-project")
+    # Where projects live, as init's --models-dir (default $PIPELINE_MODELS_DIR, else the repo's models/).
+    arg("--models-dir", dest="models_dir", type=Path, help=argparse.SUPPRESS)
     arg("--data", dest="data_dir", type=location,
         help=f"folder of input CSV files (default {defaults['data_dir'].default})")
     arg("--spans", dest="spans",

@@ -31,6 +31,21 @@ def test_flags_override_env_which_override_defaults() -> None:
     assert str(config.data_dir) == SAMPLE
 
 
+def test_models_dir_from_the_hidden_flag_or_the_env(tmp_path) -> None:
+    """Projects outside the repository's models/ (as init --models-dir writes them): the flag wins."""
+    for name in ("env_dir", "flag_dir"):
+        project = tmp_path / name / "mine"
+        project.mkdir(parents=True)
+        text = (PROJECT_ROOT / "models" / "penguins" / "project.yaml").read_text()
+        (project / "project.yaml").write_text(
+            text.replace("data: data/penguins", f"data: {PROJECT_ROOT / 'data' / 'penguins'}")
+                .replace("schema: models/penguins/schema.pbtxt", "schema: infer"))
+    env = {"PIPELINE_MODELS_DIR": str(tmp_path / "env_dir")}
+    assert parse_run_args(["--project", "mine"], env).models_dir == tmp_path / "env_dir"
+    config = parse_run_args(["--project", "mine", "--models-dir", str(tmp_path / "flag_dir")], env)
+    assert config.models_dir == tmp_path / "flag_dir" and config.declaration.task.value == "multiclass"
+
+
 def test_schema_infer_selects_schemagen() -> None:
     assert parse_run_args(["--schema", "infer"], {}).schema_path is None
 
