@@ -1,8 +1,10 @@
-"""Shared fixtures: the TF environment, tiny data, and one pipeline run per test session."""
+"""Shared fixtures: the TF environment, tiny data, and one pipeline run per bundled project per session."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,18 +16,62 @@ from tests.support.configs import small_config
 environment.prepare()
 
 
-@pytest.fixture(scope="session")
-def shared_config(tmp_path_factory: pytest.TempPathFactory) -> PipelineConfig:
-    """Config of the session's shared run; tests that use it only read its outputs."""
-    return small_config(tmp_path_factory.mktemp("shared_run"))
+class BundledRuns:
+    """Runs of the bundled projects, each made at most once per session, when a test first asks.
+    Tests that use them only read their outputs."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._factory = tmp_path_factory
+        self._configs: dict[str, PipelineConfig] = {}
+        self._runs: dict[str, Any] = {}
+        self._reruns: dict[str, tuple[PipelineConfig, Any]] = {}
+
+    def config(self, project: str) -> PipelineConfig:
+        """Config of the project's shared run."""
+        if project not in self._configs:
+            self._configs[project] = small_config(self._factory.mktemp(f"shared_run_{project}"), project)
+        return self._configs[project]
+
+    def run(self, project: str):
+        """One full LocalDagRunner run of the project on its small data."""
+        if project not in self._runs:
+            from pipeline.run.local_runner import run_pipeline
+
+            self._runs[project] = run_pipeline(self.config(project))
+        return self._runs[project]
+
+    def rerun(self, project: str) -> tuple[PipelineConfig, Any]:
+        """A second run, unchanged data and code, on a copy of the shared run's state."""
+        if project not in self._reruns:
+            from pipeline.run.local_runner import run_pipeline
+
+            self.run(project)
+            first = self.config(project)
+            root = self._factory.mktemp(f"rerun_{project}")
+            for name in ("pipeline_root", "serving_model"):
+                shutil.copytree(first.pipeline_root.parent / name, root / name)
+            shutil.copy(first.metadata_path, root / "metadata.sqlite")
+            config = small_config(root, project)
+            self._reruns[project] = (config, run_pipeline(config))
+        return self._reruns[project]
 
 
 @pytest.fixture(scope="session")
-def shared_run(shared_config: PipelineConfig):
-    """One full LocalDagRunner run on the sample, shared by every read-only end-to-end test."""
-    from pipeline.run.local_runner import run_pipeline
+def bundled_runs(tmp_path_factory: pytest.TempPathFactory) -> BundledRuns:
+    """The session's shared runs, keyed by project."""
+    return BundledRuns(tmp_path_factory)
 
-    return run_pipeline(shared_config)
+
+@pytest.fixture(scope="session")
+def shared_config(bundled_runs: BundledRuns) -> PipelineConfig:
+    """Config of the session's shared taxi run; tests that use it only read its outputs."""
+    return bundled_runs.config("taxi")
+
+
+@pytest.fixture(scope="session")
+def shared_run(bundled_runs: BundledRuns):
+    """One full LocalDagRunner run of taxi on the sample, shared by every read-only end-to-end test."""
+    return bundled_runs.run("taxi")
 
 
 # Each folder of tests/ is one speed class; `make test-unit` runs tests/unit alone.

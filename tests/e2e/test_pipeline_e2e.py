@@ -1,4 +1,6 @@
-"""The whole pipeline on the sample: facts read back from MLMD, the serving dir and the SavedModel."""
+"""The whole pipeline on small data of each bundled project: facts read back from MLMD, the serving
+dir and the SavedModel. The generic checks run once per bundled project (taxi, penguins), on one
+shared run per project per session; the up-to-date checks use taxi's."""
 
 from __future__ import annotations
 
@@ -12,22 +14,40 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.common.features import PROBABILITIES_OUTPUT as PROBABILITY_OUTPUT
+from models.common import features
 from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config.project import Task, Treatment
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import connection, records
 from pipeline.run import run_facts
 from pipeline.serving import layout
-from tests.support.configs import small_config
-from tests.support.faults import write_bad_sample
-from tools import taxi as features
+from tests.support.configs import BUNDLED_PROJECTS, small_config
+from tests.support.faults import first_feature, write_bad_copy
 
 pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = (
     "CsvExampleGen", "StatisticsGen", "ImportCuratedSchema", "ExampleValidator", "DataGate",
     "Transform", "Trainer",
 )
+
+
+@pytest.fixture(params=BUNDLED_PROJECTS)
+def example(request, bundled_runs):
+    """(config, result) of a bundled project's shared run."""
+    return bundled_runs.config(request.param), bundled_runs.run(request.param)
+
+
+@pytest.fixture(params=BUNDLED_PROJECTS)
+def example_rerun(request, bundled_runs):
+    """(config, result) of a second, unchanged run on a copy of the project's shared run state."""
+    return bundled_runs.rerun(request.param)
+
+
+@pytest.fixture(scope="session")
+def rerun(bundled_runs):
+    """Taxi's unchanged rerun, for the up-to-date checks."""
+    return bundled_runs.rerun("taxi")
 
 
 def store_of(config: PipelineConfig):
@@ -40,21 +60,24 @@ def runs_by_node(config: PipelineConfig, run_id: str) -> dict[str, records.Compo
     return {c.node_id: c for c in records.component_runs(store_of(config), run_id)}
 
 
-def test_every_component_completed_once(shared_run, shared_config) -> None:
-    expected = {component.id for component in create_components(
-        shared_config, run_facts.compute(shared_config))}
-    executions = records.component_runs(store_of(shared_config), shared_run.summary.run_id)
+def test_every_component_completed_once(example) -> None:
+    config, result = example
+    expected = {component.id for component in create_components(config, run_facts.compute(config))}
+    executions = records.component_runs(store_of(config), result.summary.run_id)
     assert sorted(c.node_id for c in executions) == sorted(expected)
     assert {c.state for c in executions} == {"COMPLETE"}
 
 
-def test_blessed_model_is_pushed_as_version_one(shared_run, shared_config) -> None:
-    base = layout.model_base_path(shared_config.serving_dir, shared_config.model_name)
+def test_blessed_model_is_pushed_as_version_one(example) -> None:
+    config, result = example
+    base = layout.model_base_path(config.serving_dir, config.model_name)
     assert layout.list_versions(base) == [1]
     assert (base / "1" / "saved_model.pb").is_file()
-    assert shared_run.summary.blessed is True
-    assert shared_run.summary.pushed_version == "1"
-    assert 0.0 <= shared_run.summary.metrics["auc"] <= 1.0
+    assert result.summary.blessed is True
+    assert result.summary.pushed_version == "1"
+    metrics = config.declaration.named_metrics(result.summary.metrics)
+    assert set(metrics) == {m.name for m in config.declaration.metrics}
+    assert 0.0 <= metrics[config.declaration.primary_metric.name] <= 1.0
 
 
 def eval_examples(config: PipelineConfig, count: int) -> list[bytes]:
@@ -78,55 +101,54 @@ def complete_rows(serialized: list[bytes], raw_specs: dict) -> tuple[list[bytes]
     return examples, {key: tf.reshape(tf.sparse.to_dense(v), [-1]) for key, v in parsed.items()}
 
 
-def test_both_signatures_give_the_same_probabilities(shared_run, shared_config) -> None:
-    base = layout.model_base_path(shared_config.serving_dir, shared_config.model_name)
+def test_both_signatures_agree_and_give_the_task_outputs(example) -> None:
+    config, _ = example
+    project = config.declaration
+    base = layout.model_base_path(config.serving_dir, config.model_name)
     loaded = tf.saved_model.load(str(base / "1"))
     raw_signature = loaded.signatures[RAW_SIGNATURE]
-    assert set(raw_signature.structured_input_signature[1]) == set(features.raw_feature_keys())
+    assert set(raw_signature.structured_input_signature[1]) == set(project.feature_names)
     examples, columns = complete_rows(
-        eval_examples(shared_config, 40), raw_signature.structured_input_signature[1]
+        eval_examples(config, 40), raw_signature.structured_input_signature[1]
     )
     assert len(examples) >= 10
     from_examples = loaded.signatures[SERVING_SIGNATURE](examples=tf.constant(examples))
     from_raw = raw_signature(**columns)
-    probabilities = from_examples[PROBABILITY_OUTPUT].numpy()
-    assert probabilities.shape == (len(examples), 1)
+    assert set(from_examples) == set(from_raw) == set(features.output_names(project))
+    probabilities = from_examples[features.PROBABILITIES_OUTPUT].numpy()
+    width = len(project.classes) if project.task is Task.MULTICLASS else 1
+    assert probabilities.shape == (len(examples), width)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
-    np.testing.assert_allclose(probabilities, from_raw[PROBABILITY_OUTPUT].numpy(), atol=1e-6)
+    np.testing.assert_allclose(probabilities, from_raw[features.PROBABILITIES_OUTPUT].numpy(), atol=1e-6)
+    if project.task is Task.MULTICLASS:
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        classes = [c.decode() for c in from_examples[features.CLASSES_OUTPUT].numpy()]
+        assert classes == [project.classes[i] for i in probabilities.argmax(axis=1)]
+        assert classes == [c.decode() for c in from_raw[features.CLASSES_OUTPUT].numpy()]
 
 
-@pytest.fixture(scope="session")
-def rerun(shared_run, shared_config, tmp_path_factory):
-    """A second run, unchanged data and code, on a copy of the shared run's state."""
-    from pipeline.run.local_runner import run_pipeline
-
-    root = tmp_path_factory.mktemp("rerun")
-    for name in ("pipeline_root", "serving_model"):
-        shutil.copytree(shared_config.pipeline_root.parent / name, root / name)
-    shutil.copy(shared_config.metadata_path, root / "metadata.sqlite")
-    config = small_config(root)
-    return config, run_pipeline(config)
-
-
-def test_rerun_reuses_cached_upstream_outputs(rerun) -> None:
-    config, result = rerun
+def test_rerun_reuses_cached_upstream_outputs(example_rerun) -> None:
+    config, result = example_rerun
     states = {node: run.state for node, run in runs_by_node(config, result.summary.run_id).items()}
     assert {states[node] for node in UPSTREAM_OF_EVALUATOR} == {"CACHED"}
 
 
-def test_rerun_pushes_nothing_new(rerun) -> None:
-    config, result = rerun
+def test_rerun_pushes_nothing_new(example_rerun) -> None:
+    config, result = example_rerun
     base = layout.model_base_path(config.serving_dir, config.model_name)
     assert layout.list_versions(base) == [1]
     assert result.summary.pushed_version is None
     assert result.summary.push_decision == "identical model already served as version 1"
 
 
-def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> None:
-    data = write_bad_sample(tmp_path / "data", "payment_type", "Bitcoin", every=3)
-    config = small_config(tmp_path, data_dir=data)
+@pytest.mark.parametrize("project", BUNDLED_PROJECTS)
+def test_unknown_categories_stop_the_cli_at_the_data_gate(project: str, tmp_path: Path) -> None:
+    source = small_config(tmp_path, project)
+    column = first_feature(source, Treatment.VOCABULARY)
+    data = write_bad_copy(tmp_path / "data", source, column, "Bitcoin", every=3)
+    config = small_config(tmp_path, project, data_dir=data)
     command = [
-        sys.executable, "-m", "pipeline", "run", "--data", str(data),
+        sys.executable, "-m", "pipeline", "run", "--project", project, "--data", str(data),
         "--pipeline-root", str(config.pipeline_root), "--metadata", str(config.metadata_path),
         "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
         "--train-steps", "5",
@@ -134,22 +156,24 @@ def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> Non
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1
     assert "DataGate failed" in done.stderr
-    assert "feature 'payment_type'" in done.stderr
+    assert f"feature '{column}'" in done.stderr
     assert "FAILED" in done.stdout and "Trainer" not in done.stdout
     assert not config.serving_dir.exists()
 
 
 def test_text_in_a_numeric_column_stops_the_run_and_keeps_served_versions(
-    shared_run, shared_config, tmp_path: Path
+    example, tmp_path: Path
 ) -> None:
     from pipeline.run.local_runner import PipelineRunError, run_pipeline
 
+    shared_config, _ = example
     shutil.copytree(shared_config.serving_dir, tmp_path / "serving_model")
     served = layout.model_base_path(tmp_path / "serving_model", shared_config.model_name) / "1"
     fingerprint = layout.model_fingerprint(served)
-    data = write_bad_sample(tmp_path / "data", "fare", "twelve dollars", every=4)
-    config = small_config(tmp_path, data_dir=data)
-    with pytest.raises(PipelineRunError, match="feature 'fare'"):
+    column = first_feature(shared_config, Treatment.NUMERIC)
+    data = write_bad_copy(tmp_path / "data", shared_config, column, "twelve dollars", every=4)
+    config = small_config(tmp_path, shared_config.project, data_dir=data)
+    with pytest.raises(PipelineRunError, match=f"feature '{column}'"):
         run_pipeline(config)
     run_id = records.latest_run_id(store_of(config), config.pipeline_name)
     states = {node: run.state for node, run in runs_by_node(config, run_id).items()}

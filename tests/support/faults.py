@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config.project import Treatment
 from tests.support.configs import SAMPLE_DATA
 from tools import taxi as features
 
@@ -45,6 +46,22 @@ def set_column(lines: list[str], column: str, value: str, every: int) -> list[st
 def write_bad_sample(folder: Path, column: str, value: str, every: int) -> Path:
     """A copy of the sample with `column` set to `value` in every `every`-th row."""
     return write_lines(folder, set_column(sample_lines(), column, value, every))
+
+
+def data_lines(config: PipelineConfig) -> list[str]:
+    """The lines of the config's one CSV file (a bundled project's small data), header first."""
+    (file,) = sorted(Path(config.data_dir).glob("*.csv"))
+    return file.read_text().splitlines()
+
+
+def first_feature(config: PipelineConfig, treatment: Treatment) -> str:
+    """The project's first declared feature with this treatment: where a test puts bad values."""
+    return next(f.name for f in config.declaration.features if f.treatment is treatment)
+
+
+def write_bad_copy(folder: Path, config: PipelineConfig, column: str, value: str, every: int) -> Path:
+    """A copy of the config's data with `column` set to `value` in every `every`-th row."""
+    return write_lines(folder, set_column(data_lines(config), column, value, every))
 
 
 def drop_column(lines: list[str], column: str) -> list[str]:
