@@ -17,7 +17,7 @@ from tests.support.configs import small_config
 from tools import span_demo
 from tools import taxi as features
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
 SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
 SPAN_ROWS = 250

@@ -22,7 +22,7 @@ from tests.support.configs import small_config
 from tests.support.faults import cli_command, sample_lines, set_column, shuffled_labels, write_lines
 from tools import taxi as features
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
 TRAIN_STEPS = 20
 MIN_AUC = 0.7
 UPSTREAM_OF_TRAINER = (

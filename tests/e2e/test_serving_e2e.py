@@ -26,7 +26,7 @@ from pipeline.serving import client, layout, server_config, warmup
 from tests.support.configs import SAMPLE_DATA
 from tools import taxi as features
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
 DEFAULT, RAW = client.SERVING_SIGNATURE, client.RAW_SIGNATURE
 ROWS = 8
 

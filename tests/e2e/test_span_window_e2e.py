@@ -22,7 +22,7 @@ from tests.support.configs import small_config
 from tools import span_demo
 from tools import taxi as features
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
 SPAN_ROWS = 250
 TRAIN_STEPS = 5

@@ -273,6 +273,7 @@ def write_sample_schema(path: Path) -> None:
     tfdv.write_schema_text(tfdv.infer_schema(statistics), str(path))
 
 
+@pytest.mark.taxi
 def test_data_gate_failure_fails_dag_run(tmp_path: Path) -> None:
     """Bad data: DataGate fails naming the column, the run fails, nothing downstream runs."""
     config = e2e_config(tmp_path)
@@ -313,6 +314,7 @@ def test_data_gate_failure_fails_dag_run(tmp_path: Path) -> None:
     assert not ran & downstream
 
 
+@pytest.mark.taxi
 def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
     tmp_path: Path, monkeypatch
 ) -> None:

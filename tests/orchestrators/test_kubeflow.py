@@ -151,6 +151,7 @@ def test_the_curated_schema_is_read_from_the_image(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.taxi
 def test_a_window_of_several_spans_is_refused_before_compiling(tmp_path: Path) -> None:
     from pipeline.config import parse_spans
     from tools import span_demo

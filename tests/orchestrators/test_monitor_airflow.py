@@ -17,7 +17,7 @@ from tests.orchestrators.test_airflow import _query, _task_states
 from tools import span_demo
 from tools import taxi as features
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.taxi]
 DAG_ID = "taxi_monitoring"
 TASK_ID = "monitor_requests"
 DAG_FILE = airflow_server.DAGS_FOLDER / "taxi_monitoring.py"

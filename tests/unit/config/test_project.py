@@ -34,6 +34,7 @@ metrics:
 """
 
 
+@pytest.mark.taxi
 def test_the_bundled_taxi_project_parses_and_round_trips() -> None:
     taxi = load_project("taxi", MODELS)
     assert taxi.task is Task.BINARY and taxi.primary_metric.name == "auc"

@@ -109,6 +109,7 @@ def test_a_rolling_window_takes_the_newest_span_folders_or_fewer(tmp_path: Path)
     assert spans.resolve_spans(SAMPLE_DATA, parse_spans("last-2")) == ()
 
 
+@pytest.mark.taxi
 def test_generated_rows_are_seeded_and_time_fields_follow_the_shifted_timestamp() -> None:
     _, first = span_demo.generate_rows(SOURCE, 50, seed=3, days=30)
     _, again = span_demo.generate_rows(SOURCE, 50, seed=3, days=30)
@@ -121,6 +122,7 @@ def test_generated_rows_are_seeded_and_time_fields_follow_the_shifted_timestamp(
             assert int(row[features.WEEKDAY_KEY]) == start.isoweekday() % 7 + 1
 
 
+@pytest.mark.taxi
 def test_drifted_rows_shift_the_payment_mix_and_scale_fares() -> None:
     _, clean = span_demo.generate_rows(SOURCE, 400, seed=5, days=0)
     _, drifted = span_demo.generate_rows(SOURCE, 400, seed=5, days=0, drift=span_demo.DEMO_DRIFT)
@@ -142,6 +144,7 @@ def write_csv_without(tmp_path: Path, column: str) -> Path:
     return span_demo.write_rows(tmp_path / "missing.csv", header, kept)
 
 
+@pytest.mark.taxi
 def test_ingest_rejects_a_missing_column_and_leaves_spans_untouched(tmp_path: Path) -> None:
     data = span_dir_with(tmp_path, 1)
     before = (data / "span-1" / spans.SPAN_FILE).read_bytes()
@@ -158,6 +161,7 @@ def test_ingest_refuses_a_plain_folder(tmp_path: Path) -> None:
         ingest.ingest(bad, SAMPLE_DATA, SCHEMA)
 
 
+@pytest.mark.taxi
 def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_path: Path) -> None:
     data = span_dir_with(tmp_path, 1)
     header, rows = span_demo.generate_rows(SOURCE, 60, seed=2, days=7)

@@ -158,6 +158,7 @@ def test_label_values_compare_as_strings() -> None:
     assert preprocessing.as_strings(tf.constant([7], tf.int64)).numpy().tolist() == [b"7"]
 
 
+@pytest.mark.taxi
 def test_taxi_preprocessing_reuses_the_features_and_derives_its_label() -> None:
     fare = tf.constant([10.0, 10.0, 0.0, 10.0])
     tips = tf.SparseTensor([[0, 0], [1, 0], [2, 0]], [3.0, 2.0, 1.0], [4, 1])
@@ -167,6 +168,7 @@ def test_taxi_preprocessing_reuses_the_features_and_derives_its_label() -> None:
     assert weight.numpy().tolist() == [1.0, 1.0, 0.0, 0.0]
 
 
+@pytest.mark.taxi
 def test_taxi_preprocessing_fn_reads_its_declared_features_and_label_sources() -> None:
     """Traced (no Beam) on the curated taxi schema: declared features plus tips in, model inputs out."""
     from tensorflow_transform import impl_helper

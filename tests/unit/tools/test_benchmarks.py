@@ -32,6 +32,7 @@ def big_tipper_rate(rows: list[dict[str, str]]) -> float:
     return float(np.mean(tips[known] > features.BIG_TIP_FRACTION * fares[known]))
 
 
+@pytest.mark.taxi
 def test_synthetic_data_keeps_columns_types_ranges_and_label_rate(tmp_path: Path) -> None:
     rows = synthesize.synthesize(tmp_path / "out", scale=0.2, seed=7)
     header, synthetic = read_rows(tmp_path / "out" / "data.csv")
@@ -47,6 +48,7 @@ def test_synthetic_data_keeps_columns_types_ranges_and_label_rate(tmp_path: Path
     assert len({r[features.FARE_KEY] for r in synthetic}) > 0.5 * len(synthetic)
 
 
+@pytest.mark.taxi
 def test_synthetic_data_is_seeded(tmp_path: Path) -> None:
     synthesize.synthesize(tmp_path / "a", scale=0.05, seed=3)
     synthesize.synthesize(tmp_path / "b", scale=0.05, seed=3)
@@ -56,6 +58,7 @@ def test_synthetic_data_is_seeded(tmp_path: Path) -> None:
     assert first != (tmp_path / "c" / "data.csv").read_bytes()
 
 
+@pytest.mark.taxi
 def test_synthesizing_from_a_file_without_a_needed_column_names_it(tmp_path: Path) -> None:
     source = tmp_path / "bad.csv"
     source.write_text("fare,tips\n1.0,0.5\n")
