@@ -23,7 +23,7 @@ from pipeline.metadata import connection, records
 from pipeline.run import run_facts
 from pipeline.serving import layout
 from tests.support.configs import BUNDLED_PROJECTS, small_config
-from tests.support.faults import first_feature, write_bad_copy
+from tests.support.faults import data_lines, first_feature, set_column, write_bad_copy, write_lines
 
 pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = (
@@ -141,14 +141,12 @@ def test_rerun_pushes_nothing_new(example_rerun) -> None:
     assert result.summary.push_decision == "identical model already served as version 1"
 
 
-@pytest.mark.parametrize("project", BUNDLED_PROJECTS)
-def test_unknown_categories_stop_the_cli_at_the_data_gate(project: str, tmp_path: Path) -> None:
-    source = small_config(tmp_path, project)
-    column = first_feature(source, Treatment.VOCABULARY)
-    data = write_bad_copy(tmp_path / "data", source, column, "Bitcoin", every=3)
-    config = small_config(tmp_path, project, data_dir=data)
+def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> None:
+    config = small_config(tmp_path)
+    column = first_feature(config, Treatment.VOCABULARY)
+    data = write_bad_copy(tmp_path / "data", config, column, "Bitcoin", every=3)
     command = [
-        sys.executable, "-m", "pipeline", "run", "--project", project, "--data", str(data),
+        sys.executable, "-m", "pipeline", "run", "--data", str(data),
         "--pipeline-root", str(config.pipeline_root), "--metadata", str(config.metadata_path),
         "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
         "--train-steps", "5",
@@ -161,20 +159,25 @@ def test_unknown_categories_stop_the_cli_at_the_data_gate(project: str, tmp_path
     assert not config.serving_dir.exists()
 
 
-def test_text_in_a_numeric_column_stops_the_run_and_keeps_served_versions(
+def test_bad_data_stops_the_run_at_the_data_gate_and_keeps_served_versions(
     example, tmp_path: Path
 ) -> None:
+    """Text in a numeric column and an unknown category in another: both named, nothing pushed."""
     from pipeline.run.local_runner import PipelineRunError, run_pipeline
 
     shared_config, _ = example
     shutil.copytree(shared_config.serving_dir, tmp_path / "serving_model")
     served = layout.model_base_path(tmp_path / "serving_model", shared_config.model_name) / "1"
     fingerprint = layout.model_fingerprint(served)
-    column = first_feature(shared_config, Treatment.NUMERIC)
-    data = write_bad_copy(tmp_path / "data", shared_config, column, "twelve dollars", every=4)
+    number = first_feature(shared_config, Treatment.NUMERIC)
+    category = first_feature(shared_config, Treatment.VOCABULARY)
+    lines = set_column(data_lines(shared_config), number, "twelve dollars", every=4)
+    data = write_lines(tmp_path / "data", set_column(lines, category, "Bitcoin", every=3))
     config = small_config(tmp_path, shared_config.project, data_dir=data)
-    with pytest.raises(PipelineRunError, match=f"feature '{column}'"):
+    with pytest.raises(PipelineRunError, match="DataGate") as failure:
         run_pipeline(config)
+    assert f"feature '{number}'" in str(failure.value)
+    assert f"feature '{category}'" in str(failure.value)
     run_id = records.latest_run_id(store_of(config), config.pipeline_name)
     states = {node: run.state for node, run in runs_by_node(config, run_id).items()}
     assert states["DataGate"] == "FAILED"
@@ -225,4 +228,4 @@ def test_cli_run_reports_up_to_date_with_the_recorded_summary(rerun) -> None:
     assert done.returncode == 0, done.stderr
     assert f"up to date  run {result.summary.run_id}" in done.stdout
     assert "CsvExampleGen" not in done.stdout
-    assert f"AUC {result.summary.metrics['auc']:.4f}" in done.stdout
+    assert f"auc {result.summary.metrics['auc']:.4f}" in done.stdout
