@@ -201,4 +201,4 @@ def test_cli_run_reports_up_to_date_with_the_recorded_summary(rerun) -> None:
     assert done.returncode == 0, done.stderr
     assert f"up to date  run {result.summary.run_id}" in done.stdout
     assert "CsvExampleGen" not in done.stdout
-    assert f"AUC {result.summary.metrics['auc']:.4f}" in done.stdout
+    assert f"auc {result.summary.metrics['auc']:.4f}" in done.stdout
