@@ -34,8 +34,8 @@ run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to c
 test: env check  ## lint, type check, then every test: unit, end to end, orchestrators and services
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-unit: env  ## only the unit tests (tests/unit: seconds to a minute, no pipeline run)
-	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+test-unit: env  ## the fast unit tests (tests/unit without the slow ones that run TensorFlow or Beam)
+	$(PYTHON) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 check: lint typecheck  ## ruff and mypy, as CI runs them
 

@@ -18,6 +18,8 @@ from pipeline.run import up_to_date
 from tests.support.configs import small_config
 from tests.support.mlmd_fake import evaluated_and_pushed_runs
 
+# Each case starts a fresh interpreter: `make test-unit` skips it, `make test` runs it.
+pytestmark = pytest.mark.slow
 HEAVY = ("tensorflow", "tensorflow_model_analysis", "tfx", "apache_beam")
 SCRIPT = f"""
 import json, sys
