@@ -170,7 +170,7 @@ def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
 
 def env_values(environ: Mapping[str, str]) -> dict[str, str]:
     """Config values set as PIPELINE_<FIELD> environment variables."""
-    names = {f.name for f in dataclasses.fields(PipelineConfig)}
+    names = {f.name for f in dataclasses.fields(PipelineConfig) if f.init}
     return {
         key[len(ENV_PREFIX):].lower(): value
         for key, value in environ.items()
