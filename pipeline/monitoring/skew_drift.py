@@ -26,7 +26,7 @@ VALIDATED_SCHEMA_NODE = "DataGate"
 PUSHER_NODE = "ServingPusher"
 LATEST_WINDOW = "latest_window.stats.pb"
 # Comparators given to a served feature the schema has none for (an inferred schema has none):
-# Jensen-Shannon divergence for numbers, L-infinity distance for strings (as the taxi schema).
+# Jensen-Shannon divergence for numbers, L-infinity distance for strings (as curated schemas do).
 DEFAULT_NUMERIC_DISTANCE = 0.1
 DEFAULT_CATEGORICAL_DISTANCE = 0.2
 
