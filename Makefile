@@ -48,7 +48,7 @@ typecheck: env  ## mypy (basic mode) over pipeline/ and models/
 schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
 	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
 
-serve-config: env  ## write TF Serving config files (serving/) from the pushed versions in MLMD
+serve-config: env  ## write TF Serving config files (serving/<project>/) from the pushed versions in MLMD
 	$(PYTHON) -m pipeline serving-config $(ARGS)
 
 strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them

@@ -218,10 +218,8 @@ def test_grpc_requests_give_the_direct_call_probabilities(model, input_types, co
 
 
 def _config_flags(config) -> list[str]:
-    schema = str(config.schema_path) if config.schema_path else "infer"
-    return ["--data", str(config.data_dir), "--schema", schema,
-            "--metadata", str(config.metadata_path), "--serving-dir", str(config.serving_dir),
-            "--pipeline-root", str(config.pipeline_root)]
+    return ["--project", config.project, "--metadata", str(config.metadata_path),
+            "--serving-dir", str(config.serving_dir), "--model-name", config.model_name]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
