@@ -357,7 +357,7 @@ def declaration_text(project: Project) -> str:
         body["positive_class"] = project.positive_class
     if project.weight:
         body["weight"] = project.weight
-    if project.label_columns != (project.label,):
+    if project.label_columns and project.label_columns != (project.label,):
         body["label_columns"] = list(project.label_columns)
     body["features"] = features
     if project.excluded:
