@@ -103,8 +103,8 @@ def test_warmup_rows_are_the_first_eval_rows_without_label_sources(version_dir, 
             for s in logs[-1].predict_log.request.inputs["examples"].string_val]
     (examples,) = shared_run.summary.component("CsvExampleGen").outputs["examples"]
     eval_files = sorted(str(p) for p in (Path(examples.uri) / "Split-eval").iterdir())
-    records = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").take(len(sent))
-    originals = [example_pb2.Example.FromString(r.numpy()) for r in records]
+    serialized = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").take(len(sent))
+    originals = [example_pb2.Example.FromString(r.numpy()) for r in serialized]
     assert len(sent) == len(originals) == warmup.WARMUP_ROWS
     raw_keys = set(features.raw_feature_keys())
     for row, original in zip(sent, originals, strict=True):
