@@ -21,6 +21,9 @@ from tests.support.configs import small_config
 CURATED_SCHEMA = PipelineConfig.__dataclass_fields__["schema_path"].default
 
 # The node ids every runner and the recorded history know; they must not change.
+# Builds TFX components (imports TFX and TensorFlow): `make test-unit` skips it.
+pytestmark = pytest.mark.slow
+
 SINGLE_SPAN_IDS = [
     "CsvExampleGen", "RecordRunContext", "StatisticsGen", "ImportCuratedSchema",
     "ExampleValidator", "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver",
