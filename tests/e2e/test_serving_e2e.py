@@ -22,6 +22,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from pipeline.__main__ import main
+from pipeline.metadata import records
 from pipeline.serving import client, layout, server_config, warmup
 from tests.support.configs import SAMPLE_DATA
 from tools import taxi as features
