@@ -31,12 +31,11 @@ def _positive_int(text: str) -> int:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `python -m pipeline run`; defaults come from PIPELINE_* env vars, then the config."""
-    defaults = PipelineConfig.__dataclass_fields__
     arg = parser.add_argument
     arg("--project", dest="project",
         help="project under models/ (its project.yaml); default: pyproject's default-project")
     arg("--data", dest="data_dir", type=location,
-        help=f"folder of input CSV files (default {defaults['data_dir'].default})")
+        help="folder of input CSV files (default: the project's declared data)")
     arg("--spans", dest="spans",
         help="with span-N folders in the data dir: 'latest' (default), one span number N, "
              "a range A-B (every span in it) or last-K (the K newest spans)")

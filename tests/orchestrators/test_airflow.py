@@ -29,7 +29,7 @@ from tools import taxi as features
 
 pytestmark = pytest.mark.airflow
 
-CURATED_SCHEMA = PipelineConfig.__dataclass_fields__["schema_path"].default
+CURATED_SCHEMA = PipelineConfig().schema_path
 BAD_PIPELINE = "taxi_bad_data"
 RUN_ID = "e2e_sample"
 RUN_TIMEOUT_SECONDS = 20 * 60
