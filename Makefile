@@ -34,8 +34,8 @@ run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to c
 test: env check  ## lint, type check, then every test: unit, end to end, orchestrators and services
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-unit: env  ## only the unit tests (tests/unit: seconds to a minute, no pipeline run)
-	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
+test-unit: env  ## the fast unit tests (tests/unit without the slow ones that run TensorFlow or Beam)
+	$(PYTHON) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 check: lint typecheck  ## ruff and mypy, as CI runs them
 
@@ -48,7 +48,7 @@ typecheck: env  ## mypy (basic mode) over pipeline/ and models/
 schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
 	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
 
-serve-config: env  ## write TF Serving config files (serving/) from the pushed versions in MLMD
+serve-config: env  ## write TF Serving config files (serving/<project>/) from the pushed versions in MLMD
 	$(PYTHON) -m pipeline serving-config $(ARGS)
 
 strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them

@@ -86,10 +86,9 @@ def _store_named(args: argparse.Namespace) -> str:
     flagged = getattr(args, "metadata", None) or getattr(args, "metadata_path", None)
     if flagged is not None:
         return f"--metadata {flagged}"
-    from pipeline.config import PipelineConfig, env_values
+    from pipeline.config import env_values
 
-    default = env_values(os.environ).get(
-        "metadata_path", PipelineConfig.__dataclass_fields__["metadata_path"].default)
+    default = env_values(os.environ).get("metadata_path", "state/metadata/<project>.sqlite")
     return f"the metadata store {default}"
 
 

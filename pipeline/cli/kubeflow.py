@@ -10,16 +10,17 @@ from pipeline.config import (
     add_run_arguments,
     config_from_args,
 )
-from pipeline.run.kubeflow_runner import DEFAULT_IMAGE, DEFAULT_OUTPUT, compile_pipeline
+from pipeline.run.kubeflow_runner import DEFAULT_IMAGE, compile_pipeline, default_output
 
 
 def _compile(args: argparse.Namespace) -> int:
     """`compile-kfp`: write the spec and say what it contains."""
     config = config_from_args(args, os.environ)
-    spec = compile_pipeline(config, args.output, args.image)
+    output = args.output or default_output(config.project)
+    spec = compile_pipeline(config, output, args.image)
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     print(
-        f"wrote {args.output}: {len(tasks)} tasks, "
+        f"wrote {output}: {len(tasks)} tasks (project {config.project}), "
         f"image {args.image}, pipeline root {config.pipeline_root}, "
         f"Beam args {' '.join(config.beam_args)}"
     )
@@ -27,14 +28,16 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`compile-kfp`: the run flags plus where to write the spec and which image runs it."""
+    """`compile-kfp`: the run flags (--project included) plus where to write the spec and which
+    image runs it."""
     parser = commands.add_parser(
         "compile-kfp", help="compile the pipeline to a Kubeflow Pipelines v2 / Vertex AI spec"
     )
     add_run_arguments(parser)
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT,
-        help=f"spec file: .json for Vertex AI, .yaml for Kubeflow (default {DEFAULT_OUTPUT})",
+        "--output", type=Path,
+        help="spec file: .json for Vertex AI, .yaml for Kubeflow (default "
+             "state/kubeflow/<project>.json)",
     )
     parser.add_argument(
         "--image", default=DEFAULT_IMAGE,

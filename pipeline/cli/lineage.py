@@ -7,11 +7,12 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import store_config
-from pipeline.metadata import connection, provenance, pushes, records
+from pipeline.config import PipelineConfig, store_config
+from pipeline.config.project import Project
+from pipeline.metadata import connection, provenance, pushes, records, summary
 
 T = TypeVar("T")
 
@@ -70,14 +71,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=_versions)
 
 
-Handler = Callable[[argparse.Namespace, connection.Store, str], str]
+Handler = Callable[[argparse.Namespace, connection.Store, PipelineConfig], str]
 
 
 def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
     """Open the store, print what the handler returns; a missing thing is a LineageError."""
     def run(args: argparse.Namespace) -> int:
         config = store_config(os.environ, args)
-        print(handler(args, connection.open_metadata(config), config.pipeline_name))
+        print(handler(args, connection.open_metadata(config), config))
         return 0
     return run
 
@@ -94,19 +95,37 @@ def _to_json(value: object) -> str:
 # --- runs -------------------------------------------------------------------------------------
 
 
-def _runs(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
-    """Every run: start, duration, status, how many components ran or came from cache, push."""
+def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineConfig) -> str:
+    """Every run: start, duration, status, how many components ran or came from cache, the
+    project's primary metric and the push."""
+    pipeline_name, project = config.pipeline_name, config.declaration
     runs = records.list_runs(store, pipeline_name)
     if not runs:
         raise connection.LineageError(f"no runs of pipeline '{pipeline_name}' in the metadata store")
+    evaluations = {run.run_id: _evaluation(store, project, run.run_id) for run in runs}
     if args.json:
-        return _to_json([_run_json(run) for run in runs])
-    rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", "PUSHED")]
+        return _to_json([{**_run_json(run), **evaluations[run.run_id]} for run in runs])
+    primary = project.primary_metric.name
+    rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", primary.upper(),
+             "PUSHED")]
     rows += [(
         run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
-        str(len(run.states) - len(run.cached)), str(len(run.cached)), run.pushed_version or "-",
+        str(len(run.states) - len(run.cached)), str(len(run.cached)),
+        _metric_cell(evaluations[run.run_id]["metrics"], primary), run.pushed_version or "-",
     ) for run in runs]
     return _table(rows)
+
+
+def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[str, Any]:
+    """What the run's Evaluator measured (the task's metrics by their short names) and decided,
+    from the summary the run recorded on its context (no TFMA); empty when it recorded none."""
+    facts = summary.recorded_facts(store, run_id) or {}
+    return {"metrics": project.named_metrics(facts.get("metrics") or {}),
+            "blessed": facts.get("blessed"), "blessing_reason": facts.get("blessing_reason")}
+
+
+def _metric_cell(metrics: dict[str, float], name: str) -> str:
+    return f"{metrics[name]:.4f}" if name in metrics else "-"
 
 
 def _run_json(run: records.RunRecord) -> dict[str, object]:
@@ -130,12 +149,21 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
 # --- lineage ----------------------------------------------------------------------------------
 
 
-def _lineage(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
+def _named(prov: provenance.Provenance, project: Project) -> provenance.Provenance:
+    """The provenance with its metrics named as the project names them, the task's first."""
+    if prov.evaluation is None:
+        return prov
+    metrics = summary.project_metrics(project, prov.evaluation.metrics)
+    return dataclasses.replace(prov, evaluation=dataclasses.replace(prov.evaluation, metrics=metrics))
+
+
+def _lineage(args: argparse.Namespace, store: connection.Store, config: PipelineConfig) -> str:
     """The provenance of a served version and what changed since the version before it."""
-    current = provenance.version_provenance(store, pipeline_name, args.version)
+    pipeline_name, project = config.pipeline_name, config.declaration
+    current = _named(provenance.version_provenance(store, pipeline_name, args.version), project)
     version = _required(_required(current.push, "PushedModel").version, "pushed version")
     before_version = pushes.previous_version(store, pipeline_name, version)
-    before = (provenance.version_provenance(store, pipeline_name, before_version)
+    before = (_named(provenance.version_provenance(store, pipeline_name, before_version), project)
               if before_version else None)
     changed = provenance.changes(before, current, IDENTITY_FACTS) if before else []
     changed = [c for c in changed if not c[0].endswith("_diff")]
@@ -224,10 +252,12 @@ def _evaluation_lines(evaluation: provenance.EvaluationFacts | None) -> list[str
 
 
 def _metric_texts(metrics: dict[str, float]) -> list[str]:
-    """'auc 0.9785 (+0.0034 vs baseline)' for each metric, the change when TFMA computed one."""
-    return [f"{name} {value:.4f}" + (f" ({metrics[name + '_diff']:+.4f} vs baseline)"
-                                     if name + "_diff" in metrics else "")
-            for name, value in sorted(metrics.items()) if not name.endswith("_diff")]
+    """'<metric> 0.9785 (+0.0034 vs baseline)' for each metric in the given order (the task's
+    first), the change when TFMA computed one."""
+    diff = summary.DIFF_SUFFIX
+    return [f"{name} {value:.4f}" + (f" ({metrics[name + diff]:+.4f} vs baseline)"
+                                     if name + diff in metrics else "")
+            for name, value in metrics.items() if not name.endswith(diff)]
 
 
 def _change_lines(
@@ -248,36 +278,45 @@ def _short(value: object) -> str:
     return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 3] + "..."
 
 
+METRICS_PREFIX = "evaluation.metrics."
 DIFF_SECTIONS = ("training", "data", "validation", "evaluation", "push", "state")
 
 
-def _section_order(key: str) -> tuple[int, str]:
-    """Config first, then data, checks, metrics, push and component states."""
+def _section_order(key: str, first: Sequence[str] = ()) -> tuple[int, int, str]:
+    """Config first, then data, checks, metrics, push and component states; within a section the
+    `first` keys (the task's metrics) lead in their order, then the others by name."""
     section = key.split(".", 1)[0]
-    return (DIFF_SECTIONS.index(section) if section in DIFF_SECTIONS else len(DIFF_SECTIONS), key)
+    rank = first.index(key) if key in first else len(first)
+    return (DIFF_SECTIONS.index(section) if section in DIFF_SECTIONS else len(DIFF_SECTIONS),
+            rank, key)
 
 
 # --- diff -------------------------------------------------------------------------------------
 
 
-def _diff(args: argparse.Namespace, store: connection.Store, pipeline_name: str) -> str:
+def _diff(args: argparse.Namespace, store: connection.Store, config: PipelineConfig) -> str:
     """Two runs' facts side by side, differences marked with '*'."""
-    runs = [records.find_run(store, pipeline_name, run_id) for run_id in (args.run_a, args.run_b)]
-    facts = [_run_facts(store, run) for run in runs]
+    runs = [records.find_run(store, config.pipeline_name, run_id)
+            for run_id in (args.run_a, args.run_b)]
+    facts = [_run_facts(store, run, config.declaration) for run in runs]
     if args.json:
         return _to_json({"run_a": facts[0], "run_b": facts[1],
                          "different": sorted(k for k in facts[0].keys() | facts[1].keys()
                                              if facts[0].get(k) != facts[1].get(k))})
     rows = [("", "FACT", "RUN A", "RUN B"), ("", "run", runs[0].run_id, runs[1].run_id)]
-    for key in sorted(facts[0].keys() | facts[1].keys(), key=_section_order):
+    task_metrics = [f"{METRICS_PREFIX}{m.name}" for m in config.declaration.metrics]
+    for key in sorted(facts[0].keys() | facts[1].keys(),
+                      key=lambda k: _section_order(k, task_metrics)):
         a, b = facts[0].get(key), facts[1].get(key)
         rows.append(("*" if a != b else "", key, _short(a), _short(b)))
     return _table(rows)
 
 
-def _run_facts(store: connection.Store, run: records.RunRecord) -> dict[str, object]:
-    """Flattened provenance of a run plus each component's state."""
-    facts = provenance.flatten(provenance.run_provenance(store, run.run_id))
+def _run_facts(
+    store: connection.Store, run: records.RunRecord, project: Project
+) -> dict[str, object]:
+    """Flattened provenance of a run (metrics named by the project) plus each component's state."""
+    facts = provenance.flatten(_named(provenance.run_provenance(store, run.run_id), project))
     facts = {k: v for k, v in facts.items()
              if not k.startswith(("run_id", "push.at")) and not k.endswith("_diff")}
     facts.update({f"state.{node}": state for node, state in run.states.items()})

@@ -23,9 +23,10 @@ def _monitor(args: argparse.Namespace) -> int:
     from pipeline.monitoring import skew_drift
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    report_dir = args.report_dir or args.state_dir / "reports" / stamp
-    result = skew_drift.monitor(args.file, store, config.pipeline_name, args.state_dir,
-                                report_dir, args.previous)
+    state_dir = args.state_dir or STATE_DIR / "monitoring" / config.project
+    report_dir = args.report_dir or state_dir / "reports" / stamp
+    result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir,
+                                report_dir, args.previous, config.declaration.feature_names)
     for kind in ("schema", "skew", "drift"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")
@@ -40,7 +41,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     watch.add_argument("--previous", type=Path,
                        help="previous window (CSV or .pb stats); default: the last one monitored")
     store_arguments(watch)
-    watch.add_argument("--state-dir", type=Path, default=STATE_DIR / "monitoring")
+    watch.add_argument("--state-dir", type=Path,
+                       help="where the last window's statistics are kept "
+                            "(default state/monitoring/<project>)")
     watch.add_argument("--report-dir", type=Path, help="default: <state-dir>/reports/<time>")
     # Exit 1 is an alert: any failure to run (no store, no served model, bad file) exits 2.
     watch.set_defaults(handler=_monitor, cannot_run_exit_code=EXIT_INVALID)

@@ -6,12 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.cli.common import positive_int
-from pipeline.config import (
-    PipelineConfig,
-    add_run_arguments,
-    config_from_args,
-)
+from pipeline.cli.common import positive_int, store_arguments
+from pipeline.config import PipelineConfig, store_config
 from pipeline.serving.server_config import (
     DEFAULT_KEEP,
     DEFAULT_OUTPUT_DIR,
@@ -34,9 +30,22 @@ def _server_base_path(config: PipelineConfig, server_model_dir: str | None) -> s
     return f"{root.rstrip('/')}/{config.model_name}"
 
 
+# What serving-config and rollback read: the store, and where the project's model versions are.
+SERVING_FIELDS = ("serving_dir", "model_name")
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    """The project's store, serving dir and model name (flags, then PIPELINE_* variables, then the
+    project's defaults), and its output dir; run settings such as the data dir are not read."""
+    config = store_config(os.environ, args, extra=SERVING_FIELDS)
+    if args.output_dir is None:
+        args.output_dir = DEFAULT_OUTPUT_DIR / config.model_name
+    return config
+
+
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
-    config = config_from_args(args, os.environ)
+    config = _config(args)
     known = known_versions(config)
     pinned = pinned_version(args.output_dir, known)
     if pinned is not None and args.release:
@@ -56,7 +65,7 @@ def _serving_config(args: argparse.Namespace) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     """Point `stable` at another version; unknown versions leave every file untouched."""
-    config = config_from_args(args, os.environ)
+    config = _config(args)
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
     plan = rollback_plan(current, args.to, known_versions(config))
@@ -73,10 +82,9 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`serving-config` and `rollback`, with the same config flags as `run`."""
+    """`serving-config` and `rollback` of a project's model: --project, the store, the serving dir."""
     write = commands.add_parser("serving-config", help="write TF Serving config files from MLMD")
-    add_run_arguments(write)
-    _add_output_dir(write)
+    _add_serving_arguments(write)
     write.add_argument("--canary", type=positive_int, help="version to label 'canary'")
     write.add_argument("--keep", type=positive_int, default=DEFAULT_KEEP,
                        help=f"newest versions kept loaded for instant rollback ({DEFAULT_KEEP})")
@@ -87,14 +95,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     write.add_argument("--reason", default="release rollback pin", help="audit text for --release")
     write.set_defaults(handler=_serving_config)
     back = commands.add_parser("rollback", help="point the 'stable' label at another version")
-    add_run_arguments(back)
-    _add_output_dir(back)
+    _add_serving_arguments(back)
     back.add_argument("--to", type=positive_int, required=True, help="version to serve as stable")
     back.add_argument("--reason", default="", help="why (kept in the audit log)")
     back.set_defaults(handler=_rollback)
 
 
-def _add_output_dir(parser: argparse.ArgumentParser) -> None:
-    """Where the config files and the audit log live."""
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR,
-                        help=f"folder of models.config and friends (default {DEFAULT_OUTPUT_DIR})")
+def _add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """The project and its store, where its versions are served from, and where the config files
+    and the audit log live."""
+    store_arguments(parser)
+    parser.add_argument("--serving-dir", dest="serving_dir", type=Path,
+                        help="TF Serving model base path the pipeline pushes to: versions are "
+                             "<dir>/<model-name>/<version>/ (default $PIPELINE_SERVING_DIR or "
+                             "state/serving_model)")
+    parser.add_argument("--model-name", dest="model_name",
+                        help="model name under the serving dir (default $PIPELINE_MODEL_NAME or the "
+                             "project name)")
+    parser.add_argument("--output-dir", type=Path,
+                        help="folder of models.config and friends (default serving/<model-name>)")

@@ -192,11 +192,16 @@ def declaration_path(name: str, models_dir: Path) -> Path:
     return models_dir / name / DECLARATION_FILE
 
 
+def project_names(models_dir: Path) -> list[str]:
+    """Every project with a declaration under models_dir, sorted."""
+    return sorted(p.parent.name for p in models_dir.glob(f"*/{DECLARATION_FILE}"))
+
+
 def load_project(name: str, models_dir: Path) -> Project:
     """Read and validate models/<name>/project.yaml; a missing or invalid one is a ProjectError."""
     path = declaration_path(name, models_dir)
     if not path.is_file():
-        known = sorted(p.parent.name for p in models_dir.glob(f"*/{DECLARATION_FILE}"))
+        known = project_names(models_dir)
         raise ProjectError(f"no project '{name}': {path} does not exist (projects: "
                            f"{', '.join(known) or 'none'}; create one with python -m pipeline init)")
     try:
@@ -352,7 +357,7 @@ def declaration_text(project: Project) -> str:
         body["positive_class"] = project.positive_class
     if project.weight:
         body["weight"] = project.weight
-    if project.label_columns != (project.label,):
+    if project.label_columns and project.label_columns != (project.label,):
         body["label_columns"] = list(project.label_columns)
     body["features"] = features
     if project.excluded:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.project import Project, Threshold, load_project
+from pipeline.config.project import TASK_METRICS, Project, Task, Threshold, load_project
 from pipeline.errors import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +20,8 @@ MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "PIPELINE_"
 # Fields left at this value are filled from the project's declaration (no real path has a NUL).
 FROM_PROJECT = Path("\0from-project")
+# --min-auc is the alias of --threshold <this>=X: the binary task's primary metric.
+MIN_AUC_METRIC = TASK_METRICS[Task.BINARY][0].name
 _DEFAULT_PROJECT = re.compile(r'^default-project\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', re.M)
 
 
@@ -244,7 +246,7 @@ class PipelineConfig:
                      f"no metric '{metric}' for the {self.declaration.task.value} project "
                      f"'{self.project}' (known: {', '.join(known)})")
         if self.min_auc is not None:
-            _require("auc" in known, "min_auc",
+            _require(MIN_AUC_METRIC in known, "min_auc",
                      f"--min-auc applies to binary projects; use --threshold METRIC=VALUE with one of "
                      f"{', '.join(known)}")
             _require(0.0 <= self.min_auc <= 1.0, "min_auc", f"must be in [0, 1], got {self.min_auc}")
@@ -253,7 +255,8 @@ class PipelineConfig:
     def blessing_thresholds(self) -> tuple[Threshold, ...]:
         """The declaration's thresholds, overridden by --threshold and --min-auc for this run."""
         chosen = {t.metric: t for t in self.declaration.thresholds}
-        overrides = list(self.thresholds) + ([("auc", self.min_auc)] if self.min_auc is not None else [])
+        alias = [(MIN_AUC_METRIC, self.min_auc)] if self.min_auc is not None else []
+        overrides = list(self.thresholds) + alias
         for metric, value in overrides:
             if self.declaration.metric(metric).higher_is_better:
                 chosen[metric] = Threshold(metric, lower=value)

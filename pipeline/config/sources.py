@@ -31,14 +31,13 @@ def _positive_int(text: str) -> int:
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `python -m pipeline run`; defaults come from PIPELINE_* env vars, then the config."""
-    defaults = PipelineConfig.__dataclass_fields__
     arg = parser.add_argument
     arg("--project", dest="project",
         help="project under models/ (its project.yaml); default: pyproject's default-project")
     # Where projects live, as init's --models-dir (default $PIPELINE_MODELS_DIR, else the repo's models/).
     arg("--models-dir", dest="models_dir", type=Path, help=argparse.SUPPRESS)
     arg("--data", dest="data_dir", type=location,
-        help=f"folder of input CSV files (default {defaults['data_dir'].default})")
+        help="folder of input CSV files (default: the project's declared data)")
     arg("--spans", dest="spans",
         help="with span-N folders in the data dir: 'latest' (default), one span number N, "
              "a range A-B (every span in it) or last-K (the K newest spans)")
@@ -172,7 +171,7 @@ def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
 
 def env_values(environ: Mapping[str, str]) -> dict[str, str]:
     """Config values set as PIPELINE_<FIELD> environment variables."""
-    names = {f.name for f in dataclasses.fields(PipelineConfig)}
+    names = {f.name for f in dataclasses.fields(PipelineConfig) if f.init}
     return {
         key[len(ENV_PREFIX):].lower(): value
         for key, value in environ.items()
@@ -196,14 +195,16 @@ STORE_FIELDS = frozenset({"project", "models_dir", "pipeline_name", "metadata_pa
 
 
 def store_config(
-    environ: Mapping[str, str], values: Mapping[str, object] | argparse.Namespace | None = None
+    environ: Mapping[str, str], values: Mapping[str, object] | argparse.Namespace | None = None,
+    extra: Iterable[str] = (),
 ) -> PipelineConfig:
     """The store and pipeline a reader opens: flags (values) win over PIPELINE_* env vars, which
-    win over the defaults. Other fields keep their defaults, so a reader never trips over a
-    PIPELINE_DATA_DIR (or other run setting) it does not use."""
+    win over the defaults. Other fields (but the `extra` ones asked for) keep their defaults, so a
+    reader never trips over a PIPELINE_DATA_DIR (or other run setting) it does not use."""
+    fields = STORE_FIELDS | set(extra)
     flags = vars(values) if isinstance(values, argparse.Namespace) else dict(values or {})
-    merged: dict[str, object] = {k: v for k, v in env_values(environ).items() if k in STORE_FIELDS}
-    merged.update({k: v for k, v in flags.items() if k in STORE_FIELDS and v is not None})
+    merged: dict[str, object] = {k: v for k, v in env_values(environ).items() if k in fields}
+    merged.update({k: v for k, v in flags.items() if k in fields and v is not None})
     return config_from_values(merged)
 
 

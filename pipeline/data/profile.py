@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.project import Feature, Project, Task, Threshold, Treatment
+from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold, Treatment
 from pipeline.data import preflight
 from pipeline.errors import InvalidInput
 
@@ -119,11 +119,8 @@ class Profile:
             name=name, data=data, schema=schema, label=self.label, task=self.task,
             features=self.features, positive_class=self.positive_class, classes=self.classes,
             label_columns=(self.label,), excluded=self.excluded, slices=self.slices,
-            thresholds=self.thresholds, no_worse_than_serving=_PRIMARY[self.task],
+            thresholds=self.thresholds, no_worse_than_serving=TASK_METRICS[self.task][0].name,
         )
-
-
-_PRIMARY = {Task.BINARY: "auc", Task.MULTICLASS: "accuracy", Task.REGRESSION: "rmse"}
 
 
 # --- reading the files as a run does ---------------------------------------------------------------
@@ -442,13 +439,14 @@ def _row_number(values: Sequence[str | None]) -> bool:
 
 def thresholds(task: Task, label: Column) -> tuple[Threshold, ...]:
     """Blessing bounds a model must pass to be worth serving, from the label's distribution."""
+    primary = TASK_METRICS[task][0].name  # auc, accuracy, rmse
     if task is Task.BINARY:
-        return (Threshold("auc", lower=BINARY_MIN_AUC),)
+        return (Threshold(primary, lower=BINARY_MIN_AUC),)
     if task is Task.MULTICLASS:
         majority = max(label.counts.values()) / label.present
-        return (Threshold("accuracy", lower=round(min(max(majority + 0.05, 0.5), 0.99), 3)),)
+        return (Threshold(primary, lower=round(min(max(majority + 0.05, 0.5), 0.99), 3)),)
     # The mean predictor's RMSE is the label's standard deviation: a model must beat it.
-    return (Threshold("rmse", upper=float(f"{label.std or 0.0:.6g}")),)
+    return (Threshold(primary, upper=float(f"{label.std or 0.0:.6g}")),)
 
 
 def _slices(decisions: Sequence[Decision], columns: dict[str, Column]) -> tuple[str, ...]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pipeline.config import store_config
+from pipeline.config.project import Project
 from pipeline.metadata import connection, lineage_graph, provenance, records
 
 if TYPE_CHECKING:
@@ -22,7 +23,13 @@ STATS_FILE = "FeatureStats.pb"
 ANOMALIES_FILE = "SchemaDiff.pb"
 SCHEMA_FILE = "schema.pbtxt"
 DRIFT_THRESHOLD = 0.1
-PLOTTED_METRICS = ("auc", "binary_accuracy")
+
+
+def metric_keys(project: Project) -> tuple[str, ...]:
+    """TFMA's keys of the project's task metrics, the primary one first: the columns and rows of
+    run_history, slice_metrics and candidate_vs_baseline that the plots show."""
+    primary = project.primary_metric
+    return (primary.tfma_key, *(m.tfma_key for m in project.metrics if m != primary))
 
 
 def quiet() -> None:
@@ -74,13 +81,16 @@ def run_history(store: connection.Store, pipeline_name: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_metrics_over_runs(history: pd.DataFrame, metrics=PLOTTED_METRICS) -> plt.Figure:
-    """Each metric against run start time; pushed runs marked with their version."""
+def plot_metrics_over_runs(history: pd.DataFrame, metrics: Sequence[str]) -> plt.Figure:
+    """Each metric (TFMA keys, e.g. metric_keys(project)) against run start time; pushed runs
+    marked with their version on the first metric."""
     figure, axis = plt.subplots(figsize=(8, 4))
-    for metric in (m for m in metrics if m in history):
+    shown = [m for m in metrics if m in history]
+    for metric in shown:
         axis.plot(history["started"], history[metric], marker="o", label=metric)
-    for _, row in history[history["pushed_version"] != "-"].iterrows():
-        axis.annotate(f"v{row['pushed_version']}", (row["started"], row[metrics[0]]),
+    pushed = history[history["pushed_version"] != "-"] if shown else history.iloc[:0]
+    for _, row in pushed.iterrows():
+        axis.annotate(f"v{row['pushed_version']}", (row["started"], row[shown[0]]),
                       textcoords="offset points", xytext=(0, 8), ha="center")
     axis.set(title="Evaluation metrics over runs", xlabel="run start (UTC)", ylabel="value")
     axis.legend()
@@ -324,8 +334,9 @@ def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
     return table
 
 
-def plot_slice_metric(table: pd.DataFrame, feature: str, metric: str = "auc") -> plt.Figure:
-    """A metric per value of one slicing feature, with the overall value as a line."""
+def plot_slice_metric(table: pd.DataFrame, feature: str, metric: str) -> plt.Figure:
+    """A metric (a TFMA key, e.g. project.primary_metric.tfma_key) per value of one slicing
+    feature, with the overall value as a line."""
     rows = table[table["feature"] == feature]
     figure, axis = plt.subplots(figsize=(max(5, 0.45 * len(rows)), 3.5))
     axis.bar(range(len(rows)), rows[metric].fillna(0), color="#4c72b0")
@@ -340,8 +351,9 @@ def plot_slice_metric(table: pd.DataFrame, feature: str, metric: str = "auc") ->
     return figure
 
 
-def plot_candidate_vs_baseline(table: pd.DataFrame, metrics=PLOTTED_METRICS) -> plt.Figure:
-    """Grouped bars: each metric for the candidate and the baseline."""
+def plot_candidate_vs_baseline(table: pd.DataFrame, metrics: Sequence[str]) -> plt.Figure:
+    """Grouped bars: each metric (TFMA keys, e.g. metric_keys(project)) for the candidate and the
+    baseline."""
     shown = table.loc[[m for m in metrics if m in table.index]].drop(columns="change")
     axis = shown.plot.bar(figsize=(6, 3.5), rot=0, title="candidate vs baseline (overall)")
     return axis.figure

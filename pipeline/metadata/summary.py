@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,30 @@ def metrics_text(project: Project, metrics: dict[str, float]) -> str:
     """'auc 0.9542  accuracy 0.9022 ...': the task's metrics as the declaration names them."""
     named = project.named_metrics(metrics)
     return "  ".join(f"{name} {value:.4f}" for name, value in named.items()) or "-"
+
+
+DIFF_SUFFIX = "_diff"
+# Prefix of a TFMA metric whose key is also the short name of one of the task's metrics (a multiclass
+# project's 'accuracy' is sparse_categorical_accuracy; a TFMA key 'accuracy' is kept as 'tfma:accuracy').
+TFMA_PREFIX = "tfma:"
+
+
+def project_metrics(project: Project, metrics: Mapping[str, float]) -> dict[str, float]:
+    """Every metric TFMA computed, the task's ones first under their short names (in the
+    declaration's order), then the others under their TFMA keys, sorted; each change against the
+    baseline (TFMA's `<key>_diff`) follows its metric as `<name>_diff`."""
+    task_keys = {m.tfma_key: m.name for m in project.metrics}
+    short = set(task_keys.values())
+    names = {key: task_keys.get(key) or (TFMA_PREFIX + key if key in short else key)
+             for key in metrics if not key.endswith(DIFF_SUFFIX)}
+    order = [m.tfma_key for m in project.metrics if m.tfma_key in names]
+    order += sorted(key for key in names if key not in task_keys)
+    named: dict[str, float] = {}
+    for key in order:
+        named[names[key]] = float(metrics[key])
+        if key + DIFF_SUFFIX in metrics:
+            named[names[key] + DIFF_SUFFIX] = float(metrics[key + DIFF_SUFFIX])
+    return named
 
 
 def format_summary(

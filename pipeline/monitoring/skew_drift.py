@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
@@ -24,6 +25,10 @@ STATISTICS_NODE = "StatisticsGen"
 VALIDATED_SCHEMA_NODE = "DataGate"
 PUSHER_NODE = "ServingPusher"
 LATEST_WINDOW = "latest_window.stats.pb"
+# Comparators given to a served feature the schema has none for (an inferred schema has none):
+# Jensen-Shannon divergence for numbers, L-infinity distance for strings (as curated schemas do).
+DEFAULT_NUMERIC_DISTANCE = 0.1
+DEFAULT_CATEGORICAL_DISTANCE = 0.2
 
 
 class MonitoringError(WorkFailed):
@@ -163,6 +168,27 @@ def check(
     return {"schema": schema_lines, "skew": anomaly_lines(skew), "drift": drift_lines}
 
 
+def with_comparators(schema: schema_pb2.Schema, features: Sequence[str]) -> schema_pb2.Schema:
+    """A copy of the schema where each of the served `features` (the project's) without a skew or
+    drift comparator gets the default one, so any project's model is checked, not only those whose
+    curated schema declares comparators."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = type(schema).FromString(schema.SerializeToString())
+    wanted = set(features)
+    for feature in schema.feature:
+        if feature.name not in wanted:
+            continue
+        for comparator in (feature.skew_comparator, feature.drift_comparator):
+            if comparator.HasField("infinity_norm") or comparator.HasField("jensen_shannon_divergence"):
+                continue
+            if feature.type == schema_pb2.BYTES:
+                comparator.infinity_norm.threshold = DEFAULT_CATEGORICAL_DISTANCE
+            else:
+                comparator.jensen_shannon_divergence.threshold = DEFAULT_NUMERIC_DISTANCE
+    return schema
+
+
 def compared_features(schema: schema_pb2.Schema, result: MonitoringResult) -> list[str]:
     """Features with a drift or skew comparator, plus any feature named in a problem."""
     names = [
@@ -243,10 +269,11 @@ def write_report(
 
 def monitor(
     csv_path: Path, store: Store, pipeline_name: str, state_dir: Path, report_dir: Path,
-    previous_path: Path | None = None,
+    previous_path: Path | None = None, features: Sequence[str] = (),
 ) -> MonitoringResult:
     """Check a window of production data against the model `pipeline_name` serves, write the
-    report, and keep its statistics as the next window's drift baseline."""
+    report, and keep its statistics as the next window's drift baseline. `features` are the
+    columns the model serves on (the project's): each is compared for skew and drift."""
     require_csv(csv_path)
     if previous_path is not None and not previous_path.is_file():
         raise MonitoringError(f"--previous {previous_path} is not a file")
@@ -255,7 +282,7 @@ def monitor(
     baseline = serving_baseline(store, pipeline_name)
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schema_text(str(baseline.schema_path))
+    schema = with_comparators(tfdv.load_schema_text(str(baseline.schema_path)), features)
     current = csv_statistics(csv_path, schema)
     training = tfdv.load_stats_binary(str(baseline.statistics_path))
     kept_window = state_dir / LATEST_WINDOW

@@ -1,18 +1,68 @@
-"""Airflow's entry point: the pipeline as a module-level DAG, configured by environment variables.
+"""Airflow's entry point: one pipeline DAG per project under models/, configured by environment
+variables (dags/pipelines.py exposes them to a scheduler).
 
-PIPELINE_<FIELD> variables configure the pipeline (as for `python -m pipeline run`) and
-PIPELINE_AIRFLOW_{SCHEDULE,RETRIES,RETRY_DELAY_SECONDS,START_DATE} its scheduling.
+PIPELINE_<FIELD> variables configure the pipelines (as for `python -m pipeline run`) and
+PIPELINE_AIRFLOW_{SCHEDULE,RETRIES,RETRY_DELAY_SECONDS,START_DATE} their scheduling. With
+PIPELINE_PROJECT set, only that project's DAG is built. Otherwise every project gets one, its dag_id
+the project's pipeline name; variables naming one project's things (its data, schema, store, steps,
+thresholds: PROJECT_FIELDS) then apply to the default project only, the others (metadata server,
+Beam, serving and log dirs) to all.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from pipeline import environment
-from pipeline.config import config_from_values, env_values
+from pipeline.config import MODELS_DIR, PROJECT_ROOT, config_from_values, default_project, env_values
+from pipeline.config.project import project_names
+from pipeline.errors import InvalidInput
 from pipeline.run.airflow_runner import build_dag, settings_from_env
 
 # Airflow imports this file in fresh processes: TensorFlow's variables must be set before TFX loads.
 environment.prepare()
 
-DAG = build_dag(config_from_values(env_values(os.environ)), settings_from_env(os.environ))
+# Config fields that name one project's things: from the environment, they configure the default
+# project's DAG only (unless PIPELINE_PROJECT selects a single project).
+PROJECT_FIELDS = frozenset({
+    "pipeline_name", "model_name", "data_dir", "spans", "schema_path", "pipeline_root",
+    "metadata_path", "train_steps", "eval_steps", "thresholds", "min_auc", "batch_size",
+    "learning_rate", "seed",
+})
+_log = logging.getLogger(__name__)
+
+
+def build_dags(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The pipeline DAGs by dag_id. A project whose config is invalid (its data folder missing, a
+    bad declaration) is logged and left out, so it does not hide the other projects' DAGs; when
+    none can be built, the first error is raised (Airflow shows it as the file's import error)."""
+    values: dict[str, object] = dict(env_values(environ))
+    settings = settings_from_env(environ)
+    models_dir = Path(str(values.get("models_dir", MODELS_DIR)))
+    chosen = values.get("project")
+    names = [str(chosen)] if chosen else project_names(models_dir)
+    default = str(chosen) if chosen else default_project(PROJECT_ROOT)
+    shared = {k: v for k, v in values.items() if k not in PROJECT_FIELDS}
+    dags: dict[str, Any] = {}
+    errors: list[InvalidInput] = []
+    for name in names:
+        own = values if name == default else shared
+        try:
+            config = config_from_values({**own, "project": name})
+        except InvalidInput as error:
+            if chosen:
+                raise
+            _log.error("no Airflow DAG for project '%s': %s", name, error)
+            errors.append(error)
+            continue
+        dags[config.pipeline_name] = build_dag(config, settings)
+    if not dags and errors:
+        raise errors[0]
+    return dags
+
+
+DAGS = build_dags(os.environ)

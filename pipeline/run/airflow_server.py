@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline import environment
-from pipeline.config import PROJECT_ROOT, STATE_DIR
+from pipeline.config import MODELS_DIR, PROJECT_ROOT, STATE_DIR, default_project
+from pipeline.config.project import project_names
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 
@@ -104,6 +105,18 @@ def stop(process: subprocess.Popen, timeout: float = 60) -> None:
             process.wait()
 
 
+def _dag_names(environ: Mapping[str, str]) -> str:
+    """The pipeline DAGs dags/pipelines.py builds (pipeline.run.airflow_dag): PIPELINE_PROJECT's,
+    else one per project; PIPELINE_PIPELINE_NAME renames the selected (or default) project's."""
+    chosen = environ.get("PIPELINE_PROJECT")
+    names = [chosen] if chosen else project_names(MODELS_DIR)
+    renamed = environ.get("PIPELINE_PIPELINE_NAME")
+    if renamed:
+        default = chosen or default_project(PROJECT_ROOT)
+        names = [renamed if name == default else name for name in names]
+    return ", ".join(f"'{name}'" for name in names)
+
+
 def serve(home: Path, port: int, admin_password: str, environ: Mapping[str, str]) -> int:
     """Run scheduler and web UI until Ctrl-C, SIGTERM or one of them exits; then stop both."""
     # `kill` stops cleanly too, and Ctrl-C works even if the launching shell ignored SIGINT.
@@ -117,7 +130,8 @@ def serve(home: Path, port: int, admin_password: str, environ: Mapping[str, str]
         env, ["webserver", "--hostname", "127.0.0.1", "--port", str(port)], logs / "webserver.out"
     )
     print(f"Airflow UI    http://127.0.0.1:{port}  (login {ADMIN_USER} / {admin_password})")
-    print(f"DAG folder    {DAGS_FOLDER} (new DAGs start paused: unpause 'taxi' in the UI)")
+    print(f"DAG folder    {DAGS_FOLDER} (new DAGs start paused: unpause {_dag_names(environ)} "
+          "in the UI)")
     print(f"logs          {logs}/scheduler.out, {logs}/webserver.out")
     print("Ctrl-C stops the scheduler and the web UI.")
     try:

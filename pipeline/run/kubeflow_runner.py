@@ -21,7 +21,12 @@ IMAGE_PROJECT_ROOT = PurePosixPath("/pipeline")
 DEFAULT_IMAGE = "tfx-pipeline:latest"
 
 
-DEFAULT_OUTPUT = STATE_DIR / "kubeflow" / "pipeline.json"
+DEFAULT_OUTPUT_DIR = STATE_DIR / "kubeflow"
+
+
+def default_output(project: str) -> Path:
+    """Where compile-kfp writes a project's spec unless told: state/kubeflow/<project>.json."""
+    return DEFAULT_OUTPUT_DIR / f"{project}.json"
 
 
 def for_cluster(config: PipelineConfig) -> PipelineConfig:

@@ -22,6 +22,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from pipeline.__main__ import main
+from pipeline.metadata import records
 from pipeline.serving import client, layout, server_config, warmup
 from tests.support.configs import SAMPLE_DATA
 from tools import taxi as features
@@ -103,8 +104,8 @@ def test_warmup_rows_are_the_first_eval_rows_without_label_sources(version_dir, 
             for s in logs[-1].predict_log.request.inputs["examples"].string_val]
     (examples,) = shared_run.summary.component("CsvExampleGen").outputs["examples"]
     eval_files = sorted(str(p) for p in (Path(examples.uri) / "Split-eval").iterdir())
-    records = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").take(len(sent))
-    originals = [example_pb2.Example.FromString(r.numpy()) for r in records]
+    serialized = tf.data.TFRecordDataset(eval_files, compression_type="GZIP").take(len(sent))
+    originals = [example_pb2.Example.FromString(r.numpy()) for r in serialized]
     assert len(sent) == len(originals) == warmup.WARMUP_ROWS
     raw_keys = set(features.raw_feature_keys())
     for row, original in zip(sent, originals, strict=True):
@@ -218,10 +219,8 @@ def test_grpc_requests_give_the_direct_call_probabilities(model, input_types, co
 
 
 def _config_flags(config) -> list[str]:
-    schema = str(config.schema_path) if config.schema_path else "infer"
-    return ["--data", str(config.data_dir), "--schema", schema,
-            "--metadata", str(config.metadata_path), "--serving-dir", str(config.serving_dir),
-            "--pipeline-root", str(config.pipeline_root)]
+    return ["--project", config.project, "--metadata", str(config.metadata_path),
+            "--serving-dir", str(config.serving_dir), "--model-name", config.model_name]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

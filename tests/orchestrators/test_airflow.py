@@ -29,7 +29,7 @@ from tools import taxi as features
 
 pytestmark = pytest.mark.airflow
 
-CURATED_SCHEMA = PipelineConfig.__dataclass_fields__["schema_path"].default
+CURATED_SCHEMA = PipelineConfig().schema_path
 BAD_PIPELINE = "taxi_bad_data"
 RUN_ID = "e2e_sample"
 RUN_TIMEOUT_SECONDS = 20 * 60
@@ -110,7 +110,8 @@ def test_dag_folder_mirrors_pipeline_graph(tmp_path: Path, monkeypatch) -> None:
     print(f"DagBag parse of {airflow_server.DAGS_FOLDER}: {time.monotonic() - started:.1f} s")
 
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == sorted([config.pipeline_name, "taxi_monitoring"])
+    # PIPELINE_PROJECT is set: one pipeline DAG, that project's, and its monitoring DAG.
+    assert sorted(bag.dag_ids) == sorted([config.pipeline_name, f"{config.project}_monitoring"])
     dag = bag.dags[config.pipeline_name]
     components = components_by_id(config)
     assert set(dag.task_ids) == set(components)
@@ -191,7 +192,7 @@ def scheduler_run(tmp_path_factory: pytest.TempPathFactory) -> DagRunFacts:
     config = e2e_config(root)
     dags = root / "dags"
     dags.mkdir()
-    (dags / "taxi_pipeline.py").symlink_to(airflow_server.DAGS_FOLDER / "taxi_pipeline.py")
+    (dags / "pipelines.py").symlink_to(airflow_server.DAGS_FOLDER / "pipelines.py")
     env = _environment(root, dags, config)
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
     log = root / "scheduler.out"

@@ -99,7 +99,7 @@ def test_parsing_the_dag_hashes_no_data_and_runs_no_git(tmp_path: Path) -> None:
     )
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     done = subprocess.run(
-        [sys.executable, "-c", PARSE_AND_RENDER, str(airflow_server.DAGS_FOLDER / "taxi_pipeline.py")],
+        [sys.executable, "-c", PARSE_AND_RENDER, str(airflow_server.DAGS_FOLDER / "pipelines.py")],
         env=env, capture_output=True, text=True, timeout=600, cwd=PROJECT_ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]

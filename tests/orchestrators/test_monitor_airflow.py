@@ -20,7 +20,7 @@ from tools import taxi as features
 pytestmark = [pytest.mark.airflow, pytest.mark.taxi]
 DAG_ID = "taxi_monitoring"
 TASK_ID = "monitor_requests"
-DAG_FILE = airflow_server.DAGS_FOLDER / "taxi_monitoring.py"
+DAG_FILE = airflow_server.DAGS_FOLDER / "monitoring.py"
 
 
 def monitor_environment(root: Path, config: PipelineConfig, requests: Path) -> dict[str, str]:

@@ -95,13 +95,15 @@ def record_summary(fake: FakePipeline, run_id: str, metrics: dict[str, float],
     fake.store.put_contexts([run])
 
 
-def evaluated_and_pushed_runs(path: Path, root: Path, context: str = "{}") -> FakePipeline:
-    """Two complete runs, each trained, evaluated (metrics recorded on the run context, as local
-    runs do) and pushed; every output uri is a real folder under `root` and the pushed models
-    are served under root/serving_model/taxi with their fingerprints."""
+def evaluated_and_pushed_runs(
+    path: Path, root: Path, context: str = "{}", pipeline: str = "taxi"
+) -> FakePipeline:
+    """Two complete runs of `pipeline`, each trained, evaluated (metrics recorded on the run
+    context, as local runs do) and pushed; every output uri is a real folder under `root` and the
+    pushed models are served under root/serving_model/<pipeline> with their fingerprints."""
     import json
 
-    fake = FakePipeline(path)
+    fake = FakePipeline(path, pipeline)
     for number in (1, 2):
         run_id, folder = f"run-{number}", root / f"run-{number}"
         for name in ("examples", "model", "evaluation", "blessing", "pushed", "context"):
@@ -127,7 +129,7 @@ def evaluated_and_pushed_runs(path: Path, root: Path, context: str = "{}") -> Fa
                                                blessed=1)},
         )
         fingerprint = f"model-{number}"
-        version = root / "serving_model" / "taxi" / str(number)
+        version = root / "serving_model" / pipeline / str(number)
         (version / "assets.extra").mkdir(parents=True, exist_ok=True)
         (version / "saved_model.pb").write_bytes(b"model")
         (version / "assets.extra" / "push_record.json").write_text(

@@ -63,10 +63,10 @@ STORE_COMMANDS: dict[str, Callable[[dict[str, Path], Path], list[str]]] = {
     "lineage": lambda f, s: ["lineage", "--metadata", str(s)],
     "diff": lambda f, s: ["diff", "run-1", "run-2", "--metadata", str(s)],
     "versions": lambda f, s: ["versions", "--metadata", str(s)],
-    "serving-config": lambda f, s: ["serving-config", "--metadata", str(s), "--data",
-                                    str(SAMPLE_DATA), "--output-dir", str(f["tmp"] / "out")],
-    "rollback": lambda f, s: ["rollback", "--to", "1", "--metadata", str(s), "--data",
-                              str(SAMPLE_DATA), "--output-dir", str(f["outputs"])],
+    "serving-config": lambda f, s: ["serving-config", "--metadata", str(s),
+                                    "--output-dir", str(f["tmp"] / "out")],
+    "rollback": lambda f, s: ["rollback", "--to", "1", "--metadata", str(s),
+                              "--output-dir", str(f["outputs"])],
     "reproduce": lambda f, s: ["reproduce", "latest", "--metadata", str(s)],
     "monitor": lambda f, s: ["monitor", str(SAMPLE_DATA / "data.csv"), "--metadata", str(s),
                              "--state-dir", str(f["tmp"] / "monitoring")],
@@ -118,10 +118,10 @@ BAD_INPUT: list[tuple[str, Callable[[dict[str, Path]], list[str]], int, str]] = 
                                          str(f["good"]), "--state-dir", str(f["tmp"] / "m")],
      EXIT_INVALID, "StatisticsGen"),
     ("rollback corrupt models.config", lambda f: [
-        "rollback", "--to", "1", "--metadata", str(f["good"]), "--data", str(SAMPLE_DATA),
+        "rollback", "--to", "1", "--metadata", str(f["good"]),
         "--output-dir", str(f["corrupt"])], EXIT_FAILED, "models.config"),
     ("serving-config output is a file", lambda f: [
-        "serving-config", "--metadata", str(f["good"]), "--data", str(SAMPLE_DATA),
+        "serving-config", "--metadata", str(f["good"]),
         "--serving-dir", str(f["tmp"] / "good" / "serving_model"),
         "--output-dir", str(f["a_file"])], EXIT_FAILED, "a_file"),
 ]
@@ -130,7 +130,8 @@ BAD_INPUT: list[tuple[str, Callable[[dict[str, Path]], list[str]], int, str]] = 
 BAD_FLAGS: list[list[str]] = [
     ["serving-config", "--keep", "0"],
     ["serving-config", "--canary", "-1"],
-    ["serving-config", "--beam-mode", "turbo"],
+    ["compile-kfp", "--beam-mode", "turbo"],
+    ["serving-config", "--model-name"],
     ["rollback", "--to", "0"],
     ["rollback", "--to", "x"],
     ["check-data", "--max-row-bytes", "-5"],

@@ -18,6 +18,8 @@ from pipeline.run import up_to_date
 from tests.support.configs import small_config
 from tests.support.mlmd_fake import evaluated_and_pushed_runs
 
+# Each case starts a fresh interpreter: `make test-unit` skips it, `make test` runs it.
+pytestmark = pytest.mark.slow
 HEAVY = ("tensorflow", "tensorflow_model_analysis", "tfx", "apache_beam")
 SCRIPT = f"""
 import json, sys
@@ -58,6 +60,12 @@ def run_flags(root: Path) -> list[str]:
             "--eval-steps", str(config.eval_steps), "--min-auc", str(config.min_auc)]
 
 
+def serving_flags(root: Path) -> list[str]:
+    """serving-config and rollback flags reading small_config(root)'s store and served versions."""
+    config = small_config(root)
+    return ["--metadata", str(config.metadata_path), "--serving-dir", str(config.serving_dir)]
+
+
 COMMANDS = {
     "help": lambda root: ["--help"],
     "runs": lambda root: ["runs", "--metadata", str(root / "metadata.sqlite")],
@@ -67,9 +75,9 @@ COMMANDS = {
     "diff": lambda root: ["diff", "run-1", "run-2", "--metadata", str(root / "metadata.sqlite")],
     "versions": lambda root: ["versions", "--metadata", str(root / "metadata.sqlite")],
     "serving-config": lambda root: [
-        "serving-config", *run_flags(root), "--output-dir", str(root / "serving_config")],
+        "serving-config", *serving_flags(root), "--output-dir", str(root / "serving_config")],
     "rollback": lambda root: [
-        "rollback", *run_flags(root), "--output-dir", str(root / "serving_config"), "--to", "1"],
+        "rollback", *serving_flags(root), "--output-dir", str(root / "serving_config"), "--to", "1"],
     "run (nothing changed)": lambda root: ["run", *run_flags(root)],
 }
 

@@ -161,6 +161,7 @@ def test_ingest_refuses_a_plain_folder(tmp_path: Path) -> None:
         ingest.ingest(bad, SAMPLE_DATA, SCHEMA)
 
 
+@pytest.mark.slow
 @pytest.mark.taxi
 def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_path: Path) -> None:
     data = span_dir_with(tmp_path, 1)
@@ -201,6 +202,7 @@ def test_run_context_of_a_window_records_every_span_and_all_files(tmp_path: Path
     assert context["config"]["spans"] == "last-2"
 
 
+@pytest.mark.slow
 def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:
     code = (
         "from airflow.models import DagBag\n"

@@ -17,6 +17,9 @@ from tfx.types import standard_component_specs as spec
 from pipeline.graph import csv_example_gen
 from tests.support.configs import SAMPLE_DATA
 
+# Runs TensorFlow, Transform or Beam: `make test-unit` skips it, `make test` runs it.
+pytestmark = pytest.mark.slow
+
 # Cells TFX reads with Python's int()/float(): signs, spaces, exponents, "NA" text, huge ints,
 # an all-empty column, a quoted comma and a quoted newline, a blank line.
 EDGE_CASES = (

@@ -18,7 +18,9 @@ from pipeline.graph import pipeline_graph
 from pipeline.run import run_facts
 from tests.support.configs import small_config
 
-CURATED_SCHEMA = PipelineConfig.__dataclass_fields__["schema_path"].default
+CURATED_SCHEMA = PipelineConfig().schema_path
+# Builds TFX components (imports TFX and TensorFlow): `make test-unit` skips it.
+pytestmark = pytest.mark.slow
 
 # The node ids every runner and the recorded history know; they must not change.
 SINGLE_SPAN_IDS = [

@@ -97,6 +97,7 @@ def test_a_reader_never_creates_a_sqlite_store(tmp_path: Path) -> None:
     assert connection.open_metadata(config).get_artifacts() == []
 
 
+@pytest.mark.slow
 def test_metadata_modules_form_no_cycle_and_load_no_tensorflow() -> None:
     """Each module imports alone in a fresh interpreter; TFMA is imported only inside functions."""
     import subprocess

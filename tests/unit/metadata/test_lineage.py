@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from pipeline.__main__ import main
 from pipeline.config import PipelineConfig, store_config
 from pipeline.metadata import connection, lineage_graph, provenance, pushes, records
-from tests.support.mlmd_fake import FakePipeline
+from tests.support.mlmd_fake import FakePipeline, evaluated_and_pushed_runs
 from tools import notebooks
 
 FINGERPRINT = "split:single_split,num_files:1,total_bytes:38864,xor_checksum:1,sum_checksum:1"
@@ -126,6 +127,54 @@ def test_diff_command_marks_differences(fake: FakePipeline, tmp_path: Path, caps
     assert not lines["data.input_fingerprint"].startswith("*")
     code, out, _ = _cli(capsys, "diff", "run-1", "latest", "--metadata", store, "--json")
     assert "state.Trainer" in json.loads(out)["different"]
+
+
+def test_runs_name_the_projects_metrics_from_the_recorded_summary(tmp_path: Path, capsys) -> None:
+    store = str(tmp_path / "metadata.sqlite")
+    evaluated_and_pushed_runs(Path(store), tmp_path)
+    code, out, _ = _cli(capsys, "runs", "--metadata", store, "--json")
+    runs = json.loads(out)
+    assert code == 0
+    assert runs[1]["metrics"] == {"auc": 0.92, "accuracy": 0.8}
+    assert (runs[1]["blessed"], runs[1]["blessing_reason"]) == (True, "all thresholds passed")
+    code, out, _ = _cli(capsys, "runs", "--metadata", store)
+    header, _, second = out.splitlines()
+    assert header.split()[-2:] == ["AUC", "PUSHED"] and second.split()[-2:] == ["0.9200", "2"]
+
+
+def test_runs_without_a_recorded_summary_have_no_metrics(fake: FakePipeline, tmp_path: Path,
+                                                         capsys) -> None:
+    code, out, _ = _cli(capsys, "runs", "--metadata", str(tmp_path / "metadata.sqlite"), "--json")
+    assert [(r["metrics"], r["blessed"]) for r in json.loads(out)] == [({}, None)] * 3
+
+
+def test_project_metrics_lead_with_the_tasks_short_names() -> None:
+    from pipeline.config.project import Task
+    from pipeline.metadata.summary import project_metrics
+
+    project = store_config({}).declaration
+    computed = {"example_count": 10.0, "binary_accuracy": 0.8, "auc": 0.9, "auc_diff": 0.01,
+                "binary_accuracy_diff": -0.02}
+    assert list(project_metrics(project, computed).items()) == [
+        ("auc", 0.9), ("auc_diff", 0.01), ("accuracy", 0.8), ("accuracy_diff", -0.02),
+        ("example_count", 10.0)]
+    multiclass = dataclasses.replace(project, task=Task.MULTICLASS)
+    assert list(project_metrics(multiclass, {"accuracy": 0.5, "sparse_categorical_accuracy": 0.7})) \
+        == ["accuracy", "tfma:accuracy"]
+
+
+def test_lineage_and_diff_name_metrics_by_the_project(tmp_path: Path, capsys) -> None:
+    store = str(tmp_path / "metadata.sqlite")
+    evaluated_and_pushed_runs(Path(store), tmp_path)
+    code, out, _ = _cli(capsys, "lineage", "--metadata", store)
+    lines = out.splitlines()
+    metrics = lines.index(next(line for line in lines if line.strip().startswith("metrics")))
+    assert lines[metrics].split()[1:] == ["auc", "0.9200"]
+    assert lines[metrics + 1].split() == ["accuracy", "0.8000"]
+    assert "evaluation.metrics.auc" in out and "0.9100 -> 0.9200" in out
+    code, out, _ = _cli(capsys, "diff", "run-1", "run-2", "--metadata", store)
+    keys = [line[1:].split()[0] for line in out.splitlines()[1:]]
+    assert keys.index("evaluation.metrics.auc") + 1 == keys.index("evaluation.metrics.accuracy")
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -24,6 +24,9 @@ from models.taxi import preprocessing as taxi_preprocessing
 from pipeline.config import PROJECT_ROOT
 from pipeline.config.project import Feature, Project, Task, Treatment, load_project
 
+# Runs TensorFlow, Transform or Beam: `make test-unit` skips it, `make test` runs it.
+pytestmark = pytest.mark.slow
+
 FEATURES = (
     Feature("age", Treatment.NUMERIC, buckets=4),
     Feature("rooms", Treatment.BUCKETIZED, buckets=3),

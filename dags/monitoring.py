@@ -1,6 +1,8 @@
-"""Airflow DAG file: exposes pipeline.monitoring.monitor_dag's daily monitoring DAG to a scheduler.
+"""Airflow DAG file: exposes pipeline.monitoring.monitor_dag's daily monitoring DAG to a scheduler
+(dag_id `<project>_monitoring`).
 
-Settings come from the scheduler's PIPELINE_MONITOR_* environment variables (docs/continuous_training.md).
+Settings come from the scheduler's PIPELINE_MONITOR_* environment variables; the project from
+PIPELINE_MONITOR_PROJECT, else PIPELINE_PROJECT, else the default project (docs/continuous_training.md).
 """
 
 import sys
