@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.config import PipelineConfig
-from pipeline.graph.pipeline_graph import user_code_fingerprint
+from pipeline.data.fingerprints import user_code_fingerprint
 from pipeline.metadata import connection, lineage_graph, provenance, pushes
 from tests.support.configs import SAMPLE_DATA
 from tools import notebooks
