@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pipeline import environment
 from pipeline.cli import build_parser
@@ -40,5 +44,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cannot_run or EXIT_FAILED
 
 
+def exit_quietly(code: int) -> NoReturn:
+    """Exit with `code`, without TensorFlow's teardown noise when TensorFlow was loaded.
+
+    Objects that hold tf.functions (a loaded or trained model, tf.data pipelines, Beam's shared
+    model cache) otherwise die while the interpreter wipes module globals, and each one's
+    `AtomicFunction.__del__` prints "Exception ignored ... TypeError: 'NoneType' object is not
+    subscriptable" on stderr. Here cyclic garbage is collected while every module is intact, the
+    atexit handlers run (log files flushed and closed, temp folders removed), the standard streams
+    are flushed, and the process ends without the module teardown where the noise comes from.
+    Only after a command returned: an exception leaving main() exits the ordinary way.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    gc.collect()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_quietly(main())

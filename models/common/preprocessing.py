@@ -85,10 +85,18 @@ def _as_float(value: tf.Tensor) -> tf.Tensor:
     return tf.strings.to_number(value, tf.float32) if value.dtype == tf.string else tf.cast(value, tf.float32)
 
 
+# Analyzers sum in float64. Beam merges their partial sums in an order that can change from one run
+# to the next; in float32 that moved z-scores by up to 5e-7 between identical runs (and the model
+# and metrics after them), in float64 the difference is far below what float32 outputs can show.
 def _known_mean(value: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
-    """Mean of the present values (0 when none are)."""
-    mean = tft.mean(tf.boolean_mask(value, present))
-    return tf.where(tf.math.is_finite(mean), mean, 0.0)
+    """Mean of the present values (0 when none are), summed in float64."""
+    mean = tft.mean(tf.boolean_mask(tf.cast(value, tf.float64), present))
+    return tf.cast(tf.where(tf.math.is_finite(mean), mean, 0.0), tf.float32)
+
+
+def _z_score(value: tf.Tensor) -> tf.Tensor:
+    """tft.scale_to_z_score with the mean and variance summed in float64; float32 out."""
+    return tf.cast(tft.scale_to_z_score(tf.cast(value, tf.float64)), tf.float32)
 
 
 def _broadcast(constant: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
@@ -108,7 +116,7 @@ def transform_feature(inputs: Mapping[str, TensorLike], feature: Feature) -> dic
         bucket = tft.bucketize(value, feature.buckets, elementwise=True)
         if treatment is Treatment.BUCKETIZED:
             return {features.transformed_name(name): bucket}
-        return {features.transformed_name(name): tft.scale_to_z_score(value),
+        return {features.transformed_name(name): _z_score(value),
                 features.bucketized_name(name): bucket}
     if treatment is Treatment.CATEGORICAL:
         raw = to_dense_column(inputs[name], 0)
@@ -165,10 +173,10 @@ def label_outputs(inputs: Mapping[str, TensorLike], project: Project) -> dict[st
         target = _as_float(raw)
         known = tf.logical_and(known, tf.math.is_finite(target))
         target = tf.where(known, target, 0.0)
-        mean = tft.mean(tf.boolean_mask(target, known))
-        std = tf.sqrt(tft.var(tf.boolean_mask(target, known)))
-        mean = tf.where(tf.math.is_finite(mean), mean, 0.0)
-        std = tf.where(tf.logical_and(tf.math.is_finite(std), std > 0), std, 1.0)
+        known_target = tf.boolean_mask(tf.cast(target, tf.float64), known)
+        mean, std = tft.mean(known_target), tf.sqrt(tft.var(known_target))
+        mean = tf.cast(tf.where(tf.math.is_finite(mean), mean, 0.0), tf.float32)
+        std = tf.cast(tf.where(tf.logical_and(tf.math.is_finite(std), std > 0), std, 1.0), tf.float32)
         outputs[label_key] = target
         outputs[features.training_label_key(project)] = tf.where(known, (target - mean) / std, 0.0)
         # From a feature, not the label, so the serving graph (no label column) still computes them.

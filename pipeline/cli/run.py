@@ -69,14 +69,13 @@ def _reproduce(args: argparse.Namespace) -> int:
         raise reproduce.ReproduceError(f"the reproduction failed: {error}") from error
     new_store = connection.open_metadata(config)
     outputs = reproduce.compare_outputs(
-        recorded, reproduce.output_facts(new_store, result.summary.run_id)
+        recorded, reproduce.output_facts(new_store, result.summary.run_id),
+        config.declaration.reproducibility,
     )
-    checks = environment + outputs
-    print(reproduce.format_checks(outputs))
-    decisive = [c for c in checks if c.name not in INFORMATIONAL_CHECKS]
-    matched = all(c.ok for c in decisive)
-    print("REPRODUCED: outputs match" if matched else "MISMATCH: see DIFFERS lines above")
-    return 0 if matched else 1
+    print(reproduce.format_compared(outputs))
+    message, code = reproduce.verdict(environment, outputs, INFORMATIONAL_CHECKS)
+    print(message)
+    return code
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,53 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How far a re-run's float may move from the recorded one: |a - b| <= abs + rel * max(|a|, |b|).
+
+    Both zero means exact. NaN matches only NaN, an infinity only the same infinity.
+    """
+
+    abs: float = 0.0
+    rel: float = 0.0
+
+    @property
+    def exact(self) -> bool:
+        return self.abs == 0.0 and self.rel == 0.0
+
+    def bound(self, a: float, b: float) -> float:
+        """The largest difference allowed between these two values."""
+        return self.abs + self.rel * max(abs(a), abs(b))
+
+    def allows(self, a: float, b: float) -> bool:
+        """Whether b is within this tolerance of a."""
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            return True
+        if not (math.isfinite(a) and math.isfinite(b)):
+            return False
+        return abs(a - b) <= self.bound(a, b)
+
+    def describe(self) -> str:
+        """'exact' or '1e-05 abs + 1e-05 rel'."""
+        return "exact" if self.exact else f"{self.abs:.3g} abs + {self.rel:.3g} rel"
+
+
+# Defaults from measured re-runs of the same config (docs/continuous_training.md, Reproducibility):
+# float64 analyzers leave transformed floats and metrics identical run to run in in_memory mode; the
+# bounds are margins for what stays float32 (TFMA's sums, float32 rounding at boundaries).
+TRANSFORMED_TOLERANCE = Tolerance(abs=1e-5, rel=1e-5)
+METRICS_TOLERANCE = Tolerance(abs=1e-4, rel=1e-4)
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    """What `reproduce` holds a re-run's outputs to: examples always exactly; transformed floats and
+    eval metrics within their tolerances (integers and strings of transformed examples exactly)."""
+
+    transformed: Tolerance = TRANSFORMED_TOLERANCE
+    metrics: Tolerance = METRICS_TOLERANCE
+
+
+@dataclass(frozen=True)
 class Project:
     """A parsed, validated declaration. `label_columns` are the CSV columns the label is computed
     from (the label column itself unless a project's own preprocessing_fn derives it)."""
@@ -118,6 +166,7 @@ class Project:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     preprocessing_fn: str = "models.common.preprocessing.preprocessing_fn"
     run_fn: str = "models.common.model.run_fn"
+    reproducibility: Reproducibility = field(default_factory=Reproducibility)
     directory: Path | None = None
 
     @property
@@ -171,6 +220,10 @@ class Project:
         for key in ("classes", "slices", "label_columns"):
             values[key] = tuple(values.get(key, ()))
         values["directory"] = Path(values["directory"]) if values.get("directory") else None
+        # Absent from what runs recorded before the section existed: the defaults.
+        bounds = values.get("reproducibility") or {}
+        values["reproducibility"] = Reproducibility(
+            **{item: Tolerance(**bound) for item, bound in bounds.items()})
         return cls(**values)
 
 
@@ -184,7 +237,8 @@ def _enum_value(value: object) -> object:
 
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
               "weight",
-              "features", "excluded", "slices", "metrics", "training", "user_code"}
+              "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility"}
+_REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
 
 def declaration_path(name: str, models_dir: Path) -> Path:
@@ -261,6 +315,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         hyperparameters=dict(training.get("hyperparameters") or {}),
         preprocessing_fn=str(code.get("preprocessing_fn", Project.preprocessing_fn)),
         run_fn=str(code.get("run_fn", Project.run_fn)),
+        reproducibility=_reproducibility(values.get("reproducibility"), path),
         directory=path.parent,
     )
 
@@ -295,6 +350,33 @@ def _threshold(metric: str, spec: Any, path: Path) -> Threshold:
     _check(not unknown, path, f"metrics.thresholds.{metric}", f"unknown {unknown}; use min and/or max")
     _check(bool(spec), path, f"metrics.thresholds.{metric}", "needs min or max")
     return Threshold(metric, _number(spec.get("min")), _number(spec.get("max")))
+
+
+def _reproducibility(spec: Any, path: Path) -> Reproducibility:
+    """The `reproducibility:` section: `examples: exact`, and `transformed` and `metrics` each
+    `exact` or `{abs: x, rel: y}` (a missing key is 0); absent items keep their defaults."""
+    if spec is None:
+        return Reproducibility()
+    _check(isinstance(spec, dict), path, "reproducibility", f"must be a mapping, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - set(_REPRODUCIBLE_ITEMS))
+    _check(not unknown, path, "reproducibility", f"unknown {unknown}; allowed: {list(_REPRODUCIBLE_ITEMS)}")
+    _check(spec.get("examples", "exact") == "exact", path, "reproducibility.examples",
+           "examples are compared exactly (only 'exact' is allowed)")
+    return Reproducibility(**{item: _tolerance(spec[item], path, f"reproducibility.{item}")
+                              for item in ("transformed", "metrics") if item in spec})
+
+
+def _tolerance(spec: Any, path: Path, field_name: str) -> Tolerance:
+    """`exact` or `{abs: x, rel: y}` with non-negative numbers."""
+    if spec == "exact":
+        return Tolerance()
+    _check(isinstance(spec, dict), path, field_name, "must be 'exact' or {abs: x, rel: y}")
+    unknown = sorted(set(spec) - {"abs", "rel"})
+    _check(not unknown, path, field_name, f"unknown {unknown}; use abs and/or rel")
+    bound = Tolerance(float(spec.get("abs", 0.0)), float(spec.get("rel", 0.0)))
+    _check(min(bound.abs, bound.rel) >= 0 and math.isfinite(bound.abs + bound.rel), path, field_name,
+           "abs and rel must be finite and >= 0")
+    return bound
 
 
 def _number(value: Any) -> float | None:
@@ -374,11 +456,15 @@ def declaration_text(project: Project) -> str:
             if getattr(project, key) != getattr(Project, key)}
     if code:
         body["user_code"] = code
+    body["reproducibility"] = {"examples": "exact", **{
+        item: "exact" if bound.exact else {"abs": bound.abs, "rel": bound.rel}
+        for item, bound in (("transformed", project.reproducibility.transformed),
+                            ("metrics", project.reproducibility.metrics))}}
     header = (f"# Declaration of project '{project.name}': read by preprocessing, the model, the "
               "Evaluator, serving and every report.\n# Review it, edit it by hand, then: "
               f"python -m pipeline run --project {project.name}\n")
     # One block per field; a feature's settings and short lists stay on one line each.
-    inline = ("features", "classes", "slices", "label_columns")
+    inline = ("features", "classes", "slices", "label_columns", "reproducibility")
     blocks = [
         yaml.safe_dump({key: value}, sort_keys=False, width=100,
                        default_flow_style=None if key in inline else False)

@@ -1,4 +1,9 @@
-"""Re-run a past run from what MLMD recorded and check that it gives the same outputs."""
+"""Re-run a past run from what MLMD recorded and check that it gives the same outputs.
+
+Examples are compared exactly; transformed examples' floats and eval metrics within the project's
+declared `reproducibility:` tolerances (pipeline/config/project.py), since float sums in Beam
+combines may run in another order in a re-run.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from typing import cast
 
 from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig
+from pipeline.config.project import Reproducibility, Tolerance
 from pipeline.data import spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
@@ -17,12 +23,9 @@ from pipeline.metadata.connection import Artifact, Store
 from pipeline.run import run_facts
 
 EVALUATOR_NODE = "Evaluator"
+TRANSFORM_NODE = "Transform"
 JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
-METRIC_TOLERANCE = 1e-6
-# Transform's z-scores differ in the last float32 bits between runs (Beam combines means and
-# variances in varying order): measured up to 4e-6 on trip_seconds_xf.
-FLOAT_TOLERANCE = 1e-5
-EXAMPLE_OUTPUTS = (("CsvExampleGen", "examples"), ("Transform", "transformed_examples"))
+EXAMPLE_OUTPUTS = (("CsvExampleGen", "examples"), (TRANSFORM_NODE, "transformed_examples"))
 DIFF_SUFFIX = "_diff"
 SCRATCH_PATHS = {
     "pipeline_root": "pipeline_root", "metadata_path": "metadata.sqlite",
@@ -107,37 +110,88 @@ def _row_key(row: dict[str, list]) -> str:
     ))
 
 
-def examples_difference(recorded_uri: str, reproduced_uri: str) -> tuple[bool, str]:
-    """Same splits, rows and values (floats within FLOAT_TOLERANCE); the largest float gap."""
-    old, new = read_examples(recorded_uri), read_examples(reproduced_uri)
-    if {k: len(v) for k, v in old.items()} != {k: len(v) for k, v in new.items()}:
-        return False, f"rows per split {({k: len(v) for k, v in new.items()})}"
-    largest = 0.0
+@dataclass
+class Compared:
+    """One output compared with its reproduction: the largest float difference found (and where),
+    how many values fell outside the bound, and any difference no tolerance covers (`problem`:
+    rows per split, features, integers, strings, a missing output or metric)."""
+
+    name: str
+    bound: Tolerance
+    largest: float = 0.0
+    where: str = ""
+    outside: int = 0
+    problem: str = ""
+    recorded: str = ""
+    reproduced: str = ""
+
+    @property
+    def exact(self) -> bool:
+        return not self.problem and self.largest == 0.0 and self.outside == 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem and self.outside == 0
+
+    def add(self, a: float, b: float, where: str) -> None:
+        """Hold one recorded value `a` and its reproduction `b` to the bound."""
+        if not self.bound.allows(a, b):
+            self.outside += 1
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            return
+        gap = abs(a - b)
+        gap = math.inf if math.isnan(gap) else gap
+        if gap > self.largest:
+            self.largest, self.where = gap, where
+
+
+def compare_examples(name: str, recorded_uri: str, reproduced_uri: str, bound: Tolerance) -> Compared:
+    """Same splits, rows and features; integers and strings exactly, floats within `bound`."""
+    return compare_rows(name, read_examples(recorded_uri), read_examples(reproduced_uri), bound)
+
+
+def compare_rows(name: str, old: dict[str, list[dict[str, list]]],
+                 new: dict[str, list[dict[str, list]]], bound: Tolerance) -> Compared:
+    """The row-by-row comparison of compare_examples, on rows already read and sorted."""
+    result = Compared(name, bound)
+    sizes_old, sizes_new = ({k: len(v) for k, v in rows.items()} for rows in (old, new))
+    if sizes_old != sizes_new:
+        result.problem = f"rows per split {sizes_old} recorded, {sizes_new} now"
+        return result
     for split, rows in old.items():
         for before, after in zip(rows, new[split], strict=True):
             if sorted(before) != sorted(after):
-                return False, f"{split}: different features"
-            for name, values in before.items():
-                same, gap = _values_close(values, after[name])
-                if not same:
-                    return False, f"{split}: feature '{name}' differs ({values} vs {after[name]})"
-                largest = max(largest, gap)
-    return True, f"max float difference {largest:.2g}"
+                result.problem = f"{split}: features {sorted(set(before) ^ set(after))} differ"
+                return result
+            for feature, values in before.items():
+                if len(values) != len(after[feature]):
+                    result.problem = f"{split}: feature '{feature}' has a different number of values"
+                    return result
+                for a, b in zip(values, after[feature], strict=True):
+                    if isinstance(a, float) and isinstance(b, float):
+                        result.add(a, b, feature)
+                    elif a != b:
+                        result.problem = f"{split}: feature '{feature}' differs ({a!r} vs {b!r})"
+                        return result
+    return result
 
 
-def _values_close(before: list, after: list) -> tuple[bool, float]:
-    """Equal values, floats within FLOAT_TOLERANCE; the largest float gap."""
-    if len(before) != len(after):
-        return False, 0.0
-    gap = 0.0
-    for a, b in zip(before, after, strict=True):
-        if isinstance(a, float):
-            gap = max(gap, abs(a - b))
-            if not math.isclose(a, b, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE):
-                return False, gap
-        elif a != b:
-            return False, gap
-    return True, gap
+def compare_metrics(recorded: Mapping[str, float], reproduced: Mapping[str, float],
+                    bound: Tolerance) -> list[Compared]:
+    """Every metric both runs have, within `bound`; one missing on either side is a problem."""
+    old, new = own_metrics(recorded), own_metrics(reproduced)
+    if not old:
+        return [Compared("metrics", bound, problem="none recorded", reproduced=str(new))]
+    results = []
+    for metric in sorted(set(old) | set(new)):
+        result = Compared(f"metric {metric}", bound, recorded=str(old.get(metric)),
+                          reproduced=str(new.get(metric)))
+        if metric in old and metric in new:
+            result.add(old[metric], new[metric], metric)
+        else:
+            result.problem = "missing " + ("now" if metric in old else "in the recorded run")
+        results.append(result)
+    return results
 
 
 def output_facts(store: Store, run_id: str) -> dict[str, object]:
@@ -172,31 +226,25 @@ def _example_uris(node_id: str, key: str, outputs: list[Artifact]) -> dict[str, 
     return {f"{node_id}.{key}[{index}]": uri for index, uri in enumerate(uris)}
 
 
-def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object]) -> list[Check]:
-    """Same examples and transformed examples, and every metric within METRIC_TOLERANCE."""
-    checks = []
+def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object],
+                    bounds: Reproducibility) -> list[Compared]:
+    """Examples exactly, transformed examples and eval metrics within the project's bounds."""
+    results = []
     for name in recorded:
         if name == "metrics":
             continue
+        bound = bounds.transformed if name.startswith(TRANSFORM_NODE) else Tolerance()
         if not recorded[name] or not reproduced.get(name):
-            checks.append(Check(name, str(recorded[name]), str(reproduced.get(name)), False))
+            results.append(Compared(name, bound, problem="output missing", recorded=str(recorded[name]),
+                                    reproduced=str(reproduced.get(name))))
             continue
-        same, detail = examples_difference(str(recorded[name]), str(reproduced[name]))
-        checks.append(Check(f"{name} ({detail})", str(recorded[name]), detail, same))
-    old, new = _own_metrics(recorded["metrics"]), _own_metrics(reproduced["metrics"])
-    for metric in sorted(set(old) | set(new)):
-        both = metric in old and metric in new
-        same = both and (
-            abs(old[metric] - new[metric]) <= METRIC_TOLERANCE
-            or (math.isnan(old[metric]) and math.isnan(new[metric]))
-        )
-        checks.append(Check(f"metric {metric}", str(old.get(metric)), str(new.get(metric)), same))
-    if not old:
-        checks.append(Check("metrics", "none recorded", str(new), False))
-    return checks
+        results.append(compare_examples(name, str(recorded[name]), str(reproduced[name]), bound))
+    metrics = (cast("Mapping[str, float]", recorded["metrics"]),
+               cast("Mapping[str, float]", reproduced.get("metrics") or {}))
+    return results + compare_metrics(*metrics, bounds.metrics)
 
 
-def _own_metrics(metrics: object) -> dict[str, float]:
+def own_metrics(metrics: object) -> dict[str, float]:
     """The model's metrics, without `*_diff` ones (they compare to a baseline model that a
     scratch re-run does not have)."""
     return {k: v for k, v in dict(cast("Mapping[str, float]", metrics)).items()
@@ -204,7 +252,7 @@ def _own_metrics(metrics: object) -> dict[str, float]:
 
 
 def format_checks(checks: list[Check]) -> str:
-    """One line per check: MATCH or DIFFERS, with both values when they differ."""
+    """One line per environment check: MATCH or DIFFERS, with both values when they differ."""
     lines = []
     for check in checks:
         if check.ok:
@@ -213,3 +261,37 @@ def format_checks(checks: list[Check]) -> str:
             lines.append(f"  DIFFERS  {check.name}: recorded {check.recorded[:120]}"
                          f" | now {check.reproduced[:120]}")
     return "\n".join(lines)
+
+
+def format_compared(results: list[Compared]) -> str:
+    """One line per output: EXACT, WITHIN (its bound) or DIFFERS, the largest difference found
+    and the bound it was held to."""
+    return "\n".join(_compared_line(result) for result in results)
+
+
+def _compared_line(result: Compared) -> str:
+    bound = f"bound {result.bound.describe()}"
+    values = (f"; recorded {result.recorded[:60]}, now {result.reproduced[:60]}"
+              if result.recorded and result.recorded != result.reproduced else "")
+    if result.problem:
+        return f"  DIFFERS  {result.name}: {result.problem} ({bound}){values}"
+    where = f" ({result.where})" if result.where and result.largest else ""
+    largest = f"largest difference {result.largest:.2g}{where}"
+    if not result.ok:
+        return (f"  DIFFERS  {result.name}: {largest}, {result.outside} value(s) outside "
+                f"{bound}{values}")
+    return f"  {'EXACT ' if result.exact else 'WITHIN'}   {result.name}: {largest}, {bound}{values}"
+
+
+def verdict(environment: list[Check], outputs: list[Compared],
+            informational: tuple[str, ...]) -> tuple[str, int]:
+    """Exactly one of 'REPRODUCED exactly', 'REPRODUCED within tolerance' or 'MISMATCH: <what
+    moved>', with the exit code (0, 0, 1). Environment checks named in `informational` never
+    decide it."""
+    moved = [c.name for c in environment if not c.ok and c.name not in informational]
+    moved += [r.name for r in outputs if not r.ok]
+    if moved:
+        return f"MISMATCH: {', '.join(moved)} moved", 1
+    if all(r.exact for r in outputs):
+        return "REPRODUCED exactly", 0
+    return "REPRODUCED within tolerance", 0

@@ -11,7 +11,9 @@ from pipeline.config import PROJECT_ROOT
 from pipeline.config.project import (
     Project,
     ProjectError,
+    Reproducibility,
     Task,
+    Tolerance,
     Treatment,
     declaration_text,
     load_project,
@@ -79,3 +81,55 @@ def test_a_missing_project_lists_the_known_ones(tmp_path: Path) -> None:
 def test_yaml_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(ProjectError, match="expected a mapping"):
         parse_declaration("- just\n- a list\n", Path("x/project.yaml"))
+
+
+def test_reproducibility_defaults_apply_when_the_section_is_absent() -> None:
+    project = parse_declaration(MINIMAL, Path("flowers/project.yaml"))
+    assert project.reproducibility == Reproducibility()
+    assert project.reproducibility.transformed == Tolerance(abs=1e-5, rel=1e-5)
+    assert project.reproducibility.metrics == Tolerance(abs=1e-4, rel=1e-4)
+
+
+def test_reproducibility_tolerances_parse_and_round_trip() -> None:
+    text = MINIMAL + ("reproducibility:\n  examples: exact\n  transformed: exact\n"
+                      "  metrics: {abs: 0.002, rel: 0}\n")
+    project = parse_declaration(text, Path("flowers/project.yaml"))
+    assert project.reproducibility == Reproducibility(Tolerance(), Tolerance(abs=0.002))
+    written = parse_declaration(declaration_text(project), Path("flowers/project.yaml"))
+    assert written.reproducibility == project.reproducibility
+    assert Project.from_dict(project.to_dict()) == dataclasses.replace(project, directory=None)
+    # Runs recorded before the section existed have no key in their custom_config.
+    recorded = {k: v for k, v in project.to_dict().items() if k != "reproducibility"}
+    assert Project.from_dict(recorded).reproducibility == Reproducibility()
+
+
+def test_a_partial_reproducibility_section_keeps_the_other_defaults() -> None:
+    text = MINIMAL + "reproducibility:\n  metrics: {rel: 0.001}\n"
+    bounds = parse_declaration(text, Path("flowers/project.yaml")).reproducibility
+    assert bounds.metrics == Tolerance(abs=0.0, rel=0.001)
+    assert bounds.transformed == Reproducibility().transformed
+
+
+@pytest.mark.parametrize("section, field", [
+    ("  examples: {abs: 0.1}\n", "reproducibility.examples"),
+    ("  model: exact\n", "reproducibility"),
+    ("  metrics: {abs: -1}\n", "reproducibility.metrics"),
+    ("  metrics: {absolute: 1}\n", "reproducibility.metrics"),
+    ("  transformed: loose\n", "reproducibility.transformed"),
+])
+def test_an_invalid_reproducibility_section_names_the_field(section: str, field: str) -> None:
+    with pytest.raises(ProjectError, match=field):
+        parse_declaration(MINIMAL + "reproducibility:\n" + section, Path("flowers/project.yaml"))
+
+
+@pytest.mark.parametrize("a, b, allowed", [
+    (1.0, 1.0, True), (1.0, 1.0 + 1e-5, True), (1.0, 1.0 + 3e-5, False),
+    (1000.0, 1000.01, True), (1000.0, 1000.02, False),
+    (float("nan"), float("nan"), True), (float("nan"), 1.0, False),
+    (float("inf"), float("inf"), True), (float("inf"), 1e308, False),
+])
+def test_a_tolerance_is_abs_plus_rel_times_the_larger_magnitude(a: float, b: float, allowed: bool) -> None:
+    bound = Tolerance(abs=1e-5, rel=1e-5)
+    assert bound.allows(a, b) is allowed and bound.allows(b, a) is allowed
+    assert Tolerance().allows(1.0, 1.0) and not Tolerance().allows(1.0, 1.0 + 2**-52)
+    assert Tolerance().describe() == "exact" and bound.describe() == "1e-05 abs + 1e-05 rel"
