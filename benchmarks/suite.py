@@ -97,7 +97,7 @@ class Suite:
     def run_ours(self, name: str, data: Path, root: Path, *flags: str) -> dict:
         """Our pipeline through its CLI, timed, with per-component times from its MLMD."""
         run = self.measured(name, self.our_command(data, root, *flags))
-        run.update(read_run(root / "metadata.sqlite", PipelineConfig.pipeline_name))
+        run.update(read_run(root / "metadata.sqlite", PipelineConfig().pipeline_name))
         return run
 
     def run_tfx_example(self, name: str, data: Path, root: Path) -> dict:
@@ -120,7 +120,7 @@ class Suite:
         self.save()
         warm = self.measured(f"ours-{tag}-warm", self.our_command(data, ours_root))
         warm["reused_run"] = read_run(ours_root / "metadata.sqlite",
-                                      PipelineConfig.pipeline_name)["run_id"]
+                                      PipelineConfig().pipeline_name)["run_id"]
         self.results["end_to_end"]["ours"]["warm"] = warm
         self.save()
         forced = self.run_ours(f"ours-{tag}-warm-forced", data, ours_root, "--force")
@@ -218,7 +218,7 @@ def trainer_model(run: dict) -> str | None:
 
 def served_model(root: Path, cold: dict) -> tuple[str, str]:
     """The newest pushed version, or the Trainer's model when the Evaluator did not bless it."""
-    base = layout.model_base_path(root / "serving_model", PipelineConfig.model_name)
+    base = layout.model_base_path(root / "serving_model", PipelineConfig().model_name)
     versions = layout.list_versions(base)
     if versions:
         return str(base / str(versions[-1])), "pushed"
