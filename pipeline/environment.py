@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import MutableMapping
 
 from pipeline.config import PROJECT_ROOT
@@ -16,7 +17,11 @@ REQUIRED_ENV = {
 
 
 def prepare(environ: MutableMapping[str, str] = os.environ) -> None:
-    """Set the TF variables and put the project on PYTHONPATH for Beam worker processes."""
+    """Set the TF variables, put the project on PYTHONPATH for Beam worker processes, and keep
+    import-time notices of the Google client libraries off the console."""
+    # They warn on import about Python 3.10 and grpcio versions the lock file pins on purpose: they
+    # say nothing about a run and would break the one-line-per-component console.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
     for key, value in REQUIRED_ENV.items():
         environ.setdefault(key, value)
     paths = [p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]
