@@ -62,6 +62,10 @@ clean:  ## remove local state (artifacts, metadata, served models, logs)
 
 BENCH_SCALES ?= 1 10 100
 BENCH_ARGS ?=
-.PHONY: bench
-bench: env  ## benchmarks to benchmarks/results/: cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100"), serving
+QUALITY_PROJECTS ?= taxi penguins
+.PHONY: bench bench-quality
+bench: env bench-quality  ## benchmarks to benchmarks/results/: cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100"), serving, model quality
 	$(PYTHON) -m benchmarks --scales $(BENCH_SCALES) $(BENCH_ARGS)
+
+bench-quality: env  ## each project's model against scikit-learn baselines on the same split (benchmarks/results/quality.{json,md})
+	TF_USE_LEGACY_KERAS=1 $(PYTHON) -m benchmarks.quality --projects $(QUALITY_PROJECTS)

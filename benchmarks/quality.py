@@ -1,0 +1,378 @@
+"""`python -m benchmarks.quality`: does our model reach a plain scikit-learn baseline's quality?
+
+For each project: one run of our pipeline (its CLI, default steps) into a scratch root; the same
+train/eval split that run's CsvExampleGen wrote, decoded to a frame of the declared features and
+the label; a one-hot + standardized encoding; LogisticRegression (LinearRegression) and
+HistGradientBoosting fitted on train and scored on eval with the task's primary metric; compared
+with the Evaluator's metric the run recorded. Our model passes when it is within the task's
+tolerance of every baseline: 0.015 AUC (binary), 0.04 accuracy (multi-class), 15 % RMSE (regression).
+
+Writes quality.json and quality.md to --output (benchmarks/results by default) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import MODELS_DIR, PROJECT_ROOT, store_config
+from pipeline.config.project import TASK_METRICS, Metric, Project, Task, Treatment, load_project
+
+DEFAULT_PROJECTS = ("taxi", "penguins")
+EXAMPLE_GEN = "CsvExampleGen"
+SPLITS = ("train", "eval")
+STRING_TREATMENTS = (Treatment.CATEGORICAL, Treatment.VOCABULARY, Treatment.HASHED)
+MISSING = "__missing__"
+SEED = 42
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How far below (or above, for an error) a baseline our model may land and still pass."""
+
+    amount: float
+    relative: bool  # True: a share of the baseline's value (RMSE); False: absolute (AUC, accuracy)
+
+    def describe(self, metric: Metric) -> str:
+        worse = "below" if metric.higher_is_better else "above"
+        amount = f"{self.amount:.0%}" if self.relative else f"{self.amount:g}"
+        return f"at most {amount} {worse}"
+
+
+TOLERANCES: dict[Task, Allowance] = {
+    Task.BINARY: Allowance(0.015, relative=False),
+    Task.MULTICLASS: Allowance(0.04, relative=False),
+    Task.REGRESSION: Allowance(0.15, relative=True),
+}
+
+
+def task_metric(task: Task) -> Metric:
+    """The metric a task is compared on: auc, accuracy or rmse (the task's first)."""
+    return TASK_METRICS[task][0]
+
+
+def passes(task: Task, ours: float, baseline: float) -> bool:
+    """Whether our metric is within the task's tolerance of the baseline's."""
+    if not (math.isfinite(ours) and math.isfinite(baseline)):
+        return False
+    allowance, metric = TOLERANCES[task], task_metric(task)
+    slack = allowance.amount * abs(baseline) if allowance.relative else allowance.amount
+    return ours >= baseline - slack if metric.higher_is_better else ours <= baseline + slack
+
+
+# --- label -------------------------------------------------------------------------------------
+
+
+def taxi_label(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """models/taxi/preprocessing.py's rule: tips > 20 % of a positive fare; weight 0 without one."""
+    from models.taxi.label import BIG_TIP_FRACTION, FARE_KEY, TIPS_KEY
+
+    # float32 as in the preprocessing_fn, so a tip at the boundary falls on the same side.
+    fare = pd.to_numeric(frame[FARE_KEY], errors="coerce").to_numpy(np.float32)
+    tips = pd.to_numeric(frame[TIPS_KEY], errors="coerce").to_numpy(np.float32)
+    known = np.isfinite(fare) & (fare > 0) & np.isfinite(tips)
+    label = known & (tips > np.float32(BIG_TIP_FRACTION) * fare)
+    return label.astype(np.int64), known.astype(np.float64)
+
+
+# Labels a project's own preprocessing_fn derives, by that function's module.
+DERIVED_LABELS: dict[str, Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]] = {
+    "models.taxi.preprocessing": taxi_label,
+}
+
+
+def label_columns(project: Project) -> tuple[str, ...]:
+    """The raw columns the label (and weight) is read from."""
+    columns = project.label_columns or (project.label,)
+    return tuple(dict.fromkeys(columns + ((project.weight,) if project.weight else ())))
+
+
+def label_and_weight(project: Project, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The label as the model sees it (binary 0/1, class index, float) and each row's weight."""
+    derived = DERIVED_LABELS.get(project.preprocessing_fn.rpartition(".")[0])
+    if derived is not None:
+        label, weight = derived(frame)
+    else:
+        raw = frame[project.label]
+        if project.task is Task.REGRESSION:
+            values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+            label, weight = values, np.isfinite(values).astype(np.float64)
+            label = np.nan_to_num(label)
+        else:
+            names = raw.map(lambda v: None if v is None else _text(v))
+            if project.task is Task.BINARY:
+                positive = project.positive_class or project.classes[-1]
+                label = (names == positive).to_numpy(np.int64)
+                weight = names.notna().to_numpy(np.float64)
+            else:
+                index = {name: i for i, name in enumerate(project.classes)}
+                codes = names.map(index)
+                weight = codes.notna().to_numpy(np.float64)
+                label = codes.fillna(0).to_numpy(np.int64)
+    if project.weight:
+        weight = weight * pd.to_numeric(frame[project.weight], errors="coerce").fillna(0).to_numpy()
+    return label, weight
+
+
+def _text(value: object) -> str:
+    """A feature value as the string a vocabulary would hold (ints without '.0')."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --- encoding ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Encoder:
+    """One-hot for string/categorical features (missing is a category, unseen ones all-zero),
+    z-scored numerics (missing imputed with the train mean). Fitted on train only."""
+
+    numeric: list[str]
+    categorical: list[str]
+    means: dict[str, float] | None = None
+    stds: dict[str, float] | None = None
+    categories: dict[str, list[str]] | None = None
+
+    @classmethod
+    def for_project(cls, project: Project) -> Encoder:
+        categorical = [f.name for f in project.features if f.treatment in STRING_TREATMENTS]
+        numeric = [f.name for f in project.features if f.treatment not in STRING_TREATMENTS]
+        return cls(numeric=numeric, categorical=categorical)
+
+    def fit(self, frame: pd.DataFrame) -> Encoder:
+        self.means, self.stds, self.categories = {}, {}, {}
+        for name in self.numeric:
+            values = pd.to_numeric(frame[name], errors="coerce")
+            mean = float(values.mean()) if values.notna().any() else 0.0
+            std = float(values.fillna(mean).std(ddof=0))
+            self.means[name], self.stds[name] = mean, std if std > 0 else 1.0
+        for name in self.categorical:
+            self.categories[name] = sorted(set(self._strings(frame[name])))
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.means is None or self.stds is None or self.categories is None:
+            raise RuntimeError("Encoder.transform before fit")
+        blocks = []
+        for name in self.numeric:
+            values = pd.to_numeric(frame[name], errors="coerce").fillna(self.means[name])
+            blocks.append(((values.to_numpy(np.float64) - self.means[name]) / self.stds[name])[:, None])
+        for name in self.categorical:
+            strings = np.asarray(self._strings(frame[name]), dtype=object)
+            known = np.asarray(self.categories[name], dtype=object)
+            blocks.append((strings[:, None] == known[None, :]).astype(np.float64))
+        return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+
+    def feature_names(self) -> list[str]:
+        names = list(self.numeric)
+        for name in self.categorical:
+            names += [f"{name}={value}" for value in (self.categories or {}).get(name, [])]
+        return names
+
+    @staticmethod
+    def _strings(column: pd.Series) -> list[str]:
+        return [MISSING if _missing(v) else _text(v) for v in column]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# --- baselines and scoring ---------------------------------------------------------------------
+
+
+def score(task: Task, label: np.ndarray, predicted: np.ndarray, weight: np.ndarray) -> float:
+    """The task's metric on eval: weighted ROC AUC of the positive score / accuracy of the
+    arg-max / RMSE. Rows of weight 0 count for nothing."""
+    from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
+
+    kept = weight > 0
+    label, predicted, weight = label[kept], predicted[kept], weight[kept]
+    if task is Task.BINARY:
+        return float(roc_auc_score(label, predicted, sample_weight=weight))
+    if task is Task.MULTICLASS:
+        return float(accuracy_score(label, predicted, sample_weight=weight))
+    return float(math.sqrt(mean_squared_error(label, predicted, sample_weight=weight)))
+
+
+def baselines(task: Task) -> dict[str, object]:
+    """The plain models, unfitted, by the name the report shows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    if task is Task.REGRESSION:
+        return {"linear_regression": LinearRegression(),
+                "hist_gradient_boosting": HistGradientBoostingRegressor(random_state=SEED)}
+    return {"logistic_regression": LogisticRegression(max_iter=2000),
+            "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=SEED)}
+
+
+def predict(task: Task, model: object, features: np.ndarray) -> np.ndarray:
+    """What `score` takes: the positive class's probability, the class index, or the value."""
+    if task is Task.BINARY:
+        return model.predict_proba(features)[:, 1]  # type: ignore[attr-defined]
+    return model.predict(features)  # type: ignore[attr-defined]
+
+
+def fit_baselines(project: Project, train: pd.DataFrame, evaluation: pd.DataFrame) -> dict:
+    """Each baseline's metric on eval (fitted on train's rows of positive weight, weighted)."""
+    encoder = Encoder.for_project(project).fit(train)
+    x_train, x_eval = encoder.transform(train), encoder.transform(evaluation)
+    y_train, w_train = label_and_weight(project, train)
+    y_eval, w_eval = label_and_weight(project, evaluation)
+    kept = w_train > 0
+    results = {}
+    for name, model in baselines(project.task).items():
+        model.fit(x_train[kept], y_train[kept], sample_weight=w_train[kept])  # type: ignore[attr-defined]
+        results[name] = score(project.task, y_eval, predict(project.task, model, x_eval), w_eval)
+    return {"metrics": results, "encoded_columns": x_train.shape[1],
+            "rows": {"train": int(kept.sum()), "eval": int((w_eval > 0).sum())}}
+
+
+def compare(project: Project, ours: float, baseline_metrics: dict[str, float]) -> dict:
+    """One project's verdict: ours against each baseline, within the task's tolerance."""
+    metric = task_metric(project.task)
+    checks = {name: {"value": value, "gap": ours - value, "pass": passes(project.task, ours, value)}
+              for name, value in baseline_metrics.items()}
+    return {"project": project.name, "task": project.task.value, "metric": metric.name,
+            "higher_is_better": metric.higher_is_better, "ours": ours,
+            "tolerance": TOLERANCES[project.task].describe(metric), "baselines": checks,
+            "pass": all(c["pass"] for c in checks.values())}
+
+
+def markdown(comparisons: Iterable[dict]) -> str:
+    """A table per project: ours, each baseline, the gap, the tolerance and PASS/FAIL."""
+    lines = ["# Model quality against plain scikit-learn baselines", "",
+             "Same train/eval split as our run's CsvExampleGen; one-hot categoricals, z-scored "
+             "numerics (train-mean imputation).", ""]
+    for c in comparisons:
+        verdict = "PASS" if c["pass"] else "FAIL"
+        lines += [f"## {c['project']} ({c['task']}, {c['metric']}): {verdict}", "",
+                  f"Tolerance: ours {c['tolerance']} each baseline. "
+                  + (f"Run {c['run_id']}; rows of positive weight: train {c['rows']['train']}, "
+                     f"eval {c['rows']['eval']}; {c['encoded_columns']} encoded columns."
+                     if "run_id" in c else ""), "",
+                  f"| model | {c['metric']} | ours - baseline | verdict |", "|---|---:|---:|---|",
+                  f"| ours (TFX pipeline) | {c['ours']:.4f} | | |"]
+        for name, check in c["baselines"].items():
+            lines.append(f"| {name} | {check['value']:.4f} | {check['gap']:+.4f} | "
+                         f"{'PASS' if check['pass'] else 'FAIL'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# --- the run and its split ---------------------------------------------------------------------
+
+
+def run_pipeline(name: str, scratch: Path, timeout: float) -> float:
+    """Our pipeline through its CLI into a fresh scratch root; returns its wall seconds."""
+    from benchmarks.harness import measure
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    command = [sys.executable, "-m", "pipeline", "run", "--project", name,
+               "--pipeline-root", str(scratch / "root"), "--metadata", str(scratch / "m.sqlite"),
+               "--serving-dir", str(scratch / "serving"), "--log-dir", str(scratch / "logs")]
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    return measure(command, scratch / "run.log", PROJECT_ROOT, env, timeout).seconds
+
+
+def read_run(name: str, scratch: Path) -> tuple[str, dict[str, float], dict[str, list[str]]]:
+    """The run's id, its recorded metrics (TFMA keys) and its CsvExampleGen files per split."""
+    from pipeline.metadata import connection, records, summary
+
+    config = store_config({}, {"project": name, "metadata_path": str(scratch / "m.sqlite")})
+    store = connection.open_metadata(config)
+    run_id = records.latest_run_id(store, config.pipeline_name)
+    facts = summary.recorded_facts(store, run_id)
+    if facts is None:
+        raise RuntimeError(f"run {run_id} of {name} recorded no evaluation metrics")
+    example_gen = [c for c in records.component_runs(store, run_id) if c.node_id == EXAMPLE_GEN]
+    if not example_gen or not example_gen[0].outputs.get("examples"):
+        raise RuntimeError(f"run {run_id} of {name} has no {EXAMPLE_GEN} examples")
+    uri = Path(example_gen[0].outputs["examples"][0].uri)
+    files = {split: sorted(str(p) for p in (uri / f"Split-{split}").glob("*")) for split in SPLITS}
+    return run_id, facts["metrics"], files
+
+
+def decode(files: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
+    """Gzipped TFRecords of tf.Example to a frame of `columns` (first value; None when empty)."""
+    import tensorflow as tf
+
+    rows = []
+    for record in tf.data.TFRecordDataset(list(files), compression_type="GZIP").as_numpy_iterator():
+        example = tf.train.Example.FromString(record)
+        row: dict[str, object] = {}
+        for column in columns:
+            feature = example.features.feature.get(column)
+            kind = feature.WhichOneof("kind") if feature is not None else None
+            values = getattr(feature, kind).value if kind else []
+            value = values[0] if len(values) else None
+            row[column] = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(columns))
+
+
+def benchmark_project(name: str, work_dir: Path, timeout: float, reuse: bool) -> dict:
+    """Run (or reuse) our pipeline for one project and compare its model with the baselines."""
+    project = load_project(name, MODELS_DIR)
+    scratch = work_dir / name
+    seconds = None
+    if not (reuse and (scratch / "m.sqlite").exists()):
+        print(f"[quality] {name}: running the pipeline into {scratch}", flush=True)
+        seconds = run_pipeline(name, scratch, timeout)
+    run_id, computed, files = read_run(name, scratch)
+    columns = list(dict.fromkeys(project.feature_names + label_columns(project)))
+    train, evaluation = decode(files["train"], columns), decode(files["eval"], columns)
+    fitted = fit_baselines(project, train, evaluation)
+    metric = task_metric(project.task)
+    ours = project.named_metrics(computed).get(metric.name, float("nan"))
+    result = compare(project, ours, fitted["metrics"])
+    result.update(run_id=run_id, run_seconds=seconds, rows=fitted["rows"],
+                  encoded_columns=fitted["encoded_columns"],
+                  ours_all=project.named_metrics(computed))
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--projects", nargs="+", default=list(DEFAULT_PROJECTS))
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "benchmarks" / "results")
+    parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT / "state" / "bench-quality",
+                        help="scratch roots, one per project (emptied before its run)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="compare against the run already in --work-dir instead of running again")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per pipeline run")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a project fails")
+    args = parser.parse_args(argv)
+    comparisons = [benchmark_project(name, args.work_dir, args.timeout, args.reuse)
+                   for name in args.projects]
+    args.output.mkdir(parents=True, exist_ok=True)
+    document = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "tolerances": {t.value: vars(a) for t, a in TOLERANCES.items()},
+                "projects": comparisons}
+    (args.output / "quality.json").write_text(json.dumps(document, indent=2) + "\n")
+    table = markdown(comparisons)
+    (args.output / "quality.md").write_text(table + "\n")
+    print(table)
+    return 1 if args.strict and not all(c["pass"] for c in comparisons) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
