@@ -169,11 +169,13 @@ def check(
 
 
 def with_comparators(schema: schema_pb2.Schema, features: Sequence[str]) -> schema_pb2.Schema:
-    """A copy of the schema where each of the served `features` (the project's) without a skew or
-    drift comparator gets the default one, so any project's model is checked, not only those whose
-    curated schema declares comparators."""
+    """The schema as curated when it declares any skew or drift comparator (a reviewer chose which
+    features to watch); otherwise a copy where each served feature (the project's) gets the default
+    comparator, so a project whose schema declares none (init's) is still checked."""
     from tensorflow_metadata.proto.v0 import schema_pb2
 
+    if any(f.HasField("skew_comparator") or f.HasField("drift_comparator") for f in schema.feature):
+        return schema
     schema = type(schema).FromString(schema.SerializeToString())
     wanted = set(features)
     for feature in schema.feature:
