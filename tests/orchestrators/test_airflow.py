@@ -54,8 +54,10 @@ def pipeline_env(config: PipelineConfig) -> dict[str, str]:
     env = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) or not field.init:
             continue
+        if value is None and field.name != "schema_path":
+            continue  # left to the project's declaration, as in the config itself
         text = "infer" if value is None else value.value if isinstance(value, enum.Enum) else value
         env[f"PIPELINE_{field.name.upper()}"] = str(text)
     return env
