@@ -1,13 +1,15 @@
 """Content fingerprints of the files a run reads: data, user code and schema.
 
 Files are hashed in chunks (CHUNK_BYTES at a time), never read whole into memory; the digests
-are those of whole-file reads (sha256 of the same bytes in the same order), so fingerprints
-recorded before streaming stay comparable.
+are those of whole-file reads (sha256 of the same bytes in the same order). The data fingerprint
+length-prefixes each file's name, link target and size (a run recorded before that answers
+"changed since run <id>: data_fingerprint" once).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from pipeline.config import (
@@ -32,11 +34,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _field(digest: hashlib._Hash, value: bytes) -> None:
+    """Feed one length-prefixed value, so no two different file sets give the same stream."""
+    digest.update(len(value).to_bytes(8, "big"))
+    digest.update(value)
+
+
 def data_fingerprint(files: list[Path]) -> str:
-    """sha256 over the file names and bytes a run reads, to detect altered inputs."""
+    """sha256 over each file's name, link target, size and bytes (length-prefixed): any added,
+    removed, renamed, edited or retargeted file changes it. `files` come from
+    pipeline.data.input_files, the set CsvExampleGen reads."""
     digest = hashlib.sha256()
     for path in sorted(files):
-        digest.update(path.name.encode())
+        _field(digest, path.name.encode("utf-8", "surrogateescape"))
+        target = os.readlink(path) if path.is_symlink() else ""
+        _field(digest, target.encode("utf-8", "surrogateescape"))
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
         update_with_file(digest, path)
     return digest.hexdigest()
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.data import schema_io
+from pipeline.data.input_files import is_data_name
 from pipeline.data.schema_io import load_schema, schema_columns
 from pipeline.data.spans import SPAN_FILE, SpanError, list_spans, span_dir
 
@@ -54,7 +55,7 @@ def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
     """
     if not source.is_file():
         raise SpanError(f"{source} is not a file")
-    if data_dir.is_dir() and not list_spans(data_dir) and any(data_dir.glob("*.csv")):
+    if data_dir.is_dir() and not list_spans(data_dir) and any(map(is_data_name, os.listdir(data_dir))):
         raise SpanError(
             f"{data_dir} is a plain folder of CSV files, not span-N folders: ingest into a new "
             "or span-organized data dir"

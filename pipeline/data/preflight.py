@@ -19,20 +19,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.config.project import DECLARATION_FILE, Project
-from pipeline.errors import WorkFailed
+from pipeline.data.input_files import PreflightError, data_files, list_folder
 
 MAX_PROBLEMS_PER_FILE = 10
 
 
 MB = 1 << 20
-
-
-class PreflightError(WorkFailed):
-    """A pre-flight check failed before any component ran; the message lists every problem."""
-
-    def __init__(self, title: str, problems: list[str]) -> None:
-        super().__init__(f"{title}:\n  " + "\n  ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -78,14 +70,8 @@ def expected_columns(schema_path: Path | None, project: Project) -> Columns:
 
 
 def input_files(data_dir: Path) -> list[Path]:
-    """What CsvExampleGen's '*' pattern reads: every non-hidden entry of the folder."""
-    if not data_dir.is_dir():
-        problem = f"{data_dir}: input directory does not exist"
-        raise PreflightError("input data check failed", [problem])
-    entries = sorted(p for p in data_dir.iterdir() if not p.name.startswith("."))
-    if not entries:
-        raise PreflightError("input data check failed", [f"{data_dir}: no input files"])
-    return entries
+    """What CsvExampleGen reads in the folder (pipeline.data.input_files has the rule)."""
+    return data_files(data_dir)
 
 
 def check_data_dir(
@@ -93,15 +79,13 @@ def check_data_dir(
 ) -> DataReport:
     """Check every input file; raise PreflightError listing all problems found."""
     columns = expected_columns(schema_path, project)
-    problems: list[str] = []
+    listing = list_folder(data_dir)
+    problems = list(listing.problems)
     rows = 0
     empty: Counter[str] = Counter()
     first_header: tuple[Path, list[str]] | None = None
-    files = input_files(data_dir)
+    files = listing.files
     for path in files:
-        if path.is_dir():
-            problems.append(f"{path}: is a directory; put only CSV files in {data_dir}")
-            continue
         checked = _check_file(path, columns, max_row_bytes)
         problems += checked.problems
         rows += checked.rows

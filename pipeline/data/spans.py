@@ -6,11 +6,12 @@ import re
 from pathlib import Path
 
 from pipeline.config import BeamMode, ConfigError, PipelineConfig, SpanSelection, is_uri
+from pipeline.data import input_files
 
 SPAN_PREFIX = "span-"
 
 
-SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/*.csv"
+SPAN_PATTERN = SPAN_PREFIX + "{SPAN}/" + input_files.DATA_FILE_PATTERN
 
 
 SPAN_FILE = "data.csv"
@@ -47,8 +48,8 @@ def span_dir(data_dir: Path, span: int) -> Path:
 
 
 def span_files(data_dir: Path, span: int) -> list[Path]:
-    """The CSV files ExampleGen reads for a span, sorted."""
-    return sorted(span_dir(data_dir, span).glob("*.csv"))
+    """The CSV files ExampleGen reads for a span, sorted (PreflightError if any is unreadable)."""
+    return input_files.data_files(span_dir(data_dir, span))
 
 
 def resolve_spans(data_dir: Path, selection: SpanSelection) -> tuple[int, ...]:
@@ -85,7 +86,9 @@ def input_bytes(data_dir: Path | str, selection: SpanSelection) -> int:
     if "://" in str(data_dir):
         return 0
     folders = input_folders(Path(data_dir), resolve_spans(Path(data_dir), selection))
-    return sum(path.stat().st_size for folder in folders for path in folder.glob("*.csv"))
+    # Unreadable entries are left to the pre-flight, which names them.
+    return sum(path.stat().st_size for folder in folders
+               for path in input_files.list_folder(folder).files)
 
 
 def with_beam_mode_for_input(config: PipelineConfig) -> PipelineConfig:

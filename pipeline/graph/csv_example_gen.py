@@ -25,6 +25,8 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 
+from pipeline.data import input_files
+
 # Kinds in TFX's order of generality; a column takes the most general kind any cell needs.
 UNKNOWN, INT, FLOAT, STRING = range(4)
 INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
@@ -164,6 +166,11 @@ def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
     files = sorted(cast("list[str]", fileio.glob(pattern)))  # a str pattern globs to str paths
     if not files:
         raise RuntimeError(f"Split pattern {pattern} does not match any files.")
+    # Never open a FIFO, device or dangling link (a run whose runner skipped the pre-flight).
+    unreadable = input_files.local_problems(files)
+    if unreadable:
+        raise input_files.PreflightError(f"input files CsvExampleGen cannot read in {pattern}",
+                                         unreadable)
     header = io_utils.load_csv_column_names(files[0])
     different = [f for f in files[1:] if io_utils.load_csv_column_names(f) != header]
     if different:

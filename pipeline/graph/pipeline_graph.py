@@ -17,7 +17,7 @@ from tfx.types import (
 )
 
 from pipeline.config import PipelineConfig
-from pipeline.data import spans
+from pipeline.data import input_files, spans
 from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate
@@ -54,9 +54,11 @@ def _split_config(config: PipelineConfig) -> tfx.proto.Output:
 
 
 def _span_inputs(span: int | None) -> dict[str, object]:
-    """ExampleGen's input for span-N folders, pinned to the span resolved at construction."""
+    """ExampleGen's input: the data file pattern (pipeline.data.input_files) of the plain folder,
+    or of span-N folders pinned to the span resolved at construction."""
     if span is None:
-        return {}
+        return {"input_config": tfx.proto.Input(splits=[tfx.proto.Input.Split(
+            name="single_split", pattern=input_files.DATA_FILE_PATTERN)])}
     return {
         "input_config": tfx.proto.Input(
             splits=[tfx.proto.Input.Split(name="single_split", pattern=spans.SPAN_PATTERN)]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, SpanSelection, location, parse_spans
-from pipeline.data import fingerprints, spans
+from pipeline.data import fingerprints, input_files, spans
 from pipeline.data.fingerprints import file_sha256, schema_fingerprint, user_code_fingerprint
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
@@ -191,7 +191,7 @@ def compute(config: PipelineConfig, window: tuple[int, ...] | None = None) -> Ru
     """
     graph = graph_facts(config, window)
     files = [f for folder in spans.input_folders(spans.local_data_dir(config), graph.window)
-             for f in sorted(folder.glob("*.csv"))]
+             for f in input_files.data_files(folder)]
     git = git_commit()
     return RunFacts(
         **dataclasses.asdict(graph),

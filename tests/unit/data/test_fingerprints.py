@@ -16,12 +16,15 @@ from pipeline.serving import layout
 BIG_FILE_BYTES = 3 * fingerprints.CHUNK_BYTES + 12_345
 
 
-def old_data_fingerprint(files: list[Path]) -> str:
-    """The whole-file computation the recorded history was made with."""
+def whole_file_data_fingerprint(files: list[Path]) -> str:
+    """The data fingerprint computed from whole-file reads: length-prefixed name and link
+    target, size, bytes."""
     digest = hashlib.sha256()
     for path in sorted(files):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        for value in (path.name.encode(), b""):
+            digest.update(len(value).to_bytes(8, "big") + value)
+        data = path.read_bytes()
+        digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
 
 
@@ -48,7 +51,7 @@ def big_files(tmp_path: Path) -> list[Path]:
 
 
 def test_streamed_digests_equal_the_whole_file_ones(big_files: list[Path], tmp_path: Path) -> None:
-    expected_data = old_data_fingerprint(big_files)
+    expected_data = whole_file_data_fingerprint(big_files)
     expected_files = old_files_fingerprint(big_files, tmp_path)
     expected_lock = hashlib.sha256(big_files[0].read_bytes()).hexdigest()
     assert fingerprints.data_fingerprint(big_files) == expected_data
@@ -68,7 +71,7 @@ def test_chunk_size_does_not_change_the_digest(big_files: list[Path]) -> None:
 def test_no_fingerprint_reads_a_whole_file(
     big_files: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expected = old_data_fingerprint(big_files), old_files_fingerprint(big_files, tmp_path)
+    expected = whole_file_data_fingerprint(big_files), old_files_fingerprint(big_files, tmp_path)
     sizes = []
     real_read = fingerprints.update_with_file
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +15,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as spec
 
-from pipeline.graph import csv_example_gen
+from pipeline.config import PipelineConfig
+from pipeline.data import input_files
+from pipeline.data.preflight import PreflightError, check_data_dir
+from pipeline.graph import csv_example_gen, pipeline_graph
+from pipeline.run import run_facts
 from tests.support.configs import SAMPLE_DATA
 
 # Runs TensorFlow, Transform or Beam: `make test-unit` skips it, `make test` runs it.
@@ -42,7 +47,8 @@ def examples_by_split(executor_class: type, input_base: Path, output: Path) -> d
     properties = {
         spec.INPUT_BASE_KEY: str(input_base),
         spec.INPUT_CONFIG_KEY: json_format.MessageToJson(example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")])),
+            splits=[example_gen_pb2.Input.Split(
+                name="single_split", pattern=input_files.DATA_FILE_PATTERN)])),
         spec.OUTPUT_CONFIG_KEY: json_format.MessageToJson(
             example_gen_pb2.Output(split_config=splits)),
         spec.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
@@ -85,3 +91,33 @@ def test_a_file_arrow_cannot_read_is_named(tmp_path: Path) -> None:
     bad.write_bytes(b"a,b\n1,x\n2,\xff\xfe\n")
     with pytest.raises(ValueError, match=f"^{bad}: .*invalid UTF8"):
         list(csv_example_gen.read_blocks(str(bad), ["a", "b"]))
+
+
+def test_it_reads_exactly_the_files_the_preflight_checks(tmp_path: Path) -> None:
+    input_base = tmp_path / "input"
+    input_base.mkdir()
+    lines = (SAMPLE_DATA / "data.csv").read_text().splitlines(keepends=True)
+    (input_base / "a.csv").write_text("".join(lines[:101]))
+    (input_base / "b.csv").symlink_to(SAMPLE_DATA / "data.csv")
+    for junk in ("notes.txt", "a.csv.swp", "a.csv~", "DATA.CSV"):
+        (input_base / junk).write_bytes(b"\xff\x00 not,a,csv\n")
+    os.mkfifo(input_base / "pipe")  # not *.csv: never opened
+    config = PipelineConfig()
+    checked = check_data_dir(input_base, config.schema_path, 1 << 20, config.declaration)
+    examples_by_split(csv_example_gen.Executor, input_base, tmp_path / "ours")
+    records = tf.data.TFRecordDataset(glob.glob(str(tmp_path / "ours" / "Split-*" / "*")),
+                                      compression_type="GZIP")
+    assert sum(1 for _ in records) == checked.rows == 100 + 302
+    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="s")
+    nodes = pipeline_graph.create_components(config, facts, run_context="{}")
+    example_gen = next(n for n in nodes if n.id == pipeline_graph.EXAMPLE_GEN)
+    assert input_files.DATA_FILE_PATTERN in example_gen.exec_properties["input_config"]
+
+
+def test_a_fifo_it_would_read_is_refused_without_opening_it(tmp_path: Path) -> None:
+    input_base = tmp_path / "input"
+    input_base.mkdir()
+    (input_base / "a.csv").write_text((SAMPLE_DATA / "data.csv").read_text())
+    os.mkfifo(input_base / "b.csv")
+    with pytest.raises(PreflightError, match="b.csv: is a FIFO"):
+        examples_by_split(csv_example_gen.Executor, input_base, tmp_path / "ours")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.data import fingerprints, spans
+from pipeline.data import fingerprints, input_files, spans
 from pipeline.graph import pipeline_graph
 from pipeline.run import run_facts
 from tests.support.configs import small_config
@@ -146,7 +146,7 @@ def test_computed_facts_record_what_the_run_context_always_held(tmp_path: Path) 
     facts = run_facts.compute(config)
     context = facts.context(config)
     files = [f for folder in spans.input_folders(config.data_dir, window)
-             for f in sorted(folder.glob("*.csv"))]
+             for f in input_files.data_files(folder)]
     assert facts.window == window
     assert context["data_files"] == [str(f) for f in files]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
