@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.config.project import DECLARATION_FILE, Project
+from pipeline.data import csv_format
 from pipeline.data.input_files import PreflightError, data_files, list_folder
 
 MAX_PROBLEMS_PER_FILE = 10
@@ -123,11 +124,24 @@ def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
         _, header_text, header_error = first
         if header_error:
             return _FileCheck([f"{path}:1: header {header_error}"])
-        header = next(csv.reader([header_text]), [])
+        try:
+            header = next(csv.reader([header_text]), [])
+        except csv.Error as error:
+            return _FileCheck([f"{path}:1: header is not a CSV line ({error}; lines must end "
+                               "in \\n or \\r\\n)"])
         header_problems = _header_problems(header, columns)
+        if header != csv_format.header_names(header_text):
+            header_problems.append("column names must be plain and comma-separated, without "
+                                   "quotes or surrounding spaces (CsvExampleGen splits the first "
+                                   "line on commas)")
         if header_problems:
             return _FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
-        return _check_records(path, header, records)
+        checked = _check_records(path, header, records)
+        if not checked.problems:
+            handle.seek(0)
+            problem = csv_format.arrow_problem(handle, header)
+            checked.problems += [f"{path}: {problem}"] if problem else []
+        return checked
 
 
 def _check_records(
@@ -200,7 +214,7 @@ def _names(names: list[str]) -> str:
 def _records(handle: BinaryIO, max_row_bytes: int) -> Iterator[tuple[int, str, str | None]]:
     """(first line number, text, problem) per CSV record, joining lines inside quotes as
     CsvExampleGen does; stops at a line too long to read safely."""
-    line_number, start, quotes, size = 0, 0, 0, 0
+    line_number, start, size, inside = 0, 0, 0, False
     parts: list[str] = []
     while raw := handle.readline(max_row_bytes + 1):
         line_number += 1
@@ -214,15 +228,35 @@ def _records(handle: BinaryIO, max_row_bytes: int) -> Iterator[tuple[int, str, s
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
             yield line_number, "", _encoding_problem(raw, error, line_number == 1)
-            start, parts, quotes, size = 0, [], 0, 0
+            start, parts, size, inside = 0, [], 0, False
             continue
         parts.append(text)
-        quotes += text.count('"')
-        if quotes % 2 == 0:
+        inside = _inside_quotes(text, inside)
+        if not inside:
             yield start, "".join(parts).rstrip("\r\n"), None
-            start, parts, quotes, size = 0, [], 0, 0
+            start, parts, size = 0, [], 0
     if parts:
         yield start, "", "unbalanced quotes: the record never ends"
+
+
+def _inside_quotes(line: str, inside: bool) -> bool:
+    """Whether a record is still inside a quoted field after this line: as in Arrow's and
+    Python's readers, a quote opens a field only at its start, and "" inside one is a quote."""
+    if '"' not in line:
+        return inside
+    field_start, i = not inside, 0
+    while i < len(line):
+        char = line[i]
+        if inside and char == '"':
+            if line[i + 1:i + 2] == '"':
+                i += 1
+            else:
+                inside = False
+        elif not inside:
+            inside = char == '"' and field_start
+            field_start = char == ","
+        i += 1
+    return inside
 
 
 def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) -> str:

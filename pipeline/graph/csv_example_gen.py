@@ -17,7 +17,6 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 from tfx import v1 as tfx
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
@@ -25,12 +24,11 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
 from tfx.utils import io_utils
 
-from pipeline.data import input_files
+from pipeline.data import csv_format, input_files
 
 # Kinds in TFX's order of generality; a column takes the most general kind any cell needs.
 UNKNOWN, INT, FLOAT, STRING = range(4)
 INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-BLOCK_BYTES = 16 << 20
 
 
 def cell_kind(cell: str) -> int:
@@ -91,22 +89,11 @@ def feature_column(cells: pa.Array, kind: int) -> pa.Array:
 
 
 def read_blocks(path: str, header: list[str]) -> Iterator[pa.RecordBatch]:
-    """A CSV file's rows as blocks of string columns, empty cells as nulls, blank lines skipped;
+    """A CSV file's rows as blocks of string columns (csv_format, which the pre-flight shares);
     Arrow's parse errors name the file."""
-    options = pa_csv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
-        null_values=[""],  # Arrow's default also nulls "NA", "null", ...: TFX keeps them
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
     with beam.io.filesystems.FileSystems.open(path) as handle:
         try:
-            yield from pa_csv.open_csv(
-                handle,
-                read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-                convert_options=options,
-            )
+            yield from csv_format.arrow_blocks(handle, header)
         except pa.ArrowInvalid as error:
             raise ValueError(f"{path}: {error}") from error
 

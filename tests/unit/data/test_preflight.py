@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.data import csv_format
 from pipeline.data.preflight import PreflightError, check_data_dir
 from tests.support.configs import SAMPLE_DATA, small_config
 from tests.support.faults import (
@@ -145,8 +147,46 @@ def test_quoted_multiline_fields_and_blank_lines_are_kept(tmp_path: Path) -> Non
 
 def test_unbalanced_quote_is_refused(tmp_path: Path) -> None:
     lines = sample_lines()
-    write_lines(tmp_path, lines[:-1] + [lines[-1] + '"'])
+    head, last = lines[-1].rsplit(",", 1)
+    write_lines(tmp_path, lines[:-1] + [f'{head},"{last}'])
     assert f"data.csv:{len(lines)}: unbalanced quotes" in refused(tmp_path)
+
+
+def test_a_quote_inside_a_field_is_a_character_as_for_csv_example_gen(tmp_path: Path) -> None:
+    lines = sample_lines()
+    quoted = set_column(lines, features.VOCAB_FEATURE_KEYS[1], 'Joe"s Cab', 10)
+    write_lines(tmp_path, quoted + ['"' + lines[1].replace(",", '","') + '"'])
+    assert check_data_dir(tmp_path, SCHEMA, LIMIT, TAXI).rows == len(lines)
+    with (tmp_path / "data.csv").open("rb") as handle:
+        blocks = list(csv_format.arrow_blocks(handle, lines[0].split(",")))
+    assert sum(block.num_rows for block in blocks) == len(lines)
+
+
+@pytest.mark.parametrize(("first_line", "problem"), [
+    ('"pickup_community_area",', "column names must be plain and comma-separated"),
+    (" pickup_community_area,", "column names must be plain and comma-separated"),
+])
+def test_a_header_csv_example_gen_reads_differently_is_refused(
+    tmp_path: Path, first_line: str, problem: str
+) -> None:
+    lines = sample_lines()
+    assert lines[0].startswith("pickup_community_area,")
+    header = first_line + lines[0].split(",", 1)[1]
+    write_lines(tmp_path, [header, *lines[1:]])
+    assert f"data.csv:1: {problem}" in refused(tmp_path)
+
+
+def test_bare_carriage_returns_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "data.csv").write_text("\r".join(sample_lines()) + "\r")
+    assert "data.csv:1: header is not a CSV line" in refused(tmp_path)
+
+
+def test_what_csv_example_gen_cannot_parse_is_named() -> None:
+    bad_utf8 = io.BytesIO(b'a,b\n1,"\xff"\n')
+    assert "cannot parse it" in (csv_format.arrow_problem(bad_utf8, ["a", "b"]) or "")
+    ragged = io.BytesIO(b"a,b\n1,2,3\n")
+    assert "Expected 2 columns, got 3" in (csv_format.arrow_problem(ragged, ["a", "b"]) or "")
+    assert csv_format.arrow_problem(io.BytesIO(b'a,b\n1,"x\ny"\n'), ["a", "b"]) is None
 
 
 def test_files_with_different_headers(tmp_path: Path) -> None:

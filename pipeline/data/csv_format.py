@@ -1,0 +1,50 @@
+"""How CsvExampleGen parses a CSV file, shared with the pre-flight so both read it alike.
+
+TF-free (pyarrow only): the pre-flight reads each input file with the very reader, header rule
+and options CsvExampleGen's executor uses, and refuses a file it would fail on, naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+BLOCK_BYTES = 16 << 20
+
+
+def header_names(first_line: str) -> list[str]:
+    """Column names as TFX reads them (io_utils.load_csv_column_names): the first line, stripped,
+    split on commas, without CSV quoting."""
+    return first_line.strip().split(",")
+
+
+def arrow_blocks(handle: BinaryIO, header: list[str]) -> Iterator[pa.RecordBatch]:
+    """The rows as blocks of string columns, empty cells as nulls, blank lines skipped; raises
+    pa.ArrowInvalid on what the reader cannot parse."""
+    options = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        null_values=[""],  # Arrow's default also nulls "NA", "null", ...: TFX keeps them
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    yield from pa_csv.open_csv(
+        handle,
+        read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=options,
+    )
+
+
+def arrow_problem(handle: BinaryIO, header: list[str]) -> str | None:
+    """Why CsvExampleGen's reader would fail on this file, or None; reads it block by block."""
+    try:
+        for block in arrow_blocks(handle, header):
+            if block.schema.names != header:
+                return (f"CsvExampleGen reads the columns {block.schema.names[:5]}... where the "
+                        "header names others")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        return f"CsvExampleGen's CSV reader cannot parse it ({str(error)[:300]})"
+    return None
