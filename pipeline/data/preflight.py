@@ -262,7 +262,10 @@ def _inside_quotes(line: str, inside: bool) -> bool:
 def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) -> str:
     """Where the bad bytes are: byte offset, and the column when the line's fields are known."""
     prefix = raw[: error.start].decode("utf-8", "replace")
-    position = len(next(csv.reader([prefix]), [""])) if prefix else 1
+    try:
+        position = len(next(csv.reader([prefix]), [""])) if prefix else 1
+    except csv.Error:  # a NUL byte, a stray line break: the field is not known
+        position, is_header = 0, True
     where = "" if is_header else f" in field {position}"
     bad = raw[error.start : error.start + 4]
     return f"not valid UTF-8{where} (bytes {bad!r} at byte {error.start + 1} of the line)"
