@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from pipeline.config import add_metadata_server_arguments
+from pipeline.config import add_metadata_server_arguments, local_path
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the pipeline's metadata lives; unset flags fall back to PIPELINE_* env vars, then the
     config defaults (pipeline.config.store_config builds the config readers open)."""
     project_argument(parser)
-    parser.add_argument("--metadata", dest="metadata_path", type=Path,
+    parser.add_argument("--metadata", dest="metadata_path", type=local_path,
                         help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
                              "state/metadata/<project>.sqlite)")
     parser.add_argument("--pipeline-name", dest="pipeline_name",
@@ -47,3 +46,24 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
+
+
+def http_url(text: str) -> str:
+    """argparse type for a REST endpoint: http:// or https://, so a typo never reaches a socket."""
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme not in ("http", "https"):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text
+
+
+def grpc_target(text: str) -> str:
+    """argparse type for a gRPC endpoint: host:port, without a URL scheme."""
+    host, _, port = text.rpartition(":")
+    if "://" in text or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (e.g. localhost:8500), got {text!r}")
+    return text
+
+
+def version_number(text: str) -> str:
+    """argparse type for a serving version: a whole number > 0, kept as the text versions use."""
+    return str(positive_int(text))

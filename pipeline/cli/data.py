@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from pipeline.cli.common import project_argument
+from pipeline.config import local_path
 from pipeline.data.preflight import check_data_dir
 from pipeline.errors import WorkFailed
 
@@ -56,9 +57,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=_check_data)
 
     ingest = commands.add_parser("ingest", help="validate a CSV and land it as the next span")
-    ingest.add_argument("file", type=Path)
+    ingest.add_argument("file", type=local_path)
     project_argument(ingest)
-    ingest.add_argument("--data", type=Path, help="span-organized data dir (default: the project's)")
-    ingest.add_argument("--schema", type=Path, help="curated schema (default: the project's)")
+    ingest.add_argument("--data", type=local_path, help="span-organized data dir (default: the project's)")
+    ingest.add_argument("--schema", type=local_path, help="curated schema (default: the project's)")
     ingest.set_defaults(handler=_ingest)
 

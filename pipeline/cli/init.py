@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pipeline.config import local_path
 from pipeline.config.project import DECLARATION_FILE, SCHEMA_FILE, Task
 
 MODELS_DIR_ENV = "PIPELINE_MODELS_DIR"
@@ -163,7 +164,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Profile the CSV data, decide the task and each column's treatment, and write "
                     "models/NAME/project.yaml and models/NAME/schema.pbtxt to review.")
     parser.add_argument("name", metavar="NAME", help="project name (a Python identifier)")
-    parser.add_argument("--data", type=Path, required=True, metavar="PATH",
+    parser.add_argument("--data", type=local_path, required=True, metavar="PATH",
                         help="a CSV file or a folder of CSV files with one header")
     parser.add_argument("--label", required=True, metavar="COLUMN", help="the column to predict")
     parser.add_argument("--task", choices=[t.value for t in Task],
@@ -172,5 +173,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="binary task: the label value that is the positive class")
     parser.add_argument("--force", action="store_true",
                         help="replace an existing project's project.yaml and schema.pbtxt")
-    parser.add_argument("--models-dir", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--models-dir", type=local_path, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_init)

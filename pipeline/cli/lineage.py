@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from pipeline.cli.common import store_arguments
+from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, store_config
 from pipeline.config.project import Project
 from pipeline.metadata import connection, provenance, pushes, records, summary
@@ -55,7 +55,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "lineage", help="which data, code, config and metrics produced a served model version")
     which = report.add_mutually_exclusive_group()
-    which.add_argument("--version", help="serving version to explain")
+    which.add_argument("--version", type=version_number, help="serving version to explain")
     which.add_argument("--latest", action="store_true", help="the latest pushed version (default)")
     _add_store_arguments(report)
     report.set_defaults(handler=_reporting(_lineage))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import STATE_DIR
+from pipeline.config import STATE_DIR, local_path
 from pipeline.errors import EXIT_INVALID
 
 
@@ -37,13 +36,13 @@ def _monitor(args: argparse.Namespace) -> int:
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register `monitor`."""
     watch = commands.add_parser("monitor", help="skew and drift report on production data")
-    watch.add_argument("file", type=Path, help="CSV of production requests (no label column)")
-    watch.add_argument("--previous", type=Path,
+    watch.add_argument("file", type=local_path, help="CSV of production requests (no label column)")
+    watch.add_argument("--previous", type=local_path,
                        help="previous window (CSV or .pb stats); default: the last one monitored")
     store_arguments(watch)
-    watch.add_argument("--state-dir", type=Path,
+    watch.add_argument("--state-dir", type=local_path,
                        help="where the last window's statistics are kept "
                             "(default state/monitoring/<project>)")
-    watch.add_argument("--report-dir", type=Path, help="default: <state-dir>/reports/<time>")
+    watch.add_argument("--report-dir", type=local_path, help="default: <state-dir>/reports/<time>")
     # Exit 1 is an alert: any failure to run (no store, no served model, bad file) exits 2.
     watch.set_defaults(handler=_monitor, cannot_run_exit_code=EXIT_INVALID)

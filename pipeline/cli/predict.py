@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
-from pipeline.cli.common import positive_float, positive_int, project_argument
-from pipeline.config import store_config
+from pipeline.cli.common import (
+    grpc_target,
+    http_url,
+    positive_float,
+    positive_int,
+    project_argument,
+)
+from pipeline.config import local_path, store_config
 from pipeline.serving.client import (
     DEFAULT_TIMEOUT,
     RAW_SIGNATURE,
@@ -45,8 +50,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "predict", help="send CSV rows to TF Serving, print each row's predictions"
     )
     where = predict.add_mutually_exclusive_group(required=True)
-    where.add_argument("--server", help="REST endpoint, e.g. http://localhost:8501")
-    where.add_argument("--grpc", help="gRPC endpoint, e.g. localhost:8500")
+    where.add_argument("--server", type=http_url, help="REST endpoint, e.g. http://localhost:8501")
+    where.add_argument("--grpc", type=grpc_target, help="gRPC endpoint, e.g. localhost:8500")
     project_argument(predict)
     predict.add_argument("--model", help="served model name (default: the project's)")
     which = predict.add_mutually_exclusive_group()
@@ -55,5 +60,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--signature", default=SERVING_SIGNATURE,
                          choices=[SERVING_SIGNATURE, RAW_SIGNATURE])
     predict.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds")
-    predict.add_argument("file", type=Path, help="CSV with the raw feature columns")
+    predict.add_argument("file", type=local_path, help="CSV with the raw feature columns")
     predict.set_defaults(handler=_predict)

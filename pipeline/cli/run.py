@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import STATE_DIR, add_run_arguments, config_from_args
+from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -91,14 +91,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "infer-schema", help="run up to SchemaGen and write its inferred schema for review"
     )
     add_run_arguments(infer)
-    infer.add_argument("--output", type=Path, default=STATE_DIR / "schema" / "schema.pbtxt",
+    infer.add_argument("--output", type=local_path, default=STATE_DIR / "schema" / "schema.pbtxt",
                        help="where to write the inferred schema.pbtxt")
     infer.set_defaults(handler=_infer_schema)
 
     again = commands.add_parser("reproduce", help="re-run a recorded run and compare outputs")
     again.add_argument("run_id", help="a run id from MLMD, or 'latest'")
     store_arguments(again)
-    again.add_argument("--scratch", type=Path, help="where to re-run (default: a temp folder)")
+    again.add_argument("--scratch", type=local_path, help="where to re-run (default: a temp folder)")
     again.add_argument("--allow-code-change", action="store_true",
                        help="re-run even if models/ changed since the recorded run")
     again.set_defaults(handler=_reproduce)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from pipeline.cli.common import positive_int, store_arguments
-from pipeline.config import PipelineConfig, store_config
+from pipeline.config import PipelineConfig, local_path, store_config
 from pipeline.serving.server_config import (
     DEFAULT_KEEP,
     DEFAULT_OUTPUT_DIR,
@@ -105,12 +104,12 @@ def _add_serving_arguments(parser: argparse.ArgumentParser) -> None:
     """The project and its store, where its versions are served from, and where the config files
     and the audit log live."""
     store_arguments(parser)
-    parser.add_argument("--serving-dir", dest="serving_dir", type=Path,
+    parser.add_argument("--serving-dir", dest="serving_dir", type=local_path,
                         help="TF Serving model base path the pipeline pushes to: versions are "
                              "<dir>/<model-name>/<version>/ (default $PIPELINE_SERVING_DIR or "
                              "state/serving_model)")
     parser.add_argument("--model-name", dest="model_name",
                         help="model name under the serving dir (default $PIPELINE_MODEL_NAME or the "
                              "project name)")
-    parser.add_argument("--output-dir", type=Path,
+    parser.add_argument("--output-dir", type=local_path,
                         help="folder of models.config and friends (default serving/<model-name>)")

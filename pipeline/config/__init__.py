@@ -22,6 +22,7 @@ from pipeline.config.settings import (
     beam_option_names,
     default_project,
     is_uri,
+    local_path,
     location,
     parse_spans,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "Location",
     "is_uri",
     "location",
+    "local_path",
     "PipelineConfig",
     "beam_option_names",
     "add_run_arguments",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import enum
 import os
@@ -132,9 +133,32 @@ def is_uri(location: Location) -> bool:
     return "://" in str(location)
 
 
+# File systems TFX's fileio reaches through TensorFlow; any other scheme is a typo or a mistake.
+URI_SCHEMES = ("gs", "s3", "hdfs")
+
+
+class BadLocation(ValueError, argparse.ArgumentTypeError):
+    """A path flag or variable holds a URL it cannot be; argparse shows the message as is."""
+
+
 def location(text: str) -> Location:
-    """Parse a location, keeping URIs as text (Path would fold gs:// into gs:/)."""
-    return text if is_uri(text) else Path(text)
+    """Parse a location, keeping URIs of a supported file system as text (Path would fold gs://
+    into gs:/); any other scheme is refused."""
+    if not is_uri(text):
+        return Path(text)
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in URI_SCHEMES:
+        supported = ", ".join(f"{s}://" for s in URI_SCHEMES)
+        raise BadLocation(f"unsupported URL scheme '{scheme}://' in {text!r}: use a local path "
+                          f"or {supported}")
+    return text
+
+
+def local_path(text: str) -> Path:
+    """A local file or folder; a URL would silently become a relative folder named 'scheme:'."""
+    if is_uri(text):
+        raise BadLocation(f"expected a local path, got the URL {text!r}")
+    return Path(text)
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,8 @@ class PipelineConfig:
                  f"must be > 0, got {self.batch_size}")
         _require(self.learning_rate is None or self.learning_rate > 0, "learning_rate",
                  f"must be > 0, got {self.learning_rate}")
+        _require(self.seed is None or 0 <= self.seed < 2**31, "seed",
+                 f"must be in [0, 2**31), got {self.seed}")
         self._check_thresholds()
         _require(self.workers >= 0, "workers", f"must be >= 0, got {self.workers}")
         _require(self.min_free_mb >= 0, "min_free_mb", f"must be >= 0, got {self.min_free_mb}")
@@ -283,15 +309,15 @@ class PipelineConfig:
 
     def _check_metadata(self) -> None:
         """A database server needs a user and a database name; SQLite needs neither."""
-        if self.metadata_backend is MetadataBackend.SQLITE:
-            return
-        _require(bool(self.metadata_user), "metadata_user", "required for a metadata server")
-        _require(bool(self.metadata_database), "metadata_database", "must not be empty")
         _require(
             0 <= self.metadata_port <= 65535,
             "metadata_port",
             f"must be in [0, 65535], got {self.metadata_port}",
         )
+        if self.metadata_backend is MetadataBackend.SQLITE:
+            return
+        _require(bool(self.metadata_user), "metadata_user", "required for a metadata server")
+        _require(bool(self.metadata_database), "metadata_database", "must not be empty")
 
     @property
     def metadata_server_port(self) -> int:

@@ -16,6 +16,7 @@ from pipeline.config.settings import (
     ConfigError,
     MetadataBackend,
     PipelineConfig,
+    local_path,
     location,
     parse_spans,
 )
@@ -45,10 +46,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="curated schema.pbtxt, or 'infer' to use SchemaGen's inferred schema")
     arg("--pipeline-root", dest="pipeline_root", type=location,
         help="where TFX writes artifacts (a folder or a URI such as gs://bucket/root)")
-    arg("--metadata", dest="metadata_path", type=Path, help="ML Metadata SQLite file")
-    arg("--serving-dir", dest="serving_dir", type=Path,
+    arg("--metadata", dest="metadata_path", type=local_path, help="ML Metadata SQLite file")
+    arg("--serving-dir", dest="serving_dir", type=local_path,
         help="TF Serving model base path; versions go to <dir>/<model-name>/<version>/")
-    arg("--log-dir", dest="log_dir", type=Path, help="where the full TF/Beam log is written")
+    arg("--log-dir", dest="log_dir", type=local_path, help="where the full TF/Beam log is written")
     arg("--pipeline-name", dest="pipeline_name", help="name of the pipeline in ML Metadata")
     arg("--model-name", dest="model_name", help="model name under the serving dir")
     arg("--train-steps", dest="train_steps", type=_positive_int, help="Trainer steps")
@@ -134,8 +135,9 @@ def _boolean(text: str) -> bool:
 
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
-    "log_dir": Path, "train_steps": lambda v: _counted(int(v)), "eval_steps": lambda v: _counted(int(v)),
+    "data_dir": location, "pipeline_root": location, "metadata_path": local_path,
+    "serving_dir": local_path, "log_dir": local_path,
+    "train_steps": lambda v: _counted(int(v)), "eval_steps": lambda v: _counted(int(v)),
     "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
     "train_hash_buckets": int, "eval_hash_buckets": int,

@@ -68,10 +68,16 @@ _SPECIAL_KINDS = (
 
 
 def kind_problem(path: Path) -> str | None:
-    """Why this entry cannot be read as a data file, from lstat/stat only (never opened)."""
+    """Why this folder entry cannot be read as a data file, from its name and lstat/stat."""
     if path.name.startswith(EDITOR_PREFIXES):
         return ("is a hidden or editor lock/backup file, which CsvExampleGen's *.csv glob "
                 "would read too; remove it (or finish editing) before running")
+    return special_kind(path)
+
+
+def special_kind(path: Path) -> str | None:
+    """Why this path is not a readable regular file (or a link to one), from lstat/stat only:
+    a FIFO or device is never opened, so nothing can hang."""
     try:
         mode = os.stat(path).st_mode
     except OSError as error:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold, Treatment
-from pipeline.data import preflight
+from pipeline.data import input_files, preflight
 from pipeline.errors import InvalidInput
 
 # Limits of the decisions, as data.
@@ -140,18 +140,17 @@ class Table:
 
 def data_files(path: Path) -> list[Path]:
     """The files a run reads for `--data`: the file itself, or what CsvExampleGen reads in a folder."""
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ProfileError(f"{path}: no such file or folder")
-    if path.is_file():
+    if not path.is_dir():
+        problem = input_files.special_kind(path)
+        if problem:
+            raise ProfileError(f"{path}: {problem}")
         return [path]
     try:
-        files = preflight.input_files(path)
+        return preflight.input_files(path)
     except preflight.PreflightError as error:
         raise ProfileError(error.problems[0]) from None
-    folders = [f for f in files if f.is_dir()]
-    if folders:
-        raise ProfileError(f"{folders[0]}: is a directory; put only CSV files in {path}")
-    return files
 
 
 def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:

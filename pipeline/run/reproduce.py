@@ -61,7 +61,10 @@ def recorded_context(store: Store, run_id: str) -> dict[str, object]:
 
 def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     """The recorded config with outputs under `scratch`, the recorded span pinned, caching off."""
-    values = dict(cast("Mapping[str, object]", context["config"]))
+    recorded = context.get("config")
+    if not isinstance(recorded, dict):
+        raise ReproduceError("the run recorded no config in its run context: it cannot be re-run")
+    values = dict(cast("Mapping[str, object]", recorded))
     values.update({field: str(scratch / name) for field, name in SCRATCH_PATHS.items()})
     # The re-run's metadata is a scratch SQLite file, never the recorded run's server store.
     values["metadata_backend"] = MetadataBackend.SQLITE.value
