@@ -1,18 +1,25 @@
 """DataGate: stops the run before Transform when any validation found an anomaly."""
 
 
+import json
 import shutil
 from pathlib import Path
 
+import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 
+from pipeline.config.project import Project
+from pipeline.data import label_checks
 from pipeline.errors import WorkFailed
 
 SCHEMA_FILE = "schema.pbtxt"
 ANOMALIES_FILE = "SchemaDiff.pb"
+
+
+STATS_FILE = "FeatureStats.pb"
 
 
 SPAN_PROPERTY = "span"
@@ -51,16 +58,37 @@ def window_problems(anomalies: list[types.Artifact]) -> list[str]:
     return problems
 
 
+def span_label_problems(statistics: list[types.Artifact], project: Project) -> list[str]:
+    """Labels that cannot train a model, per span and split (pipeline.data.label_checks)."""
+    problems = []
+    for artifact in statistics:
+        splits = {
+            split: tfdv.load_stats_binary(str(Path(artifact.uri) / f"Split-{split}" / STATS_FILE))
+            .datasets[0]
+            for split in artifact_utils.decode_split_names(artifact.split_names)
+        }
+        span = artifact.span if artifact.has_property(SPAN_PROPERTY) else None
+        prefix = f"span {span} " if span is not None and len(statistics) > 1 else ""
+        problems += [prefix + line for line in label_checks.label_problems(splits, project)]
+    return problems
+
+
 @tfx.dsl.components.component
 def DataGate(  # noqa: N802 - TFX names components like classes
     anomalies: tfx.dsl.components.InputArtifact[
         list[tfx.types.standard_artifacts.ExampleAnomalies]
     ],
+    statistics: tfx.dsl.components.InputArtifact[
+        list[tfx.types.standard_artifacts.ExampleStatistics]
+    ],
     schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
     validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
+    project: tfx.dsl.components.Parameter[str],
 ) -> None:
-    """Stop the run before Transform when any span's validation found anomalies."""
+    """Stop the run before Transform when any span's validation found anomalies, or its label
+    cannot train a model (one value, almost all missing, a class or range absent from a split)."""
     problems = window_problems(anomalies)
+    problems += span_label_problems(statistics, Project.from_dict(json.loads(project)))
     if problems:
         raise DataValidationError(
             f"{len(problems)} data anomalies, stopping before Transform:\n  "

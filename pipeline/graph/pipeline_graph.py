@@ -6,6 +6,7 @@ runner (pipeline.run.run_facts) and passed in; building the graph reads no file 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from tfx import v1 as tfx
@@ -167,7 +168,9 @@ def create_components(
     validators = [n for n in validation if isinstance(n, base_component.BaseComponent)]
     data_gate = DataGate(
         anomalies=_all([v.outputs["anomalies"] for v in validators]),
+        statistics=_all([s.statistics for s in ingested]),
         schema=schema_gen.outputs["schema"],
+        project=json.dumps(project.to_dict(), sort_keys=True),
     )
     transform = tfx.components.Transform(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
