@@ -4,6 +4,7 @@ windows, a markdown report with plots, and a verdict a scheduler can alert on.""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ class ServingBaseline:
 
     run_id: str
     pushed_version: str
-    statistics_path: Path
-    schema_path: Path
+    # Artifact URIs (gs://... on a cluster), read through TensorFlow's file systems.
+    statistics_uri: str
+    schema_uri: str
 
 
 @dataclass
@@ -79,8 +81,8 @@ def serving_baseline(store: Store, pipeline_name: str) -> ServingBaseline:
     return ServingBaseline(
         run_id=run_id,
         pushed_version=records.published_version(model),
-        statistics_path=Path(statistics.uri) / f"Split-{TRAIN_SPLIT}" / "FeatureStats.pb",
-        schema_path=Path(schema.uri) / "schema.pbtxt",
+        statistics_uri=os.path.join(statistics.uri, f"Split-{TRAIN_SPLIT}", "FeatureStats.pb"),
+        schema_uri=os.path.join(schema.uri, "schema.pbtxt"),
     )
 
 
@@ -284,9 +286,9 @@ def monitor(
     baseline = serving_baseline(store, pipeline_name)
     import tensorflow_data_validation as tfdv
 
-    schema = with_comparators(tfdv.load_schema_text(str(baseline.schema_path)), features)
+    schema = with_comparators(tfdv.load_schema_text(baseline.schema_uri), features)
     current = csv_statistics(csv_path, schema)
-    training = tfdv.load_stats_binary(str(baseline.statistics_path))
+    training = tfdv.load_stats_binary(baseline.statistics_uri)
     kept_window = state_dir / LATEST_WINDOW
     source = previous_path or (kept_window if kept_window.is_file() else None)
     previous = load_statistics(source, schema) if source else None

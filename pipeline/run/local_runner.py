@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -225,12 +226,13 @@ INFERRED_SCHEMA_NODE = "SchemaGen"
 
 def infer_schema(config: PipelineConfig, output: Path) -> Path:
     """Run the pipeline up to SchemaGen (upstream comes from cache) and copy its schema for review."""
-    import shutil
+    from tfx.dsl.io import fileio
 
     result = run_pipeline(config.replace(schema_path=None), to_node=INFERRED_SCHEMA_NODE)
     schema_gen = result.summary.component(INFERRED_SCHEMA_NODE)
     if schema_gen is None or not schema_gen.outputs.get("schema"):
         raise PipelineRunError("SchemaGen produced no schema")
     output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(schema_gen.outputs["schema"][0].uri) / "schema.pbtxt", output)
+    fileio.copy(os.path.join(schema_gen.outputs["schema"][0].uri, "schema.pbtxt"), str(output),
+                overwrite=True)
     return output
