@@ -1,6 +1,6 @@
-"""No local-only file call (pathlib, open, shutil, os file functions) is applied to an artifact URI
-anywhere in pipeline/: `Path("gs://b/x")` is the local path `gs:/b/x`. Artifact I/O goes through
-tfx.dsl.io.fileio or tf.io.gfile, joined with os.path.join.
+"""No local-only file call (pathlib, open, shutil, os file functions) is applied to an artifact
+URI anywhere in pipeline/ or models/: `Path("gs://b/x")` is the local path `gs:/b/x`. Artifact I/O
+goes through tfx.dsl.io.fileio or tf.io.gfile, joined with os.path.join.
 
 The check is static (the AST of every module): an expression is a URI when it names `uri` or
 `*_uri` (an artifact's `.uri`, a `model_uri` parameter), calls TFX's `GetModelPath`, or is a
@@ -17,7 +17,8 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT
 
-PLATFORM = PROJECT_ROOT / "pipeline"
+# The platform, and the model code TFX runs on artifact URIs (Transform, Trainer).
+SCANNED = (PROJECT_ROOT / "pipeline", PROJECT_ROOT / "models")
 URI_NAME = re.compile(r"(^|_)uri$")
 URI_CALLS = {"GetModelPath"}
 # Calls that only understand this machine's disk.
@@ -157,7 +158,8 @@ def findings(source: str, file: str) -> list[Finding]:
 def test_no_local_file_call_on_an_artifact_uri_in_pipeline() -> None:
     problems = [
         str(finding)
-        for path in sorted(PLATFORM.rglob("*.py"))
+        for folder in SCANNED
+        for path in sorted(folder.rglob("*.py"))
         for finding in findings(path.read_text(encoding="utf-8"),
                                 str(path.relative_to(PROJECT_ROOT)))
     ]

@@ -26,9 +26,11 @@ from pipeline.graph.data_gate import DataGate, DataValidationError
 from pipeline.graph.record_run_context import RecordRunContext, RunContext
 from pipeline.graph.span_validator import SpanValidator
 from pipeline.metadata import reports
+from pipeline.monitoring import skew_drift
 from pipeline.run import reproduce
 from pipeline.serving import layout, warmup
 from tests.support.configs import SAMPLE_DATA
+from tests.support.mlmd_fake import FakePipeline, served_from
 from tests.support.ram_filesystem import fresh_root, tree  # also gives Beam ram://
 
 # Runs TensorFlow and Beam: `make test-unit` skips it, `make test` runs it.
@@ -247,3 +249,24 @@ def test_warmup_names_the_ram_folder_without_examples():
     tf.io.gfile.makedirs(f"{root}/Split-eval")
     with pytest.raises(warmup.WarmupError, match=f"no example files in {root}/Split-eval "):
         warmup.read_serving_examples(root, CLIENT_FEATURES)
+
+
+def test_monitoring_reads_the_served_runs_statistics_and_schema_from_ram(tmp_path: Path):
+    import tensorflow_data_validation as tfdv
+
+    window = tmp_path / "window.csv"
+    window.write_bytes(sample_csv())
+    training = tfdv.generate_statistics_from_csv(str(window))
+    root = fresh_root("monitor")
+    write(f"{root}/stats/Split-train/FeatureStats.pb", training.SerializeToString())
+    write(f"{root}/schema/schema.pbtxt",
+          text_format.MessageToString(tfdv.infer_schema(training)).encode())
+    fake = FakePipeline(tmp_path / "metadata.sqlite", "taxi")
+    served_from(fake, root)
+    result = skew_drift.monitor(window, fake.store, "taxi", tmp_path / "state", tmp_path / "report",
+                                features=CLIENT_FEATURES)
+    assert (result.schema, result.skew, result.drift) == ([], [], [])  # the very rows it trained on
+    assert result.report_path is not None
+    assert "training statistics of run `run-1` (served version 1)" in result.report_path.read_text()
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(
+        ["report.md", *(f"{name}.png" for name in CLIENT_FEATURES)])
