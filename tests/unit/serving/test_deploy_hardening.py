@@ -54,6 +54,7 @@ def _baseline_violations(pod: dict) -> list[str]:
     found += [f"spec.securityContext.sysctls[{s['name']}]: not a safe sysctl"
               for s in context.get("sysctls") or [] if s.get("name") not in SAFE_SYSCTLS]
     found += _selinux_violations("spec.securityContext", context)
+    found += _apparmor_violations("spec.securityContext", context)
     for where, container in _containers(pod):
         security = container.get("securityContext") or {}
         if security.get("privileged"):
@@ -65,7 +66,15 @@ def _baseline_violations(pod: dict) -> list[str]:
         found += [f"{where}.ports[{p.get('containerPort')}].hostPort: must be unset or 0"
                   for p in container.get("ports") or [] if p.get("hostPort")]
         found += _selinux_violations(f"{where}.securityContext", security)
+        found += _apparmor_violations(f"{where}.securityContext", security)
     return found
+
+
+def _apparmor_violations(where: str, context: dict) -> list[str]:
+    """AppArmor: the runtime's default or a node-local profile, never Unconfined."""
+    kind = (context.get("appArmorProfile") or {}).get("type")
+    return [] if kind in (None, "RuntimeDefault", "Localhost") else [
+        f"{where}.appArmorProfile.type: {kind} is not allowed"]
 
 
 def _selinux_violations(where: str, context: dict) -> list[str]:
@@ -159,6 +168,13 @@ MUTATIONS = {
     "hostPath": (lambda p: p["volumes"].append({"name": "host", "hostPath": {"path": "/"}}),
                  "hostPath is not allowed"),
     "hostNetwork": (lambda p: p.update(hostNetwork=True), "hostNetwork: must not be true"),
+    "apparmor": (lambda p: p["containers"][0]["securityContext"].update(
+        appArmorProfile={"type": "Unconfined"}), "appArmorProfile.type: Unconfined"),
+    "sysctl": (lambda p: p["securityContext"].update(
+        sysctls=[{"name": "kernel.msgmax", "value": "1"}]), "kernel.msgmax]: not a safe sysctl"),
+    "nfs volume": (lambda p: p["volumes"].append({"name": "nfs", "nfs": {"server": "x",
+                                                                       "path": "/"}}),
+                   "volumes[nfs]: volume type not allowed"),
     "hostPort": (lambda p: p["containers"][0]["ports"][0].update(hostPort=8500),
                  "hostPort: must be unset or 0"),
     "init container": (lambda p: p.update(initContainers=[{"name": "init", "image": "busybox"}]),
