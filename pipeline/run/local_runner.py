@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri
+from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri, local_folder
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata.connection import metadata_connection
@@ -87,7 +87,7 @@ def written_folders(config: PipelineConfig) -> dict[str, Path]:
     return {
         "pipeline_root": local_pipeline_root(config),
         "metadata_path": config.metadata_path.parent,
-        "serving_dir": config.serving_dir,
+        "serving_dir": local_folder("serving_dir", config.serving_dir, "a local run"),
         "log_dir": config.log_dir,
     }
 
