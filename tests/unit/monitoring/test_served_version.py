@@ -41,7 +41,7 @@ def test_baseline_is_the_stable_version_not_the_newest_push(
     assert version == "1" and "baseline: version 1, the 'stable' label" in capsys.readouterr().out
     baseline = skew_drift.serving_baseline(two_pushes.store, "taxi", version)
     assert (baseline.run_id, baseline.pushed_version) == ("run-1", "1")
-    assert baseline.statistics_path.parent.parent == tmp_path / "run-1" / "statistics"
+    assert baseline.statistics_uri == f"{tmp_path}/run-1/statistics/Split-train/FeatureStats.pb"
 
 
 def test_without_a_serving_config_the_newest_push_is_the_baseline(
