@@ -47,8 +47,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--pipeline-root", dest="pipeline_root", type=location,
         help="where TFX writes artifacts (a folder or a URI such as gs://bucket/root)")
     arg("--metadata", dest="metadata_path", type=local_path, help="ML Metadata SQLite file")
-    arg("--serving-dir", dest="serving_dir", type=local_path,
-        help="TF Serving model base path; versions go to <dir>/<model-name>/<version>/")
+    arg("--serving-dir", dest="serving_dir", type=location,
+        help="TF Serving model base path (a folder or a URI); versions go to "
+             "<dir>/<model-name>/<version>/")
     arg("--log-dir", dest="log_dir", type=local_path, help="where the full TF/Beam log is written")
     arg("--pipeline-name", dest="pipeline_name", help="name of the pipeline in ML Metadata")
     arg("--model-name", dest="model_name", help="model name under the serving dir")
@@ -136,7 +137,7 @@ def _boolean(text: str) -> bool:
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "data_dir": location, "pipeline_root": location, "metadata_path": local_path,
-    "serving_dir": local_path, "log_dir": local_path,
+    "serving_dir": location, "log_dir": local_path,
     "train_steps": lambda v: _counted(int(v)), "eval_steps": lambda v: _counted(int(v)),
     "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,

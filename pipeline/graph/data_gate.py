@@ -2,13 +2,13 @@
 
 
 import json
-import shutil
-from pathlib import Path
+import os
 
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
 from tfx import v1 as tfx
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from pipeline.config.project import Project
@@ -33,8 +33,8 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
     """One line per anomalous feature and split: '<split>: <feature>: <reason>'."""
     lines = []
     for split in split_names:
-        path = Path(anomalies_uri) / f"Split-{split}" / ANOMALIES_FILE
-        anomalies = anomalies_util.load_anomalies_binary(str(path))
+        path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
+        anomalies = anomalies_util.load_anomalies_binary(path)
         for feature, info in sorted(anomalies.anomaly_info.items()):
             reasons = "; ".join(r.description or r.short_description for r in info.reason)
             lines.append(f"{split}: feature '{feature}': {reasons}")
@@ -63,7 +63,7 @@ def span_label_problems(statistics: list[types.Artifact], project: Project) -> l
     problems = []
     for artifact in statistics:
         splits = {
-            split: tfdv.load_stats_binary(str(Path(artifact.uri) / f"Split-{split}" / STATS_FILE))
+            split: tfdv.load_stats_binary(os.path.join(artifact.uri, f"Split-{split}", STATS_FILE))
             .datasets[0]
             for split in artifact_utils.decode_split_names(artifact.split_names)
         }
@@ -94,4 +94,5 @@ def DataGate(  # noqa: N802 - TFX names components like classes
             f"{len(problems)} data anomalies, stopping before Transform:\n  "
             + "\n  ".join(problems)
         )
-    shutil.copy(Path(schema.uri) / SCHEMA_FILE, Path(validated_schema.uri) / SCHEMA_FILE)
+    fileio.copy(os.path.join(schema.uri, SCHEMA_FILE), os.path.join(validated_schema.uri, SCHEMA_FILE),
+                overwrite=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig, local_folder
 from pipeline.errors import WorkFailed
 from pipeline.serving import layout
 
@@ -115,7 +115,8 @@ def known_versions(config: PipelineConfig) -> list[int]:
 
     return blessed_pushed_versions(
         connection.open_metadata(config), config.pipeline_name,
-        layout.model_base_path(config.serving_dir, config.model_name),
+        layout.model_base_path(
+            local_folder("serving_dir", config.serving_dir, "serving-config"), config.model_name),
     )
 
 
