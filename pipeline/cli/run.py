@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, add_run_arguments, config_from_args
+from pipeline.errors import WorkFailed
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -17,10 +18,17 @@ BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
+    from pipeline.mirror.hooks import sync_after_run
     from pipeline.run.local_runner import report, run_pipeline
 
-    result = run_pipeline(config, reuse_unchanged=not args.force)
+    try:
+        result = run_pipeline(config, reuse_unchanged=not args.force)
+    except WorkFailed:
+        sync_after_run(config)  # a failed run, or one stopped at the data gate, shows in MLflow too
+        raise
     print(report(result, config))
+    if not result.reused:  # an unchanged re-run recorded nothing new (and stays TF- and MLflow-free)
+        sync_after_run(config)
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.cli.common import positive_int, store_arguments
 from pipeline.config import PipelineConfig, store_config
+from pipeline.mirror.hooks import aliases_after_rollback
 from pipeline.serving.server_config import (
     DEFAULT_KEEP,
     DEFAULT_OUTPUT_DIR,
@@ -31,7 +32,7 @@ def _server_base_path(config: PipelineConfig, server_model_dir: str | None) -> s
 
 
 # What serving-config and rollback read: the store, and where the project's model versions are.
-SERVING_FIELDS = ("serving_dir", "model_name")
+SERVING_FIELDS = ("serving_dir", "model_name", "tracking_uri")
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
@@ -75,6 +76,7 @@ def _rollback(args: argparse.Namespace) -> int:
         "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason,
     })
     print(f"stable: version {entry['from']} -> {entry['to']} in {models_config}")
+    aliases_after_rollback(config, plan.labels)
     if args.to not in current.versions:
         print(f"note: version {args.to} was not loaded before; TF Serving moves the label once "
               "it has loaded it (labels only point at available versions)")
