@@ -9,7 +9,6 @@ from pathlib import Path
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, add_run_arguments, config_from_args
-from pipeline.errors import WorkFailed
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -19,12 +18,14 @@ def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
     from pipeline.mirror.hooks import sync_after_run
-    from pipeline.run.local_runner import report, run_pipeline
+    from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
     try:
         result = run_pipeline(config, reuse_unchanged=not args.force)
-    except WorkFailed:
-        sync_after_run(config)  # a failed run, or one stopped at the data gate, shows in MLflow too
+    except PipelineRunError:
+        # A component failed (the DataGate too): ML Metadata recorded the run, MLflow shows it.
+        # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
+        sync_after_run(config)
         raise
     print(report(result, config))
     if not result.reused:  # an unchanged re-run recorded nothing new (and stays TF- and MLflow-free)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config.project import Project
+from pipeline.data.anomalies import local_anomaly_lines
 from pipeline.metadata import provenance, pushes, records, summary
 from pipeline.metadata.connection import Store
 
@@ -66,9 +67,17 @@ def failure_reason(components: list[records.ComponentRun]) -> str:
             continue
         where = "stopped at the data gate" if component.node_id == DATA_GATE else (
             f"{component.node_id} failed")
-        detail = recorded_error(component)
+        detail = recorded_error(component) or (
+            _anomalies(components) if component.node_id == DATA_GATE else "")
         return f"{where}: {detail}" if detail else where
     return ""
+
+
+def _anomalies(components: list[records.ComponentRun]) -> str:
+    """What the validators found, in the DataGate's words (TFX keeps no message when a Python
+    component raises)."""
+    uris = [a.uri for c in components for a in c.outputs.get("anomalies", [])]
+    return "; ".join(line for uri in uris for line in local_anomaly_lines(uri))
 
 
 def recorded_error(component: records.ComponentRun) -> str:

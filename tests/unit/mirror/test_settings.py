@@ -92,3 +92,18 @@ def test_a_run_stopped_at_the_data_gate_says_so(tmp_path: Path) -> None:
 ])
 def test_metric_names_are_ones_mlflow_accepts(name: str, expected: str) -> None:
     assert facts.metric_name(name) == expected
+
+
+def test_a_data_gate_stop_without_a_recorded_message_names_the_anomalies(tmp_path: Path) -> None:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    found = anomalies_pb2.Anomalies()
+    found.anomaly_info["payment_type"].reason.add(description="Unexpected string values")
+    (tmp_path / "anomalies" / "Split-train").mkdir(parents=True)
+    (tmp_path / "anomalies" / "Split-train" / "SchemaDiff.pb").write_bytes(found.SerializeToString())
+    fake = FakePipeline(tmp_path / "m.sqlite")
+    fake.execute("run-1", "ExampleValidator", outputs={
+        "anomalies": fake.artifact("ExampleAnomalies", str(tmp_path / "anomalies"))})
+    fake.execute("run-1", "DataGate", state="FAILED")
+    reason = facts.failure_reason(records.component_runs(fake.store, "run-1"))
+    assert reason == "stopped at the data gate: train: feature 'payment_type': Unexpected string values"
