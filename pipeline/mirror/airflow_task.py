@@ -11,9 +11,10 @@ TASK_ID = "mlflow_sync"
 
 
 def add_sync_task(dag: Any, config: PipelineConfig) -> None:
-    """Append a task downstream of every leaf that syncs when they are all done (failed runs and
-    runs stopped at the data gate show in MLflow too); it only warns, so it never fails the DAG.
-    Nothing is added when tracking_uri is 'off'."""
+    """Append a teardown task downstream of every leaf: it syncs once they are all done (failed
+    runs and runs stopped at the data gate show in MLflow too), and as a teardown it does not
+    decide the DAG run's state, which stays that of the pipeline's tasks. It only warns, so it
+    never fails either. Nothing is added when tracking_uri is 'off'."""
     from pipeline.mirror.settings import mirror_settings
 
     if mirror_settings(config) is None:
@@ -24,6 +25,6 @@ def add_sync_task(dag: Any, config: PipelineConfig) -> None:
 
     leaves = [task for task in dag.tasks if not task.downstream_list]
     sync = PythonOperator(task_id=TASK_ID, python_callable=functools.partial(sync_after_run, config),
-                          trigger_rule="all_done", retries=0, dag=dag)
+                          retries=0, dag=dag).as_teardown()
     for leaf in leaves:
         leaf >> sync
