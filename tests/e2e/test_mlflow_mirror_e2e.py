@@ -110,6 +110,7 @@ def test_the_server_shows_the_run_with_its_metrics_params_and_tags(mirror: Mirro
     assert any(k.startswith("slice/trip_start_hour/") and k.endswith("/auc") for k in metrics)
     params = {p["key"]: p["value"] for p in run["data"]["params"]}
     assert params["train_steps"] == str(mirror.config.train_steps)
+    assert params["task"] == mirror.config.declaration.task.value
     for name in ("data_fingerprint", "data_span", "git_commit", "uv_lock_sha256", "hparam.seed"):
         assert params.get(name), name
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
