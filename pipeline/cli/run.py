@@ -17,10 +17,19 @@ BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
-    from pipeline.run.local_runner import report, run_pipeline
+    from pipeline.mirror.hooks import sync_after_run
+    from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
-    result = run_pipeline(config, reuse_unchanged=not args.force)
+    try:
+        result = run_pipeline(config, reuse_unchanged=not args.force)
+    except PipelineRunError:
+        # A component failed (the DataGate too): ML Metadata recorded the run, MLflow shows it.
+        # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
+        sync_after_run(config)
+        raise
     print(report(result, config))
+    if not result.reused:  # an unchanged re-run recorded nothing new (and stays TF- and MLflow-free)
+        sync_after_run(config)
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.cli.common import positive_float, positive_int, store_arguments
 from pipeline.config import PipelineConfig, store_config
+from pipeline.mirror.hooks import aliases_after_rollback
 from pipeline.serving.release import DEFAULT_TIMEOUT, move_labels
 from pipeline.serving.server_config import (
     BATCHING_CONFIG,
@@ -34,7 +35,7 @@ def _server_base_path(config: PipelineConfig, server_model_dir: str | None) -> s
 
 
 # What serving-config and rollback read: the store, and where the project's model versions are.
-SERVING_FIELDS = ("serving_dir", "model_name")
+SERVING_FIELDS = ("serving_dir", "model_name", "tracking_uri")
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
@@ -71,6 +72,7 @@ def _serving_config(args: argparse.Namespace) -> int:
     if pin is not None and args.release:
         append_audit(args.output_dir, {"action": "release", "model": config.model_name,
                                        "from": pin, "to": known[-1], "reason": args.reason})
+    aliases_after_rollback(config, plan.labels)
     _print_written(args.output_dir)
     print(f"model {plan.model_name}: versions {list(plan.versions)}, labels {plan.labels}")
     if pinned is not None:
@@ -92,6 +94,7 @@ def _rollback(args: argparse.Namespace) -> int:
         "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason,
     })
     print(f"stable: version {entry['from']} -> {entry['to']} in {models_config}")
+    aliases_after_rollback(config, plan.labels)
     return 0
 
 

@@ -20,6 +20,8 @@ MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "PIPELINE_"
 # Fields left at this value are filled from the project's declaration (no real path has a NUL).
 FROM_PROJECT = Path("\0from-project")
+# tracking_uri value that turns the MLflow mirror off ("" means the local store under state/).
+TRACKING_OFF = "off"
 # --min-auc is the alias of --threshold <this>=X: the binary task's primary metric.
 MIN_AUC_METRIC = TASK_METRICS[Task.BINARY][0].name
 _DEFAULT_PROJECT = re.compile(r'^default-project\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', re.M)
@@ -183,6 +185,7 @@ class PipelineConfig:
     metadata_database: str = "mlmd"
     metadata_user: str = ""
     metadata_password: str = field(default="", repr=False)
+    tracking_uri: str = ""
     declaration: Project = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -221,6 +224,10 @@ class PipelineConfig:
         )
         self._check_beam()
         self._check_metadata()
+        _require(self.tracking_uri in ("", TRACKING_OFF) or "://" in self.tracking_uri
+                 or self.tracking_uri.startswith("file:"), "tracking_uri",
+                 f"expected '{TRACKING_OFF}', a URI such as http://host:5000 or "
+                 f"sqlite:///path/mlflow.db, or empty for the local store; got {self.tracking_uri!r}")
 
     def _resolve_project(self) -> None:
         """Every field left to the project gets the declaration's value or one derived from its name."""

@@ -72,6 +72,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="pre-flight rejects input CSV records longer than this")
     arg("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="re-execute every component instead of reusing cached outputs")
+    arg("--tracking-uri", dest="tracking_uri",
+        help="MLflow store the run is mirrored into at its end: a URI (http://host:5000, "
+             "sqlite:///file.db), 'off', or empty for the local store under state/mlflow")
     _add_scaling_arguments(parser)
 
 
