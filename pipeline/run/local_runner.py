@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
-from pipeline.metadata.connection import metadata_connection
+from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.run import run_facts
 from pipeline.run.console import ProgressReporter, verbose_output_to
 from pipeline.run.run_lock import run_lock
@@ -97,10 +97,11 @@ def run_pipeline(
     """Check storage, take the run lock, check the input files, then run the components.
 
     With reuse_unchanged, a run whose inputs equal the last complete run's returns that run.
-    Raises PreflightError (nothing ran), RunLockedError (another run holds the pipeline) or
-    PipelineRunError naming the component that failed.
+    Raises MetadataUnreachable or PreflightError (nothing ran), RunLockedError (another run
+    holds the pipeline) or PipelineRunError naming the component that failed.
     """
     started = time.monotonic()
+    probe_server(config)
     preflight.check_storage(written_folders(config), config.min_free_mb)
     config = spans.with_beam_mode_for_input(config)
     with run_lock(local_pipeline_root(config), config.metadata_path):
