@@ -100,7 +100,7 @@ def _server_connection(config: PipelineConfig, read_only: bool) -> ConnectionCon
     """
     connection = ConnectionConfig()
     common = {"host": config.metadata_host, "user": config.metadata_user,
-              "password": config.metadata_password, "skip_db_creation": read_only}
+              "password": config.metadata_password.reveal(), "skip_db_creation": read_only}
     port, database = config.metadata_server_port, config.metadata_database
     if config.metadata_backend is MetadataBackend.MYSQL:
         connection.mysql.CopyFrom(

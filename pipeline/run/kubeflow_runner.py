@@ -12,6 +12,7 @@ from pipeline.config import (
     PipelineConfig,
     is_uri,
 )
+from pipeline.config.secrets import credential_options
 from pipeline.data import spans
 
 # The Dockerfile copies the project here; project files in the spec are referenced at this path.
@@ -40,6 +41,7 @@ def for_cluster(config: PipelineConfig) -> PipelineConfig:
             "Kubeflow needs a URI every pod can reach, such as gs://bucket/root"
         )
     _refuse_span_window(config)
+    _refuse_credentials(config)
     local = {}
     for name in ("data_dir", "schema_path"):
         value = getattr(config, name)
@@ -52,6 +54,18 @@ def for_cluster(config: PipelineConfig) -> PipelineConfig:
                 f"{PROJECT_ROOT}, which is all the image contains"
             )
     return config.replace(**local)
+
+
+def _refuse_credentials(config: PipelineConfig) -> None:
+    """A compiled spec is plain text that Kubeflow stores and shows: a Beam option carrying a
+    credential would be written into it (masking it would compile a spec that cannot run)."""
+    names = credential_options(config.extra_beam_args)
+    if names:
+        raise ConfigError(
+            "invalid config extra_beam_args: " + ", ".join(f"--{n}" for n in names)
+            + " would be written into the compiled spec in plain text; leave credentials out of "
+            "--beam-args and give them to the pods through the cluster (a Kubernetes secret "
+            "exposed as the variables the Beam filesystem reads, or workload identity)")
 
 
 def _refuse_span_window(config: PipelineConfig) -> None:

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri
+from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.run import run_facts
-from pipeline.run.console import ProgressReporter, verbose_output_to
+from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
 from pipeline.run.run_lock import run_lock
 
 if TYPE_CHECKING:
@@ -36,33 +37,6 @@ class LocalRunResult:
     seconds: float
     log_path: Path | None
     reused: bool = False
-
-
-class RedactSecret(logging.Filter):
-    """Masks a secret in log records: TFX logs the whole MLMD connection config, password too."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message without the secret; never drop the record."""
-        message = record.getMessage()
-        if self.secret and self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "****"), None
-        return True
-
-
-@contextlib.contextmanager
-def redacted(secret: str) -> Iterator[None]:
-    """Keep the secret out of absl's records (TFX logs through absl) while the block runs."""
-    absl_logger = logging.getLogger("absl")
-    secret_filter = RedactSecret(secret)
-    absl_logger.addFilter(secret_filter)
-    try:
-        yield
-    finally:
-        absl_logger.removeFilter(secret_filter)
 
 
 def log_path_for(config: PipelineConfig) -> Path:
@@ -118,7 +92,7 @@ def run_pipeline(
                                            config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
-        print(f"beam        {' '.join(config.beam_args)}", flush=True)
+        print(f"beam        {' '.join(mask_beam_args(config.beam_args))}", flush=True)
         fixed_size_batches()
         return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
 
@@ -179,7 +153,7 @@ def _run_components(
 ) -> LocalRunResult:
     """LocalDagRunner over the pipeline built from the run's facts, one line per component."""
     log_path = log_path_for(config)
-    with verbose_output_to(log_path) as console, redacted(config.metadata_password):
+    with verbose_output_to(log_path) as console, masked_log_records():
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         from absl import logging as absl_logging
         from tfx import v1 as tfx
