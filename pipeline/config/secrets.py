@@ -63,25 +63,27 @@ def is_credential_option(name: str) -> bool:
     return any(word in lowered for word in CREDENTIAL_WORDS)
 
 
+def mask_arg(arg: str, after_bare_option: bool = False) -> tuple[str, bool]:
+    """One Beam arg masked, given whether it follows a bare credential option (`--name value`);
+    returns it and whether the next arg is such a value."""
+    if after_bare_option:
+        return MASK, False
+    match = _OPTION.fullmatch(arg)
+    if not match or not is_credential_option(match.group(1)):
+        return arg, False
+    if match.group(2) is None:
+        return arg, True
+    return f"{arg[:match.start(2)]}={MASK}", False
+
+
 def mask_beam_args(args: Iterable[str]) -> list[str]:
     """Beam args with the value of every credential option replaced by MASK, whether written
     --name=value or --name value; everything else unchanged."""
     masked: list[str] = []
     hide_next = False
     for arg in args:
-        if hide_next:  # the value of `--name value`, whatever it looks like
-            masked.append(MASK)
-            hide_next = False
-            continue
-        match = _OPTION.fullmatch(arg) if isinstance(arg, str) else None
-        if match and is_credential_option(match.group(1)):
-            if match.group(2) is None:
-                hide_next = True
-                masked.append(arg)
-            else:
-                masked.append(f"{arg[:match.start(2)]}={MASK}")
-            continue
-        masked.append(arg)
+        shown, hide_next = mask_arg(arg, hide_next)
+        masked.append(shown)
     return masked
 
 

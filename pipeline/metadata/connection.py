@@ -139,6 +139,11 @@ def open_metadata(config: PipelineConfig, read_only: bool = True) -> Store:
             f"no metadata store at {config.metadata_path}: run the pipeline first "
             "(python -m pipeline run) or point --metadata / PIPELINE_METADATA_PATH at an "
             "existing store")
+    if (read_only and config.metadata_backend is MetadataBackend.SQLITE
+            and config.metadata_path.stat().st_size == 0):
+        raise LineageError(
+            f"{config.metadata_path} is empty (0 bytes): no run was recorded in it; restore the "
+            "store from a backup, or run the pipeline")
     probe_server(config)
     try:
         return Store(metadata_connection(config, read_only))

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from pipeline.config.secrets import MASK, mask_beam_args, mask_credentials_in_text
+from pipeline.config.secrets import MASK, mask_arg, mask_beam_args, mask_credentials_in_text
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
@@ -78,25 +78,29 @@ class ProgressReporter(logging.Handler):
         print(line.rstrip(), file=self.console, flush=True)
 
 
-def _mask_fields(message: Message) -> None:
-    """Mask, in place, every `*password*` string field and every credential Beam option in
-    string fields (TFX logs its whole deployment config: MLMD connection and Beam args)."""
+def _mask_fields(message: Message, after_bare_option: bool = False) -> bool:
+    """Mask, in place, every `*password*` string field and every credential Beam option in the
+    string fields, in field order (TFX logs its whole deployment config: MLMD connection, Beam
+    args, one per field or per placeholder message); returns whether the last string was a bare
+    credential option whose value comes next."""
     for field, value in message.ListFields():
         repeated = field.label == FieldDescriptor.LABEL_REPEATED
         if field.type == FieldDescriptor.TYPE_MESSAGE:
             is_map = field.message_type.GetOptions().map_entry
             for item in (value.values() if is_map else value if repeated else [value]):
                 if isinstance(item, Message):
-                    _mask_fields(item)
+                    after_bare_option = _mask_fields(item, after_bare_option)
         elif field.type == FieldDescriptor.TYPE_STRING:
-            if "password" in field.name.lower() and repeated:
-                value[:] = [MASK] * len(value)
-            elif "password" in field.name.lower():
-                setattr(message, field.name, MASK)
-            elif repeated:
-                value[:] = mask_beam_args(value)
+            secret_field = "password" in field.name.lower()
+            items = list(value) if repeated else [value]
+            for index, item in enumerate(items):
+                items[index], after_bare_option = (MASK, False) if secret_field else mask_arg(
+                    item, after_bare_option)
+            if repeated:
+                value[:] = items
             else:
-                setattr(message, field.name, mask_beam_args([value])[0])
+                setattr(message, field.name, items[0])
+    return after_bare_option
 
 
 def masked(value: Any) -> Any:

@@ -16,6 +16,7 @@ from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
+from pipeline.metadata import consistency
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.run import run_facts
 from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
@@ -66,13 +67,17 @@ def written_folders(config: PipelineConfig) -> dict[str, Path]:
 
 
 def run_pipeline(
-    config: PipelineConfig, to_node: str | None = None, reuse_unchanged: bool = False
+    config: PipelineConfig, to_node: str | None = None, reuse_unchanged: bool = False,
+    start_over: bool = False,
 ) -> LocalRunResult:
-    """Check storage, take the run lock, check the input files, then run the components.
+    """Check storage, take the run lock, check the input files and that the metadata store
+    matches the artifacts and served versions, then run the components.
 
-    With reuse_unchanged, a run whose inputs equal the last complete run's returns that run.
-    Raises MetadataUnreachable or PreflightError (nothing ran), RunLockedError (another run
-    holds the pipeline) or PipelineRunError naming the component that failed.
+    With reuse_unchanged, a run whose inputs equal the last complete run's returns that run;
+    with start_over, a store that lost earlier executions is used anyway, this run writing under
+    a new folder of the pipeline root (consistency.check).
+    Raises MetadataUnreachable, PreflightError or StoreMismatch (nothing ran), RunLockedError
+    (another run holds the pipeline) or PipelineRunError naming the component that failed.
     """
     started = time.monotonic()
     probe_server(config)
@@ -92,6 +97,7 @@ def run_pipeline(
                                            config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        config = consistency.check(config, start_over)
         print(f"beam        {' '.join(mask_beam_args(config.beam_args))}", flush=True)
         fixed_size_batches()
         return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
@@ -122,8 +128,9 @@ def _unchanged_run(
     from pipeline.metadata import connection, summary
     from pipeline.run import up_to_date
 
-    if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
-        return None
+    if config.metadata_backend is MetadataBackend.SQLITE and (
+            not config.metadata_path.is_file() or config.metadata_path.stat().st_size == 0):
+        return None  # no store yet (an empty one next to artifacts: consistency.check says so)
     store = connection.open_metadata(config)
     verdict = up_to_date.check(store, config, facts.context_json(config))
     # verdict.unchanged: the last run (verdict.run_id) can stand for this one.

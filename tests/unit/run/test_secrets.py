@@ -55,7 +55,8 @@ def _deployment_config(secret: str) -> local_deployment_config_pb2.LocalDeployme
     deployment.metadata_connection_config.database_connection_config.CopyFrom(
         metadata_connection(config))
     spec = executable_spec_pb2.BeamExecutableSpec(beam_pipeline_args=_credential_args(secret))
-    spec.beam_pipeline_args_placeholders.add().value.string_value = f"--api_token={secret}"
+    for arg in (f"--api_token={secret}", "--aws_session_token", secret):  # one message per arg
+        spec.beam_pipeline_args_placeholders.add().value.string_value = arg
     deployment.executor_specs["CsvExampleGen"].beam_executable_spec.CopyFrom(spec)
     return deployment
 
