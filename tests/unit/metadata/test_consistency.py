@@ -192,3 +192,16 @@ def test_every_command_names_a_damaged_store_in_one_error_line(
     assert line.startswith("error: ") and "Traceback" not in err
     # rollback stops earlier, at the serving config it changes (there is none here).
     assert str(store) in line or command == "rollback", line
+
+
+def test_versions_lists_every_version_on_disk(recorded: PipelineConfig, capsys) -> None:
+    for lost in ("2", "3"):
+        version = recorded.serving_dir / recorded.model_name / lost
+        version.mkdir()
+        (version / "saved_model.pb").write_text("pushed by a run the store forgot")
+    code = main(["versions", "--metadata", str(recorded.metadata_path),
+                 "--serving-dir", str(recorded.serving_dir)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "version 1  run run-1" in out
+    assert "version 2  not in metadata" in out and "version 3  not in metadata" in out
