@@ -43,10 +43,18 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
+def _note_unrecorded(versions: list[int]) -> None:
+    """Say which versions come from the disk alone: the store does not record them."""
+    if versions:
+        print(f"not in metadata: version(s) {', '.join(map(str, versions))} found on disk only "
+              "(the store does not record their push; restore it to know their lineage)")
+
+
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
     config = _config(args)
-    known = known_versions(config)
+    known, unrecorded = known_versions(config)
+    _note_unrecorded(unrecorded)
     pinned = pinned_version(args.output_dir, known)
     if pinned is not None and args.release:
         append_audit(args.output_dir, {"action": "release", "model": config.model_name,
@@ -68,7 +76,9 @@ def _rollback(args: argparse.Namespace) -> int:
     config = _config(args)
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
-    plan = rollback_plan(current, args.to, known_versions(config))
+    known, unrecorded = known_versions(config)
+    _note_unrecorded(unrecorded)
+    plan = rollback_plan(current, args.to, known)
     write_config_files(plan, args.output_dir, BatchingSettings())
     entry = append_audit(args.output_dir, {
         "action": "rollback", "model": config.model_name,

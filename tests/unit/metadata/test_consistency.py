@@ -25,9 +25,13 @@ def _record_run(config: PipelineConfig, run_id: str, push: int | None) -> list[i
     ids = []
     for node, key in (("CsvExampleGen", "examples"), ("Trainer", "model"),
                       ("ServingPusher", "pushed_model")):
-        properties = {"pushed": 1, "pushed_version": push} if key == "pushed_model" and push else {}
+        served = config.serving_dir / config.model_name / str(push)
+        properties = {"pushed": 1, "pushed_version": push, "pushed_destination": served} \
+            if key == "pushed_model" and push else {}
         artifact = fake.artifact("PushedModel" if key == "pushed_model" else "Model", "", **properties)
-        outputs = fake.execute(run_id, node, outputs={key: artifact})
+        blessing = {"blessing": fake.artifact("ModelBlessing", "", blessed=1)} if push else {}
+        outputs = fake.execute(run_id, node, outputs={key: artifact},
+                               inputs=blessing if key == "pushed_model" else None)
         execution_id = max(e.id for e in fake.store.get_executions())
         folder = Path(config.pipeline_root) / node / key / str(execution_id)
         folder.mkdir(parents=True)
@@ -205,3 +209,20 @@ def test_versions_lists_every_version_on_disk(recorded: PipelineConfig, capsys) 
     assert code == 0
     assert "version 1  run run-1" in out
     assert "version 2  not in metadata" in out and "version 3  not in metadata" in out
+
+
+def test_serving_config_and_rollback_know_versions_the_store_lost(
+    recorded: PipelineConfig, tmp_path: Path, capsys
+) -> None:
+    lost = recorded.serving_dir / recorded.model_name / "2"
+    lost.mkdir()
+    (lost / "saved_model.pb").write_text("pushed by a run the store forgot")
+    flags = ["--metadata", str(recorded.metadata_path), "--serving-dir", str(recorded.serving_dir),
+             "--output-dir", str(tmp_path / "configs")]
+    assert main(["serving-config", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "not in metadata: version(s) 2 found on disk only" in out
+    assert "versions [1, 2]" in out
+    assert main(["rollback", *flags, "--to", "1", "--reason", "drill"]) == 0
+    assert main(["rollback", *flags, "--to", "2", "--reason", "back"]) == 0
+    assert "stable: version 1 -> 2" in capsys.readouterr().out
