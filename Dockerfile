@@ -4,9 +4,12 @@
 # (--sdk_container_image=...), so preprocessing_fn and run_fn import the same code everywhere.
 #   docker build -t REGISTRY/tfx-pipeline:TAG . && docker push REGISTRY/tfx-pipeline:TAG
 
-ARG PYTHON_IMAGE=python:3.10-slim-bookworm
+# Base images are pinned by digest where one could be checked (docs/scaling.md lists which);
+# the Beam SDK image's digest could not be looked up offline: pin it with
+#   docker buildx imagetools inspect apache/beam_python3.10_sdk:2.61.0
+ARG PYTHON_IMAGE=python:3.10.13-slim-bookworm@sha256:ef44c53813f71871130462fcd1cf77df9a3a468ed7730b402e1216e21ed8fe4f
 
-FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
+FROM ghcr.io/astral-sh/uv:0.13.0@sha256:cdc6093146eb3ff6a40107b38f008b789e050e77ad87865e381d9917da55a168 AS uv
 FROM apache/beam_python3.10_sdk:2.61.0 AS beam
 
 FROM ${PYTHON_IMAGE} AS build
@@ -38,5 +41,10 @@ WORKDIR /pipeline
 COPY pipeline pipeline
 COPY models models
 COPY data data
+# Run as an unprivileged user that owns nothing in the image (the code stays read-only to it);
+# components write to the pipeline root (a URI) and to /tmp.
+RUN useradd --system --uid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin pipeline
+USER 10001:10001
+ENV HOME=/tmp
 # Beam's worker boot program; Kubeflow sets its own command (python -m tfx...) and ignores this.
 ENTRYPOINT ["/opt/apache/beam/boot"]

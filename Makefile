@@ -11,6 +11,8 @@ export UV_PYTHON_DOWNLOADS := never
 export TF_USE_LEGACY_KERAS := 1
 ARGS ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test`: one per core (tests of one file, or of one shared run, stay together).
+TEST_WORKERS ?= 2
 
 .PHONY: help env run test test-unit check lint typecheck schema serve-config clean strip-notebooks airflow
 
@@ -31,8 +33,8 @@ env: $(VENV)/.synced  ## create .venv from the lock file (uv.lock)
 run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to change flags)
 	$(PYTHON) -m pipeline run $(ARGS)
 
-test: env check  ## lint, type check, then every test: unit, end to end, orchestrators and services
-	$(PYTHON) -m pytest $(PYTEST_ARGS)
+test: env check  ## lint, type check, then every test on $(TEST_WORKERS) workers: unit, end to end, orchestrators, services
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-unit: env  ## the fast unit tests (tests/unit without the slow ones that run TensorFlow or Beam)
 	$(PYTHON) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)

@@ -78,9 +78,22 @@ def shared_run(bundled_runs: BundledRuns):
 FOLDER_MARKERS = {"e2e": "e2e", "orchestrators": "orchestrator", "services": "service"}
 
 
+# Fixtures whose pipeline runs are made once per session: every test reading them shares one worker.
+SHARED_RUN_FIXTURES = {"bundled_runs", "shared_run", "shared_config"}
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark tests by the folder they live in, so markers and the source tree agree."""
+    """Mark tests by the folder they live in, and group them for `pytest -n` (pytest-xdist, loadgroup)."""
     for item in items:
         folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
+        item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+
+
+def _worker_group(item: pytest.Item) -> str:
+    """One worker per file (module fixtures run once); one for all readers of the shared runs."""
+    if SHARED_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "shared_runs"
+    return Path(str(item.fspath)).relative_to(Path(__file__).parent).as_posix()

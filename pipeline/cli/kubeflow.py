@@ -11,14 +11,19 @@ from pipeline.config import (
     config_from_args,
 )
 from pipeline.config.secrets import mask_beam_args
-from pipeline.run.kubeflow_runner import DEFAULT_IMAGE, compile_pipeline, default_output
+from pipeline.run.kubeflow_runner import (
+    ALLOW_LOCAL_FLAG,
+    DEFAULT_IMAGE,
+    compile_pipeline,
+    default_output,
+)
 
 
 def _compile(args: argparse.Namespace) -> int:
     """`compile-kfp`: write the spec and say what it contains."""
     config = config_from_args(args, os.environ)
     output = args.output or default_output(config.project)
-    spec = compile_pipeline(config, output, args.image)
+    spec = compile_pipeline(config, output, args.image, args.allow_local_paths)
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     print(
         f"wrote {output}: {len(tasks)} tasks (project {config.project}), "
@@ -44,5 +49,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--image", default=DEFAULT_IMAGE,
         help=f"container image built from the Dockerfile, pushed where the cluster pulls from "
         f"(default {DEFAULT_IMAGE})",
+    )
+    parser.add_argument(
+        ALLOW_LOCAL_FLAG, action="store_true",
+        help="accept a local --data (inside the project: baked into the image) and a local "
+             "--serving-dir (a volume every pod mounts at that path); refused by default",
     )
     parser.set_defaults(handler=_compile)

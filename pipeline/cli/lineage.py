@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import PipelineConfig, store_config
+from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import Project
 from pipeline.metadata import connection, provenance, pushes, records, summary
 from pipeline.serving import layout
@@ -40,8 +40,10 @@ def _versions(args: argparse.Namespace) -> int:
     config = store_config(os.environ, args, extra=("serving_dir", "model_name"))
     store = connection.open_metadata(config)
     recorded = pushes.version_records(store, config.pipeline_name)
-    base = layout.model_base_path(config.serving_dir, config.model_name)
-    print(pushes.format_versions(recorded, pushes.unrecorded_versions(recorded, base)))
+    # Versions the store lost are looked for on a local serving dir (an object store is not listed).
+    on_disk_only = [] if is_uri(config.serving_dir) else pushes.unrecorded_versions(
+        recorded, layout.model_base_path(Path(config.serving_dir), config.model_name))
+    print(pushes.format_versions(recorded, on_disk_only))
     return 0
 
 

@@ -6,21 +6,24 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.cli.common import positive_int, store_arguments
+from pipeline.cli.common import positive_float, positive_int, store_arguments
 from pipeline.config import PipelineConfig, store_config
+from pipeline.serving.release import DEFAULT_TIMEOUT, move_labels
 from pipeline.serving.server_config import (
+    BATCHING_CONFIG,
+    CONFIGMAP,
     DEFAULT_KEEP,
     DEFAULT_OUTPUT_DIR,
     MODELS_CONFIG,
+    MONITORING_CONFIG,
     STABLE,
-    BatchingSettings,
+    ServingPlan,
     append_audit,
     known_versions,
     pinned_version,
     plan_config,
     read_plan,
     rollback_plan,
-    write_config_files,
 )
 
 
@@ -50,20 +53,33 @@ def _note_unrecorded(versions: list[int]) -> None:
               "(the store does not record their push; restore it to know their lineage)")
 
 
+def _current_plan(output_dir: Path, model_name: str) -> ServingPlan | None:
+    """What the server is told now: the existing models.config, or None before the first write."""
+    path = output_dir / MODELS_CONFIG
+    return read_plan(path, model_name) if path.exists() else None
+
+
+def _print_written(output_dir: Path) -> None:
+    """Name every config file written."""
+    for name in (MODELS_CONFIG, BATCHING_CONFIG, MONITORING_CONFIG, CONFIGMAP):
+        print(f"wrote {output_dir / name}")
+
+
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
     config = _config(args)
     known, unrecorded = known_versions(config)
     _note_unrecorded(unrecorded)
-    pinned = pinned_version(args.output_dir, known)
-    if pinned is not None and args.release:
-        append_audit(args.output_dir, {"action": "release", "model": config.model_name,
-                                       "from": pinned, "to": known[-1], "reason": args.reason})
-        pinned = None
+    pin = pinned_version(args.output_dir, known)
+    pinned = None if args.release else pin
     plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
                        known, stable=pinned, canary=args.canary, keep=args.keep)
-    for path in write_config_files(plan, args.output_dir, BatchingSettings()):
-        print(f"wrote {path}")
+    move_labels(_current_plan(args.output_dir, config.model_name), plan, args.output_dir,
+                args.server, args.timeout)
+    if pin is not None and args.release:
+        append_audit(args.output_dir, {"action": "release", "model": config.model_name,
+                                       "from": pin, "to": known[-1], "reason": args.reason})
+    _print_written(args.output_dir)
     print(f"model {plan.model_name}: versions {list(plan.versions)}, labels {plan.labels}")
     if pinned is not None:
         print(f"stable stays pinned to version {pinned} by a rollback "
@@ -72,22 +88,20 @@ def _serving_config(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    """Point `stable` at another version; unknown versions leave every file untouched."""
+    """Point `stable` at another version in two phases; unknown versions leave every file
+    untouched, and an unconfirmed version leaves the label where it was."""
     config = _config(args)
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
     known, unrecorded = known_versions(config)
     _note_unrecorded(unrecorded)
     plan = rollback_plan(current, args.to, known)
-    write_config_files(plan, args.output_dir, BatchingSettings())
+    move_labels(current, plan, args.output_dir, args.server, args.timeout)
     entry = append_audit(args.output_dir, {
         "action": "rollback", "model": config.model_name,
         "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason,
     })
     print(f"stable: version {entry['from']} -> {entry['to']} in {models_config}")
-    if args.to not in current.versions:
-        print(f"note: version {args.to} was not loaded before; TF Serving moves the label once "
-              "it has loaded it (labels only point at available versions)")
     return 0
 
 
@@ -124,3 +138,9 @@ def _add_serving_arguments(parser: argparse.ArgumentParser) -> None:
                              "project name)")
     parser.add_argument("--output-dir", type=Path,
                         help="folder of models.config and friends (default serving/<model-name>)")
+    parser.add_argument("--server", metavar="HOST:PORT",
+                        help="TF Serving's gRPC address: a moved label waits until "
+                             "GetModelStatus reports its version AVAILABLE")
+    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds to wait for that (default {DEFAULT_TIMEOUT:g}; the server "
+                             "re-reads models.config every --model_config_file_poll_wait_seconds)")

@@ -22,6 +22,7 @@ from pipeline.config.settings import (
     beam_option_names,
     default_project,
     is_uri,
+    local_folder,
     location,
     parse_spans,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "parse_spans",
     "Location",
     "is_uri",
+    "local_folder",
     "location",
     "PipelineConfig",
     "beam_option_names",

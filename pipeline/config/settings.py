@@ -133,6 +133,15 @@ def is_uri(location: Location) -> bool:
     return "://" in str(location)
 
 
+def local_folder(field_name: str, value: Location, reader: str) -> Path:
+    """A location as a local folder for what reads or writes it on this machine; a URI (only a
+    cluster reaches it) is a ConfigError naming the field and who needed it local."""
+    if is_uri(value):
+        raise ConfigError(
+            f"invalid config {field_name}: {value} is a URI; {reader} needs a local folder")
+    return Path(value)
+
+
 def location(text: str) -> Location:
     """Parse a location, keeping URIs as text (Path would fold gs:// into gs:/)."""
     return text if is_uri(text) else Path(text)
@@ -151,7 +160,7 @@ class PipelineConfig:
     schema_path: Path | None = FROM_PROJECT
     pipeline_root: Location = FROM_PROJECT
     metadata_path: Path = FROM_PROJECT
-    serving_dir: Path = STATE_DIR / "serving_model"
+    serving_dir: Location = STATE_DIR / "serving_model"
     log_dir: Path = STATE_DIR / "logs"
     train_steps: int = 0
     eval_steps: int = 0

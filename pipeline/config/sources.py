@@ -47,8 +47,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--pipeline-root", dest="pipeline_root", type=location,
         help="where TFX writes artifacts (a folder or a URI such as gs://bucket/root)")
     arg("--metadata", dest="metadata_path", type=Path, help="ML Metadata SQLite file")
-    arg("--serving-dir", dest="serving_dir", type=Path,
-        help="TF Serving model base path; versions go to <dir>/<model-name>/<version>/")
+    arg("--serving-dir", dest="serving_dir", type=location,
+        help="TF Serving model base path (a folder or a URI); versions go to "
+             "<dir>/<model-name>/<version>/")
     arg("--log-dir", dest="log_dir", type=Path, help="where the full TF/Beam log is written")
     arg("--pipeline-name", dest="pipeline_name", help="name of the pipeline in ML Metadata")
     arg("--model-name", dest="model_name", help="model name under the serving dir")
@@ -139,7 +140,7 @@ SECRET_BEARING = frozenset({"metadata_password", "extra_beam_args"})
 
 
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
-    "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": Path,
+    "data_dir": location, "pipeline_root": location, "metadata_path": Path, "serving_dir": location,
     "log_dir": Path, "train_steps": lambda v: _counted(int(v)), "eval_steps": lambda v: _counted(int(v)),
     "min_auc": float,
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,

@@ -13,12 +13,13 @@ import csv
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from pipeline.config.project import DECLARATION_FILE, Project
+from pipeline.config.settings import Location, is_uri
 from pipeline.errors import WorkFailed
 
 MAX_PROBLEMS_PER_FILE = 10
@@ -268,8 +269,12 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def storage_problems(name: str, path: Path, min_free_mb: int) -> list[str]:
-    """Whether a run can create and fill `path`: writable, a folder, enough free space."""
+def storage_problems(name: str, path: Location, min_free_mb: int) -> list[str]:
+    """Whether a run can create and fill `path`: writable, a folder, enough free space. A URI
+    (gs://...) is an object store this machine's disk says nothing about: nothing to check here."""
+    if is_uri(path):
+        return []
+    path = Path(path)
     if path.exists() and not path.is_dir():
         return [f"{name} {path}: exists and is not a directory"]
     target = _nearest_existing(path)
@@ -285,7 +290,7 @@ def storage_problems(name: str, path: Path, min_free_mb: int) -> list[str]:
     return []
 
 
-def check_storage(folders: dict[str, Path], min_free_mb: int) -> None:
+def check_storage(folders: Mapping[str, Location], min_free_mb: int) -> None:
     """Every folder a run writes to, checked before any work; raise naming each failing one."""
     problems = [
         problem

@@ -37,8 +37,7 @@ def list_spans(data_dir: Path) -> list[int]:
     """Span numbers of the `span-N` folders in the data dir, ascending."""
     if not data_dir.is_dir():
         return []
-    numbers = [_SPAN_DIR.match(p.name) for p in data_dir.iterdir() if p.is_dir()]
-    return sorted(int(m.group(1)) for m in numbers if m)
+    return span_numbers([p.name for p in data_dir.iterdir() if p.is_dir()])
 
 
 def span_dir(data_dir: Path, span: int) -> Path:
@@ -53,7 +52,17 @@ def span_files(data_dir: Path, span: int) -> list[Path]:
 
 def resolve_spans(data_dir: Path, selection: SpanSelection) -> tuple[int, ...]:
     """The spans a run reads, ascending: () for a plain folder of CSVs, else the selected window."""
-    found = list_spans(data_dir)
+    return select_spans(list_spans(data_dir), selection, str(data_dir))
+
+
+def span_numbers(names: list[str]) -> list[int]:
+    """Span numbers of the `span-N` names among folder names, ascending (any filesystem)."""
+    numbers = [_SPAN_DIR.match(name.rstrip("/")) for name in names]
+    return sorted(int(m.group(1)) for m in numbers if m)
+
+
+def select_spans(found: list[int], selection: SpanSelection, data_dir: str) -> tuple[int, ...]:
+    """The window `selection` picks among the spans found in `data_dir` (named in errors)."""
     if selection.newest is not None:
         return tuple(found[-selection.newest:])
     if not found:

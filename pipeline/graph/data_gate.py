@@ -1,12 +1,12 @@
 """DataGate: stops the run before Transform when any validation found an anomaly."""
 
 
-import shutil
-from pathlib import Path
+import os
 
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
 from tfx import v1 as tfx
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from pipeline.errors import WorkFailed
@@ -26,8 +26,8 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
     """One line per anomalous feature and split: '<split>: <feature>: <reason>'."""
     lines = []
     for split in split_names:
-        path = Path(anomalies_uri) / f"Split-{split}" / ANOMALIES_FILE
-        anomalies = anomalies_util.load_anomalies_binary(str(path))
+        path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
+        anomalies = anomalies_util.load_anomalies_binary(path)
         for feature, info in sorted(anomalies.anomaly_info.items()):
             reasons = "; ".join(r.description or r.short_description for r in info.reason)
             lines.append(f"{split}: feature '{feature}': {reasons}")
@@ -66,4 +66,5 @@ def DataGate(  # noqa: N802 - TFX names components like classes
             f"{len(problems)} data anomalies, stopping before Transform:\n  "
             + "\n  ".join(problems)
         )
-    shutil.copy(Path(schema.uri) / SCHEMA_FILE, Path(validated_schema.uri) / SCHEMA_FILE)
+    fileio.copy(os.path.join(schema.uri, SCHEMA_FILE), os.path.join(validated_schema.uri, SCHEMA_FILE),
+                overwrite=True)

@@ -100,20 +100,35 @@ def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanInges
     return SpanIngestion(span, example_gen, statistics_gen)
 
 
+def _oldest_baseline(
+    config: PipelineConfig, oldest: int | None, baseline: tuple[int, ...] | None
+) -> tuple[list[base_node.BaseNode], channel.BaseChannel | None]:
+    """Nodes giving the oldest span's drift baseline: with `baseline` None, the previous span's
+    latest statistics resolved from ML Metadata (a custom resolver, which Kubeflow's V2 compiler
+    rejects); else the given span (at most one) ingested in this run, or none on the first span."""
+    if oldest is None:
+        return [], None
+    if baseline is None:
+        resolver = previous_span_statistics(oldest)
+        return [resolver], resolver.outputs["statistics"]
+    if not baseline:
+        return [], None
+    ingestion = _ingest(config, baseline[-1], False)
+    return [ingestion.example_gen, ingestion.statistics_gen], ingestion.statistics
+
+
 def _validation(
-    ingested: list[SpanIngestion], schema: channel.BaseChannel
+    config: PipelineConfig,
+    ingested: list[SpanIngestion],
+    schema: channel.BaseChannel,
+    baseline: tuple[int, ...] | None,
 ) -> list[base_node.BaseNode]:
     """A SpanValidator per span, measuring drift against the previous span of the window; the
-    oldest span's baseline is the previous span's latest statistics from an earlier run."""
+    oldest span's baseline comes from _oldest_baseline."""
     window = len(ingested) > 1
-    nodes: list[base_node.BaseNode] = []
-    previous: channel.BaseChannel | None = None
+    nodes, previous = _oldest_baseline(config, ingested[0].span, baseline)
     for position, ingestion in enumerate(ingested):
         span = ingestion.span
-        if previous is None and span is not None:
-            resolver = previous_span_statistics(span)
-            nodes.append(resolver)
-            previous = resolver.outputs["statistics"]
         nodes.append(SpanValidator(
             statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
             **({"span": span} if window else {}),
@@ -139,7 +154,10 @@ def _recorded_context(
 
 
 def create_components(
-    config: PipelineConfig, facts: GraphFacts, run_context: str | None = None
+    config: PipelineConfig,
+    facts: GraphFacts,
+    run_context: str | None = None,
+    drift_baseline: tuple[int, ...] | None = None,
 ) -> list[base_node.BaseNode]:
     """Every component, wired by its artifacts, in topological order.
 
@@ -147,7 +165,9 @@ def create_components(
     and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one.
     `facts` are the run's facts (pipeline.run.run_facts.compute); an orchestrator that records
     them later passes GraphFacts and, as `run_context`, the text RecordRunContext is to record
-    (Airflow: a template its task renders when it runs).
+    (Airflow: a template its task renders when it runs). `drift_baseline` None resolves the
+    oldest span's drift baseline from ML Metadata; a tuple names the span ingested in the run
+    for it instead ((): none), the form Kubeflow's V2 compiler accepts.
     """
     code_fingerprint = facts.code_fingerprint
     window = facts.window
@@ -161,8 +181,8 @@ def create_components(
         context=_recorded_context(config, facts, run_context),
     )
     schema_gen = _schema_component(config, newest.statistics, facts.schema_fingerprint)
-    validation = _validation(ingested, schema_gen.outputs["schema"])
-    validators = [n for n in validation if isinstance(n, base_component.BaseComponent)]
+    validation = _validation(config, ingested, schema_gen.outputs["schema"], drift_baseline)
+    validators = [n for n in validation if isinstance(n, SpanValidator)]
     data_gate = DataGate(
         anomalies=_all([v.outputs["anomalies"] for v in validators]),
         schema=schema_gen.outputs["schema"],
@@ -203,7 +223,7 @@ def create_components(
         examples=example_gen.outputs["examples"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=str(config.serving_dir / config.model_name)
+                base_directory=f"{str(config.serving_dir).rstrip('/')}/{config.model_name}"
             )
         ),
         serving_features=project.feature_names,
@@ -220,13 +240,14 @@ def create_pipeline(
     facts: GraphFacts,
     metadata_connection_config: object | None = None,
     run_context: str | None = None,
+    drift_baseline: tuple[int, ...] | None = None,
 ) -> tfx.dsl.Pipeline:
     """The TFX pipeline for this config and the run's facts (see create_components); runners
     supply the metadata connection."""
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(config.pipeline_root),
-        components=create_components(config, facts, run_context),
+        components=create_components(config, facts, run_context, drift_baseline),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list[str | ph.Placeholder](config.beam_args),

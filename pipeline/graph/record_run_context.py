@@ -2,9 +2,10 @@
 
 
 import json
-from pathlib import Path
+import os
 
 from tfx import v1 as tfx
+from tfx.dsl.io import fileio
 from tfx.types.artifact import Artifact
 
 
@@ -30,4 +31,5 @@ def RecordRunContext(  # noqa: N802 - TFX names components like classes
         "examples_span", str(examples.get_int_custom_property("span"))
     )
     run_context.set_string_custom_property("examples_uri", examples.uri)
-    (Path(run_context.uri) / "run_context.json").write_text(json.dumps(values, indent=2))
+    with fileio.open(os.path.join(run_context.uri, "run_context.json"), "w") as handle:
+        handle.write(json.dumps(values, indent=2))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, channel, component_spec, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from pipeline.config import is_uri
 from pipeline.serving import layout, warmup
 
 EXAMPLES_KEY = "examples"
@@ -39,7 +42,17 @@ class ServingPushExecutor(pusher_executor.Executor):
             self._MarkNotPushed(pushed)
             pushed.set_string_custom_property("push_decision", "not blessed")
             return
-        model_dir = Path(self.GetModelPath(input_dict))
+        with local_model(self.GetModelPath(input_dict)) as model_dir:
+            self._publish(model_dir, pushed, input_dict, exec_properties)
+
+    def _publish(
+        self,
+        model_dir: Path,
+        pushed: types.Artifact,
+        input_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Publish a blessed model from its local folder, or record the version already serving it."""
         base_path = Path(_destination(exec_properties).filesystem.base_directory)
         fingerprint = layout.model_fingerprint(model_dir)
         pushed.set_string_custom_property("model_fingerprint", fingerprint)
@@ -65,6 +78,19 @@ class ServingPushExecutor(pusher_executor.Executor):
         self._MarkPushed(pushed, pushed_destination=str(version_dir), pushed_version=str(version))
         pushed.set_string_custom_property("push_decision", f"pushed as version {version}")
         pushed.set_int_custom_property("warmup_requests", len(logs))
+
+
+@contextlib.contextmanager
+def local_model(model_uri: str) -> Iterator[Path]:
+    """The model as a local folder, which the serving layout hashes and copies; a model stored
+    under a URI (gs://...) is first copied through TFX's file systems to a temporary folder."""
+    if not is_uri(model_uri):
+        yield Path(model_uri)
+        return
+    with tempfile.TemporaryDirectory(prefix="pushed-model-") as scratch:
+        local = Path(scratch) / "model"
+        io_utils.copy_dir(model_uri, str(local))
+        yield local
 
 
 def _destination(exec_properties: dict[str, Any]) -> pusher_pb2.PushDestination:

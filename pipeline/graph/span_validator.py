@@ -1,7 +1,7 @@
 """SpanValidator: a span's statistics against the schema and the previous span (drift)."""
 
 
-from pathlib import Path
+import os
 
 import tensorflow_data_validation as tfdv
 from ml_metadata import metadata_store
@@ -9,6 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.common import resolver
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.utils import io_utils
@@ -82,7 +83,7 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
 
     `span` is set in a multi-span window, so the DataGate can name the span of each problem.
     """
-    schema_proto = io_utils.SchemaReader().read(str(Path(schema.uri) / "schema.pbtxt"))
+    schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies.split_names = artifact_utils.encode_split_names(splits)
     baseline_splits = (
@@ -102,9 +103,9 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
             environment=schema_io.declared(schema_proto, schema_io.TRAINING),
             previous_statistics=previous,
         )
-        output = Path(anomalies.uri) / f"Split-{split}"
-        output.mkdir(parents=True, exist_ok=True)
-        io_utils.write_bytes_file(str(output / ANOMALIES_FILE), result.SerializeToString())
+        output = os.path.join(anomalies.uri, f"Split-{split}")
+        fileio.makedirs(output)
+        io_utils.write_bytes_file(os.path.join(output, ANOMALIES_FILE), result.SerializeToString())
         found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
         verdicts[split] = 0 if found else 1
     # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).

@@ -41,7 +41,7 @@ class MetadataUnreachable(LineageError):
 
 # How long a server may take to accept a connection and say its first bytes. MLMD's own client
 # waits far longer (and TFX then blames the first component); a healthy server answers in ms.
-PROBE_SECONDS = 5.0
+PROBE_SECONDS = 3.0
 # PostgreSQL speaks only when spoken to: an SSLRequest gets one byte back ('S' or 'N').
 _POSTGRES_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 

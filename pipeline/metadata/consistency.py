@@ -84,8 +84,9 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
         return config
     root = Path(config.pipeline_root)
     folders = artifact_folders(root)
-    base = layout.model_base_path(config.serving_dir, config.model_name)
-    served = layout.list_versions(base)
+    # A serving dir on an object store is the cluster's to check (the local runner refuses it).
+    base = layout.model_base_path(Path(str(config.serving_dir)), config.model_name)
+    served = [] if is_uri(config.serving_dir) else layout.list_versions(base)
     if not _needs_store(config, folders, served):
         return config
     facts = store_facts(config)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import matplotlib.pyplot as plt
@@ -161,14 +161,14 @@ def load_statistics(statistics_uri: str, split: str) -> Statistics:
     """TFDV statistics of one split of a StatisticsGen artifact."""
     import tensorflow_data_validation as tfdv
 
-    return tfdv.load_stats_binary(str(Path(statistics_uri) / f"Split-{split}" / STATS_FILE))
+    return tfdv.load_stats_binary(os.path.join(statistics_uri, f"Split-{split}", STATS_FILE))
 
 
 def load_schema(schema_uri: str) -> schema_pb2.Schema:
     """The schema proto of a Schema artifact."""
     import tensorflow_data_validation as tfdv
 
-    return tfdv.load_schema_text(str(Path(schema_uri) / SCHEMA_FILE))
+    return tfdv.load_schema_text(os.path.join(schema_uri, SCHEMA_FILE))
 
 
 def _feature_row(feature: FeatureStatistics) -> dict[str, object]:
@@ -245,7 +245,7 @@ def load_anomalies(anomalies_uri: str, split: str) -> anomalies_pb2.Anomalies:
     from tensorflow_data_validation.utils import anomalies_util
 
     return anomalies_util.load_anomalies_binary(
-        str(Path(anomalies_uri) / f"Split-{split}" / ANOMALIES_FILE))
+        os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE))
 
 
 def drift_table(

@@ -4,6 +4,7 @@ windows, a markdown report with plots, and a verdict a scheduler can alert on.""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 from pipeline.data import schema_io
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
-from pipeline.metadata.connection import Artifact, Store
+from pipeline.metadata.connection import Artifact, LineageError, Store
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -41,8 +42,9 @@ class ServingBaseline:
 
     run_id: str
     pushed_version: str
-    statistics_path: Path
-    schema_path: Path
+    # Artifact URIs (gs://... on a cluster), read through TensorFlow's file systems.
+    statistics_uri: str
+    schema_uri: str
 
 
 @dataclass
@@ -60,14 +62,20 @@ class MonitoringResult:
         return bool(self.schema or self.skew or self.drift)
 
 
-def serving_baseline(store: Store, pipeline_name: str) -> ServingBaseline:
-    """Follow the pipeline's newest pushed model back to its run's training statistics and schema."""
+def serving_baseline(
+    store: Store, pipeline_name: str, version: str | None = None
+) -> ServingBaseline:
+    """Follow the served version (the newest push when None) back to its run's training
+    statistics and schema."""
     pushed = pushes.pushed_models(store, pipeline_name)
     if not pushed:
         raise MonitoringError(
             f"no pushed model of pipeline '{pipeline_name}' in the metadata store: "
             "run the pipeline first")
-    model = pushed[-1]
+    try:
+        model = pushes.pushed_model(store, pipeline_name, version)
+    except LineageError as error:
+        raise MonitoringError(f"served version {version}: {error}") from error
     run_id = pushes.pushing_run(store, model)
     if run_id is None:
         raise MonitoringError(
@@ -79,8 +87,8 @@ def serving_baseline(store: Store, pipeline_name: str) -> ServingBaseline:
     return ServingBaseline(
         run_id=run_id,
         pushed_version=records.published_version(model),
-        statistics_path=Path(statistics.uri) / f"Split-{TRAIN_SPLIT}" / "FeatureStats.pb",
-        schema_path=Path(schema.uri) / "schema.pbtxt",
+        statistics_uri=os.path.join(statistics.uri, f"Split-{TRAIN_SPLIT}", "FeatureStats.pb"),
+        schema_uri=os.path.join(schema.uri, "schema.pbtxt"),
     )
 
 
@@ -272,21 +280,23 @@ def write_report(
 def monitor(
     csv_path: Path, store: Store, pipeline_name: str, state_dir: Path, report_dir: Path,
     previous_path: Path | None = None, features: Sequence[str] = (),
+    served_version: str | None = None,
 ) -> MonitoringResult:
     """Check a window of production data against the model `pipeline_name` serves, write the
     report, and keep its statistics as the next window's drift baseline. `features` are the
-    columns the model serves on (the project's): each is compared for skew and drift."""
+    columns the model serves on (the project's): each is compared for skew and drift;
+    `served_version` is the version the `stable` label points at (None: the newest push)."""
     require_csv(csv_path)
     if previous_path is not None and not previous_path.is_file():
         raise MonitoringError(f"--previous {previous_path} is not a file")
     if previous_path is not None and previous_path.suffix == ".csv":
         require_csv(previous_path)
-    baseline = serving_baseline(store, pipeline_name)
+    baseline = serving_baseline(store, pipeline_name, served_version)
     import tensorflow_data_validation as tfdv
 
-    schema = with_comparators(tfdv.load_schema_text(str(baseline.schema_path)), features)
+    schema = with_comparators(tfdv.load_schema_text(baseline.schema_uri), features)
     current = csv_statistics(csv_path, schema)
-    training = tfdv.load_stats_binary(str(baseline.statistics_path))
+    training = tfdv.load_stats_binary(baseline.statistics_uri)
     kept_window = state_dir / LATEST_WINDOW
     source = previous_path or (kept_window if kept_window.is_file() else None)
     previous = load_statistics(source, schema) if source else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri
+from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri, local_folder
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
@@ -61,7 +62,7 @@ def written_folders(config: PipelineConfig) -> dict[str, Path]:
     return {
         "pipeline_root": local_pipeline_root(config),
         "metadata_path": config.metadata_path.parent,
-        "serving_dir": config.serving_dir,
+        "serving_dir": local_folder("serving_dir", config.serving_dir, "a local run"),
         "log_dir": config.log_dir,
     }
 
@@ -207,12 +208,13 @@ INFERRED_SCHEMA_NODE = "SchemaGen"
 
 def infer_schema(config: PipelineConfig, output: Path) -> Path:
     """Run the pipeline up to SchemaGen (upstream comes from cache) and copy its schema for review."""
-    import shutil
+    from tfx.dsl.io import fileio
 
     result = run_pipeline(config.replace(schema_path=None), to_node=INFERRED_SCHEMA_NODE)
     schema_gen = result.summary.component(INFERRED_SCHEMA_NODE)
     if schema_gen is None or not schema_gen.outputs.get("schema"):
         raise PipelineRunError("SchemaGen produced no schema")
     output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(Path(schema_gen.outputs["schema"][0].uri) / "schema.pbtxt", output)
+    fileio.copy(os.path.join(schema_gen.outputs["schema"][0].uri, "schema.pbtxt"), str(output),
+                overwrite=True)
     return output

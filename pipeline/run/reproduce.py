@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,8 +89,11 @@ def read_examples(artifact_uri: str) -> dict[str, list[dict[str, list]]]:
     import tensorflow as tf
 
     result = {}
-    for split_dir in sorted(Path(artifact_uri).glob("Split-*")):
-        files = sorted(str(p) for p in split_dir.iterdir() if p.is_file())
+    for split_dir in sorted(tf.io.gfile.glob(os.path.join(artifact_uri, "Split-*"))):
+        if not tf.io.gfile.isdir(split_dir):
+            continue
+        files = sorted(path for name in tf.io.gfile.listdir(split_dir)
+                       if not tf.io.gfile.isdir(path := os.path.join(split_dir, name)))
         rows = []
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             example = tf.train.Example.FromString(record.numpy())
@@ -98,7 +102,7 @@ def read_examples(artifact_uri: str) -> dict[str, list[dict[str, list]]]:
                 or list(f.bytes_list.value)
                 for name, f in example.features.feature.items()
             })
-        result[split_dir.name] = sorted(rows, key=_row_key)
+        result[os.path.basename(split_dir)] = sorted(rows, key=_row_key)
     return result
 
 

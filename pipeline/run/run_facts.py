@@ -19,7 +19,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import PROJECT_ROOT, PipelineConfig, SpanSelection, location, parse_spans
+from pipeline.config import (
+    PROJECT_ROOT,
+    PipelineConfig,
+    SpanSelection,
+    is_uri,
+    location,
+    parse_spans,
+)
 from pipeline.config.secrets import mask_beam_args, without_credentials
 from pipeline.data import fingerprints, spans
 from pipeline.data.fingerprints import file_sha256, schema_fingerprint, user_code_fingerprint
@@ -28,6 +35,10 @@ LOCK_FILE = PROJECT_ROOT / "uv.lock"
 
 
 PIPELINE_CODE_DIR = PROJECT_ROOT / "pipeline"
+
+
+# The data fingerprint of a URI data_dir (only the cluster reads it; ExampleGen fingerprints it).
+REMOTE_DATA_FINGERPRINT = "remote: see CsvExampleGen's input_fingerprint"
 
 
 TRACKED_PACKAGES = (
@@ -192,17 +203,23 @@ def lock_sha256(lock_file: Path = LOCK_FILE) -> str:
 def compute(config: PipelineConfig, window: tuple[int, ...] | None = None) -> RunFacts:
     """Read everything a run reads, once: data files, code, schema, lock file, git, packages.
 
-    `window` is the resolved span window when the caller has it, else resolved from the config.
+    `window` is the resolved span window when the caller has it, else resolved from the config
+    (which needs a local data_dir). Files under a URI data_dir are not read here: their
+    fingerprint is CsvExampleGen's, recorded in ML Metadata when the cluster runs it.
     """
     graph = graph_facts(config, window)
-    files = [f for folder in spans.input_folders(spans.local_data_dir(config), graph.window)
-             for f in sorted(folder.glob("*.csv"))]
     git = git_commit()
+    if is_uri(config.data_dir):
+        files, fingerprint = [], REMOTE_DATA_FINGERPRINT
+    else:
+        files = [f for folder in spans.input_folders(Path(config.data_dir), graph.window)
+                 for f in sorted(folder.glob("*.csv"))]
+        fingerprint = fingerprints.data_fingerprint(files)
     return RunFacts(
         **dataclasses.asdict(graph),
         data_dir=str(config.data_dir),
         data_files=tuple(str(f) for f in files),
-        data_fingerprint=fingerprints.data_fingerprint(files),
+        data_fingerprint=fingerprint,
         git_commit=str(git["commit"]),
         git_dirty=bool(git["dirty"]),
         pipeline_code_fingerprint=user_code_fingerprint(PIPELINE_CODE_DIR),

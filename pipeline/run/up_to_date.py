@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import PipelineConfig, is_uri
+from pipeline.config import PipelineConfig, is_uri, local_folder
 from pipeline.data import spans
 from pipeline.metadata import connection, records
 from pipeline.metadata.pushes import RUN_CONTEXT_NODE
@@ -59,7 +59,8 @@ def check(store: connection.Store, config: PipelineConfig, context_text: str) ->
     if changed:
         return Verdict(None, "changed since run " + run_id + ": " + ", ".join(changed))
     missing = missing_outputs(components.values()) or unserved_model(
-        components[PUSHER_NODE], layout.model_base_path(config.serving_dir, config.model_name))
+        components[PUSHER_NODE], layout.model_base_path(
+            local_folder("serving_dir", config.serving_dir, "a local run"), config.model_name))
     if missing:
         return Verdict(None, f"output of run {run_id} no longer exists: {missing}")
     return Verdict(run_id, "same data, schema, code, config, lock file and packages")

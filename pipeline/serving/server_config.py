@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig, local_folder
 from pipeline.errors import WorkFailed
 from pipeline.serving import layout
 
@@ -125,7 +125,8 @@ def known_versions(config: PipelineConfig) -> tuple[list[int], list[int]]:
     from pipeline.metadata import connection
 
     store = connection.open_metadata(config)
-    base = layout.model_base_path(config.serving_dir, config.model_name)
+    base = layout.model_base_path(
+        local_folder("serving_dir", config.serving_dir, "serving-config"), config.model_name)
     unrecorded = unrecorded_versions(store, config.pipeline_name, base)
     blessed = blessed_pushed_versions(store, config.pipeline_name, base)
     return sorted(set(blessed) | set(unrecorded)), unrecorded

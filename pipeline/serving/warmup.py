@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,8 +28,10 @@ def read_serving_examples(
     examples_uri: str, client_features: Sequence[str], count: int = WARMUP_ROWS
 ) -> list[bytes]:
     """The first `count` tf.Examples of the eval split, keeping only what a client sends."""
-    split_dir = Path(examples_uri) / f"Split-{WARMUP_SPLIT}"
-    files = sorted(str(p) for p in split_dir.glob("*") if p.is_file())
+    split_dir = os.path.join(examples_uri, f"Split-{WARMUP_SPLIT}")
+    names = tf.io.gfile.listdir(split_dir) if tf.io.gfile.isdir(split_dir) else []
+    files = sorted(path for name in names
+                   if not tf.io.gfile.isdir(path := os.path.join(split_dir, name)))
     if not files:
         raise WarmupError(f"no example files in {split_dir} to build warmup requests from")
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)

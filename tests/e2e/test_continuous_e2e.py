@@ -113,7 +113,9 @@ def monitor(config: PipelineConfig, csv_file: Path, state: Path) -> subprocess.C
     """`python -m pipeline monitor FILE` against the span pipeline's metadata."""
     command = [sys.executable, "-m", "pipeline", "monitor", str(csv_file),
                "--metadata", str(config.metadata_path), "--state-dir", str(state),
-               "--report-dir", str(state / csv_file.stem)]
+               "--report-dir", str(state / csv_file.stem),
+               # Not the project's serving/<model>/: no stable label, so the newest push.
+               "--serving-config-dir", str(state / "no_serving_config")]
     return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
 
 

@@ -12,6 +12,8 @@ from kfp import components as kfp_components
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.dsl.components.base.base_component import BaseComponent
+from tfx.proto.pusher_pb2 import PushDestination
+from tfx.proto.range_config_pb2 import RangeConfig
 
 from pipeline.__main__ import main
 from pipeline.config import PROJECT_ROOT, ConfigError, PipelineConfig, parse_run_args
@@ -21,8 +23,10 @@ from pipeline.run.kubeflow_runner import IMAGE_PROJECT_ROOT, compile_pipeline
 from tests.support.configs import SAMPLE_DATA, small_config
 
 IMAGE = "europe-docker.pkg.dev/demo/ml/tfx-pipeline:1"
+SERVING_URI = "gs://demo-bucket/serving_model"
 RUN_FLAGS = [
-    "--data", str(SAMPLE_DATA), "--schema", "infer", "--pipeline-root", "gs://demo-bucket/root",
+    "--data", str(SAMPLE_DATA), "--allow-local-paths", "--serving-dir", SERVING_URI,
+    "--schema", "infer", "--pipeline-root", "gs://demo-bucket/root",
     "--beam-runner", "DataflowRunner",
     "--beam-args=--project=demo --region=europe-west1 --temp_location=gs://demo-bucket/tmp",
 ]
@@ -33,7 +37,14 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineConfig, 
     """The CLI's spec for a Dataflow-backed pipeline, and the config it was compiled from."""
     output = tmp_path_factory.mktemp("kfp") / "pipeline.json"
     assert main(["compile-kfp", "--output", str(output), "--image", IMAGE, *RUN_FLAGS]) == 0
-    return parse_run_args(RUN_FLAGS, {}), json.loads(output.read_text())
+    config = parse_run_args([f for f in RUN_FLAGS if f != "--allow-local-paths"], {})
+    return config, json.loads(output.read_text())
+
+
+def parameter(spec: dict, task: str, name: str) -> str:
+    """A task's constant input parameter, as the spec's JSON holds it."""
+    value = tasks_of(spec)[task]["inputs"]["parameters"][name]["runtimeValue"]["constantValue"]
+    return value["stringValue"]
 
 
 def tasks_of(spec: dict) -> dict[str, dict]:
@@ -65,7 +76,7 @@ def test_yaml_output_is_a_pipeline_spec_kfp_loads_from_file(
     compiled: tuple, tmp_path: Path
 ) -> None:
     config, spec = compiled
-    compile_pipeline(config, tmp_path / "pipeline.yaml", IMAGE)
+    compile_pipeline(config, tmp_path / "pipeline.yaml", IMAGE, allow_local_paths=True)
     component = kfp_components.load_component_from_file(str(tmp_path / "pipeline.yaml"))
     assert set(component.pipeline_spec.root.dag.tasks) == set(tasks_of(spec))
 
@@ -101,17 +112,15 @@ def test_task_dependencies_are_the_upstream_components_in_order(compiled: tuple)
 
 def test_component_parameters_come_from_config(compiled: tuple) -> None:
     config, spec = compiled
-    tasks = tasks_of(spec)
-
-    def parameter(task: str, name: str) -> str:
-        return tasks[task]["inputs"]["parameters"][name]["runtimeValue"]["constantValue"]
-
-    assert parameter("CsvExampleGen", "input_base")["stringValue"] == str(
+    assert parameter(spec, "CsvExampleGen", "input_base") == str(
         IMAGE_PROJECT_ROOT / "data" / "sample"
     )
-    train_args = json.loads(parameter("Trainer", "train_args")["stringValue"])
+    train_args = json.loads(parameter(spec, "Trainer", "train_args"))
     assert train_args["num_steps"] == config.train_steps
-    assert parameter("Transform", "preprocessing_fn")["stringValue"].startswith("models.")
+    assert parameter(spec, "Transform", "preprocessing_fn").startswith("models.")
+    destination = json_format.Parse(parameter(spec, "ServingPusher", "push_destination"),
+                                    PushDestination())
+    assert destination.filesystem.base_directory == f"{SERVING_URI}/taxi"
 
 
 def test_beam_options_reach_every_beam_component(compiled: tuple) -> None:
@@ -138,12 +147,12 @@ def test_a_local_pipeline_root_is_refused_before_anything_is_written(tmp_path: P
 def test_local_data_outside_the_image_is_refused(tmp_path: Path) -> None:
     config = small_config(tmp_path, schema_path=None, data_dir=tmp_path, pipeline_root="gs://b/r")
     with pytest.raises(ConfigError, match="data_dir: .* neither a URI nor inside the project"):
-        compile_pipeline(config, tmp_path / "spec.json", IMAGE)
+        compile_pipeline(config, tmp_path / "spec.json", IMAGE, allow_local_paths=True)
 
 
 def test_the_curated_schema_is_read_from_the_image(tmp_path: Path) -> None:
     config = small_config(tmp_path, pipeline_root="gs://demo-bucket/root")
-    spec = compile_pipeline(config, tmp_path / "spec.json", IMAGE)
+    spec = compile_pipeline(config, tmp_path / "spec.json", IMAGE, allow_local_paths=True)
     schema_file = tasks_of(spec)["ImportCuratedSchema"]["inputs"]["parameters"]["schema_file"]
     relative = config.schema_path.relative_to(PROJECT_ROOT)
     assert schema_file["runtimeValue"]["constantValue"]["stringValue"] == str(
@@ -151,17 +160,75 @@ def test_the_curated_schema_is_read_from_the_image(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.taxi
 def test_a_window_of_several_spans_is_refused_before_compiling(tmp_path: Path) -> None:
     from pipeline.config import parse_spans
-    from tools import span_demo
 
-    for span in (1, 2):
-        header, rows = span_demo.generate_rows(PROJECT_ROOT / "data" / "taxi" / "data.csv", 5,
-                                           seed=span, days=span)
-        span_demo.write_span(tmp_path / "data", span, header, rows)
-    config = small_config(tmp_path, data_dir=tmp_path / "data", spans=parse_spans("last-2"),
-                          pipeline_root="gs://b/r")
+    data = _ram_spans("ram://kfp-window/data", (1, 2))
+    config = small_config(tmp_path, data_dir=data, spans=parse_spans("last-2"),
+                          serving_dir=SERVING_URI, pipeline_root="gs://b/r")
     with pytest.raises(ConfigError, match=r"spans: last-2 selects spans \[1, 2\].*one span per run"):
         compile_pipeline(config, tmp_path / "spec.json", IMAGE)
     assert not (tmp_path / "spec.json").exists()
+
+
+@pytest.mark.parametrize(("flags", "field", "value"), [
+    (["--data", str(SAMPLE_DATA), "--serving-dir", SERVING_URI], "data_dir", str(SAMPLE_DATA)),
+    (["--data", "gs://demo-bucket/data"], "serving_dir", "state/serving_model"),
+])
+def test_a_local_data_or_serving_dir_is_refused_naming_the_flag(
+    flags: list[str], field: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "spec.json"
+    argv = ["compile-kfp", "--output", str(output), "--pipeline-root", "gs://demo-bucket/root",
+            "--schema", "infer", *flags]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"error: invalid config {field}: ")
+    assert value in lines[0] and "--allow-local-paths" in lines[0]
+    assert not output.exists()
+
+
+def _ram_spans(root: str, spans: tuple[int, ...]) -> str:
+    """span-N folders of the sample CSV on TensorFlow's ram:// filesystem (a non-local URI)."""
+    import tensorflow as tf
+
+    csv = next(SAMPLE_DATA.glob("*.csv")).read_text()
+    for span in spans:
+        tf.io.gfile.makedirs(f"{root}/span-{span}")
+        with tf.io.gfile.GFile(f"{root}/span-{span}/data.csv", "w") as handle:
+            handle.write(csv)
+    return root
+
+
+def _span_of(spec: dict, task: str) -> int:
+    """The span a compiled ExampleGen task is pinned to (its static range_config)."""
+    static = json_format.Parse(parameter(spec, task, "range_config"), RangeConfig()).static_range
+    assert static.start_span_number == static.end_span_number
+    return static.start_span_number
+
+
+def test_a_single_span_compiles_with_the_previous_span_as_drift_baseline(tmp_path: Path) -> None:
+    data = _ram_spans("ram://kfp-spans/data", (1, 3))
+    output = tmp_path / "spec.json"
+    assert main(["compile-kfp", "--output", str(output), "--image", IMAGE, "--data", data,
+                 "--spans", "3", "--serving-dir", SERVING_URI, "--schema", "infer",
+                 "--pipeline-root", "gs://demo-bucket/root"]) == 0
+    spec = json.loads(output.read_text())
+    tasks = tasks_of(spec)
+    assert "previous_span_statistics" not in tasks
+    assert _span_of(spec, "CsvExampleGen") == 3 and _span_of(spec, "CsvExampleGen_span1") == 1
+    assert parameter(spec, "CsvExampleGen_span1", "input_base") == data
+    assert tasks["StatisticsGen_span1"]["dependentTasks"] == ["CsvExampleGen_span1"]
+    baseline = tasks["ExampleValidator"]["inputs"]["artifacts"]["previous_statistics"]
+    assert baseline["taskOutputArtifact"]["producerTask"] == "StatisticsGen_span1"
+    assert set(tasks["Transform"]["dependentTasks"]) == {"CsvExampleGen", "DataGate"}
+
+
+def test_the_first_span_has_no_drift_baseline_and_no_resolver(tmp_path: Path) -> None:
+    config = small_config(tmp_path, schema_path=None, pipeline_root="gs://b/r")
+    facts = run_facts.compute(config, (1,))
+    ids = [n.id for n in create_pipeline(config, facts, drift_baseline=()).components]
+    assert not any(i.startswith(("previous_span", "CsvExampleGen_span")) for i in ids), ids
+    local = [n.id for n in create_pipeline(config, facts).components]
+    assert "previous_span_statistics" in local

@@ -101,6 +101,7 @@ def test_compile_kfp_writes_no_secret(tmp_path: Path, secret: str, monkeypatch, 
     monkeypatch.setenv("PIPELINE_METADATA_PASSWORD", secret)
     output = tmp_path / "spec.json"
     code = main(["compile-kfp", "--output", str(output), "--data", str(SAMPLE_DATA),
+                 "--allow-local-paths", "--serving-dir", "gs://demo-bucket/serving",
                  "--pipeline-root", "gs://demo-bucket/root", "--metadata-backend", "mysql",
                  "--metadata-user", "tfx"])
     out, err = capfd.readouterr()

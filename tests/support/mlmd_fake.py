@@ -144,3 +144,17 @@ def evaluated_and_pushed_runs(
         )
         record_summary(fake, run_id, {"auc": 0.9 + number / 100, "binary_accuracy": 0.8})
     return fake
+
+
+def served_from(fake: FakePipeline, root: str) -> None:
+    """One run of `fake` whose statistics, validated schema and model live under `root`, pushed
+    as version 1."""
+    fake.execute("run-1", "StatisticsGen",
+                 outputs={"statistics": fake.artifact("ExampleStatistics", f"{root}/stats")})
+    fake.execute("run-1", "DataGate",
+                 outputs={"validated_schema": fake.artifact("Schema", f"{root}/schema")})
+    model = fake.execute("run-1", "Trainer", outputs={
+        "model": fake.artifact("Model", f"{root}/model")})["model"]
+    fake.execute("run-1", "ServingPusher", inputs={"model": model}, outputs={
+        "pushed_model": fake.artifact("PushedModel", f"{root}/pushed", pushed=1,
+                                      pushed_version="1")})

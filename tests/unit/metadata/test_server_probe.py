@@ -17,7 +17,7 @@ from tests.support.configs import small_config
 from tests.support.faults import cli_run, fake_served_version
 
 LIMIT_SECONDS = 10.0
-# The probe's own unit cases wait 1 s for an answer; the command-line case keeps the default (5 s).
+# The probe's own unit cases wait 1 s for an answer; the command-line case keeps the default (3 s).
 SHORT_PROBE = 1.0
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline.monitoring.skew_drift import with_comparators
+from pipeline.monitoring.skew_drift import serving_baseline, with_comparators
+from tests.support.mlmd_fake import FakePipeline, served_from
 
 
 def schema_of(*features: tuple[str, int]) -> schema_pb2.Schema:
@@ -30,3 +33,12 @@ def test_a_curated_choice_of_comparators_is_kept_as_it_is() -> None:
     compared = with_comparators(schema, ["colour", "size"])
     assert compared == schema
     assert not compared.feature[1].HasField("drift_comparator")
+
+
+def test_the_serving_baseline_keeps_an_object_store_uri_whole(tmp_path: Path) -> None:
+    fake = FakePipeline(tmp_path / "metadata.sqlite", "taxi")
+    served_from(fake, "gs://bucket/root")
+    baseline = serving_baseline(fake.store, "taxi")
+    assert baseline.statistics_uri == "gs://bucket/root/stats/Split-train/FeatureStats.pb"
+    assert baseline.schema_uri == "gs://bucket/root/schema/schema.pbtxt"
+

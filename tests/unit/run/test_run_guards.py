@@ -150,3 +150,11 @@ def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path: Path
                 pass
     finally:
         os.close(fd)
+
+
+def test_uri_roots_are_left_to_their_object_store(tmp_path: Path) -> None:
+    folders = {"pipeline_root": "gs://bucket/root", "log_dir": tmp_path / "logs"}
+    with pytest.raises(PreflightError) as error:
+        check_storage(folders, min_free_mb=1 << 40)
+    assert [p.split(":")[0] for p in error.value.problems] == [f"log_dir {tmp_path / 'logs'}"]
+    check_storage({"pipeline_root": "gs://bucket/root"}, min_free_mb=1 << 40)

@@ -188,7 +188,7 @@ def test_kubernetes_manifests_validate_against_the_schemas(tmp_path):
     configmap = yaml.safe_load((tmp_path / server_config.CONFIGMAP).read_text())
     documents = _manifests() + [configmap]
     assert {d["kind"] for d in documents} == {
-        "Deployment", "Service", "PersistentVolumeClaim", "ConfigMap"}
+        "Deployment", "Service", "PersistentVolumeClaim", "ConfigMap", "NetworkPolicy"}
     for document in documents:
         kubernetes_validate.validate(document, K8S_VERSION, strict=True)
     assert sorted(configmap["data"]) == sorted(p.name for p in written if p.suffix == ".config")
@@ -216,6 +216,7 @@ def test_deployment_wires_configmap_files_and_model_status_probe(tmp_path):
         assert folder == mounts["config"] and name in configmap["data"], flag
     assert "--enable_batching=true" in container["args"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/taxi"
+    assert mounts["tmp"] == "/tmp"
     assert {p["containerPort"] for p in container["ports"]} == {8500, 8501}
     assert mounts["models"] == "/models"
 
@@ -224,7 +225,7 @@ def test_compose_runs_tf_serving_with_the_written_files():
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     service = compose["services"]["tf-serving"]
     assert service["image"].startswith("tensorflow/serving:")
-    assert {"8500:8500", "8501:8501"} <= set(service["ports"])
+    assert {"127.0.0.1:8500:8500", "127.0.0.1:8501:8501"} <= set(service["ports"])
     targets = {v.rsplit(":", 2)[1] for v in service["volumes"]}
     assert targets == {"/models", "/config"}
     flags = dict(a.split("=", 1) for a in service["command"])
