@@ -21,7 +21,7 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
     try:
-        result = run_pipeline(config, reuse_unchanged=not args.force)
+        result = run_pipeline(config, reuse_unchanged=not args.force, start_over=args.start_over)
     except PipelineRunError:
         # A component failed (the DataGate too): ML Metadata recorded the run, MLflow shows it.
         # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
@@ -94,6 +94,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true",
                      help="run every component even when data, schema, code, config and lock "
                           "file are those of the last complete run (TFX's cache still applies)")
+    run.add_argument("--start-over", action="store_true",
+                     help="run although the metadata store does not know the artifacts in the "
+                          "pipeline root (lost, emptied or replaced): this run writes under a "
+                          "new folder of the root, every earlier artifact is kept")
     run.set_defaults(handler=_run)
 
     infer = commands.add_parser(

@@ -47,6 +47,13 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
+def _note_unrecorded(versions: list[int]) -> None:
+    """Say which versions come from the disk alone: the store does not record them."""
+    if versions:
+        print(f"not in metadata: version(s) {', '.join(map(str, versions))} found on disk only "
+              "(the store does not record their push; restore it to know their lineage)")
+
+
 def _current_plan(output_dir: Path, model_name: str) -> ServingPlan | None:
     """What the server is told now: the existing models.config, or None before the first write."""
     path = output_dir / MODELS_CONFIG
@@ -62,7 +69,8 @@ def _print_written(output_dir: Path) -> None:
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
     config = _config(args)
-    known = known_versions(config)
+    known, unrecorded = known_versions(config)
+    _note_unrecorded(unrecorded)
     pin = pinned_version(args.output_dir, known)
     pinned = None if args.release else pin
     plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
@@ -87,7 +95,9 @@ def _rollback(args: argparse.Namespace) -> int:
     config = _config(args)
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
-    plan = rollback_plan(current, args.to, known_versions(config))
+    known, unrecorded = known_versions(config)
+    _note_unrecorded(unrecorded)
+    plan = rollback_plan(current, args.to, known)
     move_labels(current, plan, args.output_dir, args.server, args.timeout)
     entry = append_audit(args.output_dir, {
         "action": "rollback", "model": config.model_name,

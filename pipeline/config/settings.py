@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.project import TASK_METRICS, Project, Task, Threshold, load_project
+from pipeline.config.secrets import Secret, secret
 from pipeline.errors import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -184,13 +185,14 @@ class PipelineConfig:
     metadata_port: int = 0
     metadata_database: str = "mlmd"
     metadata_user: str = ""
-    metadata_password: str = field(default="", repr=False)
+    metadata_password: Secret = field(default_factory=Secret, repr=False)
     tracking_uri: str = ""
     declaration: Project = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Fill what the project declares, then reject impossible values, so no component sees them."""
         self._resolve_project()
+        object.__setattr__(self, "metadata_password", secret(self.metadata_password))
         _require(self.pipeline_name.isidentifier(), "pipeline_name", "must be an identifier")
         _require(self.model_name.isidentifier(), "model_name", "must be an identifier")
         _require(self.train_steps > 0, "train_steps", f"must be > 0, got {self.train_steps}")

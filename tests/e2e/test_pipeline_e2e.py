@@ -176,6 +176,8 @@ def test_bad_data_stops_the_run_at_the_data_gate_and_keeps_served_versions(
 
     shared_config, _ = example
     shutil.copytree(shared_config.serving_dir, tmp_path / "serving_model")
+    # With the store that records version 1's push: the baseline a new model is compared with.
+    shutil.copy(shared_config.metadata_path, tmp_path / "metadata.sqlite")
     served = layout.model_base_path(tmp_path / "serving_model", shared_config.model_name) / "1"
     fingerprint = layout.model_fingerprint(served)
     number = first_feature(shared_config, Treatment.NUMERIC)
