@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: one per core (tests of one file, or of one shared run, stay together).
 TEST_WORKERS ?= 2
 
-.PHONY: help env run test test-unit check lint typecheck schema serve-config clean strip-notebooks airflow
+.PHONY: help env run test test-unit check lint typecheck schema serve-config clean strip-notebooks airflow ui
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ serve-config: env  ## write TF Serving config files (serving/<project>/) from th
 
 strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them
 	$(PYTHON) -m tools.notebooks
+
+ui: env  ## sync ML Metadata into MLflow (state/mlflow), then MLflow's UI on 127.0.0.1:5000 (Ctrl-C stops it)
+	$(PYTHON) -m pipeline ui $(ARGS)
 
 airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airflow) running the DAG
 	$(PYTHON) -m pipeline airflow $(ARGS)

@@ -15,6 +15,7 @@ from pipeline import environment
 from pipeline.cli import build_parser
 from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
 from pipeline.errors import EXIT_FAILED, PipelineError
+from pipeline.run.console import masked_log_records
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `monitor` exits 1 on an alert, so "cannot run" has its own code there.
     cannot_run: int | None = getattr(args, "cannot_run_exit_code", None)
     try:
-        return handler(args)
+        with masked_log_records():
+            return handler(args)
     except PipelineError as error:
         print(f"error: {without_sql(str(error))}", file=sys.stderr)
         return cannot_run or error.exit_code

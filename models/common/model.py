@@ -163,7 +163,10 @@ def train(
         loss = train_step(*next(batches))
         if step % LOG_EVERY == 0 or step in (1, train_steps):
             losses.append((step, float(loss)))
+            tf.summary.scalar("train/loss", loss, step=step)  # a no-op without a default writer
     eval_loss, metrics = evaluate(model, project, eval_data, eval_steps, label_std)
+    for name, value in {"loss": eval_loss, **metrics}.items():
+        tf.summary.scalar(f"eval/{name}", value, step=train_steps)
     return TrainingLog(project.task.value, losses, eval_loss, metrics)
 
 
@@ -336,9 +339,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     train_batches, eval_batches = batches(fn_args.train_files), batches(fn_args.eval_files)
     model = build_model(project, hparams)
-    log = train(model, project, input_dataset(project, train_batches), input_dataset(project, eval_batches),
-                hparams, fn_args.train_steps, fn_args.eval_steps, label_std(project, eval_batches))
     tf.io.gfile.makedirs(fn_args.model_run_dir)
+    # TensorBoard summaries beside the training log: `tensorboard --logdir <model_run_dir>`.
+    with tf.summary.create_file_writer(fn_args.model_run_dir).as_default():
+        log = train(model, project, input_dataset(project, train_batches),
+                    input_dataset(project, eval_batches), hparams, fn_args.train_steps,
+                    fn_args.eval_steps, label_std(project, eval_batches))
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{TRAINING_LOG}", "w") as handle:
         json.dump(dataclasses.asdict(log), handle, indent=2)
     export(project, model, tf_transform_output, fn_args.serving_model_dir)

@@ -8,7 +8,18 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from pipeline.cli import airflow, data, init, kubeflow, lineage, monitoring, predict, run, serving
+from pipeline.cli import (
+    airflow,
+    data,
+    init,
+    kubeflow,
+    lineage,
+    mirror,
+    monitoring,
+    predict,
+    run,
+    serving,
+)
 
 Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -21,6 +32,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     monitoring.add_commands,
     airflow.add_commands,
     kubeflow.add_commands,
+    mirror.add_commands,
 ]
 
 

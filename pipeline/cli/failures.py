@@ -16,6 +16,8 @@ import traceback
 from pathlib import Path
 from typing import cast
 
+from pipeline.config.secrets import mask_credentials_in_text
+
 # Libraries whose exceptions (or RuntimeErrors raised from their code) mean bad input, not a bug.
 LIBRARY_PACKAGES = ("ml_metadata", "absl", "tensorflow", "google.protobuf")
 # MLMD appends the failing SQL statement to its messages; the statement helps nobody.
@@ -108,7 +110,8 @@ def write_traceback(error: BaseException, args: argparse.Namespace) -> str:
     folder = log_dir(args)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = folder / f"cli-{getattr(args, 'command', 'pipeline')}-{stamp}-{os.getpid()}.log"
-    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    text = mask_credentials_in_text(
+        "".join(traceback.format_exception(type(error), error, error.__traceback__)))
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

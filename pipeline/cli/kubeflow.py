@@ -10,6 +10,7 @@ from pipeline.config import (
     add_run_arguments,
     config_from_args,
 )
+from pipeline.config.secrets import mask_beam_args
 from pipeline.run.kubeflow_runner import (
     ALLOW_LOCAL_FLAG,
     DEFAULT_IMAGE,
@@ -27,7 +28,7 @@ def _compile(args: argparse.Namespace) -> int:
     print(
         f"wrote {output}: {len(tasks)} tasks (project {config.project}), "
         f"image {args.image}, pipeline root {config.pipeline_root}, "
-        f"Beam args {' '.join(config.beam_args)}"
+        f"Beam args {' '.join(mask_beam_args(config.beam_args))}"
     )
     return 0
 

@@ -7,12 +7,14 @@ import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline.cli.common import store_arguments, version_number
-from pipeline.config import PipelineConfig, store_config
+from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import Project
 from pipeline.metadata import connection, provenance, pushes, records, summary
+from pipeline.serving import layout
 
 T = TypeVar("T")
 
@@ -35,9 +37,13 @@ VALUE_WIDTH = 44
 
 def _versions(args: argparse.Namespace) -> int:
     """Print each served version with the span, code, lock and packages it was made from."""
-    config = store_config(os.environ, args)
+    config = store_config(os.environ, args, extra=("serving_dir", "model_name"))
     store = connection.open_metadata(config)
-    print(pushes.format_versions(pushes.version_records(store, config.pipeline_name)))
+    recorded = pushes.version_records(store, config.pipeline_name)
+    # Versions the store lost are looked for on a local serving dir (an object store is not listed).
+    on_disk_only = [] if is_uri(config.serving_dir) else pushes.unrecorded_versions(
+        recorded, layout.model_base_path(Path(config.serving_dir), config.model_name))
+    print(pushes.format_versions(recorded, on_disk_only))
     return 0
 
 
@@ -68,6 +74,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     listing = commands.add_parser(
         "versions", help="served versions with their data span, code version and packages")
     store_arguments(listing)
+    listing.add_argument("--serving-dir", dest="serving_dir", type=Path,
+                         help="TF Serving base path whose versions are listed too when the store "
+                              "does not record them (default $PIPELINE_SERVING_DIR or "
+                              "state/serving_model)")
     listing.set_defaults(handler=_versions)
 
 

@@ -17,10 +17,19 @@ BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
-    from pipeline.run.local_runner import report, run_pipeline
+    from pipeline.mirror.hooks import sync_after_run
+    from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
-    result = run_pipeline(config, reuse_unchanged=not args.force)
+    try:
+        result = run_pipeline(config, reuse_unchanged=not args.force, start_over=args.start_over)
+    except PipelineRunError:
+        # A component failed (the DataGate too): ML Metadata recorded the run, MLflow shows it.
+        # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
+        sync_after_run(config)
+        raise
     print(report(result, config))
+    if not result.reused:  # an unchanged re-run recorded nothing new (and stays TF- and MLflow-free)
+        sync_after_run(config)
     return 0
 
 
@@ -85,6 +94,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--force", action="store_true",
                      help="run every component even when data, schema, code, config and lock "
                           "file are those of the last complete run (TFX's cache still applies)")
+    run.add_argument("--start-over", action="store_true",
+                     help="run although the metadata store does not know the artifacts in the "
+                          "pipeline root (lost, emptied or replaced): this run writes under a "
+                          "new folder of the root, every earlier artifact is kept")
     run.set_defaults(handler=_run)
 
     infer = commands.add_parser(

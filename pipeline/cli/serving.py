@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.cli.common import positive_float, positive_int, store_arguments
 from pipeline.config import PipelineConfig, local_path, store_config
+from pipeline.mirror.hooks import aliases_after_rollback
 from pipeline.serving.release import DEFAULT_TIMEOUT, move_labels
 from pipeline.serving.server_config import (
     BATCHING_CONFIG,
@@ -34,7 +35,7 @@ def _server_base_path(config: PipelineConfig, server_model_dir: str | None) -> s
 
 
 # What serving-config and rollback read: the store, and where the project's model versions are.
-SERVING_FIELDS = ("serving_dir", "model_name")
+SERVING_FIELDS = ("serving_dir", "model_name", "tracking_uri")
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
@@ -44,6 +45,13 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
     if args.output_dir is None:
         args.output_dir = DEFAULT_OUTPUT_DIR / config.model_name
     return config
+
+
+def _note_unrecorded(versions: list[int]) -> None:
+    """Say which versions come from the disk alone: the store does not record them."""
+    if versions:
+        print(f"not in metadata: version(s) {', '.join(map(str, versions))} found on disk only "
+              "(the store does not record their push; restore it to know their lineage)")
 
 
 def _current_plan(output_dir: Path, model_name: str) -> ServingPlan | None:
@@ -61,7 +69,8 @@ def _print_written(output_dir: Path) -> None:
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
     config = _config(args)
-    known = known_versions(config)
+    known, unrecorded = known_versions(config)
+    _note_unrecorded(unrecorded)
     pin = pinned_version(args.output_dir, known)
     pinned = None if args.release else pin
     plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
@@ -71,6 +80,7 @@ def _serving_config(args: argparse.Namespace) -> int:
     if pin is not None and args.release:
         append_audit(args.output_dir, {"action": "release", "model": config.model_name,
                                        "from": pin, "to": known[-1], "reason": args.reason})
+    aliases_after_rollback(config, plan.labels)
     _print_written(args.output_dir)
     print(f"model {plan.model_name}: versions {list(plan.versions)}, labels {plan.labels}")
     if pinned is not None:
@@ -85,13 +95,16 @@ def _rollback(args: argparse.Namespace) -> int:
     config = _config(args)
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
-    plan = rollback_plan(current, args.to, known_versions(config))
+    known, unrecorded = known_versions(config)
+    _note_unrecorded(unrecorded)
+    plan = rollback_plan(current, args.to, known)
     move_labels(current, plan, args.output_dir, args.server, args.timeout)
     entry = append_audit(args.output_dir, {
         "action": "rollback", "model": config.model_name,
         "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason,
     })
     print(f"stable: version {entry['from']} -> {entry['to']} in {models_config}")
+    aliases_after_rollback(config, plan.labels)
     return 0
 
 

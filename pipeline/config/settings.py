@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.project import TASK_METRICS, Project, Task, Threshold, load_project
+from pipeline.config.secrets import Secret, secret
 from pipeline.errors import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +22,8 @@ MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "PIPELINE_"
 # Fields left at this value are filled from the project's declaration (no real path has a NUL).
 FROM_PROJECT = Path("\0from-project")
+# tracking_uri value that turns the MLflow mirror off ("" means the local store under state/).
+TRACKING_OFF = "off"
 # --min-auc is the alias of --threshold <this>=X: the binary task's primary metric.
 MIN_AUC_METRIC = TASK_METRICS[Task.BINARY][0].name
 _DEFAULT_PROJECT = re.compile(r'^default-project\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', re.M)
@@ -206,12 +209,14 @@ class PipelineConfig:
     metadata_port: int = 0
     metadata_database: str = "mlmd"
     metadata_user: str = ""
-    metadata_password: str = field(default="", repr=False)
+    metadata_password: Secret = field(default_factory=Secret, repr=False)
+    tracking_uri: str = ""
     declaration: Project = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Fill what the project declares, then reject impossible values, so no component sees them."""
         self._resolve_project()
+        object.__setattr__(self, "metadata_password", secret(self.metadata_password))
         _require(self.pipeline_name.isidentifier(), "pipeline_name", "must be an identifier")
         _require(self.model_name.isidentifier(), "model_name", "must be an identifier")
         _require(self.train_steps > 0, "train_steps", f"must be > 0, got {self.train_steps}")
@@ -247,6 +252,10 @@ class PipelineConfig:
         )
         self._check_beam()
         self._check_metadata()
+        _require(self.tracking_uri in ("", TRACKING_OFF) or "://" in self.tracking_uri
+                 or self.tracking_uri.startswith("file:"), "tracking_uri",
+                 f"expected '{TRACKING_OFF}', a URI such as http://host:5000 or "
+                 f"sqlite:///path/mlflow.db, or empty for the local store; got {self.tracking_uri!r}")
 
     def _resolve_project(self) -> None:
         """Every field left to the project gets the declaration's value or one derived from its name."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.config.secrets import Secret
 from pipeline.config.settings import (
     ENV_PREFIX,
     BeamMode,
@@ -73,6 +74,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="pre-flight rejects input CSV records longer than this")
     arg("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="re-execute every component instead of reusing cached outputs")
+    arg("--tracking-uri", dest="tracking_uri",
+        help="MLflow store the run is mirrored into at its end: a URI (http://host:5000, "
+             "sqlite:///file.db), 'off', or empty for the local store under state/mlflow")
     _add_scaling_arguments(parser)
 
 
@@ -135,6 +139,10 @@ def _boolean(text: str) -> bool:
     raise ValueError("expected one of 1/true/yes or 0/false/no")
 
 
+# Fields whose text may hold a credential: an error about them never repeats the value.
+SECRET_BEARING = frozenset({"metadata_password", "extra_beam_args"})
+
+
 _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "data_dir": location, "pipeline_root": location, "metadata_path": local_path,
     "serving_dir": location, "log_dir": local_path,
@@ -144,6 +152,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
+    "metadata_password": Secret,
     "metadata_backend": MetadataBackend, "metadata_port": int,
     "min_free_mb": int, "max_row_bytes": int, "spans": parse_spans, "models_dir": Path,
 }
@@ -168,7 +177,9 @@ def config_from_values(values: Mapping[str, object]) -> PipelineConfig:
         try:
             kwargs[name] = convert(raw) if isinstance(raw, str) else raw
         except ValueError as error:
-            raise ConfigError(f"invalid config {name}: {raw!r} ({error})") from error
+            shown = "(value not shown: it may hold a credential)" if name in SECRET_BEARING \
+                else repr(raw)
+            raise ConfigError(f"invalid config {name}: {shown} ({error})") from error
     return PipelineConfig(**kwargs)
 
 

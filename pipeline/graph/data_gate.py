@@ -13,10 +13,10 @@ from tfx.types import artifact_utils
 
 from pipeline.config.project import Project
 from pipeline.data import label_checks
+from pipeline.data.anomalies import ANOMALIES_FILE, describe
 from pipeline.errors import WorkFailed
 
 SCHEMA_FILE = "schema.pbtxt"
-ANOMALIES_FILE = "SchemaDiff.pb"
 
 
 STATS_FILE = "FeatureStats.pb"
@@ -34,13 +34,7 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
     lines = []
     for split in split_names:
         path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
-        anomalies = anomalies_util.load_anomalies_binary(path)
-        for feature, info in sorted(anomalies.anomaly_info.items()):
-            reasons = "; ".join(r.description or r.short_description for r in info.reason)
-            lines.append(f"{split}: feature '{feature}': {reasons}")
-        if anomalies.HasField("dataset_anomaly_info"):
-            reasons = "; ".join(r.description for r in anomalies.dataset_anomaly_info.reason)
-            lines.append(f"{split}: dataset: {reasons}")
+        lines += describe(anomalies_util.load_anomalies_binary(path), split)
     return lines
 
 

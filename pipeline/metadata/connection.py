@@ -7,6 +7,9 @@ read_only=False to record what a run did. Both build the connection config the s
 
 from __future__ import annotations
 
+import socket
+import struct
+import time
 from typing import TypeAlias
 
 from ml_metadata import metadata_store
@@ -32,6 +35,52 @@ class LineageError(NotFound):
     what and where."""
 
 
+class MetadataUnreachable(LineageError):
+    """The metadata server did not answer in time: named by host:port before anything runs."""
+
+
+# How long a server may take to accept a connection and say its first bytes. MLMD's own client
+# waits far longer (and TFX then blames the first component); a healthy server answers in ms.
+PROBE_SECONDS = 3.0
+# PostgreSQL speaks only when spoken to: an SSLRequest gets one byte back ('S' or 'N').
+_POSTGRES_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+
+
+def _first_bytes(config: PipelineConfig, deadline: float) -> bytes:
+    """Connect and read what the server says first (MySQL's greeting, PostgreSQL's SSL answer)."""
+    address = (config.metadata_host, config.metadata_server_port)
+    with socket.create_connection(address, timeout=max(deadline - time.monotonic(), 0.1)) as sock:
+        if config.metadata_backend is MetadataBackend.POSTGRESQL:
+            sock.sendall(_POSTGRES_SSL_REQUEST)
+        sock.settimeout(max(deadline - time.monotonic(), 0.1))
+        return sock.recv(1)
+
+
+def probe_server(config: PipelineConfig, seconds: float = PROBE_SECONDS) -> None:
+    """Fail within seconds, naming host:port, when the configured metadata server does not answer.
+
+    A no-op for SQLite. A port nothing listens on, an address that drops packets and a socket
+    that accepts but never speaks (a black hole) all raise MetadataUnreachable.
+    """
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        return
+    where = f"{config.metadata_host}:{config.metadata_server_port}"
+    try:
+        answer = _first_bytes(config, time.monotonic() + seconds)
+    except TimeoutError:
+        problem = f"{where} did not answer within {seconds:.0f} s"
+    except OSError as error:
+        problem = f"{where} is unreachable ({error.strerror or error})"
+    else:
+        if answer:
+            return
+        problem = f"{where} closed the connection without answering"
+    raise MetadataUnreachable(
+        f"cannot open ML Metadata at {config.metadata_location}: {problem}; start the "
+        f"{config.metadata_backend.value} server or fix --metadata-host / --metadata-port "
+        "(PIPELINE_METADATA_HOST / PIPELINE_METADATA_PORT)")
+
+
 def _sqlite_connection(path: str, read_only: bool) -> ConnectionConfig:
     """A SQLite store: read-only for readers (never created), created if missing for writers."""
     config = ConnectionConfig()
@@ -51,7 +100,7 @@ def _server_connection(config: PipelineConfig, read_only: bool) -> ConnectionCon
     """
     connection = ConnectionConfig()
     common = {"host": config.metadata_host, "user": config.metadata_user,
-              "password": config.metadata_password, "skip_db_creation": read_only}
+              "password": config.metadata_password.reveal(), "skip_db_creation": read_only}
     port, database = config.metadata_server_port, config.metadata_database
     if config.metadata_backend is MetadataBackend.MYSQL:
         connection.mysql.CopyFrom(
@@ -90,6 +139,12 @@ def open_metadata(config: PipelineConfig, read_only: bool = True) -> Store:
             f"no metadata store at {config.metadata_path}: run the pipeline first "
             "(python -m pipeline run) or point --metadata / PIPELINE_METADATA_PATH at an "
             "existing store")
+    if (read_only and config.metadata_backend is MetadataBackend.SQLITE
+            and config.metadata_path.stat().st_size == 0):
+        raise LineageError(
+            f"{config.metadata_path} is empty (0 bytes): no run was recorded in it; restore the "
+            "store from a backup, or run the pipeline")
+    probe_server(config)
     try:
         return Store(metadata_connection(config, read_only))
     except RuntimeError as error:

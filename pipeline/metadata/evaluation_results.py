@@ -49,3 +49,19 @@ def _describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
     else:
         rule = f"change threshold {threshold.change_threshold.absolute.value:g} (higher is better)"
     return f"{name} {value:.4f} failed {rule}"
+
+
+def slice_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:
+    """The candidate model's metrics on every slice but the overall one, by 'feature/value' name."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    slices: dict[str, dict[str, float]] = {}
+    for slice_key, metrics in result.slicing_metrics:
+        if slice_key == ():
+            continue
+        name = "/".join(f"{feature}/{value}" for feature, value in slice_key)
+        values = metrics.get("", {}).get("", {})
+        slices[name] = {metric: float(v["doubleValue"]) for metric, v in values.items()
+                        if "doubleValue" in v}
+    return slices

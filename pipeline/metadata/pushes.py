@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -18,6 +19,7 @@ from pipeline.metadata.records import (
     pushed_version,
     run_of,
 )
+from pipeline.serving import layout
 
 PUSHED_MODEL = "PushedModel"
 
@@ -128,9 +130,16 @@ def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
     return versions
 
 
-def format_versions(records: list[VersionRecord]) -> str:
-    """A block per version: where it is served and what it was made from."""
-    if not records:
+def unrecorded_versions(records: list[VersionRecord], base_path: Path) -> list[int]:
+    """Versions on disk under base_path that no record names (the store lost or never had them)."""
+    known = {record.version for record in records}
+    return [v for v in layout.list_versions(base_path) if str(v) not in known]
+
+
+def format_versions(records: list[VersionRecord], on_disk_only: list[int] | None = None) -> str:
+    """A block per version: where it is served and what it was made from; versions found on
+    disk only are listed too, marked `not in metadata`."""
+    if not records and not on_disk_only:
         return "no pushed versions"
     blocks = []
     for record in records:
@@ -142,4 +151,7 @@ def format_versions(records: list[VersionRecord]) -> str:
                 value = ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
             lines.append(f"  {name:17}{value}")
         blocks.append("\n".join(lines))
+    for version in on_disk_only or []:
+        blocks.append(f"version {version}  not in metadata (on disk only: which run made it is "
+                      "unknown; restore the store to know)")
     return "\n\n".join(blocks)

@@ -21,6 +21,7 @@ from pipeline import environment
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, config_from_values, default_project, env_values
 from pipeline.config.project import project_names
 from pipeline.errors import InvalidInput
+from pipeline.mirror.airflow_task import add_sync_task
 from pipeline.run.airflow_runner import build_dag, settings_from_env
 
 # Airflow imports this file in fresh processes: TensorFlow's variables must be set before TFX loads.
@@ -60,6 +61,7 @@ def build_dags(environ: Mapping[str, str]) -> dict[str, Any]:
             errors.append(error)
             continue
         dags[config.pipeline_name] = build_dag(config, settings)
+        add_sync_task(dags[config.pipeline_name], config)
     if not dags and errors:
         raise errors[0]
     return dags

@@ -13,6 +13,7 @@ from pathlib import Path
 from pipeline import environment
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, STATE_DIR, default_project
 from pipeline.config.project import project_names
+from pipeline.run.console import private_file
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 
@@ -86,8 +87,7 @@ def initialize(env: Mapping[str, str], admin_password: str) -> None:
 
 def start(env: Mapping[str, str], args: Sequence[str], log_path: Path) -> subprocess.Popen:
     """Start a long-running airflow command in its own process group, output to a log file."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    with private_file(log_path, "ab") as log:  # Airflow logs its settings, connections too
         return subprocess.Popen(
             ["airflow", *args], env=dict(env), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -12,6 +12,7 @@ from pipeline.config import (
     PipelineConfig,
     is_uri,
 )
+from pipeline.config.secrets import credential_options
 from pipeline.data import spans
 from pipeline.run import run_facts
 
@@ -42,6 +43,7 @@ def for_cluster(config: PipelineConfig, allow_local_paths: bool = False) -> Pipe
             f"invalid config pipeline_root: {config.pipeline_root} is local to this machine; "
             "Kubeflow needs a URI every pod can reach, such as gs://bucket/root"
         )
+    _refuse_credentials(config)
     if not allow_local_paths:
         _refuse_local("data_dir", config.data_dir, "gs://bucket/data")
         _refuse_local("serving_dir", config.serving_dir, "gs://bucket/serving_model")
@@ -59,6 +61,18 @@ def for_cluster(config: PipelineConfig, allow_local_paths: bool = False) -> Pipe
     if not is_uri(config.serving_dir):
         local["serving_dir"] = Path(config.serving_dir).resolve()
     return config.replace(**local)
+
+
+def _refuse_credentials(config: PipelineConfig) -> None:
+    """A compiled spec is plain text that Kubeflow stores and shows: a Beam option carrying a
+    credential would be written into it (masking it would compile a spec that cannot run)."""
+    names = credential_options(config.extra_beam_args)
+    if names:
+        raise ConfigError(
+            "invalid config extra_beam_args: " + ", ".join(f"--{n}" for n in names)
+            + " would be written into the compiled spec in plain text; leave credentials out of "
+            "--beam-args and give them to the pods through the cluster (a Kubernetes secret "
+            "exposed as the variables the Beam filesystem reads, or workload identity)")
 
 
 def _refuse_local(name: str, value: Path | str, example: str) -> None:

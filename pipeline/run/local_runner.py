@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri, local_folder
+from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
-from pipeline.metadata.connection import metadata_connection
+from pipeline.metadata import consistency
+from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.run import run_facts
-from pipeline.run.console import ProgressReporter, verbose_output_to
+from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
 from pipeline.run.run_lock import run_lock
 
 if TYPE_CHECKING:
@@ -37,33 +39,6 @@ class LocalRunResult:
     seconds: float
     log_path: Path | None
     reused: bool = False
-
-
-class RedactSecret(logging.Filter):
-    """Masks a secret in log records: TFX logs the whole MLMD connection config, password too."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message without the secret; never drop the record."""
-        message = record.getMessage()
-        if self.secret and self.secret in message:
-            record.msg, record.args = message.replace(self.secret, "****"), None
-        return True
-
-
-@contextlib.contextmanager
-def redacted(secret: str) -> Iterator[None]:
-    """Keep the secret out of absl's records (TFX logs through absl) while the block runs."""
-    absl_logger = logging.getLogger("absl")
-    secret_filter = RedactSecret(secret)
-    absl_logger.addFilter(secret_filter)
-    try:
-        yield
-    finally:
-        absl_logger.removeFilter(secret_filter)
 
 
 def log_path_for(config: PipelineConfig) -> Path:
@@ -93,15 +68,20 @@ def written_folders(config: PipelineConfig) -> dict[str, Path]:
 
 
 def run_pipeline(
-    config: PipelineConfig, to_node: str | None = None, reuse_unchanged: bool = False
+    config: PipelineConfig, to_node: str | None = None, reuse_unchanged: bool = False,
+    start_over: bool = False,
 ) -> LocalRunResult:
-    """Check storage, take the run lock, check the input files, then run the components.
+    """Check storage, take the run lock, check the input files and that the metadata store
+    matches the artifacts and served versions, then run the components.
 
-    With reuse_unchanged, a run whose inputs equal the last complete run's returns that run.
-    Raises PreflightError (nothing ran), RunLockedError (another run holds the pipeline) or
-    PipelineRunError naming the component that failed.
+    With reuse_unchanged, a run whose inputs equal the last complete run's returns that run;
+    with start_over, a store that lost earlier executions is used anyway, this run writing under
+    a new folder of the pipeline root (consistency.check).
+    Raises MetadataUnreachable, PreflightError or StoreMismatch (nothing ran), RunLockedError
+    (another run holds the pipeline) or PipelineRunError naming the component that failed.
     """
     started = time.monotonic()
+    probe_server(config)
     preflight.check_storage(written_folders(config), config.min_free_mb)
     config = spans.with_beam_mode_for_input(config)
     with run_lock(local_pipeline_root(config), config.metadata_path):
@@ -118,7 +98,8 @@ def run_pipeline(
                                            config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
-        print(f"beam        {' '.join(config.beam_args)}", flush=True)
+        config = consistency.check(config, start_over)
+        print(f"beam        {' '.join(mask_beam_args(config.beam_args))}", flush=True)
         fixed_size_batches()
         return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
 
@@ -148,8 +129,9 @@ def _unchanged_run(
     from pipeline.metadata import connection, summary
     from pipeline.run import up_to_date
 
-    if config.metadata_backend is MetadataBackend.SQLITE and not config.metadata_path.is_file():
-        return None
+    if config.metadata_backend is MetadataBackend.SQLITE and (
+            not config.metadata_path.is_file() or config.metadata_path.stat().st_size == 0):
+        return None  # no store yet (an empty one next to artifacts: consistency.check says so)
     store = connection.open_metadata(config)
     verdict = up_to_date.check(store, config, facts.context_json(config))
     # verdict.unchanged: the last run (verdict.run_id) can stand for this one.
@@ -179,7 +161,7 @@ def _run_components(
 ) -> LocalRunResult:
     """LocalDagRunner over the pipeline built from the run's facts, one line per component."""
     log_path = log_path_for(config)
-    with verbose_output_to(log_path) as console, redacted(config.metadata_password):
+    with verbose_output_to(log_path) as console, masked_log_records():
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         from absl import logging as absl_logging
         from tfx import v1 as tfx

@@ -27,6 +27,7 @@ from pipeline.config import (
     location,
     parse_spans,
 )
+from pipeline.config.secrets import mask_beam_args, without_credentials
 from pipeline.data import fingerprints, input_files, spans
 from pipeline.data.fingerprints import file_sha256, schema_fingerprint, user_code_fingerprint
 
@@ -68,12 +69,14 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
     return versions
 
 
-# Never recorded in MLMD: a server password comes from the environment of each run.
+# Never recorded in MLMD: a server password comes from the environment of each run (and the
+# values of credential Beam options are masked, config_record).
 SECRET_FIELDS = frozenset({"metadata_password"})
 
 
 def config_record(config: PipelineConfig) -> dict[str, object]:
-    """The config as JSON-friendly values (paths as strings), enough to rebuild it; no secrets."""
+    """The config as JSON-friendly values (paths as strings), enough to rebuild it; no secrets:
+    no password, credential Beam options masked."""
     record = {}
     for field in dataclasses.fields(config):
         if field.name in SECRET_FIELDS or not field.init:
@@ -85,6 +88,8 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
             value = value.value
         elif isinstance(value, SpanSelection):
             value = str(value)
+        elif field.name == "extra_beam_args":
+            value = mask_beam_args(value)
         elif isinstance(value, tuple):
             value = list(value)
         record[field.name] = value
@@ -108,7 +113,7 @@ def config_from_record(record: Mapping[str, Any]) -> PipelineConfig:
         elif isinstance(default, SpanSelection):
             value = parse_spans(value)
         elif name == "extra_beam_args":
-            value = tuple(value)
+            value = tuple(without_credentials(value))
         elif name == "thresholds":
             value = tuple((str(m), float(v)) for m, v in value)
         values[name] = value

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,10 @@ from pathlib import Path
 PUSH_RECORD = "push_record.json"
 ASSETS_EXTRA = "assets.extra"
 STAGING_PREFIX = ".staging-"
+OWNER_FILE = ".push-owner.json"
+# A staging folder another host (or an unknown writer) owns is removed only after this long:
+# no push copies a model for a day, and a shared volume gives no way to ask a remote host's PIDs.
+STALE_PUSH_SECONDS = 24 * 3600
 
 
 def model_base_path(serving_dir: Path, model_name: str) -> Path:
@@ -81,14 +86,34 @@ def publish(
     remove_stale_staging(base_path)
     staging = base_path / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex}"
     try:
-        shutil.copytree(model_dir, staging)
+        staging.mkdir()
+        _write_owner(staging)
+        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
         extra = staging / ASSETS_EXTRA
         extra.mkdir(exist_ok=True)
         write_extras(extra)
         (extra / PUSH_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+        (staging / OWNER_FILE).unlink()
         return _rename_to_next_version(staging, base_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_start(pid: int) -> str:
+    """The kernel's start time of a process (clock ticks since boot), so a reused PID differs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _write_owner(staging: Path) -> None:
+    """Record who is pushing (host, PID, process start, wall time) so no other host's cleanup
+    mistakes the push in progress for a dead one."""
+    owner = {"host": socket.gethostname(), "pid": os.getpid(),
+             "process_start": _process_start(os.getpid()), "started": time.time()}
+    (staging / OWNER_FILE).write_text(json.dumps(owner))
 
 
 def _process_alive(pid: int) -> bool:
@@ -102,15 +127,44 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _read_owner(staging: Path) -> dict:
+    """The owner record of a staging folder; empty when missing or unreadable (not yet written)."""
+    try:
+        owner = json.loads((staging / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _age_seconds(staging: Path, owner: dict) -> float:
+    """How long ago the push started, by the later of its recorded start and the files' mtimes
+    (a remote host's clock may run behind)."""
+    times = [p.stat().st_mtime for p in (staging, staging / OWNER_FILE) if p.exists()]
+    started = owner.get("started")
+    if isinstance(started, (int, float)):
+        times.append(float(started))
+    return time.time() - max(times, default=0.0)
+
+
+def is_abandoned(staging: Path) -> bool:
+    """A push of this host whose process is gone (or whose PID now names another process), or
+    any push older than STALE_PUSH_SECONDS; another host's recent push is never abandoned."""
+    owner = _read_owner(staging)
+    if _age_seconds(staging, owner) > STALE_PUSH_SECONDS:
+        return True
+    pid = owner.get("pid")
+    if owner.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    return not _process_alive(pid) or owner.get("process_start") != _process_start(pid)
+
+
 def remove_stale_staging(base_path: Path) -> list[Path]:
-    """Delete staging folders of pushes whose process died (killed mid-copy), keep live ones."""
+    """Delete staging folders of abandoned pushes (killed mid-copy), keep every live one."""
     removed = []
     for child in base_path.iterdir():
-        pid_text = child.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if child.name.startswith(STAGING_PREFIX) and pid_text.isdigit():
-            if not _process_alive(int(pid_text)):
-                shutil.rmtree(child, ignore_errors=True)
-                removed.append(child)
+        if child.name.startswith(STAGING_PREFIX) and is_abandoned(child):
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
     return removed
 
 

@@ -109,15 +109,27 @@ def _model_was_blessed(store: Store, pushed_model_id: int) -> bool:
     )
 
 
-def known_versions(config: PipelineConfig) -> list[int]:
-    """Pushed, blessed, on-disk versions of the configured model, from the configured MLMD."""
+def unrecorded_versions(store: Store, pipeline_name: str, base_path: Path) -> list[int]:
+    """Versions on disk that no push of the pipeline in the store records: a store that lost
+    them (replaced, restored from an older backup) must not make them invisible."""
+    from pipeline.metadata.pushes import pushed_models
+    from pipeline.metadata.records import pushed_version
+
+    recorded = {pushed_version(artifact) for artifact in pushed_models(store, pipeline_name)}
+    return [v for v in layout.list_versions(base_path) if str(v) not in recorded]
+
+
+def known_versions(config: PipelineConfig) -> tuple[list[int], list[int]]:
+    """Every version of the configured model on disk that may be served: the pushed, blessed
+    ones MLMD records, and those it does not record at all; and which of them are the latter."""
     from pipeline.metadata import connection
 
-    return blessed_pushed_versions(
-        connection.open_metadata(config), config.pipeline_name,
-        layout.model_base_path(
-            local_folder("serving_dir", config.serving_dir, "serving-config"), config.model_name),
-    )
+    store = connection.open_metadata(config)
+    base = layout.model_base_path(
+        local_folder("serving_dir", config.serving_dir, "serving-config"), config.model_name)
+    unrecorded = unrecorded_versions(store, config.pipeline_name, base)
+    blessed = blessed_pushed_versions(store, config.pipeline_name, base)
+    return sorted(set(blessed) | set(unrecorded)), unrecorded
 
 
 def plan_config(

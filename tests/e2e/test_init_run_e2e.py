@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -86,12 +87,17 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
 
     monkeypatch.setenv("PIPELINE_MODELS_DIR", str(models))  # run finds the project as init wrote it
     serving = tmp_path / "serving"
+    with socket.socket() as closed:  # an MLflow tracking server that is not there
+        closed.bind(("127.0.0.1", 0))
+        tracking = f"http://127.0.0.1:{closed.getsockname()[1]}"
     code = main(["run", "--project", name, "--pipeline-root", str(tmp_path / "root"),
                  "--metadata", str(tmp_path / "metadata.sqlite"), "--serving-dir", str(serving),
                  "--log-dir", str(tmp_path / "logs"), "--train-steps", str(TRAIN_STEPS),
-                 "--eval-steps", str(EVAL_STEPS)])
+                 "--eval-steps", str(EVAL_STEPS), "--tracking-uri", tracking])
     out, err = capsys.readouterr()
     assert code == 0, err[-3000:]
+    warnings = [line for line in err.splitlines() if line.startswith("warning: MLflow")]
+    assert len(warnings) == 1 and tracking in warnings[0]  # the run succeeds: one warning
     metrics = "  ".join(rf"{m.name} -?\d+\.\d{{4}}" for m in TASK_METRICS[task])
     assert re.search(rf"^eval\s+{metrics}$", out, re.M), out
     assert re.search(r"^model\s+BLESSED", out, re.M), out

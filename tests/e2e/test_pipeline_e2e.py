@@ -24,6 +24,7 @@ from pipeline.run import run_facts
 from pipeline.serving import layout
 from tests.support.configs import BUNDLED_PROJECTS, small_config
 from tests.support.faults import data_lines, first_feature, set_column, write_bad_copy, write_lines
+from tests.support.mlflow_store import empty_store
 
 pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = (
@@ -151,12 +152,20 @@ def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> Non
         "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
         "--train-steps", "5",
     ]
+    mirror = empty_store(tmp_path / "mlflow")  # where the run mirrors itself (beside its metadata)
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1
     assert "DataGate failed" in done.stderr
     assert f"feature '{column}'" in done.stderr
     assert "FAILED" in done.stdout and "Trainer" not in done.stdout
     assert not config.serving_dir.exists()
+    from mlflow import MlflowClient
+
+    [run] = MlflowClient(mirror.tracking_uri).search_runs(
+        [MlflowClient(mirror.tracking_uri).get_experiment_by_name(config.pipeline_name).experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["status_reason"].startswith("stopped at the data gate: ")
+    assert f"feature '{column}'" in run.data.tags["status_reason"]
 
 
 def test_bad_data_stops_the_run_at_the_data_gate_and_keeps_served_versions(
@@ -167,6 +176,8 @@ def test_bad_data_stops_the_run_at_the_data_gate_and_keeps_served_versions(
 
     shared_config, _ = example
     shutil.copytree(shared_config.serving_dir, tmp_path / "serving_model")
+    # With the store that records version 1's push: the baseline a new model is compared with.
+    shutil.copy(shared_config.metadata_path, tmp_path / "metadata.sqlite")
     served = layout.model_base_path(tmp_path / "serving_model", shared_config.model_name) / "1"
     fingerprint = layout.model_fingerprint(served)
     number = first_feature(shared_config, Treatment.NUMERIC)

@@ -34,6 +34,7 @@ BAD_PIPELINE = "taxi_bad_data"
 RUN_ID = "e2e_sample"
 RUN_TIMEOUT_SECONDS = 20 * 60
 FINISHED = {"success", "failed"}
+SYNC_TASK = "mlflow_sync"  # pipeline.mirror.airflow_task.TASK_ID
 SKIPPED_STATES = {"upstream_failed", None}
 BAD_DAG_FILE = '''"""Airflow test DAG: the project's DAG factory on data that breaks the schema."""
 import os
@@ -116,11 +117,12 @@ def test_dag_folder_mirrors_pipeline_graph(tmp_path: Path, monkeypatch) -> None:
     assert sorted(bag.dag_ids) == sorted([config.pipeline_name, f"{config.project}_monitoring"])
     dag = bag.dags[config.pipeline_name]
     components = components_by_id(config)
-    assert set(dag.task_ids) == set(components)
+    assert set(dag.task_ids) == set(components) | {SYNC_TASK}  # + the MLflow mirror's teardown
     for node_id, component in components.items():
         task = dag.get_task(node_id)
         assert task.upstream_task_ids == {n.id for n in component.upstream_nodes}, node_id
-        assert task.downstream_task_ids == {n.id for n in component.downstream_nodes}, node_id
+        assert task.downstream_task_ids - {SYNC_TASK} == {
+            n.id for n in component.downstream_nodes}, node_id
         assert task.retries == (0 if node_id == "DataGate" else 3), node_id
     assert dag.schedule_interval == AirflowSettings().schedule == "@daily"
     assert dag.catchup is False
@@ -234,7 +236,7 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunFacts) -> 
     config = scheduler_run.config
     assert scheduler_run.state == "success"
     components = components_by_id(config)
-    assert scheduler_run.task_states == {node_id: "success" for node_id in components}
+    assert scheduler_run.task_states == {node_id: "success" for node_id in [*components, SYNC_TASK]}
 
     store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)

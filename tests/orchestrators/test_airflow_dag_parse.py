@@ -81,6 +81,10 @@ expected = run_facts.compute(config).context_json(config)
 print(json.dumps({
     "seconds": seconds, "parsed": parsed["context"], "rendered": rendered["context"],
     "expected": expected, "tasks": sorted(dag.task_ids),
+    "sync": {"upstream": sorted(dag.get_task("mlflow_sync").upstream_task_ids),
+             "leaves": sorted(t.task_id for t in dag.tasks if not t.downstream_list),
+             "teardown": dag.get_task("mlflow_sync").is_teardown,
+             "trigger_rule": str(dag.get_task("mlflow_sync").trigger_rule)},
 }))
 '''
 
@@ -110,3 +114,8 @@ def test_parsing_the_dag_hashes_no_data_and_runs_no_git(tmp_path: Path) -> None:
     assert rendered["data_fingerprint"] == expected["data_fingerprint"]
     assert rendered == expected
     assert not (tmp_path / "pipeline_root").exists()
+    # The last task mirrors every run into MLflow, failed ones too, as a teardown: the DAG run's
+    # state stays that of the pipeline's tasks.
+    sync = result["sync"]
+    assert sync["leaves"] == ["mlflow_sync"] and "ServingPusher" in sync["upstream"]
+    assert sync["teardown"] and sync["trigger_rule"] == "all_done_setup_success"

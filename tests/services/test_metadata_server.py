@@ -16,9 +16,13 @@ from pipeline.run import run_facts
 from pipeline.run.local_runner import LocalRunResult, report, run_pipeline
 from tests.support.configs import small_config
 from tests.support.mariadb import MariaDB, running_mariadb
+from tests.support.secrets import leaks, leaks_in_files
 
 pytestmark = pytest.mark.service
-DATABASE, USER, PASSWORD = "mlmd", "tfx", "mariadb-test-7d1f"
+# A hostile password (quotes, backslash, non-ASCII, format and shell characters): the server
+# accepts it through MLMD, and no file the run writes holds it in any escaping.
+DATABASE, USER, PASSWORD = "mlmd", "tfx", "Qx7core12'\"\\ é€ %s{0} $HOME"
+SQL_PASSWORD = PASSWORD.replace("\\", "\\\\").replace("'", "\\'")
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,7 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
     with running_mariadb(tmp_path_factory.mktemp("mariadb")) as server:
         server.sql(
             f"CREATE DATABASE {DATABASE}; "
-            f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; "
+            f"CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{SQL_PASSWORD}'; "
             f"GRANT ALL ON `{DATABASE}%`.* TO '{USER}'@'127.0.0.1';"
         )
         yield server
@@ -80,8 +84,9 @@ def test_report_names_the_server_and_nothing_shows_the_password(server_run: tupl
     config, result = server_run
     text = report(result, config)
     assert f"mysql://{USER}@127.0.0.1:{config.metadata_port}/{DATABASE}" in text
-    assert PASSWORD not in text
-    assert PASSWORD not in result.log_path.read_text()
+    assert leaks(text, PASSWORD) == []
+    assert leaks_in_files(PASSWORD, config.pipeline_root.parent) == {}, "logs, artifacts, lock"
+    assert 'password: "****"' in result.log_path.read_text(), "TFX logged its config, masked"
 
 
 def test_a_reader_never_creates_a_missing_database(mariadb: MariaDB, server_run: tuple) -> None:

@@ -96,15 +96,15 @@ def record_summary(fake: FakePipeline, run_id: str, metrics: dict[str, float],
 
 
 def evaluated_and_pushed_runs(
-    path: Path, root: Path, context: str = "{}", pipeline: str = "taxi"
+    path: Path, root: Path, context: str = "{}", pipeline: str = "taxi", runs: int = 2
 ) -> FakePipeline:
-    """Two complete runs of `pipeline`, each trained, evaluated (metrics recorded on the run
+    """`runs` (two) complete runs of `pipeline`, each trained, evaluated (metrics recorded on the run
     context, as local runs do) and pushed; every output uri is a real folder under `root` and the
     pushed models are served under root/serving_model/<pipeline> with their fingerprints."""
     import json
 
     fake = FakePipeline(path, pipeline)
-    for number in (1, 2):
+    for number in range(1, runs + 1):
         run_id, folder = f"run-{number}", root / f"run-{number}"
         for name in ("examples", "model", "evaluation", "blessing", "pushed", "context"):
             (folder / name).mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     # The up-to-date check must not import TensorFlow (it exists to skip that cost), so it checks
     # that local outputs still exist and skips URIs itself (`not is_uri(artifact.uri)` first).
     ("pipeline/run/up_to_date.py", "missing_outputs", "Path"): "guarded by is_uri, TF-free",
+    # The TF-free readers' one way to artifact files: each function takes the local branch only
+    # when is_uri() is false and hands URIs to tf.io.gfile.
+    **{("pipeline/metadata/artifact_files.py", function, "Path"): "local branch of is_uri"
+       for function in ("is_file", "is_dir", "read_text", "read_bytes", "local_folder", "source_uri")},
 }
 
 

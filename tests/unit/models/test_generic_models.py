@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -236,6 +237,22 @@ def test_training_lowers_the_loss_and_logs_the_task_metrics(trained) -> None:
     assert set(log["eval_metrics"]) == names
     if project.task is Task.REGRESSION:
         assert log["eval_metrics"]["rmse"] < 50.0  # original units: prices span 200..390
+
+
+def test_training_writes_tensorboard_summaries_beside_its_log(trained) -> None:
+    from tensorflow.core.util import event_pb2
+
+    _, serving_dir, log = trained
+    scalars: dict[str, list[tuple[int, float]]] = {}
+    for path in (Path(serving_dir).parent / "run").glob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(
+                    (event.step, float(tf.make_ndarray(value.tensor))))
+    assert [step for step, _ in scalars["train/loss"]] == [step for step, _ in log["train_loss"]]
+    assert [v for _, v in scalars["train/loss"]] == pytest.approx([v for _, v in log["train_loss"]])
+    assert scalars["eval/loss"] == [(40, pytest.approx(log["eval_loss"]))]
 
 
 def serialized(rows: list[dict], project: Project) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""Storage checks, the run lock and stale push staging: refused before any work, never stuck."""
+"""Storage checks and the run lock: refused before any work, never stuck."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from pipeline.config import PROJECT_ROOT
 from pipeline.data.preflight import PreflightError, check_storage
 from pipeline.run.local_runner import run_pipeline
 from pipeline.run.run_lock import LOCK_FILE, RunLockedError, run_lock
-from pipeline.serving import layout
 from tests.support.configs import small_config
 from tests.support.faults import cli_run, fake_served_version
 
@@ -129,23 +128,6 @@ def test_stale_lock_of_a_killed_run_does_not_block(tmp_path: Path) -> None:
     assert (root / LOCK_FILE).read_text().strip() == str(holder.pid)
     with run_lock(root, metadata):
         assert (root / LOCK_FILE).read_text().strip() == str(os.getpid())
-
-
-def test_publish_removes_staging_left_by_a_killed_push(tmp_path: Path) -> None:
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "saved_model.pb").write_bytes(b"model")
-    base = tmp_path / "serving" / "taxi"
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    stale = base / f"{layout.STAGING_PREFIX}{dead.pid}-abc"
-    live = base / f"{layout.STAGING_PREFIX}{os.getpid()}-def"
-    for staging in (stale, live):
-        staging.mkdir(parents=True)
-        (staging / "saved_model.pb").write_bytes(b"half")
-    version, _ = layout.publish(model, base, {"fingerprint": "f"})
-    assert version == 1
-    assert sorted(p.name for p in base.iterdir()) == sorted(["1", live.name])
 
 
 def test_refused_run_leaves_served_versions_alone(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_copy_failing_midway_leaves_no_version_and_no_staging(tmp_path, monkeypa
         return real_copy2(src, dst, **kwargs)
 
     def copytree_failing_midway(src, dst, *args, **kwargs):
-        return real_copytree(src, dst, copy_function=copy_then_fail)
+        return real_copytree(src, dst, copy_function=copy_then_fail, dirs_exist_ok=True)
 
     monkeypatch.setattr(layout.shutil, "copytree", copytree_failing_midway)
     with pytest.raises(OSError, match="No space left"):

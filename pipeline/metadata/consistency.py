@@ -1,0 +1,114 @@
+"""Does the metadata store still describe the files beside it? Asked before a run writes anything.
+
+TFX names each output folder after its execution: `<pipeline_root>/<node>/<output>/<execution id>`.
+A store that lost executions (deleted, emptied, replaced, restored from an old backup) hands the
+next executions ids that earlier runs already used, and TFX clears an output folder before its
+executor writes: earlier artifacts would be overwritten. A store that lost the pushes of the
+versions being served has no baseline to compare a new model with: it would be blessed unchecked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import MetadataBackend, PipelineConfig, is_uri
+from pipeline.errors import WorkFailed
+from pipeline.serving import layout
+
+START_OVER_PREFIX = "start-over-"
+
+
+class StoreMismatch(WorkFailed):
+    """The store no longer matches the pipeline root or the serving directory; exit code 1."""
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the store says about the files: its newest execution id and the pushed versions."""
+
+    state: str
+    last_execution_id: int
+    pushed_versions: tuple[int, ...]
+
+
+def artifact_folders(root: Path) -> dict[int, Path]:
+    """Output folders earlier runs left, by the execution id in their name (the newest path)."""
+    if not root.is_dir():
+        return {}
+    folders = {}
+    for folder in sorted(root.glob("[!.]*/[!.]*/[0-9]*")):
+        if folder.name.isdigit() and folder.is_dir():
+            folders[int(folder.name)] = folder
+    return folders
+
+
+def store_facts(config: PipelineConfig) -> StoreFacts:
+    """Open the store read-only (a corrupt one raises LineageError, named) and read its facts."""
+    from ml_metadata import metadata_store
+
+    from pipeline.metadata import connection, pushes
+    from pipeline.metadata.records import pushed_version
+
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        if not config.metadata_path.exists():
+            return StoreFacts("is missing", 0, ())
+        if config.metadata_path.is_file() and config.metadata_path.stat().st_size == 0:
+            return StoreFacts("is empty", 0, ())
+    store = connection.open_metadata(config)
+    newest = store.get_executions(list_options=metadata_store.ListOptions(
+        limit=1, order_by=metadata_store.OrderByField.ID, is_asc=False))
+    versions = (pushed_version(a) for a in pushes.pushed_models(store, config.pipeline_name))
+    pushed = tuple(sorted(int(v) for v in versions if v and v.isdigit()))
+    last = newest[0].id if newest else 0
+    return StoreFacts("records no execution" if not last else f"records {last} execution(s)",
+                      last, pushed)
+
+
+def _needs_store(config: PipelineConfig, folders: dict[int, Path], served: list[int]) -> bool:
+    """Whether to open the store: files to compare, or a SQLite file that must at least open."""
+    if folders or served:
+        return True
+    return config.metadata_backend is MetadataBackend.SQLITE and config.metadata_path.is_file()
+
+
+def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
+    """The config to run with, once the store is known to match the files; else StoreMismatch.
+
+    With start_over, a pipeline root the store does not match is left as it is and this run
+    writes under a new `start-over-<time>` folder in it; a serving directory whose versions the
+    store does not record is refused even then.
+    """
+    if is_uri(config.pipeline_root):
+        return config
+    root = Path(config.pipeline_root)
+    folders = artifact_folders(root)
+    # A serving dir on an object store is the cluster's to check (the local runner refuses it).
+    base = layout.model_base_path(Path(str(config.serving_dir)), config.model_name)
+    served = [] if is_uri(config.serving_dir) else layout.list_versions(base)
+    if not _needs_store(config, folders, served):
+        return config
+    facts = store_facts(config)
+    where = f"the metadata store {config.metadata_location} {facts.state}"
+    unrecorded = [v for v in served if v not in facts.pushed_versions]
+    if unrecorded and (not facts.pushed_versions or max(served) > max(facts.pushed_versions)):
+        raise StoreMismatch(
+            f"{base} serves version(s) {', '.join(map(str, unrecorded))} that {where} does not "
+            f"record as pushed by pipeline '{config.pipeline_name}': a new model could not be "
+            "compared with the version being served. Restore the store from a backup, or push "
+            "to a new --serving-dir")
+    lost = {i: f for i, f in folders.items() if i > facts.last_execution_id}
+    if not lost:
+        return config
+    if not start_over:
+        raise StoreMismatch(
+            f"{root} holds artifacts of {len(lost)} execution(s) that {where} does not know "
+            f"(newest: {lost[max(lost)]}); running now would reuse their ids and overwrite them. "
+            "Restore the store from a backup, or start a new --pipeline-root (or pass "
+            "--start-over: this run then writes under a new folder of the root, keeping every "
+            "earlier artifact)")
+    fresh = root / f"{START_OVER_PREFIX}{dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+    print(f"start over  {where} but {root} holds earlier artifacts: kept; this run writes under "
+          f"{fresh} (pass --pipeline-root {fresh} from now on)", flush=True)
+    return config.replace(pipeline_root=fresh)

@@ -1,0 +1,206 @@
+"""What one pipeline run looks like in MLflow, read from ML Metadata (and the files it names)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pipeline.config.project import Project
+from pipeline.data.anomalies import local_anomaly_lines
+from pipeline.metadata import artifact_files, provenance, pushes, records, summary
+from pipeline.metadata.connection import Store
+
+# MLMD's execution property where TFX keeps a failed execution's error.
+EXECUTION_RESULT = "__execution_result__"
+
+
+DATA_GATE = "DataGate"
+
+
+TRAINER_LOG = "training_log.json"
+
+
+# MLflow names allow letters, digits and `_-. /:`; anything else in a slice value becomes `_`.
+_UNSAFE = re.compile(r"[^\w\-. /:]")
+
+
+# MLflow refuses param values longer than this.
+PARAM_LIMIT = 6000
+
+
+MLFLOW_STATUS = {"COMPLETE": "FINISHED", "FAILED": "FAILED", "RUNNING": "RUNNING"}
+
+
+SliceReader = Callable[[str], dict[str, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class MirrorRun:
+    """One pipeline run as MLflow shows it; `key` is the MLMD id that makes syncing idempotent."""
+
+    run_id: str
+    key: str
+    status: str
+    reason: str
+    start_ms: int
+    end_ms: int
+    params: dict[str, str]
+    metrics: dict[str, float]
+    histories: dict[str, list[tuple[int, float]]]
+    tags: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+def metric_name(text: str) -> str:
+    """A name MLflow accepts."""
+    return _UNSAFE.sub("_", text)
+
+
+def failure_reason(components: list[records.ComponentRun]) -> str:
+    """Why a run failed: the failed component and TFX's recorded error, or '' when none failed."""
+    for component in components:
+        if component.state != "FAILED":
+            continue
+        where = "stopped at the data gate" if component.node_id == DATA_GATE else (
+            f"{component.node_id} failed")
+        detail = recorded_error(component) or (
+            _anomalies(components) if component.node_id == DATA_GATE else "")
+        return f"{where}: {detail}" if detail else where
+    return ""
+
+
+def _anomalies(components: list[records.ComponentRun]) -> str:
+    """What the validators found, in the DataGate's words (TFX keeps no message when a Python
+    component raises)."""
+    uris = [a.uri for c in components for a in c.outputs.get("anomalies", [])]
+    return "; ".join(line for uri in uris for line in local_anomaly_lines(uri))
+
+
+def recorded_error(component: records.ComponentRun) -> str:
+    """The error message TFX keeps on a failed execution (an ExecutionResult as JSON)."""
+    text = str(records.property_value(component.execution, EXECUTION_RESULT) or "")
+    try:
+        result = json.loads(text)
+    except ValueError:
+        return text.strip()
+    return str(result.get("resultMessage", "")).strip() if isinstance(result, dict) else ""
+
+
+def _flat_params(prefix: str, values: Mapping[str, object]) -> dict[str, str]:
+    """Nested values as `prefix.key` params, each cut to MLflow's length limit."""
+    flat = provenance.flatten(dict(values), prefix)
+    return {key: (v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str))[:PARAM_LIMIT]
+            for key, v in flat.items()}
+
+
+def _context_params(context: Mapping[str, object]) -> dict[str, str]:
+    """The RunContext's facts (data, git, lock, config) as params; packages stay in the summary."""
+    params: dict[str, str] = {}
+    for name, value in context.items():
+        if name in ("packages", "data_files"):
+            continue
+        if name == "config" and isinstance(value, str) and value.startswith("{"):
+            params.update(_flat_params("config.", json.loads(value)))
+        else:
+            params[name] = str(value)[:PARAM_LIMIT]
+    return params
+
+
+def _training(facts: provenance.Provenance) -> dict[str, str]:
+    """Hyperparameters and step counts as params."""
+    training = facts.training
+    if training is None:
+        return {}
+    params = _flat_params("hparam.", training.hyperparameters)
+    params.update({"train_steps": str(training.train_steps), "eval_steps": str(training.eval_steps)})
+    return params
+
+
+def training_histories(components: list[records.ComponentRun]) -> dict[str, list[tuple[int, float]]]:
+    """`train_loss` per logged step and the final eval loss and metrics, from the Trainer's log
+    beside its model run (TensorBoard summaries sit in the same folder)."""
+    runs = [a for c in components for a in c.outputs.get("model_run", [])]
+    logs = (f"{a.uri.rstrip('/')}/{TRAINER_LOG}" for a in runs)
+    found = next((uri for uri in logs if artifact_files.is_file(uri)), None)
+    if found is None:
+        return {}
+    log = json.loads(artifact_files.read_text(found))
+    losses = [(int(step), float(value)) for step, value in log.get("train_loss", [])]
+    last = losses[-1][0] if losses else 0
+    histories: dict[str, list[tuple[int, float]]] = {"train_loss": losses,
+                                                     "eval_loss": [(last, float(log["eval_loss"]))]}
+    for name, value in log.get("eval_metrics", {}).items():
+        histories[metric_name(f"eval_{name}")] = [(last, float(value))]
+    return histories
+
+
+def _metrics(project: Project, recorded: dict | None, slices: dict[str, dict[str, float]]
+             ) -> dict[str, float]:
+    """Overall metrics under the declaration's names, then `slice/<slice>/<metric>` ones."""
+    overall = summary.project_metrics(project, recorded["metrics"]) if recorded else {}
+    metrics = {metric_name(name): value for name, value in overall.items()}
+    for slice_name, values in slices.items():
+        for name, value in summary.project_metrics(project, values).items():
+            metrics[metric_name(f"slice/{slice_name}/{name}")] = value
+    return metrics
+
+
+def _tags(run_id: str, facts: provenance.Provenance, recorded: dict | None,
+          components: list[records.ComponentRun]) -> dict[str, str]:
+    """MLMD ids, blessing and reason, pushed version and baseline."""
+    tags = {"mlmd.execution_ids": ",".join(str(c.execution.id) for c in components),
+            "pipeline.run_id": run_id}
+    if recorded is not None:
+        tags["blessed"] = {True: "true", False: "false", None: "not evaluated"}[recorded["blessed"]]
+        tags["blessing_reason"] = str(recorded["blessing_reason"])
+    if facts.push is not None:
+        tags["push_decision"] = str(facts.push.decision)
+        if facts.push.pushed:
+            tags["pushed_version"] = str(facts.push.version)
+    if facts.evaluation is not None and facts.evaluation.baseline_model_uri:
+        tags["baseline_model"] = facts.evaluation.baseline_model_uri
+        tags["baseline_versions"] = ",".join(facts.evaluation.baseline_versions) or "none"
+    return tags
+
+
+def _files(facts: provenance.Provenance) -> dict[str, str]:
+    """Folders to copy as artifacts: the schema and the anomalies, by artifact path."""
+    validation = facts.validation
+    if validation is None:
+        return {}
+    found = {"schema": validation.schema_uri, "anomalies": validation.anomalies_uri}
+    return {name: uri for name, uri in found.items() if uri}
+
+
+def no_slices(evaluation_uri: str) -> dict[str, dict[str, float]]:
+    """A slice reader for stores whose evaluations are not to be opened."""
+    return {}
+
+
+def mirror_run(store: Store, project: Project, run_id: str, key: str,
+               read_slices: SliceReader = no_slices) -> MirrorRun:
+    """Everything MLflow shows of one run, read from ML Metadata without TensorFlow (slices
+    through `read_slices`, which may import TFMA)."""
+    components = records.component_runs(store, run_id)
+    facts = provenance.run_provenance(store, run_id, read_metrics=lambda _uri: {})
+    recorded = summary.recorded_facts(store, run_id)
+    evaluation = facts.evaluation.evaluation_uri if facts.evaluation else None
+    slices = read_slices(evaluation) if evaluation else {}
+    record = records.RunRecord(run_id, min(c.started for c in components),
+                               max(c.finished for c in components),
+                               {c.node_id: c.state for c in components})
+    params = {"task": project.task.value, **_context_params(pushes.run_context(store, run_id)),
+              **_training(facts)}
+    info = {"run_id": run_id, "status": record.status, "states": record.states,
+            "recorded": recorded, "cached": record.cached}
+    return MirrorRun(
+        run_id=run_id, key=key, status=MLFLOW_STATUS.get(record.status, "FAILED"),
+        reason=failure_reason(components),
+        start_ms=int(record.started.timestamp() * 1000), end_ms=int(record.finished.timestamp() * 1000),
+        params=params, metrics=_metrics(project, recorded, slices),
+        histories=training_histories(components), tags=_tags(run_id, facts, recorded, components),
+        files=_files(facts), summary={**info, "params": params},
+    )

@@ -1,0 +1,116 @@
+"""Pipeline runs into MLflow runs: one experiment per pipeline, one run per pipeline run."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.metadata import artifact_files
+from pipeline.mirror.facts import MirrorRun
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# The tag that ties an MLflow run to its MLMD run context: syncing looks runs up by it.
+KEY_TAG = "mlmd.run_context_id"
+
+
+# The MLMD state the run was mirrored in: a run mirrored while RUNNING is mirrored again once done.
+STATE_TAG = "mirror.status"
+
+
+REASON_TAG = "status_reason"
+
+
+# MLflow's per-call limits of log_batch.
+BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
+
+
+def experiment_id(client: MlflowClient, name: str, artifact_root: str | None) -> str:
+    """The pipeline's experiment, created on first sync."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_root, tags={
+        "mirror.source": "ML Metadata",
+        # Opens the experiment on its training runs, not MLflow 3's GenAI (traces) overview.
+        "mlflow.experimentKind": "custom_model_development"}))
+
+
+def mirrored_runs(client: MlflowClient, experiment: str) -> dict[str, Any]:
+    """The experiment's live MLflow runs by their MLMD key."""
+    found: dict[str, Any] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment], max_results=1000, page_token=token)
+        for run in page:
+            key = run.data.tags.get(KEY_TAG)
+            if key is not None:
+                found[key] = run
+        token = page.token
+        if not token:
+            return found
+
+
+def is_current(existing: Any, run: MirrorRun) -> bool:
+    """Whether the MLflow run already shows the run in its current state."""
+    return existing is not None and existing.data.tags.get(STATE_TAG) == run.status
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _log_values(client: MlflowClient, mlflow_run: str, run: MirrorRun) -> None:
+    """Params, metrics (histories step by step) and tags, in batches MLflow accepts."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    metrics = [Metric(k, v, run.end_ms, 0) for k, v in sorted(run.metrics.items())]
+    metrics += [Metric(k, v, run.end_ms, step) for k, history in sorted(run.histories.items())
+                for step, v in history]
+    params = [Param(k, v) for k, v in sorted(run.params.items())]
+    tags = [RunTag(k, v) for k, v in sorted(run.tags.items())]
+    for chunk in _chunks(metrics, BATCH_LIMITS["metrics"]):
+        client.log_batch(mlflow_run, metrics=list(chunk))
+    for chunk in _chunks(params, BATCH_LIMITS["params"]):
+        client.log_batch(mlflow_run, params=list(chunk))
+    for chunk in _chunks(tags, BATCH_LIMITS["tags"]):
+        client.log_batch(mlflow_run, tags=list(chunk))
+
+
+def _log_files(client: MlflowClient, mlflow_run: str, run: MirrorRun, lineage_png: bytes | None) -> None:
+    """Schema, anomalies, the lineage graph and the run summary as the run's artifacts."""
+    for name, uri in sorted(run.files.items()):
+        if artifact_files.is_dir(uri):
+            with artifact_files.local_folder(uri) as folder:
+                client.log_artifacts(mlflow_run, folder, name)
+    with tempfile.TemporaryDirectory(prefix="mirror-") as scratch:
+        summary = Path(scratch) / "run_summary.json"
+        summary.write_text(json.dumps(run.summary, indent=2, sort_keys=True, default=str), "utf-8")
+        client.log_artifact(mlflow_run, str(summary))
+        if lineage_png is not None:
+            graph = Path(scratch) / "lineage.png"
+            graph.write_bytes(lineage_png)
+            client.log_artifact(mlflow_run, str(graph))
+
+
+def write_run(client: MlflowClient, experiment: str, run: MirrorRun, existing: Any,
+              lineage_png: bytes | None) -> str:
+    """Create the MLflow run of a pipeline run (replacing one mirrored in an older state)."""
+    if existing is not None:
+        client.delete_run(existing.info.run_id)
+    tags = {KEY_TAG: run.key, STATE_TAG: run.status}
+    if run.reason:
+        tags[REASON_TAG] = run.reason
+        tags["mlflow.note.content"] = run.reason
+    created = client.create_run(experiment, start_time=run.start_ms, tags=tags, run_name=run.run_id)
+    mlflow_run = str(created.info.run_id)
+    _log_values(client, mlflow_run, run)
+    _log_files(client, mlflow_run, run, lineage_png)
+    if run.status != "RUNNING":
+        client.set_terminated(mlflow_run, run.status, end_time=run.end_ms)
+    return mlflow_run

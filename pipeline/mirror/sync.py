@@ -1,0 +1,139 @@
+"""`mlflow-sync`: mirror a pipeline's runs and served versions from ML Metadata into MLflow."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.config import PipelineConfig
+from pipeline.metadata import artifact_files, connection, pushes, records
+from pipeline.mirror import facts, registry, runs
+from pipeline.mirror.settings import MirrorSettings
+from pipeline.mirror.tracking import open_client, store_failures
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, for the console and tests."""
+
+    store: str
+    experiment: str = ""
+    added: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    versions_added: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        """One line for people."""
+        aliases = ", ".join(f"{a} -> version {v}" for a, v in sorted(self.aliases.items())) or "none"
+        return (f"mlflow      {len(self.added)} run(s) added, {self.unchanged} unchanged, "
+                f"{len(self.versions_added)} model version(s) added; aliases {aliases}; "
+                f"{self.store} in {self.seconds:.1f} s")
+
+
+def serving_labels(models_config: Path, model_name: str, pushed: list[str]) -> dict[str, int]:
+    """Where TF Serving's labels point: the models.config serving-config wrote, else `stable` on
+    the newest pushed version (what serving-config writes by default)."""
+    if models_config.is_file():
+        from pipeline.serving.server_config import read_plan
+
+        return dict(read_plan(models_config, model_name).labels)
+    return {"stable": int(pushed[-1])} if pushed else {}
+
+
+def lineage_png(store: connection.Store, run_id: str) -> bytes | None:
+    """The run's lineage graph drawn as a PNG (matplotlib, no TensorFlow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipeline.metadata import lineage_graph, reports
+
+    figure = reports.draw_lineage(lineage_graph.run_graph(store, run_id), f"run {run_id}")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def slice_reader(log_path: Path) -> facts.SliceReader:
+    """Per-slice metrics through TFMA, imported only for runs not mirrored yet that wrote metrics
+    (TensorFlow reads remote URIs); TensorFlow's import-time chatter goes to log_path."""
+    def read(evaluation_uri: str) -> dict[str, dict[str, float]]:
+        if not artifact_files.glob(evaluation_uri, "metrics*"):
+            return {}
+        from pipeline.metadata.evaluation_results import slice_metrics
+        from pipeline.run.console import verbose_output_to
+
+        with verbose_output_to(log_path):
+            return slice_metrics(evaluation_uri)
+    return read
+
+
+def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
+         slices: facts.SliceReader | None = None) -> SyncReport:
+    """Add the runs and pushed versions MLflow does not show yet and move aliases to the labels;
+    a second sync with nothing new writes nothing."""
+    started = time.monotonic()
+    store = connection.open_metadata(config)
+    report = SyncReport(settings.location, config.pipeline_name)
+    client = open_client(settings)
+    reader = slices or slice_reader(config.log_dir / "mlflow-sync.log")
+    with store_failures(settings):
+        mlflow_runs = _sync_runs(client, store, config, settings, reader, report)
+        _sync_registry(client, store, config, models_config, mlflow_runs, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _sync_runs(client, store: connection.Store, config: PipelineConfig, settings: MirrorSettings,
+               slices: facts.SliceReader, report: SyncReport) -> dict[str, str]:
+    """Mirror each run not shown in its current state; the MLflow run id of every pipeline run."""
+    experiment = runs.experiment_id(client, config.pipeline_name, settings.artifact_root)
+    existing = runs.mirrored_runs(client, experiment)
+    ids: dict[str, str] = {}
+    for context in records.run_contexts(store, config.pipeline_name):
+        key, found = str(context.id), existing.get(str(context.id))
+        if found is not None and found.data.tags.get(runs.STATE_TAG) == _status(store, context.name):
+            ids[context.name] = str(found.info.run_id)
+            report.unchanged += 1
+            continue
+        run = facts.mirror_run(store, config.declaration, context.name, key, slices)
+        ids[context.name] = runs.write_run(client, experiment, run, found,
+                                           lineage_png(store, context.name))
+        report.added.append(context.name)
+    return ids
+
+
+def _status(store: connection.Store, run_id: str) -> str:
+    """The MLflow status of a run as MLMD has it now (cheap: no artifact is read)."""
+    components = records.component_runs(store, run_id)
+    record = records.RunRecord(run_id, components[0].started, components[0].finished,
+                               {c.node_id: c.state for c in components})
+    return facts.MLFLOW_STATUS.get(record.status, "FAILED")
+
+
+def _sync_registry(client, store: connection.Store, config: PipelineConfig, models_config: Path,
+                   mlflow_runs: Mapping[str, str], report: SyncReport) -> None:
+    """A model version per pushed version, aliases where TF Serving's labels point."""
+    pushed = pushes.version_records(store, config.pipeline_name)
+    if not pushed:
+        return
+    known, report.versions_added = registry.add_versions(client, config.model_name, pushed, mlflow_runs)
+    labels = serving_labels(models_config, config.model_name, [p.version for p in pushed])
+    report.aliases = registry.set_aliases(client, config.model_name, labels, known)
+
+
+def move_aliases(
+    config: PipelineConfig, settings: MirrorSettings, labels: Mapping[str, int]
+) -> dict[str, str]:
+    """After a rollback: point the registry's aliases where the new labels point."""
+    client = open_client(settings)
+    with store_failures(settings):
+        known = registry.registry_versions(client, config.model_name)
+        return registry.set_aliases(client, config.model_name, labels, known)

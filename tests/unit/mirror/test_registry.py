@@ -1,0 +1,51 @@
+"""The registry follows serving, on a small fake ML Metadata store (two pushed runs): a version per
+push, `stable`/`canary` where the models.config labels point, and `rollback` moving `stable`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.__main__ import main
+from pipeline.mirror.settings import mirror_settings
+from pipeline.mirror.sync import sync
+from pipeline.serving.server_config import MODELS_CONFIG, BatchingSettings, plan_config, write_config_files
+from tests.support.configs import small_config
+from tests.support.mlflow_store import empty_store
+from tests.support.mlmd_fake import evaluated_and_pushed_runs
+
+pytestmark = pytest.mark.slow  # imports MLflow (a few seconds)
+
+
+def aliases(settings, name: str) -> dict[str, str]:
+    """Alias -> TF Serving version, read back from the registry."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    model = client.get_registered_model(name)
+    return {alias: client.get_model_version(name, version).tags["serving_version"]
+            for alias, version in model.aliases.items()}
+
+
+def test_aliases_follow_the_serving_labels_and_rollback(tmp_path: Path, capsys) -> None:
+    config = small_config(tmp_path)
+    evaluated_and_pushed_runs(config.metadata_path, tmp_path)
+    settings = empty_store(tmp_path / "mlflow")  # where mirror_settings(config) puts it
+    assert settings == mirror_settings(config)
+    output = tmp_path / "serving_config"
+
+    first = sync(config, settings, output / MODELS_CONFIG)
+    assert first.added == ["run-1", "run-2"] and first.versions_added == ["1", "2"]
+    assert aliases(settings, config.model_name) == {"stable": "2"}  # no models.config: the newest
+
+    plan = plan_config(config.model_name, str(config.serving_dir), [1, 2], stable=1, canary=2)
+    write_config_files(plan, output, BatchingSettings())
+    again = sync(config, settings, output / MODELS_CONFIG)
+    assert again.added == [] and again.versions_added == []
+    assert aliases(settings, config.model_name) == {"stable": "1", "canary": "2"}
+
+    assert main(["rollback", "--metadata", str(config.metadata_path), "--serving-dir",
+                 str(config.serving_dir), "--output-dir", str(output), "--to", "2"]) == 0
+    assert "stable: version 1 -> 2" in capsys.readouterr().out
+    assert aliases(settings, config.model_name) == {"stable": "2"}
