@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from tests.support.configs import small_config
 
 # Entry point of the test process: TensorFlow must see these before anything imports it.
 environment.prepare()
+# Pipeline runs in tests (in-process or `python -m pipeline run` subprocesses) do not mirror
+# themselves into MLflow unless a test asks for it (--tracking-uri, or deleting this variable):
+# the mirror's own tests cover that, and the other runs stay as fast as before it existed.
+os.environ.setdefault("PIPELINE_TRACKING_URI", "off")
 
 
 class BundledRuns:

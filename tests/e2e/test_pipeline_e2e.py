@@ -5,6 +5,7 @@ shared run per project per session; the up-to-date checks use taxi's."""
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import subprocess
 import sys
@@ -153,7 +154,9 @@ def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> Non
         "--train-steps", "5",
     ]
     mirror = empty_store(tmp_path / "mlflow")  # where the run mirrors itself (beside its metadata)
-    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    environ = {k: v for k, v in os.environ.items() if k != "PIPELINE_TRACKING_URI"}  # the default store
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+                          env=environ)
     assert done.returncode == 1
     assert "DataGate failed" in done.stderr
     assert f"feature '{column}'" in done.stderr

@@ -28,7 +28,8 @@ def aliases(settings, name: str) -> dict[str, str]:
             for alias, version in model.aliases.items()}
 
 
-def test_aliases_follow_the_serving_labels_and_rollback(tmp_path: Path, capsys) -> None:
+def test_aliases_follow_the_serving_labels_and_rollback(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("PIPELINE_TRACKING_URI", raising=False)  # rollback moves the default store's aliases
     config = small_config(tmp_path)
     evaluated_and_pushed_runs(config.metadata_path, tmp_path)
     settings = empty_store(tmp_path / "mlflow")  # where mirror_settings(config) puts it
