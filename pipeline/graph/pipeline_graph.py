@@ -169,7 +169,6 @@ def create_components(
     oldest span's drift baseline from ML Metadata; a tuple names the span ingested in the run
     for it instead ((): none), the form Kubeflow's V2 compiler accepts.
     """
-    code_fingerprint = facts.code_fingerprint
     window = facts.window
     ingested = [_ingest(config, span, span == window[-1]) for span in window] or [
         _ingest(config, None, True)]
@@ -191,7 +190,8 @@ def create_components(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
         schema=data_gate.outputs["validated_schema"],
         preprocessing_fn=project.preprocessing_fn,
-        custom_config={"code_fingerprint": code_fingerprint, "project": project.to_dict()},
+        custom_config={"code_fingerprint": facts.preprocessing_code_fingerprint,
+                       "project": project.code_view()},
     )
     trainer = tfx.components.Trainer(
         run_fn=project.run_fn,
@@ -201,9 +201,9 @@ def create_components(
         train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
         custom_config={
-            "code_fingerprint": code_fingerprint,
+            "code_fingerprint": facts.model_code_fingerprint,
             "hyperparameters": config.hyperparameters,
-            "project": project.to_dict(),
+            "project": project.code_view(),
         },
     )
     baseline_resolver = tfx.dsl.Resolver(
