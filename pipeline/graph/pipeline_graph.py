@@ -22,6 +22,7 @@ from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate
 from pipeline.graph.evaluation import eval_config
+from pipeline.graph.evaluator import Evaluator
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher
 from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
@@ -211,12 +212,12 @@ def create_components(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(project, config.blessing_thresholds),
-    )
+    ).with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

@@ -175,6 +175,11 @@ def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
     )
 
 
+# The blessing's custom property saying why the Evaluator compared with no baseline
+# (pipeline.graph.evaluator: the baseline resolved was the candidate model itself).
+BASELINE_SKIPPED = "baseline_skipped"
+
+
 def _evaluation_facts(
     store: Store, graph: LineageGraph, read_metrics: MetricsReader | None
 ) -> EvaluationFacts | None:
@@ -184,6 +189,8 @@ def _evaluation_facts(
         return None
     evaluator = graph.produced_by(judged.id)
     baseline = graph.input(evaluator.id, "baseline_model")
+    if blessing is not None and property_value(blessing, BASELINE_SKIPPED):
+        baseline = None
     return EvaluationFacts(
         evaluation_uri=evaluation.uri if evaluation else None,
         blessed=property_value(blessing, "blessed") == 1 if blessing else None,
