@@ -59,11 +59,15 @@ class Suite:
         environment.prepare(env)
         return env
 
-    def measured(self, name: str, command: list[str]) -> dict:
-        """Run one child, log a line about it, and return its measurement."""
+    def measured(self, name: str, command: list[str], code: Path | None = None) -> dict:
+        """Run one child, log a line about it, and return its measurement; with `code`, the child
+        imports user code (`models`) from that folder instead of the checkout."""
         self.log(f"[bench] {name} ...")
-        result = measure(command, self.options.work_dir / "logs" / f"{name}.log", PROJECT_ROOT,
-                         self.env(), self.options.timeout).to_json()
+        env = self.env()
+        if code is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
+        result = measure(command, self.options.work_dir / "logs" / f"{name}.log",
+                         code or PROJECT_ROOT, env, self.options.timeout).to_json()
         self.log(f"[bench] {name}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s "
                  f"CPU, peak {result['peak_rss_mib']:.0f} MiB")
         return result
@@ -94,9 +98,11 @@ class Suite:
             "--train-steps", str(self.options.train_steps), *self.options.pipeline_args, *flags,
         ]
 
-    def run_ours(self, name: str, data: Path, root: Path, *flags: str) -> dict:
+    def run_ours(
+        self, name: str, data: Path, root: Path, *flags: str, code: Path | None = None
+    ) -> dict:
         """Our pipeline through its CLI, timed, with per-component times from its MLMD."""
-        run = self.measured(name, self.our_command(data, root, *flags))
+        run = self.measured(name, self.our_command(data, root, *flags), code)
         run.update(read_run(root / "metadata.sqlite", PipelineConfig().pipeline_name))
         return run
 
@@ -114,16 +120,19 @@ class Suite:
         """Ours cold, re-run unchanged, re-run --force; the TFX example cold; the model probe."""
         tag = f"x{scale:g}"
         ours_root = self.fresh(f"ours-{tag}")
-        cold = self.run_ours(f"ours-{tag}-cold", data, ours_root)
+        code = user_code_copy(ours_root)
+        flags = code_flags(code)
+        cold = self.run_ours(f"ours-{tag}-cold", data, ours_root, *flags, code=code)
         self.results["end_to_end"] = {"scale": scale, "rows": rows, "data": str(data),
                                       "ours": {"cold": cold}}
         self.save()
-        warm = self.measured(f"ours-{tag}-warm", self.our_command(data, ours_root))
+        warm = self.measured(f"ours-{tag}-warm", self.our_command(data, ours_root, *flags), code)
         warm["reused_run"] = read_run(ours_root / "metadata.sqlite",
                                       PipelineConfig().pipeline_name)["run_id"]
         self.results["end_to_end"]["ours"]["warm"] = warm
         self.save()
-        forced = self.run_ours(f"ours-{tag}-warm-forced", data, ours_root, "--force")
+        forced = self.run_ours(f"ours-{tag}-warm-forced", data, ours_root, *flags, "--force",
+                               code=code)
         self.results["end_to_end"]["ours"]["warm_forced"] = forced
         self.save()
         tfx_root = None
@@ -134,7 +143,18 @@ class Suite:
             self.save()
         self.results["models"] = self.probe(data, ours_root, cold, tfx_root)
         self.save()
+        self.results["end_to_end"]["ours"]["model_edit"] = self.model_edit(tag, data, ours_root, code)
+        self.save()
         return cold
+
+    def model_edit(self, tag: str, data: Path, root: Path, code: Path) -> dict:
+        """Edit model code only (the run_fn's module in the copy the end-to-end runs import), then
+        re-run: its wall time against the cold run, and which components re-ran."""
+        module = code.joinpath(*PipelineConfig().declaration.run_fn.split(".")[:-1]).with_suffix(".py")
+        with module.open("a") as handle:
+            handle.write("\n# benchmark: an edit to the model code only\n")
+        edited = self.run_ours(f"ours-{tag}-model-edit", data, root, *code_flags(code), code=code)
+        return {**edited, "edited_module": str(module.relative_to(code))}
 
     def probe(self, data: Path, ours_root: Path, cold: dict, tfx_root: Path | None) -> dict:
         """Quality and serving latency, measured in a child process that loads TensorFlow."""
@@ -185,6 +205,22 @@ class Suite:
                                                          self.options.train_steps))
             self.save()
         return self.results
+
+
+def user_code_copy(root: Path) -> Path:
+    """A copy of models/ under root/code, for the end-to-end runs to import and one scenario to edit
+    (the checkout's own models/ is never touched)."""
+    code = root / "code"
+    shutil.copytree(PROJECT_ROOT / "models", code / "models",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return code
+
+
+def code_flags(code: Path) -> tuple[str, ...]:
+    """`run` flags reading the default project from the copy; the schema stays the checkout's file."""
+    config = PipelineConfig()
+    return ("--models-dir", str(code / "models"), "--project", config.declaration.name,
+            "--schema", str(config.schema_path))
 
 
 def count_rows(folder: Path) -> int:

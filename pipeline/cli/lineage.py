@@ -239,7 +239,7 @@ def _data_lines(prov: provenance.Provenance) -> list[str]:
 def _training_lines(training: provenance.TrainingFacts) -> list[str]:
     params = " ".join(f"{k}={v}" for k, v in sorted(training.hyperparameters.items()))
     return _rows([
-        ("code", f"{training.code_fingerprint} (sha256 of models/*.py)"),
+        ("code", f"{training.code_fingerprint} (sha256 of the user code and declarations)"),
         ("trainer", f"{training.run_fn}, {training.train_steps} train steps, "
                     f"{training.eval_steps} eval steps (run {training.trainer_run})"),
         ("hyperparameters", params or None),

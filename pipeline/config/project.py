@@ -142,6 +142,12 @@ class Reproducibility:
     metrics: Tolerance = METRICS_TOLERANCE
 
 
+# The declaration fields user code (preprocessing_fn, run_fn) receives; the rest (data, slices,
+# thresholds, steps, hyperparameters: the Trainer gets those apart) take their defaults there.
+CODE_FIELDS = ("name", "label", "task", "features", "positive_class", "classes", "weight",
+               "label_columns")
+
+
 @dataclass(frozen=True)
 class Project:
     """A parsed, validated declaration. `label_columns` are the CSV columns the label is computed
@@ -209,10 +215,16 @@ class Project:
         values["directory"] = None
         return json.loads(json.dumps(values, default=_enum_value))
 
+    def code_view(self) -> dict[str, Any]:
+        """The fields preprocessing and model code read (CODE_FIELDS), passed to Transform and the
+        Trainer as custom_config: thresholds, slices or steps are not in their cache keys."""
+        values = self.to_dict()
+        return {name: values[name] for name in CODE_FIELDS}
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> Project:
         """Rebuild from to_dict() (inside Transform and Trainer, where only custom_config arrives)."""
-        values = dict(values)
+        values = {"data": "", **values}
         values["task"] = Task(values["task"])
         values["features"] = tuple(
             Feature(**{**f, "treatment": Treatment(f["treatment"])}) for f in values["features"])

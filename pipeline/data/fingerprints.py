@@ -8,8 +8,11 @@ length-prefixes each file's name, link target and size (a run recorded before th
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.config import (
@@ -71,6 +74,95 @@ def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
     by dotted path is otherwise invisible to TFX's cache."""
     files = [*code_dir.rglob("*.py"), *code_dir.rglob("*.yaml")]
     return files_fingerprint([f for f in files if "__pycache__" not in f.parts], code_dir)
+
+
+def package_dir(top: str, search_path: Sequence[str]) -> Path | None:
+    """The folder Python would import package `top` from: the first search-path entry holding it."""
+    for entry in search_path:
+        folder = Path(entry or ".") / top
+        if folder.is_dir():
+            return folder.resolve()
+        if folder.with_suffix(".py").is_file():
+            return None
+    return None
+
+
+def module_file(module: str, package: Path) -> Path | None:
+    """The source file of dotted `module` inside the top-level package folder `package`."""
+    base = package.joinpath(*module.split(".")[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(source: Path, module: str) -> set[str]:
+    """Dotted names a module imports, relative ones made absolute; `from a import b` gives a and a.b
+    (b may be a submodule)."""
+    names: set[str] = set()
+    is_package = source.name == "__init__.py"
+    for node in ast.walk(ast.parse(source.read_bytes(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = module.split(".")
+            anchor = parts if is_package else parts[:-1]
+            if node.level:
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return names
+
+
+def code_closure(function: str, search_path: Sequence[str] | None = None) -> tuple[Path, list[Path]]:
+    """The files user code given by dotted path runs: its module, the modules of the same top-level
+    package it imports (transitively) and their packages' __init__.py; (package folder, files)."""
+    top = function.split(".")[0]
+    package = package_dir(top, [*sys.path, str(PROJECT_ROOT)] if search_path is None else search_path)
+    if package is None:
+        return Path(top), []
+    found: set[Path] = set()
+    queue = [function.rsplit(".", 1)[0]]
+    while queue:
+        module = queue.pop()
+        parts = module.split(".")
+        if parts[0] != top:
+            continue
+        for depth in range(1, len(parts) + 1):
+            name = ".".join(parts[:depth])
+            path = module_file(name, package)
+            if path is not None and path not in found:
+                found.add(path)
+                queue.extend(imported_modules(path, name))
+    return package, sorted(found)
+
+
+def code_fingerprint(function: str, search_path: Sequence[str] | None = None) -> str:
+    """sha256 of a dotted-path function's name and the files of its import closure: the cache key
+    of the one component that runs it, blind to edits elsewhere under models/."""
+    package, files = code_closure(function, search_path)
+    digest = hashlib.sha256(function.encode())
+    digest.update(files_fingerprint(files, package.parent).encode())
+    return digest.hexdigest()
+
+
+def project_code_fingerprint(models_dir: Path, functions: Sequence[str]) -> str:
+    """The overall fingerprint lineage and reproduce compare: every file under `models_dir`, plus the
+    code packages the dotted paths import from when they lie elsewhere (models_dir's default is
+    the folder they import from, and then this is user_code_fingerprint(models_dir))."""
+    packages = {code_closure(f)[0] for f in functions}
+    folders = sorted({p for p in packages if p.is_absolute()} - {models_dir.resolve()})
+    own = user_code_fingerprint(models_dir)
+    if not folders:
+        return own
+    digest = hashlib.sha256(own.encode())
+    for folder in folders:
+        digest.update(str(folder).encode())
+        digest.update(user_code_fingerprint(folder).encode())
+    return digest.hexdigest()
 
 
 def schema_fingerprint(config: PipelineConfig) -> str:

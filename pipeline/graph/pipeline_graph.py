@@ -23,6 +23,7 @@ from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate
 from pipeline.graph.evaluation import eval_config
+from pipeline.graph.evaluator import Evaluator
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher
 from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
@@ -172,7 +173,6 @@ def create_components(
     oldest span's drift baseline from ML Metadata; a tuple names the span ingested in the run
     for it instead ((): none), the form Kubeflow's V2 compiler accepts.
     """
-    code_fingerprint = facts.code_fingerprint
     window = facts.window
     ingested = [_ingest(config, span, span == window[-1]) for span in window] or [
         _ingest(config, None, True)]
@@ -196,7 +196,8 @@ def create_components(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
         schema=data_gate.outputs["validated_schema"],
         preprocessing_fn=project.preprocessing_fn,
-        custom_config={"code_fingerprint": code_fingerprint, "project": project.to_dict()},
+        custom_config={"code_fingerprint": facts.preprocessing_code_fingerprint,
+                       "project": project.code_view()},
     )
     trainer = tfx.components.Trainer(
         run_fn=project.run_fn,
@@ -206,9 +207,9 @@ def create_components(
         train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
         custom_config={
-            "code_fingerprint": code_fingerprint,
+            "code_fingerprint": facts.model_code_fingerprint,
             "hyperparameters": config.hyperparameters,
-            "project": project.to_dict(),
+            "project": project.code_view(),
         },
     )
     baseline_resolver = tfx.dsl.Resolver(
@@ -216,12 +217,12 @@ def create_components(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(project, config.blessing_thresholds),
-    )
+    ).with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.metadata.connection import Artifact, Execution, Store
 from pipeline.metadata.lineage_graph import LineageGraph, run_graph, version_graph
-from pipeline.metadata.pushes import pushed_model, pushed_versions
+from pipeline.metadata.pushes import pushed_model, pushed_versions, run_context
 from pipeline.metadata.records import (
     int_property,
     json_property,
@@ -144,6 +144,13 @@ def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
     )
 
 
+def _code_fingerprint(store: Store, trainer_run: str | None, custom: Mapping[str, Any]) -> str | None:
+    """All user code when the model was trained (its run's context); the Trainer's own key, which
+    covers only the model code, for runs that recorded no context."""
+    recorded = run_context(store, trainer_run) if trainer_run else {}
+    return cast("str | None", recorded.get("code_fingerprint") or custom.get("code_fingerprint"))
+
+
 def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
     model = graph.output("model")
     if model is None:
@@ -153,18 +160,24 @@ def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
     transform = graph.producer(transform_graph.id) if transform_graph else None
     custom = cast("dict[str, Any]", json_property(trainer, "custom_config") or {})
     transformed = graph.input(trainer.id, "examples")
+    trainer_run = run_of(store, trainer.id)
     return TrainingFacts(
         model_uri=model.uri,
-        trainer_run=run_of(store, trainer.id),
+        trainer_run=trainer_run,
         train_steps=cast("dict[str, Any]", json_property(trainer, "train_args") or {}).get("num_steps"),
         eval_steps=cast("dict[str, Any]", json_property(trainer, "eval_args") or {}).get("num_steps"),
         hyperparameters=custom.get("hyperparameters", {}),
-        code_fingerprint=custom.get("code_fingerprint"),
+        code_fingerprint=_code_fingerprint(store, trainer_run, custom),
         run_fn=string_property(trainer, "run_fn"),
         preprocessing_fn=string_property(transform, "preprocessing_fn") if transform else None,
         transform_graph_uri=transform_graph.uri if transform_graph else None,
         transformed_examples_uri=transformed.uri if transformed else None,
     )
+
+
+# The blessing's custom property saying why the Evaluator compared with no baseline
+# (pipeline.graph.evaluator: the baseline resolved was the candidate model itself).
+BASELINE_SKIPPED = "baseline_skipped"
 
 
 def _evaluation_facts(
@@ -176,6 +189,8 @@ def _evaluation_facts(
         return None
     evaluator = graph.produced_by(judged.id)
     baseline = graph.input(evaluator.id, "baseline_model")
+    if blessing is not None and property_value(blessing, BASELINE_SKIPPED):
+        baseline = None
     return EvaluationFacts(
         evaluation_uri=evaluation.uri if evaluation else None,
         blessed=property_value(blessing, "blessed") == 1 if blessing else None,

@@ -29,7 +29,13 @@ from pipeline.config import (
 )
 from pipeline.config.secrets import mask_beam_args, without_credentials
 from pipeline.data import fingerprints, input_files, spans
-from pipeline.data.fingerprints import file_sha256, schema_fingerprint, user_code_fingerprint
+from pipeline.data.fingerprints import (
+    code_fingerprint,
+    file_sha256,
+    project_code_fingerprint,
+    schema_fingerprint,
+    user_code_fingerprint,
+)
 
 LOCK_FILE = PROJECT_ROOT / "uv.lock"
 
@@ -123,11 +129,18 @@ def config_from_record(record: Mapping[str, Any]) -> PipelineConfig:
 @dataclass(frozen=True)
 class GraphFacts:
     """What the graph's wiring reads: the span window it pins ExampleGens to, and the
-    fingerprints it passes as parameters so that TFX's cache sees edits to user code and schema."""
+    fingerprints it passes as parameters so that TFX's cache sees edits to user code and schema.
+
+    `code_fingerprint` covers all user code and declarations (lineage, reproduce, up to date);
+    Transform's and the Trainer's cache keys are only the import closures of the code each runs
+    (`preprocessing_code_fingerprint`, `model_code_fingerprint`), so an edit re-runs only its reader.
+    """
 
     window: tuple[int, ...]
     code_fingerprint: str
     schema_fingerprint: str
+    preprocessing_code_fingerprint: str
+    model_code_fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -184,14 +197,18 @@ class RunFacts(GraphFacts):
 
 
 def graph_facts(config: PipelineConfig, window: tuple[int, ...] | None = None) -> GraphFacts:
-    """The facts the graph's wiring needs: lists span folders and hashes models/*.py and the
-    curated schema (a few small files); reads no data file and runs no git."""
+    """The facts the graph's wiring needs: lists span folders and hashes the user code, the
+    declarations and the curated schema (a few small files); reads no data file and runs no git."""
     if window is None:
         window = spans.resolve_spans(spans.local_data_dir(config), config.spans)
+    project = config.declaration
     return GraphFacts(
         window=window,
-        code_fingerprint=user_code_fingerprint(),
+        code_fingerprint=project_code_fingerprint(
+            config.models_dir, (project.preprocessing_fn, project.run_fn)),
         schema_fingerprint=schema_fingerprint(config),
+        preprocessing_code_fingerprint=code_fingerprint(project.preprocessing_fn),
+        model_code_fingerprint=code_fingerprint(project.run_fn),
     )
 
 

@@ -32,6 +32,10 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     assert forced["run_id"] != cold["run_id"]
     assert forced["components"]["Transform"]["state"] == "CACHED"
     assert 0 < warm["seconds"] < forced["seconds"] < cold["seconds"]
+    edit = e2e["ours"]["model_edit"]
+    assert {node: edit["components"][node]["state"] for node in ("Transform", "Trainer")} == {
+        "Transform": "CACHED", "Trainer": "COMPLETE"}
+    assert results["summary"]["model_edit_over_cold"] == pytest.approx(edit["seconds"] / cold["seconds"])
     assert cold["peak_rss_mib"] > 100
     assert results["summary"]["warm_over_cold"] == pytest.approx(warm["seconds"] / cold["seconds"])
     [scaling] = results["scaling"]

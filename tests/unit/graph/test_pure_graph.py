@@ -40,6 +40,7 @@ def facts_for(window: tuple[int, ...], data_dir: Path) -> run_facts.RunFacts:
     """Facts as a runner would compute them, made up: the graph must take them as given."""
     return run_facts.RunFacts(
         window=window, code_fingerprint="code-fp", schema_fingerprint="schema-fp",
+        preprocessing_code_fingerprint="preprocessing-fp", model_code_fingerprint="model-fp",
         data_dir=str(data_dir), data_files=("a.csv",), data_fingerprint="data-fp",
         git_commit="abc123", git_dirty=False, pipeline_code_fingerprint="pipeline-fp",
         uv_lock_sha256="lock-fp", packages=(("tfx", "1.16.0"),),
@@ -111,9 +112,10 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
     assert json.loads(recorded)["data_fingerprint"] == "data-fp"
     assert json.loads(recorded)["git_commit"] == "abc123"
     assert nodes["ImportCuratedSchema"].exec_properties["schema_sha256"] == "schema-fp"
-    for node_id in ("Transform", "Trainer"):
+    for node_id, key in (("Transform", "preprocessing-fp"), ("Trainer", "model-fp")):
         custom = json.loads(nodes[node_id].exec_properties["custom_config"])
-        assert custom["code_fingerprint"] == "code-fp"
+        assert custom["code_fingerprint"] == key
+        assert custom["project"] == config.declaration.code_view()
     assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(nothing_read_or_run.data_dir) == []
 
 
@@ -132,7 +134,8 @@ def test_graph_facts_need_the_text_to_record(nothing_read_or_run: Guard, tmp_pat
     a template rendered when the task runs)."""
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=None)
     nothing_read_or_run.arm()
-    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="inferred")
+    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="inferred",
+                                 preprocessing_code_fingerprint="p", model_code_fingerprint="m")
     with pytest.raises(TypeError, match="RunFacts"):
         pipeline_graph.create_components(config, facts)
     nodes = pipeline_graph.create_components(config, facts, run_context="{{ later() }}")
