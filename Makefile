@@ -54,7 +54,7 @@ serve-config: env  ## write TF Serving config files (serving/<project>/) from th
 strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing them
 	$(PYTHON) -m tools.notebooks
 
-airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airflow) running the DAG
+airflow: env  ## Airflow as in production (LocalExecutor, PostgreSQL under state/airflow/state, UI on 127.0.0.1:8080; password in state/airflow/standalone_admin_password.txt)
 	$(PYTHON) -m pipeline airflow $(ARGS)
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)
