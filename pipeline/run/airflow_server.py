@@ -287,6 +287,18 @@ def _database_env(settings: ServerSettings, environ: Mapping[str, str]) -> dict[
     return local_database_env(server, environ)
 
 
+def command_environment(
+    settings: ServerSettings, environ: Mapping[str, str], database_env: Mapping[str, str]
+) -> dict[str, str]:
+    """The Airflow processes' environment: the database variables, and the UI's own address as
+    the base of the links in alerts (a BASE_URL set in `environ`, e.g. behind a proxy, wins)."""
+    return airflow_environment(
+        settings.home, DAGS_FOLDER,
+        {"AIRFLOW__WEBSERVER__BASE_URL": settings.url, **environ, **database_env},
+        database_env.get(DATABASE_URL_VARIABLE, settings.database_url),
+    )
+
+
 def serve(settings: ServerSettings, environ: Mapping[str, str]) -> int:
     """Run our database, scheduler and web UI until Ctrl-C, SIGTERM or one of them exits."""
     # `kill` stops cleanly too, and Ctrl-C works even if the launching shell ignored SIGINT.
@@ -294,11 +306,7 @@ def serve(settings: ServerSettings, environ: Mapping[str, str]) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     processes: list[subprocess.Popen] = []
     try:
-        database_env = _database_env(settings, environ)
-        env = airflow_environment(
-            settings.home, DAGS_FOLDER, {**environ, **database_env},
-            database_env.get(DATABASE_URL_VARIABLE, settings.database_url),
-        )
+        env = command_environment(settings, environ, _database_env(settings, environ))
         password_file = _initialize(env)
         return _run_until_stopped(settings, env, password_file, processes, environ)
     except KeyboardInterrupt:

@@ -114,6 +114,20 @@ def test_server_settings_default_to_our_own_cluster_on_loopback(tmp_path: Path) 
         airflow_server.server_settings(tmp_path, "127.0.0.1", 0, {})
 
 
+def test_alert_links_point_at_the_command_s_ui(tmp_path: Path) -> None:
+    """Log URLs in alerts use the UI's address; an existing server's URL is used as given."""
+    url = "postgresql+psycopg2://u:p@db:5432/airflow"
+    settings = airflow_server.server_settings(
+        tmp_path, "127.0.0.1", 8123,
+        {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url, "PIPELINE_METADATA_BACKEND": "postgresql"})
+    env = airflow_server.command_environment(settings, {}, {})
+    assert env["AIRFLOW__WEBSERVER__BASE_URL"] == "http://127.0.0.1:8123"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == url
+    proxied = airflow_server.command_environment(
+        settings, {"AIRFLOW__WEBSERVER__BASE_URL": "https://airflow.example.org"}, {})
+    assert proxied["AIRFLOW__WEBSERVER__BASE_URL"] == "https://airflow.example.org"
+
+
 def test_admin_password_is_generated_once_into_a_private_file(tmp_path: Path) -> None:
     """airflow standalone's convention: a random password, file mode 0600, kept across starts."""
     path = airflow_server.admin_password(tmp_path)
