@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
 from pipeline.run.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
@@ -91,6 +91,14 @@ def _create_metadata_folder(metadata_path: Path, context: object) -> None:
     metadata_path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sqlite_folder_callback(config: PipelineConfig) -> dict[str, object]:
+    """A SQLite store's folder is made before each task; a server store needs nothing."""
+    if config.metadata_backend is not MetadataBackend.SQLITE:
+        return {}
+    return {"on_execute_callback": functools.partial(_create_metadata_folder,
+                                                     config.metadata_path)}
+
+
 DOC_MD = """\
 ### {name}: the TFX pipeline of project `{project}`
 
@@ -143,14 +151,12 @@ def dag_arguments(
         "tags": ["tfx", config.project],
         **dag_documentation(config, settings),
         "default_args": {
+            **_sqlite_folder_callback(config),
             "owner": settings.owner,
             "retries": settings.retries,
             "retry_delay": settings.retry_delay,
             "retry_exponential_backoff": True,
             "max_retry_delay": settings.max_retry_delay,
-            "on_execute_callback": functools.partial(
-                _create_metadata_folder, config.metadata_path
-            ),
             "on_failure_callback": functools.partial(
                 notify_failure, settings.alert_connection
             ),
@@ -178,6 +184,11 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     from pipeline.run import run_facts
 
     config = spans.with_beam_mode_for_input(config)
+    if config.metadata_password:
+        from airflow.utils.log.secrets_masker import mask_secret
+
+        # Task processes log through Airflow's masker: the store's password never reaches a log.
+        mask_secret(config.metadata_password)
     facts = run_facts.graph_facts(config)
     pipeline = create_pipeline(
         config, facts, metadata_connection(config), run_context=RUN_CONTEXT_TEMPLATE,

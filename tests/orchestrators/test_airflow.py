@@ -202,8 +202,10 @@ def production_airflow() -> Iterator[tuple[AirflowCommand, PipelineConfig]]:
     """`python -m pipeline airflow` on the sample, as a user starts it: its own database."""
     with postgres_reachable_folder("airflow-prod-") as root:
         config = e2e_config(root)
+        # The store's server settings are left to the command (its own cluster); the SQLite
+        # path stays set, so a task that wrote there would leave a file the test finds.
         environ = {key: value for key, value in pipeline_env(config).items()
-                   if not key.startswith("PIPELINE_METADATA_")}
+                   if not key.startswith("PIPELINE_METADATA_") or key.endswith("_PATH")}
         environ.update({
             "PIPELINE_AIRFLOW_SCHEDULE": "none", "PIPELINE_AIRFLOW_RETRIES": "0",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
@@ -362,7 +364,7 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunFacts) -> 
     version = records.custom_property(pushed, "pushed_version")
     version_dir = config.serving_dir / config.model_name / str(version)
     assert (version_dir / "saved_model.pb").is_file()
-    assert not config.metadata_path.exists(), "no SQLite store was written beside the server"
+    assert not config.metadata_path.parent.exists(), "no SQLite store beside the server"
 
 
 def write_bad_data(folder: Path) -> str:
@@ -465,3 +467,16 @@ def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
     assert dag.get_task("DataGate").upstream_task_ids == {
         "ExampleValidator_span1", "ExampleValidator_span2", "ExampleValidator",
         "ImportCuratedSchema"}
+
+
+def test_run_wrote_no_store_password(production_airflow, scheduler_run: DagRunFacts) -> None:
+    """After the run: the ML Metadata password is in no task log and no rendered task field."""
+    command, config = production_airflow
+    password = config.metadata_password
+    task_logs = [path for path in (command.home / "logs").rglob("*") if path.is_file()]
+    assert any(f"dag_id={config.pipeline_name}" in str(path) for path in task_logs)
+    assert [path for path in task_logs if password.encode() in path.read_bytes()] == []
+    rendered = command.postgres.query(
+        "airflow", "SELECT count(*) FROM rendered_task_instance_fields "
+        "WHERE rendered_fields::text LIKE %s", f"%{password}%")
+    assert rendered == [(0,)]
