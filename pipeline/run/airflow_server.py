@@ -68,7 +68,6 @@ SERVER_SETTINGS = {
         "airflow.api.auth.backend.session"),
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "120",
     "AIRFLOW__WEBSERVER__WORKERS": "2",
-    "AIRFLOW__WEBSERVER__WARN_DEPLOYMENT_EXPOSURE": "False",
 }
 
 
