@@ -59,7 +59,7 @@ strip-notebooks: env  ## remove outputs from notebooks/*.ipynb before committing
 ui: env  ## sync ML Metadata into MLflow (state/mlflow), then MLflow's UI on 127.0.0.1:5000 (Ctrl-C stops it)
 	$(PYTHON) -m pipeline ui $(ARGS)
 
-airflow: env  ## local Airflow (scheduler + web UI on 127.0.0.1:8080, state/airflow) running the DAG
+airflow: env  ## Airflow as in production (LocalExecutor, PostgreSQL under state/airflow/state, UI on 127.0.0.1:8080; password in state/airflow/standalone_admin_password.txt)
 	$(PYTHON) -m pipeline airflow $(ARGS)
 
 clean:  ## remove local state (artifacts, metadata, served models, logs)

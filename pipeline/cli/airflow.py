@@ -1,4 +1,4 @@
-"""`airflow`: a local Airflow scheduler and web UI running the project's DAG."""
+"""`airflow`: Airflow as in production, on this machine, running the project's DAGs."""
 
 from __future__ import annotations
 
@@ -6,20 +6,31 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.run.airflow_server import DEFAULT_HOME, DEFAULT_PORT, serve
+from pipeline.run.airflow_server import (
+    DEFAULT_HOME,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    PASSWORD_FILE,
+    serve,
+    server_settings,
+)
 
 
 def _airflow(args: argparse.Namespace) -> int:
     """Handler of `python -m pipeline airflow`."""
-    return serve(args.home, args.port, args.admin_password, os.environ)
+    return serve(server_settings(args.home, args.host, args.port, os.environ), os.environ)
 
 
 def add_commands(commands) -> None:
-    """`airflow`: the local scheduler and web UI on this project's DAG folder."""
-    parser = commands.add_parser("airflow", help="start a local Airflow running the pipeline's DAG")
+    """`airflow`: scheduler (LocalExecutor) and web UI on PostgreSQL, on this project's DAGs."""
+    parser = commands.add_parser(
+        "airflow", help="start Airflow (LocalExecutor, PostgreSQL) running the pipeline's DAGs",
+        description="Starts a PostgreSQL cluster under HOME/state (unless "
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names a server), Airflow's scheduler and "
+                    f"web UI. The admin password is generated into HOME/{PASSWORD_FILE}.")
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME,
                         help=f"AIRFLOW_HOME (default {DEFAULT_HOME})")
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address the web UI binds to (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="web UI port")
-    parser.add_argument("--admin-password", default="admin",
-                        help="password of the 'admin' login (created on first start)")
     parser.set_defaults(handler=_airflow)

@@ -10,6 +10,7 @@ pyproject's default-project.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shlex
 import sys
@@ -22,6 +23,7 @@ from airflow import DAG
 from airflow.operators.bash import BashOperator
 
 from pipeline.config import PROJECT_ROOT, STATE_DIR, default_project
+from pipeline.run.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 ENV_PREFIX = "PIPELINE_MONITOR_"
 
@@ -44,6 +46,9 @@ class MonitorSettings:
     state_dir: Path | None = None
     schedule: str = "@daily"
     python: str = sys.executable
+    # A crossed threshold fails the task; its on_failure_callback alerts through this connection
+    # (the same variable and default as the pipeline DAGs: PIPELINE_AIRFLOW_ALERT_CONNECTION).
+    alert_connection: str = DEFAULT_CONNECTION
 
     @property
     def dag_id(self) -> str:
@@ -65,6 +70,8 @@ def settings_from_env(environ: Mapping[str, str]) -> MonitorSettings:
             values[name] = Path(raw) if name in PATH_SETTINGS else raw
     values["project"] = (values.get("project") or environ.get("PIPELINE_PROJECT")
                          or default_project(PROJECT_ROOT))
+    values.setdefault("alert_connection",
+                      environ.get("PIPELINE_AIRFLOW_ALERT_CONNECTION", DEFAULT_CONNECTION))
     return MonitorSettings(**values)
 
 
@@ -87,8 +94,16 @@ def create_monitor_dag(settings: MonitorSettings) -> DAG:
         start_date=dt.datetime(2024, 1, 1),
         catchup=False,
         tags=["monitoring", settings.project],
+        description=f"Skew and drift of project {settings.project}'s served requests",
+        doc_md=(f"Runs `python -m pipeline monitor` on {settings.requests}. The task fails when a "
+                "skew, drift or schema threshold is crossed, and the failure is sent through the "
+                f"Airflow connection `{settings.alert_connection}` (docs/airflow.md)."),
+        default_args={"owner": "ml-platform"},
     ) as dag:
-        BashOperator(task_id="monitor_requests", bash_command=monitor_command(settings))
+        BashOperator(
+            task_id="monitor_requests", bash_command=monitor_command(settings),
+            on_failure_callback=functools.partial(notify_failure, settings.alert_connection),
+        )
     return dag
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
+from pipeline.run.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
 DEFAULT_START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -22,8 +23,12 @@ class AirflowSettings:
 
     schedule: str | None = "@daily"
     retries: int = 2
+    # The first retry waits retry_delay, each next one twice as long, up to max_retry_delay.
     retry_delay: dt.timedelta = dt.timedelta(minutes=5)
+    max_retry_delay: dt.timedelta = dt.timedelta(hours=1)
     start_date: dt.datetime = DEFAULT_START_DATE
+    owner: str = "ml-platform"
+    alert_connection: str = DEFAULT_CONNECTION
 
     def __post_init__(self) -> None:
         """Reject values Airflow would only reject later, at parse or run time."""
@@ -33,6 +38,10 @@ class AirflowSettings:
             raise ConfigError(f"invalid config airflow retry_delay: negative ({self.retry_delay})")
         if self.start_date.tzinfo is None:
             raise ConfigError("invalid config airflow start_date: needs a time zone")
+        if self.max_retry_delay < self.retry_delay:
+            raise ConfigError("invalid config airflow max_retry_delay: shorter than retry_delay")
+        if not self.owner.strip() or not self.alert_connection.strip():
+            raise ConfigError("invalid config airflow owner/alert_connection: must not be empty")
 
 
 def _schedule(text: str) -> str | None:
@@ -51,7 +60,11 @@ _SETTING_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "SCHEDULE": ("schedule", _schedule),
     "RETRIES": ("retries", int),
     "RETRY_DELAY_SECONDS": ("retry_delay", lambda text: dt.timedelta(seconds=float(text))),
+    "MAX_RETRY_DELAY_SECONDS": (
+        "max_retry_delay", lambda text: dt.timedelta(seconds=float(text))),
     "START_DATE": ("start_date", _start_date),
+    "OWNER": ("owner", str),
+    "ALERT_CONNECTION": ("alert_connection", str),
 }
 
 
@@ -78,6 +91,41 @@ def _create_metadata_folder(metadata_path: Path, context: object) -> None:
     metadata_path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sqlite_folder_callback(config: PipelineConfig) -> dict[str, object]:
+    """A SQLite store's folder is made before each task; a server store needs nothing."""
+    if config.metadata_backend is not MetadataBackend.SQLITE:
+        return {}
+    return {"on_execute_callback": functools.partial(_create_metadata_folder,
+                                                     config.metadata_path)}
+
+
+DOC_MD = """\
+### {name}: the TFX pipeline of project `{project}`
+
+Validates the input data ({data}) against the curated schema, trains the project's Keras model,
+evaluates it against the thresholds of `models/{project}/project.yaml` and the last blessed model,
+and pushes only a better model to TF Serving's folder ({serving}). One task per TFX component;
+a task that fails on bad data (DataGate) is not retried.
+
+**Lineage and runs**: every task records what it read and wrote in ML Metadata ({metadata}).
+`python -m pipeline runs --project {project}` lists the runs,
+`python -m pipeline lineage --project {project}` shows where a pushed model came from.
+Failures are sent through the Airflow connection `{alerts}` (docs/airflow.md).
+"""
+
+
+def dag_documentation(config: PipelineConfig, settings: AirflowSettings) -> dict[str, str]:
+    """The DAG's one-line description and its doc_md: what it does and where its lineage is."""
+    doc = DOC_MD.format(
+        name=config.pipeline_name, project=config.project, data=config.data_dir,
+        serving=config.serving_dir, metadata=config.metadata_location,
+        alerts=settings.alert_connection,
+    )
+    description = (f"TFX pipeline of project {config.project}: validate, train, evaluate and "
+                   "push a better model")
+    return {"description": description, "doc_md": doc}
+
+
 # RecordRunContext's `context` parameter in the DAG: Airflow renders the PythonOperator's
 # op_kwargs (TFX passes the exec properties there) when the task runs, calling this DAG macro.
 RUN_CONTEXT_MACRO = "pipeline_run_context"
@@ -100,12 +148,17 @@ def dag_arguments(
         "start_date": settings.start_date,
         "catchup": False,
         "max_active_runs": 1,
-        "tags": ["tfx"],
+        "tags": ["tfx", config.project],
+        **dag_documentation(config, settings),
         "default_args": {
+            **_sqlite_folder_callback(config),
+            "owner": settings.owner,
             "retries": settings.retries,
             "retry_delay": settings.retry_delay,
-            "on_execute_callback": functools.partial(
-                _create_metadata_folder, config.metadata_path
+            "retry_exponential_backoff": True,
+            "max_retry_delay": settings.max_retry_delay,
+            "on_failure_callback": functools.partial(
+                notify_failure, settings.alert_connection
             ),
         },
     }
@@ -131,6 +184,11 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     from pipeline.run import run_facts
 
     config = spans.with_beam_mode_for_input(config)
+    if config.metadata_password:
+        from airflow.utils.log.secrets_masker import mask_secret
+
+        # Task processes log through Airflow's masker: the store's password never reaches a log.
+        mask_secret(config.metadata_password.reveal())
     facts = run_facts.graph_facts(config)
     pipeline = create_pipeline(
         config, facts, metadata_connection(config), run_context=RUN_CONTEXT_TEMPLATE,

@@ -14,6 +14,7 @@ from pipeline.config import PipelineConfig
 from pipeline.run import airflow_server
 from tests.e2e.test_continuous_e2e import generated_csv
 from tests.orchestrators.test_airflow import _query, _task_states
+from tests.support.webhook import Receiver, webhook_receiver
 from tools import span_demo
 from tools import taxi as features
 
@@ -65,11 +66,19 @@ def reports(root: Path) -> list[Path]:
 def test_monitoring_dag_passes_clean_requests_and_fails_on_drift(
     shared_run, shared_config: PipelineConfig, tmp_path: Path
 ) -> None:
-    """A clean request log: the task succeeds with an OK report; a drifted one: it fails (alert)."""
+    """A clean request log: the task succeeds with an OK report; a drifted one: it fails and
+    its alert reaches the webhook connection."""
+    with webhook_receiver() as receiver:
+        _check_monitoring_dag(receiver, shared_config, tmp_path)
+
+
+def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp_path: Path) -> None:
+    """The body of the test above, alerts going to `receiver`."""
     requests = tmp_path / "requests" / "latest.csv"
     requests.parent.mkdir()
     env = monitor_environment(tmp_path, shared_config, requests)
 
+    env["AIRFLOW_CONN_PIPELINE_ALERTS"] = receiver.url
     generated_csv(requests, 21, serving_only=True)
     started = time.monotonic()
     code, output = dag_test(env, "2024-01-02")
@@ -79,6 +88,7 @@ def test_monitoring_dag_passes_clean_requests_and_fails_on_drift(
     [clean_report] = reports(tmp_path)
     assert "OK: no threshold crossed" in clean_report.read_text()
     assert (tmp_path / "monitoring" / "latest_window.stats.pb").is_file()
+    assert receiver.received == [], "no alert for clean requests"
 
     generated_csv(requests, 22, span_demo.DEMO_DRIFT, serving_only=True)
     started = time.monotonic()
@@ -87,6 +97,10 @@ def test_monitoring_dag_passes_clean_requests_and_fails_on_drift(
     assert code != 0
     assert f"SKEW   feature '{features.PAYMENT_TYPE_KEY}'" in output
     assert run_state(env, "2024-01-03") == ("failed", {TASK_ID: "failed"})
+    # Drift alerts like a pipeline failure: one POST to the webhook connection.
+    [(_, alert)] = receiver.received
+    assert (alert["dag_id"], alert["task_id"]) == (DAG_ID, TASK_ID)
+    assert "2024-01-03" in alert["run_id"] and f"/dags/{DAG_ID}/grid?" in alert["log_url"]
     drifted_report = reports(tmp_path)[-1]
     assert drifted_report != clean_report
     text = drifted_report.read_text()
