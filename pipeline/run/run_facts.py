@@ -78,6 +78,9 @@ def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str
 # Never recorded in MLMD: a server password comes from the environment of each run (and the
 # values of credential Beam options are masked, config_record).
 SECRET_FIELDS = frozenset({"metadata_password"})
+# Not part of what a run is: where it is mirrored changes no output, so it must not make an
+# unchanged re-run look changed (nor be replayed by reproduce).
+UNRECORDED_FIELDS = SECRET_FIELDS | {"tracking_uri"}
 
 
 def config_record(config: PipelineConfig) -> dict[str, object]:
@@ -85,7 +88,7 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
     no password, credential Beam options masked."""
     record = {}
     for field in dataclasses.fields(config):
-        if field.name in SECRET_FIELDS or not field.init:
+        if field.name in UNRECORDED_FIELDS or not field.init:
             continue
         value = getattr(config, field.name)
         if isinstance(value, Path):
@@ -107,7 +110,7 @@ def config_from_record(record: Mapping[str, Any]) -> PipelineConfig:
     defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
     values: dict[str, Any] = {}
     for name, value in record.items():
-        if name not in defaults or name in SECRET_FIELDS:
+        if name not in defaults or name in UNRECORDED_FIELDS:
             continue
         default = defaults[name]
         if name == "schema_path":
