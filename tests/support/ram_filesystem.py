@@ -61,6 +61,12 @@ class _WrittenOnClose(io.BytesIO):
         super().close()
 
 
+class _ReadFile(io.BytesIO):
+    """A ram:// file read whole, with the `mode` Beam's compressed reader asks for."""
+
+    mode = "rb"
+
+
 class RamFileSystem(FileSystem):
     """Beam's FileSystem for ram:// paths, delegating to TensorFlow's gfile."""
 
@@ -98,7 +104,7 @@ class RamFileSystem(FileSystem):
         # Beam's compressed writer asks for tell(); TensorFlow's ram:// files have neither.
         if mode == "rb":
             with tf.io.gfile.GFile(path, "rb") as handle:
-                raw: io.BytesIO = io.BytesIO(handle.read())
+                raw: io.BytesIO = _ReadFile(handle.read())
         else:
             raw = _WrittenOnClose(path)
         if compression_type == CompressionTypes.UNCOMPRESSED:
