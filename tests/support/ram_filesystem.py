@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import posixpath
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -44,6 +44,24 @@ def tree(root: str) -> dict[str, bytes]:
             with tf.io.gfile.GFile(path, "rb") as handle:
                 files[posixpath.relpath(path, root)] = handle.read()
     return files
+
+
+def rename_with_contents(rename: Callable[..., None]) -> Callable[..., None]:
+    """tf.io.gfile.rename that moves a ram:// folder with everything under it, as TensorFlow's
+    GCS and S3 file systems do (object by object); TF's ram:// renames only the folder's own
+    entry, which loses tf.Transform's output (it writes to a temp folder, then renames it)."""
+
+    def renamed(source: str, destination: str, overwrite: bool = False) -> None:
+        if not str(source).startswith(PREFIX) or not tf.io.gfile.isdir(source):
+            rename(source, destination, overwrite)
+            return
+        for relative in tree(source):
+            target = posixpath.join(destination, relative)
+            tf.io.gfile.makedirs(posixpath.dirname(target))
+            tf.io.gfile.copy(posixpath.join(source, relative), target, overwrite=overwrite)
+        tf.io.gfile.rmtree(source)
+
+    return renamed
 
 
 class _WrittenOnClose(io.BytesIO):
