@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import ConfigError, MetadataBackend, PipelineConfig, is_uri, local_folder
+from pipeline.config import Location, MetadataBackend, PipelineConfig, local_folder
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
@@ -47,20 +47,11 @@ def log_path_for(config: PipelineConfig) -> Path:
     return config.log_dir / f"{config.pipeline_name}-{stamp}.log"
 
 
-def local_pipeline_root(config: PipelineConfig) -> Path:
-    """The pipeline root as a local folder: a local run writes and locks it here; a URI is a
-    ConfigError (only a cluster orchestrator writes there)."""
-    if is_uri(config.pipeline_root):
-        raise ConfigError(
-            f"invalid config pipeline_root: {config.pipeline_root} is a URI; a local run writes "
-            "to a local folder")
-    return Path(config.pipeline_root)
-
-
-def written_folders(config: PipelineConfig) -> dict[str, Path]:
-    """Every folder a run writes to, by config field name."""
+def written_folders(config: PipelineConfig) -> dict[str, Location]:
+    """Every folder a run writes to, by config field name (a URI pipeline root stays a URI:
+    the components write it through fileio, the storage check skips it)."""
     return {
-        "pipeline_root": local_pipeline_root(config),
+        "pipeline_root": config.pipeline_root,
         "metadata_path": config.metadata_path.parent,
         "serving_dir": local_folder("serving_dir", config.serving_dir, "a local run"),
         "log_dir": config.log_dir,
@@ -76,15 +67,17 @@ def run_pipeline(
 
     With reuse_unchanged, a run whose inputs equal the last complete run's returns that run;
     with start_over, a store that lost earlier executions is used anyway, this run writing under
-    a new folder of the pipeline root (consistency.check).
+    a new folder of the pipeline root (consistency.check). A URI data_dir is a SpanError (exit 2):
+    the span window, fingerprints and input checks list local files.
     Raises MetadataUnreachable, PreflightError or StoreMismatch (nothing ran), RunLockedError
     (another run holds the pipeline) or PipelineRunError naming the component that failed.
     """
     started = time.monotonic()
+    data_dir = spans.local_data_dir(config)
     probe_server(config)
     preflight.check_storage(written_folders(config), config.min_free_mb)
     config = spans.with_beam_mode_for_input(config)
-    with run_lock(local_pipeline_root(config), config.metadata_path):
+    with run_lock(config.pipeline_root, config.metadata_path):
         # What the run reads is computed once: the up-to-date check and the graph share it.
         facts: run_facts.RunFacts | None = None
         if reuse_unchanged and to_node is None and config.enable_cache:
@@ -92,8 +85,8 @@ def run_pipeline(
             reused = _unchanged_run(config, facts, started)
             if reused is not None:
                 return reused
-        window = facts.window if facts else spans.resolve_spans(Path(config.data_dir), config.spans)
-        for folder in spans.input_folders(Path(config.data_dir), window):
+        window = facts.window if facts else spans.resolve_spans(data_dir, config.spans)
+        for folder in spans.input_folders(data_dir, window):
             data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes,
                                            config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "

@@ -2,6 +2,9 @@
 
 The lock is an flock on a file that records the holder's PID. The kernel releases an flock when
 its process dies, even by SIGKILL, so a lock left by a dead run never blocks the next one.
+A URI pipeline root (gs://...) has no local file to lock: its lock lives on this machine, beside
+the metadata store, named by a hash of the URI. That excludes runs from this machine only; runs
+from several machines need their orchestrator's own exclusivity (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -9,23 +12,36 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.config import Location, is_uri
 from pipeline.errors import Locked
 
 LOCK_FILE = ".run.lock"
+URI_LOCKS_DIR = "locks"
 
 
 class RunLockedError(Locked):
     """Another live run holds the lock; the message names its PID and the lock file."""
 
 
-def lock_paths(pipeline_root: Path, metadata_path: Path) -> list[Path]:
+def lock_paths(pipeline_root: Location, metadata_path: Path) -> list[Path]:
     """The pipeline root's lock, and one beside the SQLite store (shared by every pipeline root)."""
-    return [pipeline_root / LOCK_FILE, metadata_path.with_name(metadata_path.name + ".lock")]
+    return [root_lock_path(pipeline_root, metadata_path),
+            metadata_path.with_name(metadata_path.name + ".lock")]
+
+
+def root_lock_path(pipeline_root: Location, metadata_path: Path) -> Path:
+    """A local root locks a file inside it; a URI root (no local file to flock) locks a file
+    beside the metadata store named by the URI's hash, so the same URI always maps to it."""
+    if not is_uri(pipeline_root):
+        return Path(pipeline_root) / LOCK_FILE
+    key = hashlib.sha256(str(pipeline_root).rstrip("/").encode()).hexdigest()[:16]
+    return metadata_path.parent / URI_LOCKS_DIR / f"pipeline-root-{key}.lock"
 
 
 def holder_pid(path: Path, wait_seconds: float = 2.0) -> str:
@@ -65,7 +81,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def run_lock(pipeline_root: Path, metadata_path: Path) -> Iterator[None]:
+def run_lock(pipeline_root: Location, metadata_path: Path) -> Iterator[None]:
     """Hold both locks for the duration of a run."""
     with contextlib.ExitStack() as stack:
         for path in lock_paths(pipeline_root, metadata_path):

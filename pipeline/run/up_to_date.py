@@ -82,13 +82,27 @@ def changed_fields(recorded: str, current: str) -> list[str]:
 
 
 def missing_outputs(components: Iterable[records.ComponentRun]) -> str | None:
-    """The first local output artifact that has been deleted since it was written."""
+    """The first output artifact (local or under a URI) deleted since it was written."""
     for component in components:
         for artifacts in component.outputs.values():
             for artifact in artifacts:
-                if artifact.uri and not is_uri(artifact.uri) and not Path(artifact.uri).exists():
+                if artifact.uri and not output_exists(artifact.uri):
                     return f"{component.node_id} {artifact.uri}"
     return None
+
+
+def output_exists(uri: str) -> bool:
+    """Whether an artifact's folder is still there. A URI is asked through TFX's fileio, imported
+    only then: a local root answers without TensorFlow. A file system that cannot answer counts as
+    missing, so the run goes ahead and names the problem itself."""
+    if not is_uri(uri):
+        return Path(uri).exists()
+    from tfx.dsl.io import fileio
+
+    try:
+        return bool(fileio.exists(uri))
+    except Exception:  # noqa: BLE001  (any file system error: the run re-checks and reports it)
+        return False
 
 
 def unserved_model(pusher: records.ComponentRun, base_path: Path) -> str | None:

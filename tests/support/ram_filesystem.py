@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import posixpath
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
@@ -46,6 +46,24 @@ def tree(root: str) -> dict[str, bytes]:
     return files
 
 
+def rename_with_contents(rename: Callable[..., None]) -> Callable[..., None]:
+    """tf.io.gfile.rename that moves a ram:// folder with everything under it, as TensorFlow's
+    GCS and S3 file systems do (object by object); TF's ram:// renames only the folder's own
+    entry, which loses tf.Transform's output (it writes to a temp folder, then renames it)."""
+
+    def renamed(source: str, destination: str, overwrite: bool = False) -> None:
+        if not str(source).startswith(PREFIX) or not tf.io.gfile.isdir(source):
+            rename(source, destination, overwrite)
+            return
+        for relative in tree(source):
+            target = posixpath.join(destination, relative)
+            tf.io.gfile.makedirs(posixpath.dirname(target))
+            tf.io.gfile.copy(posixpath.join(source, relative), target, overwrite=overwrite)
+        tf.io.gfile.rmtree(source)
+
+    return renamed
+
+
 class _WrittenOnClose(io.BytesIO):
     """A file being written, saved to its ram:// path when closed."""
 
@@ -59,6 +77,12 @@ class _WrittenOnClose(io.BytesIO):
             with tf.io.gfile.GFile(self._path, "wb") as handle:
                 handle.write(self.getvalue())
         super().close()
+
+
+class _ReadFile(io.BytesIO):
+    """A ram:// file read whole, with the `mode` Beam's compressed reader asks for."""
+
+    mode = "rb"
 
 
 class RamFileSystem(FileSystem):
@@ -98,7 +122,7 @@ class RamFileSystem(FileSystem):
         # Beam's compressed writer asks for tell(); TensorFlow's ram:// files have neither.
         if mode == "rb":
             with tf.io.gfile.GFile(path, "rb") as handle:
-                raw: io.BytesIO = io.BytesIO(handle.read())
+                raw: io.BytesIO = _ReadFile(handle.read())
         else:
             raw = _WrittenOnClose(path)
         if compression_type == CompressionTypes.UNCOMPRESSED:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import PROJECT_ROOT, Location
 from pipeline.data.preflight import PreflightError, check_storage
 from pipeline.run.local_runner import run_pipeline
-from pipeline.run.run_lock import LOCK_FILE, RunLockedError, run_lock
+from pipeline.run.run_lock import LOCK_FILE, RunLockedError, lock_paths, run_lock
 from tests.support.configs import small_config
 from tests.support.faults import cli_run, fake_served_version
 
@@ -81,14 +81,15 @@ def test_cli_storage_failure_exits_1(tmp_path: Path) -> None:
 
 
 HOLD_LOCK = (
-    "import sys, time\nfrom pathlib import Path\nfrom pipeline.run.run_lock import run_lock\n"
-    "with run_lock(Path(sys.argv[1]), Path(sys.argv[2])):\n"
+    "import sys, time\nfrom pathlib import Path\nfrom pipeline.config import location\n"
+    "from pipeline.run.run_lock import run_lock\n"
+    "with run_lock(location(sys.argv[1]), Path(sys.argv[2])):\n"
     "    print('locked', flush=True)\n    time.sleep(600)\n"
 )
 
 
 @contextlib.contextmanager
-def lock_held_by_another_process(root: Path, metadata: Path) -> Iterator[subprocess.Popen]:
+def lock_held_by_another_process(root: Location, metadata: Path) -> Iterator[subprocess.Popen]:
     """A child process holding the run lock until the test kills it."""
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root), str(metadata)],
                               cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
@@ -158,3 +159,33 @@ def test_uri_roots_are_left_to_their_object_store(tmp_path: Path) -> None:
         check_storage(folders, min_free_mb=1 << 40)
     assert [p.split(":")[0] for p in error.value.problems] == [f"log_dir {tmp_path / 'logs'}"]
     check_storage({"pipeline_root": "gs://bucket/root"}, min_free_mb=1 << 40)
+
+
+def test_a_uri_root_is_locked_in_a_local_file_named_by_the_uri(tmp_path: Path) -> None:
+    metadata = tmp_path / "store" / "metadata.sqlite"
+    root_lock, store_lock = lock_paths("gs://bucket/root", metadata)
+    assert root_lock.parent == tmp_path / "store" / "locks"
+    assert root_lock.name.startswith("pipeline-root-") and "gs:" not in str(root_lock)
+    assert lock_paths("gs://bucket/root/", metadata)[0] == root_lock
+    assert lock_paths("gs://bucket/other", metadata)[0] != root_lock
+    assert store_lock == tmp_path / "store" / "metadata.sqlite.lock"
+
+
+def test_a_run_on_a_uri_root_held_elsewhere_exits_3_not_2(tmp_path: Path) -> None:
+    root = "gs://bucket/pipelines/taxi"
+    config = small_config(tmp_path, pipeline_root=root)
+    # The holder uses another store in the same folder: only the root's lock can refuse.
+    with lock_held_by_another_process(root, tmp_path / "other.sqlite") as holder:
+        done = cli_run(config)
+    assert done.returncode == 3, done.stderr
+    assert f"another run (pid {holder.pid}) is using this pipeline" in done.stderr
+    assert "locks/pipeline-root-" in done.stderr
+    assert not (PROJECT_ROOT / "gs:").exists() and not config.metadata_path.exists()
+
+
+def test_a_run_on_data_under_a_uri_is_refused_with_exit_2(tmp_path: Path) -> None:
+    done = cli_run(small_config(tmp_path), "--data", "gs://bucket/data")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: invalid config data_dir: gs://bucket/data is a URI; spans, data fingerprint and "
+        "input checks read a local data_dir"]

@@ -37,8 +37,31 @@ def test_a_field_only_one_side_has_counts_as_changed() -> None:
 def test_a_deleted_local_output_is_reported(tmp_path: Path) -> None:
     kept = SimpleNamespace(uri=str(tmp_path))
     lost = SimpleNamespace(uri=str(tmp_path / "gone"))
-    remote = SimpleNamespace(uri="gs://bucket/never-checked")
-    components = [SimpleNamespace(node_id="Trainer", outputs={"model": [kept, remote]}),
+    components = [SimpleNamespace(node_id="Trainer", outputs={"model": [kept]}),
                   SimpleNamespace(node_id="Transform", outputs={"transform_graph": [lost]})]
     assert up_to_date.missing_outputs(components[:1]) is None
     assert up_to_date.missing_outputs(components) == f"Transform {tmp_path / 'gone'}"
+
+
+def test_outputs_under_a_uri_are_checked_through_fileio() -> None:
+    import tensorflow as tf
+
+    from tests.support import ram_filesystem
+
+    root = ram_filesystem.fresh_root("outputs")
+    kept, lost = f"{root}/Trainer/model/7", f"{root}/Transform/transform_graph/6"
+    for folder in (kept, lost):
+        tf.io.gfile.makedirs(folder)
+    components = [SimpleNamespace(node_id="Trainer", outputs={"model": [SimpleNamespace(uri=kept)]}),
+                  SimpleNamespace(node_id="Transform",
+                                  outputs={"transform_graph": [SimpleNamespace(uri=lost)]})]
+    assert up_to_date.missing_outputs(components) is None
+    tf.io.gfile.rmtree(lost)
+    assert up_to_date.missing_outputs(components) == f"Transform {lost}"
+
+
+def test_a_uri_no_file_system_here_can_read_counts_as_missing() -> None:
+    unreadable = SimpleNamespace(uri="nosuchfs://bucket/Trainer/model/7")
+    assert up_to_date.missing_outputs(
+        [SimpleNamespace(node_id="Trainer", outputs={"model": [unreadable]})]
+    ) == "Trainer nosuchfs://bucket/Trainer/model/7"
