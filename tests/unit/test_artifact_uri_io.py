@@ -37,8 +37,8 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("pipeline/graph/serving_pusher.py", "local_model", "Path"):
         "local branch of a URI check",
     # The up-to-date check must not import TensorFlow (it exists to skip that cost), so it checks
-    # that local outputs still exist and skips URIs itself (`not is_uri(artifact.uri)` first).
-    ("pipeline/run/up_to_date.py", "missing_outputs", "Path"): "guarded by is_uri, TF-free",
+    # that local outputs still exist and asks fileio only for URIs (`if not is_uri(uri)` first).
+    ("pipeline/run/up_to_date.py", "output_exists", "Path"): "guarded by is_uri, TF-free",
     # The TF-free readers' one way to artifact files: each function takes the local branch only
     # when is_uri() is false and hands URIs to tf.io.gfile.
     **{("pipeline/metadata/artifact_files.py", function, "Path"): "local branch of is_uri"
