@@ -4,14 +4,8 @@
 # started or enabled here.
 set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
-if [ -x "$BIN/initdb" ] && [ -x "$BIN/pg_ctl" ] && [ -x "$BIN/postgres" ]; then
-    exit 0
+source "$(dirname "$0")/apt-install.sh"
+if ! [ -x "$BIN/initdb" ] || ! [ -x "$BIN/pg_ctl" ] || ! [ -x "$BIN/postgres" ]; then
+    apt_install postgresql postgresql-15
 fi
-if [ "$(id -u)" -ne 0 ]; then
-    echo "install-postgresql: the postgresql package is missing and installing it needs root" >&2
-    exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
 test -x "$BIN/initdb"
