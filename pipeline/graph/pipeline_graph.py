@@ -190,7 +190,7 @@ def create_components(
         anomalies=_all([v.outputs["anomalies"] for v in validators]),
         statistics=_all([s.statistics for s in ingested]),
         schema=schema_gen.outputs["schema"],
-        project=json.dumps(project.to_dict(), sort_keys=True),
+        project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
     )
     transform = tfx.components.Transform(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),

@@ -468,13 +468,13 @@ def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
         "CsvExampleGen_span1", "CsvExampleGen_span2", "CsvExampleGen", "DataGate"}
     assert dag.get_task("DataGate").upstream_task_ids == {
         "ExampleValidator_span1", "ExampleValidator_span2", "ExampleValidator",
-        "ImportCuratedSchema"}
+        "StatisticsGen_span1", "StatisticsGen_span2", "StatisticsGen", "ImportCuratedSchema"}
 
 
 def test_run_wrote_no_store_password(production_airflow, scheduler_run: DagRunFacts) -> None:
     """After the run: the ML Metadata password is in no task log and no rendered task field."""
     command, config = production_airflow
-    password = config.metadata_password
+    password = config.metadata_password.reveal()
     task_logs = [path for path in (command.home / "logs").rglob("*") if path.is_file()]
     assert any(f"dag_id={config.pipeline_name}" in str(path) for path in task_logs)
     assert [path for path in task_logs if password.encode() in path.read_bytes()] == []

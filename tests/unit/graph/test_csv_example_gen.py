@@ -108,7 +108,8 @@ def test_it_reads_exactly_the_files_the_preflight_checks(tmp_path: Path) -> None
     records = tf.data.TFRecordDataset(glob.glob(str(tmp_path / "ours" / "Split-*" / "*")),
                                       compression_type="GZIP")
     assert sum(1 for _ in records) == checked.rows == 100 + 302
-    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="s")
+    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="s",
+                                 preprocessing_code_fingerprint="p", model_code_fingerprint="m")
     nodes = pipeline_graph.create_components(config, facts, run_context="{}")
     example_gen = next(n for n in nodes if n.id == pipeline_graph.EXAMPLE_GEN)
     assert input_files.DATA_FILE_PATTERN in example_gen.exec_properties["input_config"]
