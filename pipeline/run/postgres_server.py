@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.errors import WorkFailed
+from pipeline.run.console import private_file
 
 INSTALL_SCRIPT = PROJECT_ROOT / "scripts" / "install-postgresql.sh"
 BIN_DIR = Path("/usr/lib/postgresql/15/bin")
@@ -154,10 +155,8 @@ def initialise(cluster: LocalCluster) -> None:
 
 def write_private(path: Path, text: str) -> None:
     """Write a secret readable by its owner only (created 0600, never wider)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
+    with private_file(path, "w") as handle:
         handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def free_port() -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.mirror import server
 from pipeline.mirror.settings import MirrorSettings
 from pipeline.mirror.sync import SyncReport, sync
+from pipeline.run.postgres_server import free_port
 from tests.support.mlflow_store import empty_store
 
 DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
@@ -42,12 +42,6 @@ class Mirror:
     metadata_before: bytes
     url: str
 
-
-def free_port() -> int:
-    """A port nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def store_rows(database: Path) -> str:

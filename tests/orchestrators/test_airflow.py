@@ -29,6 +29,7 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig, config_from_values, en
 from pipeline.metadata import connection, records
 from pipeline.run import airflow_server
 from pipeline.run.airflow_runner import AirflowSettings
+from pipeline.run.postgres_server import free_port
 from tests.support.browser import chromium_page, page_problems
 from tests.support.configs import SAMPLE_DATA, small_config
 from tests.support.postgres import AirflowCommand, airflow_command, postgres_reachable_folder
@@ -180,12 +181,6 @@ def _poll(condition, timeout: float, command: AirflowCommand, what: str):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{log}")
 
 
-def _free_port() -> int:
-    """A TCP port nobody listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def _environment(root: Path, dags: Path, config: PipelineConfig) -> dict[str, str]:
     """`airflow dags test` in root/airflow_home (SQLite, migrated), manual runs, no retries."""
@@ -210,11 +205,11 @@ def production_airflow() -> Iterator[tuple[AirflowCommand, PipelineConfig]]:
                    if not key.startswith("PIPELINE_METADATA_") or key.endswith("_PATH")}
         environ.update({
             "PIPELINE_AIRFLOW_SCHEDULE": "none", "PIPELINE_AIRFLOW_RETRIES": "0",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             # Parse once: re-parsing (TensorFlow imports) during the run would only steal CPU.
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "3600",
         })
-        with airflow_command(root / "home", _free_port(), environ) as command:
+        with airflow_command(root / "home", free_port(), environ) as command:
             print(f"python -m pipeline airflow: UI healthy {command.startup_seconds:.0f} s "
                   "after start")
             yield command, command.metadata_config(config)

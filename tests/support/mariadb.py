@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
+from pipeline.run.postgres_server import free_port
 
 INSTALL_SCRIPT = PROJECT_ROOT / "scripts" / "install-mariadb.sh"
 START_TIMEOUT_SECONDS = 60.0
@@ -55,12 +55,6 @@ def _binary(name: str) -> str:
     return path
 
 
-def _free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def _initialise(datadir: Path) -> None:
     """System tables in a fresh datadir; the OS user administers it through the socket."""
@@ -86,7 +80,7 @@ def running_mariadb(root: Path) -> Iterator[MariaDB]:
     subprocess.run([str(INSTALL_SCRIPT)], check=True)
     datadir, log = root / "data", root / "mariadbd.log"
     _initialise(datadir)
-    server = MariaDB(port=_free_port(), socket=root / "mariadb.sock")
+    server = MariaDB(port=free_port(), socket=root / "mariadb.sock")
     with log.open("w") as output:
         process = subprocess.Popen(
             [_binary("mariadbd"), "--no-defaults", f"--user={getpass.getuser()}",
