@@ -14,6 +14,8 @@ from pipeline.mirror import facts, registry, runs
 from pipeline.mirror.settings import MirrorSettings
 from pipeline.mirror.tracking import open_client, store_failures
 
+SYNC_LOG = "mlflow-sync.log"
+
 
 @dataclass
 class SyncReport:
@@ -61,17 +63,15 @@ def lineage_png(store: connection.Store, run_id: str) -> bytes | None:
     return buffer.getvalue()
 
 
-def slice_reader(log_path: Path) -> facts.SliceReader:
+def slice_reader() -> facts.SliceReader:
     """Per-slice metrics through TFMA, imported only for runs not mirrored yet that wrote metrics
-    (TensorFlow reads remote URIs); TensorFlow's import-time chatter goes to log_path."""
+    (TensorFlow reads remote URIs)."""
     def read(evaluation_uri: str) -> dict[str, dict[str, float]]:
         if not artifact_files.glob(evaluation_uri, "metrics*"):
             return {}
         from pipeline.metadata.evaluation_results import slice_metrics
-        from pipeline.run.console import verbose_output_to
 
-        with verbose_output_to(log_path):
-            return slice_metrics(evaluation_uri)
+        return slice_metrics(evaluation_uri)
     return read
 
 
@@ -79,14 +79,18 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
          slices: facts.SliceReader | None = None) -> SyncReport:
     """Add the runs and pushed versions MLflow does not show yet and move aliases to the labels;
     a second sync with nothing new writes nothing."""
+    from pipeline.run.console import verbose_output_to
+
     started = time.monotonic()
-    store = connection.open_metadata(config)
     report = SyncReport(settings.location, config.pipeline_name)
-    client = open_client(settings)
-    reader = slices or slice_reader(config.log_dir / "mlflow-sync.log")
-    with store_failures(settings):
-        mlflow_runs = _sync_runs(client, store, config, settings, reader, report)
-        _sync_registry(client, store, config, models_config, mlflow_runs, report)
+    # MLMD's, TensorFlow's and MLflow's own logging go to the log file, not between our lines.
+    with verbose_output_to(config.log_dir / SYNC_LOG):
+        store = connection.open_metadata(config)
+        client = open_client(settings)
+        with store_failures(settings):
+            mlflow_runs = _sync_runs(client, store, config, settings, slices or slice_reader(),
+                                     report)
+            _sync_registry(client, store, config, models_config, mlflow_runs, report)
     report.seconds = time.monotonic() - started
     return report
 
