@@ -23,6 +23,7 @@ from pipeline.config.project import project_names
 from pipeline.errors import InvalidInput
 from pipeline.mirror.airflow_task import add_sync_task
 from pipeline.run.airflow_runner import build_dag, settings_from_env
+from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 
 # Airflow imports this file in fresh processes: TensorFlow's variables must be set before TFX loads.
 environment.prepare()
@@ -48,6 +49,7 @@ def build_dags(environ: Mapping[str, str]) -> dict[str, Any]:
     names = [str(chosen)] if chosen else project_names(models_dir)
     default = str(chosen) if chosen else default_project(PROJECT_ROOT)
     shared = {k: v for k, v in values.items() if k not in PROJECT_FIELDS}
+    skip_tfx_package_for_local_beam()  # the tasks' executors run in this process's children
     dags: dict[str, Any] = {}
     errors: list[InvalidInput] = []
     for name in names:

@@ -20,6 +20,7 @@ from pipeline.errors import WorkFailed
 from pipeline.metadata import consistency
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.run import run_facts
+from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
 from pipeline.run.run_lock import run_lock
 
@@ -166,6 +167,7 @@ def _run_components(
         from pipeline.metadata.summary import summarize
 
         absl_logging.set_verbosity(absl_logging.INFO)
+        skip_tfx_package_for_local_beam()
         pipeline = create_pipeline(config, facts, metadata_connection(config))
         run_options = RunOptions(to_nodes=[to_node]) if to_node else None
         progress = ProgressReporter(console=console, total=len(pipeline.components))

@@ -70,6 +70,14 @@ def test_every_component_completed_once(example) -> None:
     assert {c.state for c in executions} == {"COMPLETE"}
 
 
+def test_beam_components_ran_without_building_a_tfx_package(example) -> None:
+    _, result = example
+    assert result.log_path is not None
+    log = result.log_path.read_text()
+    assert log.count("Executing pipeline using the default runner: DirectRunner") >= 4
+    assert "Creating temporary sdist" not in log and "--extra_package" not in log
+
+
 def test_blessed_model_is_pushed_as_version_one(example) -> None:
     config, result = example
     base = layout.model_base_path(config.serving_dir, config.model_name)
