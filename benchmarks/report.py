@@ -175,6 +175,29 @@ def _serving_lines(results: dict) -> list[str]:
             *_table(["signature", "batch", "p50 ms", "p99 ms", "rows/s", "calls"], rows, 2), ""]
 
 
+def _airflow_lines(results: dict) -> list[str]:
+    """The Airflow DAG run against the local run, and where each task's seconds went."""
+    scenario = results.get("airflow")
+    if not scenario:
+        return []
+    run, local = scenario["airflow"], scenario.get("local") or {}
+    rows = [[task, t.get("scheduling_gap"), t["queued_delay"], t["executor_wait"],
+             t["process_start_and_parse"], t["duration"], t["component"]]
+            for task, t in run["tasks"].items()]
+    return [
+        f"### Airflow (LocalExecutor, PostgreSQL): DAG run {run['state']} in "
+        f"{_number(run['dag_run_seconds'])} s, local run {_number(local.get('seconds'))} s, "
+        f"ratio {_number(scenario['dag_run_over_local'], 2)}; CPU {_number(run.get('cpu_seconds'))}"
+        f" s against {_number(local.get('cpu_seconds'))} s; peak memory "
+        f"{_number(run.get('peak_tree_rss_mib'))} MiB (preload {run['preload']}, load "
+        f"{run['load_before']})", "",
+        *_table(["task", "upstream done -> queued s", "queued -> running s",
+                 "of it: wait for a worker", "of it: process start, DAG parse, imports",
+                 "running s", "component (MLMD) s"], rows),
+        "", "Peak memory is the summed RSS of Airflow's processes; tasks forked from the "
+        "scheduler share its imported libraries, which RSS counts once per process.", ""]
+
+
 def markdown(results: dict) -> str:
     """The tables docs/performance.md shows."""
     machine = results["machine"]
@@ -187,6 +210,7 @@ def markdown(results: dict) -> str:
         + " (--force through TFX's cache: " + _number(head["forced_warm_over_cold"], 2) + ")"
         + "; total wall-time exponent k = " + _number(head["total_exponent"], 2) + ".", "",
         *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
+        *_airflow_lines(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import report, tfx_example
+from benchmarks import airflow_run, report, tfx_example
 from benchmarks.harness import measure
 from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
@@ -36,6 +36,7 @@ class SuiteOptions:
     scales: tuple[float, ...] = (1.0, 10.0, 100.0)
     train_steps: int = 1000
     tfx_example: bool = True
+    airflow: bool = True
     serving_calls: int = 200
     batch_sizes: tuple[int, ...] = (1, 32, 1024)
     work_dir: Path = PROJECT_ROOT / "state" / "bench"
@@ -204,7 +205,22 @@ class Suite:
             self.results["scaling"].append(scaling_point(scale, rows, cold,
                                                          self.options.train_steps))
             self.save()
+        if self.options.airflow:
+            self.results["airflow"] = self.airflow()
+            self.save()
         return self.results
+
+    def airflow(self) -> dict:
+        """A DAG run of the bundled data on the production Airflow, against the local cold run
+        of the same data and steps (the end-to-end one when that ran on the bundled data)."""
+        e2e = self.results.get("end_to_end", {})
+        local = e2e.get("ours", {}).get("cold") if e2e.get("data") == str(BUNDLED_DATA) else None
+        options = airflow_run.AirflowRunOptions(BUNDLED_DATA, self.options.train_steps,
+                                                self.options.timeout)
+        return airflow_run.scenario(
+            options, local,
+            lambda: self.run_ours("airflow-local", BUNDLED_DATA, self.fresh("airflow-local")),
+            self.log)
 
 
 def user_code_copy(root: Path) -> Path:

@@ -18,7 +18,8 @@ from pipeline.run.airflow_server import (
 
 def _airflow(args: argparse.Namespace) -> int:
     """Handler of `python -m pipeline airflow`."""
-    return serve(server_settings(args.home, args.host, args.port, os.environ), os.environ)
+    return serve(server_settings(args.home, args.host, args.port, os.environ, args.preload),
+                 os.environ)
 
 
 def add_commands(commands) -> None:
@@ -33,4 +34,7 @@ def add_commands(commands) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address the web UI binds to (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="web UI port")
+    parser.add_argument("--no-preload", dest="preload", action="store_false",
+                        help="do not import TensorFlow and TFX in the scheduler before it forks "
+                             "tasks (each task then imports them itself: slower, less memory)")
     parser.set_defaults(handler=_airflow)

@@ -164,13 +164,32 @@ def initialize(env: Mapping[str, str]) -> Path:
     return password_file
 
 
-def start(env: Mapping[str, str], args: Sequence[str], log_path: Path) -> subprocess.Popen:
+def start(
+    env: Mapping[str, str], args: Sequence[str], log_path: Path,
+    program: Sequence[str] = ("airflow",),
+) -> subprocess.Popen:
     """Start a long-running airflow command in its own process group, output to a log file."""
     with private_file(log_path, "ab") as log:  # Airflow logs its settings, connections too
         return subprocess.Popen(
-            ["airflow", *args], env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+            [*program, *args], env=dict(env), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def forks_tasks(env: Mapping[str, str]) -> bool:
+    """True when the executor forks each task from the scheduler (LocalExecutor, Airflow's
+    default `execute_tasks_new_python_interpreter=False`): only then do tasks inherit imports."""
+    new_interpreter = env.get("AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER", "False")
+    return (env.get("AIRFLOW__CORE__EXECUTOR") == "LocalExecutor"
+            and new_interpreter.strip().lower() not in ("true", "1", "t"))
+
+
+def scheduler_program(env: Mapping[str, str], preload: bool) -> tuple[str, ...]:
+    """`airflow`, or the same CLI after importing TensorFlow and TFX once (pipeline.run.
+    airflow_scheduler) when that is asked for and tasks are forked from the scheduler."""
+    if preload and forks_tasks(env):
+        return (sys.executable, "-m", "pipeline.run.airflow_scheduler")
+    return ("airflow",)
 
 
 def stop(process: subprocess.Popen, timeout: float = 60) -> None:
@@ -206,6 +225,8 @@ class ServerSettings:
     # An existing server's SQLAlchemy URL (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN); None: start
     # our own PostgreSQL cluster under home/state.
     database_url: str | None = field(default=None, repr=False)
+    # Import TensorFlow and TFX in the scheduler once, for the tasks it forks to inherit.
+    preload: bool = True
 
     @property
     def url(self) -> str:
@@ -220,7 +241,7 @@ class ServerSettings:
 
 
 def server_settings(
-    home: Path, host: str, port: int, environ: Mapping[str, str]
+    home: Path, host: str, port: int, environ: Mapping[str, str], preload: bool = True
 ) -> ServerSettings:
     """Validate the flags and the database variables once, naming the one at fault."""
     if not 0 < port < 65536:
@@ -234,7 +255,8 @@ def server_settings(
         raise InvalidInput("PIPELINE_METADATA_BACKEND: set postgresql or mysql (and the "
                            "PIPELINE_METADATA_* server settings): tasks running in parallel "
                            "cannot share a SQLite ML Metadata file")
-    return ServerSettings(home=home.resolve(), host=host, port=port, database_url=url)
+    return ServerSettings(home=home.resolve(), host=host, port=port, database_url=url,
+                          preload=preload)
 
 
 def local_database_env(server: Postgres, environ: Mapping[str, str]) -> dict[str, str]:
@@ -334,7 +356,8 @@ def _run_until_stopped(
 ) -> int:
     """Start scheduler and UI, announce them once healthy, then watch them."""
     logs = settings.home / "logs"
-    processes.append(start(env, ["scheduler"], logs / "scheduler.out"))
+    processes.append(start(env, ["scheduler"], logs / "scheduler.out",
+                           scheduler_program(env, settings.preload)))
     processes.append(start(env, ["webserver", "--hostname", settings.host,
                                  "--port", str(settings.port)], logs / "webserver.out"))
     print(f"starting      scheduler and web UI (LocalExecutor; logs in {logs})", flush=True)

@@ -364,6 +364,20 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunFacts) -> 
     assert not config.metadata_path.parent.exists(), "no SQLite store beside the server"
 
 
+def test_tasks_fork_from_a_scheduler_that_preloaded_tensorflow(
+    production_airflow, scheduler_run: DagRunFacts
+) -> None:
+    """The command's scheduler imported TensorFlow and TFX before its executor started, and the
+    run's tasks were forked from its workers (pipeline.run.airflow_scheduler)."""
+    from pipeline.run.airflow_scheduler import PRELOADED
+
+    command, config = production_airflow
+    log = (command.home / "logs" / "scheduler.out").read_text(errors="replace")
+    assert f"preloaded {', '.join(PRELOADED)} in " in log
+    forked = f"QueuedLocalWorker running ['airflow', 'tasks', 'run', '{config.pipeline_name}', "
+    assert log.count(forked) == len(scheduler_run.task_states)
+
+
 def write_bad_data(folder: Path) -> str:
     """The sample with text in a numeric column; returns that column's name."""
     column = features.DENSE_FLOAT_FEATURE_KEYS[0]

@@ -90,13 +90,17 @@ def _wait_for_line(console: Path, process: subprocess.Popen, text: str, timeout:
 
 
 @contextmanager
-def airflow_command(home: Path, port: int, environ: Mapping[str, str]) -> Iterator[AirflowCommand]:
-    """Run the command until it announces the UI; stop it (and its database) afterwards."""
+def airflow_command(
+    home: Path, port: int, environ: Mapping[str, str], flags: tuple[str, ...] = ()
+) -> Iterator[AirflowCommand]:
+    """Run the command (with extra `flags`) until it announces the UI; stop it (and its
+    database) afterwards."""
     console = home.parent / "console.txt"
     started = time.monotonic()
     with console.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "airflow", "--home", str(home), "--port", str(port)],
+            [sys.executable, "-m", "pipeline", "airflow", "--home", str(home), "--port", str(port),
+             *flags],
             cwd=PROJECT_ROOT, env={**os.environ, **environ}, stdout=output,
             stderr=subprocess.STDOUT, start_new_session=True)
     try:
