@@ -43,6 +43,8 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
         help="Trainer steps, for our pipeline and the TFX example alike")
     arg("--no-tfx-example", dest="tfx_example", action="store_false",
         help="skip the side-by-side run of TFX's native-Keras taxi example")
+    arg("--no-windows", dest="windows", action="store_false",
+        help="skip the span-window scenario (Transform's analyzer cache on a sliding last-3)")
     arg("--serving-calls", type=_positive_int, default=defaults.serving_calls,
         help="timed calls per signature and batch size (a tenth of it at batch 1024)")
     arg("--batch-sizes", nargs="+", type=_positive_int, default=list(defaults.batch_sizes))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import report, tfx_example
+from benchmarks import report, tfx_example, windows
 from benchmarks.harness import measure
 from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
@@ -43,6 +43,7 @@ class SuiteOptions:
     seed: int = 42
     timeout: float = 3600.0
     pipeline_args: tuple[str, ...] = field(default_factory=tuple)
+    windows: bool = True
 
 
 @dataclass
@@ -203,6 +204,9 @@ class Suite:
                 cold = self.run_ours(f"ours-x{scale:g}-cold", data, self.fresh(f"ours-x{scale:g}"))
             self.results["scaling"].append(scaling_point(scale, rows, cold,
                                                          self.options.train_steps))
+            self.save()
+        if self.options.windows:
+            self.results["windows"] = windows.measure(self, BUNDLED_DATA)
             self.save()
         return self.results
 
