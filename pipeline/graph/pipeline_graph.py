@@ -157,10 +157,11 @@ def analyzer_cache_resolver() -> tfx.dsl.Resolver:
     ).with_id(ANALYZER_CACHE_RESOLVER)
 
 
-def _analyzer_cache(window: tuple[int, ...]) -> list[tfx.dsl.Resolver]:
+def _analyzer_cache(window: tuple[int, ...], enable_cache: bool) -> list[tfx.dsl.Resolver]:
     """The analyzer-cache resolver for a window of several spans, none otherwise: an input that
-    changes every run would keep a single span's Transform out of TFX's execution cache."""
-    return [analyzer_cache_resolver()] if len(window) > 1 else []
+    changes every run would keep a single span's Transform out of TFX's execution cache (and
+    `--no-cache` reuses nothing)."""
+    return [analyzer_cache_resolver()] if len(window) > 1 and enable_cache else []
 
 
 def _recorded_context(
@@ -210,7 +211,7 @@ def create_components(
         schema=schema_gen.outputs["schema"],
         project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
     )
-    cache = _analyzer_cache(window)
+    cache = _analyzer_cache(window, config.enable_cache)
     transform = tfx.components.Transform(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
         analyzer_cache=cache[0].outputs["analyzer_cache"] if cache else None,

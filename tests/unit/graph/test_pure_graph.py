@@ -129,15 +129,19 @@ def test_a_window_graph_takes_its_spans_from_the_facts(
     assert [node.id for node in components] == WINDOW_IDS
 
 
-@pytest.mark.parametrize(("window", "cached"), [((), False), ((3,), False), ((2, 3), True)])
+@pytest.mark.parametrize(("window", "enable_cache", "cached"), [
+    ((), True, False), ((3,), True, False), ((2, 3), True, True), ((2, 3), False, False)])
 def test_only_a_window_reads_the_latest_analyzer_cache(
-    nothing_read_or_run: Guard, tmp_path: Path, window: tuple[int, ...], cached: bool
+    nothing_read_or_run: Guard, tmp_path: Path, window: tuple[int, ...], enable_cache: bool,
+    cached: bool,
 ) -> None:
     """A window's Transform reads the newest TransformCache through a LatestArtifactStrategy
-    resolver; a plain folder or one span has no such input, so TFX's cache still serves it."""
+    resolver; a plain folder or one span has no such input, so TFX's cache still serves it;
+    `--no-cache` reuses nothing."""
     from tfx import v1 as tfx
 
-    config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=CURATED_SCHEMA)
+    config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir,
+                          schema_path=CURATED_SCHEMA, enable_cache=enable_cache)
     nothing_read_or_run.arm()
     nodes = {n.id: n for n in pipeline_graph.create_pipeline(
         config, facts_for(window, nothing_read_or_run.data_dir)).components}
