@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from benchmarks import windows
+
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
 PLOT_NAME = "results.png"
@@ -211,6 +213,7 @@ def markdown(results: dict) -> str:
         + "; total wall-time exponent k = " + _number(head["total_exponent"], 2) + ".", "",
         *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
         *_airflow_lines(results),
+        *windows.lines(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
 

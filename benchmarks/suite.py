@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import airflow_run, report, tfx_example
+from benchmarks import airflow_run, report, tfx_example, windows
 from benchmarks.harness import measure
 from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
@@ -44,6 +44,7 @@ class SuiteOptions:
     seed: int = 42
     timeout: float = 3600.0
     pipeline_args: tuple[str, ...] = field(default_factory=tuple)
+    windows: bool = True
 
 
 @dataclass
@@ -207,6 +208,9 @@ class Suite:
             self.save()
         if self.options.airflow:
             self.results["airflow"] = self.airflow()
+            self.save()
+        if self.options.windows:
+            self.results["windows"] = windows.measure(self, BUNDLED_DATA)
             self.save()
         return self.results
 

@@ -31,6 +31,8 @@ from pipeline.run.run_facts import GraphFacts, RunFacts
 
 EXAMPLE_GEN = "CsvExampleGen"
 
+ANALYZER_CACHE_RESOLVER = "latest_analyzer_cache_resolver"
+
 
 def _schema_component(
     config: PipelineConfig, statistics: channel.BaseChannel, schema_fingerprint: str
@@ -146,6 +148,22 @@ def _all(channels: list[channel.BaseChannel]) -> channel.BaseChannel:
     return channels[0] if len(channels) == 1 else channel_utils.union(channels)
 
 
+def analyzer_cache_resolver() -> tfx.dsl.Resolver:
+    """The newest TransformCache of earlier runs, so a window's Transform re-analyses only the
+    spans it has not seen (LatestArtifactStrategy: Kubeflow's V2 compiler accepts it)."""
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        analyzer_cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
+    ).with_id(ANALYZER_CACHE_RESOLVER)
+
+
+def _analyzer_cache(window: tuple[int, ...], enable_cache: bool) -> list[tfx.dsl.Resolver]:
+    """The analyzer-cache resolver for a window of several spans, none otherwise: an input that
+    changes every run would keep a single span's Transform out of TFX's execution cache (and
+    `--no-cache` reuses nothing)."""
+    return [analyzer_cache_resolver()] if len(window) > 1 and enable_cache else []
+
+
 def _recorded_context(
     config: PipelineConfig, facts: GraphFacts, run_context: str | None
 ) -> str:
@@ -166,7 +184,8 @@ def create_components(
     """Every component, wired by its artifacts, in topological order.
 
     A window of several spans has an ExampleGen, StatisticsGen and validator per span; Transform
-    and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one.
+    and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one;
+    Transform reads the latest analyzer cache, so spans analysed by earlier runs are not again.
     `facts` are the run's facts (pipeline.run.run_facts.compute); an orchestrator that records
     them later passes GraphFacts and, as `run_context`, the text RecordRunContext is to record
     (Airflow: a template its task renders when it runs). `drift_baseline` None resolves the
@@ -192,8 +211,10 @@ def create_components(
         schema=schema_gen.outputs["schema"],
         project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
     )
+    cache = _analyzer_cache(window, config.enable_cache)
     transform = tfx.components.Transform(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
+        analyzer_cache=cache[0].outputs["analyzer_cache"] if cache else None,
         schema=data_gate.outputs["validated_schema"],
         preprocessing_fn=project.preprocessing_fn,
         custom_config={"code_fingerprint": facts.preprocessing_code_fingerprint,
@@ -237,7 +258,7 @@ def create_components(
     older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
     return [
         *older, example_gen, run_context, newest.statistics_gen, schema_gen, *validation,
-        data_gate, transform, trainer, baseline_resolver, evaluator, pusher,
+        data_gate, *cache, transform, trainer, baseline_resolver, evaluator, pusher,
     ]
 
 

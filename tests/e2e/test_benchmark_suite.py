@@ -18,7 +18,7 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     output = tmp_path / "results"
     command = [
         sys.executable, "-m", "benchmarks", "--scales", str(TINY_SCALE), "--train-steps", "10",
-        "--serving-calls", "3", "--no-tfx-example", "--no-airflow",
+        "--serving-calls", "3", "--no-tfx-example", "--no-airflow", "--no-windows",
         "--work-dir", str(tmp_path / "work"), "--output", str(output),
     ]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800)

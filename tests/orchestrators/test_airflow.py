@@ -474,7 +474,8 @@ def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
     for node_id, component in components.items():
         assert dag.get_task(node_id).upstream_task_ids == {n.id for n in component.upstream_nodes}
     assert dag.get_task("Transform").upstream_task_ids == {
-        "CsvExampleGen_span1", "CsvExampleGen_span2", "CsvExampleGen", "DataGate"}
+        "CsvExampleGen_span1", "CsvExampleGen_span2", "CsvExampleGen", "DataGate",
+        "latest_analyzer_cache_resolver"}
     assert dag.get_task("DataGate").upstream_task_ids == {
         "ExampleValidator_span1", "ExampleValidator_span2", "ExampleValidator",
         "StatisticsGen_span1", "StatisticsGen_span2", "StatisticsGen", "ImportCuratedSchema"}

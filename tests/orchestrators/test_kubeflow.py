@@ -237,3 +237,36 @@ def test_the_first_span_has_no_drift_baseline_and_no_resolver(tmp_path: Path) ->
     assert not any(i.startswith(("previous_span", "CsvExampleGen_span")) for i in ids), ids
     local = [n.id for n in create_pipeline(config, facts).components]
     assert "previous_span_statistics" in local
+
+
+def test_the_analyzer_cache_resolver_of_a_window_compiles(tmp_path: Path) -> None:
+    """The window's analyzer-cache resolver is one Kubeflow's V2 compiler accepts: a task that
+    queries the latest TransformCache and feeds Transform's analyzer_cache. (compile-kfp refuses a
+    whole window only for the channel union into Transform.)"""
+    from tfx import v1 as tfx
+
+    from pipeline.graph import pipeline_graph
+
+    examples = tfx.dsl.Importer(source_uri="gs://b/examples", artifact_type=(
+        tfx.types.standard_artifacts.Examples)).with_id("examples")
+    schema = tfx.dsl.Importer(source_uri="gs://b/schema", artifact_type=(
+        tfx.types.standard_artifacts.Schema)).with_id("schema")
+    resolver = pipeline_graph.analyzer_cache_resolver()
+    transform = tfx.components.Transform(
+        examples=examples.outputs["result"], schema=schema.outputs["result"],
+        preprocessing_fn="models.common.preprocessing.preprocessing_fn",
+        analyzer_cache=resolver.outputs["analyzer_cache"])
+    pipeline = tfx.dsl.Pipeline(pipeline_name="cache", pipeline_root="gs://b/r",
+                                components=[examples, schema, resolver, transform])
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=IMAGE),
+        output_dir=str(tmp_path), output_filename="spec.json")
+    spec = runner.run(pipeline, write_out=True)
+    tasks = tasks_of(spec)
+    assert resolver.id in tasks
+    cache_input = tasks["Transform"]["inputs"]["artifacts"]["analyzer_cache"]
+    assert cache_input["taskOutputArtifact"] == {
+        "producerTask": resolver.id, "outputArtifactKey": "analyzer_cache"}
+    executor = spec["pipelineSpec"]["deploymentSpec"]["executors"][f"{resolver.id}_executor"]
+    query = executor["resolver"]["outputArtifactQueries"]["analyzer_cache"]
+    assert query == {"filter": 'schema_title="tfx.TransformCache" AND state=LIVE'}

@@ -31,8 +31,8 @@ SINGLE_SPAN_IDS = [
 WINDOW_IDS = [
     "CsvExampleGen_span2", "StatisticsGen_span2", "CsvExampleGen", "RecordRunContext",
     "StatisticsGen", "ImportCuratedSchema", "previous_span_statistics", "ExampleValidator_span2",
-    "ExampleValidator", "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver",
-    "Evaluator", "ServingPusher",
+    "ExampleValidator", "DataGate", "latest_analyzer_cache_resolver", "Transform", "Trainer",
+    "latest_blessed_model_resolver", "Evaluator", "ServingPusher",
 ]
 
 
@@ -127,6 +127,36 @@ def test_a_window_graph_takes_its_spans_from_the_facts(
     components = pipeline_graph.create_components(
         config, facts_for((2, 3), nothing_read_or_run.data_dir))
     assert [node.id for node in components] == WINDOW_IDS
+
+
+@pytest.mark.parametrize(("window", "enable_cache", "cached"), [
+    ((), True, False), ((3,), True, False), ((2, 3), True, True), ((2, 3), False, False)])
+def test_only_a_window_reads_the_latest_analyzer_cache(
+    nothing_read_or_run: Guard, tmp_path: Path, window: tuple[int, ...], enable_cache: bool,
+    cached: bool,
+) -> None:
+    """A window's Transform reads the newest TransformCache through a LatestArtifactStrategy
+    resolver; a plain folder or one span has no such input, so TFX's cache still serves it;
+    `--no-cache` reuses nothing."""
+    from tfx import v1 as tfx
+
+    config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir,
+                          schema_path=CURATED_SCHEMA, enable_cache=enable_cache)
+    nothing_read_or_run.arm()
+    nodes = {n.id: n for n in pipeline_graph.create_pipeline(
+        config, facts_for(window, nothing_read_or_run.data_dir)).components}
+    transform = nodes["Transform"]
+    assert "updated_analyzer_cache" in transform.outputs
+    assert (pipeline_graph.ANALYZER_CACHE_RESOLVER in nodes) is cached
+    assert ("analyzer_cache" in transform.inputs) is cached
+    if cached:
+        resolver = nodes[pipeline_graph.ANALYZER_CACHE_RESOLVER]
+        assert resolver.exec_properties["resolver_class"] is (
+            tfx.dsl.experimental.LatestArtifactStrategy)
+        assert transform.inputs["analyzer_cache"].type is (
+            tfx.types.standard_artifacts.TransformCache)
+        assert resolver.inputs["analyzer_cache"].type is tfx.types.standard_artifacts.TransformCache
+        assert resolver in transform.upstream_nodes
 
 
 def test_graph_facts_need_the_text_to_record(nothing_read_or_run: Guard, tmp_path: Path) -> None:

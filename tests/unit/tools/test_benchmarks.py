@@ -93,3 +93,34 @@ def test_report_files_from_partial_results(tmp_path: Path) -> None:
     assert written["exponents"]["Transform"] == pytest.approx(1.0)
     assert "| 10x | 10,000 |" in paths[report.MARKDOWN_NAME].read_text()
     assert paths[report.PLOT_NAME].read_bytes().startswith(PNG_MAGIC)
+
+
+def test_windows_deal_every_row_once_into_span_folders(tmp_path: Path) -> None:
+    from benchmarks import windows
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "data.csv").write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(10)))
+    sizes = windows.split_into_spans(source, tmp_path / "spans", 4)
+    assert sizes == [3, 3, 3, 1]
+    dealt = [(tmp_path / "spans" / f"span-{n}" / "data.csv").read_text().splitlines()
+             for n in range(1, 5)]
+    assert all(lines[0] == "a,b" for lines in dealt)
+    assert [row for lines in dealt for row in lines[1:]] == [f"{i},{i * 2}" for i in range(10)]
+
+
+def test_windows_section_reports_transform_seconds_and_cache_use() -> None:
+    from benchmarks import windows
+
+    def run(seconds: float, transform: float, cache: int | None) -> dict:
+        return {"seconds": seconds, "transform": {"seconds": transform, "analyzer_cache_read": cache}}
+
+    results = {"windows": {"spans": 4, "window": 3, "rows_per_span": [5, 5, 5, 5],
+                           "runs": {"cold_1_3": run(90, 40, None), "cached_2_4": run(70, 20, 7),
+                                    "cold_2_4": run(90, 40, None)},
+                           "transform_cached_over_cold": 0.5, "vocabularies_identical": True}}
+    text = "\n".join(windows.lines(results))
+    assert "| spans 2-4 after 1-3 (analyzer cache) | 70.0 | 20.0 | yes |" in text
+    assert "| cold, spans 2-4 (no cache) | 90.0 | 40.0 | no |" in text
+    assert "Transform with the cache / cold: 0.50" in text
+    assert windows.lines({}) == []
