@@ -156,8 +156,9 @@ def _run_components(
     log_path = log_path_for(config)
     with verbose_output_to(log_path) as console, masked_log_records():
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
+        # Never `tfx.v1`: it imports every component and extension (Vertex AI's client, ~13 s CPU).
         from absl import logging as absl_logging
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
         from tfx.orchestration.pipeline import RunOptions
 
         from pipeline.graph.pipeline_graph import create_pipeline
@@ -172,7 +173,7 @@ def _run_components(
         logging.getLogger().addHandler(progress)
         try:
             with _argv_without_flags():
-                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
+                LocalDagRunner().run(pipeline, run_options=run_options)
         except Exception as error:
             progress.fail_current()
             failed = progress.components[-1].node_id if progress.components else "pipeline"
