@@ -200,6 +200,8 @@ class PipelineConfig:
     beam_mode: BeamMode = BeamMode.AUTO
     workers: int = 0
     enable_cache: bool = True
+    transform_statistics: bool = False
+    eval_plots: bool = False
     min_free_mb: int = 200
     max_row_bytes: int = 1 << 20
     extra_beam_args: tuple[str, ...] = field(default_factory=tuple)

@@ -80,6 +80,8 @@ def test_config_is_frozen() -> None:
         ({"min_auc": "nan"}, "min_auc"),
         ({"seed": "1.5"}, "seed"),
         ({"enable_cache": "maybe"}, "enable_cache"),
+        ({"transform_statistics": "maybe"}, "transform_statistics"),
+        ({"eval_plots": "2"}, "eval_plots"),
         ({"min_free_mb": "-1"}, "min_free_mb"),
         ({"max_row_bytes": "0"}, "max_row_bytes"),
         ({"data_dir": __file__}, "data_dir"),
@@ -96,6 +98,16 @@ def test_env_values_are_validated_like_flags() -> None:
     with pytest.raises(ConfigError, match="invalid config beam_mode: 'turbo'"):
         parse_run_args([], {"PIPELINE_BEAM_MODE": "turbo"})
     assert parse_run_args([], {"PIPELINE_ENABLE_CACHE": "no"}).enable_cache is False
+
+
+def test_outputs_nothing_reads_are_computed_only_on_request() -> None:
+    default = parse_run_args([], {})
+    assert not default.transform_statistics and not default.eval_plots
+    flagged = parse_run_args(["--transform-statistics", "--eval-plots"], {})
+    assert flagged.transform_statistics and flagged.eval_plots
+    from_env = parse_run_args([], {"PIPELINE_TRANSFORM_STATISTICS": "yes",
+                                   "PIPELINE_EVAL_PLOTS": "true"})
+    assert from_env.transform_statistics and from_env.eval_plots
 
 
 def test_cli_rejects_bad_flags_with_exit_code_2(capsys: pytest.CaptureFixture) -> None:
