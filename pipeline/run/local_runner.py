@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import environment
 from pipeline.config import Location, MetadataBackend, PipelineConfig, local_folder
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
@@ -157,6 +158,7 @@ def _run_components(
     with verbose_output_to(log_path) as console, masked_log_records():
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
         # Never `tfx.v1`: it imports every component and extension (Vertex AI's client, ~13 s CPU).
+        environment.skip_package_init()
         from absl import logging as absl_logging
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
         from tfx.orchestration.pipeline import RunOptions
