@@ -43,6 +43,8 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
         help="Trainer steps, for our pipeline and the TFX example alike")
     arg("--no-tfx-example", dest="tfx_example", action="store_false",
         help="skip the side-by-side run of TFX's native-Keras taxi example")
+    arg("--no-fixed-costs", dest="fixed_costs", action="store_false",
+        help="skip measuring the imports a run needs before its first component")
     arg("--serving-calls", type=_positive_int, default=defaults.serving_calls,
         help="timed calls per signature and batch size (a tenth of it at batch 1024)")
     arg("--batch-sizes", nargs="+", type=_positive_int, default=list(defaults.batch_sizes))
