@@ -77,6 +77,7 @@ def run_pipeline(
     data_dir = spans.local_data_dir(config)
     probe_server(config)
     preflight.check_storage(written_folders(config), config.min_free_mb)
+    beam_reason = spans.beam_mode_reason(config)
     config = spans.with_beam_mode_for_input(config)
     with run_lock(config.pipeline_root, config.metadata_path):
         # What the run reads is computed once: the up-to-date check and the graph share it.
@@ -93,7 +94,8 @@ def run_pipeline(
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
         config = consistency.check(config, start_over)
-        print(f"beam        {' '.join(mask_beam_args(config.beam_args))}", flush=True)
+        print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),
+              flush=True)
         fixed_size_batches()
         return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
 

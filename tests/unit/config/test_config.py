@@ -155,3 +155,19 @@ def test_auto_beam_mode_runs_big_inputs_with_a_worker_per_core(monkeypatch) -> N
     assert chosen.for_input_size(MULTI_PROCESSING_MIN_BYTES) is chosen
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert config.for_input_size(MULTI_PROCESSING_MIN_BYTES).beam_mode is BeamMode.IN_MEMORY
+
+
+def test_the_beam_line_says_why_the_mode_was_chosen(monkeypatch) -> None:
+    from pipeline.config import MULTI_PROCESSING_MIN_BYTES, BeamRunner
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    config = PipelineConfig()
+    assert config.beam_mode_reason(3 << 20) == "(auto: 3 MB of input CSV, under 48 MB)"
+    assert config.beam_mode_reason(MULTI_PROCESSING_MIN_BYTES) == (
+        "(auto: 48 MB of input CSV, at least 48 MB)")
+    chosen = config.replace(beam_mode=BeamMode.MULTI_PROCESSING)
+    assert chosen.beam_mode_reason(0) == "(chosen by --beam-mode)"
+    cluster = config.replace(beam_runner=BeamRunner.PORTABLE, extra_beam_args=("--job_endpoint=x",))
+    assert cluster.beam_mode_reason(MULTI_PROCESSING_MIN_BYTES) == ""
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert config.beam_mode_reason(MULTI_PROCESSING_MIN_BYTES) == "(auto: one core)"
