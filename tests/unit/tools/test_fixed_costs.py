@@ -43,3 +43,10 @@ def test_measured_costs_reach_the_markdown() -> None:
                                            "ours": {"cold": COLD, "fixed_costs": fixed}}})
     assert "imports before the first component 12.2 s wall / 9.5 s CPU" in text
     assert "outside the components 65.5 s of 100.0 s wall" in text
+
+
+def test_the_scenario_runs_by_default_and_its_flag_skips_it() -> None:
+    from benchmarks.__main__ import parse_options
+
+    assert parse_options([]).fixed_costs is True
+    assert parse_options(["--no-fixed-costs"]).fixed_costs is False
