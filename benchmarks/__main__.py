@@ -47,6 +47,8 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
         help="skip the DAG run on the production Airflow (benchmarks/airflow_run.py)")
     arg("--no-windows", dest="windows", action="store_false",
         help="skip the span-window scenario (Transform's analyzer cache on a sliding last-3)")
+    arg("--no-fixed-costs", dest="fixed_costs", action="store_false",
+        help="skip measuring the imports a run needs before its first component")
     arg("--serving-calls", type=_positive_int, default=defaults.serving_calls,
         help="timed calls per signature and batch size (a tenth of it at batch 1024)")
     arg("--batch-sizes", nargs="+", type=_positive_int, default=list(defaults.batch_sizes))

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from benchmarks import windows
+from benchmarks import fixed_costs, windows
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
@@ -119,6 +119,7 @@ def _end_to_end_lines(results: dict) -> list[str]:
     steps = results["options"]["train_steps"]
     return [f"### End to end: {e2e['rows']:,} rows ({e2e['data']}), {steps} train steps", "",
             *_table(["", "ours", "TFX example", "ours / TFX (warm: / our cold)"], rows, 3), "",
+            *fixed_costs.markdown_lines(ours.get("fixed_costs", {})),
             *_component_lines(cold, forced, tfx), ""]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import airflow_run, report, tfx_example, windows
+from benchmarks import airflow_run, fixed_costs, report, tfx_example, windows
 from benchmarks.harness import measure
 from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
@@ -37,6 +37,7 @@ class SuiteOptions:
     train_steps: int = 1000
     tfx_example: bool = True
     airflow: bool = True
+    fixed_costs: bool = True
     serving_calls: int = 200
     batch_sizes: tuple[int, ...] = (1, 32, 1024)
     work_dir: Path = PROJECT_ROOT / "state" / "bench"
@@ -128,6 +129,10 @@ class Suite:
         self.results["end_to_end"] = {"scale": scale, "rows": rows, "data": str(data),
                                       "ours": {"cold": cold}}
         self.save()
+        if self.options.fixed_costs:
+            self.results["end_to_end"]["ours"]["fixed_costs"] = fixed_costs.measure(
+                self.measured, cold)
+            self.save()
         warm = self.measured(f"ours-{tag}-warm", self.our_command(data, ours_root, *flags), code)
         warm["reused_run"] = read_run(ours_root / "metadata.sqlite",
                                       PipelineConfig().pipeline_name)["run_id"]

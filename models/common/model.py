@@ -23,7 +23,7 @@ from typing import Any
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
 from models.common import features
@@ -208,7 +208,7 @@ def split_batch(project: Project, batch: Mapping[str, tf.Tensor], label: tf.Tens
 
 def transformed_batches(
     file_pattern: list[str],
-    data_accessor: tfx.components.DataAccessor,
+    data_accessor: DataAccessor,
     tf_transform_output: tft.TFTransformOutput,
     project: Project,
     batch_size: int,
@@ -323,7 +323,7 @@ def export(project: Project, model: tf.keras.Model, tf_transform_output: tft.TFT
                         signatures=signatures(project, model, tft_layer, tf_transform_output))
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """Train the declared project's network with sample weights, then export its three signatures."""
     _require_legacy_keras()
     project = project_from_config(fn_args.custom_config)

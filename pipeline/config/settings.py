@@ -200,6 +200,9 @@ class PipelineConfig:
     beam_mode: BeamMode = BeamMode.AUTO
     workers: int = 0
     enable_cache: bool = True
+    transform_statistics: bool = False
+    eval_plots: bool = False
+    analyzer_cache: bool = False
     min_free_mb: int = 200
     max_row_bytes: int = 1 << 20
     extra_beam_args: tuple[str, ...] = field(default_factory=tuple)
@@ -381,6 +384,18 @@ class PipelineConfig:
                     and input_bytes >= MULTI_PROCESSING_MIN_BYTES)
         return self.replace(
             beam_mode=BeamMode.MULTI_PROCESSING if parallel else BeamMode.IN_MEMORY)
+
+    def beam_mode_reason(self, input_bytes: int) -> str:
+        """Why the DirectRunner runs as it does, for the console's beam line ('' off it)."""
+        if self.beam_runner is not BeamRunner.DIRECT:
+            return ""
+        if self.beam_mode is not BeamMode.AUTO:
+            return "(chosen by --beam-mode)"
+        if (os.cpu_count() or 1) < 2:
+            return "(auto: one core)"
+        above = input_bytes >= MULTI_PROCESSING_MIN_BYTES
+        return (f"(auto: {input_bytes / 2**20:.0f} MB of input CSV, "
+                f"{'at least' if above else 'under'} {MULTI_PROCESSING_MIN_BYTES >> 20} MB)")
 
     def replace(self, **changes: Any) -> PipelineConfig:
         """A validated copy with some fields changed."""

@@ -74,6 +74,16 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="pre-flight rejects input CSV records longer than this")
     arg("--no-cache", dest="enable_cache", action="store_const", const=False,
         help="re-execute every component instead of reusing cached outputs")
+    arg("--transform-statistics", dest="transform_statistics", action="store_const", const=True,
+        help="also compute Transform's pre- and post-transform statistics, schema and anomalies "
+             "(off by default: nothing here reads them; docs/performance.md has their cost)")
+    arg("--eval-plots", dest="eval_plots", action="store_const", const=True,
+        help="also compute TFMA's plots (binary: calibration plot; multiclass: confusion matrix) "
+             "per slice (off by default: nothing here reads them; docs/performance.md has their cost)")
+    arg("--analyzer-cache", dest="analyzer_cache", action="store_const", const=True,
+        help="in a window of several spans, feed Transform the analyzer cache of earlier runs "
+             "(off by default: Transform then re-runs on every run of the window, "
+             "docs/continuous_training.md has the measured trade-off)")
     arg("--tracking-uri", dest="tracking_uri",
         help="MLflow store the run is mirrored into at its end: a URI (http://host:5000, "
              "sqlite:///file.db), 'off', or empty for the local store under state/mlflow")
@@ -151,6 +161,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
     "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": _boolean,
+    "transform_statistics": _boolean, "eval_plots": _boolean, "analyzer_cache": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_password": Secret,
     "metadata_backend": MetadataBackend, "metadata_port": int,

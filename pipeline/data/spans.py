@@ -100,6 +100,11 @@ def input_bytes(data_dir: Path | str, selection: SpanSelection) -> int:
                for path in input_files.list_folder(folder).files)
 
 
+def beam_mode_reason(config: PipelineConfig) -> str:
+    """Why the run's Beam mode is what it is (auto: the input's size), for the console."""
+    return config.beam_mode_reason(input_bytes(config.data_dir, config.spans))
+
+
 def with_beam_mode_for_input(config: PipelineConfig) -> PipelineConfig:
     """The config with an `auto` Beam mode decided by the size of what the run reads (the mode
     is recorded resolved, so every runner and the unchanged-run check resolve it here)."""

@@ -17,8 +17,8 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from tfx import v1 as tfx
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen.csv_example_gen import component as csv_component
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
@@ -181,7 +181,7 @@ class Executor(BaseExampleGenExecutor):
         return cast(beam.PTransform, _CsvToSerializedExamples)
 
 
-class CsvExampleGen(tfx.components.CsvExampleGen):
+class CsvExampleGen(csv_component.CsvExampleGen):
     """TFX's CsvExampleGen (same spec, same id) running the block-wise executor."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

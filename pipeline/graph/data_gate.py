@@ -7,9 +7,10 @@ import os
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 
 from pipeline.config.project import Project
 from pipeline.data import label_checks
@@ -67,17 +68,17 @@ def span_label_problems(statistics: list[types.Artifact], project: Project) -> l
     return problems
 
 
-@tfx.dsl.components.component
+@component
 def DataGate(  # noqa: N802 - TFX names components like classes
-    anomalies: tfx.dsl.components.InputArtifact[
-        list[tfx.types.standard_artifacts.ExampleAnomalies]
+    anomalies: InputArtifact[
+        list[standard_artifacts.ExampleAnomalies]
     ],
-    statistics: tfx.dsl.components.InputArtifact[
-        list[tfx.types.standard_artifacts.ExampleStatistics]
+    statistics: InputArtifact[
+        list[standard_artifacts.ExampleStatistics]
     ],
-    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
-    validated_schema: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.Schema],
-    project: tfx.dsl.components.Parameter[str],
+    schema: InputArtifact[standard_artifacts.Schema],
+    validated_schema: OutputArtifact[standard_artifacts.Schema],
+    project: Parameter[str],
 ) -> None:
     """Stop the run before Transform when any span's validation found anomalies, or its label
     cannot train a model (one value, almost all missing, a class or range absent from a split)."""

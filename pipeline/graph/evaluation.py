@@ -13,14 +13,21 @@ if TYPE_CHECKING:
 # A candidate may not be worse than the baseline by more than rounding noise.
 NO_DEGRADATION = 1e-10
 # Reported beside the task's own metrics: how many rows, and what the labels and predictions look like.
-BINARY_DIAGNOSTICS = ("CalibrationPlot", "MeanLabel", "MeanPrediction")
-MULTICLASS_DIAGNOSTICS = ("MultiClassConfusionMatrixPlot",)
+BINARY_DIAGNOSTICS = ("MeanLabel", "MeanPrediction")
+MULTICLASS_DIAGNOSTICS: tuple[str, ...] = ()
 REGRESSION_DIAGNOSTICS = ("MeanLabel", "MeanPrediction")
+# TFMA plots, per slice, only with --eval-plots: no reader here (summary, lineage, notebooks, mirror)
+# loads them, and the calibration plot's 10,000 buckets per slice cost (docs/performance.md).
+BINARY_PLOTS = ("CalibrationPlot",)
+MULTICLASS_PLOTS = ("MultiClassConfusionMatrixPlot",)
 
 
-def eval_config(project: Project, thresholds: tuple[Threshold, ...]) -> tfma.EvalConfig:
+def eval_config(
+    project: Project, thresholds: tuple[Threshold, ...], plots: bool = False
+) -> tfma.EvalConfig:
     """Metrics of the project's task, overall and per declared slice; blessing thresholds on the
-    overall slice only, plus "no worse than the serving model" on the comparison metric."""
+    overall slice only, plus "no worse than the serving model" on the comparison metric; the
+    task's plots only when asked for."""
     # Imported here: run summaries read the metric names without loading TFMA and TensorFlow.
     import tensorflow_model_analysis as tfma
 
@@ -35,7 +42,7 @@ def eval_config(project: Project, thresholds: tuple[Threshold, ...]) -> tfma.Eva
         slices = [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=gate)]
         metrics.append(tfma.MetricConfig(class_name=metric.tfma_class,
                                          per_slice_thresholds=slices if gate else []))
-    metrics += [tfma.MetricConfig(class_name=name) for name in _diagnostics(project.task)]
+    metrics += [tfma.MetricConfig(class_name=name) for name in _diagnostics(project.task, plots)]
     specs = [tfma.MetricsSpec(metrics=metrics)]
     if project.task is Task.MULTICLASS:
         specs.append(_per_class_metrics(project))
@@ -80,9 +87,12 @@ def _threshold(
     return threshold
 
 
-def _diagnostics(task: Task) -> tuple[str, ...]:
-    return {Task.BINARY: BINARY_DIAGNOSTICS, Task.MULTICLASS: MULTICLASS_DIAGNOSTICS,
-            Task.REGRESSION: REGRESSION_DIAGNOSTICS}[task]
+def _diagnostics(task: Task, plots: bool) -> tuple[str, ...]:
+    """The task's diagnostic metrics, and its plots when asked for."""
+    shown = {Task.BINARY: BINARY_DIAGNOSTICS, Task.MULTICLASS: MULTICLASS_DIAGNOSTICS,
+             Task.REGRESSION: REGRESSION_DIAGNOSTICS}[task]
+    drawn = {Task.BINARY: BINARY_PLOTS, Task.MULTICLASS: MULTICLASS_PLOTS}.get(task, ())
+    return shown + (drawn if plots else ())
 
 
 def _per_class_metrics(project: Project) -> tfma.MetricsSpec:

@@ -13,9 +13,9 @@ from typing import Any
 
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
+from tfx.components.evaluator.component import Evaluator as TfxEvaluator
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_component_specs as specs
-from tfx.v1.components import Evaluator as TfxEvaluator
 
 from pipeline.metadata.provenance import BASELINE_SKIPPED
 

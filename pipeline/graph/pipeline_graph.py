@@ -9,12 +9,23 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tfx import v1 as tfx
+from tfx.components.schema_gen.component import SchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
 from tfx.dsl.components.base import base_component, base_node
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
 from tfx.dsl.placeholder import placeholder as ph
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 from tfx.types import (
     channel,
     channel_utils,
+    standard_artifacts,
 )
 
 from pipeline.config import PipelineConfig
@@ -42,16 +53,16 @@ def _schema_component(
         return ImportCuratedSchema(
             schema_file=config.schema_path, schema_sha256=schema_fingerprint
         )
-    return tfx.components.SchemaGen(statistics=statistics, infer_feature_shape=True)
+    return SchemaGen(statistics=statistics, infer_feature_shape=True)
 
 
-def _split_config(config: PipelineConfig) -> tfx.proto.Output:
+def _split_config(config: PipelineConfig) -> example_gen_pb2.Output:
     """Deterministic hash split of the input rows into train and eval."""
-    return tfx.proto.Output(
-        split_config=tfx.proto.SplitConfig(
+    return example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
             splits=[
-                tfx.proto.SplitConfig.Split(name="train", hash_buckets=config.train_hash_buckets),
-                tfx.proto.SplitConfig.Split(name="eval", hash_buckets=config.eval_hash_buckets),
+                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=config.train_hash_buckets),
+                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=config.eval_hash_buckets),
             ]
         )
     )
@@ -61,14 +72,14 @@ def _span_inputs(span: int | None) -> dict[str, object]:
     """ExampleGen's input: the data file pattern (pipeline.data.input_files) of the plain folder,
     or of span-N folders pinned to the span resolved at construction."""
     if span is None:
-        return {"input_config": tfx.proto.Input(splits=[tfx.proto.Input.Split(
+        return {"input_config": example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
             name="single_split", pattern=input_files.DATA_FILE_PATTERN)])}
     return {
-        "input_config": tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="single_split", pattern=spans.SPAN_PATTERN)]
+        "input_config": example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=spans.SPAN_PATTERN)]
         ),
-        "range_config": tfx.proto.RangeConfig(
-            static_range=tfx.proto.StaticRange(
+        "range_config": range_config_pb2.RangeConfig(
+            static_range=range_config_pb2.StaticRange(
                 start_span_number=span, end_span_number=span
             )
         ),
@@ -100,7 +111,7 @@ def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanInges
         input_base=str(config.data_dir), output_config=_split_config(config),
         **_span_inputs(span),
     ).with_id(span_node_id(EXAMPLE_GEN, span, newest))
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"]
     ).with_id(span_node_id("StatisticsGen", span, newest))
     return SpanIngestion(span, example_gen, statistics_gen)
@@ -148,20 +159,21 @@ def _all(channels: list[channel.BaseChannel]) -> channel.BaseChannel:
     return channels[0] if len(channels) == 1 else channel_utils.union(channels)
 
 
-def analyzer_cache_resolver() -> tfx.dsl.Resolver:
+def analyzer_cache_resolver() -> Resolver:
     """The newest TransformCache of earlier runs, so a window's Transform re-analyses only the
     spans it has not seen (LatestArtifactStrategy: Kubeflow's V2 compiler accepts it)."""
-    return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-        analyzer_cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
+    return Resolver(
+        strategy_class=LatestArtifactStrategy,
+        analyzer_cache=channel.Channel(type=standard_artifacts.TransformCache),
     ).with_id(ANALYZER_CACHE_RESOLVER)
 
 
-def _analyzer_cache(window: tuple[int, ...], enable_cache: bool) -> list[tfx.dsl.Resolver]:
-    """The analyzer-cache resolver for a window of several spans, none otherwise: an input that
-    changes every run would keep a single span's Transform out of TFX's execution cache (and
-    `--no-cache` reuses nothing)."""
-    return [analyzer_cache_resolver()] if len(window) > 1 and enable_cache else []
+def _analyzer_cache(config: PipelineConfig, window: tuple[int, ...]) -> list[Resolver]:
+    """The analyzer-cache resolver when asked for (--analyzer-cache) in a window of several spans,
+    none otherwise: an input that changes every run keeps Transform out of TFX's execution cache,
+    so it is a trade-off the user chooses (and `--no-cache` reuses nothing)."""
+    wanted = config.analyzer_cache and config.enable_cache and len(window) > 1
+    return [analyzer_cache_resolver()] if wanted else []
 
 
 def _recorded_context(
@@ -211,45 +223,46 @@ def create_components(
         schema=schema_gen.outputs["schema"],
         project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
     )
-    cache = _analyzer_cache(window, config.enable_cache)
-    transform = tfx.components.Transform(
+    cache = _analyzer_cache(config, window)
+    transform = Transform(
         examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
         analyzer_cache=cache[0].outputs["analyzer_cache"] if cache else None,
         schema=data_gate.outputs["validated_schema"],
         preprocessing_fn=project.preprocessing_fn,
+        disable_statistics=not config.transform_statistics,
         custom_config={"code_fingerprint": facts.preprocessing_code_fingerprint,
                        "project": project.code_view()},
     )
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=project.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=data_gate.outputs["validated_schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
+        eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config={
             "code_fingerprint": facts.model_code_fingerprint,
             "hyperparameters": config.hyperparameters,
             "project": project.code_view(),
         },
     )
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    baseline_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=channel.Channel(type=standard_artifacts.Model),
+        model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
-        eval_config=eval_config(project, config.blessing_thresholds),
+        eval_config=eval_config(project, config.blessing_thresholds, config.eval_plots),
     ).with_id("Evaluator")
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         examples=example_gen.outputs["examples"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=f"{str(config.serving_dir).rstrip('/')}/{config.model_name}"
             )
         ),
@@ -268,10 +281,10 @@ def create_pipeline(
     metadata_connection_config: object | None = None,
     run_context: str | None = None,
     drift_baseline: tuple[int, ...] | None = None,
-) -> tfx.dsl.Pipeline:
+) -> Pipeline:
     """The TFX pipeline for this config and the run's facts (see create_components); runners
     supply the metadata connection."""
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(config.pipeline_root),
         components=create_components(config, facts, run_context, drift_baseline),

@@ -4,8 +4,10 @@
 import json
 import os
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts
 from tfx.types.artifact import Artifact
 
 
@@ -16,11 +18,11 @@ class RunContext(Artifact):
     TYPE_NAME = "pipeline.RunContext"
 
 
-@tfx.dsl.components.component
+@component
 def RecordRunContext(  # noqa: N802 - TFX names components like classes
-    examples: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Examples],
-    context: tfx.dsl.components.Parameter[str],
-    run_context: tfx.dsl.components.OutputArtifact[RunContext],
+    examples: InputArtifact[standard_artifacts.Examples],
+    context: Parameter[str],
+    run_context: OutputArtifact[RunContext],
 ) -> None:
     """Store the run's provenance (computed at pipeline construction) as custom properties."""
     values = json.loads(context)

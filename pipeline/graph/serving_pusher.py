@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from tfx import types
-from tfx import v1 as tfx
 from tfx.components.pusher import executor as pusher_executor
+from tfx.components.pusher.component import Pusher
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, channel, component_spec, standard_component_specs
+from tfx.types import artifact_utils, channel, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from pipeline.config import is_uri
@@ -108,12 +108,12 @@ class ServingPusherSpec(standard_component_specs.PusherSpec):
     INPUTS = {
         **standard_component_specs.PusherSpec.INPUTS,
         EXAMPLES_KEY: component_spec.ChannelParameter(
-            type=tfx.types.standard_artifacts.Examples
+            type=standard_artifacts.Examples
         ),
     }
 
 
-class ServingPusher(tfx.components.Pusher):
+class ServingPusher(Pusher):
     """TFX's Pusher with an examples input and the atomic, de-duplicating, warming executor."""
 
     SPEC_CLASS = ServingPusherSpec
@@ -133,6 +133,6 @@ class ServingPusher(tfx.components.Pusher):
             examples=examples,
             push_destination=push_destination,
             custom_config=json.dumps({SERVING_FEATURES: list(serving_features)}),
-            pushed_model=channel.Channel(type=tfx.types.standard_artifacts.PushedModel),
+            pushed_model=channel.Channel(type=standard_artifacts.PushedModel),
         )
         base_component.BaseComponent.__init__(self, spec=spec)

@@ -6,12 +6,14 @@ import os
 import tensorflow_data_validation as tfdv
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
 from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.components.common import resolver
 from tfx.dsl.io import fileio
-from tfx.types import artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.artifact import Artifact
+from tfx.types.channel import Channel
 from tfx.utils import io_utils
 
 from pipeline.data import schema_io
@@ -60,24 +62,24 @@ class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
         return resolved
 
 
-def previous_span_statistics(span: int) -> tfx.dsl.Resolver:
+def previous_span_statistics(span: int) -> resolver.Resolver:
     """Resolver node giving the drift baseline for `span`, from every earlier run's statistics."""
-    return tfx.dsl.Resolver(
+    return resolver.Resolver(
         strategy_class=PreviousSpanStatisticsStrategy,
         config={"span": span},
-        statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+        statistics=Channel(type=standard_artifacts.ExampleStatistics),
     ).with_id("previous_span_statistics")
 
 
-@tfx.dsl.components.component
+@component
 def SpanValidator(  # noqa: N802 - TFX names components like classes
-    statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics],
-    schema: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.Schema],
-    anomalies: tfx.dsl.components.OutputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    previous_statistics: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ExampleStatistics
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    anomalies: OutputArtifact[standard_artifacts.ExampleAnomalies],
+    previous_statistics: InputArtifact[
+        standard_artifacts.ExampleStatistics
     ] = None,
-    span: tfx.dsl.components.Parameter[int] = None,
+    span: Parameter[int] = None,
 ) -> None:
     """ExampleValidator plus the schema's drift comparators against the previous span.
 

@@ -135,7 +135,7 @@ def compile_pipeline(
     """
     config = for_cluster(config, allow_local_paths)
     window, baseline = cluster_window(config)
-    from tfx import v1 as tfx
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_v2
 
     from pipeline.graph.pipeline_graph import create_pipeline
 
@@ -144,8 +144,8 @@ def compile_pipeline(
     for component in pipeline.components:
         properties = component.exec_properties
         properties.update({key: in_image(value) for key, value in properties.items()})
-    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+    runner = kfp_v2.KubeflowV2DagRunner(
+        config=kfp_v2.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=str(output.parent),
         output_filename=output.name,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import environment
 from pipeline.config import Location, MetadataBackend, PipelineConfig, local_folder
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
@@ -77,6 +78,7 @@ def run_pipeline(
     data_dir = spans.local_data_dir(config)
     probe_server(config)
     preflight.check_storage(written_folders(config), config.min_free_mb)
+    beam_reason = spans.beam_mode_reason(config)
     config = spans.with_beam_mode_for_input(config)
     with run_lock(config.pipeline_root, config.metadata_path):
         # What the run reads is computed once: the up-to-date check and the graph share it.
@@ -93,7 +95,8 @@ def run_pipeline(
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
         config = consistency.check(config, start_over)
-        print(f"beam        {' '.join(mask_beam_args(config.beam_args))}", flush=True)
+        print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),
+              flush=True)
         fixed_size_batches()
         return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
 
@@ -157,8 +160,10 @@ def _run_components(
     log_path = log_path_for(config)
     with verbose_output_to(log_path) as console, masked_log_records():
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
+        # Never `tfx.v1`: it imports every component and extension (Vertex AI's client, ~13 s CPU).
+        environment.skip_package_init()
         from absl import logging as absl_logging
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
         from tfx.orchestration.pipeline import RunOptions
 
         from pipeline.graph.pipeline_graph import create_pipeline
@@ -174,7 +179,7 @@ def _run_components(
         logging.getLogger().addHandler(progress)
         try:
             with _argv_without_flags():
-                tfx.orchestration.LocalDagRunner().run(pipeline, run_options=run_options)
+                LocalDagRunner().run(pipeline, run_options=run_options)
         except Exception as error:
             progress.fail_current()
             failed = progress.components[-1].node_id if progress.components else "pipeline"

@@ -19,7 +19,7 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks", "--scales", str(TINY_SCALE), "--train-steps", "10",
         "--serving-calls", "3", "--no-tfx-example", "--no-airflow", "--no-windows",
-        "--work-dir", str(tmp_path / "work"), "--output", str(output),
+        "--no-fixed-costs", "--work-dir", str(tmp_path / "work"), "--output", str(output),
     ]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -28,6 +28,7 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     assert e2e["rows"] == round(TINY_SCALE * 15002)
     cold, warm, forced = e2e["ours"]["cold"], e2e["ours"]["warm"], e2e["ours"]["warm_forced"]
     assert cold["components"]["Trainer"]["state"] == "COMPLETE"
+    assert "fixed_costs" not in e2e["ours"]  # its flag skips it (tests/unit/tools covers it)
     assert warm["reused_run"] == cold["run_id"]
     assert forced["run_id"] != cold["run_id"]
     assert forced["components"]["Transform"]["state"] == "CACHED"

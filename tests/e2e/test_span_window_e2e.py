@@ -29,9 +29,10 @@ TRAIN_STEPS = 5
 
 
 def window_config(root: Path, selection: str) -> PipelineConfig:
-    """Tiny config on the span data dir with a span selection; min_auc 0: blessing is not tested."""
+    """Tiny config on the span data dir with a span selection, reading the analyzer cache of
+    earlier runs; min_auc 0: blessing is not tested."""
     return small_config(root, data_dir=root / "data", spans=parse_spans(selection),
-                        train_steps=TRAIN_STEPS, eval_steps=2, min_auc=0.0)
+                        train_steps=TRAIN_STEPS, eval_steps=2, min_auc=0.0, analyzer_cache=True)
 
 
 def write_span(data: Path, span: int, drift: span_demo.Drift = span_demo.NO_DRIFT) -> None:

@@ -462,7 +462,8 @@ def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
         header, rows = span_demo.generate_rows(PROJECT_ROOT / "data" / "taxi" / "data.csv", 20,
                                            seed=span, days=7 * span)
         span_demo.write_span(tmp_path / "data", span, header, rows)
-    config = small_config(tmp_path, data_dir=tmp_path / "data", spans=parse_spans("last-3"))
+    config = small_config(tmp_path, data_dir=tmp_path / "data", spans=parse_spans("last-3"),
+                          analyzer_cache=True)
     env = airflow_server.airflow_environment(tmp_path / "airflow_home", tmp_path, os.environ)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

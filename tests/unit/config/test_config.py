@@ -80,6 +80,8 @@ def test_config_is_frozen() -> None:
         ({"min_auc": "nan"}, "min_auc"),
         ({"seed": "1.5"}, "seed"),
         ({"enable_cache": "maybe"}, "enable_cache"),
+        ({"transform_statistics": "maybe"}, "transform_statistics"),
+        ({"eval_plots": "2"}, "eval_plots"),
         ({"min_free_mb": "-1"}, "min_free_mb"),
         ({"max_row_bytes": "0"}, "max_row_bytes"),
         ({"data_dir": __file__}, "data_dir"),
@@ -96,6 +98,16 @@ def test_env_values_are_validated_like_flags() -> None:
     with pytest.raises(ConfigError, match="invalid config beam_mode: 'turbo'"):
         parse_run_args([], {"PIPELINE_BEAM_MODE": "turbo"})
     assert parse_run_args([], {"PIPELINE_ENABLE_CACHE": "no"}).enable_cache is False
+
+
+def test_outputs_nothing_reads_are_computed_only_on_request() -> None:
+    default = parse_run_args([], {})
+    assert not default.transform_statistics and not default.eval_plots
+    flagged = parse_run_args(["--transform-statistics", "--eval-plots"], {})
+    assert flagged.transform_statistics and flagged.eval_plots
+    from_env = parse_run_args([], {"PIPELINE_TRANSFORM_STATISTICS": "yes",
+                                   "PIPELINE_EVAL_PLOTS": "true"})
+    assert from_env.transform_statistics and from_env.eval_plots
 
 
 def test_cli_rejects_bad_flags_with_exit_code_2(capsys: pytest.CaptureFixture) -> None:
@@ -143,3 +155,19 @@ def test_auto_beam_mode_runs_big_inputs_with_a_worker_per_core(monkeypatch) -> N
     assert chosen.for_input_size(MULTI_PROCESSING_MIN_BYTES) is chosen
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert config.for_input_size(MULTI_PROCESSING_MIN_BYTES).beam_mode is BeamMode.IN_MEMORY
+
+
+def test_the_beam_line_says_why_the_mode_was_chosen(monkeypatch) -> None:
+    from pipeline.config import MULTI_PROCESSING_MIN_BYTES, BeamRunner
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    config = PipelineConfig()
+    assert config.beam_mode_reason(3 << 20) == "(auto: 3 MB of input CSV, under 48 MB)"
+    assert config.beam_mode_reason(MULTI_PROCESSING_MIN_BYTES) == (
+        "(auto: 48 MB of input CSV, at least 48 MB)")
+    chosen = config.replace(beam_mode=BeamMode.MULTI_PROCESSING)
+    assert chosen.beam_mode_reason(0) == "(chosen by --beam-mode)"
+    cluster = config.replace(beam_runner=BeamRunner.PORTABLE, extra_beam_args=("--job_endpoint=x",))
+    assert cluster.beam_mode_reason(MULTI_PROCESSING_MIN_BYTES) == ""
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert config.beam_mode_reason(MULTI_PROCESSING_MIN_BYTES) == "(auto: one core)"

@@ -31,7 +31,7 @@ SINGLE_SPAN_IDS = [
 WINDOW_IDS = [
     "CsvExampleGen_span2", "StatisticsGen_span2", "CsvExampleGen", "RecordRunContext",
     "StatisticsGen", "ImportCuratedSchema", "previous_span_statistics", "ExampleValidator_span2",
-    "ExampleValidator", "DataGate", "latest_analyzer_cache_resolver", "Transform", "Trainer",
+    "ExampleValidator", "DataGate", "Transform", "Trainer",
     "latest_blessed_model_resolver", "Evaluator", "ServingPusher",
 ]
 
@@ -116,7 +116,20 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
         custom = json.loads(nodes[node_id].exec_properties["custom_config"])
         assert custom["code_fingerprint"] == key
         assert custom["project"] == config.declaration.code_view()
+    # Transform's own statistics only on request (--transform-statistics): nothing reads them.
+    assert nodes["Transform"].exec_properties["disable_statistics"] in (True, 1)
+    assert "pre_transform_stats" not in nodes["Transform"].outputs
     assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(nothing_read_or_run.data_dir) == []
+
+
+def test_transform_statistics_and_eval_plots_on_request(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    config = small_config(tmp_path, data_dir=tmp_path / "data", schema_path=CURATED_SCHEMA,
+                          transform_statistics=True, eval_plots=True)
+    nodes = {n.id: n for n in pipeline_graph.create_components(config, facts_for((), tmp_path))}
+    assert nodes["Transform"].exec_properties["disable_statistics"] in (False, 0)
+    assert {"pre_transform_stats", "post_transform_stats"} <= set(nodes["Transform"].outputs)
+    assert "CalibrationPlot" in nodes["Evaluator"].exec_properties["eval_config"]
 
 
 def test_a_window_graph_takes_its_spans_from_the_facts(
@@ -129,19 +142,24 @@ def test_a_window_graph_takes_its_spans_from_the_facts(
     assert [node.id for node in components] == WINDOW_IDS
 
 
-@pytest.mark.parametrize(("window", "enable_cache", "cached"), [
-    ((), True, False), ((3,), True, False), ((2, 3), True, True), ((2, 3), False, False)])
-def test_only_a_window_reads_the_latest_analyzer_cache(
-    nothing_read_or_run: Guard, tmp_path: Path, window: tuple[int, ...], enable_cache: bool,
-    cached: bool,
+@pytest.mark.parametrize(("window", "asked", "enable_cache", "cached"), [
+    ((), True, True, False), ((3,), True, True, False), ((2, 3), True, True, True),
+    ((2, 3), False, True, False), ((2, 3), True, False, False)])
+def test_only_a_window_asking_for_it_reads_the_latest_analyzer_cache(
+    nothing_read_or_run: Guard, tmp_path: Path, window: tuple[int, ...], asked: bool,
+    enable_cache: bool, cached: bool,
 ) -> None:
-    """A window's Transform reads the newest TransformCache through a LatestArtifactStrategy
-    resolver; a plain folder or one span has no such input, so TFX's cache still serves it;
-    `--no-cache` reuses nothing."""
-    from tfx import v1 as tfx
+    """With --analyzer-cache, a window's Transform reads the newest TransformCache through a
+    LatestArtifactStrategy resolver; by default, on a plain folder or one span there is no such
+    input, so TFX's cache still serves Transform; `--no-cache` reuses nothing."""
+    from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import (
+        LatestArtifactStrategy,
+    )
+    from tfx.types import standard_artifacts
 
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir,
-                          schema_path=CURATED_SCHEMA, enable_cache=enable_cache)
+                          schema_path=CURATED_SCHEMA, enable_cache=enable_cache,
+                          analyzer_cache=asked)
     nothing_read_or_run.arm()
     nodes = {n.id: n for n in pipeline_graph.create_pipeline(
         config, facts_for(window, nothing_read_or_run.data_dir)).components}
@@ -151,11 +169,9 @@ def test_only_a_window_reads_the_latest_analyzer_cache(
     assert ("analyzer_cache" in transform.inputs) is cached
     if cached:
         resolver = nodes[pipeline_graph.ANALYZER_CACHE_RESOLVER]
-        assert resolver.exec_properties["resolver_class"] is (
-            tfx.dsl.experimental.LatestArtifactStrategy)
-        assert transform.inputs["analyzer_cache"].type is (
-            tfx.types.standard_artifacts.TransformCache)
-        assert resolver.inputs["analyzer_cache"].type is tfx.types.standard_artifacts.TransformCache
+        assert resolver.exec_properties["resolver_class"] is LatestArtifactStrategy
+        assert transform.inputs["analyzer_cache"].type is standard_artifacts.TransformCache
+        assert resolver.inputs["analyzer_cache"].type is standard_artifacts.TransformCache
         assert resolver in transform.upstream_nodes
 
 
