@@ -201,6 +201,33 @@ def _airflow_lines(results: dict) -> list[str]:
         "scheduler share its imported libraries, which RSS counts once per process.", ""]
 
 
+# Issue 18's targets: (what, how it is read from the results, the limit; smaller is better).
+TARGETS = (
+    ("cold run, ours / TFX example", "ours_over_tfx_cold", 0.4),
+    ("re-run after a model code edit / cold run", "model_edit_over_cold", 0.3),
+    ("100x data (1.5 M rows) end to end, s", "seconds_at_100x", 360.0),
+    ("Airflow DAG run / local run", "airflow_over_local", 2.0),
+)
+
+
+def target_values(results: dict) -> dict[str, float | None]:
+    """Each target's measured value (None when its scenario did not run)."""
+    at_100x = [p["seconds"] for p in results.get("scaling", []) if p["scale"] == 100]
+    return {**summary(results), "seconds_at_100x": at_100x[0] if at_100x else None,
+            "airflow_over_local": (results.get("airflow") or {}).get("dag_run_over_local")}
+
+
+def _target_lines(results: dict) -> list[str]:
+    """One row per target: the limit, the measured value, met or not (or not measured)."""
+    values = target_values(results)
+    rows = []
+    for label, key, limit in TARGETS:
+        value = values.get(key)
+        verdict = "not measured" if value is None else ("met" if value <= limit else "NOT met")
+        rows.append([label, limit, value, verdict])
+    return ["### Targets (issue 18)", "", *_table(["target", "limit", "measured", ""], rows, 2), ""]
+
+
 def markdown(results: dict) -> str:
     """The tables docs/performance.md shows."""
     machine = results["machine"]
@@ -212,6 +239,7 @@ def markdown(results: dict) -> str:
         + "; warm / cold = " + _number(head["warm_over_cold"], 3)
         + " (--force through TFX's cache: " + _number(head["forced_warm_over_cold"], 2) + ")"
         + "; total wall-time exponent k = " + _number(head["total_exponent"], 2) + ".", "",
+        *_target_lines(results),
         *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
         *_airflow_lines(results),
         *windows.lines(results),

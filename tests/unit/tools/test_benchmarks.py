@@ -124,3 +124,22 @@ def test_windows_section_reports_transform_seconds_and_cache_use() -> None:
     assert "| cold, spans 2-4 (no cache) | 90.0 | 40.0 | no |" in text
     assert "Transform with the cache / cold: 0.50" in text
     assert windows.lines({}) == []
+
+
+def test_targets_table_says_met_not_met_or_not_measured() -> None:
+    results = {
+        "machine": {"date": "2026-01-01", "cpus": 2, "load_average": [0.1, 0.1, 0.1]},
+        "options": {"train_steps": 10},
+        "end_to_end": {"ours": {"cold": {"seconds": 80.0}, "model_edit": {"seconds": 30.0}},
+                       "tfx_example": {"cold": {"seconds": 190.0}}},
+        "scaling": [{**point(1000, 10.0, 30.0), "scale": 100, "seconds": 400.0}],
+        "airflow": {"dag_run_over_local": 1.5},
+    }
+    rows = {line.split(" | ")[0].lstrip("| "): line
+            for line in report._target_lines(results) if line.startswith("| ")}
+    assert rows["cold run, ours / TFX example"].endswith("| 0.42 | NOT met |")
+    assert rows["re-run after a model code edit / cold run"].endswith("| 0.38 | NOT met |")
+    assert rows["100x data (1.5 M rows) end to end, s"].endswith("| 400.0 | NOT met |")
+    assert rows["Airflow DAG run / local run"].endswith("| 1.50 | met |")
+    del results["airflow"]
+    assert "| Airflow DAG run / local run | 2.00 | - | not measured |" in report._target_lines(results)
