@@ -201,6 +201,7 @@ class PipelineConfig:
     workers: int = 0
     enable_cache: bool = True
     transform_statistics: bool = False
+    transform_tf2: bool = False
     eval_plots: bool = False
     analyzer_cache: bool = False
     min_free_mb: int = 200

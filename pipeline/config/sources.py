@@ -77,6 +77,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--transform-statistics", dest="transform_statistics", action="store_const", const=True,
         help="also compute Transform's pre- and post-transform statistics, schema and anomalies "
              "(off by default: nothing here reads them; docs/performance.md has their cost)")
+    arg("--transform-tf2", dest="transform_tf2", action="store_const", const=True,
+        help="trace preprocessing_fn as TF2 tf.functions, as tf.Transform does by default "
+             "(off: the TF1 graph, same outputs, about 10 s less per Transform; "
+             "docs/performance.md)")
     arg("--eval-plots", dest="eval_plots", action="store_const", const=True,
         help="also compute TFMA's plots (binary: calibration plot; multiclass: confusion matrix) "
              "per slice (off by default: nothing here reads them; docs/performance.md has their cost)")
@@ -161,7 +165,8 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "batch_size": int, "learning_rate": float, "seed": int, "workers": int,
     "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": _boolean,
-    "transform_statistics": _boolean, "eval_plots": _boolean, "analyzer_cache": _boolean,
+    "transform_statistics": _boolean, "transform_tf2": _boolean, "eval_plots": _boolean,
+    "analyzer_cache": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_password": Secret,
     "metadata_backend": MetadataBackend, "metadata_port": int,

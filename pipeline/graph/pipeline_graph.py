@@ -230,6 +230,7 @@ def create_components(
         schema=data_gate.outputs["validated_schema"],
         preprocessing_fn=project.preprocessing_fn,
         disable_statistics=not config.transform_statistics,
+        force_tf_compat_v1=not config.transform_tf2,
         custom_config={"code_fingerprint": facts.preprocessing_code_fingerprint,
                        "project": project.code_view()},
     )

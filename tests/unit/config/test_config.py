@@ -81,6 +81,7 @@ def test_config_is_frozen() -> None:
         ({"seed": "1.5"}, "seed"),
         ({"enable_cache": "maybe"}, "enable_cache"),
         ({"transform_statistics": "maybe"}, "transform_statistics"),
+        ({"transform_tf2": "maybe"}, "transform_tf2"),
         ({"eval_plots": "2"}, "eval_plots"),
         ({"min_free_mb": "-1"}, "min_free_mb"),
         ({"max_row_bytes": "0"}, "max_row_bytes"),
@@ -103,11 +104,12 @@ def test_env_values_are_validated_like_flags() -> None:
 def test_outputs_nothing_reads_are_computed_only_on_request() -> None:
     default = parse_run_args([], {})
     assert not default.transform_statistics and not default.eval_plots
-    flagged = parse_run_args(["--transform-statistics", "--eval-plots"], {})
-    assert flagged.transform_statistics and flagged.eval_plots
+    assert not default.transform_tf2
+    flagged = parse_run_args(["--transform-statistics", "--eval-plots", "--transform-tf2"], {})
+    assert flagged.transform_statistics and flagged.eval_plots and flagged.transform_tf2
     from_env = parse_run_args([], {"PIPELINE_TRANSFORM_STATISTICS": "yes",
-                                   "PIPELINE_EVAL_PLOTS": "true"})
-    assert from_env.transform_statistics and from_env.eval_plots
+                                   "PIPELINE_EVAL_PLOTS": "true", "PIPELINE_TRANSFORM_TF2": "1"})
+    assert from_env.transform_statistics and from_env.eval_plots and from_env.transform_tf2
 
 
 def test_cli_rejects_bad_flags_with_exit_code_2(capsys: pytest.CaptureFixture) -> None:

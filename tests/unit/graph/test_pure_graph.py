@@ -119,14 +119,17 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
     # Transform's own statistics only on request (--transform-statistics): nothing reads them.
     assert nodes["Transform"].exec_properties["disable_statistics"] in (True, 1)
     assert "pre_transform_stats" not in nodes["Transform"].outputs
+    # The TF1 graph unless --transform-tf2: the same outputs, without TF2's repeated tracing.
+    assert nodes["Transform"].exec_properties["force_tf_compat_v1"] in (True, 1)
     assert sorted(os.listdir(tmp_path)) == ["data"] and os.listdir(nothing_read_or_run.data_dir) == []
 
 
 def test_transform_statistics_and_eval_plots_on_request(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     config = small_config(tmp_path, data_dir=tmp_path / "data", schema_path=CURATED_SCHEMA,
-                          transform_statistics=True, eval_plots=True)
+                          transform_statistics=True, eval_plots=True, transform_tf2=True)
     nodes = {n.id: n for n in pipeline_graph.create_components(config, facts_for((), tmp_path))}
+    assert nodes["Transform"].exec_properties["force_tf_compat_v1"] in (False, 0)
     assert nodes["Transform"].exec_properties["disable_statistics"] in (False, 0)
     assert {"pre_transform_stats", "post_transform_stats"} <= set(nodes["Transform"].outputs)
     assert "CalibrationPlot" in nodes["Evaluator"].exec_properties["eval_config"]

@@ -84,18 +84,22 @@ def combined_preprocessing_fn(inputs: dict) -> dict:
     return outputs
 
 
-@pytest.fixture(scope="module")
-def transformed(tmp_path_factory) -> tuple[list[dict], str]:
-    """Transformed rows and the written Transform graph directory."""
-    temp = tmp_path_factory.mktemp("tft")
+def analyze_and_transform(temp: Path, tf_compat_v1: bool) -> tuple[list[dict], str]:
+    """Transformed rows and the written Transform graph directory, in one of tf.Transform's modes."""
     metadata = tft.DatasetMetadata.from_feature_spec(SPEC)
-    with tft_beam.Context(temp_dir=str(temp / "tmp"), force_tf_compat_v1=False):
+    with tft_beam.Context(temp_dir=str(temp / "tmp"), force_tf_compat_v1=tf_compat_v1):
         (rows, _), transform_fn = (raw_rows(), metadata) | tft_beam.AnalyzeAndTransformDataset(
             combined_preprocessing_fn, output_record_batches=False)
         _ = transform_fn | tft_beam.WriteTransformFn(str(temp / "transform"))
     # As Transform writes it: the raw schema beside the graph, for the serving feature spec.
     metadata_io.write_metadata(metadata, str(temp / "transform" / tft.TFTransformOutput.RAW_METADATA_DIR))
     return [{k: np.ravel(v)[0] for k, v in row.items()} for row in rows], str(temp / "transform")
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory) -> tuple[list[dict], str]:
+    """The pipeline's default: the TF1 graph (PipelineConfig.transform_tf2 off)."""
+    return analyze_and_transform(tmp_path_factory.mktemp("tft"), tf_compat_v1=True)
 
 
 def column(rows: list[dict], key: str) -> list:
@@ -154,6 +158,19 @@ def test_feature_treatments(transformed) -> None:
     assert column(rows, "user_xf") == users
     expected = set(features.transform_output_names(BINARY))
     assert expected <= set(rows[0])
+
+
+def test_tf2_tracing_transforms_every_row_as_the_default_tf1_graph(transformed, tmp_path) -> None:
+    """--transform-tf2 only changes how preprocessing_fn is traced, never a transformed value."""
+    tf1_rows, _ = transformed
+    tf2_rows, _ = analyze_and_transform(tmp_path, tf_compat_v1=False)
+    assert [sorted(row) for row in tf2_rows] == [sorted(row) for row in tf1_rows]
+    for tf1_row, tf2_row in zip(tf1_rows, tf2_rows, strict=True):
+        for key, value in tf1_row.items():
+            if isinstance(value, bytes):
+                assert tf2_row[key] == value, key
+            else:
+                np.testing.assert_allclose(tf2_row[key], value, rtol=1e-6, err_msg=key)
 
 
 def test_label_values_compare_as_strings() -> None:
