@@ -21,8 +21,12 @@ import threading
 import time
 from collections.abc import Sequence
 
-# What the DAG file's graph and the components' executors import: TFX's components import their
-# executors, and those TensorFlow, Beam, TFDV, Transform and TFMA; the Trainer's run_fn tf_keras.
+from pipeline import environment
+
+# What the DAG file's graph and the components' executors import: TFX's component modules import
+# their executors, and those TensorFlow, Beam, TFDV, Transform and TFMA; the Trainer's run_fn
+# tf_keras. Never `tfx.v1` nor the `tfx.components` catalogue's __init__ (every component and
+# extension, the Kubernetes and Vertex AI clients): the local runner skips them too.
 PRELOADED = (
     "tensorflow",
     "tf_keras",
@@ -30,8 +34,14 @@ PRELOADED = (
     "tensorflow_data_validation",
     "tensorflow_transform.beam",
     "tensorflow_model_analysis",
-    "tfx.v1",
-    "tfx.components",
+    "tfx.components.example_gen.csv_example_gen.component",
+    "tfx.components.statistics_gen.component",
+    "tfx.components.schema_gen.component",
+    "tfx.components.schema_gen.import_schema_gen.component",
+    "tfx.components.transform.component",
+    "tfx.components.trainer.component",
+    "tfx.components.evaluator.component",
+    "tfx.components.pusher.component",
     "tfx.orchestration.airflow.airflow_dag_runner",
 )
 
@@ -44,6 +54,7 @@ def preload(modules: Sequence[str] = PRELOADED) -> float:
     """Import the libraries every task needs; the seconds it took."""
     started = time.monotonic()
     threads = {thread.ident for thread in threading.enumerate()}
+    environment.skip_package_init()
     for name in modules:
         importlib.import_module(name)
     new = [thread.name for thread in threading.enumerate() if thread.ident not in threads]
@@ -53,9 +64,25 @@ def preload(modules: Sequence[str] = PRELOADED) -> float:
     return time.monotonic() - started
 
 
+def prepare_for_forking() -> float:
+    """The scheduler's preload, leaving only third-party libraries for tasks to inherit."""
+    seconds = preload()
+    _forget_project_modules()
+    return seconds
+
+
+def _forget_project_modules() -> None:
+    """Drop this project's modules the preload imported, so each forked task imports the
+    current pipeline/ and models/ (this module and its packages stay: they are running)."""
+    running = {"pipeline", "pipeline.run", __name__}
+    for name in [n for n in sys.modules if n.split(".")[0] in ("pipeline", "models")]:
+        if name not in running:
+            del sys.modules[name]
+
+
 def main(argv: Sequence[str]) -> None:
     """Preload, then run Airflow's CLI with `argv` (e.g. ["scheduler"]) in this process."""
-    seconds = preload()
+    seconds = prepare_for_forking()
     print(f"preloaded {', '.join(PRELOADED)} in {seconds:.1f} s before the scheduler starts "
           "forking tasks", flush=True)
     from airflow.__main__ import main as airflow_main

@@ -3,11 +3,14 @@ forked from it, and a preload that would start a thread before forking is refuse
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from pipeline.config import PROJECT_ROOT
 from pipeline.run import airflow_server
 from pipeline.run.airflow_scheduler import PreloadError, preload
 
@@ -58,3 +61,26 @@ def test_preload_refuses_a_module_that_starts_a_thread(tmp_path: Path, monkeypat
             preload([name])
     finally:
         sys.modules[name].STOP.set()
+
+
+@pytest.mark.slow
+def test_the_scheduler_preload_imports_no_catalogue_and_keeps_no_project_module() -> None:
+    """The real list in a fresh interpreter: TFX's component modules without `tfx.v1` or the
+    `tfx.components` catalogue (Kubernetes and Vertex AI clients), and no pipeline/ or models/
+    module left for a forked task to inherit stale."""
+    probe = (
+        "import sys\n"
+        "from pipeline.run.airflow_scheduler import PRELOADED, prepare_for_forking\n"
+        "prepare_for_forking()\n"
+        "from tfx.components.transform.component import Transform\n"
+        "import tfx.components\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pipeline', 'models')))\n"
+        "print('tfx.v1' in sys.modules, 'kubernetes' in sys.modules,\n"
+        "      hasattr(tfx.components, 'InfraValidator'), all(m in sys.modules for m in PRELOADED))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+                            cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    kept, flags = result.stdout.splitlines()[-2:]
+    assert kept == "['pipeline', 'pipeline.run', 'pipeline.run.airflow_scheduler']"
+    assert flags == "False False False True"
