@@ -318,6 +318,18 @@ def test_both_serving_signatures_agree_with_the_task_outputs(trained) -> None:
         examples=examples)
 
 
+def test_the_export_saves_no_keras_object(trained) -> None:
+    """Only variables, the Transform graph's resources and the signatures: a saved Keras object
+    would be traced again at export for a Keras reload nobody does (seconds per Trainer run)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    _, serving_dir, _ = trained
+    saved = saved_model_pb2.SavedModel.FromString((Path(serving_dir) / "saved_model.pb").read_bytes())
+    identifiers = {node.user_object.identifier for node in saved.meta_graphs[0].object_graph_def.nodes
+                   if node.WhichOneof("kind") == "user_object"}
+    assert not {i for i in identifiers if "keras" in i}, identifiers
+
+
 def test_hyperparameters_come_from_the_project_then_custom_config() -> None:
     project = {"hyperparameters": {"batch_size": 64, "seed": 7}}
     hparams = model.Hyperparameters.from_custom_config(
