@@ -13,6 +13,8 @@ from pipeline.errors import WorkFailed
 
 LOCAL_DB = "mlflow.db"
 
+SQLITE_FILE_PREFIX = "sqlite:///"
+
 
 LOCAL_ARTIFACTS = "artifacts"
 
@@ -34,8 +36,18 @@ class MirrorSettings:
 
     @property
     def artifact_root(self) -> str | None:
-        """Artifact location of new experiments: the local folder's, or the server's default."""
-        return (self.local_dir / LOCAL_ARTIFACTS).as_uri() if self.local_dir else None
+        """Artifact location of new experiments: beside a SQLite file (the local store's or a
+        given one's), a server's or file store's own default, state/mlflow for another database;
+        never MLflow's default of ./mlruns under whichever folder the command ran in."""
+        if self.local_dir:
+            return (self.local_dir / LOCAL_ARTIFACTS).as_uri()
+        scheme = urlparse(self.tracking_uri).scheme
+        if scheme in ("http", "https", "databricks", "file"):
+            return None
+        if self.tracking_uri.startswith(SQLITE_FILE_PREFIX):
+            database = Path(self.tracking_uri.removeprefix(SQLITE_FILE_PREFIX)).resolve()
+            return (database.parent / LOCAL_ARTIFACTS).as_uri()
+        return (STATE_DIR / "mlflow" / LOCAL_ARTIFACTS).as_uri()
 
     @property
     def database(self) -> Path | None:
@@ -63,7 +75,7 @@ def mirror_settings(config: PipelineConfig) -> MirrorSettings | None:
     if config.tracking_uri:
         return MirrorSettings(config.tracking_uri, None)
     folder = local_dir(config)
-    return MirrorSettings(f"sqlite:///{folder / LOCAL_DB}", folder)
+    return MirrorSettings(f"{SQLITE_FILE_PREFIX}{folder / LOCAL_DB}", folder)
 
 
 def check_reachable(settings: MirrorSettings, timeout_s: float = CONNECT_TIMEOUT_S) -> None:

@@ -44,6 +44,19 @@ def test_off_and_explicit_uris(tmp_path: Path) -> None:
     assert remote is not None and remote.local_dir is None and remote.artifact_root is None
 
 
+@pytest.mark.parametrize(("uri", "root"), [
+    ("sqlite:////srv/mlflow/runs.db", Path("/srv/mlflow/artifacts")),
+    ("sqlite:///runs.db", Path.cwd() / "artifacts"),
+    ("postgresql://mlflow@db/mlflow", STATE_DIR / "mlflow" / "artifacts"),
+])
+def test_a_given_database_store_keeps_artifacts_beside_it_not_in_the_working_folder(
+    tmp_path: Path, uri: str, root: Path
+) -> None:
+    """MLflow's own default would be ./mlruns under whichever folder the command ran in."""
+    settings = mirror_settings(small_config(tmp_path, tracking_uri=uri))
+    assert settings is not None and settings.artifact_root == root.as_uri()
+
+
 @pytest.mark.parametrize("value", ["mlflow.db", "localhost:5000", "OFF"])
 def test_a_tracking_uri_that_is_no_uri_is_refused_naming_the_field(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match="invalid config tracking_uri"):
