@@ -194,14 +194,15 @@ def cold_transform_graph(config: PipelineConfig, transform_id: int, output: Path
 
 
 def transformed(graph_uri: str, serialized: list[bytes]) -> dict[str, object]:
-    """The transform graph applied to serialized tf.Examples, as numpy arrays."""
+    """The transform graph applied to serialized tf.Examples, as numpy arrays (through the Keras
+    layer: transform_raw_features runs a TF1 graph, Transform's default, only outside eager mode)."""
     import tensorflow as tf
     import tensorflow_transform as tft
 
     output = tft.TFTransformOutput(graph_uri)
     raw = tf.io.parse_example(tf.constant(serialized), output.raw_feature_spec())
     return {name: tf.sparse.to_dense(value).numpy() if isinstance(value, tf.SparseTensor)
-            else value.numpy() for name, value in output.transform_raw_features(raw).items()}
+            else value.numpy() for name, value in output.transform_features_layer()(raw).items()}
 
 
 def test_a_sliding_window_reads_analysed_spans_from_the_analyzer_cache(
