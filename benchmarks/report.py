@@ -218,14 +218,51 @@ def target_values(results: dict) -> dict[str, float | None]:
 
 
 def _target_lines(results: dict) -> list[str]:
-    """One row per target: the limit, the measured value, met or not (or not measured)."""
+    """One row per target: the limit, the measured value, met or not (or not measured), and the
+    measured breakdown that explains the value."""
     values = target_values(results)
     rows = []
     for label, key, limit in TARGETS:
         value = values.get(key)
         verdict = "not measured" if value is None else ("met" if value <= limit else "NOT met")
-        rows.append([label, limit, value, verdict])
-    return ["### Targets (issue 18)", "", *_table(["target", "limit", "measured", ""], rows, 2), ""]
+        rows.append([label, limit, value, verdict, _where_the_time_goes(key, results)])
+    header = ["target", "limit", "measured", "", "where the time goes"]
+    return ["### Targets (issue 18)", "", *_table(header, rows, 2), ""]
+
+
+def _where_the_time_goes(key: str, results: dict) -> str:
+    """The measured seconds behind a target's value ('-' when its scenario did not run)."""
+    ours = results.get("end_to_end", {}).get("ours", {})
+    if key == "ours_over_tfx_cold":
+        return _run_breakdown(ours.get("cold"), executed_only=False)
+    if key == "model_edit_over_cold":
+        return _run_breakdown(ours.get("model_edit"), executed_only=True)
+    if key == "seconds_at_100x":
+        at_100x = [p for p in results.get("scaling", []) if p["scale"] == 100]
+        return _breakdown(at_100x[0]["components"], at_100x[0]["seconds"]) if at_100x else "-"
+    scenario = results.get("airflow")
+    if key == "airflow_over_local" and scenario:
+        return (f"DAG run {_number(scenario['airflow'].get('dag_run_seconds'))} s, local run "
+                f"{_number((scenario.get('local') or {}).get('seconds'))} s")
+    return "-"
+
+
+def _run_breakdown(run: dict | None, executed_only: bool) -> str:
+    """A run's seconds in its components (executed ones only: not cached) and outside them."""
+    if not run or not run.get("components"):
+        return "-"
+    components = {node: c["seconds"] for node, c in run["components"].items()
+                  if not executed_only or c.get("state") == "COMPLETE"}
+    outside = run["seconds"] - sum(c["seconds"] for c in run["components"].values())
+    return _breakdown(components, sum(components.values()) + outside)
+
+
+def _breakdown(components: dict[str, float], total: float) -> str:
+    """'components X s (the three largest), outside them Y s': the seconds that set a total."""
+    inside = sum(components.values())
+    largest = sorted(components.items(), key=lambda item: -item[1])[:3]
+    named = ", ".join(f"{node} {seconds:.1f}" for node, seconds in largest if seconds >= 1.0)
+    return f"components {inside:.1f} s ({named}), outside them {total - inside:.1f} s"
 
 
 def markdown(results: dict) -> str:
