@@ -54,7 +54,6 @@ def preload(modules: Sequence[str] = PRELOADED) -> float:
     """Import the libraries every task needs; the seconds it took."""
     started = time.monotonic()
     threads = {thread.ident for thread in threading.enumerate()}
-    environment.skip_package_init()
     for name in modules:
         importlib.import_module(name)
     new = [thread.name for thread in threading.enumerate() if thread.ident not in threads]
@@ -66,6 +65,7 @@ def preload(modules: Sequence[str] = PRELOADED) -> float:
 
 def prepare_for_forking() -> float:
     """The scheduler's preload, leaving only third-party libraries for tasks to inherit."""
+    environment.skip_package_init()
     seconds = preload()
     _forget_project_modules()
     return seconds
