@@ -234,12 +234,15 @@ def _where_the_time_goes(key: str, results: dict) -> str:
     """The measured seconds behind a target's value ('-' when its scenario did not run)."""
     ours = results.get("end_to_end", {}).get("ours", {})
     if key == "ours_over_tfx_cold":
-        return _run_breakdown(ours.get("cold"), executed_only=False)
+        return _run_breakdown(ours.get("cold"))
     if key == "model_edit_over_cold":
-        return _run_breakdown(ours.get("model_edit"), executed_only=True)
+        return _run_breakdown(ours.get("model_edit"))
     if key == "seconds_at_100x":
         at_100x = [p for p in results.get("scaling", []) if p["scale"] == 100]
-        return _breakdown(at_100x[0]["components"], at_100x[0]["seconds"]) if at_100x else "-"
+        if not at_100x:
+            return "-"
+        components = at_100x[0]["components"]
+        return _breakdown(components, at_100x[0]["seconds"] - sum(components.values()))
     scenario = results.get("airflow")
     if key == "airflow_over_local" and scenario:
         return (f"DAG run {_number(scenario['airflow'].get('dag_run_seconds'))} s, local run "
@@ -247,22 +250,22 @@ def _where_the_time_goes(key: str, results: dict) -> str:
     return "-"
 
 
-def _run_breakdown(run: dict | None, executed_only: bool) -> str:
-    """A run's seconds in its components (executed ones only: not cached) and outside them."""
+def _run_breakdown(run: dict | None) -> str:
+    """A run's seconds in the components it executed (not cached) and outside them, split as
+    the fixed-costs line splits the cold run."""
     if not run or not run.get("components"):
         return "-"
-    components = {node: c["seconds"] for node, c in run["components"].items()
-                  if not executed_only or c.get("state") == "COMPLETE"}
-    outside = run["seconds"] - sum(c["seconds"] for c in run["components"].values())
-    return _breakdown(components, sum(components.values()) + outside)
+    executed = {node: c["seconds"] for node, c in run["components"].items()
+                if c.get("state") == "COMPLETE"}
+    return _breakdown(executed, fixed_costs.outside_components(run)["outside_components_seconds"])
 
 
-def _breakdown(components: dict[str, float], total: float) -> str:
+def _breakdown(components: dict[str, float], outside: float) -> str:
     """'components X s (the three largest), outside them Y s': the seconds that set a total."""
-    inside = sum(components.values())
     largest = sorted(components.items(), key=lambda item: -item[1])[:3]
     named = ", ".join(f"{node} {seconds:.1f}" for node, seconds in largest if seconds >= 1.0)
-    return f"components {inside:.1f} s ({named}), outside them {total - inside:.1f} s"
+    listed = f" ({named})" if named else ""
+    return f"components {sum(components.values()):.1f} s{listed}, outside them {outside:.1f} s"
 
 
 def markdown(results: dict) -> str:

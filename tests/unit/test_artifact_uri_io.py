@@ -39,11 +39,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     # The up-to-date check must not import TensorFlow (it exists to skip that cost), so it checks
     # that local outputs still exist and asks fileio only for URIs (`if not is_uri(uri)` first).
     ("pipeline/run/up_to_date.py", "output_exists", "Path"): "guarded by is_uri, TF-free",
-    # The TF-free readers' one way to artifact files: each function takes the local branch only
-    # when is_uri() is false and hands URIs to tf.io.gfile.
     # A sqlite:/// MLflow tracking URI names a database file on this machine (not an artifact):
     # its artifacts go beside it.
     ("pipeline/mirror/settings.py", "artifact_root", "Path"): "the file of a sqlite:/// store",
+    # The TF-free readers' one way to artifact files: each function takes the local branch only
+    # when is_uri() is false and hands URIs to tf.io.gfile.
     **{("pipeline/metadata/artifact_files.py", function, "Path"): "local branch of is_uri"
        for function in ("is_file", "is_dir", "read_text", "read_bytes", "local_folder", "source_uri")},
 }
