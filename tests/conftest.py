@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline import environment
-from pipeline.config import PipelineConfig
-from tests.support.configs import small_config
+from tests.support import hermetic
+
+# Before the pipeline's config is imported (it reads PIPELINE_STATE_DIR once): every default folder
+# of this process and of every command a test starts lies in a tree of this session's own.
+SESSION_TREE = Path(tempfile.mkdtemp(prefix="pipeline-tests-"))
+hermetic.isolate(os.environ, SESSION_TREE)
+
+from pipeline import environment  # noqa: E402
+from pipeline.config import PipelineConfig  # noqa: E402
+from tests.support.configs import small_config  # noqa: E402
 
 # Entry point of the test process: TensorFlow must see these before anything imports it.
 environment.prepare()
+CHECKOUT = Path(__file__).resolve().parents[1]
 # Pipeline runs in tests (in-process or `python -m pipeline run` subprocesses) do not mirror
 # themselves into MLflow unless a test asks for it (--tracking-uri, or deleting this variable):
 # the mirror's own tests cover that, and the other runs stay as fast as before it existed.
@@ -91,14 +100,50 @@ SHARED_RUN_FIXTURES = {"bundled_runs", "shared_run", "shared_config"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by the folder they live in, and group them for `pytest -n` (pytest-xdist, loadgroup)."""
     for item in items:
-        folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
+        path = Path(str(item.fspath)).resolve()
+        tests = Path(__file__).parent
+        folder = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
         if folder in FOLDER_MARKERS:
             item.add_marker(FOLDER_MARKERS[folder])
-        item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+        item.add_marker(pytest.mark.xdist_group(_worker_group(item, path)))
 
 
-def _worker_group(item: pytest.Item) -> str:
+def _worker_group(item: pytest.Item, path: Path) -> str:
     """One worker per file (module fixtures run once); one for all readers of the shared runs."""
     if SHARED_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
         return "shared_runs"
-    return Path(str(item.fspath)).relative_to(Path(__file__).parent).as_posix()
+    return path.relative_to(CHECKOUT).as_posix() if path.is_relative_to(CHECKOUT) else str(path)
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """The process that runs the session: pytest alone, or xdist's controller (not a worker)."""
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember the checkout as the session found it."""
+    if _is_controller(session.config):
+        session.config.stash[CHECKOUT_KEY] = hermetic.snapshot(CHECKOUT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when it left anything in the checkout; remove this process's own tree."""
+    shutil.rmtree(SESSION_TREE, ignore_errors=True)
+    before = session.config.stash.get(CHECKOUT_KEY, None)
+    if before is None:
+        return
+    found = hermetic.leftovers(before, hermetic.snapshot(CHECKOUT))
+    session.config.stash[LEFTOVERS_KEY] = found
+    if found:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Name what the session left in the checkout, under the usual summary."""
+    found = config.stash.get(LEFTOVERS_KEY, [])
+    if found:
+        terminalreporter.write_line(hermetic.report(found), red=True)
+
+
+CHECKOUT_KEY = pytest.StashKey[hermetic.Snapshot]()
+LEFTOVERS_KEY = pytest.StashKey[list[str]]()

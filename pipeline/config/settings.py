@@ -7,7 +7,7 @@ import dataclasses
 import enum
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,21 @@ from pipeline.config.secrets import Secret, secret
 from pipeline.errors import InvalidInput
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = PROJECT_ROOT / "state"
 MODELS_DIR = PROJECT_ROOT / "models"
 ENV_PREFIX = "PIPELINE_"
+STATE_DIR_ENV = f"{ENV_PREFIX}STATE_DIR"
+
+
+def state_dir(environ: Mapping[str, str]) -> Path:
+    """Where every command keeps what it makes by default (artifacts, metadata, served versions, logs,
+    Airflow's home): the checkout's state/, or $PIPELINE_STATE_DIR for a second, separate tree (a test
+    session's own, so no test ever reads or writes the checkout's state)."""
+    chosen = environ.get(STATE_DIR_ENV, "")
+    return Path(chosen).resolve() if chosen else PROJECT_ROOT / "state"
+
+
+# The process's environment is this module's boundary: read once, when the config is first imported.
+STATE_DIR = state_dir(os.environ)
 # Fields left at this value are filled from the project's declaration (no real path has a NUL).
 FROM_PROJECT = Path("\0from-project")
 # tracking_uri value that turns the MLflow mirror off ("" means the local store under state/).
