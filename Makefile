@@ -47,7 +47,7 @@ lint: env  ## ruff over every Python file of the project
 typecheck: env  ## mypy (basic mode) over pipeline/ and models/
 	$(VENV)/bin/mypy
 
-schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
+schema: env  ## infer a schema from the bundled data into state/schema/ for review against the curated models/<project>/schema.pbtxt
 	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
 
 serve-config: env  ## write TF Serving config files (serving/<project>/) from the pushed versions in MLMD
