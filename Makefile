@@ -36,8 +36,8 @@ run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to c
 test: env check  ## lint, type check, then every test on $(TEST_WORKERS) workers: unit, end to end, orchestrators, services
 	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-test-unit: env  ## the fast unit tests (tests/unit without the slow ones that run TensorFlow or Beam)
-	$(PYTHON) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
+test-unit: env  ## the fast unit tests (tests/unit and the projects' models/*/tests, without the slow ones that run TensorFlow or Beam)
+	$(PYTHON) -m pytest tests/unit models -m "not slow" $(PYTEST_ARGS)
 
 check: lint typecheck  ## ruff and mypy, as CI runs them
 

@@ -1,24 +1,16 @@
-"""Shared fixtures: the TF environment, tiny data, and one pipeline run per bundled project per session."""
+"""Shared fixtures: tiny data and one pipeline run per bundled project per session (the TF environment
+is the root conftest.py's)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline import environment
 from pipeline.config import PipelineConfig
 from tests.support.configs import small_config
-
-# Entry point of the test process: TensorFlow must see these before anything imports it.
-environment.prepare()
-# Pipeline runs in tests (in-process or `python -m pipeline run` subprocesses) do not mirror
-# themselves into MLflow unless a test asks for it (--tracking-uri, or deleting this variable):
-# the mirror's own tests cover that, and the other runs stay as fast as before it existed.
-os.environ.setdefault("PIPELINE_TRACKING_URI", "off")
 
 
 class BundledRuns:
@@ -79,8 +71,11 @@ def shared_run(bundled_runs: BundledRuns):
     return bundled_runs.run("taxi")
 
 
-# Each folder of tests/ is one speed class; `make test-unit` runs tests/unit alone.
+# Each folder of tests/ is one speed class; `make test-unit` runs tests/unit and the projects' tests.
 FOLDER_MARKERS = {"e2e": "e2e", "orchestrators": "orchestrator", "services": "service"}
+# Test paths are named from the repository root, so a project's tests (models/<name>/tests/) get a
+# worker group of their own too.
+REPOSITORY = Path(__file__).parent.parent
 
 
 # Fixtures whose pipeline runs are made once per session: every test reading them shares one worker.
@@ -91,14 +86,19 @@ SHARED_RUN_FIXTURES = {"bundled_runs", "shared_run", "shared_config"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by the folder they live in, and group them for `pytest -n` (pytest-xdist, loadgroup)."""
     for item in items:
-        folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
-        if folder in FOLDER_MARKERS:
-            item.add_marker(FOLDER_MARKERS[folder])
+        parts = _test_path(item).parts
+        if parts[0] == "tests" and parts[1] in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[parts[1]])
         item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
+
+
+def _test_path(item: pytest.Item) -> Path:
+    """The test's file relative to the repository: tests/... or models/<name>/tests/..."""
+    return Path(str(item.fspath)).relative_to(REPOSITORY)
 
 
 def _worker_group(item: pytest.Item) -> str:
     """One worker per file (module fixtures run once); one for all readers of the shared runs."""
     if SHARED_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
         return "shared_runs"
-    return Path(str(item.fspath)).relative_to(Path(__file__).parent).as_posix()
+    return _test_path(item).as_posix()
