@@ -20,13 +20,25 @@ from pipeline.config.project import load_project
 pytestmark = [pytest.mark.slow, pytest.mark.taxi]
 
 
+def label_and_weight(fare: tf.Tensor, tips: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The project's rule on two columns, as Transform feeds them (dense, or sparse when optional)."""
+    return preprocessing.label_and_weight({preprocessing.FARE_KEY: fare, preprocessing.TIPS_KEY: tips})
+
+
 def test_the_label_is_a_tip_above_a_fifth_of_a_positive_fare() -> None:
     fare = tf.constant([10.0, 10.0, 0.0, 10.0])
     tips = tf.SparseTensor([[0, 0], [1, 0], [2, 0]], [3.0, 2.0, 1.0], [4, 1])
-    inputs = {preprocessing.FARE_KEY: fare, preprocessing.TIPS_KEY: tips}
-    label, weight = preprocessing.label_and_weight(inputs)
+    label, weight = label_and_weight(fare, tips)
     assert label.numpy().tolist() == [1, 0, 0, 0]
     assert weight.numpy().tolist() == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_a_row_without_a_fare_weighs_nothing() -> None:
+    fare = tf.SparseTensor([[0, 0], [2, 0]], [10.0, 10.0], [3, 1])
+    tips = tf.constant([3.0, 2.0, 1.0])
+    label, weight = label_and_weight(fare, tips)
+    assert label.numpy().tolist() == [1, 0, 0]
+    assert weight.numpy().tolist() == [1.0, 0.0, 1.0]
 
 
 def test_the_preprocessing_fn_reads_its_declared_features_and_label_sources() -> None:
@@ -34,6 +46,7 @@ def test_the_preprocessing_fn_reads_its_declared_features_and_label_sources() ->
     from tensorflow_transform import impl_helper
 
     project = load_project("taxi", MODELS_DIR)
+    assert project.schema == "models/taxi/schema.pbtxt"  # beside the declaration, as init writes it
     schema = io_utils.parse_pbtxt_file(str(PROJECT_ROOT / project.schema), schema_pb2.Schema())
     specs = impl_helper.get_type_specs_from_feature_specs(
         schema_utils.schema_as_feature_spec(schema).feature_spec)
