@@ -290,7 +290,7 @@ class RecordedRun:
     run_id: str
     metrics: dict[str, float]
     files: dict[str, list[str]]
-    model: str
+    model: str | None  # the Trainer's SavedModel; None when the run has none
 
 
 def read_run(name: str, scratch: Path) -> RecordedRun:
@@ -304,18 +304,20 @@ def read_run(name: str, scratch: Path) -> RecordedRun:
     if facts is None:
         raise RuntimeError(f"run {run_id} of {name} recorded no evaluation metrics")
     components = records.component_runs(store, run_id)
-    uri = Path(_output_uri(components, EXAMPLE_GEN, "examples", f"run {run_id} of {name}"))
-    files = {split: sorted(str(p) for p in (uri / f"Split-{split}").glob("*")) for split in SPLITS}
-    model = _output_uri(components, TRAINER, "model", f"run {run_id} of {name}")
-    return RecordedRun(run_id, facts["metrics"], files, str(Path(model) / SERVING_FORMAT))
+    examples = _output_uri(components, EXAMPLE_GEN, "examples")
+    if examples is None:
+        raise RuntimeError(f"run {run_id} of {name} has no {EXAMPLE_GEN} examples")
+    files = {split: sorted(str(p) for p in (Path(examples) / f"Split-{split}").glob("*"))
+             for split in SPLITS}
+    model = _output_uri(components, TRAINER, "model")
+    return RecordedRun(run_id, facts["metrics"], files,
+                       str(Path(model) / SERVING_FORMAT) if model else None)
 
 
-def _output_uri(components: Sequence, node_id: str, key: str, run: str) -> str:
-    """The uri of one component's output in the run; an error naming both when it has none."""
+def _output_uri(components: Sequence, node_id: str, key: str) -> str | None:
+    """The uri of one component's output in the run, if it has one."""
     found = [c for c in components if c.node_id == node_id and c.outputs.get(key)]
-    if not found:
-        raise RuntimeError(f"{run} has no {node_id} {key}")
-    return found[0].outputs[key][0].uri
+    return found[0].outputs[key][0].uri if found else None
 
 
 def decode(files: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
@@ -355,9 +357,12 @@ def labelled(run: RecordedRun, split: str, project: Project) -> pd.DataFrame:
     """One split as a frame of the declared features and label columns (and a derived label)."""
     columns = list(dict.fromkeys(project.feature_names + label_columns(project)))
     frame = decode(run.files[split], columns)
-    if derived_label(project):
-        frame = frame.join(transformed(run.model, run.files[split], project))
-    return frame
+    if not derived_label(project):
+        return frame
+    if run.model is None:
+        raise RuntimeError(f"run {run.run_id} of {project.name} has no {TRAINER} model to compute "
+                           f"its derived label '{project.label}' with")
+    return frame.join(transformed(run.model, run.files[split], project))
 
 
 def benchmark_project(name: str, work_dir: Path, timeout: float, reuse: bool) -> dict:
