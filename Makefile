@@ -36,8 +36,8 @@ run: env  ## run the pipeline on the bundled data (ARGS="--train-steps 500" to c
 test: env check  ## lint, type check, then every test on $(TEST_WORKERS) workers: unit, end to end, orchestrators, services
 	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-test-unit: env  ## the fast unit tests (tests/unit without the slow ones that run TensorFlow or Beam)
-	$(PYTHON) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
+test-unit: env  ## the fast unit tests (tests/unit and the projects' models/*/tests, without the slow ones that run TensorFlow or Beam)
+	$(PYTHON) -m pytest tests/unit models -m "not slow" $(PYTEST_ARGS)
 
 check: lint typecheck  ## ruff and mypy, as CI runs them
 
@@ -47,7 +47,7 @@ lint: env  ## ruff over every Python file of the project
 typecheck: env  ## mypy (basic mode) over pipeline/ and models/
 	$(VENV)/bin/mypy
 
-schema: env  ## infer a schema from the bundled data into state/schema/ for review against data/schema/
+schema: env  ## infer a schema from the bundled data into state/schema/ for review against the curated models/<project>/schema.pbtxt
 	$(PYTHON) -m pipeline infer-schema --output state/schema/schema.pbtxt
 
 serve-config: env  ## write TF Serving config files (serving/<project>/) from the pushed versions in MLMD

@@ -1,8 +1,8 @@
 """Model measurements that need TensorFlow, run as their own process by the suite.
 
 Quality: each Evaluator's overall metrics, and both models scored on the same held-out rows
-(rows in the eval split of both pipelines, labelled by our rule). Serving: p50/p99 latency of the
-served SavedModel's signatures loaded in process, per batch size.
+(rows in the eval split of both pipelines, labelled by our model's Transform graph). Serving:
+p50/p99 latency of the served SavedModel's signatures loaded in process, per batch size.
 
     python -m benchmarks.probe --spec probe_spec.json --output probe.json
 """
@@ -52,16 +52,23 @@ def eval_records(examples_uri: str) -> dict[tuple, bytes]:
     return records
 
 
-def labels_and_weights(records: list[bytes]):
-    """Our label rule (tips > 20% of fare, weight 0 without a fare) applied to raw examples."""
+def labels_and_weights(model_dir: str, records: list[bytes]):
+    """The project's label and weight of raw examples, from our model's transform_features signature:
+    the project's own rule, whatever it is, without importing the project's code."""
+    import numpy as np
     import tensorflow as tf
 
-    from models.taxi.preprocessing import label_and_weight
-    from tools import taxi as features
+    from models.common.features import WEIGHT_KEY, label_key
+    from models.common.model import TRANSFORM_SIGNATURE
+    from pipeline.config import PipelineConfig
 
-    spec = {key: tf.io.VarLenFeature(tf.float32) for key in features.label_source_keys()}
-    label, weight = label_and_weight(tf.io.parse_example(tf.constant(records), spec))
-    return label.numpy(), weight.numpy()
+    signature = tf.saved_model.load(model_dir).signatures[TRANSFORM_SIGNATURE]
+    key = label_key(PipelineConfig().declaration)
+    batches = [signature(examples=tf.constant(records[start:start + PREDICT_BATCH]))
+               for start in range(0, len(records), PREDICT_BATCH)]
+    label = np.concatenate([batch[key].numpy().reshape(-1) for batch in batches])
+    weight = np.concatenate([batch[WEIGHT_KEY].numpy().reshape(-1) for batch in batches])
+    return label, weight
 
 
 def predictions(model_dir: str, output_key: str, records: list[bytes]):
@@ -100,7 +107,7 @@ def common_holdout(spec: dict) -> dict[str, object]:
     ordered = [records[key] for key in sorted(records)]
     if not ordered:
         return {"rows": 0}
-    label, weight = labels_and_weights(ordered)
+    label, weight = labels_and_weights(spec["ours_model"], ordered)
     result: dict[str, object] = {"rows": len(ordered), "weighted_rows": float(weight.sum())}
     result["ours"] = scores(label, weight, predictions(spec["ours_model"], PROBABILITY_OUTPUT,
                                                        ordered))

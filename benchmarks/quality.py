@@ -2,10 +2,11 @@
 
 For each project: one run of our pipeline (its CLI, default steps) into a scratch root; the same
 train/eval split that run's CsvExampleGen wrote, decoded to a frame of the declared features and
-the label; a one-hot + standardized encoding; LogisticRegression (LinearRegression) and
-HistGradientBoosting fitted on train and scored on eval with the task's primary metric; compared
-with the Evaluator's metric the run recorded. Our model passes when it is within the task's
-tolerance of every baseline: 0.015 AUC (binary), 0.04 accuracy (multi-class), 15 % RMSE (regression).
+the label (a label the project derives, as the run's own Transform graph computes it); a one-hot +
+standardized encoding; LogisticRegression (LinearRegression) and HistGradientBoosting fitted on
+train and scored on eval with the task's primary metric; compared with the Evaluator's metric the
+run recorded. Our model passes when it is within the task's tolerance of every baseline: 0.015 AUC
+(binary), 0.04 accuracy (multi-class), 15 % RMSE (regression).
 
 Writes quality.json and quality.md to --output (benchmarks/results by default) and prints the table.
 """
@@ -19,22 +20,26 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from models.common.features import WEIGHT_KEY, label_key
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, store_config
 from pipeline.config.project import TASK_METRICS, Metric, Project, Task, Treatment, load_project
 
 DEFAULT_PROJECTS = ("taxi", "penguins")
 EXAMPLE_GEN = "CsvExampleGen"
+TRAINER = "Trainer"
+SERVING_FORMAT = "Format-Serving"
 SPLITS = ("train", "eval")
 STRING_TREATMENTS = (Treatment.CATEGORICAL, Treatment.VOCABULARY, Treatment.HASHED)
 MISSING = "__missing__"
 SEED = 42
+BATCH_RECORDS = 1024
 
 
 @dataclass(frozen=True)
@@ -74,52 +79,38 @@ def passes(task: Task, ours: float, baseline: float) -> bool:
 # --- label -------------------------------------------------------------------------------------
 
 
-def taxi_label(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """models/taxi/preprocessing.py's rule: tips > 20 % of a positive fare; weight 0 without one."""
-    from models.taxi.label import BIG_TIP_FRACTION, FARE_KEY, TIPS_KEY
-
-    # float32 as in the preprocessing_fn, so a tip at the boundary falls on the same side.
-    fare = pd.to_numeric(frame[FARE_KEY], errors="coerce").to_numpy(np.float32)
-    tips = pd.to_numeric(frame[TIPS_KEY], errors="coerce").to_numpy(np.float32)
-    known = np.isfinite(fare) & (fare > 0) & np.isfinite(tips)
-    label = known & (tips > np.float32(BIG_TIP_FRACTION) * fare)
-    return label.astype(np.int64), known.astype(np.float64)
-
-
-# Labels a project's own preprocessing_fn derives, by that function's module.
-DERIVED_LABELS: dict[str, Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]]] = {
-    "models.taxi.preprocessing": taxi_label,
-}
-
-
 def label_columns(project: Project) -> tuple[str, ...]:
     """The raw columns the label (and weight) is read from."""
     columns = project.label_columns or (project.label,)
     return tuple(dict.fromkeys(columns + ((project.weight,) if project.weight else ())))
 
 
+def derived_label(project: Project) -> bool:
+    """Whether the project's own preprocessing_fn computes the label from other columns."""
+    return project.label not in label_columns(project)
+
+
 def label_and_weight(project: Project, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The label as the model sees it (binary 0/1, class index, float) and each row's weight."""
-    derived = DERIVED_LABELS.get(project.preprocessing_fn.rpartition(".")[0])
-    if derived is not None:
-        label, weight = derived(frame)
+    """The label as the model sees it (binary 0/1, class index, float) and each row's weight; a
+    derived label and its weight are the columns the run's Transform graph added (`transformed`)."""
+    if derived_label(project):
+        return frame[label_key(project)].to_numpy(), frame[WEIGHT_KEY].to_numpy(np.float64)
+    raw = frame[project.label]
+    if project.task is Task.REGRESSION:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
+        label, weight = values, np.isfinite(values).astype(np.float64)
+        label = np.nan_to_num(label)
     else:
-        raw = frame[project.label]
-        if project.task is Task.REGRESSION:
-            values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
-            label, weight = values, np.isfinite(values).astype(np.float64)
-            label = np.nan_to_num(label)
+        names = raw.map(lambda v: None if v is None else _text(v))
+        if project.task is Task.BINARY:
+            positive = project.positive_class or project.classes[-1]
+            label = (names == positive).to_numpy(np.int64)
+            weight = names.notna().to_numpy(np.float64)
         else:
-            names = raw.map(lambda v: None if v is None else _text(v))
-            if project.task is Task.BINARY:
-                positive = project.positive_class or project.classes[-1]
-                label = (names == positive).to_numpy(np.int64)
-                weight = names.notna().to_numpy(np.float64)
-            else:
-                index = {name: i for i, name in enumerate(project.classes)}
-                codes = names.map(index)
-                weight = codes.notna().to_numpy(np.float64)
-                label = codes.fillna(0).to_numpy(np.int64)
+            index = {name: i for i, name in enumerate(project.classes)}
+            codes = names.map(index)
+            weight = codes.notna().to_numpy(np.float64)
+            label = codes.fillna(0).to_numpy(np.int64)
     if project.weight:
         weight = weight * pd.to_numeric(frame[project.weight], errors="coerce").fillna(0).to_numpy()
     return label, weight
@@ -292,8 +283,18 @@ def run_pipeline(name: str, scratch: Path, timeout: float) -> float:
     return measure(command, scratch / "run.log", PROJECT_ROOT, env, timeout).seconds
 
 
-def read_run(name: str, scratch: Path) -> tuple[str, dict[str, float], dict[str, list[str]]]:
-    """The run's id, its recorded metrics (TFMA keys) and its CsvExampleGen files per split."""
+@dataclass(frozen=True)
+class RecordedRun:
+    """What the comparison reads of a run: its id, metrics (TFMA keys), examples and model."""
+
+    run_id: str
+    metrics: dict[str, float]
+    files: dict[str, list[str]]
+    model: str | None  # the Trainer's SavedModel; None when the run has none
+
+
+def read_run(name: str, scratch: Path) -> RecordedRun:
+    """The run's id, its recorded metrics, its CsvExampleGen files per split and its Trainer's model."""
     from pipeline.metadata import connection, records, summary
 
     config = store_config({}, {"project": name, "metadata_path": str(scratch / "m.sqlite")})
@@ -302,12 +303,21 @@ def read_run(name: str, scratch: Path) -> tuple[str, dict[str, float], dict[str,
     facts = summary.recorded_facts(store, run_id)
     if facts is None:
         raise RuntimeError(f"run {run_id} of {name} recorded no evaluation metrics")
-    example_gen = [c for c in records.component_runs(store, run_id) if c.node_id == EXAMPLE_GEN]
-    if not example_gen or not example_gen[0].outputs.get("examples"):
+    components = records.component_runs(store, run_id)
+    examples = _output_uri(components, EXAMPLE_GEN, "examples")
+    if examples is None:
         raise RuntimeError(f"run {run_id} of {name} has no {EXAMPLE_GEN} examples")
-    uri = Path(example_gen[0].outputs["examples"][0].uri)
-    files = {split: sorted(str(p) for p in (uri / f"Split-{split}").glob("*")) for split in SPLITS}
-    return run_id, facts["metrics"], files
+    files = {split: sorted(str(p) for p in (Path(examples) / f"Split-{split}").glob("*"))
+             for split in SPLITS}
+    model = _output_uri(components, TRAINER, "model")
+    return RecordedRun(run_id, facts["metrics"], files,
+                       str(Path(model) / SERVING_FORMAT) if model else None)
+
+
+def _output_uri(components: Sequence, node_id: str, key: str) -> str | None:
+    """The uri of one component's output in the run, if it has one."""
+    found = [c for c in components if c.node_id == node_id and c.outputs.get(key)]
+    return found[0].outputs[key][0].uri if found else None
 
 
 def decode(files: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
@@ -328,6 +338,33 @@ def decode(files: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns))
 
 
+def transformed(model_dir: str, files: Sequence[str], project: Project) -> pd.DataFrame:
+    """The label and weight the model's Transform graph gives each record (in `decode`'s order): a
+    derived label by the project's own rule, without importing the project's code."""
+    import tensorflow as tf
+
+    from models.common.model import TRANSFORM_SIGNATURE
+
+    signature = tf.saved_model.load(model_dir).signatures[TRANSFORM_SIGNATURE]
+    keys, parts = (label_key(project), WEIGHT_KEY), []
+    for batch in tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(BATCH_RECORDS):
+        outputs = signature(examples=batch)
+        parts.append(pd.DataFrame({key: outputs[key].numpy().reshape(-1) for key in keys}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(keys))
+
+
+def labelled(run: RecordedRun, split: str, project: Project) -> pd.DataFrame:
+    """One split as a frame of the declared features and label columns (and a derived label)."""
+    columns = list(dict.fromkeys(project.feature_names + label_columns(project)))
+    frame = decode(run.files[split], columns)
+    if not derived_label(project):
+        return frame
+    if run.model is None:
+        raise RuntimeError(f"run {run.run_id} of {project.name} has no {TRAINER} model to compute "
+                           f"its derived label '{project.label}' with")
+    return frame.join(transformed(run.model, run.files[split], project))
+
+
 def benchmark_project(name: str, work_dir: Path, timeout: float, reuse: bool) -> dict:
     """Run (or reuse) our pipeline for one project and compare its model with the baselines."""
     project = load_project(name, MODELS_DIR)
@@ -336,16 +373,15 @@ def benchmark_project(name: str, work_dir: Path, timeout: float, reuse: bool) ->
     if not (reuse and (scratch / "m.sqlite").exists()):
         print(f"[quality] {name}: running the pipeline into {scratch}", flush=True)
         seconds = run_pipeline(name, scratch, timeout)
-    run_id, computed, files = read_run(name, scratch)
-    columns = list(dict.fromkeys(project.feature_names + label_columns(project)))
-    train, evaluation = decode(files["train"], columns), decode(files["eval"], columns)
+    run = read_run(name, scratch)
+    train, evaluation = labelled(run, "train", project), labelled(run, "eval", project)
     fitted = fit_baselines(project, train, evaluation)
     metric = task_metric(project.task)
-    ours = project.named_metrics(computed).get(metric.name, float("nan"))
+    ours = project.named_metrics(run.metrics).get(metric.name, float("nan"))
     result = compare(project, ours, fitted["metrics"])
-    result.update(run_id=run_id, run_seconds=seconds, rows=fitted["rows"],
+    result.update(run_id=run.run_id, run_seconds=seconds, rows=fitted["rows"],
                   encoded_columns=fitted["encoded_columns"],
-                  ours_all=project.named_metrics(computed))
+                  ours_all=project.named_metrics(run.metrics))
     return result
 
 

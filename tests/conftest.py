@@ -1,33 +1,16 @@
-"""Shared fixtures: the TF environment, tiny data, and one pipeline run per bundled project per session."""
+"""Shared fixtures: tiny data and one pipeline run per bundled project per session (the TF environment
+is the root conftest.py's)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import hermetic
-
-# Before the pipeline's config is imported (it reads PIPELINE_STATE_DIR once): every default folder
-# of this process and of every command a test starts lies in a tree of this session's own.
-SESSION_TREE = Path(tempfile.mkdtemp(prefix="pipeline-tests-"))
-hermetic.isolate(os.environ, SESSION_TREE)
-
-from pipeline import environment  # noqa: E402
-from pipeline.config import PipelineConfig  # noqa: E402
-from tests.support.configs import small_config  # noqa: E402
-
-# Entry point of the test process: TensorFlow must see these before anything imports it.
-environment.prepare()
-CHECKOUT = Path(__file__).resolve().parents[1]
-# Pipeline runs in tests (in-process or `python -m pipeline run` subprocesses) do not mirror
-# themselves into MLflow unless a test asks for it (--tracking-uri, or deleting this variable):
-# the mirror's own tests cover that, and the other runs stay as fast as before it existed.
-os.environ.setdefault("PIPELINE_TRACKING_URI", "off")
+from pipeline.config import PipelineConfig
+from tests.support.configs import small_config
 
 
 class BundledRuns:
@@ -88,8 +71,11 @@ def shared_run(bundled_runs: BundledRuns):
     return bundled_runs.run("taxi")
 
 
-# Each folder of tests/ is one speed class; `make test-unit` runs tests/unit alone.
+# Each folder of tests/ is one speed class; `make test-unit` runs tests/unit and the projects' tests.
 FOLDER_MARKERS = {"e2e": "e2e", "orchestrators": "orchestrator", "services": "service"}
+# Test paths are named from the repository root, so a project's tests (models/<name>/tests/) get a
+# worker group of their own too.
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 # Fixtures whose pipeline runs are made once per session: every test reading them shares one worker.
@@ -100,50 +86,21 @@ SHARED_RUN_FIXTURES = {"bundled_runs", "shared_run", "shared_config"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark tests by the folder they live in, and group them for `pytest -n` (pytest-xdist, loadgroup)."""
     for item in items:
-        path = Path(str(item.fspath)).resolve()
-        tests = Path(__file__).parent
-        folder = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
-        if folder in FOLDER_MARKERS:
-            item.add_marker(FOLDER_MARKERS[folder])
-        item.add_marker(pytest.mark.xdist_group(_worker_group(item, path)))
+        parts = _test_path(item).parts
+        if parts[:1] == ("tests",) and len(parts) > 2 and parts[1] in FOLDER_MARKERS:
+            item.add_marker(FOLDER_MARKERS[parts[1]])
+        item.add_marker(pytest.mark.xdist_group(_worker_group(item)))
 
 
-def _worker_group(item: pytest.Item, path: Path) -> str:
+def _test_path(item: pytest.Item) -> Path:
+    """The test's file relative to the repository: tests/... or models/<name>/tests/... (a test
+    file elsewhere, as a test's own probe session runs, keeps its absolute path)."""
+    path = Path(str(item.fspath)).resolve()
+    return path.relative_to(REPOSITORY) if path.is_relative_to(REPOSITORY) else path
+
+
+def _worker_group(item: pytest.Item) -> str:
     """One worker per file (module fixtures run once); one for all readers of the shared runs."""
     if SHARED_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
         return "shared_runs"
-    return path.relative_to(CHECKOUT).as_posix() if path.is_relative_to(CHECKOUT) else str(path)
-
-
-def _is_controller(config: pytest.Config) -> bool:
-    """The process that runs the session: pytest alone, or xdist's controller (not a worker)."""
-    return not hasattr(config, "workerinput")
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """Remember the checkout as the session found it."""
-    if _is_controller(session.config):
-        session.config.stash[CHECKOUT_KEY] = hermetic.snapshot(CHECKOUT)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the session when it left anything in the checkout; remove this process's own tree."""
-    shutil.rmtree(SESSION_TREE, ignore_errors=True)
-    before = session.config.stash.get(CHECKOUT_KEY, None)
-    if before is None:
-        return
-    found = hermetic.leftovers(before, hermetic.snapshot(CHECKOUT))
-    session.config.stash[LEFTOVERS_KEY] = found
-    if found:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Name what the session left in the checkout, under the usual summary."""
-    found = config.stash.get(LEFTOVERS_KEY, [])
-    if found:
-        terminalreporter.write_line(hermetic.report(found), red=True)
-
-
-CHECKOUT_KEY = pytest.StashKey[hermetic.Snapshot]()
-LEFTOVERS_KEY = pytest.StashKey[list[str]]()
+    return _test_path(item).as_posix()

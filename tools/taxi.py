@@ -1,10 +1,11 @@
 """The bundled taxi data's column names, for the demo tooling (span generator, synthetic data)
-and the taxi-specific tests. Platform code never reads this: it reads models/taxi/project.yaml."""
+and the taxi-specific tests. Platform code never reads this: it reads models/taxi/project.yaml.
+Everything here comes from that declaration or is a column of the data; none of the project's
+code (its label rule) is imported."""
 
 from __future__ import annotations
 
 from models.common.features import WEIGHT_KEY, label_key
-from models.taxi.label import BIG_TIP_FRACTION, FARE_KEY, TIPS_KEY
 from pipeline.config import MODELS_DIR
 from pipeline.config.project import Treatment, load_project
 
@@ -22,6 +23,8 @@ CATEGORICAL_FEATURE_MAX_VALUES = {
     f.name: f.max_value for f in PROJECT.features if f.treatment is Treatment.CATEGORICAL}
 SLICE_FEATURE_KEYS = PROJECT.slices
 LABEL_KEY = label_key(PROJECT)
+# The columns the big-tipper label is computed from, in the declaration's order (label_columns).
+TIPS_KEY, FARE_KEY = PROJECT.label_columns
 
 # Columns the span generator derives from each trip's start time (UTC epoch seconds): month 1-12,
 # day of week 1 (Sunday) to 7, hour 0-23.
@@ -47,7 +50,7 @@ def label_source_keys() -> tuple[str, ...]:
 
 
 __all__ = [
-    "BIG_TIP_FRACTION", "BUCKET_FEATURE_KEYS", "CATEGORICAL_FEATURE_MAX_VALUES",
+    "BUCKET_FEATURE_KEYS", "CATEGORICAL_FEATURE_MAX_VALUES",
     "DENSE_FLOAT_FEATURE_KEYS", "DRIFT_FROM_VALUE",
     "DRIFT_TO_VALUE", "FARE_KEY", "HOUR_KEY", "LABEL_KEY", "MONTH_KEY", "PAYMENT_TYPE_KEY",
     "SLICE_FEATURE_KEYS", "TIMESTAMP_KEY", "TIPS_KEY", "VOCAB_FEATURE_KEYS", "WEEKDAY_KEY",

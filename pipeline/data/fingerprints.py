@@ -69,11 +69,17 @@ def files_fingerprint(paths: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+# Folders under models/ whose files no run reads: caches and each project's own tests.
+NOT_RUN_FOLDERS = frozenset({"__pycache__", "tests"})
+
+
 def user_code_fingerprint(code_dir: Path = USER_CODE_DIR) -> str:
     """Fingerprint of the user code and declarations under models/ (*.py, project.yaml): code passed
-    by dotted path is otherwise invisible to TFX's cache."""
+    by dotted path is otherwise invisible to TFX's cache. A project's tests are left out: editing
+    them changes no run."""
     files = [*code_dir.rglob("*.py"), *code_dir.rglob("*.yaml")]
-    return files_fingerprint([f for f in files if "__pycache__" not in f.parts], code_dir)
+    return files_fingerprint(
+        [f for f in files if not NOT_RUN_FOLDERS & set(f.relative_to(code_dir).parts)], code_dir)
 
 
 def package_dir(top: str, search_path: Sequence[str]) -> Path | None:

@@ -517,7 +517,7 @@ def check_name(name: str) -> None:
 # --- the curated schema --------------------------------------------------------------------------
 
 def curated_schema(result: Profile) -> Any:
-    """SchemaGen's inference from the statistics, tightened the way data/schema/schema.pbtxt is:
+    """SchemaGen's inference from the statistics, tightened the way models/taxi/schema.pbtxt is:
     presence from the observed rates, integer ranges of categorical features, the label absent at
     serving (TRAINING and SERVING environments), excluded columns kept but not checked."""
     import tensorflow_data_validation as tfdv

@@ -19,7 +19,7 @@ from tools import taxi as features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
-SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+SCHEMA = PROJECT_ROOT / "models" / "taxi" / "schema.pbtxt"
 SPAN_ROWS = 250
 INFORMATIONAL = ("git_commit", "packages", "uv_lock_sha256")
 

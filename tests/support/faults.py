@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from models.taxi.label import BIG_TIP_FRACTION
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.config.project import Treatment
 from tests.support.configs import SAMPLE_DATA
@@ -77,10 +78,10 @@ def shuffled_labels(lines: list[str], seed: int = 7) -> list[str]:
     tips_at = column_index(lines, features.TIPS_KEY)
     rows = [line.split(",") for line in lines[1:]]
     labelled = [r for r in rows if r[fare_at] and float(r[fare_at]) > 0 and r[tips_at]]
-    labels = [float(r[tips_at]) > features.BIG_TIP_FRACTION * float(r[fare_at]) for r in labelled]
+    labels = [float(r[tips_at]) > BIG_TIP_FRACTION * float(r[fare_at]) for r in labelled]
     random.Random(seed).shuffle(labels)
     for row, big in zip(labelled, labels, strict=True):
-        tip = 2 * features.BIG_TIP_FRACTION * float(row[fare_at]) if big else 0.0
+        tip = 2 * BIG_TIP_FRACTION * float(row[fare_at]) if big else 0.0
         row[tips_at] = f"{tip:.2f}"
     return [lines[0]] + [",".join(r) for r in rows]
 

@@ -57,7 +57,7 @@ def test_a_session_that_leaves_a_file_in_the_checkout_fails(tmp_path: Path) -> N
                      f"    Path({str(marker)!r}).write_text('x')\n")
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
              str(probe)], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
     finally:
         marker.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ from pipeline.errors import EXIT_FAILED, EXIT_INVALID
 from tests.support.configs import SAMPLE_DATA
 from tests.support.mlmd_fake import evaluated_and_pushed_runs
 
-SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+SCHEMA = PROJECT_ROOT / "models" / "taxi" / "schema.pbtxt"
 MODELS_CONFIG = ('model_config_list { config { name: "taxi" base_path: "/x/taxi" '
                  'model_platform: "tensorflow" } }\n')
 NOT_UTF8 = b"\xff\xfe\x00garbage\x80\n"

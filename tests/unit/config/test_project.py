@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.config.project import (
+    SCHEMA_FILE,
     Project,
     ProjectError,
     Reproducibility,
@@ -18,6 +19,7 @@ from pipeline.config.project import (
     declaration_text,
     load_project,
     parse_declaration,
+    project_names,
 )
 
 MODELS = PROJECT_ROOT / "models"
@@ -44,6 +46,14 @@ def test_the_bundled_taxi_project_parses_and_round_trips() -> None:
     text = declaration_text(taxi)
     assert parse_declaration(text, MODELS / "taxi" / "project.yaml") == taxi
     assert Project.from_dict(taxi.to_dict()) == dataclasses.replace(taxi, directory=None)
+
+
+def test_the_bundled_projects_keep_their_schema_beside_their_declaration() -> None:
+    """Both bundled projects follow the layout `init` writes: models/<name>/project.yaml and schema.pbtxt."""
+    assert {"taxi", "penguins"} <= set(project_names(MODELS))
+    for name in ("taxi", "penguins"):
+        assert load_project(name, MODELS).schema == f"models/{name}/{SCHEMA_FILE}", name
+        assert (MODELS / name / SCHEMA_FILE).is_file(), name
 
 
 def test_a_minimal_declaration_gets_defaults_by_task() -> None:

@@ -118,3 +118,13 @@ def test_a_models_dir_elsewhere_adds_its_declarations_to_the_overall_fingerprint
     (tmp_path / "proj" / "project.yaml").write_text("name: proj\nslices: [a]\n")
     assert fingerprints.project_code_fingerprint(tmp_path, functions) != before
     assert before != fingerprints.user_code_fingerprint(tmp_path)
+
+
+def test_a_projects_own_tests_are_not_code_a_run_reads(tmp_path: Path) -> None:
+    (tmp_path / "proj" / "tests").mkdir(parents=True)
+    (tmp_path / "proj" / "project.yaml").write_text("name: proj\n")
+    before = fingerprints.user_code_fingerprint(tmp_path)
+    (tmp_path / "proj" / "tests" / "test_label.py").write_text("def test_x() -> None: ...\n")
+    assert fingerprints.user_code_fingerprint(tmp_path) == before
+    (tmp_path / "proj" / "label.py").write_text("FRACTION = 0.2\n")
+    assert fingerprints.user_code_fingerprint(tmp_path) != before

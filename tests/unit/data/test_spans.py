@@ -26,7 +26,7 @@ from tools import span_demo
 from tools import taxi as features
 
 SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
-SCHEMA = PROJECT_ROOT / "data" / "schema" / "schema.pbtxt"
+SCHEMA = PROJECT_ROOT / "models" / "taxi" / "schema.pbtxt"
 
 
 def span_dir_with(root: Path, count: int, rows: int = 40) -> Path:

@@ -6,7 +6,6 @@ its label and weight), and its Transform graph then serves the three models run_
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 
@@ -15,15 +14,11 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
-from tensorflow_metadata.proto.v0 import schema_pb2
-from tensorflow_transform.tf_metadata import metadata_io, schema_utils
+from tensorflow_transform.tf_metadata import metadata_io
 from tfx import v1 as tfx
-from tfx.utils import io_utils
 
 from models.common import features, model, preprocessing
-from models.taxi import preprocessing as taxi_preprocessing
-from pipeline.config import PROJECT_ROOT
-from pipeline.config.project import Feature, Project, Task, Treatment, load_project
+from pipeline.config.project import Feature, Project, Task, Treatment
 
 # Runs TensorFlow, Transform or Beam: `make test-unit` skips it, `make test` runs it.
 pytestmark = pytest.mark.slow
@@ -177,32 +172,6 @@ def test_label_values_compare_as_strings() -> None:
     values = preprocessing.as_strings(tf.constant([1.0, 0.0, 2.5, -3.0]))
     assert values.numpy().tolist() == [b"1", b"0", b"2.500000", b"-3"]
     assert preprocessing.as_strings(tf.constant([7], tf.int64)).numpy().tolist() == [b"7"]
-
-
-@pytest.mark.taxi
-def test_taxi_preprocessing_reuses_the_features_and_derives_its_label() -> None:
-    fare = tf.constant([10.0, 10.0, 0.0, 10.0])
-    tips = tf.SparseTensor([[0, 0], [1, 0], [2, 0]], [3.0, 2.0, 1.0], [4, 1])
-    label, weight = taxi_preprocessing.label_and_weight(
-        {taxi_preprocessing.FARE_KEY: fare, taxi_preprocessing.TIPS_KEY: tips})
-    assert label.numpy().tolist() == [1, 0, 0, 0]
-    assert weight.numpy().tolist() == [1.0, 1.0, 0.0, 0.0]
-
-
-@pytest.mark.taxi
-def test_taxi_preprocessing_fn_reads_its_declared_features_and_label_sources() -> None:
-    """Traced (no Beam) on the curated taxi schema: declared features plus tips in, model inputs out."""
-    from tensorflow_transform import impl_helper
-
-    project = load_project("taxi", PROJECT_ROOT / "models")
-    schema = io_utils.parse_pbtxt_file(str(PROJECT_ROOT / project.schema), schema_pb2.Schema())
-    specs = impl_helper.get_type_specs_from_feature_specs(
-        schema_utils.schema_as_feature_spec(schema).feature_spec)
-    fn = functools.partial(taxi_preprocessing.preprocessing_fn, custom_config={"project": project.to_dict()})
-    read = set(tft.get_transform_input_columns(fn, specs))
-    assert read == {*project.feature_names, taxi_preprocessing.TIPS_KEY}
-    _, _, outputs = impl_helper.trace_preprocessing_function(fn, specs, use_tf_compat_v1=False)
-    assert set(outputs) == {*features.model_input_names(project), "big_tipper_xf", features.WEIGHT_KEY}
 
 
 # --- the model -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ def other_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (models / "other").mkdir(parents=True)
     text = (MODELS_DIR / "taxi" / "project.yaml").read_text().replace("name: taxi", "name: other")
     text = text.replace("data: data/taxi", "data: data/other").replace(
-        "schema: data/schema/schema.pbtxt", "schema: infer")
+        "schema: models/taxi/schema.pbtxt", "schema: infer")
     (models / "other" / "project.yaml").write_text(text)
     (tmp_path / "data" / "other").mkdir(parents=True)
     shutil.copy(MODELS_DIR.parent / "pyproject.toml", tmp_path / "pyproject.toml")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks import report
+from models.taxi.label import BIG_TIP_FRACTION
 from tools import synthesize
 from tools import taxi as features
 
@@ -29,7 +30,7 @@ def big_tipper_rate(rows: list[dict[str, str]]) -> float:
     fares = np.array([float(r[features.FARE_KEY]) for r in rows])
     tips = np.array([float(r[features.TIPS_KEY] or "nan") for r in rows])
     known = fares > 0
-    return float(np.mean(tips[known] > features.BIG_TIP_FRACTION * fares[known]))
+    return float(np.mean(tips[known] > BIG_TIP_FRACTION * fares[known]))
 
 
 @pytest.mark.taxi

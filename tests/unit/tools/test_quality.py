@@ -34,17 +34,22 @@ def test_encoder_one_hots_categoricals_and_standardizes_numerics_with_train_mean
     np.testing.assert_allclose(encoder.transform(train)[:, 0], [-1.5 ** 0.5, 1.5 ** 0.5, 0.0])
 
 
-def test_labels_generic_and_derived_taxi_rule() -> None:
+def test_labels_generic_and_derived_by_the_runs_transform_graph() -> None:
     label, weight = quality.label_and_weight(
         penguin_project(), pd.DataFrame({"species": ["c", "a", None, "b"]}))
     assert label.tolist() == [2, 0, 0, 1] and weight.tolist() == [1, 1, 0, 1]
-    taxi = Project(name="taxi", data="d", label="big_tipper", task=Task.BINARY, classes=("0", "1"),
-                   positive_class="1", label_columns=("tips", "fare"),
-                   features=(Feature("fare", Treatment.NUMERIC),),
-                   preprocessing_fn="models.taxi.preprocessing.preprocessing_fn")
-    frame = pd.DataFrame({"fare": [10.0, 10.0, 0.0, None, 10.0], "tips": [3.0, 1.0, 5.0, 2.0, None]})
-    label, weight = quality.label_and_weight(taxi, frame)
-    assert label.tolist() == [1, 0, 0, 0, 0] and weight.tolist() == [1, 1, 0, 0, 0]
+    assert not quality.derived_label(penguin_project())
+    derived = Project(name="tips", data="d", label="big_tip", task=Task.BINARY, classes=("0", "1"),
+                      positive_class="1", label_columns=("tip", "fare"), weight="w",
+                      features=(Feature("fare", Treatment.NUMERIC),),
+                      preprocessing_fn="models.tips.preprocessing.preprocessing_fn")
+    assert quality.derived_label(derived)
+    assert quality.label_columns(derived) == ("tip", "fare", "w")
+    # The Transform graph's columns as they are: its weight already includes the declared `w`.
+    frame = pd.DataFrame({"fare": [10.0, 0.0], "w": [2.0, 2.0], "big_tip_xf": [1, 0],
+                          "example_weight_xf": [2.0, 0.0]})
+    label, weight = quality.label_and_weight(derived, frame)
+    assert label.tolist() == [1, 0] and weight.tolist() == [2.0, 0.0]
 
 
 def test_scores_ignore_zero_weight_rows() -> None:
