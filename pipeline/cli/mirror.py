@@ -48,8 +48,8 @@ def _mlflow_sync(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     """Sync, then serve MLflow's UI on 127.0.0.1 until Ctrl-C."""
-    from pipeline.mirror.server import serve
     from pipeline.mirror.sync import sync
+    from pipeline.services.mlflow_server import serve
 
     config = _config(args)
     settings = _settings(config)

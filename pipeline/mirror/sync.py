@@ -79,7 +79,7 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
          slices: facts.SliceReader | None = None) -> SyncReport:
     """Add the runs and pushed versions MLflow does not show yet and move aliases to the labels;
     a second sync with nothing new writes nothing."""
-    from pipeline.run.console import verbose_output_to
+    from pipeline.logs import verbose_output_to
 
     started = time.monotonic()
     report = SyncReport(settings.location, config.pipeline_name)

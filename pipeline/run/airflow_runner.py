@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
-from pipeline.run.airflow_alerts import DEFAULT_CONNECTION, notify_failure
+from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
 DEFAULT_START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)

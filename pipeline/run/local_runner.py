@@ -18,11 +18,12 @@ from pipeline.config import Location, MetadataBackend, PipelineConfig, local_fol
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
+from pipeline.logs import masked_log_records, verbose_output_to
 from pipeline.metadata import consistency
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.run import run_facts
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
-from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
+from pipeline.run.console import ProgressReporter
 from pipeline.run.run_lock import run_lock
 
 if TYPE_CHECKING:

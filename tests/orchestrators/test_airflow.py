@@ -27,9 +27,9 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, config_from_values, env_values
 from pipeline.metadata import connection, records
-from pipeline.run import airflow_server
 from pipeline.run.airflow_runner import AirflowSettings
-from pipeline.run.postgres_server import free_port
+from pipeline.services import airflow_server
+from pipeline.services.postgres_server import free_port
 from tests.support.browser import chromium_page, page_problems
 from tests.support.configs import SAMPLE_DATA, small_config
 from tests.support.postgres import AirflowCommand, airflow_command, postgres_reachable_folder
@@ -368,8 +368,8 @@ def test_tasks_fork_from_a_scheduler_that_preloaded_tensorflow(
     production_airflow, scheduler_run: DagRunFacts
 ) -> None:
     """The command's scheduler imported TensorFlow and TFX before its executor started, and the
-    run's tasks were forked from its workers (pipeline.run.airflow_scheduler)."""
-    from pipeline.run.airflow_scheduler import PRELOADED
+    run's tasks were forked from its workers (pipeline.services.airflow_scheduler)."""
+    from pipeline.services.airflow_scheduler import PRELOADED
 
     command, config = production_airflow
     log = (command.home / "logs" / "scheduler.out").read_text(errors="replace")

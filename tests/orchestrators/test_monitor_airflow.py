@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.run import airflow_server
+from pipeline.services import airflow_server
 from tests.e2e.test_continuous_e2e import generated_csv
 from tests.orchestrators.test_airflow import _query, _task_states
 from tests.support.webhook import Receiver, webhook_receiver

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.config import PROJECT_ROOT
-from pipeline.run import airflow_server
+from pipeline.services import airflow_server
 from tests.support.configs import SAMPLE_DATA
 from tests.support.secrets import HOSTILE_PASSWORDS, core, leaks, leaks_in_files
 
