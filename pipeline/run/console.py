@@ -7,7 +7,11 @@ import logging
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
+
+from pipeline.config.project import Project
+from pipeline.metadata.summary import RunSummary, metrics_text
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
@@ -67,3 +71,19 @@ class ProgressReporter(logging.Handler):
         duration = f"{component.seconds:7.1f} s" if status != "running" else ""
         line = f"[{index:2d}/{self.total}] {component.node_id:<34} {status:<8} {duration}"
         print(line.rstrip(), file=self.console, flush=True)
+
+
+def format_summary(
+    summary: RunSummary, project: Project, metadata_path: Path | str, log_path: Path | None
+) -> str:
+    """The lines printed after the per-component lines."""
+    blessed = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}[summary.blessed]
+    lines = [
+        f"run id     {summary.run_id}",
+        f"eval       {metrics_text(project, summary.metrics)}",
+        f"model      {blessed} ({summary.blessing_reason})",
+        f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
+        f"metadata   {metadata_path}",
+        f"log        {log_path or '- (nothing ran)'}",
+    ]
+    return "\n".join(lines)
