@@ -54,7 +54,8 @@ def lineage_png(store: connection.Store, run_id: str) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipeline.metadata import lineage_graph, reports
+    from pipeline.analysis import reports
+    from pipeline.metadata import lineage_graph
 
     figure = reports.draw_lineage(lineage_graph.run_graph(store, run_id), f"run {run_id}")
     buffer = io.BytesIO()

@@ -19,11 +19,11 @@ PIPELINE = PROJECT_ROOT / "pipeline"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),                  # `python -m pipeline`: parse, dispatch, exit codes
     ("cli",),                       # every subcommand
-    ("run", "monitoring", "analysis"),  # runners; monitoring checks and DAG; notebook tables
+    ("run", "monitoring"),          # runners and what a run reads; skew, drift and their DAG
     ("services",),                  # long-lived processes a command starts: Airflow, PostgreSQL, MLflow
     ("mirror",),                    # MLflow as a derived view of ML Metadata
     ("graph",),                     # the TFX DSL: the graph and the custom components
-    ("data", "serving"),            # input data; TF Serving's layout, configs and client
+    ("data", "serving", "analysis"),  # input data; TF Serving; the notebooks' tables and figures
     ("metadata",),                  # read-only ML Metadata
     ("environment", "logs"),        # process environment before TensorFlow; log masking, private files
     ("config",),                    # the typed config, its sources and the project declaration
