@@ -22,6 +22,7 @@ from pipeline.config.project import DECLARATION_FILE, Project
 from pipeline.config.settings import Location, is_uri
 from pipeline.data import csv_format
 from pipeline.data.input_files import PreflightError, data_files, list_folder
+from pipeline.data.schema_io import load_schema
 
 MAX_PROBLEMS_PER_FILE = 10
 
@@ -55,7 +56,6 @@ def expected_columns(schema_path: Path | None, project: Project) -> Columns:
         known = needed | set(project.excluded)
         source = str(project.directory / DECLARATION_FILE) if project.directory else project.name
         return Columns(frozenset(known), frozenset(needed), source)
-    from pipeline.data.schema_io import load_schema
 
     schema = load_schema(schema_path)
     present = {

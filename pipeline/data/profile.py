@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold, Treatment
 from pipeline.data import input_files, preflight
+from pipeline.data.schema_io import SERVING, TRAINING
 from pipeline.errors import InvalidInput
 
 # Limits of the decisions, as data.
@@ -522,8 +523,6 @@ def curated_schema(result: Profile) -> Any:
     serving (TRAINING and SERVING environments), excluded columns kept but not checked."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import schema_pb2
-
-    from pipeline.data.schema_io import SERVING, TRAINING
 
     schema = tfdv.infer_schema(result.statistics, infer_feature_shape=False)
     decisions = {d.column: d for d in result.decisions}
