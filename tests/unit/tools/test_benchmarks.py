@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 
 from benchmarks import report
+from tests.support.bench import PNG_MAGIC
 from tools import synthesize
 from tools import taxi as features
-
-TINY_SCALE = 0.02
-PNG_MAGIC = b"\x89PNG"
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
