@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from pipeline.logs import verbose_output_to
-from pipeline.metadata import artifact_files, connection, pushes, records
+from pipeline.metadata import artifact_files, connection, lineage_graph, pushes, records
 from pipeline.metadata.evaluation_results import slice_metrics
 from pipeline.mirror import facts, registry, runs
 from pipeline.mirror.settings import MirrorSettings
@@ -56,7 +56,6 @@ def lineage_png(store: connection.Store, run_id: str) -> bytes | None:
     import matplotlib.pyplot as plt
 
     from pipeline.analysis import reports
-    from pipeline.metadata import lineage_graph
 
     figure = reports.draw_lineage(lineage_graph.run_graph(store, run_id), f"run {run_id}")
     buffer = io.BytesIO()
