@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks.harness import _tree_rss
 from pipeline.config import PipelineConfig
 from pipeline.metadata import connection, records
-from pipeline.run.postgres_server import free_port
+from pipeline.services.postgres_server import free_port
 from tests.support.postgres import AirflowCommand, airflow_command, postgres_reachable_folder
 
 RUN_ID = "bench"

@@ -15,7 +15,7 @@ from pipeline import environment
 from pipeline.cli import build_parser
 from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
 from pipeline.errors import EXIT_FAILED, PipelineError
-from pipeline.run.console import masked_log_records
+from pipeline.logs import masked_log_records
 
 
 def main(argv: Sequence[str] | None = None) -> int:

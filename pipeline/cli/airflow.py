@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.run.airflow_server import (
+from pipeline.services.airflow_server import (
     DEFAULT_HOME,
     DEFAULT_HOST,
     DEFAULT_PORT,

@@ -7,16 +7,15 @@ import os
 from pathlib import Path
 
 from pipeline.cli.common import project_argument
-from pipeline.config import local_path
+from pipeline.config import add_run_arguments, config_from_args, config_from_values, env_values, local_path
+from pipeline.data import spans
 from pipeline.data.preflight import check_data_dir
+from pipeline.data.spans import local_data_dir
 from pipeline.errors import WorkFailed
 
 
 def _check_data(args: argparse.Namespace) -> int:
     """`check-data`: the runner's input check alone, for other orchestrators' first task."""
-    from pipeline.config import config_from_args
-    from pipeline.data.spans import local_data_dir
-
     config = config_from_args(args, os.environ)
     report = check_data_dir(local_data_dir(config), config.schema_path, config.max_row_bytes,
                             config.declaration)
@@ -26,8 +25,7 @@ def _check_data(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     """Land a CSV file as the next span of the data dir, or say why not."""
-    from pipeline.config import config_from_values, env_values
-    from pipeline.data import ingest, spans
+    from pipeline.data import ingest
 
     environ = env_values(os.environ)
     # The data dir may not exist yet (ingest creates it): it is not validated as a config field.
@@ -50,8 +48,6 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register `check-data` and `ingest`."""
-    from pipeline.config import add_run_arguments
-
     check = commands.add_parser("check-data", help="check the input CSV files against the schema")
     add_run_arguments(check)
     check.set_defaults(handler=_check_data)

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import cast
 
+from pipeline.config import PipelineConfig, env_values
 from pipeline.config.secrets import mask_credentials_in_text
 
 # Libraries whose exceptions (or RuntimeErrors raised from their code) mean bad input, not a bug.
@@ -88,7 +89,6 @@ def _store_named(args: argparse.Namespace) -> str:
     flagged = getattr(args, "metadata", None) or getattr(args, "metadata_path", None)
     if flagged is not None:
         return f"--metadata {flagged}"
-    from pipeline.config import env_values
 
     default = env_values(os.environ).get("metadata_path", "state/metadata/<project>.sqlite")
     return f"the metadata store {default}"
@@ -99,7 +99,6 @@ def log_dir(args: argparse.Namespace) -> Path:
     flagged = getattr(args, "log_dir", None)
     if flagged is not None:
         return Path(flagged)
-    from pipeline.config import PipelineConfig
 
     default_log_dir = cast(Path, PipelineConfig.__dataclass_fields__["log_dir"].default)
     return Path(os.environ.get("PIPELINE_LOG_DIR") or default_log_dir)

@@ -10,23 +10,19 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline.config import local_path
-from pipeline.config.project import DECLARATION_FILE, SCHEMA_FILE, Task
+from pipeline.config import PROJECT_ROOT, local_path
+from pipeline.config.project import DECLARATION_FILE, SCHEMA_FILE, Task, declaration_text, parse_declaration
 
 MODELS_DIR_ENV = "PIPELINE_MODELS_DIR"
 
 
 def default_models_dir() -> Path:
     """Where projects live: the repository's models/ folder (an env variable moves it, for tests)."""
-    from pipeline.config import PROJECT_ROOT
-
     return Path(os.environ.get(MODELS_DIR_ENV) or PROJECT_ROOT / "models")
 
 
 def _data_reference(path: Path) -> str:
     """The data path as the declaration states it: relative to the project root when inside it."""
-    from pipeline.config import PROJECT_ROOT
-
     absolute = path.resolve()
     try:
         return str(absolute.relative_to(PROJECT_ROOT))
@@ -134,7 +130,6 @@ def _summary(profile, project, target: Path) -> list[str]:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from pipeline.config.project import declaration_text, parse_declaration
     from pipeline.data.profile import curated_schema, profile, schema_text
 
     models_dir = args.models_dir or default_models_dir()

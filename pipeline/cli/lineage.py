@@ -41,8 +41,9 @@ def _versions(args: argparse.Namespace) -> int:
     store = connection.open_metadata(config)
     recorded = pushes.version_records(store, config.pipeline_name)
     # Versions the store lost are looked for on a local serving dir (an object store is not listed).
-    on_disk_only = [] if is_uri(config.serving_dir) else pushes.unrecorded_versions(
-        recorded, layout.model_base_path(Path(config.serving_dir), config.model_name))
+    on_disk_only = [] if is_uri(config.serving_dir) else layout.unrecorded_versions(
+        layout.model_base_path(Path(config.serving_dir), config.model_name),
+        {record.version for record in recorded})
     print(pushes.format_versions(recorded, on_disk_only))
     return 0
 

@@ -9,6 +9,9 @@ from pathlib import Path
 from pipeline.cli.common import positive_int, store_arguments
 from pipeline.config import PipelineConfig, store_config
 from pipeline.errors import InvalidInput
+from pipeline.mirror.settings import mirror_settings
+from pipeline.mirror.sync import sync
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
 
 # Config fields the mirror reads besides the store's.
 MIRROR_FIELDS = ("tracking_uri", "model_name")
@@ -21,8 +24,6 @@ def _config(args: argparse.Namespace) -> PipelineConfig:
 
 def _settings(config: PipelineConfig):
     """The mirror's store; 'off' makes no sense for a command that only mirrors."""
-    from pipeline.mirror.settings import mirror_settings
-
     settings = mirror_settings(config)
     if settings is None:
         raise InvalidInput("invalid config tracking_uri: 'off' leaves nothing to sync to; "
@@ -32,15 +33,11 @@ def _settings(config: PipelineConfig):
 
 def _models_config(args: argparse.Namespace, config: PipelineConfig) -> Path:
     """The models.config whose labels the registry's aliases follow."""
-    from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
-
     return (args.output_dir or DEFAULT_OUTPUT_DIR / config.model_name) / MODELS_CONFIG
 
 
 def _mlflow_sync(args: argparse.Namespace) -> int:
     """Mirror the runs and served versions MLflow does not show yet."""
-    from pipeline.mirror.sync import sync
-
     config = _config(args)
     print(sync(config, _settings(config), _models_config(args, config)).text())
     return 0
@@ -48,8 +45,7 @@ def _mlflow_sync(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     """Sync, then serve MLflow's UI on 127.0.0.1 until Ctrl-C."""
-    from pipeline.mirror.server import serve
-    from pipeline.mirror.sync import sync
+    from pipeline.services.mlflow_server import serve
 
     config = _config(args)
     settings = _settings(config)

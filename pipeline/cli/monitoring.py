@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import STATE_DIR, local_path
+from pipeline.config import STATE_DIR, local_path, store_config
 from pipeline.errors import EXIT_INVALID
+from pipeline.metadata import connection
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR as SERVING_CONFIG_DIR
 from pipeline.serving.server_config import MODELS_CONFIG, STABLE, read_plan
 
@@ -16,9 +17,6 @@ from pipeline.serving.server_config import MODELS_CONFIG, STABLE, read_plan
 def _monitor(args: argparse.Namespace) -> int:
     """Check production data against the serving model's training data and the last window."""
     import datetime as dt
-
-    from pipeline.config import store_config
-    from pipeline.metadata import connection
 
     config = store_config(os.environ, args)
     store = connection.open_metadata(config)

@@ -8,7 +8,9 @@ import tempfile
 from pathlib import Path
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path
+from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path, store_config
+from pipeline.metadata import connection, records
+from pipeline.mirror.hooks import sync_after_run
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -17,7 +19,6 @@ BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
 def _run(args: argparse.Namespace) -> int:
     """Run the whole pipeline locally and print the summary."""
     config = config_from_args(args, os.environ)
-    from pipeline.mirror.hooks import sync_after_run
     from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
     try:
@@ -47,9 +48,6 @@ def _infer_schema(args: argparse.Namespace) -> int:
 
 def _reproduce(args: argparse.Namespace) -> int:
     """Re-run a recorded run with caching off in a scratch folder and compare its outputs."""
-    from pipeline.config import store_config
-    from pipeline.metadata import connection, records
-
     source = store_config(os.environ, args)
     store = connection.open_metadata(source)
     from pipeline.run import reproduce

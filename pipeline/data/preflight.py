@@ -22,6 +22,7 @@ from pipeline.config.project import DECLARATION_FILE, Project
 from pipeline.config.settings import Location, is_uri
 from pipeline.data import csv_format
 from pipeline.data.input_files import PreflightError, data_files, list_folder
+from pipeline.data.schema_io import load_schema
 
 MAX_PROBLEMS_PER_FILE = 10
 
@@ -55,7 +56,6 @@ def expected_columns(schema_path: Path | None, project: Project) -> Columns:
         known = needed | set(project.excluded)
         source = str(project.directory / DECLARATION_FILE) if project.directory else project.name
         return Columns(frozenset(known), frozenset(needed), source)
-    from pipeline.data.schema_io import load_schema
 
     schema = load_schema(schema_path)
     present = {
@@ -88,7 +88,7 @@ def check_data_dir(
     first_header: tuple[Path, list[str]] | None = None
     files = listing.files
     for path in files:
-        checked = _check_file(path, columns, max_row_bytes)
+        checked = check_file(path, columns, max_row_bytes)
         problems += checked.problems
         rows += checked.rows
         empty.update(checked.empty)
@@ -106,7 +106,7 @@ def check_data_dir(
 
 
 @dataclass
-class _FileCheck:
+class FileCheck:
     """Problems, data rows and the header of one file."""
 
     problems: list[str]
@@ -115,20 +115,20 @@ class _FileCheck:
     empty: Counter[str] = field(default_factory=Counter)
 
 
-def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
+def check_file(path: Path, columns: Columns, max_row_bytes: int) -> FileCheck:
     """Header against the schema, then each record: encoding, size, field count."""
-    with path.open("rb") as handle, _csv_field_limit(max_row_bytes):
+    with path.open("rb") as handle, csv_field_limit(max_row_bytes):
         records = _records(handle, max_row_bytes)
         first = next(records, None)
         if first is None:
-            return _FileCheck([f"{path}: file is empty; the first line must name the columns"])
+            return FileCheck([f"{path}: file is empty; the first line must name the columns"])
         _, header_text, header_error = first
         if header_error:
-            return _FileCheck([f"{path}:1: header {header_error}"])
+            return FileCheck([f"{path}:1: header {header_error}"])
         try:
             header = next(csv.reader([header_text]), [])
         except csv.Error as error:
-            return _FileCheck([f"{path}:1: header is not a CSV line ({error}; lines must end "
+            return FileCheck([f"{path}:1: header is not a CSV line ({error}; lines must end "
                                "in \\n or \\r\\n)"])
         header_problems = _header_problems(header, columns)
         if header != csv_format.header_names(header_text):
@@ -136,7 +136,7 @@ def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
                                    "quotes or surrounding spaces (CsvExampleGen splits the first "
                                    "line on commas)")
         if header_problems:
-            return _FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
+            return FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
         checked = _check_records(path, header, records)
         if not checked.problems:
             handle.seek(0)
@@ -147,9 +147,9 @@ def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
 
 def _check_records(
     path: Path, header: list[str], records: Iterator[tuple[int, str, str | None]]
-) -> _FileCheck:
+) -> FileCheck:
     """Each data record parses to as many fields as the header names."""
-    result = _FileCheck([], header=header)
+    result = FileCheck([], header=header)
     extra = 0
     for line, text, error in records:
         if not error and not text.strip():
@@ -273,7 +273,7 @@ def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) ->
 
 
 @contextlib.contextmanager
-def _csv_field_limit(limit: int) -> Iterator[None]:
+def csv_field_limit(limit: int) -> Iterator[None]:
     """Let the csv module parse any field up to the record limit, then restore its default."""
     previous = csv.field_size_limit(limit)
     try:

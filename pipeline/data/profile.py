@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold, Treatment
 from pipeline.data import input_files, preflight
+from pipeline.data.schema_io import SERVING, TRAINING
 from pipeline.errors import InvalidInput
 
 # Limits of the decisions, as data.
@@ -161,7 +162,7 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
     for file in files:
         names = _header(file)
         expected = preflight.Columns(frozenset(names), frozenset(), f"{file}'s header")
-        checked = preflight._check_file(file, expected, max_row_bytes)
+        checked = preflight.check_file(file, expected, max_row_bytes)
         problems += checked.problems
         if checked.header is not None and header is None:
             header = checked.header
@@ -174,7 +175,7 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
     assert header is not None
     cells: dict[str, list[str | None]] = {name: [] for name in header}
     lists = [cells[name] for name in header]
-    with preflight._csv_field_limit(max_row_bytes):
+    with preflight.csv_field_limit(max_row_bytes):
         for file in files:
             with file.open(encoding="utf-8", newline="") as handle:
                 records = csv.reader(handle)
@@ -522,8 +523,6 @@ def curated_schema(result: Profile) -> Any:
     serving (TRAINING and SERVING environments), excluded columns kept but not checked."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import schema_pb2
-
-    from pipeline.data.schema_io import SERVING, TRAINING
 
     schema = tfdv.infer_schema(result.statistics, infer_feature_shape=False)
     decisions = {d.column: d for d in result.decisions}

@@ -33,7 +33,7 @@ from pipeline.data import input_files, spans
 from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate
-from pipeline.graph.evaluation import eval_config
+from pipeline.graph.eval_config import eval_config
 from pipeline.graph.evaluator import Evaluator
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher

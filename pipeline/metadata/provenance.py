@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.metadata.connection import Artifact, Execution, Store
+from pipeline.metadata.evaluation_results import overall_metrics
 from pipeline.metadata.lineage_graph import LineageGraph, run_graph, version_graph
 from pipeline.metadata.pushes import pushed_model, pushed_versions, run_context
 from pipeline.metadata.records import (
@@ -19,6 +20,7 @@ from pipeline.metadata.records import (
     string_property,
     timestamp,
 )
+from pipeline.metadata.summary import recorded_facts
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -222,7 +224,6 @@ def _metrics(
     and TFMA's (about 30 s of importing TensorFlow) only for runs that recorded none."""
     if read_metrics is not None:
         return read_metrics(evaluation_uri)
-    from pipeline.metadata.summary import recorded_facts
 
     facts = recorded_facts(store, run_of(store, evaluator.id))
     if facts is not None:
@@ -232,8 +233,6 @@ def _metrics(
 
 def overall_metrics_reader(evaluation_uri: str) -> dict[str, float]:
     """TFMA's overall-slice metrics; TFMA is imported only when metrics are asked for."""
-    from pipeline.metadata.evaluation_results import overall_metrics
-
     return overall_metrics(evaluation_uri)
 
 

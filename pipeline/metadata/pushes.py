@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
@@ -19,7 +18,6 @@ from pipeline.metadata.records import (
     pushed_version,
     run_of,
 )
-from pipeline.serving import layout
 
 PUSHED_MODEL = "PushedModel"
 
@@ -42,6 +40,26 @@ def pushed_models(store: Store, pipeline_name: str) -> list[Artifact]:
     return sorted((a for a in store.get_artifacts_by_context(pipeline.id)
                    if a.type_id == type_id and pushed_version(a) is not None),
                   key=lambda a: a.id)
+
+
+def recorded_versions(store: Store, pipeline_name: str) -> set[str]:
+    """The serving versions the store records as pushed by this pipeline."""
+    return {published_version(artifact) for artifact in pushed_models(store, pipeline_name)}
+
+
+def was_blessed(store: Store, pushed_model_id: int) -> bool:
+    """Whether the execution that pushed this artifact read a ModelBlessing with blessed=1."""
+    events = store.get_events_by_artifact_ids([pushed_model_id])
+    executions = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    inputs = [
+        e.artifact_id for e in store.get_events_by_execution_ids(executions)
+        if e.type == metadata_store_pb2.Event.INPUT
+    ]
+    blessing_type = store.get_artifact_type("ModelBlessing")
+    return any(
+        a.type_id == blessing_type.id and records.custom_property(a, "blessed") == 1
+        for a in store.get_artifacts_by_id(inputs)
+    )
 
 
 def pushed_model(
@@ -128,12 +146,6 @@ def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
             context=run_context(store, run_id) if run_id != "unknown" else {},
         ))
     return versions
-
-
-def unrecorded_versions(records: list[VersionRecord], base_path: Path) -> list[int]:
-    """Versions on disk under base_path that no record names (the store lost or never had them)."""
-    known = {record.version for record in records}
-    return [v for v in layout.list_versions(base_path) if str(v) not in known]
 
 
 def format_versions(records: list[VersionRecord], on_disk_only: list[int] | None = None) -> str:

@@ -1,11 +1,11 @@
-"""The end-of-run summary: read back from MLMD and the Evaluator's outputs, never guessed."""
+"""The end-of-run summary: read back from MLMD and the Evaluator's outputs, never guessed (the
+local runner records it on the run's context; this module only reads)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from ml_metadata import metadata_store
 
@@ -69,17 +69,6 @@ def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str
     return version, str(records.custom_property(pushed, "pushed_destination")), decision
 
 
-def record(store: metadata_store.MetadataStore, summary: RunSummary) -> None:
-    """Keep the evaluation facts on the run's MLMD context for readers without TFMA."""
-    run = records.run_context_of(store, summary.run_id)
-    if run is None:
-        raise records.LineageError(f"no run '{summary.run_id}' in the metadata store to record on")
-    facts = {"metrics": summary.metrics, "blessed": summary.blessed,
-             "blessing_reason": summary.blessing_reason}
-    run.custom_properties[RECORDED_SUMMARY].string_value = json.dumps(facts, sort_keys=True)
-    store.put_contexts([run])
-
-
 def recorded_facts(store: metadata_store.MetadataStore, run_id: str | None) -> dict | None:
     """The evaluation facts a local run recorded on its context (metrics, blessed, reason), or
     None when it recorded none (runs of other orchestrators, or made before this existed)."""
@@ -132,19 +121,3 @@ def project_metrics(project: Project, metrics: Mapping[str, float]) -> dict[str,
         if key + DIFF_SUFFIX in metrics:
             named[names[key] + DIFF_SUFFIX] = float(metrics[key + DIFF_SUFFIX])
     return named
-
-
-def format_summary(
-    summary: RunSummary, project: Project, metadata_path: Path | str, log_path: Path | None
-) -> str:
-    """The lines printed after the per-component lines."""
-    blessed = {True: "BLESSED", False: "NOT BLESSED", None: "not evaluated"}[summary.blessed]
-    lines = [
-        f"run id     {summary.run_id}",
-        f"eval       {metrics_text(project, summary.metrics)}",
-        f"model      {blessed} ({summary.blessing_reason})",
-        f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
-        f"metadata   {metadata_path}",
-        f"log        {log_path or '- (nothing ran)'}",
-    ]
-    return "\n".join(lines)

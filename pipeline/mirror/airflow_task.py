@@ -6,6 +6,8 @@ import functools
 from typing import Any
 
 from pipeline.config import PipelineConfig
+from pipeline.mirror.hooks import sync_after_run
+from pipeline.mirror.settings import mirror_settings
 
 TASK_ID = "mlflow_sync"
 
@@ -15,13 +17,9 @@ def add_sync_task(dag: Any, config: PipelineConfig) -> None:
     runs and runs stopped at the data gate show in MLflow too), and as a teardown it does not
     decide the DAG run's state, which stays that of the pipeline's tasks. It only warns, so it
     never fails either. Nothing is added when tracking_uri is 'off'."""
-    from pipeline.mirror.settings import mirror_settings
-
     if mirror_settings(config) is None:
         return
     from airflow.operators.python import PythonOperator
-
-    from pipeline.mirror.hooks import sync_after_run
 
     leaves = [task for task in dag.tasks if not task.downstream_list]
     sync = PythonOperator(task_id=TASK_ID, python_callable=functools.partial(sync_after_run, config),

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from pipeline.config import PipelineConfig
 from pipeline.mirror.settings import mirror_settings
-
-if TYPE_CHECKING:
-    from pipeline.mirror.sync import SyncReport
+from pipeline.mirror.sync import SyncReport, move_aliases, sync
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
 
 
 def _warn(what: str, error: Exception) -> None:
@@ -28,8 +26,6 @@ def sync_after_run(config: PipelineConfig) -> SyncReport | None:
     settings = mirror_settings(config)
     if settings is None:
         return None
-    from pipeline.mirror.sync import sync
-    from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
 
     try:
         report = sync(config, settings, DEFAULT_OUTPUT_DIR / config.model_name / MODELS_CONFIG)
@@ -45,7 +41,6 @@ def aliases_after_rollback(config: PipelineConfig, labels: Mapping[str, int]) ->
     settings = mirror_settings(config)
     if settings is None or (settings.database is not None and not settings.database.is_file()):
         return  # nothing mirrored yet: the first sync sets the aliases
-    from pipeline.mirror.sync import move_aliases
 
     try:
         move_aliases(config, settings, labels)

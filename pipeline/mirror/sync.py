@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
-from pipeline.metadata import artifact_files, connection, pushes, records
+from pipeline.logs import verbose_output_to
+from pipeline.metadata import artifact_files, connection, lineage_graph, pushes, records
+from pipeline.metadata.evaluation_results import slice_metrics
 from pipeline.mirror import facts, registry, runs
 from pipeline.mirror.settings import MirrorSettings
 from pipeline.mirror.tracking import open_client, store_failures
+from pipeline.serving.server_config import read_plan
 
 SYNC_LOG = "mlflow-sync.log"
 
@@ -41,8 +44,6 @@ def serving_labels(models_config: Path, model_name: str, pushed: list[str]) -> d
     """Where TF Serving's labels point: the models.config serving-config wrote, else `stable` on
     the newest pushed version (what serving-config writes by default)."""
     if models_config.is_file():
-        from pipeline.serving.server_config import read_plan
-
         return dict(read_plan(models_config, model_name).labels)
     return {"stable": int(pushed[-1])} if pushed else {}
 
@@ -54,7 +55,7 @@ def lineage_png(store: connection.Store, run_id: str) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pipeline.metadata import lineage_graph, reports
+    from pipeline.analysis import reports
 
     figure = reports.draw_lineage(lineage_graph.run_graph(store, run_id), f"run {run_id}")
     buffer = io.BytesIO()
@@ -69,8 +70,6 @@ def slice_reader() -> facts.SliceReader:
     def read(evaluation_uri: str) -> dict[str, dict[str, float]]:
         if not artifact_files.glob(evaluation_uri, "metrics*"):
             return {}
-        from pipeline.metadata.evaluation_results import slice_metrics
-
         return slice_metrics(evaluation_uri)
     return read
 
@@ -79,8 +78,6 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
          slices: facts.SliceReader | None = None) -> SyncReport:
     """Add the runs and pushed versions MLflow does not show yet and move aliases to the labels;
     a second sync with nothing new writes nothing."""
-    from pipeline.run.console import verbose_output_to
-
     started = time.monotonic()
     report = SyncReport(settings.location, config.pipeline_name)
     # MLMD's, TensorFlow's and MLflow's own logging go to the log file, not between our lines.

@@ -23,7 +23,7 @@ from airflow import DAG
 from airflow.operators.bash import BashOperator
 
 from pipeline.config import PROJECT_ROOT, STATE_DIR, default_project
-from pipeline.run.airflow_alerts import DEFAULT_CONNECTION, notify_failure
+from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 ENV_PREFIX = "PIPELINE_MONITOR_"
 

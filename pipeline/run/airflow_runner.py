@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
-from pipeline.run.airflow_alerts import DEFAULT_CONNECTION, notify_failure
+from pipeline.data import spans
+from pipeline.metadata.connection import metadata_connection
+from pipeline.run import run_facts
+from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
 DEFAULT_START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -138,8 +141,6 @@ def dag_arguments(
     """Keyword arguments of airflow's DAG: schedule, no catch-up, one run at a time, retries,
     and the macro that computes the run context (for this span window) when RecordRunContext
     runs, not each time Airflow parses the DAG file."""
-    from pipeline.run import run_facts
-
     return {
         "user_defined_macros": {
             RUN_CONTEXT_MACRO: functools.partial(run_facts.context_json_for, config, window),
@@ -177,11 +178,8 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
         AirflowPipelineConfig,
     )
 
-    from pipeline.data import spans
     from pipeline.graph.data_gate import DataGate
     from pipeline.graph.pipeline_graph import create_pipeline
-    from pipeline.metadata.connection import metadata_connection
-    from pipeline.run import run_facts
 
     config = spans.with_beam_mode_for_input(config)
     if config.metadata_password:

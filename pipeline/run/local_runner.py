@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -11,22 +12,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from ml_metadata import metadata_store
 
 from pipeline import environment
 from pipeline.config import Location, MetadataBackend, PipelineConfig, local_folder
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
-from pipeline.metadata import consistency
+from pipeline.logs import masked_log_records, verbose_output_to
+from pipeline.metadata import connection, records, summary
 from pipeline.metadata.connection import metadata_connection, probe_server
-from pipeline.run import run_facts
+from pipeline.metadata.summary import RunSummary
+from pipeline.run import consistency, run_facts, up_to_date
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
-from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
+from pipeline.run.console import ProgressReporter, format_summary
 from pipeline.run.run_lock import run_lock
-
-if TYPE_CHECKING:
-    from pipeline.metadata.summary import RunSummary
 
 
 class PipelineRunError(WorkFailed):
@@ -123,9 +124,6 @@ def _unchanged_run(
     config: PipelineConfig, facts: run_facts.RunFacts, started: float
 ) -> LocalRunResult | None:
     """The last run's result when it read exactly these inputs; checked without importing TFX."""
-    from pipeline.metadata import connection, summary
-    from pipeline.run import up_to_date
-
     if config.metadata_backend is MetadataBackend.SQLITE and (
             not config.metadata_path.is_file() or config.metadata_path.stat().st_size == 0):
         return None  # no store yet (an empty one next to artifacts: consistency.check says so)
@@ -167,9 +165,6 @@ def _run_components(
         from tfx.orchestration.pipeline import RunOptions
 
         from pipeline.graph.pipeline_graph import create_pipeline
-        from pipeline.metadata import connection, records
-        from pipeline.metadata.summary import record as record_summary
-        from pipeline.metadata.summary import summarize
 
         absl_logging.set_verbosity(absl_logging.INFO)
         skip_tfx_package_for_local_beam()
@@ -189,15 +184,24 @@ def _run_components(
             logging.getLogger().removeHandler(progress)
         seconds = time.monotonic() - started
         store = connection.open_metadata(config, read_only=False)
-        summary = summarize(store, records.latest_run_id(store, config.pipeline_name))
-        record_summary(store, summary)
-    return LocalRunResult(summary, seconds, log_path)
+        run_summary = summary.summarize(store, records.latest_run_id(store, config.pipeline_name))
+        _record_summary(store, run_summary)
+    return LocalRunResult(run_summary, seconds, log_path)
+
+
+def _record_summary(store: metadata_store.MetadataStore, run_summary: RunSummary) -> None:
+    """Keep the evaluation facts on the run's MLMD context for readers without TFMA."""
+    run = records.run_context_of(store, run_summary.run_id)
+    if run is None:
+        raise records.LineageError(f"no run '{run_summary.run_id}' in the metadata store to record on")
+    facts = {"metrics": run_summary.metrics, "blessed": run_summary.blessed,
+             "blessing_reason": run_summary.blessing_reason}
+    run.custom_properties[summary.RECORDED_SUMMARY].string_value = json.dumps(facts, sort_keys=True)
+    store.put_contexts([run])
 
 
 def report(result: LocalRunResult, config: PipelineConfig) -> str:
     """Final console block: wall time plus the run summary."""
-    from pipeline.metadata.summary import format_summary
-
     return f"finished in {result.seconds:.1f} s\n" + format_summary(
         result.summary, config.declaration, config.metadata_location, result.log_path
     )

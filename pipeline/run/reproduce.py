@@ -21,6 +21,7 @@ from pipeline.data import spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, Store
+from pipeline.metadata.evaluation_results import overall_metrics
 from pipeline.run import run_facts
 
 EVALUATOR_NODE = "Evaluator"
@@ -203,8 +204,6 @@ def compare_metrics(recorded: Mapping[str, float], reproduced: Mapping[str, floa
 
 def output_facts(store: Store, run_id: str) -> dict[str, object]:
     """Where the run's examples and transformed examples are, and its eval metrics."""
-    from pipeline.metadata.evaluation_results import overall_metrics
-
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
     facts: dict[str, object] = {}
     for node, key in EXAMPLE_OUTPUTS:

@@ -9,7 +9,7 @@ import shutil
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 PUSH_RECORD = "push_record.json"
@@ -35,6 +35,12 @@ def list_versions(base_path: Path) -> list[int]:
         for child in base_path.iterdir()
         if child.name.isdigit() and (child / "saved_model.pb").is_file()
     )
+
+
+def unrecorded_versions(base_path: Path, recorded: Collection[str]) -> list[int]:
+    """Versions on disk under base_path that ML Metadata does not record (`recorded`: the pushed
+    versions it knows): a store that lost them must not make them invisible."""
+    return [v for v in list_versions(base_path) if str(v) not in recorded]
 
 
 def model_fingerprint(model_dir: Path) -> str:

@@ -11,14 +11,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, local_folder
 from pipeline.errors import WorkFailed
+from pipeline.metadata import connection, pushes
+from pipeline.metadata.connection import Store
+from pipeline.metadata.records import custom_property, pushed_version
 from pipeline.serving import layout
-
-if TYPE_CHECKING:
-    from pipeline.metadata.connection import Store
 
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "serving"
 
@@ -74,60 +73,26 @@ class ServingPlan:
 
 def blessed_pushed_versions(store: Store, pipeline_name: str, base_path: Path) -> list[int]:
     """Versions the pipeline pushed to `base_path` (blessed model) that are still on disk."""
-    from pipeline.metadata.pushes import pushed_models
-    from pipeline.metadata.records import custom_property, pushed_version
-
     on_disk = set(layout.list_versions(base_path))
     versions = set()
-    for artifact in pushed_models(store, pipeline_name):
+    for artifact in pushes.pushed_models(store, pipeline_name):
         version, destination = pushed_version(artifact), custom_property(artifact, "pushed_destination")
         if not version or not version.isdigit() or not destination:
             continue
         if Path(str(destination)).parent.resolve() != base_path.resolve():
             continue
-        if int(version) in on_disk and _model_was_blessed(store, artifact.id):
+        if int(version) in on_disk and pushes.was_blessed(store, artifact.id):
             versions.add(int(version))
     return sorted(versions)
-
-
-def _model_was_blessed(store: Store, pushed_model_id: int) -> bool:
-    """Whether the execution that pushed this artifact read a ModelBlessing with blessed=1."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    from pipeline.metadata.records import custom_property
-
-    events = store.get_events_by_artifact_ids([pushed_model_id])
-    executions = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
-    inputs = [
-        e.artifact_id for e in store.get_events_by_execution_ids(executions)
-        if e.type == metadata_store_pb2.Event.INPUT
-    ]
-    blessing_type = store.get_artifact_type("ModelBlessing")
-    return any(
-        a.type_id == blessing_type.id and custom_property(a, "blessed") == 1
-        for a in store.get_artifacts_by_id(inputs)
-    )
-
-
-def unrecorded_versions(store: Store, pipeline_name: str, base_path: Path) -> list[int]:
-    """Versions on disk that no push of the pipeline in the store records: a store that lost
-    them (replaced, restored from an older backup) must not make them invisible."""
-    from pipeline.metadata.pushes import pushed_models
-    from pipeline.metadata.records import pushed_version
-
-    recorded = {pushed_version(artifact) for artifact in pushed_models(store, pipeline_name)}
-    return [v for v in layout.list_versions(base_path) if str(v) not in recorded]
 
 
 def known_versions(config: PipelineConfig) -> tuple[list[int], list[int]]:
     """Every version of the configured model on disk that may be served: the pushed, blessed
     ones MLMD records, and those it does not record at all; and which of them are the latter."""
-    from pipeline.metadata import connection
-
     store = connection.open_metadata(config)
     base = layout.model_base_path(
         local_folder("serving_dir", config.serving_dir, "serving-config"), config.model_name)
-    unrecorded = unrecorded_versions(store, config.pipeline_name, base)
+    unrecorded = layout.unrecorded_versions(base, pushes.recorded_versions(store, config.pipeline_name))
     blessed = blessed_pushed_versions(store, config.pipeline_name, base)
     return sorted(set(blessed) | set(unrecorded)), unrecorded
 

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import report
 from pipeline.config import PROJECT_ROOT
-from tests.unit.tools.test_benchmarks import PNG_MAGIC, TINY_SCALE
+from tests.support.bench import PNG_MAGIC, TINY_SCALE
 
 
 def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:

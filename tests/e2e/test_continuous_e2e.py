@@ -12,30 +12,20 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.data import fingerprints, ingest, spans
 from pipeline.metadata import records
 from pipeline.serving import layout
-from tests.e2e.test_pipeline_e2e import runs_by_node, store_of
 from tests.support.configs import small_config
+from tests.support.run_records import runs_by_node, store_of
+from tests.support.taxi_spans import SOURCE, SPAN_ROWS, generated_csv
 from tools import span_demo
 from tools import taxi as features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
-SOURCE = PROJECT_ROOT / "data" / "taxi" / "data.csv"
 SCHEMA = PROJECT_ROOT / "models" / "taxi" / "schema.pbtxt"
-SPAN_ROWS = 250
 INFORMATIONAL = ("git_commit", "packages", "uv_lock_sha256")
 
 
 def span_config(root: Path, steps: int) -> PipelineConfig:
     """Sample-sized config on the span data dir; min_auc 0: blessing depends on the baseline."""
     return small_config(root, data_dir=root / "data", train_steps=steps, min_auc=0.0)
-
-
-def generated_csv(path: Path, seed: int, drift: span_demo.Drift = span_demo.NO_DRIFT,
-                  serving_only: bool = False, rows: int = SPAN_ROWS) -> Path:
-    """A generated span file, optionally without the label source (a request log)."""
-    header, generated = span_demo.generate_rows(SOURCE, rows, seed=seed, days=7 * seed, drift=drift)
-    if serving_only:
-        header = [c for c in header if c != features.TIPS_KEY]
-    return span_demo.write_rows(path, header, [{c: r[c] for c in header} for r in generated])
 
 
 @pytest.fixture(scope="module")

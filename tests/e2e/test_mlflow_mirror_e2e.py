@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
-from pipeline.mirror import server
 from pipeline.mirror.settings import MirrorSettings
 from pipeline.mirror.sync import SyncReport, sync
-from pipeline.run.postgres_server import free_port
+from pipeline.services import mlflow_server
+from pipeline.services.postgres_server import free_port
 from tests.support.mlflow_store import empty_store
 
 DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
@@ -67,13 +67,13 @@ def mirror(shared_run, shared_config: PipelineConfig, tmp_path_factory) -> Itera
     second = sync(shared_config, settings, models_config)
     rows_second = store_rows(folder / "mlflow.db")
     port = free_port()
-    process = server.start(settings, port, quiet=True)
+    process = mlflow_server.start(settings, port, quiet=True)
     try:
-        server.wait_until_up(process, port)
+        mlflow_server.wait_until_up(process, port)
         yield Mirror(shared_config, settings, first, second, rows_first, rows_second, before,
                      f"http://127.0.0.1:{port}")
     finally:
-        server.stop(process)
+        mlflow_server.stop(process)
 
 
 def rest(mirror: Mirror, path: str, body: dict | None = None, **query: str) -> dict:

@@ -20,12 +20,13 @@ from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.config.project import Task, Treatment
 from pipeline.graph.pipeline_graph import create_components
-from pipeline.metadata import connection, records
+from pipeline.metadata import records
 from pipeline.run import run_facts
 from pipeline.serving import layout
 from tests.support.configs import BUNDLED_PROJECTS, small_config
 from tests.support.faults import data_lines, first_feature, set_column, write_bad_copy, write_lines
 from tests.support.mlflow_store import empty_store
+from tests.support.run_records import runs_by_node, store_of
 
 pytestmark = pytest.mark.e2e
 UPSTREAM_OF_EVALUATOR = (
@@ -50,16 +51,6 @@ def example_rerun(request, bundled_runs):
 def rerun(bundled_runs):
     """Taxi's unchanged rerun, for the up-to-date checks."""
     return bundled_runs.rerun("taxi")
-
-
-def store_of(config: PipelineConfig):
-    """A read-only handle on the run's MLMD store."""
-    return connection.open_metadata(config)
-
-
-def runs_by_node(config: PipelineConfig, run_id: str) -> dict[str, records.ComponentRun]:
-    """The run's executions keyed by component id."""
-    return {c.node_id: c for c in records.component_runs(store_of(config), run_id)}
 
 
 def test_every_component_completed_once(example) -> None:

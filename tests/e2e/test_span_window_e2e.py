@@ -17,8 +17,8 @@ from pipeline.data import fingerprints, spans
 from pipeline.metadata import records
 from pipeline.run import reproduce
 from pipeline.serving import layout
-from tests.e2e.test_pipeline_e2e import runs_by_node, store_of
 from tests.support.configs import small_config
+from tests.support.run_records import runs_by_node, store_of
 from tools import span_demo
 from tools import taxi as features
 

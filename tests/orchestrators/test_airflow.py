@@ -15,7 +15,6 @@ import dataclasses
 import enum
 import os
 import socket
-import sqlite3
 import stat
 import subprocess
 import time
@@ -27,9 +26,10 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, config_from_values, env_values
 from pipeline.metadata import connection, records
-from pipeline.run import airflow_server
 from pipeline.run.airflow_runner import AirflowSettings
-from pipeline.run.postgres_server import free_port
+from pipeline.services import airflow_server
+from pipeline.services.postgres_server import free_port
+from tests.support.airflow_db import query, task_states
 from tests.support.browser import chromium_page, page_problems
 from tests.support.configs import SAMPLE_DATA, small_config
 from tests.support.postgres import AirflowCommand, airflow_command, postgres_reachable_folder
@@ -155,19 +155,6 @@ class DagRunFacts:
     seconds: float
 
 
-def _query(db: Path, sql: str, *params: object) -> list[tuple]:
-    """Read a SQLite Airflow database (of `airflow dags test`) without writing to it."""
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as connection:
-        return connection.execute(sql, params).fetchall()
-
-
-def _task_states(db: Path, dag_id: str, run_id: str) -> dict[str, str | None]:
-    """State of every task instance of one DAG run."""
-    rows = _query(db, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
-                  dag_id, run_id)
-    return dict(rows)
-
-
 def _poll(condition, timeout: float, command: AirflowCommand, what: str):
     """Poll until condition() is truthy; fail with the scheduler log if time runs out."""
     deadline = time.monotonic() + timeout
@@ -179,7 +166,6 @@ def _poll(condition, timeout: float, command: AirflowCommand, what: str):
         time.sleep(5)
     log = (command.home / "logs" / "scheduler.out").read_text()[-3000:]
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{log}")
-
 
 
 def _environment(root: Path, dags: Path, config: PipelineConfig) -> dict[str, str]:
@@ -368,8 +354,8 @@ def test_tasks_fork_from_a_scheduler_that_preloaded_tensorflow(
     production_airflow, scheduler_run: DagRunFacts
 ) -> None:
     """The command's scheduler imported TensorFlow and TFX before its executor started, and the
-    run's tasks were forked from its workers (pipeline.run.airflow_scheduler)."""
-    from pipeline.run.airflow_scheduler import PRELOADED
+    run's tasks were forked from its workers (pipeline.services.airflow_scheduler)."""
+    from pipeline.services.airflow_scheduler import PRELOADED
 
     command, config = production_airflow
     log = (command.home / "logs" / "scheduler.out").read_text(errors="replace")
@@ -426,10 +412,10 @@ def test_data_gate_failure_fails_dag_run(tmp_path: Path) -> None:
     assert f"feature '{column}'" in output
 
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    [(run_id, state)] = _query(db, "SELECT run_id, state FROM dag_run WHERE dag_id = ?",
+    [(run_id, state)] = query(db, "SELECT run_id, state FROM dag_run WHERE dag_id = ?",
                                BAD_PIPELINE)
     assert state == "failed"
-    tasks = _task_states(db, BAD_PIPELINE, run_id)
+    tasks = task_states(db, BAD_PIPELINE, run_id)
     assert tasks["DataGate"] == "failed"
     # One alert, for the failed task, through the connection: a real POST to the receiver.
     [(path, alert)] = receiver.received

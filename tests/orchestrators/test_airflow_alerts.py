@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run import airflow_server
+from pipeline.services import airflow_server
 from tests.support.webhook import webhook_receiver
 
 pytestmark = pytest.mark.airflow

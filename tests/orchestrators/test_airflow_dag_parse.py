@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
-from pipeline.run import airflow_server
+from pipeline.services import airflow_server
 
 PARSE_AND_RENDER = r'''
 import json, subprocess, sys, time

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.run import airflow_server
-from tests.e2e.test_continuous_e2e import generated_csv
-from tests.orchestrators.test_airflow import _query, _task_states
+from pipeline.services import airflow_server
+from tests.support.airflow_db import query, task_states
+from tests.support.taxi_spans import generated_csv
 from tests.support.webhook import Receiver, webhook_receiver
 from tools import span_demo
 from tools import taxi as features
@@ -52,10 +52,10 @@ def dag_test(env: dict[str, str], day: str) -> tuple[int, str]:
 def run_state(env: dict[str, str], day: str) -> tuple[str, dict[str, str | None]]:
     """The DAG run of that logical day and its task states, from Airflow's database."""
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
-    [(run_id, state)] = _query(
+    [(run_id, state)] = query(
         db, "SELECT run_id, state FROM dag_run WHERE dag_id = ? AND run_id LIKE ?",
         DAG_ID, f"%{day}%")
-    return state, _task_states(db, DAG_ID, run_id)
+    return state, task_states(db, DAG_ID, run_id)
 
 
 def reports(root: Path) -> list[Path]:

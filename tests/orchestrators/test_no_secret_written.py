@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.config import PROJECT_ROOT
-from pipeline.run import airflow_server
+from pipeline.services import airflow_server
 from tests.support.configs import SAMPLE_DATA
 from tests.support.secrets import HOSTILE_PASSWORDS, core, leaks, leaks_in_files
 
@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.orchestrator]
 # Quotes and backslash; non-ASCII; logger and format escapes: each escapes differently.
 PASSWORDS = (HOSTILE_PASSWORDS[0], HOSTILE_PASSWORDS[2], HOSTILE_PASSWORDS[3])
 # The run imports TensorFlow and waits out TFX's ten connection attempts: one run, with one
-# password holding every kind of character above (tests/unit/run/test_secrets.py sends all ten
+# password holding every kind of character above (tests/unit/test_secrets.py sends all ten
 # hostile passwords through the same log calls).
 RUN_PASSWORD = "Qx7core11'\"\\ é€日 %s%(x)s{0} $HOME\t`id`"
 

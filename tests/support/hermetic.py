@@ -9,7 +9,7 @@ from pathlib import Path
 
 # Folders of the checkout a session may write: tools' environments and caches of Python's tooling.
 NOT_WATCHED = frozenset({".git", ".venv", ".tools", "__pycache__", ".pytest_cache", ".ruff_cache",
-                         ".mypy_cache", ".ipynb_checkpoints"})
+                         ".mypy_cache", ".ipynb_checkpoints", ".hypothesis"})
 
 # One entry per file: (size, modification time in ns); a rewritten file changes at least the time.
 Snapshot = dict[str, tuple[int, int]]

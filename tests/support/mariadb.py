@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
-from pipeline.run.postgres_server import free_port
+from pipeline.services.postgres_server import free_port
 
 INSTALL_SCRIPT = PROJECT_ROOT / "scripts" / "install-mariadb.sh"
 START_TIMEOUT_SECONDS = 60.0

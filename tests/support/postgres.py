@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
-from pipeline.run import airflow_server, postgres_server
-from pipeline.run.postgres_server import Postgres
+from pipeline.services import airflow_server, postgres_server
+from pipeline.services.postgres_server import Postgres
 
 STARTUP_TIMEOUT_SECONDS = 900.0
 

@@ -12,7 +12,7 @@ from pipeline.cli.init import _data_reference
 from pipeline.config import PROJECT_ROOT
 from pipeline.config.project import Task, load_project, parse_declaration
 from pipeline.errors import EXIT_INVALID
-from tests.unit.data.test_profile import multiclass_columns, regression_columns, write_csv
+from tests.support.csv_columns import multiclass_columns, regression_columns, write_csv
 
 
 def init(models: Path, *args: str) -> int:

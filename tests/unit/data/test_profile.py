@@ -3,7 +3,6 @@ slices and the curated schema, on small generated data sets."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,7 @@ import pytest
 
 from pipeline.config.project import Task, Threshold, Treatment
 from pipeline.data.profile import Profile, ProfileError, curated_schema, profile
-
-
-def write_csv(path: Path, columns: dict[str, list]) -> Path:
-    """A CSV file of the columns (None is an empty cell); returns its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    names = list(columns)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(names)
-        for row in zip(*columns.values(), strict=True):
-            writer.writerow(["" if v is None else v for v in row])
-    return path
+from tests.support.csv_columns import multiclass_columns, regression_columns, write_csv
 
 
 def binary_columns(rows: int = 1500, seed: int = 0) -> dict[str, list]:
@@ -47,31 +35,6 @@ def binary_columns(rows: int = 1500, seed: int = 0) -> dict[str, list]:
         "churn_code": [f"code{c}" for c in churned],
         "churn_score": (churned * 10 + rng.normal(0, 0.05, rows)).round(4).tolist(),
         "churned": ["yes" if c else "no" for c in churned],
-    }
-
-
-def multiclass_columns(rows: int = 300, seed: int = 1) -> dict[str, list]:
-    rng = np.random.default_rng(seed)
-    species = rng.choice(["setosa", "versicolor", "virginica"], rows, p=[0.5, 0.3, 0.2])
-    length = rng.normal(5, 1, rows) + (species == "virginica")
-    return {
-        "length": length.round(3).tolist(),
-        "width": rng.normal(3, 0.5, rows).round(3).tolist(),
-        "color": rng.choice(["red", "blue"], rows).tolist(),
-        "species": species.tolist(),
-    }
-
-
-def regression_columns(rows: int = 300, seed: int = 2) -> dict[str, list]:
-    rng = np.random.default_rng(seed)
-    size = rng.normal(80, 20, rows)
-    region = rng.choice(["north", "south", "east"], rows)
-    price = 3 * size + 40 * (region == "north") + rng.normal(0, 30, rows)
-    return {
-        "size": size.round(1).tolist(),
-        "region": region.tolist(),
-        "floor": rng.integers(0, 10, rows).tolist(),
-        "price": price.round(2).tolist(),
     }
 
 

@@ -20,13 +20,13 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as spec
 from tfx.types.artifact import Artifact
 
+from pipeline.analysis import reports
 from pipeline.config import PipelineConfig
 from pipeline.graph import csv_example_gen, data_gate, serving_pusher
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate, DataValidationError
 from pipeline.graph.record_run_context import RecordRunContext, RunContext
 from pipeline.graph.span_validator import SpanValidator
-from pipeline.metadata import reports
 from pipeline.monitoring import skew_drift
 from pipeline.run import reproduce
 from pipeline.serving import layout, warmup

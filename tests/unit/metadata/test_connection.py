@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.__main__ import main
+from pipeline.analysis import reports
 from pipeline.config import MetadataBackend, PipelineConfig
-from pipeline.metadata import connection, reports
+from pipeline.metadata import connection
 
 # Commands that read the store, each with the arguments it needs to get as far as opening it.
 READERS = {

@@ -15,7 +15,6 @@ from tensorflow_serving.config import model_server_config_pb2
 from pipeline.__main__ import main
 from pipeline.serving import release, server_config
 from pipeline.serving.server_config import MODELS_CONFIG, ServingPlan
-from tests.unit.serving.test_serving_cli import other_project  # noqa: F401 - fixture
 
 BASE = "/models/taxi"
 
@@ -83,7 +82,7 @@ def closed_port() -> int:
 
 
 def test_rollback_against_an_unreachable_server_moves_nothing(
-    other_project: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811 - fixture
+    other_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flags = ["--project", "other", "--metadata", str(other_project / "other.sqlite"),
              "--serving-dir", str(other_project / "serving_model")]
@@ -104,7 +103,7 @@ def test_rollback_against_an_unreachable_server_moves_nothing(
 
 
 def test_rollback_without_a_server_says_how_the_server_must_run(
-    other_project: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811 - fixture
+    other_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flags = ["--project", "other", "--metadata", str(other_project / "other.sqlite"),
              "--serving-dir", str(other_project / "serving_model")]

@@ -11,11 +11,9 @@ import pytest
 
 from benchmarks import report
 from models.taxi.label import BIG_TIP_FRACTION
+from tests.support.bench import PNG_MAGIC
 from tools import synthesize
 from tools import taxi as features
-
-TINY_SCALE = 0.02
-PNG_MAGIC = b"\x89PNG"
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

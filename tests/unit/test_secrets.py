@@ -16,9 +16,9 @@ from tfx.proto.orchestration import executable_spec_pb2, local_deployment_config
 from pipeline.__main__ import main
 from pipeline.config import ConfigError, config_from_values, parse_run_args
 from pipeline.config.secrets import MASK, Secret, mask_beam_args, without_credentials
+from pipeline.logs import masked_log_records, private_file, verbose_output_to
 from pipeline.metadata.connection import metadata_connection
 from pipeline.run import run_facts
-from pipeline.run.console import masked_log_records, private_file, verbose_output_to
 from tests.support.configs import SAMPLE_DATA
 from tests.support.secrets import HOSTILE_PASSWORDS, core, leaks, leaks_in_files
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.mirror import mlflow_server, server
 from pipeline.mirror.settings import MirrorError, MirrorSettings
+from pipeline.services import mlflow_cli, mlflow_server
 from tests.support.mlflow_store import local_settings
 
 
 def test_the_server_listens_on_localhost_through_the_shim(tmp_path: Path) -> None:
-    command = server.server_command(local_settings(tmp_path), 5123)
-    assert command[1:4] == ["-m", "pipeline.mirror.mlflow_server", "server"]
+    command = mlflow_server.server_command(local_settings(tmp_path), 5123)
+    assert command[1:4] == ["-m", "pipeline.services.mlflow_cli", "server"]
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == "5123"
     assert command[command.index("--default-artifact-root") + 1] == (tmp_path / "artifacts").as_uri()
@@ -24,7 +24,7 @@ def test_the_server_listens_on_localhost_through_the_shim(tmp_path: Path) -> Non
 def test_the_shim_gives_sqlalchemy_1_4_the_names_mlflow_server_imports() -> None:
     import sqlalchemy
 
-    mlflow_server.alias_sqlalchemy_2_names()
+    mlflow_cli.alias_sqlalchemy_2_names()
     for name in ("Engine", "Connection", "Row", "ColumnElement", "Select", "Update"):
         assert hasattr(sqlalchemy, name), name
 
@@ -34,9 +34,9 @@ def test_a_busy_port_is_refused_before_starting(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         with pytest.raises(MirrorError, match="in use: pass --port"):
-            server.serve(local_settings(tmp_path), busy.getsockname()[1])
+            mlflow_server.serve(local_settings(tmp_path), busy.getsockname()[1])
 
 
 def test_a_remote_tracking_server_is_only_named(capsys) -> None:
-    assert server.serve(MirrorSettings("http://mlflow.internal:5000", None), 5000) == 0
+    assert mlflow_server.serve(MirrorSettings("http://mlflow.internal:5000", None), 5000) == 0
     assert "http://mlflow.internal:5000" in capsys.readouterr().out

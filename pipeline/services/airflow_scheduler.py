@@ -74,7 +74,7 @@ def prepare_for_forking() -> float:
 def _forget_project_modules() -> None:
     """Drop this project's modules the preload imported, so each forked task imports the
     current pipeline/ and models/ (this module and its packages stay: they are running)."""
-    running = {"pipeline", "pipeline.run", __name__}
+    running = {"pipeline", "pipeline.services", __name__}
     for name in [n for n in sys.modules if n.split(".")[0] in ("pipeline", "models")]:
         if name not in running:
             del sys.modules[name]

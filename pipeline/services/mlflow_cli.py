@@ -1,4 +1,4 @@
-"""`python -m pipeline.mirror.mlflow_server ARGS`: `mlflow ARGS` under the lock's SQLAlchemy 1.4.
+"""`python -m pipeline.services.mlflow_cli ARGS`: `mlflow ARGS` under the lock's SQLAlchemy 1.4.
 
 Airflow 2.11 pins SQLAlchemy below 2, and MLflow 3.17's server modules annotate functions with
 names SQLAlchemy only exports at top level from 2.0 on (`sa.Engine`, `sa.ColumnElement`, ...), so

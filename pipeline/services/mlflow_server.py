@@ -26,7 +26,7 @@ SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 def server_command(settings: MirrorSettings, port: int) -> list[str]:
     """`mlflow server` on the store, one worker, reachable from this machine only."""
-    command = [sys.executable, "-m", "pipeline.mirror.mlflow_server", "server",
+    command = [sys.executable, "-m", "pipeline.services.mlflow_cli", "server",
                "--backend-store-uri", settings.tracking_uri,
                "--host", HOST, "--port", str(port), "--workers", "1"]
     if settings.artifact_root:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT
-from pipeline.run import airflow_server
-from pipeline.run.airflow_scheduler import PreloadError, preload
+from pipeline.services import airflow_server
+from pipeline.services.airflow_scheduler import PreloadError, preload
 
-PRELOADING = (sys.executable, "-m", "pipeline.run.airflow_scheduler")
+PRELOADING = (sys.executable, "-m", "pipeline.services.airflow_scheduler")
 SERVER_URL = "postgresql://airflow@127.0.0.1:5432/airflow"
 
 
@@ -70,7 +70,7 @@ def test_the_scheduler_preload_imports_no_catalogue_and_keeps_no_project_module(
     module left for a forked task to inherit stale."""
     probe = (
         "import sys\n"
-        "from pipeline.run.airflow_scheduler import PRELOADED, prepare_for_forking\n"
+        "from pipeline.services.airflow_scheduler import PRELOADED, prepare_for_forking\n"
         "prepare_for_forking()\n"
         "from tfx.components.transform.component import Transform\n"
         "import tfx.components\n"
@@ -82,5 +82,5 @@ def test_the_scheduler_preload_imports_no_catalogue_and_keeps_no_project_module(
                             cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     kept, flags = result.stdout.splitlines()[-2:]
-    assert kept == "['pipeline', 'pipeline.run', 'pipeline.run.airflow_scheduler']"
+    assert kept == "['pipeline', 'pipeline.services', 'pipeline.services.airflow_scheduler']"
     assert flags == "False False False True"

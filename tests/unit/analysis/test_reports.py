@@ -10,9 +10,9 @@ matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
 
+from pipeline.analysis import reports  # noqa: E402
 from pipeline.config import store_config  # noqa: E402
 from pipeline.config.project import Task  # noqa: E402
-from pipeline.metadata import reports  # noqa: E402
 
 
 def test_metric_keys_are_the_tasks_tfma_keys_primary_first() -> None:

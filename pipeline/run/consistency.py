@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pipeline.config import MetadataBackend, PipelineConfig, is_uri
 from pipeline.errors import WorkFailed
+from pipeline.metadata import connection, pushes
+from pipeline.metadata.records import pushed_version
 from pipeline.serving import layout
 
 START_OVER_PREFIX = "start-over-"
@@ -47,9 +49,6 @@ def artifact_folders(root: Path) -> dict[int, Path]:
 def store_facts(config: PipelineConfig) -> StoreFacts:
     """Open the store read-only (a corrupt one raises LineageError, named) and read its facts."""
     from ml_metadata import metadata_store
-
-    from pipeline.metadata import connection, pushes
-    from pipeline.metadata.records import pushed_version
 
     if config.metadata_backend is MetadataBackend.SQLITE:
         if not config.metadata_path.exists():
@@ -91,7 +90,7 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
         return config
     facts = store_facts(config)
     where = f"the metadata store {config.metadata_location} {facts.state}"
-    unrecorded = [v for v in served if v not in facts.pushed_versions]
+    unrecorded = layout.unrecorded_versions(base, {str(v) for v in facts.pushed_versions})
     if unrecorded and (not facts.pushed_versions or max(served) > max(facts.pushed_versions)):
         raise StoreMismatch(
             f"{base} serves version(s) {', '.join(map(str, unrecorded))} that {where} does not "

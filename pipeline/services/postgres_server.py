@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.errors import WorkFailed
-from pipeline.run.console import private_file
+from pipeline.logs import private_file
 
 INSTALL_SCRIPT = PROJECT_ROOT / "scripts" / "install-postgresql.sh"
 BIN_DIR = Path("/usr/lib/postgresql/15/bin")

@@ -21,9 +21,9 @@ from pipeline import environment
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, STATE_DIR, MetadataBackend, default_project
 from pipeline.config.project import project_names
 from pipeline.errors import InvalidInput, WorkFailed
-from pipeline.run import postgres_server
-from pipeline.run.console import private_file
-from pipeline.run.postgres_server import LocalCluster, Postgres
+from pipeline.logs import private_file
+from pipeline.services import postgres_server
+from pipeline.services.postgres_server import LocalCluster, Postgres
 
 
 class AirflowStartError(WorkFailed):
@@ -185,10 +185,10 @@ def forks_tasks(env: Mapping[str, str]) -> bool:
 
 
 def scheduler_program(env: Mapping[str, str], preload: bool) -> tuple[str, ...]:
-    """`airflow`, or the same CLI after importing TensorFlow and TFX once (pipeline.run.
+    """`airflow`, or the same CLI after importing TensorFlow and TFX once (pipeline.services.
     airflow_scheduler) when that is asked for and tasks are forked from the scheduler."""
     if preload and forks_tasks(env):
-        return (sys.executable, "-m", "pipeline.run.airflow_scheduler")
+        return (sys.executable, "-m", "pipeline.services.airflow_scheduler")
     return ("airflow",)
 
 

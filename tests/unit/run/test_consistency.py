@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.config import PipelineConfig
-from pipeline.metadata import consistency
 from pipeline.metadata.connection import LineageError
+from pipeline.run import consistency
 from tests.support.configs import small_config
 from tests.support.faults import cli_run
 from tests.support.mlmd_fake import FakePipeline

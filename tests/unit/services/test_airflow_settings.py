@@ -12,9 +12,9 @@ import pytest
 
 from pipeline.config import ConfigError
 from pipeline.errors import InvalidInput
-from pipeline.run import airflow_alerts, airflow_server
 from pipeline.run.airflow_runner import AirflowSettings, settings_from_env
-from pipeline.run.postgres_server import Postgres
+from pipeline.services import airflow_alerts, airflow_server
+from pipeline.services.postgres_server import Postgres
 
 
 def test_defaults_are_daily_with_retries() -> None:

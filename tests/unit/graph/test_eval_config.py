@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.config import PipelineConfig
-from pipeline.graph.evaluation import eval_config
+from pipeline.graph.eval_config import eval_config
 
 # Builds TFMA protos (imports TFMA and TensorFlow): `make test-unit` skips it.
 pytestmark = pytest.mark.slow

@@ -1,0 +1,1 @@
+"""What the notebooks show: tables and figures (pandas, matplotlib) read through metadata/."""
