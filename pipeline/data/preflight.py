@@ -55,9 +55,9 @@ def expected_columns(schema_path: Path | None, project: Project) -> Columns:
         known = needed | set(project.excluded)
         source = str(project.directory / DECLARATION_FILE) if project.directory else project.name
         return Columns(frozenset(known), frozenset(needed), source)
-    from pipeline.data.schema_io import load_schema
+    from pipeline.data.validation import load_curated_schema
 
-    schema = load_schema(schema_path)
+    schema = load_curated_schema(schema_path)
     present = {
         f.name for f in schema.feature
         if f.presence.min_count > 0 or f.presence.min_fraction > 0

@@ -523,7 +523,7 @@ def curated_schema(result: Profile) -> Any:
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from pipeline.data.schema_io import SERVING, TRAINING
+    from pipeline.data.validation import SERVING, TRAINING
 
     schema = tfdv.infer_schema(result.statistics, infer_feature_shape=False)
     decisions = {d.column: d for d in result.decisions}
