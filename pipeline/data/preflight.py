@@ -8,7 +8,6 @@ first task."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import shutil
 import tempfile
@@ -88,7 +87,7 @@ def check_data_dir(
     first_header: tuple[Path, list[str]] | None = None
     files = listing.files
     for path in files:
-        checked = _check_file(path, columns, max_row_bytes)
+        checked = check_csv_file(path, columns, max_row_bytes)
         problems += checked.problems
         rows += checked.rows
         empty.update(checked.empty)
@@ -106,7 +105,7 @@ def check_data_dir(
 
 
 @dataclass
-class _FileCheck:
+class FileCheck:
     """Problems, data rows and the header of one file."""
 
     problems: list[str]
@@ -115,20 +114,20 @@ class _FileCheck:
     empty: Counter[str] = field(default_factory=Counter)
 
 
-def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
+def check_csv_file(path: Path, columns: Columns, max_row_bytes: int) -> FileCheck:
     """Header against the schema, then each record: encoding, size, field count."""
-    with path.open("rb") as handle, _csv_field_limit(max_row_bytes):
+    with path.open("rb") as handle, csv_format.csv_field_limit(max_row_bytes):
         records = _records(handle, max_row_bytes)
         first = next(records, None)
         if first is None:
-            return _FileCheck([f"{path}: file is empty; the first line must name the columns"])
+            return FileCheck([f"{path}: file is empty; the first line must name the columns"])
         _, header_text, header_error = first
         if header_error:
-            return _FileCheck([f"{path}:1: header {header_error}"])
+            return FileCheck([f"{path}:1: header {header_error}"])
         try:
             header = next(csv.reader([header_text]), [])
         except csv.Error as error:
-            return _FileCheck([f"{path}:1: header is not a CSV line ({error}; lines must end "
+            return FileCheck([f"{path}:1: header is not a CSV line ({error}; lines must end "
                                "in \\n or \\r\\n)"])
         header_problems = _header_problems(header, columns)
         if header != csv_format.header_names(header_text):
@@ -136,7 +135,7 @@ def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
                                    "quotes or surrounding spaces (CsvExampleGen splits the first "
                                    "line on commas)")
         if header_problems:
-            return _FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
+            return FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
         checked = _check_records(path, header, records)
         if not checked.problems:
             handle.seek(0)
@@ -147,9 +146,9 @@ def _check_file(path: Path, columns: Columns, max_row_bytes: int) -> _FileCheck:
 
 def _check_records(
     path: Path, header: list[str], records: Iterator[tuple[int, str, str | None]]
-) -> _FileCheck:
+) -> FileCheck:
     """Each data record parses to as many fields as the header names."""
-    result = _FileCheck([], header=header)
+    result = FileCheck([], header=header)
     extra = 0
     for line, text, error in records:
         if not error and not text.strip():
@@ -270,16 +269,6 @@ def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) ->
     where = "" if is_header else f" in field {position}"
     bad = raw[error.start : error.start + 4]
     return f"not valid UTF-8{where} (bytes {bad!r} at byte {error.start + 1} of the line)"
-
-
-@contextlib.contextmanager
-def _csv_field_limit(limit: int) -> Iterator[None]:
-    """Let the csv module parse any field up to the record limit, then restore its default."""
-    previous = csv.field_size_limit(limit)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
 
 
 def _nearest_existing(path: Path) -> Path:

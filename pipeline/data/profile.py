@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold, Treatment
-from pipeline.data import input_files, preflight
+from pipeline.data import csv_format, input_files, preflight
 from pipeline.errors import InvalidInput
 
 # Limits of the decisions, as data.
@@ -161,7 +161,7 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
     for file in files:
         names = _header(file)
         expected = preflight.Columns(frozenset(names), frozenset(), f"{file}'s header")
-        checked = preflight._check_file(file, expected, max_row_bytes)
+        checked = preflight.check_csv_file(file, expected, max_row_bytes)
         problems += checked.problems
         if checked.header is not None and header is None:
             header = checked.header
@@ -174,7 +174,7 @@ def read_table(path: Path, max_row_bytes: int = 1 << 20) -> Table:
     assert header is not None
     cells: dict[str, list[str | None]] = {name: [] for name in header}
     lists = [cells[name] for name in header]
-    with preflight._csv_field_limit(max_row_bytes):
+    with csv_format.csv_field_limit(max_row_bytes):
         for file in files:
             with file.open(encoding="utf-8", newline="") as handle:
                 records = csv.reader(handle)
