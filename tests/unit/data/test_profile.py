@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from pipeline.config.project import Task, Threshold, Treatment
-from pipeline.data.profile import Profile, ProfileError, curated_schema, profile
+from pipeline.data.csv_table import ProfileError
+from pipeline.data.profile import Profile, profile
+from pipeline.data.profile_schema import curated_schema
 
 
 def write_csv(path: Path, columns: dict[str, list]) -> Path:
