@@ -65,14 +65,17 @@ def load_curated_schema(schema_path: Path) -> schema_pb2.Schema:
         ) from error
 
 
-def read_schema(uri: str) -> schema_pb2.Schema:
-    """The schema of a Schema artifact (SchemaGen, ImportSchemaGen, the DataGate's) or of a
-    schema.pbtxt file."""
+def read_schema_file(path: str) -> schema_pb2.Schema:
+    """A text schema file (schema.pbtxt), local or at a URI."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    path = os.path.join(uri, SCHEMA_FILE) if artifact_files.is_dir(uri) else uri
     return text_format.Parse(artifact_files.read_text(path), schema_pb2.Schema())
+
+
+def read_schema(uri: str) -> schema_pb2.Schema:
+    """The schema of a Schema artifact (SchemaGen, ImportSchemaGen, the DataGate's)."""
+    return read_schema_file(os.path.join(uri, SCHEMA_FILE))
 
 
 # --- statistics --------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def monitor(
     if previous_path is not None and previous_path.suffix == ".csv":
         require_csv(previous_path)
     baseline = serving_baseline(store, pipeline_name, served_version)
-    schema = with_comparators(validation.read_schema(baseline.schema_uri), features)
+    schema = with_comparators(validation.read_schema_file(baseline.schema_uri), features)
     current = validation.csv_statistics(csv_path, schema)
     training = validation.read_statistics_file(baseline.statistics_uri)
     kept_window = state_dir / LATEST_WINDOW

@@ -64,7 +64,7 @@ def test_a_schema_is_read_from_an_artifact_folder_or_a_file(tmp_path: Path) -> N
     schema.feature.add(name="fare", type=schema_pb2.FLOAT)
     (tmp_path / validation.SCHEMA_FILE).write_text(text_format.MessageToString(schema))
     assert validation.read_schema(str(tmp_path)) == schema
-    assert validation.read_schema(str(tmp_path / validation.SCHEMA_FILE)) == schema
+    assert validation.read_schema_file(str(tmp_path / validation.SCHEMA_FILE)) == schema
 
 
 def test_statistics_and_anomalies_are_read_by_split(tmp_path: Path) -> None:
