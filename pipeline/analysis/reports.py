@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -19,9 +18,6 @@ if TYPE_CHECKING:
     Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
     FeatureStatistics: TypeAlias = statistics_pb2.FeatureNameStatistics
 
-STATS_FILE = "FeatureStats.pb"
-ANOMALIES_FILE = "SchemaDiff.pb"
-SCHEMA_FILE = "schema.pbtxt"
 DRIFT_THRESHOLD = 0.1
 
 
@@ -157,20 +153,6 @@ def draw_lineage(graph: lineage_graph.LineageGraph, title: str) -> plt.Figure:
 # --- data validation --------------------------------------------------------------------------
 
 
-def load_statistics(statistics_uri: str, split: str) -> Statistics:
-    """TFDV statistics of one split of a StatisticsGen artifact."""
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.load_stats_binary(os.path.join(statistics_uri, f"Split-{split}", STATS_FILE))
-
-
-def load_schema(schema_uri: str) -> schema_pb2.Schema:
-    """The schema proto of a Schema artifact."""
-    import tensorflow_data_validation as tfdv
-
-    return tfdv.load_schema_text(os.path.join(schema_uri, SCHEMA_FILE))
-
-
 def _feature_row(feature: FeatureStatistics) -> dict[str, object]:
     """Name, kind, counts and summary values of one feature's statistics."""
     name = ".".join(feature.path.step) or feature.name
@@ -238,14 +220,6 @@ def anomalies_table(anomalies_by_label: Mapping[str, anomalies_pb2.Anomalies]) -
             for label, anomalies in anomalies_by_label.items()
             for feature, info in sorted(anomalies.anomaly_info.items())]
     return pd.DataFrame(rows, columns=["where", "feature", "anomaly", "description"])
-
-
-def load_anomalies(anomalies_uri: str, split: str) -> anomalies_pb2.Anomalies:
-    """ExampleValidator's anomalies proto of one split."""
-    from tensorflow_data_validation.utils import anomalies_util
-
-    return anomalies_util.load_anomalies_binary(
-        os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE))
 
 
 def drift_table(

@@ -37,7 +37,8 @@ def _schema_reference(folder: Path, name: str) -> str:
 
 def _target(models_dir: Path, name: str, force: bool) -> Path:
     """models/<name>, refused when it exists unless --force replaces a project's declaration."""
-    from pipeline.data.profile import ProfileError, check_name
+    from pipeline.data.csv_table import ProfileError
+    from pipeline.data.profile import check_name
 
     check_name(name)
     target = models_dir / name
@@ -75,7 +76,7 @@ def _write(target: Path, files: dict[str, str]) -> None:
 def _data_folder(data: Path, landing: Path, force: bool) -> Path:
     """A folder is read as it is; a single file gets a folder of its own (data/<name>/), since a
     run reads every file of one folder and the file's own folder may hold others."""
-    from pipeline.data.profile import ProfileError
+    from pipeline.data.csv_table import ProfileError
 
     if data.is_dir():
         return data
@@ -130,7 +131,8 @@ def _summary(profile, project, target: Path) -> list[str]:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from pipeline.data.profile import curated_schema, profile, schema_text
+    from pipeline.data.profile import profile
+    from pipeline.data.profile_schema import curated_schema, schema_text
 
     models_dir = args.models_dir or default_models_dir()
     target = _target(models_dir, args.name, args.force)

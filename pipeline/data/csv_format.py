@@ -6,6 +6,8 @@ and options CsvExampleGen's executor uses, and refuses a file it would fail on, 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -48,3 +50,13 @@ def arrow_problem(handle: BinaryIO, header: list[str]) -> str | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         return f"CsvExampleGen's CSV reader cannot parse it ({str(error)[:300]})"
     return None
+
+
+@contextlib.contextmanager
+def csv_field_limit(limit: int) -> Iterator[None]:
+    """Let the csv module parse any field up to the record limit, then restore its default."""
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)

@@ -7,11 +7,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.data import schema_io
+from pipeline.data import validation
 from pipeline.data.input_files import is_data_name
-from pipeline.data.schema_io import load_schema, schema_columns
 from pipeline.data.spans import SPAN_FILE, SpanError, list_spans, span_dir
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import schema_pb2
 
 
 def check_columns(header: list[str], expected: set[str], source: Path) -> None:
@@ -29,21 +32,11 @@ def check_columns(header: list[str], expected: set[str], source: Path) -> None:
         raise SpanError(f"{source}: " + "; ".join(problems))
 
 
-def statistics_anomalies(csv_path: Path, schema: object, environment: str) -> list[str]:
-    """TFDV statistics of a CSV file validated against the schema, one line per anomaly."""
-    import tensorflow_data_validation as tfdv
-
-    options = tfdv.StatsOptions(schema=schema, infer_type_from_schema=True)
-    statistics = tfdv.generate_statistics_from_csv(
-        str(csv_path), stats_options=options, pipeline_options=None
-    )
-    anomalies = tfdv.validate_statistics(
-        statistics, schema, environment=schema_io.declared(schema, environment)
-    )
-    return [
-        f"feature '{name}': " + "; ".join(r.description or r.short_description for r in info.reason)
-        for name, info in sorted(anomalies.anomaly_info.items())
-    ]
+def statistics_anomalies(csv_path: Path, schema: schema_pb2.Schema, environment: str) -> list[str]:
+    """TFDV statistics of a CSV file validated against the schema, one line per anomalous feature."""
+    statistics = validation.csv_statistics(csv_path, schema)
+    anomalies = validation.validate(statistics, schema, environment)
+    return validation.anomaly_lines(anomalies, dataset="omitted")
 
 
 def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
@@ -61,13 +54,13 @@ def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
             "or span-organized data dir"
         )
     data_dir.mkdir(parents=True, exist_ok=True)
-    schema = load_schema(schema_path)
+    schema = validation.load_curated_schema(schema_path)
     header, _ = _header_only(source)
-    check_columns(header, schema_columns(schema), source)
+    check_columns(header, validation.schema_columns(schema), source)
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=data_dir))
     try:
         landed = shutil.copy(source, staging / SPAN_FILE)
-        problems = statistics_anomalies(Path(landed), schema, schema_io.TRAINING)
+        problems = statistics_anomalies(Path(landed), schema, validation.TRAINING)
         if problems:
             detail = "\n  ".join(problems)
             raise SpanError(f"{source} breaks the schema {schema_path}:\n  {detail}")

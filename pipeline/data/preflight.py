@@ -8,7 +8,6 @@ first task."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import shutil
 import tempfile
@@ -22,7 +21,6 @@ from pipeline.config.project import DECLARATION_FILE, Project
 from pipeline.config.settings import Location, is_uri
 from pipeline.data import csv_format
 from pipeline.data.input_files import PreflightError, data_files, list_folder
-from pipeline.data.schema_io import load_schema
 
 MAX_PROBLEMS_PER_FILE = 10
 
@@ -56,8 +54,9 @@ def expected_columns(schema_path: Path | None, project: Project) -> Columns:
         known = needed | set(project.excluded)
         source = str(project.directory / DECLARATION_FILE) if project.directory else project.name
         return Columns(frozenset(known), frozenset(needed), source)
+    from pipeline.data.validation import load_curated_schema
 
-    schema = load_schema(schema_path)
+    schema = load_curated_schema(schema_path)
     present = {
         f.name for f in schema.feature
         if f.presence.min_count > 0 or f.presence.min_fraction > 0
@@ -88,7 +87,7 @@ def check_data_dir(
     first_header: tuple[Path, list[str]] | None = None
     files = listing.files
     for path in files:
-        checked = check_file(path, columns, max_row_bytes)
+        checked = check_csv_file(path, columns, max_row_bytes)
         problems += checked.problems
         rows += checked.rows
         empty.update(checked.empty)
@@ -115,9 +114,9 @@ class FileCheck:
     empty: Counter[str] = field(default_factory=Counter)
 
 
-def check_file(path: Path, columns: Columns, max_row_bytes: int) -> FileCheck:
+def check_csv_file(path: Path, columns: Columns, max_row_bytes: int) -> FileCheck:
     """Header against the schema, then each record: encoding, size, field count."""
-    with path.open("rb") as handle, csv_field_limit(max_row_bytes):
+    with path.open("rb") as handle, csv_format.csv_field_limit(max_row_bytes):
         records = _records(handle, max_row_bytes)
         first = next(records, None)
         if first is None:
@@ -270,16 +269,6 @@ def _encoding_problem(raw: bytes, error: UnicodeDecodeError, is_header: bool) ->
     where = "" if is_header else f" in field {position}"
     bad = raw[error.start : error.start + 4]
     return f"not valid UTF-8{where} (bytes {bad!r} at byte {error.start + 1} of the line)"
-
-
-@contextlib.contextmanager
-def csv_field_limit(limit: int) -> Iterator[None]:
-    """Let the csv module parse any field up to the record limit, then restore its default."""
-    previous = csv.field_size_limit(limit)
-    try:
-        yield
-    finally:
-        csv.field_size_limit(previous)
 
 
 def _nearest_existing(path: Path) -> Path:

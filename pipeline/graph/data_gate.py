@@ -4,8 +4,6 @@
 import json
 import os
 
-import tensorflow_data_validation as tfdv
-from tensorflow_data_validation.utils import anomalies_util
 from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -13,30 +11,14 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 from pipeline.config.project import Project
-from pipeline.data import label_checks
-from pipeline.data.anomalies import ANOMALIES_FILE, describe
+from pipeline.data import label_checks, validation
 from pipeline.errors import WorkFailed
-
-SCHEMA_FILE = "schema.pbtxt"
-
-
-STATS_FILE = "FeatureStats.pb"
-
 
 SPAN_PROPERTY = "span"
 
 
 class DataValidationError(WorkFailed):
     """The input data broke the schema; the message lists each anomalous feature and why."""
-
-
-def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
-    """One line per anomalous feature and split: '<split>: <feature>: <reason>'."""
-    lines = []
-    for split in split_names:
-        path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
-        lines += describe(anomalies_util.load_anomalies_binary(path), split)
-    return lines
 
 
 def window_problems(anomalies: list[types.Artifact]) -> list[str]:
@@ -49,7 +31,7 @@ def window_problems(anomalies: list[types.Artifact]) -> list[str]:
             if artifact.has_custom_property(SPAN_PROPERTY) else None
         )
         prefix = f"span {span} " if span is not None else ""
-        problems += [prefix + line for line in describe_anomalies(artifact.uri, splits)]
+        problems += [prefix + line for line in validation.artifact_anomaly_lines(artifact.uri, splits)]
     return problems
 
 
@@ -58,8 +40,7 @@ def span_label_problems(statistics: list[types.Artifact], project: Project) -> l
     problems = []
     for artifact in statistics:
         splits = {
-            split: tfdv.load_stats_binary(os.path.join(artifact.uri, f"Split-{split}", STATS_FILE))
-            .datasets[0]
+            split: validation.read_statistics(artifact.uri, split).datasets[0]
             for split in artifact_utils.decode_split_names(artifact.split_names)
         }
         span = artifact.span if artifact.has_property(SPAN_PROPERTY) else None
@@ -89,5 +70,5 @@ def DataGate(  # noqa: N802 - TFX names components like classes
             f"{len(problems)} data anomalies, stopping before Transform:\n  "
             + "\n  ".join(problems)
         )
-    fileio.copy(os.path.join(schema.uri, SCHEMA_FILE), os.path.join(validated_schema.uri, SCHEMA_FILE),
-                overwrite=True)
+    fileio.copy(os.path.join(schema.uri, validation.SCHEMA_FILE),
+                os.path.join(validated_schema.uri, validation.SCHEMA_FILE), overwrite=True)

@@ -3,10 +3,8 @@
 
 import os
 
-import tensorflow_data_validation as tfdv
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.components.common import resolver
@@ -16,8 +14,8 @@ from tfx.types.artifact import Artifact
 from tfx.types.channel import Channel
 from tfx.utils import io_utils
 
-from pipeline.data import schema_io
-from pipeline.graph.data_gate import ANOMALIES_FILE, SPAN_PROPERTY
+from pipeline.data import validation
+from pipeline.graph.data_gate import SPAN_PROPERTY
 
 STATISTICS_KEY = "statistics"
 
@@ -85,7 +83,7 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
 
     `span` is set in a multi-span window, so the DataGate can name the span of each problem.
     """
-    schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
+    schema_proto = validation.read_schema(schema.uri)
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies.split_names = artifact_utils.encode_split_names(splits)
     baseline_splits = (
@@ -94,20 +92,16 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
     )
     verdicts = {}
     for split in splits:
-        current = stats_artifact_utils.load_statistics(statistics, split).proto()
+        current = validation.read_statistics(statistics.uri, split)
         previous = (
-            stats_artifact_utils.load_statistics(previous_statistics, split).proto()
+            validation.read_statistics(previous_statistics.uri, split)
             if split in baseline_splits else None
         )
-        result = tfdv.validate_statistics(
-            current,
-            schema_proto,
-            environment=schema_io.declared(schema_proto, schema_io.TRAINING),
-            previous_statistics=previous,
-        )
+        result = validation.validate(current, schema_proto, validation.TRAINING, previous=previous)
         output = os.path.join(anomalies.uri, f"Split-{split}")
         fileio.makedirs(output)
-        io_utils.write_bytes_file(os.path.join(output, ANOMALIES_FILE), result.SerializeToString())
+        io_utils.write_bytes_file(os.path.join(output, validation.ANOMALIES_FILE),
+                                  result.SerializeToString())
         found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
         verdicts[split] = 0 if found else 1
     # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).

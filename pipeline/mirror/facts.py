@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pipeline.config.project import Project
-from pipeline.data.anomalies import local_anomaly_lines
+from pipeline.data import validation
 from pipeline.metadata import artifact_files, provenance, pushes, records, summary
 from pipeline.metadata.connection import Store
 
@@ -76,7 +76,7 @@ def _anomalies(components: list[records.ComponentRun]) -> str:
     """What the validators found, in the DataGate's words (TFX keeps no message when a Python
     component raises)."""
     uris = [a.uri for c in components for a in c.outputs.get("anomalies", [])]
-    return "; ".join(line for uri in uris for line in local_anomaly_lines(uri))
+    return "; ".join(line for uri in uris for line in validation.artifact_anomaly_lines(uri))
 
 
 def recorded_error(component: records.ComponentRun) -> str:

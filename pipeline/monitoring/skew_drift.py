@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from pipeline.data import schema_io
+from pipeline.data import validation
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, LineageError, Store
@@ -87,8 +87,8 @@ def serving_baseline(
     return ServingBaseline(
         run_id=run_id,
         pushed_version=records.published_version(model),
-        statistics_uri=os.path.join(statistics.uri, f"Split-{TRAIN_SPLIT}", "FeatureStats.pb"),
-        schema_uri=os.path.join(schema.uri, "schema.pbtxt"),
+        statistics_uri=os.path.join(statistics.uri, f"Split-{TRAIN_SPLIT}", validation.STATS_FILE),
+        schema_uri=os.path.join(schema.uri, validation.SCHEMA_FILE),
     )
 
 
@@ -116,37 +116,6 @@ def require_csv(csv_path: Path) -> None:
             f"{csv_path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
 
 
-def csv_statistics(csv_path: Path, schema: schema_pb2.Schema) -> Statistics:
-    """TFDV statistics of a CSV file, typed by the schema."""
-    import tensorflow_data_validation as tfdv
-
-    require_csv(csv_path)
-    options = tfdv.StatsOptions(schema=schema, infer_type_from_schema=True)
-    return tfdv.generate_statistics_from_csv(str(csv_path), stats_options=options)
-
-
-def load_statistics(path: Path, schema: schema_pb2.Schema) -> Statistics:
-    """Statistics from a CSV file, a binary stats proto (.pb) or a TFDV stats TFRecord file."""
-    import tensorflow_data_validation as tfdv
-
-    if path.suffix == ".csv":
-        return csv_statistics(path, schema)
-    if path.suffix == ".pb":
-        return tfdv.load_stats_binary(str(path))
-    return tfdv.load_statistics(str(path))
-
-
-def anomaly_lines(anomalies: anomalies_pb2.Anomalies) -> list[str]:
-    """'feature 'x': reason' lines of a TFDV Anomalies proto."""
-    lines = [
-        f"feature '{name}': " + "; ".join(r.description or r.short_description for r in info.reason)
-        for name, info in sorted(anomalies.anomaly_info.items())
-    ]
-    if anomalies.HasField("dataset_anomaly_info"):
-        lines += [f"dataset: {r.description}" for r in anomalies.dataset_anomaly_info.reason]
-    return lines
-
-
 class Problems(TypedDict):
     """The problem lines of each check, by MonitoringResult field."""
 
@@ -159,21 +128,20 @@ def check(
     current: Statistics, training: Statistics, previous: Statistics | None, schema: schema_pb2.Schema
 ) -> Problems:
     """Schema and drift checks of the window, and skew against the training statistics."""
-    import tensorflow_data_validation as tfdv
-
-    serving = schema_io.declared(schema, schema_io.SERVING)
-    training_env = schema_io.declared(schema, schema_io.TRAINING)
-    without_drift = tfdv.validate_statistics(current, schema, environment=serving)
+    without_drift = validation.validate(current, schema, validation.SERVING)
     with_drift = (
-        tfdv.validate_statistics(current, schema, environment=serving, previous_statistics=previous)
+        validation.validate(current, schema, validation.SERVING, previous=previous)
         if previous is not None else without_drift
     )
-    skew = tfdv.validate_statistics(
-        training, schema, environment=training_env, serving_statistics=current
-    )
-    schema_lines = anomaly_lines(without_drift)
-    drift_lines = [line for line in anomaly_lines(with_drift) if line not in schema_lines]
-    return {"schema": schema_lines, "skew": anomaly_lines(skew), "drift": drift_lines}
+    skew = validation.validate(training, schema, validation.TRAINING, serving=current)
+    schema_lines = _lines(without_drift)
+    drift_lines = [line for line in _lines(with_drift) if line not in schema_lines]
+    return {"schema": schema_lines, "skew": _lines(skew), "drift": drift_lines}
+
+
+def _lines(anomalies: anomalies_pb2.Anomalies) -> list[str]:
+    """Monitoring's wording: no split, a line per dataset-level reason."""
+    return validation.anomaly_lines(anomalies, dataset="each")
 
 
 def with_comparators(schema: schema_pb2.Schema, features: Sequence[str]) -> schema_pb2.Schema:
@@ -292,14 +260,12 @@ def monitor(
     if previous_path is not None and previous_path.suffix == ".csv":
         require_csv(previous_path)
     baseline = serving_baseline(store, pipeline_name, served_version)
-    import tensorflow_data_validation as tfdv
-
-    schema = with_comparators(tfdv.load_schema_text(baseline.schema_uri), features)
-    current = csv_statistics(csv_path, schema)
-    training = tfdv.load_stats_binary(baseline.statistics_uri)
+    schema = with_comparators(validation.read_schema_file(baseline.schema_uri), features)
+    current = validation.csv_statistics(csv_path, schema)
+    training = validation.read_statistics_file(baseline.statistics_uri)
     kept_window = state_dir / LATEST_WINDOW
     source = previous_path or (kept_window if kept_window.is_file() else None)
-    previous = load_statistics(source, schema) if source else None
+    previous = validation.file_statistics(source, schema) if source else None
     result = MonitoringResult(**check(current, training, previous, schema))
     report_dir.mkdir(parents=True, exist_ok=True)
     sources = {"training": training, **({"previous": previous} if previous else {}),
@@ -318,5 +284,5 @@ def monitor(
 
 
 def _write_stats(statistics: Statistics, path: Path) -> None:
-    """Save statistics as a binary proto (what tfdv.load_stats_binary reads)."""
+    """Save statistics as a binary proto (what validation.read_statistics_file reads)."""
     path.write_bytes(statistics.SerializeToString())

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from pipeline.config.project import Task, Threshold, Treatment
-from pipeline.data.profile import Profile, ProfileError, curated_schema, profile
+from pipeline.data.csv_table import ProfileError
+from pipeline.data.profile import Profile, profile
+from pipeline.data.profile_schema import curated_schema
 from tests.support.csv_columns import multiclass_columns, regression_columns, write_csv
 
 

@@ -20,8 +20,8 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as spec
 from tfx.types.artifact import Artifact
 
-from pipeline.analysis import reports
 from pipeline.config import PipelineConfig
+from pipeline.data import validation
 from pipeline.graph import csv_example_gen, data_gate, serving_pusher
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate, DataValidationError
@@ -142,7 +142,7 @@ def test_curated_schema_is_imported_from_and_into_ram():
         {}, {spec.SCHEMA_KEY: [schema]},
         {spec.SCHEMA_FILE_KEY: f"{root}/curated/schema.pbtxt", "schema_sha256": "unused"})
     assert tree(schema.uri) == {"schema.pbtxt": text}
-    assert reports.load_schema(schema.uri) == curated_schema()
+    assert validation.read_schema(schema.uri) == curated_schema()
 
 
 def statistics_without_fare() -> statistics_pb2.DatasetFeatureStatisticsList:
@@ -165,8 +165,8 @@ def test_span_validator_reads_and_writes_ram():
     SpanValidator.EXECUTOR_SPEC.executor_class().Do(
         {"statistics": [statistics], "schema": [schema]}, {"anomalies": [anomalies]}, {"span": 4})
     assert list(tree(anomalies.uri)) == ["Split-train/SchemaDiff.pb"]
-    assert list(reports.load_anomalies(anomalies.uri, "train").anomaly_info) == ["fare"]
-    assert reports.load_statistics(statistics.uri, "train") == statistics_without_fare()
+    assert list(validation.read_anomalies(anomalies.uri, "train").anomaly_info) == ["fare"]
+    assert validation.read_statistics(statistics.uri, "train") == statistics_without_fare()
     assert anomalies.get_json_value_custom_property("blessed") == {"train": 0}
     assert data_gate.window_problems([anomalies])[0].startswith("span 4 train: feature 'fare'")
 
@@ -179,7 +179,7 @@ def gate(root: str, found: anomalies_pb2.Anomalies) -> tuple[Artifact, bytes]:
     text = text_format.MessageToString(curated_schema()).encode()
     write(f"{schema.uri}/schema.pbtxt", text)
     statistics = artifact(standard_artifacts.ExampleStatistics, f"{root}/statistics", ("train",))
-    write(f"{statistics.uri}/Split-train/{data_gate.STATS_FILE}",
+    write(f"{statistics.uri}/Split-train/{validation.STATS_FILE}",
           label_source_statistics().SerializeToString())
     validated = artifact(standard_artifacts.Schema, f"{root}/validated")
     project = json.dumps(PipelineConfig().declaration.to_dict())
