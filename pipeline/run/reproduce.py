@@ -17,11 +17,12 @@ from typing import cast
 
 from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig
 from pipeline.config.project import Reproducibility, Tolerance
+from pipeline.config.record import config_from_record
 from pipeline.data import spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, Store
-from pipeline.run import run_facts
+from pipeline.run import manifest
 
 EVALUATOR_NODE = "Evaluator"
 TRANSFORM_NODE = "Transform"
@@ -72,12 +73,13 @@ def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     span = context.get("data_span")
     values["spans"] = str(span) if span not in (None, "none") else LATEST_SPAN
     values["enable_cache"] = False
-    return run_facts.config_from_record(values)
+    return config_from_record(values)
 
 
 def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:
     """Code, lock file, packages and data now, against what the run recorded."""
-    now = run_facts.run_context(config, spans.resolve_spans(spans.local_data_dir(config), config.spans))
+    window = spans.resolve_spans(spans.local_data_dir(config), config.spans)
+    now = manifest.compute_run_context(config, window)
     names = ("code_fingerprint", "uv_lock_sha256", "data_fingerprint", "git_commit")
     checks = [Check(n, str(context.get(n)), str(now[n]), context.get(n) == now[n]) for n in names]
     checks.append(Check(

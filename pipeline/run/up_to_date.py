@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PipelineConfig, is_uri, local_folder
+from pipeline.config.record import config_record
 from pipeline.data import spans
 from pipeline.metadata import connection, records
 from pipeline.metadata.pushes import RUN_CONTEXT_NODE
 from pipeline.metadata.summary import PUSHER as PUSHER_NODE
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.serving import layout
 
 DONE_STATES = frozenset({"COMPLETE", "CACHED"})
@@ -36,7 +37,7 @@ def current_context(config: PipelineConfig) -> str:
     """The run context this config would record, as the text RecordRunContext stores (with the
     Beam mode an `auto` config resolves to, as the runners record it)."""
     config = spans.with_beam_mode_for_input(config)
-    return run_facts.compute(config).context_json(config)
+    return manifest.compute(config).run_context_json(config_record(config))
 
 
 def check(store: connection.Store, config: PipelineConfig, context_text: str) -> Verdict:

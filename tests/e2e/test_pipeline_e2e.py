@@ -21,7 +21,7 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.config.project import Task, Treatment
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import connection, records
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.serving import layout
 from tests.support.configs import BUNDLED_PROJECTS, small_config
 from tests.support.faults import data_lines, first_feature, set_column, write_bad_copy, write_lines
@@ -64,7 +64,7 @@ def runs_by_node(config: PipelineConfig, run_id: str) -> dict[str, records.Compo
 
 def test_every_component_completed_once(example) -> None:
     config, result = example
-    expected = {component.id for component in create_components(config, run_facts.compute(config))}
+    expected = {component.id for component in create_components(config, manifest.compute(config))}
     executions = records.component_runs(store_of(config), result.summary.run_id)
     assert sorted(c.node_id for c in executions) == sorted(expected)
     assert {c.state for c in executions} == {"COMPLETE"}

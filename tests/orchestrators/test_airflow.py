@@ -86,9 +86,9 @@ def e2e_config(root: Path) -> PipelineConfig:
 def components_by_id(config: PipelineConfig) -> dict:
     """The pipeline's components (the graph Airflow must reproduce) by id."""
     from pipeline.graph.pipeline_graph import create_pipeline
-    from pipeline.run import run_facts
+    from pipeline.run import manifest
 
-    return {c.id: c for c in create_pipeline(config, run_facts.compute(config)).components}
+    return {c.id: c for c in create_pipeline(config, manifest.compute(config)).components}
 
 
 def downstream_of(components: dict, node_id: str) -> set[str]:
