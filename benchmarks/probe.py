@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.vocabulary import EVAL_SPLIT, RAW_SIGNATURE, SERVING_SIGNATURE, split_folder
+
 PREDICT_BATCH = 1024
 WARMUP_CALLS = 3
 LARGE_BATCH = 1024
@@ -42,7 +44,7 @@ def eval_records(examples_uri: str) -> dict[tuple, bytes]:
     """
     import tensorflow as tf
 
-    files = sorted(glob.glob(str(Path(examples_uri) / "Split-eval" / "*")))
+    files = sorted(glob.glob(str(Path(examples_uri) / split_folder(EVAL_SPLIT) / "*")))
     records = {}
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         serialized = record.numpy()
@@ -69,7 +71,7 @@ def predictions(model_dir: str, output_key: str, records: list[bytes]):
     import numpy as np
     import tensorflow as tf
 
-    signature = tf.saved_model.load(model_dir).signatures["serving_default"]
+    signature = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     parts = [
         signature(examples=tf.constant(records[start:start + PREDICT_BATCH]))[output_key].numpy()
         for start in range(0, len(records), PREDICT_BATCH)
@@ -180,8 +182,6 @@ def timed_calls(function, inputs: dict, calls: int) -> dict[str, float]:
 def serving_latency(spec: dict) -> dict[str, object]:
     """p50/p99 per signature and batch size, and the rows per second that implies."""
     import tensorflow as tf
-
-    from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
 
     loaded = tf.saved_model.load(spec["ours_model"])
     raw_signature = loaded.signatures[RAW_SIGNATURE]

@@ -28,10 +28,10 @@ import pandas as pd
 
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, store_config
 from pipeline.config.project import TASK_METRICS, Metric, Project, Task, Treatment, load_project
+from pipeline.vocabulary import EVAL_SPLIT, EXAMPLE_GEN, EXAMPLES_KEY, TRAIN_SPLIT, split_folder
 
 DEFAULT_PROJECTS = ("taxi", "penguins")
-EXAMPLE_GEN = "CsvExampleGen"
-SPLITS = ("train", "eval")
+SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
 STRING_TREATMENTS = (Treatment.CATEGORICAL, Treatment.VOCABULARY, Treatment.HASHED)
 MISSING = "__missing__"
 SEED = 42
@@ -303,10 +303,10 @@ def read_run(name: str, scratch: Path) -> tuple[str, dict[str, float], dict[str,
     if facts is None:
         raise RuntimeError(f"run {run_id} of {name} recorded no evaluation metrics")
     example_gen = [c for c in records.component_runs(store, run_id) if c.node_id == EXAMPLE_GEN]
-    if not example_gen or not example_gen[0].outputs.get("examples"):
+    if not example_gen or not example_gen[0].outputs.get(EXAMPLES_KEY):
         raise RuntimeError(f"run {run_id} of {name} has no {EXAMPLE_GEN} examples")
-    uri = Path(example_gen[0].outputs["examples"][0].uri)
-    files = {split: sorted(str(p) for p in (uri / f"Split-{split}").glob("*")) for split in SPLITS}
+    uri = Path(example_gen[0].outputs[EXAMPLES_KEY][0].uri)
+    files = {split: sorted(str(p) for p in (uri / split_folder(split)).glob("*")) for split in SPLITS}
     return run_id, facts["metrics"], files
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.config.project import Tolerance
 from pipeline.run import reproduce
+from pipeline.vocabulary import MODEL_KEY, TRAINER
 
 EXACT = Tolerance()
 
@@ -63,8 +64,8 @@ def outputs(folder: Path) -> Outputs:
                             pipeline_root=folder / "pipeline_root")
     store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)
-    trainer = {c.node_id: c for c in records.component_runs(store, run_id)}["Trainer"]
-    return Outputs(reproduce.output_facts(store, run_id), weights(trainer.outputs["model"][0].uri),
+    trainer = {c.node_id: c for c in records.component_runs(store, run_id)}[TRAINER]
+    return Outputs(reproduce.output_facts(store, run_id), weights(trainer.outputs[MODEL_KEY][0].uri),
                    training_log(trainer.outputs["model_run"][0].uri))
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from pipeline.metadata import artifact_files
-
-ANOMALIES_FILE = "SchemaDiff.pb"
+from pipeline.vocabulary import ANOMALIES_FILE, SPLIT_PREFIX
 
 
 def describe(anomalies: anomalies_pb2.Anomalies, split: str) -> list[str]:
@@ -24,8 +23,8 @@ def describe(anomalies: anomalies_pb2.Anomalies, split: str) -> list[str]:
 def local_anomaly_lines(anomalies_uri: str) -> list[str]:
     """Every split's anomalies in an ExampleAnomalies folder (Split-<name>/SchemaDiff.pb)."""
     lines = []
-    for path in artifact_files.glob(anomalies_uri, f"Split-*/{ANOMALIES_FILE}"):
+    for path in artifact_files.glob(anomalies_uri, f"{SPLIT_PREFIX}*/{ANOMALIES_FILE}"):
         anomalies = anomalies_pb2.Anomalies.FromString(artifact_files.read_bytes(path))
-        split = path.rstrip("/").split("/")[-2].removeprefix("Split-")
+        split = path.rstrip("/").split("/")[-2].removeprefix(SPLIT_PREFIX)
         lines += describe(anomalies, split)
     return lines

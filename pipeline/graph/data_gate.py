@@ -14,16 +14,15 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from pipeline.config.project import Project
 from pipeline.data import label_checks
-from pipeline.data.anomalies import ANOMALIES_FILE, describe
+from pipeline.data.anomalies import describe
 from pipeline.errors import WorkFailed
-
-SCHEMA_FILE = "schema.pbtxt"
-
-
-STATS_FILE = "FeatureStats.pb"
-
-
-SPAN_PROPERTY = "span"
+from pipeline.vocabulary import (
+    ANOMALIES_FILE,
+    SCHEMA_FILE,
+    SPAN_PROPERTY,
+    STATISTICS_FILE,
+    split_folder,
+)
 
 
 class DataValidationError(WorkFailed):
@@ -34,7 +33,7 @@ def describe_anomalies(anomalies_uri: str, split_names: list[str]) -> list[str]:
     """One line per anomalous feature and split: '<split>: <feature>: <reason>'."""
     lines = []
     for split in split_names:
-        path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
+        path = os.path.join(anomalies_uri, split_folder(split), ANOMALIES_FILE)
         lines += describe(anomalies_util.load_anomalies_binary(path), split)
     return lines
 
@@ -58,7 +57,7 @@ def span_label_problems(statistics: list[types.Artifact], project: Project) -> l
     problems = []
     for artifact in statistics:
         splits = {
-            split: tfdv.load_stats_binary(os.path.join(artifact.uri, f"Split-{split}", STATS_FILE))
+            split: tfdv.load_stats_binary(os.path.join(artifact.uri, split_folder(split), STATISTICS_FILE))
             .datasets[0]
             for split in artifact_utils.decode_split_names(artifact.split_names)
         }
@@ -69,7 +68,7 @@ def span_label_problems(statistics: list[types.Artifact], project: Project) -> l
 
 
 @component
-def DataGate(  # noqa: N802 - TFX names components like classes
+def DataGate(  # TFX names components like classes
     anomalies: InputArtifact[
         list[standard_artifacts.ExampleAnomalies]
     ],

@@ -17,9 +17,14 @@ from tfx.types.channel import Channel
 from tfx.utils import io_utils
 
 from pipeline.data import schema_io
-from pipeline.graph.data_gate import ANOMALIES_FILE, SPAN_PROPERTY
-
-STATISTICS_KEY = "statistics"
+from pipeline.vocabulary import (
+    ANOMALIES_FILE,
+    PREVIOUS_STATISTICS_RESOLVER,
+    SCHEMA_FILE,
+    SPAN_PROPERTY,
+    STATISTICS_KEY,
+    split_folder,
+)
 
 
 def statistics_span(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
@@ -68,11 +73,11 @@ def previous_span_statistics(span: int) -> resolver.Resolver:
         strategy_class=PreviousSpanStatisticsStrategy,
         config={"span": span},
         statistics=Channel(type=standard_artifacts.ExampleStatistics),
-    ).with_id("previous_span_statistics")
+    ).with_id(PREVIOUS_STATISTICS_RESOLVER)
 
 
 @component
-def SpanValidator(  # noqa: N802 - TFX names components like classes
+def SpanValidator(  # TFX names components like classes
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     schema: InputArtifact[standard_artifacts.Schema],
     anomalies: OutputArtifact[standard_artifacts.ExampleAnomalies],
@@ -85,7 +90,7 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
 
     `span` is set in a multi-span window, so the DataGate can name the span of each problem.
     """
-    schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
+    schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, SCHEMA_FILE))
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies.split_names = artifact_utils.encode_split_names(splits)
     baseline_splits = (
@@ -105,7 +110,7 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
             environment=schema_io.declared(schema_proto, schema_io.TRAINING),
             previous_statistics=previous,
         )
-        output = os.path.join(anomalies.uri, f"Split-{split}")
+        output = os.path.join(anomalies.uri, split_folder(split))
         fileio.makedirs(output)
         io_utils.write_bytes_file(os.path.join(output, ANOMALIES_FILE), result.SerializeToString())
         found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pipeline.metadata.connection import Artifact, Execution, Store
 from pipeline.metadata.lineage_graph import LineageGraph, run_graph, version_graph
-from pipeline.metadata.pushes import pushed_model, pushed_versions, run_context
+from pipeline.metadata.pushes import pushed_model, pushed_versions, recorded_run_context
 from pipeline.metadata.records import (
     int_property,
     json_property,
@@ -147,7 +147,7 @@ def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
 def _code_fingerprint(store: Store, trainer_run: str | None, custom: Mapping[str, Any]) -> str | None:
     """All user code when the model was trained (its run's context); the Trainer's own key, which
     covers only the model code, for runs that recorded no context."""
-    recorded = run_context(store, trainer_run) if trainer_run else {}
+    recorded = recorded_run_context(store, trainer_run) if trainer_run else {}
     return cast("str | None", recorded.get("code_fingerprint") or custom.get("code_fingerprint"))
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from pipeline.config import store_config
 from pipeline.config.project import Project
 from pipeline.metadata import connection, lineage_graph, provenance, records
+from pipeline.vocabulary import ANOMALIES_FILE, SCHEMA_FILE, STATISTICS_FILE, split_folder
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
     Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
     FeatureStatistics: TypeAlias = statistics_pb2.FeatureNameStatistics
 
-STATS_FILE = "FeatureStats.pb"
-ANOMALIES_FILE = "SchemaDiff.pb"
-SCHEMA_FILE = "schema.pbtxt"
 DRIFT_THRESHOLD = 0.1
 
 
@@ -161,7 +159,7 @@ def load_statistics(statistics_uri: str, split: str) -> Statistics:
     """TFDV statistics of one split of a StatisticsGen artifact."""
     import tensorflow_data_validation as tfdv
 
-    return tfdv.load_stats_binary(os.path.join(statistics_uri, f"Split-{split}", STATS_FILE))
+    return tfdv.load_stats_binary(os.path.join(statistics_uri, split_folder(split), STATISTICS_FILE))
 
 
 def load_schema(schema_uri: str) -> schema_pb2.Schema:
@@ -245,7 +243,7 @@ def load_anomalies(anomalies_uri: str, split: str) -> anomalies_pb2.Anomalies:
     from tensorflow_data_validation.utils import anomalies_util
 
     return anomalies_util.load_anomalies_binary(
-        os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE))
+        os.path.join(anomalies_uri, split_folder(split), ANOMALIES_FILE))
 
 
 def drift_table(

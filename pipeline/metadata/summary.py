@@ -12,12 +12,7 @@ from ml_metadata import metadata_store
 from pipeline.config.project import Project
 from pipeline.metadata import records
 from pipeline.metadata.evaluation_results import blessing_reason, overall_metrics
-
-EVALUATOR = "Evaluator"
-
-
-PUSHER = "ServingPusher"
-
+from pipeline.vocabulary import BLESSING_KEY, EVALUATION_KEY, EVALUATOR, PUSHED_MODEL_KEY, PUSHER
 
 # Custom property of the MLMD run context holding the evaluation facts, so reading them back does
 # not import TFMA (about 30 s of CPU).
@@ -47,10 +42,10 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
     components = records.component_runs(store, run_id)
     metrics, blessed, reason = {}, None, "Evaluator did not run"
     evaluator = next((c for c in components if c.node_id == EVALUATOR), None)
-    if evaluator and evaluator.outputs.get("evaluation"):
-        evaluation_uri = evaluator.outputs["evaluation"][0].uri
+    if evaluator and evaluator.outputs.get(EVALUATION_KEY):
+        evaluation_uri = evaluator.outputs[EVALUATION_KEY][0].uri
         metrics = overall_metrics(evaluation_uri)
-        blessing = evaluator.outputs["blessing"][0]
+        blessing = evaluator.outputs[BLESSING_KEY][0]
         blessed = records.custom_property(blessing, "blessed") == 1
         reason = blessing_reason(evaluation_uri)
     return RunSummary(run_id, components, metrics, blessed, reason, *_push_facts(components))
@@ -59,9 +54,9 @@ def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
 def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str | None, str]:
     """Version, path and decision of the run's push."""
     pusher = next((c for c in components if c.node_id == PUSHER), None)
-    if not pusher or not pusher.outputs.get("pushed_model"):
+    if not pusher or not pusher.outputs.get(PUSHED_MODEL_KEY):
         return None, None, "Pusher did not run"
-    pushed = pusher.outputs["pushed_model"][0]
+    pushed = pusher.outputs[PUSHED_MODEL_KEY][0]
     decision = str(records.custom_property(pushed, "push_decision") or "")
     version = records.pushed_version(pushed)
     if version is None:

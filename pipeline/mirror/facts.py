@@ -192,7 +192,7 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
     record = records.RunRecord(run_id, min(c.started for c in components),
                                max(c.finished for c in components),
                                {c.node_id: c.state for c in components})
-    params = {"task": project.task.value, **_context_params(pushes.run_context(store, run_id)),
+    params = {"task": project.task.value, **_context_params(pushes.recorded_run_context(store, run_id)),
               **_training(facts)}
     info = {"run_id": run_id, "status": record.status, "states": record.states,
             "recorded": recorded, "cached": record.cached}

@@ -94,7 +94,7 @@ def _found_spans(data_dir: str | Path) -> list[int]:
     try:
         names = fileio.listdir(str(data_dir)) if fileio.isdir(str(data_dir)) else []
         return spans.span_numbers([str(name) for name in names])
-    except Exception as error:  # noqa: BLE001 - any filesystem's failure, named below
+    except Exception as error:  # any filesystem's failure, named below
         raise ConfigError(f"invalid config data_dir: cannot list {data_dir}: {error}") from error
 
 

@@ -25,7 +25,7 @@ from pipeline.run import manifest
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 from pipeline.run.console import ProgressReporter, masked_log_records, verbose_output_to
 from pipeline.run.run_lock import run_lock
-from pipeline.vocabulary import RunManifest
+from pipeline.vocabulary import SCHEMA_FILE, SCHEMA_GEN, SCHEMA_KEY, RunManifest
 
 if TYPE_CHECKING:
     from pipeline.metadata.summary import RunSummary
@@ -205,18 +205,15 @@ def report(result: LocalRunResult, config: PipelineConfig) -> str:
     )
 
 
-INFERRED_SCHEMA_NODE = "SchemaGen"
-
-
 def infer_schema(config: PipelineConfig, output: Path) -> Path:
     """Run the pipeline up to SchemaGen (upstream comes from cache) and copy its schema for review."""
     from tfx.dsl.io import fileio
 
-    result = run_pipeline(config.replace(schema_path=None), to_node=INFERRED_SCHEMA_NODE)
-    schema_gen = result.summary.component(INFERRED_SCHEMA_NODE)
-    if schema_gen is None or not schema_gen.outputs.get("schema"):
-        raise PipelineRunError("SchemaGen produced no schema")
+    result = run_pipeline(config.replace(schema_path=None), to_node=SCHEMA_GEN)
+    schema_gen = result.summary.component(SCHEMA_GEN)
+    if schema_gen is None or not schema_gen.outputs.get(SCHEMA_KEY):
+        raise PipelineRunError(f"{SCHEMA_GEN} produced no schema")
     output.parent.mkdir(parents=True, exist_ok=True)
-    fileio.copy(os.path.join(schema_gen.outputs["schema"][0].uri, "schema.pbtxt"), str(output),
+    fileio.copy(os.path.join(schema_gen.outputs[SCHEMA_KEY][0].uri, SCHEMA_FILE), str(output),
                 overwrite=True)
     return output

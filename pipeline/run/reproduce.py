@@ -23,11 +23,18 @@ from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, Store
 from pipeline.run import manifest
+from pipeline.vocabulary import (
+    EVALUATION_KEY,
+    EVALUATOR,
+    EXAMPLE_GEN,
+    EXAMPLES_KEY,
+    TRANSFORM,
+    TRANSFORMED_EXAMPLES_KEY,
+    split_folder,
+)
 
-EVALUATOR_NODE = "Evaluator"
-TRANSFORM_NODE = "Transform"
 JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
-EXAMPLE_OUTPUTS = (("CsvExampleGen", "examples"), (TRANSFORM_NODE, "transformed_examples"))
+EXAMPLE_OUTPUTS = ((EXAMPLE_GEN, EXAMPLES_KEY), (TRANSFORM, TRANSFORMED_EXAMPLES_KEY))
 DIFF_SUFFIX = "_diff"
 SCRATCH_PATHS = {
     "pipeline_root": "pipeline_root", "metadata_path": "metadata.sqlite",
@@ -51,7 +58,7 @@ class Check:
 
 def recorded_context(store: Store, run_id: str) -> dict[str, object]:
     """The run context a run recorded (its RecordRunContext output), JSON fields decoded."""
-    context = pushes.run_context(store, run_id)
+    context = pushes.recorded_run_context(store, run_id)
     if not context:
         raise ReproduceError(f"run '{run_id}' recorded no run context (made before it existed?)")
     for name in JSON_FIELDS:
@@ -94,7 +101,7 @@ def read_examples(artifact_uri: str) -> dict[str, list[dict[str, list]]]:
     import tensorflow as tf
 
     result = {}
-    for split_dir in sorted(tf.io.gfile.glob(os.path.join(artifact_uri, "Split-*"))):
+    for split_dir in sorted(tf.io.gfile.glob(os.path.join(artifact_uri, split_folder("*")))):
         if not tf.io.gfile.isdir(split_dir):
             continue
         files = sorted(path for name in tf.io.gfile.listdir(split_dir)
@@ -217,10 +224,10 @@ def output_facts(store: Store, run_id: str) -> dict[str, object]:
             facts.update(found)
         else:
             facts[f"{node}.{key}"] = None
-    evaluation = runs.get(EVALUATOR_NODE)
+    evaluation = runs.get(EVALUATOR)
     metrics = (
-        overall_metrics(evaluation.outputs["evaluation"][0].uri)
-        if evaluation and evaluation.outputs.get("evaluation") else {}
+        overall_metrics(evaluation.outputs[EVALUATION_KEY][0].uri)
+        if evaluation and evaluation.outputs.get(EVALUATION_KEY) else {}
     )
     facts["metrics"] = {name: float(value) for name, value in metrics.items()}
     return facts
@@ -242,7 +249,7 @@ def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object],
     for name in recorded:
         if name == "metrics":
             continue
-        bound = bounds.transformed if name.startswith(TRANSFORM_NODE) else Tolerance()
+        bound = bounds.transformed if name.startswith(TRANSFORM) else Tolerance()
         if not recorded[name] or not reproduced.get(name):
             results.append(Compared(name, bound, problem="output missing", recorded=str(recorded[name]),
                                     reproduced=str(reproduced.get(name))))

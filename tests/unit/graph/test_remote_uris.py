@@ -180,7 +180,7 @@ def gate(root: str, found: anomalies_pb2.Anomalies) -> tuple[Artifact, bytes]:
     text = text_format.MessageToString(curated_schema()).encode()
     write(f"{schema.uri}/schema.pbtxt", text)
     statistics = artifact(standard_artifacts.ExampleStatistics, f"{root}/statistics", ("train",))
-    write(f"{statistics.uri}/Split-train/{data_gate.STATS_FILE}",
+    write(f"{statistics.uri}/Split-train/{vocabulary.STATISTICS_FILE}",
           label_source_statistics().SerializeToString())
     validated = artifact(standard_artifacts.Schema, f"{root}/validated")
     project = json.dumps(PipelineConfig().declaration.to_dict())
