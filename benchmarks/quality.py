@@ -299,15 +299,15 @@ def read_run(name: str, scratch: Path) -> tuple[str, dict[str, float], dict[str,
     config = store_config({}, {"project": name, "metadata_path": str(scratch / "m.sqlite")})
     store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)
-    facts = summary.recorded_facts(store, run_id)
-    if facts is None:
+    evaluation = summary.recorded_evaluation(store, run_id)
+    if evaluation is None:
         raise RuntimeError(f"run {run_id} of {name} recorded no evaluation metrics")
     example_gen = [c for c in records.component_runs(store, run_id) if c.node_id == EXAMPLE_GEN]
     if not example_gen or not example_gen[0].outputs.get(EXAMPLES_KEY):
         raise RuntimeError(f"run {run_id} of {name} has no {EXAMPLE_GEN} examples")
     uri = Path(example_gen[0].outputs[EXAMPLES_KEY][0].uri)
     files = {split: sorted(str(p) for p in (uri / split_folder(split)).glob("*")) for split in SPLITS}
-    return run_id, facts["metrics"], files
+    return run_id, evaluation["metrics"], files
 
 
 def decode(files: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.metadata import artifact_files
-from pipeline.mirror.facts import MirrorRun
+from pipeline.mirror.run_view import MirrorRun
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

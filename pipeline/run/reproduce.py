@@ -210,27 +210,27 @@ def compare_metrics(recorded: Mapping[str, float], reproduced: Mapping[str, floa
     return results
 
 
-def output_facts(store: Store, run_id: str) -> dict[str, object]:
+def run_outputs(store: Store, run_id: str) -> dict[str, object]:
     """Where the run's examples and transformed examples are, and its eval metrics."""
     from pipeline.metadata.evaluation_results import overall_metrics
 
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
-    facts: dict[str, object] = {}
+    outputs: dict[str, object] = {}
     for node, key in EXAMPLE_OUTPUTS:
         found: dict[str, str] = {}
         for node_id in sorted(n for n in runs if n == node or n.startswith(f"{node}_span")):
             found.update(_example_uris(node_id, key, runs[node_id].outputs.get(key) or []))
         if found:
-            facts.update(found)
+            outputs.update(found)
         else:
-            facts[f"{node}.{key}"] = None
+            outputs[f"{node}.{key}"] = None
     evaluation = runs.get(EVALUATOR)
     metrics = (
         overall_metrics(evaluation.outputs[EVALUATION_KEY][0].uri)
         if evaluation and evaluation.outputs.get(EVALUATION_KEY) else {}
     )
-    facts["metrics"] = {name: float(value) for name, value in metrics.items()}
-    return facts
+    outputs["metrics"] = {name: float(value) for name, value in metrics.items()}
+    return outputs
 
 
 def _example_uris(node_id: str, key: str, outputs: list[Artifact]) -> dict[str, str]:
