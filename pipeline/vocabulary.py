@@ -55,6 +55,8 @@ TRAINING_LOG_FILE = "training_log.json"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 SPLIT_PREFIX = "Split-"
+# The artifact property TFX keeps an Examples (or statistics, anomalies) artifact's span in.
+SPAN_PROPERTY = "span"
 
 # Serving signatures of an exported model, and their input (serialized tf.Examples).
 SERVING_SIGNATURE = "serving_default"
