@@ -1,5 +1,5 @@
 """Airflow parses the DAG file every few minutes and in every task's process: parsing must not
-hash data nor run git. RecordRunContext's parameter is a template that computes the run's facts
+hash data nor run git. RecordRunContext's parameter is a template that computes the run's manifest
 once, when that task runs."""
 
 from __future__ import annotations

@@ -229,13 +229,13 @@ def test_a_single_span_compiles_with_the_previous_span_as_drift_baseline(tmp_pat
 def test_the_first_span_has_no_drift_baseline_and_no_resolver(tmp_path: Path) -> None:
     span = tmp_path / "data" / "span-1"
     span.mkdir(parents=True)
-    shutil.copy(SAMPLE_DATA / "data.csv", span / "data.csv")  # the run facts read the span's files
+    shutil.copy(SAMPLE_DATA / "data.csv", span / "data.csv")  # the run manifest reads the span's files
     config = small_config(tmp_path, schema_path=None, pipeline_root="gs://b/r",
                           data_dir=tmp_path / "data")
-    facts = manifest.compute(config, (1,))
-    ids = [n.id for n in create_pipeline(config, facts, drift_baseline=()).components]
+    run_manifest = manifest.compute(config, (1,))
+    ids = [n.id for n in create_pipeline(config, run_manifest, drift_baseline=()).components]
     assert not any(i.startswith(("previous_span", "CsvExampleGen_span")) for i in ids), ids
-    local = [n.id for n in create_pipeline(config, facts).components]
+    local = [n.id for n in create_pipeline(config, run_manifest).components]
     assert "previous_span_statistics" in local
 
 

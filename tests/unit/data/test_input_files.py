@@ -126,8 +126,8 @@ def test_links_to_regular_files_are_data_in_name_order(tmp_path: Path) -> None:
     expected = [folder / n for n in ("a.csv", "b.csv", "data.csv")]
     assert input_files.data_files(folder) == expected
     assert check_data_dir(folder, SCHEMA, LIMIT, TAXI).files == 3
-    facts = manifest.compute(small_config(tmp_path, data_dir=folder))
-    assert facts.data_files == tuple(map(str, expected))
+    run_manifest = manifest.compute(small_config(tmp_path, data_dir=folder))
+    assert run_manifest.data_files == tuple(map(str, expected))
 
 
 def test_a_folder_of_ignored_names_has_no_input_files_and_says_what_it_ignored(

@@ -105,13 +105,13 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
 ) -> None:
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=CURATED_SCHEMA)
     nothing_read_or_run.arm()
-    facts = manifest_for((), nothing_read_or_run.data_dir)
-    pipeline = pipeline_graph.create_pipeline(config, facts)
+    run_manifest = manifest_for((), nothing_read_or_run.data_dir)
+    pipeline = pipeline_graph.create_pipeline(config, run_manifest)
     nodes = {node.id: node for node in pipeline.components}
     assert sorted(nodes) == sorted(SINGLE_SPAN_IDS)
-    assert [n.id for n in pipeline_graph.create_components(config, facts)] == SINGLE_SPAN_IDS
+    assert [n.id for n in pipeline_graph.create_components(config, run_manifest)] == SINGLE_SPAN_IDS
     recorded = nodes["RecordRunContext"].exec_properties["context"]
-    assert recorded == facts.run_context_json(config_record(config))
+    assert recorded == run_manifest.run_context_json(config_record(config))
     assert json.loads(recorded)["data_fingerprint"] == "data-fp"
     assert json.loads(recorded)["git_commit"] == "abc123"
     assert nodes["ImportCuratedSchema"].exec_properties["schema_sha256"] == "schema-fp"
@@ -182,15 +182,15 @@ def test_only_a_window_asking_for_it_reads_the_latest_analyzer_cache(
 
 
 def test_graph_inputs_need_the_text_to_record(nothing_read_or_run: Guard, tmp_path: Path) -> None:
-    """Without the full facts, the orchestrator says what RecordRunContext records (Airflow:
+    """Without the full manifest, the orchestrator says what RecordRunContext records (Airflow:
     a template rendered when the task runs)."""
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=None)
     nothing_read_or_run.arm()
-    facts = vocabulary.GraphInputs(window=(), code_fingerprint="c", schema_fingerprint="inferred",
+    inputs = vocabulary.GraphInputs(window=(), code_fingerprint="c", schema_fingerprint="inferred",
                                    preprocessing_code_fingerprint="p", model_code_fingerprint="m")
     with pytest.raises(TypeError, match="RunManifest"):
-        pipeline_graph.create_components(config, facts)
-    nodes = pipeline_graph.create_components(config, facts, run_context="{{ later() }}")
+        pipeline_graph.create_components(config, inputs)
+    nodes = pipeline_graph.create_components(config, inputs, run_context="{{ later() }}")
     context = next(n for n in nodes if n.id == "RecordRunContext").exec_properties["context"]
     assert context == "{{ later() }}"
 
@@ -198,11 +198,11 @@ def test_graph_inputs_need_the_text_to_record(nothing_read_or_run: Guard, tmp_pa
 def test_computed_manifest_records_what_the_run_context_always_held(tmp_path: Path) -> None:
     config = small_config(tmp_path, schema_path=CURATED_SCHEMA)
     window = spans.resolve_spans(config.data_dir, config.spans)
-    facts = manifest.compute(config)
-    context = facts.run_context(config_record(config))
+    run_manifest = manifest.compute(config)
+    context = run_manifest.run_context(config_record(config))
     files = [f for folder in spans.input_folders(config.data_dir, window)
              for f in input_files.data_files(folder)]
-    assert facts.window == window
+    assert run_manifest.window == window
     assert context["data_files"] == [str(f) for f in files]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
     assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
