@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.vocabulary import EVAL_SPLIT, RAW_SIGNATURE, SERVING_SIGNATURE, split_folder
+from pipeline.vocabulary import EVAL_SPLIT, RAW_SIGNATURE, SERVING_INPUT, SERVING_SIGNATURE, split_folder
 
 PREDICT_BATCH = 1024
 WARMUP_CALLS = 3
@@ -154,7 +154,7 @@ def request_inputs(rows: list[dict[str, str]], dtypes: dict, batch: int):
         for i in range(batch)
     ]
     raw = {key: tf.constant(values, dtype=dtypes[key]) for key, values in columns.items()}
-    return {"examples": tf.constant(examples)}, raw
+    return {SERVING_INPUT: tf.constant(examples)}, raw
 
 
 def timed_calls(function, inputs: dict, calls: int) -> dict[str, float]:

@@ -338,7 +338,7 @@ def benchmark_project(name: str, work_dir: Path, timeout: float, reuse: bool) ->
         seconds = run_pipeline(name, scratch, timeout)
     run_id, computed, files = read_run(name, scratch)
     columns = list(dict.fromkeys(project.feature_names + label_columns(project)))
-    train, evaluation = decode(files["train"], columns), decode(files["eval"], columns)
+    train, evaluation = decode(files[TRAIN_SPLIT], columns), decode(files[EVAL_SPLIT], columns)
     fitted = fit_baselines(project, train, evaluation)
     metric = task_metric(project.task)
     ours = project.named_metrics(computed).get(metric.name, float("nan"))

@@ -55,11 +55,6 @@ def mirrored_runs(client: MlflowClient, experiment: str) -> dict[str, Any]:
             return found
 
 
-def is_current(existing: Any, run: MirrorRun) -> bool:
-    """Whether the MLflow run already shows the run in its current state."""
-    return existing is not None and existing.data.tags.get(STATE_TAG) == run.status
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
