@@ -28,7 +28,7 @@ from tfx.types import (
     standard_artifacts,
 )
 
-from pipeline import vocabulary as names
+from pipeline import vocabulary
 from pipeline.config import PipelineConfig
 from pipeline.config.record import config_record
 from pipeline.data import input_files, spans
@@ -49,8 +49,8 @@ def _schema_component(
     if config.schema_path is not None:
         return ImportCuratedSchema(
             schema_file=config.schema_path, schema_sha256=schema_fingerprint
-        ).with_id(names.CURATED_SCHEMA)
-    return SchemaGen(statistics=statistics, infer_feature_shape=True).with_id(names.SCHEMA_GEN)
+        ).with_id(vocabulary.CURATED_SCHEMA)
+    return SchemaGen(statistics=statistics, infer_feature_shape=True).with_id(vocabulary.SCHEMA_GEN)
 
 
 def _split_config(config: PipelineConfig) -> example_gen_pb2.Output:
@@ -59,9 +59,9 @@ def _split_config(config: PipelineConfig) -> example_gen_pb2.Output:
         split_config=example_gen_pb2.SplitConfig(
             splits=[
                 example_gen_pb2.SplitConfig.Split(
-                    name=names.TRAIN_SPLIT, hash_buckets=config.train_hash_buckets),
+                    name=vocabulary.TRAIN_SPLIT, hash_buckets=config.train_hash_buckets),
                 example_gen_pb2.SplitConfig.Split(
-                    name=names.EVAL_SPLIT, hash_buckets=config.eval_hash_buckets),
+                    name=vocabulary.EVAL_SPLIT, hash_buckets=config.eval_hash_buckets),
             ]
         )
     )
@@ -96,7 +96,7 @@ class SpanIngestion:
     @property
     def statistics(self) -> channel.BaseChannel:
         """The span's statistics channel."""
-        return self.statistics_gen.outputs[names.STATISTICS_KEY]
+        return self.statistics_gen.outputs[vocabulary.STATISTICS_KEY]
 
 
 def span_node_id(base: str, span: int | None, newest: bool) -> str:
@@ -109,10 +109,10 @@ def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanInges
     example_gen = CsvExampleGen(
         input_base=str(config.data_dir), output_config=_split_config(config),
         **_span_inputs(span),
-    ).with_id(span_node_id(names.EXAMPLE_GEN, span, newest))
+    ).with_id(span_node_id(vocabulary.EXAMPLE_GEN, span, newest))
     statistics_gen = StatisticsGen(
-        examples=example_gen.outputs[names.EXAMPLES_KEY]
-    ).with_id(span_node_id(names.STATISTICS_GEN, span, newest))
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY]
+    ).with_id(span_node_id(vocabulary.STATISTICS_GEN, span, newest))
     return SpanIngestion(span, example_gen, statistics_gen)
 
 
@@ -126,7 +126,7 @@ def _oldest_baseline(
         return [], None
     if baseline is None:
         resolver = previous_span_statistics(oldest)
-        return [resolver], resolver.outputs[names.STATISTICS_KEY]
+        return [resolver], resolver.outputs[vocabulary.STATISTICS_KEY]
     if not baseline:
         return [], None
     ingestion = _ingest(config, baseline[-1], False)
@@ -148,7 +148,7 @@ def _validation(
         nodes.append(SpanValidator(
             statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
             **({"span": span} if window else {}),
-        ).with_id(span_node_id(names.EXAMPLE_VALIDATOR, span, position == len(ingested) - 1)))
+        ).with_id(span_node_id(vocabulary.EXAMPLE_VALIDATOR, span, position == len(ingested) - 1)))
         previous = ingestion.statistics
     return nodes
 
@@ -164,7 +164,7 @@ def analyzer_cache_resolver() -> Resolver:
     return Resolver(
         strategy_class=LatestArtifactStrategy,
         analyzer_cache=channel.Channel(type=standard_artifacts.TransformCache),
-    ).with_id(names.ANALYZER_CACHE_RESOLVER)
+    ).with_id(vocabulary.ANALYZER_CACHE_RESOLVER)
 
 
 def _analyzer_cache(config: PipelineConfig, window: tuple[int, ...]) -> list[Resolver]:
@@ -176,19 +176,19 @@ def _analyzer_cache(config: PipelineConfig, window: tuple[int, ...]) -> list[Res
 
 
 def _recorded_context(
-    config: PipelineConfig, inputs: names.GraphInputs, run_context: str | None
+    config: PipelineConfig, inputs: vocabulary.GraphInputs, run_context: str | None
 ) -> str:
     """The text RecordRunContext records: `run_context` when given, else the manifest's."""
     if run_context is not None:
         return run_context
-    if not isinstance(inputs, names.RunManifest):
+    if not isinstance(inputs, vocabulary.RunManifest):
         raise TypeError("create_components needs a RunManifest, or GraphInputs and a run_context")
     return inputs.run_context_json(config_record(config))
 
 
 def create_components(
     config: PipelineConfig,
-    inputs: names.GraphInputs,
+    inputs: vocabulary.GraphInputs,
     run_context: str | None = None,
     drift_baseline: tuple[int, ...] | None = None,
 ) -> list[base_node.BaseNode]:
@@ -210,34 +210,34 @@ def create_components(
     example_gen = newest.example_gen
     project = config.declaration
     run_context = RecordRunContext(
-        examples=example_gen.outputs[names.EXAMPLES_KEY],
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY],
         context=_recorded_context(config, inputs, run_context),
-    ).with_id(names.RECORD_RUN_CONTEXT)
+    ).with_id(vocabulary.RECORD_RUN_CONTEXT)
     schema_gen = _schema_component(config, newest.statistics, inputs.schema_fingerprint)
-    validation = _validation(config, ingested, schema_gen.outputs[names.SCHEMA_KEY], drift_baseline)
+    validation = _validation(config, ingested, schema_gen.outputs[vocabulary.SCHEMA_KEY], drift_baseline)
     validators = [n for n in validation if isinstance(n, SpanValidator)]
     data_gate = DataGate(
-        anomalies=_all([v.outputs[names.ANOMALIES_KEY] for v in validators]),
+        anomalies=_all([v.outputs[vocabulary.ANOMALIES_KEY] for v in validators]),
         statistics=_all([s.statistics for s in ingested]),
-        schema=schema_gen.outputs[names.SCHEMA_KEY],
+        schema=schema_gen.outputs[vocabulary.SCHEMA_KEY],
         project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
-    ).with_id(names.DATA_GATE)
+    ).with_id(vocabulary.DATA_GATE)
     cache = _analyzer_cache(config, window)
     transform = Transform(
-        examples=_all([s.example_gen.outputs[names.EXAMPLES_KEY] for s in ingested]),
-        analyzer_cache=cache[0].outputs[names.ANALYZER_CACHE_KEY] if cache else None,
-        schema=data_gate.outputs[names.VALIDATED_SCHEMA_KEY],
+        examples=_all([s.example_gen.outputs[vocabulary.EXAMPLES_KEY] for s in ingested]),
+        analyzer_cache=cache[0].outputs[vocabulary.ANALYZER_CACHE_KEY] if cache else None,
+        schema=data_gate.outputs[vocabulary.VALIDATED_SCHEMA_KEY],
         preprocessing_fn=project.preprocessing_fn,
         disable_statistics=not config.transform_statistics,
         force_tf_compat_v1=not config.transform_tf2,
         custom_config={"code_fingerprint": inputs.preprocessing_code_fingerprint,
                        "project": project.code_view()},
-    ).with_id(names.TRANSFORM)
+    ).with_id(vocabulary.TRANSFORM)
     trainer = Trainer(
         run_fn=project.run_fn,
-        examples=transform.outputs[names.TRANSFORMED_EXAMPLES_KEY],
-        transform_graph=transform.outputs[names.TRANSFORM_GRAPH_KEY],
-        schema=data_gate.outputs[names.VALIDATED_SCHEMA_KEY],
+        examples=transform.outputs[vocabulary.TRANSFORMED_EXAMPLES_KEY],
+        transform_graph=transform.outputs[vocabulary.TRANSFORM_GRAPH_KEY],
+        schema=data_gate.outputs[vocabulary.VALIDATED_SCHEMA_KEY],
         train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config={
@@ -245,29 +245,29 @@ def create_components(
             "hyperparameters": config.hyperparameters,
             "project": project.code_view(),
         },
-    ).with_id(names.TRAINER)
+    ).with_id(vocabulary.TRAINER)
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=channel.Channel(type=standard_artifacts.Model),
         model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id(names.BLESSED_MODEL_RESOLVER)
+    ).with_id(vocabulary.BLESSED_MODEL_RESOLVER)
     evaluator = Evaluator(
-        examples=example_gen.outputs[names.EXAMPLES_KEY],
-        model=trainer.outputs[names.MODEL_KEY],
-        baseline_model=baseline_resolver.outputs[names.MODEL_KEY],
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY],
+        model=trainer.outputs[vocabulary.MODEL_KEY],
+        baseline_model=baseline_resolver.outputs[vocabulary.MODEL_KEY],
         eval_config=eval_config(project, config.blessing_thresholds, config.eval_plots),
-    ).with_id(names.EVALUATOR)
+    ).with_id(vocabulary.EVALUATOR)
     pusher = ServingPusher(
-        model=trainer.outputs[names.MODEL_KEY],
-        model_blessing=evaluator.outputs[names.BLESSING_KEY],
-        examples=example_gen.outputs[names.EXAMPLES_KEY],
+        model=trainer.outputs[vocabulary.MODEL_KEY],
+        model_blessing=evaluator.outputs[vocabulary.BLESSING_KEY],
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=f"{str(config.serving_dir).rstrip('/')}/{config.model_name}"
             )
         ),
         serving_features=project.feature_names,
-    ).with_id(names.PUSHER)
+    ).with_id(vocabulary.PUSHER)
     older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
     return [
         *older, example_gen, run_context, newest.statistics_gen, schema_gen, *validation,
@@ -277,7 +277,7 @@ def create_components(
 
 def create_pipeline(
     config: PipelineConfig,
-    inputs: names.GraphInputs,
+    inputs: vocabulary.GraphInputs,
     metadata_connection_config: object | None = None,
     run_context: str | None = None,
     drift_baseline: tuple[int, ...] | None = None,
