@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.mirror.facts import no_slices
+from pipeline.mirror.run_view import no_slices
 from pipeline.mirror.sync import sync
 from tests.support.configs import small_config
 from tests.support.mlflow_store import empty_store

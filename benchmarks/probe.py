@@ -18,6 +18,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.vocabulary import EVAL_SPLIT, RAW_SIGNATURE, SERVING_INPUT, SERVING_SIGNATURE, split_folder
+
 PREDICT_BATCH = 1024
 WARMUP_CALLS = 3
 LARGE_BATCH = 1024
@@ -42,7 +44,7 @@ def eval_records(examples_uri: str) -> dict[tuple, bytes]:
     """
     import tensorflow as tf
 
-    files = sorted(glob.glob(str(Path(examples_uri) / "Split-eval" / "*")))
+    files = sorted(glob.glob(str(Path(examples_uri) / split_folder(EVAL_SPLIT) / "*")))
     records = {}
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
         serialized = record.numpy()
@@ -58,9 +60,8 @@ def labels_and_weights(model_dir: str, records: list[bytes]):
     import numpy as np
     import tensorflow as tf
 
-    from models.common.features import WEIGHT_KEY, label_key
-    from models.common.model import TRANSFORM_SIGNATURE
     from pipeline.config import PipelineConfig
+    from pipeline.vocabulary import TRANSFORM_SIGNATURE, WEIGHT_KEY, label_key
 
     signature = tf.saved_model.load(model_dir).signatures[TRANSFORM_SIGNATURE]
     key = label_key(PipelineConfig().declaration)
@@ -76,7 +77,7 @@ def predictions(model_dir: str, output_key: str, records: list[bytes]):
     import numpy as np
     import tensorflow as tf
 
-    signature = tf.saved_model.load(model_dir).signatures["serving_default"]
+    signature = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     parts = [
         signature(examples=tf.constant(records[start:start + PREDICT_BATCH]))[output_key].numpy()
         for start in range(0, len(records), PREDICT_BATCH)
@@ -98,7 +99,7 @@ def scores(label, weight, probability) -> dict[str, float]:
 def common_holdout(spec: dict) -> dict[str, object]:
     """Both models on the rows neither trained on; our eval split alone if theirs is absent."""
     from benchmarks.tfx_example import OUTPUT_KEY
-    from models.common.features import PROBABILITIES_OUTPUT as PROBABILITY_OUTPUT
+    from pipeline.vocabulary import PROBABILITIES_OUTPUT as PROBABILITY_OUTPUT
 
     records = eval_records(spec["ours_examples"])
     if spec.get("tfx_examples"):
@@ -159,7 +160,7 @@ def request_inputs(rows: list[dict[str, str]], dtypes: dict, batch: int):
         for i in range(batch)
     ]
     raw = {key: tf.constant(values, dtype=dtypes[key]) for key, values in columns.items()}
-    return {"examples": tf.constant(examples)}, raw
+    return {SERVING_INPUT: tf.constant(examples)}, raw
 
 
 def timed_calls(function, inputs: dict, calls: int) -> dict[str, float]:
@@ -187,8 +188,6 @@ def timed_calls(function, inputs: dict, calls: int) -> dict[str, float]:
 def serving_latency(spec: dict) -> dict[str, object]:
     """p50/p99 per signature and batch size, and the rows per second that implies."""
     import tensorflow as tf
-
-    from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
 
     loaded = tf.saved_model.load(spec["ours_model"])
     raw_signature = loaded.signatures[RAW_SIGNATURE]

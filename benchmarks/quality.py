@@ -27,15 +27,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.common.features import WEIGHT_KEY, label_key
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, store_config
 from pipeline.config.project import TASK_METRICS, Metric, Project, Task, Treatment, load_project
+from pipeline.vocabulary import (
+    EVAL_SPLIT,
+    EXAMPLE_GEN,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    TRAIN_SPLIT,
+    TRAINER,
+    TRANSFORM_SIGNATURE,
+    WEIGHT_KEY,
+    label_key,
+    split_folder,
+)
 
 DEFAULT_PROJECTS = ("taxi", "penguins")
-EXAMPLE_GEN = "CsvExampleGen"
-TRAINER = "Trainer"
 SERVING_FORMAT = "Format-Serving"
-SPLITS = ("train", "eval")
+SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
 STRING_TREATMENTS = (Treatment.CATEGORICAL, Treatment.VOCABULARY, Treatment.HASHED)
 MISSING = "__missing__"
 SEED = 42
@@ -300,17 +309,17 @@ def read_run(name: str, scratch: Path) -> RecordedRun:
     config = store_config({}, {"project": name, "metadata_path": str(scratch / "m.sqlite")})
     store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)
-    facts = summary.recorded_facts(store, run_id)
-    if facts is None:
+    evaluation = summary.recorded_evaluation(store, run_id)
+    if evaluation is None:
         raise RuntimeError(f"run {run_id} of {name} recorded no evaluation metrics")
     components = records.component_runs(store, run_id)
-    examples = _output_uri(components, EXAMPLE_GEN, "examples")
+    examples = _output_uri(components, EXAMPLE_GEN, EXAMPLES_KEY)
     if examples is None:
         raise RuntimeError(f"run {run_id} of {name} has no {EXAMPLE_GEN} examples")
-    files = {split: sorted(str(p) for p in (Path(examples) / f"Split-{split}").glob("*"))
+    files = {split: sorted(str(p) for p in (Path(examples) / split_folder(split)).glob("*"))
              for split in SPLITS}
-    model = _output_uri(components, TRAINER, "model")
-    return RecordedRun(run_id, facts["metrics"], files,
+    model = _output_uri(components, TRAINER, MODEL_KEY)
+    return RecordedRun(run_id, evaluation["metrics"], files,
                        str(Path(model) / SERVING_FORMAT) if model else None)
 
 
@@ -343,7 +352,6 @@ def transformed(model_dir: str, files: Sequence[str], project: Project) -> pd.Da
     derived label by the project's own rule, without importing the project's code."""
     import tensorflow as tf
 
-    from models.common.model import TRANSFORM_SIGNATURE
 
     signature = tf.saved_model.load(model_dir).signatures[TRANSFORM_SIGNATURE]
     keys, parts = (label_key(project), WEIGHT_KEY), []
@@ -374,7 +382,7 @@ def benchmark_project(name: str, work_dir: Path, timeout: float, reuse: bool) ->
         print(f"[quality] {name}: running the pipeline into {scratch}", flush=True)
         seconds = run_pipeline(name, scratch, timeout)
     run = read_run(name, scratch)
-    train, evaluation = labelled(run, "train", project), labelled(run, "eval", project)
+    train, evaluation = labelled(run, TRAIN_SPLIT, project), labelled(run, EVAL_SPLIT, project)
     fitted = fit_baselines(project, train, evaluation)
     metric = task_metric(project.task)
     ours = project.named_metrics(run.metrics).get(metric.name, float("nan"))

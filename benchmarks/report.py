@@ -7,11 +7,14 @@ import math
 from pathlib import Path
 
 from benchmarks import fixed_costs, windows
+from pipeline import vocabulary
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
 PLOT_NAME = "results.png"
 TOTAL = "total (wall)"
+# Components whose work grows with the number of rows (every row goes through them).
+ROW_COMPONENTS = (vocabulary.EXAMPLE_GEN, vocabulary.STATISTICS_GEN, vocabulary.TRANSFORM)
 # Components under this many seconds at every size (resolver, schema import) are left out of
 # the scaling table and plot: their cost is bookkeeping, not data.
 MIN_SHOWN_SECONDS = 1.0
@@ -147,12 +150,11 @@ def _scaling_lines(results: dict) -> list[str]:
     for point in points:
         nodes += [n for n in point["components"] if n not in nodes
                   and max(p["components"].get(n, 0) for p in points) >= MIN_SHOWN_SECONDS]
-    throughput = ["CsvExampleGen", "StatisticsGen", "Transform"]
     header = ["scale", "rows", "wall s", *[f"{n} s" for n in nodes],
-              *[f"{n} rows/s" for n in throughput], "train steps/s", "peak RSS MiB", "load"]
+              *[f"{n} rows/s" for n in ROW_COMPONENTS], "train steps/s", "peak RSS MiB", "load"]
     rows = [
         [f"{p['scale']:g}x", p["rows"], p["seconds"], *[p["components"].get(n) for n in nodes],
-         *[p["rows_per_second"].get(n) for n in throughput], p["train_steps_per_second"],
+         *[p["rows_per_second"].get(n) for n in ROW_COMPONENTS], p["train_steps_per_second"],
          p["peak_rss_mib"], p["load_before"]]
         for p in points
     ]

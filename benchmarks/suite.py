@@ -19,14 +19,10 @@ from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
 from pipeline.metadata import connection, records
 from pipeline.serving import layout
+from pipeline.vocabulary import EVALUATION_KEY, EVALUATOR, EXAMPLE_GEN, EXAMPLES_KEY, MODEL_KEY, TRAINER
 
 BUNDLED_DATA = PROJECT_ROOT / "data" / "taxi"
-EXAMPLE_GEN = "CsvExampleGen"
-TRAINER = "Trainer"
-EVALUATOR = "Evaluator"
 SERVING_FORMAT = "Format-Serving"
-# Components whose work grows with the number of rows (every row goes through them).
-ROW_COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform")
 
 
 @dataclass(frozen=True)
@@ -264,7 +260,7 @@ def read_run(metadata_path: Path, pipeline_name: str) -> dict:
     components, artifacts = {}, {}
     for run in records.component_runs(store, run_id):
         components[run.node_id] = {"state": run.state, "seconds": round(run.seconds, 2)}
-        output_key = {EXAMPLE_GEN: "examples", TRAINER: "model", EVALUATOR: "evaluation"}.get(
+        output_key = {EXAMPLE_GEN: EXAMPLES_KEY, TRAINER: MODEL_KEY, EVALUATOR: EVALUATION_KEY}.get(
             run.node_id)
         if output_key and run.outputs.get(output_key):
             artifacts[run.node_id] = run.outputs[output_key][0].uri
@@ -304,7 +300,7 @@ def scaling_point(scale: float, rows: int, cold: dict, train_steps: int) -> dict
         "load_before": cold["load_before"],
         "components": seconds,
         "rows_per_second": {node: round(rows / seconds[node], 1)
-                            for node in ROW_COMPONENTS if seconds.get(node)},
+                            for node in report.ROW_COMPONENTS if seconds.get(node)},
         "train_steps_per_second": round(train_steps / trainer_seconds, 2)
         if trainer_seconds else None,
     }

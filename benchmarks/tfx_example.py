@@ -16,13 +16,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.vocabulary import TRAINER
+
 PIPELINE_NAME = "chicago_taxi_native_keras"
 EXAMPLE_MODULE = "tfx.examples.chicago_taxi_pipeline.taxi_pipeline_native_keras"
 UTILS_FILE = "taxi_utils_native_keras.py"
 # The label and metric names the example uses (for reading its outputs).
 LABEL_KEY = "tips_xf"
 OUTPUT_KEY = "outputs"
-TRAINER_ID = "Trainer"
 
 
 class MissingPipError(RuntimeError):
@@ -70,7 +71,7 @@ def build(data: Path, root: Path, train_steps: int | None):
         beam_pipeline_args=example._beam_pipeline_args,
     )
     if train_steps is not None:
-        trainer = next(c for c in pipeline.components if c.id == TRAINER_ID)
+        trainer = next(c for c in pipeline.components if c.id == TRAINER)
         # The component keeps its TrainArgs as proto JSON: change only the step count.
         train_args = proto_utils.json_to_proto(
             trainer.exec_properties["train_args"], trainer_pb2.TrainArgs()

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 from pipeline.config import store_config
 from pipeline.data import spans
 from pipeline.metadata import connection, records
+from pipeline.vocabulary import ANALYZER_CACHE_KEY, TRANSFORM, TRANSFORM_GRAPH_KEY
 
 if TYPE_CHECKING:
     from benchmarks.suite import Suite
 
 SPANS = 4
 WINDOW = 3
-TRANSFORM = "Transform"
 RUNS = ("cold_1_3", "cached_2_4", "cold_2_4", "forced_2_4")
 
 
@@ -55,9 +55,9 @@ def transform_facts(metadata_path: Path, run_id: str) -> dict:
     [run] = [r for r in records.component_runs(store, run_id) if r.node_id == TRANSFORM]
     events = store.get_events_by_execution_ids([run.execution.id])
     read = [e.artifact_id for e in events if e.type == e.INPUT
-            and e.path.steps and e.path.steps[0].key == "analyzer_cache"]
+            and e.path.steps and e.path.steps[0].key == ANALYZER_CACHE_KEY]
     return {"seconds": round(run.seconds, 2), "state": run.state,
-            "transform_graph": run.outputs["transform_graph"][0].uri,
+            "transform_graph": run.outputs[TRANSFORM_GRAPH_KEY][0].uri,
             "analyzer_cache_read": read[0] if read else None}
 
 

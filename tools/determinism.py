@@ -22,15 +22,16 @@ from typing import Any
 
 from pipeline.config.project import Tolerance
 from pipeline.run import reproduce
+from pipeline.vocabulary import MODEL_KEY, MODEL_RUN_KEY, TRAINER, TRAINING_LOG_FILE
 
 EXACT = Tolerance()
 
 
 @dataclass(frozen=True)
 class Outputs:
-    """The latest run's outputs in one folder: reproduce's facts, the weights, the training log."""
+    """The latest run's outputs in one folder: reproduce's run outputs, the weights, the training log."""
 
-    facts: dict[str, Any]
+    recorded: dict[str, Any]
     weights: dict[str, list[float]]
     training_log: dict[str, list[float]]
 
@@ -47,7 +48,7 @@ def weights(model_uri: str) -> dict[str, list[float]]:
 
 def training_log(model_run_uri: str) -> dict[str, list[float]]:
     """training_log.json's losses and metrics, one number each."""
-    log = json.loads((Path(model_run_uri) / "training_log.json").read_text())
+    log = json.loads((Path(model_run_uri) / TRAINING_LOG_FILE).read_text())
     flat = {f"train_loss@{step}": [float(loss)] for step, loss in log["train_loss"]}
     flat["eval_loss"] = [float(log["eval_loss"])]
     flat.update({f"eval_{k}": [float(v)] for k, v in log["eval_metrics"].items()})
@@ -63,9 +64,9 @@ def outputs(folder: Path) -> Outputs:
                             pipeline_root=folder / "pipeline_root")
     store = connection.open_metadata(config)
     run_id = records.latest_run_id(store, config.pipeline_name)
-    trainer = {c.node_id: c for c in records.component_runs(store, run_id)}["Trainer"]
-    return Outputs(reproduce.output_facts(store, run_id), weights(trainer.outputs["model"][0].uri),
-                   training_log(trainer.outputs["model_run"][0].uri))
+    trainer = {c.node_id: c for c in records.component_runs(store, run_id)}[TRAINER]
+    return Outputs(reproduce.run_outputs(store, run_id), weights(trainer.outputs[MODEL_KEY][0].uri),
+                   training_log(trainer.outputs[MODEL_RUN_KEY][0].uri))
 
 
 def _numbers(name: str, old: dict[str, list[float]], new: dict[str, list[float]]) -> reproduce.Compared:
@@ -78,17 +79,17 @@ def _numbers(name: str, old: dict[str, list[float]], new: dict[str, list[float]]
     return result
 
 
-def _metrics(facts: dict[str, Any]) -> dict[str, list[float]]:
-    return {k: [v] for k, v in reproduce.own_metrics(facts["metrics"]).items()}
+def _metrics(recorded: dict[str, Any]) -> dict[str, list[float]]:
+    return {k: [v] for k, v in reproduce.own_metrics(recorded["metrics"]).items()}
 
 
 def compare(first: Outputs, other: Outputs) -> list[reproduce.Compared]:
     """Every stage of `other` against `first`, exactly, in pipeline order."""
-    results = [reproduce.compare_examples(name, first.facts[name], other.facts[name], EXACT)
-               for name in first.facts if name != "metrics"]
+    results = [reproduce.compare_examples(name, first.recorded[name], other.recorded[name], EXACT)
+               for name in first.recorded if name != "metrics"]
     return [*results, _numbers("Trainer weights", first.weights, other.weights),
-            _numbers("Trainer training_log.json", first.training_log, other.training_log),
-            _numbers("Evaluator metrics", _metrics(first.facts), _metrics(other.facts))]
+            _numbers(f"{TRAINER} {TRAINING_LOG_FILE}", first.training_log, other.training_log),
+            _numbers("Evaluator metrics", _metrics(first.recorded), _metrics(other.recorded))]
 
 
 def _line(result: reproduce.Compared) -> str:

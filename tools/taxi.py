@@ -5,9 +5,9 @@ code (its label rule) is imported."""
 
 from __future__ import annotations
 
-from models.common.features import WEIGHT_KEY, label_key
 from pipeline.config import MODELS_DIR
 from pipeline.config.project import Treatment, load_project
+from pipeline.vocabulary import WEIGHT_KEY, label_key
 
 PROJECT = load_project("taxi", MODELS_DIR)
 

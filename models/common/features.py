@@ -1,7 +1,8 @@
 """Names and sizes of every Transform output, derived from a project's declaration (TF-free).
 
-Preprocessing writes these outputs, the model reads them, and the Evaluator's config and serving
-read the label, weight and output keys from here; nothing names a column of one dataset.
+Preprocessing writes these outputs and the model reads them; the label, weight and output key
+names the Evaluator's config and serving read too are the platform's (pipeline.vocabulary), used
+here. Nothing names a column of one dataset.
 
 Transform outputs of a project:
   numeric      `<f>_xf` z-scored float, `<f>_bucket_xf` quantile-bucket id (`buckets` ids)
@@ -21,52 +22,26 @@ Transform outputs of a project:
 from __future__ import annotations
 
 from pipeline.config.project import Feature, Project, Task, Treatment
-
-WEIGHT_KEY = "example_weight_xf"
-LABEL_MEAN_KEY = "label_mean_xf"
-LABEL_STD_KEY = "label_std_xf"
-
-# Outputs of the serving signatures, by task. The Evaluator's ModelSpec.prediction_key is
-# prediction_key(project): multiclass signatures return both probabilities and class names.
-PROBABILITIES_OUTPUT = "probabilities"   # binary [batch, 1] positive class; multiclass [batch, n]
-CLASSES_OUTPUT = "classes"               # multiclass [batch] name of the most likely class
-PREDICTION_OUTPUT = "prediction"         # regression [batch, 1] in the target's original units
-
-
-def transformed_name(key: str) -> str:
-    """Name of a feature after Transform, kept distinct so raw and transformed never collide."""
-    return f"{key}_xf"
+from pipeline.vocabulary import (
+    LABEL_MEAN_KEY,
+    LABEL_STD_KEY,
+    TRANSFORMED_SUFFIX,
+    WEIGHT_KEY,
+    label_key,
+    transformed_name,
+)
 
 
 def bucketized_name(key: str) -> str:
     """Name of the quantile-bucket id of a numeric feature."""
-    return f"{key}_bucket_xf"
-
-
-def label_key(project: Project) -> str:
-    """The label the Evaluator reads (binary 0/1, class index, or the target in original units)."""
-    return transformed_name(project.label)
+    return f"{key}_bucket{TRANSFORMED_SUFFIX}"
 
 
 def training_label_key(project: Project) -> str:
     """The label the network trains on: the z-scored target for regression, else label_key."""
     if project.task is Task.REGRESSION:
-        return f"{project.label}_scaled_xf"
-    return label_key(project)
-
-
-def output_names(project: Project) -> tuple[str, ...]:
-    """Every prediction output of the serving signatures, for this task."""
-    if project.task is Task.REGRESSION:
-        return (PREDICTION_OUTPUT,)
-    if project.task is Task.MULTICLASS:
-        return (PROBABILITIES_OUTPUT, CLASSES_OUTPUT)
-    return (PROBABILITIES_OUTPUT,)
-
-
-def prediction_key(project: Project) -> str:
-    """The signature output the Evaluator scores (ModelSpec.prediction_key)."""
-    return output_names(project)[0]
+        return f"{project.label}_scaled{TRANSFORMED_SUFFIX}"
+    return label_key(project.label)
 
 
 def output_units(project: Project) -> int:
@@ -106,7 +81,7 @@ def model_input_names(project: Project) -> list[str]:
 
 def transform_output_names(project: Project) -> list[str]:
     """Every output of the generic preprocessing_fn; raises ValueError when two names collide."""
-    names = [*model_input_names(project), label_key(project), WEIGHT_KEY]
+    names = [*model_input_names(project), label_key(project.label), WEIGHT_KEY]
     if project.task is Task.REGRESSION:
         names += [training_label_key(project), LABEL_MEAN_KEY, LABEL_STD_KEY]
     duplicates = sorted({n for n in names if names.count(n) > 1})

@@ -9,7 +9,7 @@ regression  1 linear unit, mean squared error on the z-scored target; serving ou
 
 Every model exports a tf.Module with three signatures: `serving_default` (serialized tf.Example),
 `serving_raw` (one named [batch] tensor per declared feature) and `transform_features` (the
-Transform graph for the Evaluator, whose ModelSpec.prediction_key is features.prediction_key()).
+Transform graph for the Evaluator, whose ModelSpec.prediction_key is pipeline.vocabulary.prediction_key()).
 """
 
 from __future__ import annotations
@@ -28,12 +28,9 @@ from tfx_bsl.public import tfxio
 
 from models.common import features
 from models.common.preprocessing import TensorLike, project_from_config
+from pipeline import vocabulary
 from pipeline.config.project import Project, Task
 
-SERVING_SIGNATURE = "serving_default"
-RAW_SIGNATURE = "serving_raw"
-TRANSFORM_SIGNATURE = "transform_features"
-TRAINING_LOG = "training_log.json"
 LOG_EVERY = 100
 
 
@@ -98,7 +95,8 @@ def build_model(project: Project, hparams: Hyperparameters) -> tf.keras.Model:
     if wide_parts:
         logits = tf.keras.layers.Add()([logits, *wide_parts])
     activation = {Task.BINARY: "sigmoid", Task.MULTICLASS: "softmax", Task.REGRESSION: "linear"}
-    output = tf.keras.layers.Activation(activation[project.task], name=features.prediction_key(project))
+    output = tf.keras.layers.Activation(activation[project.task],
+                                        name=vocabulary.prediction_key(project.task))
     return tf.keras.Model(inputs=inputs, outputs=output(logits))
 
 
@@ -203,7 +201,7 @@ def split_batch(project: Project, batch: Mapping[str, tf.Tensor], label: tf.Tens
     dtype = tf.int64 if project.task is Task.MULTICLASS else tf.float32
     column = [-1, 1]
     return (model_inputs, tf.reshape(tf.cast(label, dtype), column),
-            tf.reshape(tf.cast(batch[features.WEIGHT_KEY], tf.float32), column))
+            tf.reshape(tf.cast(batch[vocabulary.WEIGHT_KEY], tf.float32), column))
 
 
 def transformed_batches(
@@ -234,7 +232,7 @@ def label_std(project: Project, batches: tf.data.Dataset) -> float:
     if project.task is not Task.REGRESSION:
         return 1.0
     batch, _ = next(iter(batches))
-    return float(tf.reshape(batch[features.LABEL_STD_KEY], [-1])[0])
+    return float(tf.reshape(batch[vocabulary.LABEL_STD_KEY], [-1])[0])
 
 
 # --- export --------------------------------------------------------------------------------------
@@ -251,15 +249,15 @@ def predict(project: Project, model: tf.keras.Model, tft_layer: tf.keras.layers.
     transformed = tft_layer(raw)
     output = model({name: transformed[name] for name in features.model_input_names(project)})
     if project.task is Task.BINARY:
-        return {features.PROBABILITIES_OUTPUT: output}
+        return {vocabulary.PROBABILITIES_OUTPUT: output}
     if project.task is Task.MULTICLASS:
         names = tf.constant(list(project.classes))
-        return {features.PROBABILITIES_OUTPUT: output,
-                features.CLASSES_OUTPUT: tf.gather(names, tf.argmax(output, axis=1))}
+        return {vocabulary.PROBABILITIES_OUTPUT: output,
+                vocabulary.CLASSES_OUTPUT: tf.gather(names, tf.argmax(output, axis=1))}
     column = [-1, 1]
-    mean = tf.reshape(transformed[features.LABEL_MEAN_KEY], column)
-    std = tf.reshape(transformed[features.LABEL_STD_KEY], column)
-    return {features.PREDICTION_OUTPUT: output * std + mean}
+    mean = tf.reshape(transformed[vocabulary.LABEL_MEAN_KEY], column)
+    std = tf.reshape(transformed[vocabulary.LABEL_STD_KEY], column)
+    return {vocabulary.PREDICTION_OUTPUT: output * std + mean}
 
 
 def _raw_to_parsed(value: tf.Tensor, spec: Any) -> TensorLike:
@@ -281,8 +279,9 @@ def signatures(project: Project, model: tf.keras.Model, tft_layer: tf.keras.laye
     """serving_default (tf.Example), serving_raw (named tensors) and transform_features (TFMA)."""
     serving_spec = _serving_feature_spec(project, tf_transform_output)
     full_spec = tf_transform_output.raw_feature_spec()
+    serialized = [tf.TensorSpec([None], tf.string, name=vocabulary.SERVING_INPUT)]
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
+    @tf.function(input_signature=serialized, autograph=False)
     def serve_examples(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return predict(project, model, tft_layer, tf.io.parse_example(examples, serving_spec))
 
@@ -294,12 +293,12 @@ def signatures(project: Project, model: tf.keras.Model, tft_layer: tf.keras.laye
                for key, column in zip(serving_spec, columns, strict=True)}
         return predict(project, model, tft_layer, raw)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")], autograph=False)
+    @tf.function(input_signature=serialized, autograph=False)
     def transform_features(examples: tf.Tensor) -> dict[str, tf.Tensor]:
         return tft_layer(tf.io.parse_example(examples, full_spec))
 
-    return {SERVING_SIGNATURE: serve_examples, RAW_SIGNATURE: serve_raw,
-            TRANSFORM_SIGNATURE: transform_features}
+    return {vocabulary.SERVING_SIGNATURE: serve_examples, vocabulary.RAW_SIGNATURE: serve_raw,
+            vocabulary.TRANSFORM_SIGNATURE: transform_features}
 
 
 class ServingModule(tf.Module):
@@ -352,6 +351,6 @@ def run_fn(fn_args: FnArgs) -> None:
         log = train(model, project, input_dataset(project, train_batches),
                     input_dataset(project, eval_batches), hparams, fn_args.train_steps,
                     fn_args.eval_steps, label_std(project, eval_batches))
-    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{TRAINING_LOG}", "w") as handle:
+    with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{vocabulary.TRAINING_LOG_FILE}", "w") as handle:
         json.dump(dataclasses.asdict(log), handle, indent=2)
     export(project, model, tf_transform_output, fn_args.serving_model_dir)

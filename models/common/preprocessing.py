@@ -3,7 +3,8 @@
 TFX Transform calls `preprocessing_fn(inputs, custom_config)` with the pipeline's
 `{"project": project.to_dict()}`. A project whose label is not a column (or needs its own rule)
 brings its own preprocessing_fn that reuses `transform_features` and only derives its label and
-weight (see models/taxi/preprocessing.py). Output names are in models/common/features.py.
+weight (see models/taxi/preprocessing.py). Output names are in models/common/features.py and
+pipeline/vocabulary.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.common import features
+from pipeline import vocabulary
 from pipeline.config.project import Feature, Project, Task, Treatment
+from pipeline.vocabulary import transformed_name
 
 TensorLike: TypeAlias = "tf.Tensor | tf.SparseTensor"
 
@@ -115,20 +118,20 @@ def transform_feature(inputs: Mapping[str, TensorLike], feature: Feature) -> dic
         value = tf.where(present, value, _known_mean(value, present))
         bucket = tft.bucketize(value, feature.buckets, elementwise=True)
         if treatment is Treatment.BUCKETIZED:
-            return {features.transformed_name(name): bucket}
-        return {features.transformed_name(name): _z_score(value),
+            return {transformed_name(name): bucket}
+        return {transformed_name(name): _z_score(value),
                 features.bucketized_name(name): bucket}
     if treatment is Treatment.CATEGORICAL:
         raw = to_dense_column(inputs[name], 0)
         ids = tf.cast(_as_float(raw), tf.int64) if raw.dtype == tf.string or raw.dtype.is_floating \
             else tf.cast(raw, tf.int64)
-        return {features.transformed_name(name): tf.clip_by_value(ids, 0, feature.max_value - 1)}
+        return {transformed_name(name): tf.clip_by_value(ids, 0, feature.max_value - 1)}
     strings = as_strings(to_dense_column(inputs[name], ""))
     if treatment is Treatment.VOCABULARY:
-        return {features.transformed_name(name): tft.compute_and_apply_vocabulary(
+        return {transformed_name(name): tft.compute_and_apply_vocabulary(
             strings, top_k=feature.top_k, num_oov_buckets=feature.oov_buckets, vocab_filename=name)}
     if treatment is Treatment.HASHED:
-        return {features.transformed_name(name): tf.strings.to_hash_bucket_fast(strings, feature.buckets)}
+        return {transformed_name(name): tf.strings.to_hash_bucket_fast(strings, feature.buckets)}
     raise ValueError(f"feature {name}: unknown treatment {treatment}")
 
 
@@ -155,7 +158,7 @@ def label_outputs(inputs: Mapping[str, TensorLike], project: Project) -> dict[st
     """
     if project.label not in inputs:
         raise ValueError(f"project {project.name}: label column '{project.label}' is not in the data")
-    label_key = features.label_key(project)
+    label_key = vocabulary.label_key(project.label)
     raw, known = dense_and_present(inputs[project.label], "")
     outputs: dict[str, tf.Tensor] = {}
     if project.task is Task.BINARY:
@@ -181,15 +184,15 @@ def label_outputs(inputs: Mapping[str, TensorLike], project: Project) -> dict[st
         outputs[features.training_label_key(project)] = tf.where(known, (target - mean) / std, 0.0)
         # From a feature, not the label, so the serving graph (no label column) still computes them.
         like = to_dense_column(inputs[project.features[0].name], 0)
-        outputs[features.LABEL_MEAN_KEY] = _broadcast(mean, like)
-        outputs[features.LABEL_STD_KEY] = _broadcast(std, like)
+        outputs[vocabulary.LABEL_MEAN_KEY] = _broadcast(mean, like)
+        outputs[vocabulary.LABEL_STD_KEY] = _broadcast(std, like)
     weight = tf.cast(known, tf.float32)
     if project.weight:
         if project.weight not in inputs:
             raise ValueError(f"project {project.name}: weight column '{project.weight}' is not in the data")
         # A missing weight value counts as 1: the row keeps its default weight.
         weight *= _as_float(to_dense_column(inputs[project.weight], 1.0))
-    outputs[features.WEIGHT_KEY] = weight
+    outputs[vocabulary.WEIGHT_KEY] = weight
     return outputs
 
 

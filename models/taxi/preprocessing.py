@@ -10,7 +10,6 @@ from typing import Any
 
 import tensorflow as tf
 
-from models.common import features
 from models.common.preprocessing import (
     TensorLike,
     project_from_config,
@@ -18,6 +17,7 @@ from models.common.preprocessing import (
     transform_features,
 )
 from models.taxi.label import BIG_TIP_FRACTION, FARE_KEY, TIPS_KEY
+from pipeline import vocabulary
 
 
 def label_and_weight(inputs: dict[str, TensorLike]) -> tuple[tf.Tensor, tf.Tensor]:
@@ -34,6 +34,6 @@ def preprocessing_fn(inputs: dict[str, TensorLike], custom_config: dict[str, Any
     project = project_from_config(custom_config)
     outputs = transform_features(inputs, project)
     label, weight = label_and_weight(inputs)
-    outputs[features.label_key(project)] = label
-    outputs[features.WEIGHT_KEY] = weight
+    outputs[vocabulary.label_key(project.label)] = label
+    outputs[vocabulary.WEIGHT_KEY] = weight
     return outputs

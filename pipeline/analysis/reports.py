@@ -11,6 +11,9 @@ import pandas as pd
 from pipeline.config import store_config
 from pipeline.config.project import Project
 from pipeline.metadata import connection, lineage_graph, provenance, records
+from pipeline.vocabulary import (
+    EVALUATION_KEY,
+)
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -61,7 +64,7 @@ def no_metrics(evaluation_uri: str) -> dict[str, float]:
 def run_metrics(store: connection.Store, run_id: str) -> dict[str, float]:
     """The run's overall-slice metrics (without the vs-baseline diffs); empty if not evaluated."""
     for component in records.component_runs(store, run_id):
-        for evaluation in component.outputs.get("evaluation", []):
+        for evaluation in component.outputs.get(EVALUATION_KEY, []):
             metrics = provenance.overall_metrics_reader(evaluation.uri)
             return {k: v for k, v in metrics.items() if not k.endswith("_diff")}
     return {}

@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, local_path
-from pipeline.config.project import DECLARATION_FILE, SCHEMA_FILE, Task, declaration_text, parse_declaration
+from pipeline.config.project import DECLARATION_FILE, Task, declaration_text, parse_declaration
+from pipeline.vocabulary import SCHEMA_FILE
 
 MODELS_DIR_ENV = "PIPELINE_MODELS_DIR"
 

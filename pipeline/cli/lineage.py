@@ -20,12 +20,12 @@ T = TypeVar("T")
 
 
 # Facts that always differ between two pushes, so listing them as "changes" says nothing.
-IDENTITY_FACTS = (
+IDENTITY_FIELDS = (
     "run_id", "push.", "training.trainer_run", "training.model_uri",
     "evaluation.evaluation_uri", "evaluation.baseline",
 )
 # Facts whose sameness is worth saying out loud when nothing about them changed.
-KEY_FACTS = {
+KEY_FIELDS = {
     "data.input_fingerprint": "input data",
     "training.code_fingerprint": "user code",
     "validation.schema_uri": "schema",
@@ -130,9 +130,9 @@ def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineCon
 def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[str, Any]:
     """What the run's Evaluator measured (the task's metrics by their short names) and decided,
     from the summary the run recorded on its context (no TFMA); empty when it recorded none."""
-    facts = summary.recorded_facts(store, run_id) or {}
-    return {"metrics": project.named_metrics(facts.get("metrics") or {}),
-            "blessed": facts.get("blessed"), "blessing_reason": facts.get("blessing_reason")}
+    evaluation = summary.recorded_evaluation(store, run_id) or {}
+    return {"metrics": project.named_metrics(evaluation.get("metrics") or {}),
+            "blessed": evaluation.get("blessed"), "blessing_reason": evaluation.get("blessing_reason")}
 
 
 def _metric_cell(metrics: dict[str, float], name: str) -> str:
@@ -160,7 +160,7 @@ def _table(rows: Sequence[tuple[str, ...]]) -> str:
 # --- lineage ----------------------------------------------------------------------------------
 
 
-def _named(prov: provenance.Provenance, project: Project) -> provenance.Provenance:
+def _named(prov: provenance.ModelProvenance, project: Project) -> provenance.ModelProvenance:
     """The provenance with its metrics named as the project names them, the task's first."""
     if prov.evaluation is None:
         return prov
@@ -176,7 +176,7 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
     before_version = pushes.previous_version(store, pipeline_name, version)
     before = (_named(provenance.version_provenance(store, pipeline_name, before_version), project)
               if before_version else None)
-    changed = provenance.changes(before, current, IDENTITY_FACTS) if before else []
+    changed = provenance.changes(before, current, IDENTITY_FIELDS) if before else []
     changed = [c for c in changed if not c[0].endswith("_diff")]
     if args.json:
         return _to_json({
@@ -188,7 +188,7 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
 
 
 def _report_lines(
-    pipeline_name: str, prov: provenance.Provenance, before_version: str | None,
+    pipeline_name: str, prov: provenance.ModelProvenance, before_version: str | None,
     changed: list[tuple[str, object, object]],
 ) -> list[str]:
     """The whole text report, section by section."""
@@ -216,11 +216,11 @@ def _rows(pairs: Iterable[tuple[str, object]]) -> list[str]:
 
 
 def _text(value: object) -> str:
-    """'-' for facts MLMD does not have."""
+    """'-' for fields MLMD does not have."""
     return "-" if value is None else str(value)
 
 
-def _data_lines(prov: provenance.Provenance) -> list[str]:
+def _data_lines(prov: provenance.ModelProvenance) -> list[str]:
     data, checks = _required(prov.data, "ExampleGen examples"), prov.validation
     anomalies = (", ".join(f"{split} {'ok' if ok else 'ANOMALIES'}"
                            for split, ok in sorted(checks.anomalies_free.items()))
@@ -237,7 +237,7 @@ def _data_lines(prov: provenance.Provenance) -> list[str]:
     ])
 
 
-def _training_lines(training: provenance.TrainingFacts) -> list[str]:
+def _training_lines(training: provenance.TrainingProvenance) -> list[str]:
     params = " ".join(f"{k}={v}" for k, v in sorted(training.hyperparameters.items()))
     return _rows([
         ("code", f"{training.code_fingerprint} (sha256 of the user code and declarations)"),
@@ -249,7 +249,7 @@ def _training_lines(training: provenance.TrainingFacts) -> list[str]:
     ])
 
 
-def _evaluation_lines(evaluation: provenance.EvaluationFacts | None) -> list[str]:
+def _evaluation_lines(evaluation: provenance.EvaluationProvenance | None) -> list[str]:
     if evaluation is None:
         return _rows([("evaluator", "did not run")])
     baseline = ("none (no blessed model existed yet)" if evaluation.baseline_model_uri is None
@@ -276,7 +276,7 @@ def _change_lines(
 ) -> list[str]:
     if before_version is None:
         return ["Changes: none to report, this is the first pushed version"]
-    same = [label for fact, label in KEY_FACTS.items() if not any(c[0].startswith(fact)
+    same = [label for fact, label in KEY_FIELDS.items() if not any(c[0].startswith(fact)
                                                                  for c in changed)]
     lines = [f"Changes since version {before_version}"]
     lines += [f"  {fact:<40}{_short(old)} -> {_short(new)}" for fact, old, new in changed]
@@ -306,29 +306,29 @@ def _section_order(key: str, first: Sequence[str] = ()) -> tuple[int, int, str]:
 
 
 def _diff(args: argparse.Namespace, store: connection.Store, config: PipelineConfig) -> str:
-    """Two runs' facts side by side, differences marked with '*'."""
+    """Two runs' fields side by side, differences marked with '*'."""
     runs = [records.find_run(store, config.pipeline_name, run_id)
             for run_id in (args.run_a, args.run_b)]
-    facts = [_run_facts(store, run, config.declaration) for run in runs]
+    fields = [_run_fields(store, run, config.declaration) for run in runs]
     if args.json:
-        return _to_json({"run_a": facts[0], "run_b": facts[1],
-                         "different": sorted(k for k in facts[0].keys() | facts[1].keys()
-                                             if facts[0].get(k) != facts[1].get(k))})
+        return _to_json({"run_a": fields[0], "run_b": fields[1],
+                         "different": sorted(k for k in fields[0].keys() | fields[1].keys()
+                                             if fields[0].get(k) != fields[1].get(k))})
     rows = [("", "FACT", "RUN A", "RUN B"), ("", "run", runs[0].run_id, runs[1].run_id)]
     task_metrics = [f"{METRICS_PREFIX}{m.name}" for m in config.declaration.metrics]
-    for key in sorted(facts[0].keys() | facts[1].keys(),
+    for key in sorted(fields[0].keys() | fields[1].keys(),
                       key=lambda k: _section_order(k, task_metrics)):
-        a, b = facts[0].get(key), facts[1].get(key)
+        a, b = fields[0].get(key), fields[1].get(key)
         rows.append(("*" if a != b else "", key, _short(a), _short(b)))
     return _table(rows)
 
 
-def _run_facts(
+def _run_fields(
     store: connection.Store, run: records.RunRecord, project: Project
 ) -> dict[str, object]:
     """Flattened provenance of a run (metrics named by the project) plus each component's state."""
-    facts = provenance.flatten(_named(provenance.run_provenance(store, run.run_id), project))
-    facts = {k: v for k, v in facts.items()
+    fields = provenance.flatten(_named(provenance.run_provenance(store, run.run_id), project))
+    fields = {k: v for k, v in fields.items()
              if not k.startswith(("run_id", "push.at")) and not k.endswith("_diff")}
-    facts.update({f"state.{node}": state for node, state in run.states.items()})
-    return facts
+    fields.update({f"state.{node}": state for node, state in run.states.items()})
+    return fields

@@ -13,13 +13,8 @@ from pipeline.cli.common import (
     project_argument,
 )
 from pipeline.config import local_path, store_config
-from pipeline.serving.client import (
-    DEFAULT_TIMEOUT,
-    RAW_SIGNATURE,
-    SERVING_SIGNATURE,
-    predict_grpc,
-    predict_rest,
-)
+from pipeline.serving.client import DEFAULT_TIMEOUT, predict_grpc, predict_rest
+from pipeline.vocabulary import RAW_SIGNATURE, SERVING_SIGNATURE
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path, store_config
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
+from pipeline.vocabulary import SCHEMA_FILE
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -68,7 +69,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     if any(c.name == "data_fingerprint" for c in blocking):
         print("MISMATCH: the run's data files changed since it was recorded; not re-running")
         return 1
-    recorded = reproduce.output_facts(store, run_id)
+    recorded = reproduce.run_outputs(store, run_id)
     print(f"re-running with caching off in {scratch}")
     try:
         result = run_pipeline(config)
@@ -76,7 +77,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         raise reproduce.ReproduceError(f"the reproduction failed: {error}") from error
     new_store = connection.open_metadata(config)
     outputs = reproduce.compare_outputs(
-        recorded, reproduce.output_facts(new_store, result.summary.run_id),
+        recorded, reproduce.run_outputs(new_store, result.summary.run_id),
         config.declaration.reproducibility,
     )
     print(reproduce.format_compared(outputs))
@@ -102,7 +103,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "infer-schema", help="run up to SchemaGen and write its inferred schema for review"
     )
     add_run_arguments(infer)
-    infer.add_argument("--output", type=local_path, default=STATE_DIR / "schema" / "schema.pbtxt",
+    infer.add_argument("--output", type=local_path, default=STATE_DIR / "schema" / SCHEMA_FILE,
                        help="where to write the inferred schema.pbtxt")
     infer.set_defaults(handler=_infer_schema)
 

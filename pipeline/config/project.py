@@ -19,7 +19,6 @@ from typing import Any
 from pipeline.errors import InvalidInput
 
 DECLARATION_FILE = "project.yaml"
-SCHEMA_FILE = "schema.pbtxt"
 
 
 class ProjectError(InvalidInput):

@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
 from pipeline.config.project import Project, Task
+from pipeline.vocabulary import TRAIN_SPLIT
 
 # A label (or label source) empty in more than this share of a split's rows trains on noise.
 MAX_MISSING_FRACTION = 0.5
@@ -94,15 +95,15 @@ def _is_number(text: str) -> bool:
 
 def _range_problems(splits: Mapping[str, Stats], label: str) -> list[str]:
     """Regression: the eval split's labels inside the range the train split learns from."""
-    if "train" not in splits:
+    if TRAIN_SPLIT not in splits:
         return []
-    train = _feature(splits["train"], label)
+    train = _feature(splits[TRAIN_SPLIT], label)
     if train is None or train.WhichOneof("stats") != "num_stats":
         return []
     problems = []
     for split, stats in splits.items():
         other = _feature(stats, label)
-        if split == "train" or other is None or other.WhichOneof("stats") != "num_stats":
+        if split == TRAIN_SPLIT or other is None or other.WhichOneof("stats") != "num_stats":
             continue
         low, high = train.num_stats.min, train.num_stats.max
         span = high - low

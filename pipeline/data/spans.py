@@ -85,11 +85,6 @@ def input_folders(data_dir: Path, window: tuple[int, ...]) -> list[Path]:
     return [span_dir(data_dir, span) for span in window] or [data_dir]
 
 
-def window_text(window: tuple[int, ...]) -> str:
-    """A resolved window as a `spans` value that selects exactly it again ('3', '2-4')."""
-    return str(window[0]) if len(window) == 1 else f"{window[0]}-{window[-1]}"
-
-
 def input_bytes(data_dir: Path | str, selection: SpanSelection) -> int:
     """Size of the CSV files a run reads; 0 for a URI, which only the cluster can list."""
     if "://" in str(data_dir):

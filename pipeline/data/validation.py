@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from pipeline.errors import InvalidInput
 from pipeline.metadata import artifact_files
+from pipeline.vocabulary import ANOMALIES_FILE, SCHEMA_FILE, SPLIT_PREFIX, STATISTICS_FILE, split_folder
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
 
 TRAINING = "TRAINING"
 SERVING = "SERVING"
-STATS_FILE = "FeatureStats.pb"
-SCHEMA_FILE = "schema.pbtxt"
-ANOMALIES_FILE = "SchemaDiff.pb"
 # How the dataset-level reasons of an anomaly read: one line with every reason ("joined"),
 # a line per reason ("each"), or none ("omitted"); each caller keeps the wording it always printed.
 DatasetLines = Literal["joined", "each", "omitted"]
@@ -89,7 +87,7 @@ def read_statistics_file(path: str) -> Statistics:
 
 def read_statistics(uri: str, split: str) -> Statistics:
     """The statistics of one split of an ExampleStatistics artifact."""
-    return read_statistics_file(_split_file(uri, split, STATS_FILE))
+    return read_statistics_file(_split_file(uri, split, STATISTICS_FILE))
 
 
 def csv_statistics(csv_path: Path, schema: schema_pb2.Schema) -> Statistics:
@@ -157,11 +155,11 @@ def artifact_anomaly_lines(uri: str, splits: list[str] | None = None) -> list[st
     """The lines of each split of an ExampleAnomalies artifact; every Split-* folder when
     `splits` is None."""
     if splits is None:
-        found = artifact_files.glob(uri, f"Split-*/{ANOMALIES_FILE}")
-        splits = [path.rstrip("/").split("/")[-2].removeprefix("Split-") for path in found]
+        found = artifact_files.glob(uri, f"{SPLIT_PREFIX}*/{ANOMALIES_FILE}")
+        splits = [path.rstrip("/").split("/")[-2].removeprefix(SPLIT_PREFIX) for path in found]
     return [line for split in splits for line in anomaly_lines(read_anomalies(uri, split), split)]
 
 
 def _split_file(uri: str, split: str, name: str) -> str:
     """A file of one split of an artifact: <uri>/Split-<split>/<name>."""
-    return os.path.join(uri, f"Split-{split}", name)
+    return os.path.join(uri, split_folder(split), name)

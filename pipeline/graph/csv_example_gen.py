@@ -145,7 +145,7 @@ class EncodeBlock(beam.DoFn):
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
 @beam.typehints.with_output_types(bytes)
-def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
+def _CsvToSerializedExamples(  # Beam names transforms like classes
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
     """Every row of the split's CSV files as a serialized tf.Example."""
@@ -174,7 +174,7 @@ def _CsvToSerializedExamples(  # noqa: N802 - Beam names transforms like classes
 class Executor(BaseExampleGenExecutor):
     """CsvExampleGen's executor, block-wise; splits, spans and outputs are TFX's own."""
 
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX interface
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # TFX interface
         """The CSV reader the base executor applies to each input split."""
         # TFX calls what this returns with (pipeline, exec_properties, split_pattern): a
         # beam.ptransform_fn, as its own executors return, though its interface says PTransform.

@@ -26,7 +26,7 @@ class _CuratedSchemaSpec(standard_component_specs.ImportSchemaGenSpec):
 class ImportCuratedSchema(ImportSchemaGen):
     """ImportSchemaGen whose cache key includes the schema file's content.
 
-    `schema_sha256` is the file's fingerprint, computed by the runner with the run's other facts
+    `schema_sha256` is the file's fingerprint, computed by the runner with the rest of the run's manifest
     (pipeline.data.fingerprints.schema_fingerprint); constructing the component reads no file.
     """
 

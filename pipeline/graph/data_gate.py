@@ -10,11 +10,11 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
+from pipeline import vocabulary
 from pipeline.config.project import Project
 from pipeline.data import label_checks, validation
 from pipeline.errors import WorkFailed
-
-SPAN_PROPERTY = "span"
+from pipeline.vocabulary import SPAN_PROPERTY
 
 
 class DataValidationError(WorkFailed):
@@ -50,7 +50,7 @@ def span_label_problems(statistics: list[types.Artifact], project: Project) -> l
 
 
 @component
-def DataGate(  # noqa: N802 - TFX names components like classes
+def DataGate(  # TFX names components like classes
     anomalies: InputArtifact[
         list[standard_artifacts.ExampleAnomalies]
     ],
@@ -70,5 +70,5 @@ def DataGate(  # noqa: N802 - TFX names components like classes
             f"{len(problems)} data anomalies, stopping before Transform:\n  "
             + "\n  ".join(problems)
         )
-    fileio.copy(os.path.join(schema.uri, validation.SCHEMA_FILE),
-                os.path.join(validated_schema.uri, validation.SCHEMA_FILE), overwrite=True)
+    fileio.copy(os.path.join(schema.uri, vocabulary.SCHEMA_FILE),
+                os.path.join(validated_schema.uri, vocabulary.SCHEMA_FILE), overwrite=True)

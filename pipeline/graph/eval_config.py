@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from models.common import features as outputs
+from pipeline import vocabulary
 from pipeline.config.project import Metric, Project, Task, Threshold
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ def eval_config(
     # Imported here: run summaries read the metric names without loading TFMA and TensorFlow.
     import tensorflow_model_analysis as tfma
 
-    from models.common.model import SERVING_SIGNATURE, TRANSFORM_SIGNATURE
-
     bounds = {t.metric: t for t in thresholds}
     compared = project.primary_metric
     metrics = [tfma.MetricConfig(class_name="ExampleCount"),
@@ -49,11 +47,11 @@ def eval_config(
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name=SERVING_SIGNATURE,
-                label_key=outputs.label_key(project),
-                prediction_key=outputs.prediction_key(project),
-                example_weight_key=outputs.WEIGHT_KEY,
-                preprocessing_function_names=[TRANSFORM_SIGNATURE],
+                signature_name=vocabulary.SERVING_SIGNATURE,
+                label_key=vocabulary.label_key(project.label),
+                prediction_key=vocabulary.prediction_key(project.task),
+                example_weight_key=vocabulary.WEIGHT_KEY,
+                preprocessing_function_names=[vocabulary.TRANSFORM_SIGNATURE],
             )
         ],
         metrics_specs=specs,

@@ -31,7 +31,7 @@ def is_self_baseline(model: list[types.Artifact], baseline: list[types.Artifact]
 class SelfBaselineSkippingExecutor(evaluator_executor.Executor):
     """Drops a baseline that is the candidate before TFX's executor runs; labels the blessing."""
 
-    def Do(  # noqa: N802 - TFX's executor interface
+    def Do(  # TFX's executor interface
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],

@@ -1,7 +1,7 @@
 """The pipeline graph: one definition shared by the local, Airflow and Kubeflow runners.
 
 Pure wiring: what a run reads (span window, fingerprints, git commit, ...) is computed once by the
-runner (pipeline.run.run_facts) and passed in; building the graph reads no file and runs nothing.
+runner (pipeline.run.manifest) and passed in; building the graph reads no file and runs nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from tfx.types import (
     standard_artifacts,
 )
 
+from pipeline import vocabulary
 from pipeline.config import PipelineConfig
+from pipeline.config.record import config_record
 from pipeline.data import input_files, spans
 from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
@@ -38,11 +40,6 @@ from pipeline.graph.evaluator import Evaluator
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher
 from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
-from pipeline.run.run_facts import GraphFacts, RunFacts
-
-EXAMPLE_GEN = "CsvExampleGen"
-
-ANALYZER_CACHE_RESOLVER = "latest_analyzer_cache_resolver"
 
 
 def _schema_component(
@@ -52,8 +49,8 @@ def _schema_component(
     if config.schema_path is not None:
         return ImportCuratedSchema(
             schema_file=config.schema_path, schema_sha256=schema_fingerprint
-        )
-    return SchemaGen(statistics=statistics, infer_feature_shape=True)
+        ).with_id(vocabulary.CURATED_SCHEMA)
+    return SchemaGen(statistics=statistics, infer_feature_shape=True).with_id(vocabulary.SCHEMA_GEN)
 
 
 def _split_config(config: PipelineConfig) -> example_gen_pb2.Output:
@@ -61,8 +58,10 @@ def _split_config(config: PipelineConfig) -> example_gen_pb2.Output:
     return example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(
             splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=config.train_hash_buckets),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=config.eval_hash_buckets),
+                example_gen_pb2.SplitConfig.Split(
+                    name=vocabulary.TRAIN_SPLIT, hash_buckets=config.train_hash_buckets),
+                example_gen_pb2.SplitConfig.Split(
+                    name=vocabulary.EVAL_SPLIT, hash_buckets=config.eval_hash_buckets),
             ]
         )
     )
@@ -97,7 +96,7 @@ class SpanIngestion:
     @property
     def statistics(self) -> channel.BaseChannel:
         """The span's statistics channel."""
-        return self.statistics_gen.outputs["statistics"]
+        return self.statistics_gen.outputs[vocabulary.STATISTICS_KEY]
 
 
 def span_node_id(base: str, span: int | None, newest: bool) -> str:
@@ -110,10 +109,10 @@ def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanInges
     example_gen = CsvExampleGen(
         input_base=str(config.data_dir), output_config=_split_config(config),
         **_span_inputs(span),
-    ).with_id(span_node_id(EXAMPLE_GEN, span, newest))
+    ).with_id(span_node_id(vocabulary.EXAMPLE_GEN, span, newest))
     statistics_gen = StatisticsGen(
-        examples=example_gen.outputs["examples"]
-    ).with_id(span_node_id("StatisticsGen", span, newest))
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY]
+    ).with_id(span_node_id(vocabulary.STATISTICS_GEN, span, newest))
     return SpanIngestion(span, example_gen, statistics_gen)
 
 
@@ -127,7 +126,7 @@ def _oldest_baseline(
         return [], None
     if baseline is None:
         resolver = previous_span_statistics(oldest)
-        return [resolver], resolver.outputs["statistics"]
+        return [resolver], resolver.outputs[vocabulary.STATISTICS_KEY]
     if not baseline:
         return [], None
     ingestion = _ingest(config, baseline[-1], False)
@@ -149,7 +148,7 @@ def _validation(
         nodes.append(SpanValidator(
             statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
             **({"span": span} if window else {}),
-        ).with_id(span_node_id("ExampleValidator", span, position == len(ingested) - 1)))
+        ).with_id(span_node_id(vocabulary.EXAMPLE_VALIDATOR, span, position == len(ingested) - 1)))
         previous = ingestion.statistics
     return nodes
 
@@ -165,7 +164,7 @@ def analyzer_cache_resolver() -> Resolver:
     return Resolver(
         strategy_class=LatestArtifactStrategy,
         analyzer_cache=channel.Channel(type=standard_artifacts.TransformCache),
-    ).with_id(ANALYZER_CACHE_RESOLVER)
+    ).with_id(vocabulary.ANALYZER_CACHE_RESOLVER)
 
 
 def _analyzer_cache(config: PipelineConfig, window: tuple[int, ...]) -> list[Resolver]:
@@ -177,19 +176,19 @@ def _analyzer_cache(config: PipelineConfig, window: tuple[int, ...]) -> list[Res
 
 
 def _recorded_context(
-    config: PipelineConfig, facts: GraphFacts, run_context: str | None
+    config: PipelineConfig, inputs: vocabulary.GraphInputs, run_context: str | None
 ) -> str:
-    """The text RecordRunContext records: `run_context` when given, else the facts' context."""
+    """The text RecordRunContext records: `run_context` when given, else the manifest's."""
     if run_context is not None:
         return run_context
-    if not isinstance(facts, RunFacts):
-        raise TypeError("create_components needs RunFacts, or GraphFacts and a run_context")
-    return facts.context_json(config)
+    if not isinstance(inputs, vocabulary.RunManifest):
+        raise TypeError("create_components needs a RunManifest, or GraphInputs and a run_context")
+    return inputs.run_context_json(config_record(config))
 
 
 def create_components(
     config: PipelineConfig,
-    facts: GraphFacts,
+    inputs: vocabulary.GraphInputs,
     run_context: str | None = None,
     drift_baseline: tuple[int, ...] | None = None,
 ) -> list[base_node.BaseNode]:
@@ -198,77 +197,77 @@ def create_components(
     A window of several spans has an ExampleGen, StatisticsGen and validator per span; Transform
     and Trainer read every span, the Evaluator and the pusher's warmup examples the newest one;
     Transform reads the latest analyzer cache, so spans analysed by earlier runs are not again.
-    `facts` are the run's facts (pipeline.run.run_facts.compute); an orchestrator that records
-    them later passes GraphFacts and, as `run_context`, the text RecordRunContext is to record
+    `inputs` is the run's manifest (pipeline.run.manifest.compute); an orchestrator that records
+    it later passes GraphInputs and, as `run_context`, the text RecordRunContext is to record
     (Airflow: a template its task renders when it runs). `drift_baseline` None resolves the
     oldest span's drift baseline from ML Metadata; a tuple names the span ingested in the run
     for it instead ((): none), the form Kubeflow's V2 compiler accepts.
     """
-    window = facts.window
+    window = inputs.window
     ingested = [_ingest(config, span, span == window[-1]) for span in window] or [
         _ingest(config, None, True)]
     newest = ingested[-1]
     example_gen = newest.example_gen
     project = config.declaration
     run_context = RecordRunContext(
-        examples=example_gen.outputs["examples"],
-        context=_recorded_context(config, facts, run_context),
-    )
-    schema_gen = _schema_component(config, newest.statistics, facts.schema_fingerprint)
-    validation = _validation(config, ingested, schema_gen.outputs["schema"], drift_baseline)
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY],
+        context=_recorded_context(config, inputs, run_context),
+    ).with_id(vocabulary.RECORD_RUN_CONTEXT)
+    schema_gen = _schema_component(config, newest.statistics, inputs.schema_fingerprint)
+    validation = _validation(config, ingested, schema_gen.outputs[vocabulary.SCHEMA_KEY], drift_baseline)
     validators = [n for n in validation if isinstance(n, SpanValidator)]
     data_gate = DataGate(
-        anomalies=_all([v.outputs["anomalies"] for v in validators]),
+        anomalies=_all([v.outputs[vocabulary.ANOMALIES_KEY] for v in validators]),
         statistics=_all([s.statistics for s in ingested]),
-        schema=schema_gen.outputs["schema"],
+        schema=schema_gen.outputs[vocabulary.SCHEMA_KEY],
         project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
-    )
+    ).with_id(vocabulary.DATA_GATE)
     cache = _analyzer_cache(config, window)
     transform = Transform(
-        examples=_all([s.example_gen.outputs["examples"] for s in ingested]),
-        analyzer_cache=cache[0].outputs["analyzer_cache"] if cache else None,
-        schema=data_gate.outputs["validated_schema"],
+        examples=_all([s.example_gen.outputs[vocabulary.EXAMPLES_KEY] for s in ingested]),
+        analyzer_cache=cache[0].outputs[vocabulary.ANALYZER_CACHE_KEY] if cache else None,
+        schema=data_gate.outputs[vocabulary.VALIDATED_SCHEMA_KEY],
         preprocessing_fn=project.preprocessing_fn,
         disable_statistics=not config.transform_statistics,
         force_tf_compat_v1=not config.transform_tf2,
-        custom_config={"code_fingerprint": facts.preprocessing_code_fingerprint,
+        custom_config={"code_fingerprint": inputs.preprocessing_code_fingerprint,
                        "project": project.code_view()},
-    )
+    ).with_id(vocabulary.TRANSFORM)
     trainer = Trainer(
         run_fn=project.run_fn,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=data_gate.outputs["validated_schema"],
+        examples=transform.outputs[vocabulary.TRANSFORMED_EXAMPLES_KEY],
+        transform_graph=transform.outputs[vocabulary.TRANSFORM_GRAPH_KEY],
+        schema=data_gate.outputs[vocabulary.VALIDATED_SCHEMA_KEY],
         train_args=trainer_pb2.TrainArgs(num_steps=config.train_steps),
         eval_args=trainer_pb2.EvalArgs(num_steps=config.eval_steps),
         custom_config={
-            "code_fingerprint": facts.model_code_fingerprint,
+            "code_fingerprint": inputs.model_code_fingerprint,
             "hyperparameters": config.hyperparameters,
             "project": project.code_view(),
         },
-    )
+    ).with_id(vocabulary.TRAINER)
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=channel.Channel(type=standard_artifacts.Model),
         model_blessing=channel.Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(vocabulary.BLESSED_MODEL_RESOLVER)
     evaluator = Evaluator(
-        examples=example_gen.outputs["examples"],
-        model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY],
+        model=trainer.outputs[vocabulary.MODEL_KEY],
+        baseline_model=baseline_resolver.outputs[vocabulary.MODEL_KEY],
         eval_config=eval_config(project, config.blessing_thresholds, config.eval_plots),
-    ).with_id("Evaluator")
+    ).with_id(vocabulary.EVALUATOR)
     pusher = ServingPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        examples=example_gen.outputs["examples"],
+        model=trainer.outputs[vocabulary.MODEL_KEY],
+        model_blessing=evaluator.outputs[vocabulary.BLESSING_KEY],
+        examples=example_gen.outputs[vocabulary.EXAMPLES_KEY],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=f"{str(config.serving_dir).rstrip('/')}/{config.model_name}"
             )
         ),
         serving_features=project.feature_names,
-    )
+    ).with_id(vocabulary.PUSHER)
     older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
     return [
         *older, example_gen, run_context, newest.statistics_gen, schema_gen, *validation,
@@ -278,17 +277,17 @@ def create_components(
 
 def create_pipeline(
     config: PipelineConfig,
-    facts: GraphFacts,
+    inputs: vocabulary.GraphInputs,
     metadata_connection_config: object | None = None,
     run_context: str | None = None,
     drift_baseline: tuple[int, ...] | None = None,
 ) -> Pipeline:
-    """The TFX pipeline for this config and the run's facts (see create_components); runners
+    """The TFX pipeline for this config and the run's manifest (see create_components); runners
     supply the metadata connection."""
     return Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=str(config.pipeline_root),
-        components=create_components(config, facts, run_context, drift_baseline),
+        components=create_components(config, inputs, run_context, drift_baseline),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list[str | ph.Placeholder](config.beam_args),

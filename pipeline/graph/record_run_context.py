@@ -19,7 +19,7 @@ class RunContext(Artifact):
 
 
 @component
-def RecordRunContext(  # noqa: N802 - TFX names components like classes
+def RecordRunContext(  # TFX names components like classes
     examples: InputArtifact[standard_artifacts.Examples],
     context: Parameter[str],
     run_context: OutputArtifact[RunContext],

@@ -19,8 +19,8 @@ from tfx.utils import io_utils, proto_utils
 
 from pipeline.config import is_uri
 from pipeline.serving import layout, warmup
+from pipeline.vocabulary import EXAMPLES_KEY
 
-EXAMPLES_KEY = "examples"
 # The raw columns a client sends: warmup requests carry these and nothing else.
 SERVING_FEATURES = "serving_features"
 
@@ -28,7 +28,7 @@ SERVING_FEATURES = "serving_features"
 class ServingPushExecutor(pusher_executor.Executor):
     """Pushes blessed models atomically into TF Serving's layout, never the same model twice."""
 
-    def Do(  # noqa: N802 - TFX executor interface
+    def Do(  # TFX executor interface
         self,
         input_dict: dict[str, list[types.Artifact]],
         output_dict: dict[str, list[types.Artifact]],

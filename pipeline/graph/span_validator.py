@@ -14,10 +14,9 @@ from tfx.types.artifact import Artifact
 from tfx.types.channel import Channel
 from tfx.utils import io_utils
 
+from pipeline import vocabulary
 from pipeline.data import validation
-from pipeline.graph.data_gate import SPAN_PROPERTY
-
-STATISTICS_KEY = "statistics"
+from pipeline.vocabulary import PREVIOUS_STATISTICS_RESOLVER, SPAN_PROPERTY, STATISTICS_KEY, split_folder
 
 
 def statistics_span(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
@@ -66,11 +65,11 @@ def previous_span_statistics(span: int) -> resolver.Resolver:
         strategy_class=PreviousSpanStatisticsStrategy,
         config={"span": span},
         statistics=Channel(type=standard_artifacts.ExampleStatistics),
-    ).with_id("previous_span_statistics")
+    ).with_id(PREVIOUS_STATISTICS_RESOLVER)
 
 
 @component
-def SpanValidator(  # noqa: N802 - TFX names components like classes
+def SpanValidator(  # TFX names components like classes
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     schema: InputArtifact[standard_artifacts.Schema],
     anomalies: OutputArtifact[standard_artifacts.ExampleAnomalies],
@@ -98,9 +97,9 @@ def SpanValidator(  # noqa: N802 - TFX names components like classes
             if split in baseline_splits else None
         )
         result = validation.validate(current, schema_proto, validation.TRAINING, previous=previous)
-        output = os.path.join(anomalies.uri, f"Split-{split}")
+        output = os.path.join(anomalies.uri, split_folder(split))
         fileio.makedirs(output)
-        io_utils.write_bytes_file(os.path.join(output, validation.ANOMALIES_FILE),
+        io_utils.write_bytes_file(os.path.join(output, vocabulary.ANOMALIES_FILE),
                                   result.SerializeToString())
         found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
         verdicts[split] = 0 if found else 1

@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline.config import is_uri
 
 
-def _gfile():  # noqa: ANN202 - tf.io.gfile, imported on first remote read
+def _gfile():  # tf.io.gfile, imported on first remote read
     """TensorFlow's file system layer, which knows every registered scheme."""
     import tensorflow as tf
 

@@ -17,13 +17,14 @@ from pipeline.metadata.records import (
     node_id_of,
     run_of,
 )
+from pipeline.vocabulary import BASELINE_MODEL_KEY, EVALUATION_KEY
 
 # The Evaluator's baseline is an earlier run's model: its own history is not this model's.
-STOP_KEYS = ("baseline_model",)
+STOP_KEYS = (BASELINE_MODEL_KEY,)
 
 
 # Outputs that are not ancestors of a pushed model but belong in its story.
-EXTRA_OUTPUT_KEYS = ("evaluation",)
+EXTRA_OUTPUT_KEYS = (EVALUATION_KEY,)
 
 
 @dataclass(frozen=True)

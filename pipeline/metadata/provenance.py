@@ -1,4 +1,4 @@
-"""Provenance facts of a model: which data, schema, code, config and metrics produced it."""
+"""A model's provenance: which data, schema, code, config and metrics produced it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from pipeline.metadata.connection import Artifact, Execution, Store
 from pipeline.metadata.evaluation_results import overall_metrics
 from pipeline.metadata.lineage_graph import LineageGraph, run_graph, version_graph
-from pipeline.metadata.pushes import pushed_model, pushed_versions, run_context
+from pipeline.metadata.pushes import pushed_model, pushed_versions, recorded_run_context
 from pipeline.metadata.records import (
     int_property,
     json_property,
@@ -20,7 +20,19 @@ from pipeline.metadata.records import (
     string_property,
     timestamp,
 )
-from pipeline.metadata.summary import recorded_facts
+from pipeline.metadata.summary import recorded_evaluation
+from pipeline.vocabulary import (
+    ANOMALIES_KEY,
+    BASELINE_MODEL_KEY,
+    BLESSING_KEY,
+    EVALUATION_KEY,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    PUSHED_MODEL_KEY,
+    SCHEMA_KEY,
+    STATISTICS_KEY,
+    TRANSFORM_GRAPH_KEY,
+)
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -29,7 +41,7 @@ MetricsReader = Callable[[str], dict[str, float]]
 
 
 @dataclass(frozen=True)
-class DataFacts:
+class DataProvenance:
     """The input data: where ExampleGen read it and the fingerprint of the files it saw."""
 
     examples_uri: str
@@ -42,7 +54,7 @@ class DataFacts:
 
 
 @dataclass(frozen=True)
-class ValidationFacts:
+class ValidationProvenance:
     """The schema the data was checked against, its statistics and ExampleValidator's verdict."""
 
     schema_uri: str | None
@@ -53,7 +65,7 @@ class ValidationFacts:
 
 
 @dataclass(frozen=True)
-class TrainingFacts:
+class TrainingProvenance:
     """The code and configuration the Trainer and Transform ran with."""
 
     model_uri: str
@@ -69,7 +81,7 @@ class TrainingFacts:
 
 
 @dataclass(frozen=True)
-class EvaluationFacts:
+class EvaluationProvenance:
     """What the Evaluator measured, whether it blessed the model, and against which baseline."""
 
     evaluation_uri: str | None
@@ -80,7 +92,7 @@ class EvaluationFacts:
 
 
 @dataclass(frozen=True)
-class PushFacts:
+class PushProvenance:
     """What the Pusher did with the model."""
 
     pushed: bool
@@ -92,31 +104,31 @@ class PushFacts:
 
 
 @dataclass(frozen=True)
-class Provenance:
+class ModelProvenance:
     """Which data, code, config and metrics produced a model; parts are None when not reached."""
 
     run_id: str | None
-    push: PushFacts | None
-    data: DataFacts | None
-    validation: ValidationFacts | None
-    training: TrainingFacts | None
-    evaluation: EvaluationFacts | None
+    push: PushProvenance | None
+    data: DataProvenance | None
+    validation: ValidationProvenance | None
+    training: TrainingProvenance | None
+    evaluation: EvaluationProvenance | None
 
 
 def _examples_written(graph: LineageGraph) -> list[Artifact]:
     """Every ExampleGen output in the graph: one per span of a multi-span window."""
     return [graph.artifacts[e.artifact_id] for e in graph.edges
-            if e.key == "examples" and not e.is_input]
+            if e.key == EXAMPLES_KEY and not e.is_input]
 
 
-def _data_facts(graph: LineageGraph) -> DataFacts | None:
+def _data_provenance(graph: LineageGraph) -> DataProvenance | None:
     written = _examples_written(graph)
     if not written:
         return None
     # A window's newest span: the one the Evaluator judged the model on.
     examples = max(written, key=lambda a: (int_property(a, "span") or 0, a.id))
     producer = graph.produced_by(examples.id)
-    return DataFacts(
+    return DataProvenance(
         examples_uri=examples.uri,
         input_base=string_property(producer, "input_base"),
         span=int_property(examples, "span"),
@@ -129,15 +141,15 @@ def _data_facts(graph: LineageGraph) -> DataFacts | None:
     )
 
 
-def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
-    schema, statistics = graph.output("schema"), graph.output("statistics")
-    anomalies = graph.output("anomalies")
+def _validation_provenance(graph: LineageGraph) -> ValidationProvenance | None:
+    schema, statistics = graph.output(SCHEMA_KEY), graph.output(STATISTICS_KEY)
+    anomalies = graph.output(ANOMALIES_KEY)
     if schema is None and statistics is None:
         return None
     # ExampleValidator records its verdict as a struct: {split: blessed}.
     verdict = cast("Mapping[str, object]",
                    (property_value(anomalies, "blessed") if anomalies else None) or {})
-    return ValidationFacts(
+    return ValidationProvenance(
         schema_uri=schema.uri if schema else None,
         schema_source=graph.node_ids[graph.produced_by(schema.id).id] if schema else None,
         statistics_uri=statistics.uri if statistics else None,
@@ -149,21 +161,21 @@ def _validation_facts(graph: LineageGraph) -> ValidationFacts | None:
 def _code_fingerprint(store: Store, trainer_run: str | None, custom: Mapping[str, Any]) -> str | None:
     """All user code when the model was trained (its run's context); the Trainer's own key, which
     covers only the model code, for runs that recorded no context."""
-    recorded = run_context(store, trainer_run) if trainer_run else {}
+    recorded = recorded_run_context(store, trainer_run) if trainer_run else {}
     return cast("str | None", recorded.get("code_fingerprint") or custom.get("code_fingerprint"))
 
 
-def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
-    model = graph.output("model")
+def _training_provenance(store: Store, graph: LineageGraph) -> TrainingProvenance | None:
+    model = graph.output(MODEL_KEY)
     if model is None:
         return None
     trainer = graph.produced_by(model.id)
-    transform_graph = graph.input(trainer.id, "transform_graph")
+    transform_graph = graph.input(trainer.id, TRANSFORM_GRAPH_KEY)
     transform = graph.producer(transform_graph.id) if transform_graph else None
     custom = cast("dict[str, Any]", json_property(trainer, "custom_config") or {})
-    transformed = graph.input(trainer.id, "examples")
+    transformed = graph.input(trainer.id, EXAMPLES_KEY)
     trainer_run = run_of(store, trainer.id)
-    return TrainingFacts(
+    return TrainingProvenance(
         model_uri=model.uri,
         trainer_run=trainer_run,
         train_steps=cast("dict[str, Any]", json_property(trainer, "train_args") or {}).get("num_steps"),
@@ -182,18 +194,18 @@ def _training_facts(store: Store, graph: LineageGraph) -> TrainingFacts | None:
 BASELINE_SKIPPED = "baseline_skipped"
 
 
-def _evaluation_facts(
+def _evaluation_provenance(
     store: Store, graph: LineageGraph, read_metrics: MetricsReader | None
-) -> EvaluationFacts | None:
-    blessing, evaluation = graph.output("blessing"), graph.output("evaluation")
+) -> EvaluationProvenance | None:
+    blessing, evaluation = graph.output(BLESSING_KEY), graph.output(EVALUATION_KEY)
     judged = blessing or evaluation
     if judged is None:
         return None
     evaluator = graph.produced_by(judged.id)
-    baseline = graph.input(evaluator.id, "baseline_model")
+    baseline = graph.input(evaluator.id, BASELINE_MODEL_KEY)
     if blessing is not None and property_value(blessing, BASELINE_SKIPPED):
         baseline = None
-    return EvaluationFacts(
+    return EvaluationProvenance(
         evaluation_uri=evaluation.uri if evaluation else None,
         blessed=property_value(blessing, "blessed") == 1 if blessing else None,
         metrics=_metrics(store, evaluator, evaluation.uri, read_metrics) if evaluation else {},
@@ -202,12 +214,12 @@ def _evaluation_facts(
     )
 
 
-def _push_facts(graph: LineageGraph) -> PushFacts | None:
-    pushed = graph.output("pushed_model")
+def _push_provenance(graph: LineageGraph) -> PushProvenance | None:
+    pushed = graph.output(PUSHED_MODEL_KEY)
     if pushed is None:
         return None
     version = property_value(pushed, "pushed_version")
-    return PushFacts(
+    return PushProvenance(
         pushed=property_value(pushed, "pushed") == 1,
         version=str(version) if version is not None else None,
         destination=string_property(pushed, "pushed_destination"),
@@ -225,9 +237,9 @@ def _metrics(
     if read_metrics is not None:
         return read_metrics(evaluation_uri)
 
-    facts = recorded_facts(store, run_of(store, evaluator.id))
-    if facts is not None:
-        return {name: float(value) for name, value in facts["metrics"].items()}
+    evaluation = recorded_evaluation(store, run_of(store, evaluator.id))
+    if evaluation is not None:
+        return {name: float(value) for name, value in evaluation["metrics"].items()}
     return overall_metrics_reader(evaluation_uri)
 
 
@@ -241,15 +253,15 @@ def provenance(
     graph: LineageGraph,
     run_id: str | None,
     read_metrics: MetricsReader | None = None,
-) -> Provenance:
-    """Read the facts of each stage out of a lineage graph."""
-    return Provenance(
+) -> ModelProvenance:
+    """Read the provenance of each stage out of a lineage graph."""
+    return ModelProvenance(
         run_id=run_id,
-        push=_push_facts(graph),
-        data=_data_facts(graph),
-        validation=_validation_facts(graph),
-        training=_training_facts(store, graph),
-        evaluation=_evaluation_facts(store, graph, read_metrics),
+        push=_push_provenance(graph),
+        data=_data_provenance(graph),
+        validation=_validation_provenance(graph),
+        training=_training_provenance(store, graph),
+        evaluation=_evaluation_provenance(store, graph, read_metrics),
     )
 
 
@@ -258,7 +270,7 @@ def version_provenance(
     pipeline_name: str,
     version: str | None = None,
     read_metrics: MetricsReader | None = None,
-) -> Provenance:
+) -> ModelProvenance:
     """Which data, code, config and metrics produced a serving version (the latest when None)."""
     pushed = pushed_model(store, pipeline_name, version)
     graph = version_graph(store, pushed)
@@ -269,14 +281,14 @@ def run_provenance(
     store: Store,
     run_id: str,
     read_metrics: MetricsReader | None = None,
-) -> Provenance:
-    """The provenance facts of a run, whether or not it pushed a model."""
+) -> ModelProvenance:
+    """The provenance of a run, whether or not it pushed a model."""
     return provenance(store, run_graph(store, run_id), run_id, read_metrics)
 
 
-def flatten(facts: DataclassInstance | Mapping[str, object], prefix: str = "") -> dict[str, object]:
-    """Nested facts as 'section.field' keys, for diffs and JSON."""
-    items = facts if isinstance(facts, Mapping) else dataclasses.asdict(facts)
+def flatten(provenance: DataclassInstance | Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    """Nested provenance as 'section.field' keys, for diffs and JSON."""
+    items = provenance if isinstance(provenance, Mapping) else dataclasses.asdict(provenance)
     flat: dict[str, object] = {}
     for key, value in items.items():
         name = f"{prefix}{key}"
@@ -288,7 +300,7 @@ def flatten(facts: DataclassInstance | Mapping[str, object], prefix: str = "") -
 
 
 def changes(
-    before: Provenance, after: Provenance, skip: Iterable[str] = ()
+    before: ModelProvenance, after: ModelProvenance, skip: Iterable[str] = ()
 ) -> list[tuple[str, object, object]]:
     """(field, before, after) for every fact that differs between two provenances."""
     old, new = flatten(before), flatten(after)

@@ -18,6 +18,7 @@ from pipeline.metadata.records import (
     pushed_version,
     run_of,
 )
+from pipeline.vocabulary import MODEL_KEY, PUSHED_MODEL_KEY, RECORD_RUN_CONTEXT, RUN_CONTEXT_KEY
 
 PUSHED_MODEL = "PushedModel"
 
@@ -82,10 +83,10 @@ def pushed_model(
 def pushed_versions(store: Store, model_id: int) -> list[str]:
     """Serving versions a Model artifact was published as, by any Pusher."""
     consumers = [e.execution_id for e in store.get_events_by_artifact_ids([model_id])
-                 if e.type in INPUT_EVENTS and event_key(e) == "model"]
+                 if e.type in INPUT_EVENTS and event_key(e) == MODEL_KEY]
     events = store.get_events_by_execution_ids(consumers)
     outputs = [e.artifact_id for e in events
-               if e.type in OUTPUT_EVENTS and event_key(e) == "pushed_model"]
+               if e.type in OUTPUT_EVENTS and event_key(e) == PUSHED_MODEL_KEY]
     versions = (pushed_version(a) for a in store.get_artifacts_by_id(outputs))
     return [v for v in versions if v is not None]
 
@@ -97,9 +98,6 @@ def previous_version(
     versions = [pushed_version(a) for a in pushed_models(store, pipeline_name)]
     index = versions.index(str(version))
     return versions[index - 1] if index > 0 else None
-
-
-RUN_CONTEXT_NODE = "RecordRunContext"
 
 
 SHOWN = ("data_span", "data_fingerprint", "git_commit", "git_dirty", "code_fingerprint",
@@ -124,13 +122,13 @@ def pushing_run(store: Store, pushed_model: Artifact) -> str | None:
     return run_of(store, producer) if producer is not None else None
 
 
-def run_context(store: Store, run_id: str) -> dict[str, object]:
-    """The RunContext custom properties of a run (empty for runs made before it existed)."""
+def recorded_run_context(store: Store, run_id: str) -> dict[str, object]:
+    """The RunContext custom properties a run recorded (empty for runs made before it existed)."""
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
-    node = runs.get(RUN_CONTEXT_NODE)
-    if node is None or not node.outputs.get("run_context"):
+    node = runs.get(RECORD_RUN_CONTEXT)
+    if node is None or not node.outputs.get(RUN_CONTEXT_KEY):
         return {}
-    artifact = node.outputs["run_context"][0]
+    artifact = node.outputs[RUN_CONTEXT_KEY][0]
     return {name: records.custom_property(artifact, name) for name in artifact.custom_properties}
 
 
@@ -143,7 +141,7 @@ def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
             version=published_version(model),
             run_id=run_id,
             destination=str(records.custom_property(model, "pushed_destination")),
-            context=run_context(store, run_id) if run_id != "unknown" else {},
+            context=recorded_run_context(store, run_id) if run_id != "unknown" else {},
         ))
     return versions
 

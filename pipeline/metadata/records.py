@@ -10,6 +10,7 @@ from typing import cast
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.metadata.connection import Artifact, Execution, LineageError, Store
+from pipeline.vocabulary import PUSHED_MODEL_KEY
 
 PIPELINE_CONTEXT = "pipeline"
 
@@ -233,7 +234,7 @@ def published_version(pushed_model: Artifact) -> str:
 def _pushed_version(components: list[ComponentRun]) -> str | None:
     """The serving version a run published, if its Pusher published one."""
     versions = (pushed_version(pushed) for component in components
-                for pushed in component.outputs.get("pushed_model", []))
+                for pushed in component.outputs.get(PUSHED_MODEL_KEY, []))
     return next((v for v in versions if v is not None), None)
 
 

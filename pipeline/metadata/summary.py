@@ -12,15 +12,10 @@ from ml_metadata import metadata_store
 from pipeline.config.project import Project
 from pipeline.metadata import records
 from pipeline.metadata.evaluation_results import blessing_reason, overall_metrics
+from pipeline.vocabulary import BLESSING_KEY, EVALUATION_KEY, EVALUATOR, PUSHED_MODEL_KEY, PUSHER
 
-EVALUATOR = "Evaluator"
-
-
-PUSHER = "ServingPusher"
-
-
-# Custom property of the MLMD run context holding the evaluation facts, so reading them back does
-# not import TFMA (about 30 s of CPU).
+# Custom property of the MLMD run context holding the evaluation (metrics, blessing), so reading it
+# back does not import TFMA (about 30 s of CPU).
 RECORDED_SUMMARY = "run_summary"
 
 
@@ -43,25 +38,25 @@ class RunSummary:
 
 
 def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
-    """Collect metrics, blessing and push facts of a run from MLMD and the Evaluator's output."""
+    """Collect metrics, blessing and push outcome of a run from MLMD and the Evaluator's output."""
     components = records.component_runs(store, run_id)
     metrics, blessed, reason = {}, None, "Evaluator did not run"
     evaluator = next((c for c in components if c.node_id == EVALUATOR), None)
-    if evaluator and evaluator.outputs.get("evaluation"):
-        evaluation_uri = evaluator.outputs["evaluation"][0].uri
+    if evaluator and evaluator.outputs.get(EVALUATION_KEY):
+        evaluation_uri = evaluator.outputs[EVALUATION_KEY][0].uri
         metrics = overall_metrics(evaluation_uri)
-        blessing = evaluator.outputs["blessing"][0]
+        blessing = evaluator.outputs[BLESSING_KEY][0]
         blessed = records.custom_property(blessing, "blessed") == 1
         reason = blessing_reason(evaluation_uri)
-    return RunSummary(run_id, components, metrics, blessed, reason, *_push_facts(components))
+    return RunSummary(run_id, components, metrics, blessed, reason, *_push_outcome(components))
 
 
-def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str | None, str]:
+def _push_outcome(components: list[records.ComponentRun]) -> tuple[str | None, str | None, str]:
     """Version, path and decision of the run's push."""
     pusher = next((c for c in components if c.node_id == PUSHER), None)
-    if not pusher or not pusher.outputs.get("pushed_model"):
+    if not pusher or not pusher.outputs.get(PUSHED_MODEL_KEY):
         return None, None, "Pusher did not run"
-    pushed = pusher.outputs["pushed_model"][0]
+    pushed = pusher.outputs[PUSHED_MODEL_KEY][0]
     decision = str(records.custom_property(pushed, "push_decision") or "")
     version = records.pushed_version(pushed)
     if version is None:
@@ -69,28 +64,28 @@ def _push_facts(components: list[records.ComponentRun]) -> tuple[str | None, str
     return version, str(records.custom_property(pushed, "pushed_destination")), decision
 
 
-def recorded_facts(store: metadata_store.MetadataStore, run_id: str | None) -> dict | None:
-    """The evaluation facts a local run recorded on its context (metrics, blessed, reason), or
+def recorded_evaluation(store: metadata_store.MetadataStore, run_id: str | None) -> dict | None:
+    """The evaluation a local run recorded on its context (metrics, blessed, reason), or
     None when it recorded none (runs of other orchestrators, or made before this existed)."""
     context = records.run_context_of(store, run_id) if run_id else None
     text = records.property_value(context, RECORDED_SUMMARY) if context is not None else None
     if not text:
         return None
     try:
-        facts = json.loads(str(text))
+        evaluation = json.loads(str(text))
     except ValueError:
         return None
-    return facts if isinstance(facts, dict) and "metrics" in facts else None
+    return evaluation if isinstance(evaluation, dict) and "metrics" in evaluation else None
 
 
 def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | None:
     """The summary a local run recorded, or None when it recorded none."""
-    facts = recorded_facts(store, run_id)
-    if facts is None:
+    evaluation = recorded_evaluation(store, run_id)
+    if evaluation is None:
         return None
     components = records.component_runs(store, run_id)
-    return RunSummary(run_id, components, facts["metrics"], facts["blessed"],
-                      facts["blessing_reason"], *_push_facts(components))
+    return RunSummary(run_id, components, evaluation["metrics"], evaluation["blessed"],
+                      evaluation["blessing_reason"], *_push_outcome(components))
 
 
 def metrics_text(project: Project, metrics: dict[str, float]) -> str:

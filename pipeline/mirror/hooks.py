@@ -29,7 +29,7 @@ def sync_after_run(config: PipelineConfig) -> SyncReport | None:
 
     try:
         report = sync(config, settings, DEFAULT_OUTPUT_DIR / config.model_name / MODELS_CONFIG)
-    except Exception as error:  # noqa: BLE001 - the mirror must never fail the run
+    except Exception as error:  # the mirror must never fail the run
         _warn("the run", error)
         return None
     print(report.text())
@@ -44,5 +44,5 @@ def aliases_after_rollback(config: PipelineConfig, labels: Mapping[str, int]) ->
 
     try:
         move_aliases(config, settings, labels)
-    except Exception as error:  # noqa: BLE001 - serving's labels moved; the mirror follows later
+    except Exception as error:  # serving's labels moved; the mirror follows later
         _warn("the rollback", error)

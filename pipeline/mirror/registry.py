@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipeline.metadata import artifact_files
@@ -14,17 +13,6 @@ if TYPE_CHECKING:
 
 # The tag carrying the TF Serving version number on each model version.
 SERVING_VERSION_TAG = "serving_version"
-
-
-MLMD_TAG = "mlmd.pushed_model_id"
-
-
-@dataclass(frozen=True)
-class RegistryChange:
-    """What one registry sync did."""
-
-    created: list[str]
-    aliases: dict[str, str]
 
 
 def registered_model(client: MlflowClient, name: str) -> None:

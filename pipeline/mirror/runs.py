@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.metadata import artifact_files
-from pipeline.mirror.facts import MirrorRun
+from pipeline.mirror.run_view import MirrorRun
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -53,11 +53,6 @@ def mirrored_runs(client: MlflowClient, experiment: str) -> dict[str, Any]:
         token = page.token
         if not token:
             return found
-
-
-def is_current(existing: Any, run: MirrorRun) -> bool:
-    """Whether the MLflow run already shows the run in its current state."""
-    return existing is not None and existing.data.tags.get(STATE_TAG) == run.status
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -12,7 +12,7 @@ from pipeline.config import PipelineConfig
 from pipeline.logs import verbose_output_to
 from pipeline.metadata import artifact_files, connection, lineage_graph, pushes, records
 from pipeline.metadata.evaluation_results import slice_metrics
-from pipeline.mirror import facts, registry, runs
+from pipeline.mirror import registry, run_view, runs
 from pipeline.mirror.settings import MirrorSettings
 from pipeline.mirror.tracking import open_client, store_failures
 from pipeline.serving.server_config import read_plan
@@ -64,7 +64,7 @@ def lineage_png(store: connection.Store, run_id: str) -> bytes | None:
     return buffer.getvalue()
 
 
-def slice_reader() -> facts.SliceReader:
+def slice_reader() -> run_view.SliceReader:
     """Per-slice metrics through TFMA, imported only for runs not mirrored yet that wrote metrics
     (TensorFlow reads remote URIs)."""
     def read(evaluation_uri: str) -> dict[str, dict[str, float]]:
@@ -75,7 +75,7 @@ def slice_reader() -> facts.SliceReader:
 
 
 def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
-         slices: facts.SliceReader | None = None) -> SyncReport:
+         slices: run_view.SliceReader | None = None) -> SyncReport:
     """Add the runs and pushed versions MLflow does not show yet and move aliases to the labels;
     a second sync with nothing new writes nothing."""
     started = time.monotonic()
@@ -93,7 +93,7 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
 
 
 def _sync_runs(client, store: connection.Store, config: PipelineConfig, settings: MirrorSettings,
-               slices: facts.SliceReader, report: SyncReport) -> dict[str, str]:
+               slices: run_view.SliceReader, report: SyncReport) -> dict[str, str]:
     """Mirror each run not shown in its current state; the MLflow run id of every pipeline run."""
     experiment = runs.experiment_id(client, config.pipeline_name, settings.artifact_root)
     existing = runs.mirrored_runs(client, experiment)
@@ -104,7 +104,7 @@ def _sync_runs(client, store: connection.Store, config: PipelineConfig, settings
             ids[context.name] = str(found.info.run_id)
             report.unchanged += 1
             continue
-        run = facts.mirror_run(store, config.declaration, context.name, key, slices)
+        run = run_view.mirror_run(store, config.declaration, context.name, key, slices)
         ids[context.name] = runs.write_run(client, experiment, run, found,
                                            lineage_png(store, context.name))
         report.added.append(context.name)
@@ -116,7 +116,7 @@ def _status(store: connection.Store, run_id: str) -> str:
     components = records.component_runs(store, run_id)
     record = records.RunRecord(run_id, components[0].started, components[0].finished,
                                {c.node_id: c.state for c in components})
-    return facts.MLFLOW_STATUS.get(record.status, "FAILED")
+    return run_view.MLFLOW_STATUS.get(record.status, "FAILED")
 
 
 def _sync_registry(client, store: connection.Store, config: PipelineConfig, models_config: Path,

@@ -15,16 +15,22 @@ from pipeline.data import validation
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, LineageError, Store
+from pipeline.vocabulary import (
+    DATA_GATE,
+    SCHEMA_FILE,
+    STATISTICS_FILE,
+    STATISTICS_GEN,
+    STATISTICS_KEY,
+    TRAIN_SPLIT,
+    VALIDATED_SCHEMA_KEY,
+    split_folder,
+)
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
     Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
 
-TRAIN_SPLIT = "train"
-STATISTICS_NODE = "StatisticsGen"
-VALIDATED_SCHEMA_NODE = "DataGate"
-PUSHER_NODE = "ServingPusher"
 LATEST_WINDOW = "latest_window.stats.pb"
 # Comparators given to a served feature the schema has none for (an inferred schema has none):
 # Jensen-Shannon divergence for numbers, L-infinity distance for strings (as curated schemas do).
@@ -82,13 +88,13 @@ def serving_baseline(
             f"the metadata store records no run that pushed model artifact {model.id} "
             f"of pipeline '{pipeline_name}'")
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
-    statistics = _output(runs, run_id, STATISTICS_NODE, "statistics")
-    schema = _output(runs, run_id, VALIDATED_SCHEMA_NODE, "validated_schema")
+    statistics = _output(runs, run_id, STATISTICS_GEN, STATISTICS_KEY)
+    schema = _output(runs, run_id, DATA_GATE, VALIDATED_SCHEMA_KEY)
     return ServingBaseline(
         run_id=run_id,
         pushed_version=records.published_version(model),
-        statistics_uri=os.path.join(statistics.uri, f"Split-{TRAIN_SPLIT}", validation.STATS_FILE),
-        schema_uri=os.path.join(schema.uri, validation.SCHEMA_FILE),
+        statistics_uri=os.path.join(statistics.uri, split_folder(TRAIN_SPLIT), STATISTICS_FILE),
+        schema_uri=os.path.join(schema.uri, SCHEMA_FILE),
     )
 
 

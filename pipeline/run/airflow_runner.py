@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
 from pipeline.data import spans
 from pipeline.metadata.connection import metadata_connection
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 
 SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
@@ -143,7 +143,7 @@ def dag_arguments(
     runs, not each time Airflow parses the DAG file."""
     return {
         "user_defined_macros": {
-            RUN_CONTEXT_MACRO: functools.partial(run_facts.context_json_for, config, window),
+            RUN_CONTEXT_MACRO: functools.partial(manifest.compute_run_context_json, config, window),
         },
         "schedule": settings.schedule,
         "start_date": settings.start_date,
@@ -171,7 +171,7 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     Airflow parses the DAG file every few minutes and in every task's process: parsing lists the
     span folders and hashes models/*.py and the schema (the graph's cache keys) but reads no data
     file and runs no git. RecordRunContext's parameter is a template that computes the run's
-    facts (data fingerprint, git commit, lock hash, packages) once, when that task runs.
+    manifest (data fingerprint, git commit, lock hash, packages) once, when that task runs.
     """
     from tfx.orchestration.airflow.airflow_dag_runner import (
         AirflowDagRunner,
@@ -187,12 +187,12 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
 
         # Task processes log through Airflow's masker: the store's password never reaches a log.
         mask_secret(config.metadata_password.reveal())
-    facts = run_facts.graph_facts(config)
+    inputs = manifest.graph_inputs(config)
     pipeline = create_pipeline(
-        config, facts, metadata_connection(config), run_context=RUN_CONTEXT_TEMPLATE,
+        config, inputs, metadata_connection(config), run_context=RUN_CONTEXT_TEMPLATE,
     )
     runner_config = AirflowPipelineConfig(
-        airflow_dag_config=dag_arguments(config, settings, facts.window)
+        airflow_dag_config=dag_arguments(config, settings, inputs.window)
     )
     dag = AirflowDagRunner(runner_config).run(pipeline)
     for component in pipeline.components:

@@ -27,7 +27,7 @@ class StoreMismatch(WorkFailed):
 
 
 @dataclass(frozen=True)
-class StoreFacts:
+class StoreState:
     """What the store says about the files: its newest execution id and the pushed versions."""
 
     state: str
@@ -46,22 +46,22 @@ def artifact_folders(root: Path) -> dict[int, Path]:
     return folders
 
 
-def store_facts(config: PipelineConfig) -> StoreFacts:
-    """Open the store read-only (a corrupt one raises LineageError, named) and read its facts."""
+def store_state(config: PipelineConfig) -> StoreState:
+    """Open the store read-only (a corrupt one raises LineageError, named) and read its state."""
     from ml_metadata import metadata_store
 
     if config.metadata_backend is MetadataBackend.SQLITE:
         if not config.metadata_path.exists():
-            return StoreFacts("is missing", 0, ())
+            return StoreState("is missing", 0, ())
         if config.metadata_path.is_file() and config.metadata_path.stat().st_size == 0:
-            return StoreFacts("is empty", 0, ())
+            return StoreState("is empty", 0, ())
     store = connection.open_metadata(config)
     newest = store.get_executions(list_options=metadata_store.ListOptions(
         limit=1, order_by=metadata_store.OrderByField.ID, is_asc=False))
     versions = (pushed_version(a) for a in pushes.pushed_models(store, config.pipeline_name))
     pushed = tuple(sorted(int(v) for v in versions if v and v.isdigit()))
     last = newest[0].id if newest else 0
-    return StoreFacts("records no execution" if not last else f"records {last} execution(s)",
+    return StoreState("records no execution" if not last else f"records {last} execution(s)",
                       last, pushed)
 
 
@@ -88,16 +88,16 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
     served = [] if is_uri(config.serving_dir) else layout.list_versions(base)
     if not _needs_store(config, folders, served):
         return config
-    facts = store_facts(config)
-    where = f"the metadata store {config.metadata_location} {facts.state}"
-    unrecorded = layout.unrecorded_versions(base, {str(v) for v in facts.pushed_versions})
-    if unrecorded and (not facts.pushed_versions or max(served) > max(facts.pushed_versions)):
+    store = store_state(config)
+    where = f"the metadata store {config.metadata_location} {store.state}"
+    unrecorded = layout.unrecorded_versions(base, {str(v) for v in store.pushed_versions})
+    if unrecorded and (not store.pushed_versions or max(served) > max(store.pushed_versions)):
         raise StoreMismatch(
             f"{base} serves version(s) {', '.join(map(str, unrecorded))} that {where} does not "
             f"record as pushed by pipeline '{config.pipeline_name}': a new model could not be "
             "compared with the version being served. Restore the store from a backup, or push "
             "to a new --serving-dir")
-    lost = {i: f for i, f in folders.items() if i > facts.last_execution_id}
+    lost = {i: f for i, f in folders.items() if i > store.last_execution_id}
     if not lost:
         return config
     if not start_over:

@@ -14,7 +14,7 @@ from pipeline.config import (
 )
 from pipeline.config.secrets import credential_options
 from pipeline.data import spans
-from pipeline.run import run_facts
+from pipeline.run import manifest
 
 # The Dockerfile copies the project here; project files in the spec are referenced at this path.
 IMAGE_PROJECT_ROOT = PurePosixPath("/pipeline")
@@ -94,7 +94,7 @@ def _found_spans(data_dir: str | Path) -> list[int]:
     try:
         names = fileio.listdir(str(data_dir)) if fileio.isdir(str(data_dir)) else []
         return spans.span_numbers([str(name) for name in names])
-    except Exception as error:  # noqa: BLE001 - any filesystem's failure, named below
+    except Exception as error:  # any filesystem's failure, named below
         raise ConfigError(f"invalid config data_dir: cannot list {data_dir}: {error}") from error
 
 
@@ -130,7 +130,7 @@ def compile_pipeline(
 ) -> dict[str, Any]:
     """Write create_pipeline(config) as a KFP v2 PipelineJob (.json) or PipelineSpec (.yaml).
 
-    The run's facts (data fingerprint, git commit, ...) are computed once, here: the spec records
+    The run's manifest (data fingerprint, git commit, ...) is computed once, here: the spec records
     the state at compile time, as every run of it does.
     """
     config = for_cluster(config, allow_local_paths)
@@ -140,7 +140,7 @@ def compile_pipeline(
     from pipeline.graph.pipeline_graph import create_pipeline
 
     pipeline = create_pipeline(
-        config, run_facts.compute(config, window), drift_baseline=baseline)
+        config, manifest.compute(config, window), drift_baseline=baseline)
     for component in pipeline.components:
         properties = component.exec_properties
         properties.update({key: in_image(value) for key, value in properties.items()})

@@ -17,6 +17,7 @@ from ml_metadata import metadata_store
 
 from pipeline import environment
 from pipeline.config import Location, MetadataBackend, PipelineConfig, local_folder
+from pipeline.config.record import config_record
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
@@ -24,10 +25,11 @@ from pipeline.logs import masked_log_records, verbose_output_to
 from pipeline.metadata import connection, records, summary
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.metadata.summary import RunSummary
-from pipeline.run import consistency, run_facts, up_to_date
+from pipeline.run import consistency, manifest, up_to_date
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 from pipeline.run.console import ProgressReporter, format_summary
 from pipeline.run.run_lock import run_lock
+from pipeline.vocabulary import SCHEMA_FILE, SCHEMA_GEN, SCHEMA_KEY, RunManifest
 
 
 class PipelineRunError(WorkFailed):
@@ -83,13 +85,13 @@ def run_pipeline(
     config = spans.with_beam_mode_for_input(config)
     with run_lock(config.pipeline_root, config.metadata_path):
         # What the run reads is computed once: the up-to-date check and the graph share it.
-        facts: run_facts.RunFacts | None = None
+        computed: RunManifest | None = None
         if reuse_unchanged and to_node is None and config.enable_cache:
-            facts = run_facts.compute(config)
-            reused = _unchanged_run(config, facts, started)
+            computed = manifest.compute(config)
+            reused = _unchanged_run(config, computed, started)
             if reused is not None:
                 return reused
-        window = facts.window if facts else spans.resolve_spans(data_dir, config.spans)
+        window = computed.window if computed else spans.resolve_spans(data_dir, config.spans)
         for folder in spans.input_folders(data_dir, window):
             data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes,
                                            config.declaration)
@@ -99,7 +101,7 @@ def run_pipeline(
         print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),
               flush=True)
         fixed_size_batches()
-        return _run_components(config, facts or run_facts.compute(config, window), to_node, started)
+        return _run_components(config, computed or manifest.compute(config, window), to_node, started)
 
 
 def fixed_size_batches() -> None:
@@ -121,14 +123,14 @@ def fixed_size_batches() -> None:
 
 
 def _unchanged_run(
-    config: PipelineConfig, facts: run_facts.RunFacts, started: float
+    config: PipelineConfig, run_manifest: RunManifest, started: float
 ) -> LocalRunResult | None:
     """The last run's result when it read exactly these inputs; checked without importing TFX."""
     if config.metadata_backend is MetadataBackend.SQLITE and (
             not config.metadata_path.is_file() or config.metadata_path.stat().st_size == 0):
         return None  # no store yet (an empty one next to artifacts: consistency.check says so)
     store = connection.open_metadata(config)
-    verdict = up_to_date.check(store, config, facts.context_json(config))
+    verdict = up_to_date.check(store, config, run_manifest.run_context_json(config_record(config)))
     # verdict.unchanged: the last run (verdict.run_id) can stand for this one.
     recorded = summary.recorded(store, verdict.run_id) if verdict.run_id is not None else None
     if recorded is None:
@@ -152,9 +154,9 @@ def _argv_without_flags() -> Iterator[None]:
 
 
 def _run_components(
-    config: PipelineConfig, facts: run_facts.RunFacts, to_node: str | None, started: float
+    config: PipelineConfig, run_manifest: RunManifest, to_node: str | None, started: float
 ) -> LocalRunResult:
-    """LocalDagRunner over the pipeline built from the run's facts, one line per component."""
+    """LocalDagRunner over the pipeline built from the run's manifest, one line per component."""
     log_path = log_path_for(config)
     with verbose_output_to(log_path) as console, masked_log_records():
         # TensorFlow and TFX print import-time warnings: import them only once output is redirected.
@@ -168,7 +170,7 @@ def _run_components(
 
         absl_logging.set_verbosity(absl_logging.INFO)
         skip_tfx_package_for_local_beam()
-        pipeline = create_pipeline(config, facts, metadata_connection(config))
+        pipeline = create_pipeline(config, run_manifest, metadata_connection(config))
         run_options = RunOptions(to_nodes=[to_node]) if to_node else None
         progress = ProgressReporter(console=console, total=len(pipeline.components))
         logging.getLogger().addHandler(progress)
@@ -190,13 +192,13 @@ def _run_components(
 
 
 def _record_summary(store: metadata_store.MetadataStore, run_summary: RunSummary) -> None:
-    """Keep the evaluation facts on the run's MLMD context for readers without TFMA."""
+    """Keep the evaluation on the run's MLMD context for readers without TFMA."""
     run = records.run_context_of(store, run_summary.run_id)
     if run is None:
         raise records.LineageError(f"no run '{run_summary.run_id}' in the metadata store to record on")
-    facts = {"metrics": run_summary.metrics, "blessed": run_summary.blessed,
+    evaluation = {"metrics": run_summary.metrics, "blessed": run_summary.blessed,
              "blessing_reason": run_summary.blessing_reason}
-    run.custom_properties[summary.RECORDED_SUMMARY].string_value = json.dumps(facts, sort_keys=True)
+    run.custom_properties[summary.RECORDED_SUMMARY].string_value = json.dumps(evaluation, sort_keys=True)
     store.put_contexts([run])
 
 
@@ -207,18 +209,15 @@ def report(result: LocalRunResult, config: PipelineConfig) -> str:
     )
 
 
-INFERRED_SCHEMA_NODE = "SchemaGen"
-
-
 def infer_schema(config: PipelineConfig, output: Path) -> Path:
     """Run the pipeline up to SchemaGen (upstream comes from cache) and copy its schema for review."""
     from tfx.dsl.io import fileio
 
-    result = run_pipeline(config.replace(schema_path=None), to_node=INFERRED_SCHEMA_NODE)
-    schema_gen = result.summary.component(INFERRED_SCHEMA_NODE)
-    if schema_gen is None or not schema_gen.outputs.get("schema"):
-        raise PipelineRunError("SchemaGen produced no schema")
+    result = run_pipeline(config.replace(schema_path=None), to_node=SCHEMA_GEN)
+    schema_gen = result.summary.component(SCHEMA_GEN)
+    if schema_gen is None or not schema_gen.outputs.get(SCHEMA_KEY):
+        raise PipelineRunError(f"{SCHEMA_GEN} produced no schema")
     output.parent.mkdir(parents=True, exist_ok=True)
-    fileio.copy(os.path.join(schema_gen.outputs["schema"][0].uri, "schema.pbtxt"), str(output),
+    fileio.copy(os.path.join(schema_gen.outputs[SCHEMA_KEY][0].uri, SCHEMA_FILE), str(output),
                 overwrite=True)
     return output

@@ -17,17 +17,25 @@ from typing import cast
 
 from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig
 from pipeline.config.project import Reproducibility, Tolerance
+from pipeline.config.record import config_from_record
 from pipeline.data import spans
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, Store
 from pipeline.metadata.evaluation_results import overall_metrics
-from pipeline.run import run_facts
+from pipeline.run import manifest
+from pipeline.vocabulary import (
+    EVALUATION_KEY,
+    EVALUATOR,
+    EXAMPLE_GEN,
+    EXAMPLES_KEY,
+    TRANSFORM,
+    TRANSFORMED_EXAMPLES_KEY,
+    split_folder,
+)
 
-EVALUATOR_NODE = "Evaluator"
-TRANSFORM_NODE = "Transform"
 JSON_FIELDS = ("config", "packages", "data_files", "git_dirty")
-EXAMPLE_OUTPUTS = (("CsvExampleGen", "examples"), (TRANSFORM_NODE, "transformed_examples"))
+EXAMPLE_OUTPUTS = ((EXAMPLE_GEN, EXAMPLES_KEY), (TRANSFORM, TRANSFORMED_EXAMPLES_KEY))
 DIFF_SUFFIX = "_diff"
 SCRATCH_PATHS = {
     "pipeline_root": "pipeline_root", "metadata_path": "metadata.sqlite",
@@ -51,7 +59,7 @@ class Check:
 
 def recorded_context(store: Store, run_id: str) -> dict[str, object]:
     """The run context a run recorded (its RecordRunContext output), JSON fields decoded."""
-    context = pushes.run_context(store, run_id)
+    context = pushes.recorded_run_context(store, run_id)
     if not context:
         raise ReproduceError(f"run '{run_id}' recorded no run context (made before it existed?)")
     for name in JSON_FIELDS:
@@ -73,12 +81,13 @@ def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     span = context.get("data_span")
     values["spans"] = str(span) if span not in (None, "none") else LATEST_SPAN
     values["enable_cache"] = False
-    return run_facts.config_from_record(values)
+    return config_from_record(values)
 
 
 def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:
     """Code, lock file, packages and data now, against what the run recorded."""
-    now = run_facts.run_context(config, spans.resolve_spans(spans.local_data_dir(config), config.spans))
+    window = spans.resolve_spans(spans.local_data_dir(config), config.spans)
+    now = manifest.compute_run_context(config, window)
     names = ("code_fingerprint", "uv_lock_sha256", "data_fingerprint", "git_commit")
     checks = [Check(n, str(context.get(n)), str(now[n]), context.get(n) == now[n]) for n in names]
     checks.append(Check(
@@ -93,7 +102,7 @@ def read_examples(artifact_uri: str) -> dict[str, list[dict[str, list]]]:
     import tensorflow as tf
 
     result = {}
-    for split_dir in sorted(tf.io.gfile.glob(os.path.join(artifact_uri, "Split-*"))):
+    for split_dir in sorted(tf.io.gfile.glob(os.path.join(artifact_uri, split_folder("*")))):
         if not tf.io.gfile.isdir(split_dir):
             continue
         files = sorted(path for name in tf.io.gfile.listdir(split_dir)
@@ -202,25 +211,25 @@ def compare_metrics(recorded: Mapping[str, float], reproduced: Mapping[str, floa
     return results
 
 
-def output_facts(store: Store, run_id: str) -> dict[str, object]:
+def run_outputs(store: Store, run_id: str) -> dict[str, object]:
     """Where the run's examples and transformed examples are, and its eval metrics."""
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
-    facts: dict[str, object] = {}
+    outputs: dict[str, object] = {}
     for node, key in EXAMPLE_OUTPUTS:
         found: dict[str, str] = {}
         for node_id in sorted(n for n in runs if n == node or n.startswith(f"{node}_span")):
             found.update(_example_uris(node_id, key, runs[node_id].outputs.get(key) or []))
         if found:
-            facts.update(found)
+            outputs.update(found)
         else:
-            facts[f"{node}.{key}"] = None
-    evaluation = runs.get(EVALUATOR_NODE)
+            outputs[f"{node}.{key}"] = None
+    evaluation = runs.get(EVALUATOR)
     metrics = (
-        overall_metrics(evaluation.outputs["evaluation"][0].uri)
-        if evaluation and evaluation.outputs.get("evaluation") else {}
+        overall_metrics(evaluation.outputs[EVALUATION_KEY][0].uri)
+        if evaluation and evaluation.outputs.get(EVALUATION_KEY) else {}
     )
-    facts["metrics"] = {name: float(value) for name, value in metrics.items()}
-    return facts
+    outputs["metrics"] = {name: float(value) for name, value in metrics.items()}
+    return outputs
 
 
 def _example_uris(node_id: str, key: str, outputs: list[Artifact]) -> dict[str, str]:
@@ -239,7 +248,7 @@ def compare_outputs(recorded: dict[str, object], reproduced: dict[str, object],
     for name in recorded:
         if name == "metrics":
             continue
-        bound = bounds.transformed if name.startswith(TRANSFORM_NODE) else Tolerance()
+        bound = bounds.transformed if name.startswith(TRANSFORM) else Tolerance()
         if not recorded[name] or not reproduced.get(name):
             results.append(Compared(name, bound, problem="output missing", recorded=str(recorded[name]),
                                     reproduced=str(reproduced.get(name))))

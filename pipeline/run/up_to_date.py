@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PipelineConfig, is_uri, local_folder
+from pipeline.config.record import config_record
 from pipeline.data import spans
 from pipeline.metadata import connection, records
-from pipeline.metadata.pushes import RUN_CONTEXT_NODE
-from pipeline.metadata.summary import PUSHER as PUSHER_NODE
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.serving import layout
+from pipeline.vocabulary import PUSHED_MODEL_KEY, PUSHER, RECORD_RUN_CONTEXT
 
 DONE_STATES = frozenset({"COMPLETE", "CACHED"})
 
@@ -36,7 +36,7 @@ def current_context(config: PipelineConfig) -> str:
     """The run context this config would record, as the text RecordRunContext stores (with the
     Beam mode an `auto` config resolves to, as the runners record it)."""
     config = spans.with_beam_mode_for_input(config)
-    return run_facts.compute(config).context_json(config)
+    return manifest.compute(config).run_context_json(config_record(config))
 
 
 def check(store: connection.Store, config: PipelineConfig, context_text: str) -> Verdict:
@@ -49,17 +49,17 @@ def check(store: connection.Store, config: PipelineConfig, context_text: str) ->
     unfinished = sorted(n for n, c in components.items() if c.state not in DONE_STATES)
     for failed, reason in (
         (bool(unfinished), f"run {run_id} did not complete ({', '.join(unfinished)})"),
-        (PUSHER_NODE not in components, f"run {run_id} stopped before {PUSHER_NODE}"),
-        (RUN_CONTEXT_NODE not in components, f"run {run_id} recorded no run context"),
+        (PUSHER not in components, f"run {run_id} stopped before {PUSHER}"),
+        (RECORD_RUN_CONTEXT not in components, f"run {run_id} recorded no run context"),
     ):
         if failed:
             return Verdict(None, reason)
-    recorded = records.property_value(components[RUN_CONTEXT_NODE].execution, "context")
+    recorded = records.property_value(components[RECORD_RUN_CONTEXT].execution, "context")
     changed = changed_fields(str(recorded), context_text)
     if changed:
         return Verdict(None, "changed since run " + run_id + ": " + ", ".join(changed))
     missing = missing_outputs(components.values()) or unserved_model(
-        components[PUSHER_NODE], layout.model_base_path(
+        components[PUSHER], layout.model_base_path(
             local_folder("serving_dir", config.serving_dir, "a local run"), config.model_name))
     if missing:
         return Verdict(None, f"output of run {run_id} no longer exists: {missing}")
@@ -101,13 +101,13 @@ def output_exists(uri: str) -> bool:
 
     try:
         return bool(fileio.exists(uri))
-    except Exception:  # noqa: BLE001  (any file system error: the run re-checks and reports it)
+    except Exception:  # any file system error: the run re-checks and reports it
         return False
 
 
 def unserved_model(pusher: records.ComponentRun, base_path: Path) -> str | None:
     """The blessed model the run served, if it is no longer among the served versions."""
-    for pushed in pusher.outputs.get("pushed_model", []):
+    for pushed in pusher.outputs.get(PUSHED_MODEL_KEY, []):
         fingerprint = records.property_value(pushed, "model_fingerprint")
         if fingerprint and layout.version_with_fingerprint(base_path, str(fingerprint)) is None:
             return f"served model {str(fingerprint)[:12]} under {base_path}"

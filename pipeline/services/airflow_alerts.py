@@ -87,5 +87,5 @@ def notify_failure(connection_id: str, context: Mapping[str, Any]) -> None:
         return
     try:
         _send(connection, failure_payload(context))
-    except Exception:  # noqa: BLE001 - a broken channel must not hide the task's own failure
+    except Exception:  # a broken channel must not hide the task's own failure
         _log.exception("could not send the failure alert through %r", connection_id)

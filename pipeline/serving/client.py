@@ -14,10 +14,8 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.errors import WorkFailed
+from pipeline.vocabulary import RAW_SIGNATURE, SERVING_INPUT, SERVING_SIGNATURE
 
-SERVING_SIGNATURE = "serving_default"
-RAW_SIGNATURE = "serving_raw"
-SERVING_INPUT = "examples"
 FLOAT_TYPES = frozenset({"DT_FLOAT", "DT_DOUBLE"})
 INT_TYPES = frozenset({"DT_INT64", "DT_INT32"})
 STRING_TYPES = frozenset({"DT_STRING"})

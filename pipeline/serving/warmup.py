@@ -10,14 +10,11 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from pipeline.errors import WorkFailed
-from pipeline.serving.client import SERVING_SIGNATURE
+from pipeline.vocabulary import EVAL_SPLIT, SERVING_INPUT, SERVING_SIGNATURE, split_folder
 
 # The file name and folder TF Serving reads warmup records from (at most 1000 records).
 WARMUP_FILE = "tf_serving_warmup_requests"
-# The split the Evaluator scored the model on: warmup rows come from there.
-WARMUP_SPLIT = "eval"
 WARMUP_ROWS = 5
-SERVING_INPUT = "examples"
 
 
 class WarmupError(WorkFailed):
@@ -28,7 +25,8 @@ def read_serving_examples(
     examples_uri: str, client_features: Sequence[str], count: int = WARMUP_ROWS
 ) -> list[bytes]:
     """The first `count` tf.Examples of the eval split, keeping only what a client sends."""
-    split_dir = os.path.join(examples_uri, f"Split-{WARMUP_SPLIT}")
+    # The split the Evaluator scored the model on: warmup rows come from there.
+    split_dir = os.path.join(examples_uri, split_folder(EVAL_SPLIT))
     names = tf.io.gfile.listdir(split_dir) if tf.io.gfile.isdir(split_dir) else []
     files = sorted(path for name in names
                    if not tf.io.gfile.isdir(path := os.path.join(split_dir, name)))

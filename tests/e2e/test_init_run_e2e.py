@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.common import features
+from pipeline import vocabulary
 from pipeline.__main__ import main
 from pipeline.config.project import TASK_METRICS, Task, Treatment, load_project
 from pipeline.serving import layout
@@ -105,17 +105,17 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
     assert layout.list_versions(base) == [1] and (base / "1" / "saved_model.pb").is_file()
 
     complete = [row for row in rows if row["size"] != ""][:8]
-    outputs = tf.saved_model.load(str(base / "1")).signatures["serving_default"](
+    outputs = tf.saved_model.load(str(base / "1")).signatures[vocabulary.SERVING_SIGNATURE](
         examples=tf.constant(serialized(complete)))
-    assert set(outputs) == set(features.output_names(project))
+    assert set(outputs) == set(vocabulary.task_outputs(project.task))
     if task is Task.REGRESSION:
-        prediction = outputs[features.PREDICTION_OUTPUT].numpy()
+        prediction = outputs[vocabulary.PREDICTION_OUTPUT].numpy()
         assert prediction.shape == (8, 1) and np.all(np.isfinite(prediction))
         return
-    probabilities = outputs[features.PROBABILITIES_OUTPUT].numpy()
+    probabilities = outputs[vocabulary.PROBABILITIES_OUTPUT].numpy()
     assert probabilities.shape == (8, 1 if task is Task.BINARY else 3)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
     if task is Task.MULTICLASS:
-        classes = [c.decode() for c in outputs[features.CLASSES_OUTPUT].numpy()]
+        classes = [c.decode() for c in outputs[vocabulary.CLASSES_OUTPUT].numpy()]
         assert classes == [project.classes[i] for i in probabilities.argmax(axis=1)]
         assert set(project.classes) == {"low", "mid", "high"}

@@ -29,25 +29,25 @@ def _cli(capsys, config: PipelineConfig, *argv: str) -> tuple[int, str]:
 
 
 def test_provenance_reaches_the_csv_input_and_its_fingerprint(shared_run, shared_config) -> None:
-    facts = provenance.version_provenance(_store(shared_config), shared_config.pipeline_name)
+    prov = provenance.version_provenance(_store(shared_config), shared_config.pipeline_name)
     csv_bytes = sum(p.stat().st_size for p in SAMPLE_DATA.glob("*.csv"))
-    assert facts.push.version == shared_run.summary.pushed_version
-    assert facts.run_id == shared_run.summary.run_id
-    assert facts.data.input_base == str(SAMPLE_DATA)
-    assert "num_files:1," in facts.data.input_fingerprint
-    assert f"total_bytes:{csv_bytes}," in facts.data.input_fingerprint
-    assert facts.validation.schema_source == "ImportCuratedSchema"
-    assert facts.validation.anomalies_free == {"eval": True, "train": True}
+    assert prov.push.version == shared_run.summary.pushed_version
+    assert prov.run_id == shared_run.summary.run_id
+    assert prov.data.input_base == str(SAMPLE_DATA)
+    assert "num_files:1," in prov.data.input_fingerprint
+    assert f"total_bytes:{csv_bytes}," in prov.data.input_fingerprint
+    assert prov.validation.schema_source == "ImportCuratedSchema"
+    assert prov.validation.anomalies_free == {"eval": True, "train": True}
 
 
 def test_provenance_records_code_config_and_metrics(shared_run, shared_config) -> None:
-    facts = provenance.version_provenance(_store(shared_config), shared_config.pipeline_name)
-    assert facts.training.code_fingerprint == user_code_fingerprint()
-    assert facts.training.train_steps == shared_config.train_steps
-    assert facts.training.hyperparameters == shared_config.hyperparameters
-    assert facts.evaluation.metrics["auc"] == shared_run.summary.metrics["auc"]
-    assert facts.evaluation.blessed is True
-    assert facts.evaluation.baseline_model_uri is None
+    prov = provenance.version_provenance(_store(shared_config), shared_config.pipeline_name)
+    assert prov.training.code_fingerprint == user_code_fingerprint()
+    assert prov.training.train_steps == shared_config.train_steps
+    assert prov.training.hyperparameters == shared_config.hyperparameters
+    assert prov.evaluation.metrics["auc"] == shared_run.summary.metrics["auc"]
+    assert prov.evaluation.blessed is True
+    assert prov.evaluation.baseline_model_uri is None
 
 
 def test_forward_lineage_finds_the_pushed_model(shared_run, shared_config) -> None:

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.common import features
-from models.common.model import RAW_SIGNATURE, SERVING_SIGNATURE
+from pipeline import vocabulary
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.config.project import Task, Treatment
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import records
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.serving import layout
+from pipeline.vocabulary import RAW_SIGNATURE, SERVING_SIGNATURE
 from tests.support.configs import BUNDLED_PROJECTS, small_config
 from tests.support.faults import data_lines, first_feature, set_column, write_bad_copy, write_lines
 from tests.support.mlflow_store import empty_store
@@ -55,7 +55,7 @@ def rerun(bundled_runs):
 
 def test_every_component_completed_once(example) -> None:
     config, result = example
-    expected = {component.id for component in create_components(config, run_facts.compute(config))}
+    expected = {component.id for component in create_components(config, manifest.compute(config))}
     executions = records.component_runs(store_of(config), result.summary.run_id)
     assert sorted(c.node_id for c in executions) == sorted(expected)
     assert {c.state for c in executions} == {"COMPLETE"}
@@ -115,17 +115,17 @@ def test_both_signatures_agree_and_give_the_task_outputs(example) -> None:
     assert len(examples) >= 10
     from_examples = loaded.signatures[SERVING_SIGNATURE](examples=tf.constant(examples))
     from_raw = raw_signature(**columns)
-    assert set(from_examples) == set(from_raw) == set(features.output_names(project))
-    probabilities = from_examples[features.PROBABILITIES_OUTPUT].numpy()
+    assert set(from_examples) == set(from_raw) == set(vocabulary.task_outputs(project.task))
+    probabilities = from_examples[vocabulary.PROBABILITIES_OUTPUT].numpy()
     width = len(project.classes) if project.task is Task.MULTICLASS else 1
     assert probabilities.shape == (len(examples), width)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
-    np.testing.assert_allclose(probabilities, from_raw[features.PROBABILITIES_OUTPUT].numpy(), atol=1e-6)
+    np.testing.assert_allclose(probabilities, from_raw[vocabulary.PROBABILITIES_OUTPUT].numpy(), atol=1e-6)
     if project.task is Task.MULTICLASS:
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-        classes = [c.decode() for c in from_examples[features.CLASSES_OUTPUT].numpy()]
+        classes = [c.decode() for c in from_examples[vocabulary.CLASSES_OUTPUT].numpy()]
         assert classes == [project.classes[i] for i in probabilities.argmax(axis=1)]
-        assert classes == [c.decode() for c in from_raw[features.CLASSES_OUTPUT].numpy()]
+        assert classes == [c.decode() for c in from_raw[vocabulary.CLASSES_OUTPUT].numpy()]
 
 
 def test_rerun_reuses_cached_upstream_outputs(example_rerun) -> None:

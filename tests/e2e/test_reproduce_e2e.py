@@ -62,8 +62,8 @@ def test_a_different_seed_is_a_mismatch_naming_the_metrics(recorded, tmp_path) -
     other = small_config(tmp_path, seed=7, **STEPS)
     other_run = run_pipeline(other).summary.run_id
     results = reproduce.compare_outputs(
-        reproduce.output_facts(connection.open_metadata(config), run_id),
-        reproduce.output_facts(connection.open_metadata(other), other_run),
+        reproduce.run_outputs(connection.open_metadata(config), run_id),
+        reproduce.run_outputs(connection.open_metadata(other), other_run),
         config.declaration.reproducibility,
     )
     by_name = {result.name: result for result in results}

@@ -21,6 +21,7 @@ from google.protobuf import text_format
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from pipeline import vocabulary
 from pipeline.__main__ import main
 from pipeline.metadata import records
 from pipeline.serving import client, layout, server_config, warmup
@@ -28,7 +29,7 @@ from tests.support.configs import SAMPLE_DATA
 from tools import taxi as features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
-DEFAULT, RAW = client.SERVING_SIGNATURE, client.RAW_SIGNATURE
+DEFAULT, RAW = vocabulary.SERVING_SIGNATURE, vocabulary.RAW_SIGNATURE
 ROWS = 8
 
 
@@ -85,7 +86,7 @@ def test_warmup_requests_replay_through_the_saved_model(version_dir, model, shar
         request = log.predict_log.request
         assert request.model_spec.name == shared_config.model_name
         assert request.model_spec.signature_name == DEFAULT
-        assert set(request.inputs) == {warmup.SERVING_INPUT}
+        assert set(request.inputs) == {vocabulary.SERVING_INPUT}
         inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
         probabilities = _probabilities(model, DEFAULT, inputs)
         assert np.all((probabilities >= 0) & (probabilities <= 1))

@@ -128,7 +128,7 @@ def test_the_run_context_and_lineage_name_every_span(window_runs: WindowRuns, ca
     from pipeline.metadata import pushes
 
     config = window_runs.ranged
-    context = pushes.run_context(store_of(config), window_runs.first_run)
+    context = pushes.recorded_run_context(store_of(config), window_runs.first_run)
     files = [f for span in (1, 2, 3) for f in spans.span_files(config.data_dir, span)]
     assert context["data_span"] == "1-3" and json.loads(context["data_spans"]) == [1, 2, 3]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)

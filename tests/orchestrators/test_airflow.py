@@ -86,9 +86,9 @@ def e2e_config(root: Path) -> PipelineConfig:
 def components_by_id(config: PipelineConfig) -> dict:
     """The pipeline's components (the graph Airflow must reproduce) by id."""
     from pipeline.graph.pipeline_graph import create_pipeline
-    from pipeline.run import run_facts
+    from pipeline.run import manifest
 
-    return {c.id: c for c in create_pipeline(config, run_facts.compute(config)).components}
+    return {c.id: c for c in create_pipeline(config, manifest.compute(config)).components}
 
 
 def downstream_of(components: dict, node_id: str) -> set[str]:
@@ -145,7 +145,7 @@ def test_dag_folder_mirrors_pipeline_graph(tmp_path: Path, monkeypatch) -> None:
 
 
 @dataclass(frozen=True)
-class DagRunFacts:
+class DagRunOutcome:
     """How a DAG run ended, read from Airflow's REST API."""
 
     config: PipelineConfig
@@ -256,7 +256,7 @@ def test_browser_logs_in_and_sees_the_dag_without_production_warnings(production
 
 
 @pytest.fixture(scope="module")
-def scheduler_run(production_airflow) -> DagRunFacts:
+def scheduler_run(production_airflow) -> DagRunOutcome:
     """Unpause and trigger the DAG through the REST API, wait for the end of the run."""
     command, config = production_airflow
     dag_id = config.pipeline_name
@@ -274,7 +274,7 @@ def scheduler_run(production_airflow) -> DagRunFacts:
     print(f"LocalExecutor on PostgreSQL: DAG run {state} {seconds:.0f} s after the trigger")
     tasks = command.api("GET", f"dags/{dag_id}/dagRuns/{RUN_ID}/taskInstances")
     states = {t["task_id"]: t["state"] for t in tasks["task_instances"]}
-    return DagRunFacts(config, RUN_ID, state, states, seconds)
+    return DagRunOutcome(config, RUN_ID, state, states, seconds)
 
 
 def test_command_keeps_secrets_off_command_lines_and_files(production_airflow) -> None:
@@ -321,7 +321,7 @@ def _outside_address() -> str:
     return address
 
 
-def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunFacts) -> None:
+def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunOutcome) -> None:
     """Every component ran in the Airflow run, recorded in MLMD on PostgreSQL; a model was pushed."""
     from tfx.dsl.components.common.resolver import Resolver
 
@@ -351,7 +351,7 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunFacts) -> 
 
 
 def test_tasks_fork_from_a_scheduler_that_preloaded_tensorflow(
-    production_airflow, scheduler_run: DagRunFacts
+    production_airflow, scheduler_run: DagRunOutcome
 ) -> None:
     """The command's scheduler imported TensorFlow and TFX before its executor started, and the
     run's tasks were forked from its workers (pipeline.services.airflow_scheduler)."""
@@ -468,7 +468,7 @@ def test_a_span_window_builds_an_airflow_dag_mirroring_the_graph(
         "StatisticsGen_span1", "StatisticsGen_span2", "StatisticsGen", "ImportCuratedSchema"}
 
 
-def test_run_wrote_no_store_password(production_airflow, scheduler_run: DagRunFacts) -> None:
+def test_run_wrote_no_store_password(production_airflow, scheduler_run: DagRunOutcome) -> None:
     """After the run: the ML Metadata password is in no task log and no rendered task field."""
     command, config = production_airflow
     password = config.metadata_password.reveal()

@@ -1,5 +1,5 @@
 """Airflow parses the DAG file every few minutes and in every task's process: parsing must not
-hash data nor run git. RecordRunContext's parameter is a template that computes the run's facts
+hash data nor run git. RecordRunContext's parameter is a template that computes the run's manifest
 once, when that task runs."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from airflow.models import DagBag
 
 from pipeline.config import config_from_values, env_values
 from pipeline.data import fingerprints, spans
-from pipeline.run import run_facts
+from pipeline.config.record import config_record
+from pipeline.run import manifest
 import os
 
 calls = []
@@ -51,10 +52,10 @@ def recorded(real):
 stand_ins = {
     (fingerprints, "data_fingerprint"): refuse("fingerprints.data_fingerprint"),
     (fingerprints, "update_with_file"): recorded(fingerprints.update_with_file),
-    (run_facts, "compute"): refuse("run_facts.compute"),
-    (run_facts, "git_commit"): refuse("run_facts.git_commit"),
-    (run_facts, "lock_sha256"): refuse("run_facts.lock_sha256"),
-    (run_facts, "package_versions"): refuse("run_facts.package_versions"),
+    (manifest, "compute"): refuse("manifest.compute"),
+    (manifest, "git_commit"): refuse("manifest.git_commit"),
+    (manifest, "lock_sha256"): refuse("manifest.lock_sha256"),
+    (manifest, "package_versions"): refuse("manifest.package_versions"),
 }
 for name in ("run", "check_output", "Popen", "call", "check_call"):
     stand_ins[(subprocess, name)] = no_git(f"subprocess.{name}", getattr(subprocess, name))
@@ -77,7 +78,7 @@ dag = bag.dags[config.pipeline_name]
 task = dag.get_task("RecordRunContext")
 parsed = task.op_kwargs["exec_properties"]
 rendered = task.render_template(parsed, {}, jinja_env=dag.get_template_env())
-expected = run_facts.compute(config).context_json(config)
+expected = manifest.compute(config).run_context_json(config_record(config))
 print(json.dumps({
     "seconds": seconds, "parsed": parsed["context"], "rendered": rendered["context"],
     "expected": expected, "tasks": sorted(dag.task_ids),

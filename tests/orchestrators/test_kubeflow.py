@@ -19,7 +19,7 @@ from tfx.proto.range_config_pb2 import RangeConfig
 from pipeline.__main__ import main
 from pipeline.config import PROJECT_ROOT, ConfigError, PipelineConfig, parse_run_args
 from pipeline.graph.pipeline_graph import create_pipeline
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.run.kubeflow_runner import IMAGE_PROJECT_ROOT, compile_pipeline
 from tests.support.configs import SAMPLE_DATA, small_config
 
@@ -84,7 +84,7 @@ def test_yaml_output_is_a_pipeline_spec_kfp_loads_from_file(
 
 def test_every_component_is_a_task_with_the_image_and_its_executor(compiled: tuple) -> None:
     config, spec = compiled
-    nodes = create_pipeline(config, run_facts.compute(config)).components
+    nodes = create_pipeline(config, manifest.compute(config)).components
     node_ids = [n.id for n in nodes]
     assert sorted({node_of(t, node_ids) for t in tasks_of(spec)}) == sorted(node_ids)
     for node in nodes:
@@ -101,7 +101,7 @@ def test_every_component_is_a_task_with_the_image_and_its_executor(compiled: tup
 
 def test_task_dependencies_are_the_upstream_components_in_order(compiled: tuple) -> None:
     config, spec = compiled
-    nodes = create_pipeline(config, run_facts.compute(config)).components
+    nodes = create_pipeline(config, manifest.compute(config)).components
     node_ids = [n.id for n in nodes]
     for task, body in tasks_of(spec).items():
         node = nodes[node_ids.index(node_of(task, node_ids))]
@@ -127,7 +127,7 @@ def test_component_parameters_come_from_config(compiled: tuple) -> None:
 def test_beam_options_reach_every_beam_component(compiled: tuple) -> None:
     config, spec = compiled
     beam_components = [
-        n for n in create_pipeline(config, run_facts.compute(config)).components
+        n for n in create_pipeline(config, manifest.compute(config)).components
         if isinstance(n, BaseComponent)
         and issubclass(n.executor_spec.executor_class, BaseBeamExecutor)
     ]
@@ -229,13 +229,13 @@ def test_a_single_span_compiles_with_the_previous_span_as_drift_baseline(tmp_pat
 def test_the_first_span_has_no_drift_baseline_and_no_resolver(tmp_path: Path) -> None:
     span = tmp_path / "data" / "span-1"
     span.mkdir(parents=True)
-    shutil.copy(SAMPLE_DATA / "data.csv", span / "data.csv")  # the run facts read the span's files
+    shutil.copy(SAMPLE_DATA / "data.csv", span / "data.csv")  # the run manifest reads the span's files
     config = small_config(tmp_path, schema_path=None, pipeline_root="gs://b/r",
                           data_dir=tmp_path / "data")
-    facts = run_facts.compute(config, (1,))
-    ids = [n.id for n in create_pipeline(config, facts, drift_baseline=()).components]
+    run_manifest = manifest.compute(config, (1,))
+    ids = [n.id for n in create_pipeline(config, run_manifest, drift_baseline=()).components]
     assert not any(i.startswith(("previous_span", "CsvExampleGen_span")) for i in ids), ids
-    local = [n.id for n in create_pipeline(config, facts).components]
+    local = [n.id for n in create_pipeline(config, run_manifest).components]
     assert "previous_span_statistics" in local
 
 

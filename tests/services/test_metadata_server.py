@@ -12,7 +12,7 @@ from pipeline.__main__ import main
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.graph.pipeline_graph import create_components
 from pipeline.metadata import connection, records
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.run.local_runner import LocalRunResult, report, run_pipeline
 from tests.support.configs import small_config
 from tests.support.mariadb import MariaDB, running_mariadb
@@ -61,7 +61,7 @@ def test_every_component_is_recorded_complete_in_the_server(server_run: tuple) -
     run_id = records.latest_run_id(store, config.pipeline_name)
     assert run_id == result.summary.run_id
     runs = records.component_runs(store, run_id)
-    components = create_components(config, run_facts.compute(config))
+    components = create_components(config, manifest.compute(config))
     assert sorted(r.node_id for r in runs) == sorted(c.id for c in components)
     assert {r.state for r in runs} == {"COMPLETE"}
     outputs = [a for r in runs for artifacts in r.outputs.values() for a in artifacts]

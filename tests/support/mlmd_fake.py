@@ -84,7 +84,7 @@ class FakePipeline:
 
 def record_summary(fake: FakePipeline, run_id: str, metrics: dict[str, float],
                    blessed: bool = True) -> None:
-    """The evaluation facts a local run keeps on its run context (summary.RECORDED_SUMMARY)."""
+    """The evaluation a local run keeps on its run context (summary.RECORDED_SUMMARY)."""
     import json
 
     from pipeline.metadata.summary import RECORDED_SUMMARY

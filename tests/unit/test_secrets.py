@@ -15,10 +15,10 @@ from tfx.proto.orchestration import executable_spec_pb2, local_deployment_config
 
 from pipeline.__main__ import main
 from pipeline.config import ConfigError, config_from_values, parse_run_args
+from pipeline.config.record import config_from_record, config_record
 from pipeline.config.secrets import MASK, Secret, mask_beam_args, without_credentials
 from pipeline.logs import masked_log_records, private_file, verbose_output_to
 from pipeline.metadata.connection import metadata_connection
-from pipeline.run import run_facts
 from tests.support.configs import SAMPLE_DATA
 from tests.support.secrets import HOSTILE_PASSWORDS, core, leaks, leaks_in_files
 
@@ -40,7 +40,7 @@ def test_the_password_shows_only_its_mask_and_reaches_the_connection_intact(secr
     password = config.metadata_password
     as_logged = "%s %r" % (password, password)  # noqa: UP031  (what a log call does)
     shown = [repr(config), str(config), f"{password}", as_logged, repr(password), str([password]),
-             config.metadata_location, json.dumps(run_facts.config_record(config))]
+             config.metadata_location, json.dumps(config_record(config))]
     assert [leaks(text, secret) for text in shown] == [[]] * len(shown)
     assert isinstance(password, Secret) and password.reveal() == secret
     assert metadata_connection(config).mysql.password == secret, "the server still gets it"
@@ -127,10 +127,10 @@ def test_credential_beam_options_are_masked_by_name(args, shown, kept) -> None:
 def test_run_context_and_reproduce_never_carry_beam_credentials(secret: str) -> None:
     config = config_from_values({"data_dir": str(SAMPLE_DATA), "schema_path": "infer",
                                  "extra_beam_args": tuple(_credential_args(secret))})
-    record = run_facts.config_record(config)
+    record = config_record(config)
     assert leaks(json.dumps(record), secret) == []
     assert "--s3_secret_access_key=****" in record["extra_beam_args"]
-    rebuilt = run_facts.config_from_record(record)
+    rebuilt = config_from_record(record)
     assert rebuilt.extra_beam_args == ("--project=demo",)
 
 

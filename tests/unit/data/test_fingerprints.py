@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.data import fingerprints
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from pipeline.serving import layout
 
 # Not a multiple of the chunk size: the last chunk is a short one.
@@ -57,8 +57,8 @@ def test_streamed_digests_equal_the_whole_file_ones(big_files: list[Path], tmp_p
     assert fingerprints.data_fingerprint(big_files) == expected_data
     assert fingerprints.files_fingerprint(big_files, tmp_path) == expected_files
     assert fingerprints.file_sha256(big_files[0]) == expected_lock
-    assert run_facts.lock_sha256(big_files[0]) == expected_lock
-    assert run_facts.lock_sha256(tmp_path / "missing.lock") == "none"
+    assert manifest.lock_sha256(big_files[0]) == expected_lock
+    assert manifest.lock_sha256(tmp_path / "missing.lock") == "none"
 
 
 def test_chunk_size_does_not_change_the_digest(big_files: list[Path]) -> None:

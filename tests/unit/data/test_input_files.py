@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import PipelineConfig
 from pipeline.data import fingerprints, input_files, spans
 from pipeline.data.preflight import PreflightError, check_data_dir
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from tests.support.configs import small_config
 from tests.support.faults import sample_lines, write_lines
 
@@ -95,7 +95,7 @@ def test_an_unreadable_entry_is_refused_by_all_three_naming_it(
         check_data_dir(folder, SCHEMA, LIMIT, TAXI)
     assert expected in str(preflight.value)
     with pytest.raises(PreflightError) as facts:
-        run_facts.compute(small_config(tmp_path, data_dir=folder))
+        manifest.compute(small_config(tmp_path, data_dir=folder))
     assert expected in str(facts.value)
     (problem,) = input_files.local_problems([str(folder / name)])  # CsvExampleGen's own check
     assert problem.startswith(expected)
@@ -106,14 +106,14 @@ def test_a_name_outside_the_pattern_is_read_by_none(
     tmp_path: Path, name: str, make: Callable[[Path], None]
 ) -> None:
     folder = _data(tmp_path / "data")
-    before = run_facts.compute(small_config(tmp_path, data_dir=folder))
+    before = manifest.compute(small_config(tmp_path, data_dir=folder))
     make(folder / name)
     assert not fnmatch.fnmatch(name, input_files.DATA_FILE_PATTERN)
     listing = input_files.list_folder(folder)
     assert listing.files == (folder / "data.csv",)
     assert name in listing.ignored
     assert check_data_dir(folder, SCHEMA, LIMIT, TAXI).files == 1
-    after = run_facts.compute(small_config(tmp_path, data_dir=folder))
+    after = manifest.compute(small_config(tmp_path, data_dir=folder))
     assert (after.data_files, after.data_fingerprint) == (before.data_files,
                                                           before.data_fingerprint)
 
@@ -126,8 +126,8 @@ def test_links_to_regular_files_are_data_in_name_order(tmp_path: Path) -> None:
     expected = [folder / n for n in ("a.csv", "b.csv", "data.csv")]
     assert input_files.data_files(folder) == expected
     assert check_data_dir(folder, SCHEMA, LIMIT, TAXI).files == 3
-    facts = run_facts.compute(small_config(tmp_path, data_dir=folder))
-    assert facts.data_files == tuple(map(str, expected))
+    run_manifest = manifest.compute(small_config(tmp_path, data_dir=folder))
+    assert run_manifest.data_files == tuple(map(str, expected))
 
 
 def test_a_folder_of_ignored_names_has_no_input_files_and_says_what_it_ignored(

@@ -19,8 +19,10 @@ from pipeline.config import (
     config_from_values,
     parse_spans,
 )
+from pipeline.config.record import config_from_record, config_record
 from pipeline.data import fingerprints, ingest, spans
-from pipeline.run import run_facts
+from pipeline.run import manifest
+from pipeline.vocabulary import window_text
 from tests.support.configs import SAMPLE_DATA
 from tools import span_demo
 from tools import taxi as features
@@ -81,9 +83,9 @@ def test_config_holds_the_parsed_selection_and_records_it_as_text(tmp_path: Path
     data = span_dir_with(tmp_path, 1)
     config = config_from_values({"data_dir": str(data), "spans": "last-3"})
     assert config.spans == SpanSelection(newest=3)
-    record = run_facts.config_record(config)
+    record = config_record(config)
     assert record["spans"] == "last-3"
-    assert run_facts.config_from_record(record) == config
+    assert config_from_record(record) == config
     with pytest.raises(ConfigError, match="invalid config spans"):
         PipelineConfig(spans="last-3")
 
@@ -97,7 +99,7 @@ def test_a_range_selects_every_span_in_it_and_names_the_missing_ones(tmp_path: P
     with pytest.raises(spans.SpanError, match=r"missing span\(s\) 4, 5 of the selected range 2-6"):
         spans.resolve_spans(data, parse_spans("2-6"))
     assert spans.input_folders(data, (2, 3)) == [data / "span-2", data / "span-3"]
-    assert spans.window_text((2, 3)) == "2-3" and spans.window_text((3,)) == "3"
+    assert window_text((2, 3)) == "2-3" and window_text((3,)) == "3"
 
 
 def test_a_rolling_window_takes_the_newest_span_folders_or_fewer(tmp_path: Path) -> None:
@@ -180,25 +182,25 @@ def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_pat
 def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None:
     data = span_dir_with(tmp_path, 2)
     config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root")
-    context = run_facts.run_context(config, (2,))
+    context = manifest.compute_run_context(config, (2,))
     assert context["data_span"] == 2 and "data_spans" not in context
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(spans.span_files(data, 2))
     assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
     assert len(context["uv_lock_sha256"]) == 64
     assert context["packages"]["tfx"] == "1.16.0"
-    assert run_facts.config_from_record(context["config"]) == config
+    assert config_from_record(context["config"]) == config
 
 
 def test_run_context_of_a_window_records_every_span_and_all_files(tmp_path: Path) -> None:
     data = span_dir_with(tmp_path, 3)
     config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root",
                             spans=parse_spans("last-2"))
-    context = run_facts.run_context(config, (2, 3))
+    context = manifest.compute_run_context(config, (2, 3))
     files = spans.span_files(data, 2) + spans.span_files(data, 3)
     assert context["data_span"] == "2-3" and context["data_spans"] == [2, 3]
     assert context["data_files"] == [str(f) for f in files]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
-    assert context["data_fingerprint"] != run_facts.run_context(config, (3,))["data_fingerprint"]
+    assert context["data_fingerprint"] != manifest.compute_run_context(config, (3,))["data_fingerprint"]
     assert context["config"]["spans"] == "last-2"
 
 

@@ -10,6 +10,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 from tfx.utils import io_utils
 
+from pipeline import vocabulary
 from pipeline.config import PipelineConfig
 from pipeline.data import validation
 from pipeline.errors import InvalidInput
@@ -62,17 +63,17 @@ def test_a_curated_schema_that_is_not_a_schema_names_the_file(tmp_path: Path) ->
 def test_a_schema_is_read_from_an_artifact_folder_or_a_file(tmp_path: Path) -> None:
     schema = schema_pb2.Schema()
     schema.feature.add(name="fare", type=schema_pb2.FLOAT)
-    (tmp_path / validation.SCHEMA_FILE).write_text(text_format.MessageToString(schema))
+    (tmp_path / vocabulary.SCHEMA_FILE).write_text(text_format.MessageToString(schema))
     assert validation.read_schema(str(tmp_path)) == schema
-    assert validation.read_schema_file(str(tmp_path / validation.SCHEMA_FILE)) == schema
+    assert validation.read_schema_file(str(tmp_path / vocabulary.SCHEMA_FILE)) == schema
 
 
 def test_statistics_and_anomalies_are_read_by_split(tmp_path: Path) -> None:
     statistics = statistics_pb2.DatasetFeatureStatisticsList()
     statistics.datasets.add(num_examples=3)
-    write_split(tmp_path / "stats", "train", validation.STATS_FILE, statistics.SerializeToString())
+    write_split(tmp_path / "stats", "train", vocabulary.STATISTICS_FILE, statistics.SerializeToString())
     found = anomalies(("fare", "Expected a float"))
-    write_split(tmp_path / "anomalies", "eval", validation.ANOMALIES_FILE, found.SerializeToString())
+    write_split(tmp_path / "anomalies", "eval", vocabulary.ANOMALIES_FILE, found.SerializeToString())
     assert validation.read_statistics(str(tmp_path / "stats"), "train") == statistics
     assert validation.read_anomalies(str(tmp_path / "anomalies"), "eval") == found
 
@@ -105,9 +106,9 @@ def test_a_reason_without_description_uses_its_short_description() -> None:
 
 
 def test_artifact_lines_cover_every_split_folder_in_order(tmp_path: Path) -> None:
-    write_split(tmp_path, "train", validation.ANOMALIES_FILE,
+    write_split(tmp_path, "train", vocabulary.ANOMALIES_FILE,
                 anomalies(("payment_type", "Unexpected string values: Bitcoin")).SerializeToString())
-    write_split(tmp_path, "eval", validation.ANOMALIES_FILE,
+    write_split(tmp_path, "eval", vocabulary.ANOMALIES_FILE,
                 anomalies(("fare", "Expected a float, got a string")).SerializeToString())
     assert validation.artifact_anomaly_lines(str(tmp_path)) == [
         "eval: feature 'fare': Expected a float, got a string",
@@ -118,7 +119,7 @@ def test_artifact_lines_cover_every_split_folder_in_order(tmp_path: Path) -> Non
 
 
 def test_a_clean_validation_has_no_lines(tmp_path: Path) -> None:
-    write_split(tmp_path, "train", validation.ANOMALIES_FILE,
+    write_split(tmp_path, "train", vocabulary.ANOMALIES_FILE,
                 anomalies_pb2.Anomalies().SerializeToString())
     assert validation.artifact_anomaly_lines(str(tmp_path)) == []
 

@@ -15,11 +15,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as spec
 
+from pipeline import vocabulary
 from pipeline.config import PipelineConfig
 from pipeline.data import input_files
 from pipeline.data.preflight import PreflightError, check_data_dir
 from pipeline.graph import csv_example_gen, pipeline_graph
-from pipeline.run import run_facts
 from tests.support.configs import SAMPLE_DATA
 
 # Runs TensorFlow, Transform or Beam: `make test-unit` skips it, `make test` runs it.
@@ -108,10 +108,10 @@ def test_it_reads_exactly_the_files_the_preflight_checks(tmp_path: Path) -> None
     records = tf.data.TFRecordDataset(glob.glob(str(tmp_path / "ours" / "Split-*" / "*")),
                                       compression_type="GZIP")
     assert sum(1 for _ in records) == checked.rows == 100 + 302
-    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="s",
-                                 preprocessing_code_fingerprint="p", model_code_fingerprint="m")
-    nodes = pipeline_graph.create_components(config, facts, run_context="{}")
-    example_gen = next(n for n in nodes if n.id == pipeline_graph.EXAMPLE_GEN)
+    inputs = vocabulary.GraphInputs(window=(), code_fingerprint="c", schema_fingerprint="s",
+                                    preprocessing_code_fingerprint="p", model_code_fingerprint="m")
+    nodes = pipeline_graph.create_components(config, inputs, run_context="{}")
+    example_gen = next(n for n in nodes if n.id == vocabulary.EXAMPLE_GEN)
     assert input_files.DATA_FILE_PATTERN in example_gen.exec_properties["input_config"]
 
 

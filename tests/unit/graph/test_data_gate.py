@@ -9,8 +9,8 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.types import artifact_utils, standard_artifacts
 
 from pipeline.config import PipelineConfig
-from pipeline.data import validation
 from pipeline.graph import data_gate
+from pipeline.vocabulary import STATISTICS_FILE
 
 # Imports TFX and TFDV: `make test-unit` skips it, `make test` runs it.
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def _statistics(root: Path, tips_max: float) -> standard_artifacts.ExampleStatis
             feature.num_stats.common_stats.num_non_missing = 10
             feature.num_stats.min, feature.num_stats.max = 0.0, high
         (root / f"Split-{split}").mkdir(parents=True)
-        (root / f"Split-{split}" / validation.STATS_FILE).write_bytes(listing.SerializeToString())
+        (root / f"Split-{split}" / STATISTICS_FILE).write_bytes(listing.SerializeToString())
     return artifact
 
 

@@ -1,4 +1,4 @@
-"""Building the graph is pure wiring: the run's facts come in, nothing is read or run."""
+"""Building the graph is pure wiring: the run's manifest comes in, nothing is read or run."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import vocabulary
 from pipeline.config import PipelineConfig
+from pipeline.config.record import config_record
 from pipeline.data import fingerprints, input_files, spans
 from pipeline.graph import pipeline_graph
-from pipeline.run import run_facts
+from pipeline.run import manifest
 from tests.support.configs import small_config
 
 CURATED_SCHEMA = PipelineConfig().schema_path
@@ -36,9 +38,9 @@ WINDOW_IDS = [
 ]
 
 
-def facts_for(window: tuple[int, ...], data_dir: Path) -> run_facts.RunFacts:
-    """Facts as a runner would compute them, made up: the graph must take them as given."""
-    return run_facts.RunFacts(
+def manifest_for(window: tuple[int, ...], data_dir: Path) -> vocabulary.RunManifest:
+    """A manifest as a runner would compute it, made up: the graph must take it as given."""
+    return vocabulary.RunManifest(
         window=window, code_fingerprint="code-fp", schema_fingerprint="schema-fp",
         preprocessing_code_fingerprint="preprocessing-fp", model_code_fingerprint="model-fp",
         data_dir=str(data_dir), data_files=("a.csv",), data_fingerprint="data-fp",
@@ -77,14 +79,15 @@ def nothing_read_or_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Guar
         for name in ("data_fingerprint", "files_fingerprint", "user_code_fingerprint",
                      "schema_fingerprint", "file_sha256", "update_with_file"):
             monkeypatch.setattr(fingerprints, name, refuse(f"fingerprints.{name}"))
-        for name in ("compute", "graph_facts", "git_commit", "package_versions", "lock_sha256",
-                     "run_context", "file_sha256", "schema_fingerprint", "user_code_fingerprint"):
-            monkeypatch.setattr(run_facts, name, refuse(f"run_facts.{name}"))
+        for name in ("compute", "graph_inputs", "git_commit", "package_versions", "lock_sha256",
+                     "compute_run_context", "file_sha256", "schema_fingerprint",
+                     "user_code_fingerprint"):
+            monkeypatch.setattr(manifest, name, refuse(f"manifest.{name}"))
         for name in ("resolve_spans", "list_spans", "input_folders", "input_bytes"):
             monkeypatch.setattr(spans, name, refuse(f"spans.{name}"))
         for name in ("mkdir", "glob", "rglob", "iterdir", "read_bytes", "read_text"):
             monkeypatch.setattr(Path, name, refuse(f"Path.{name}"))
-        guarded = (str(data_dir), str(run_facts.PROJECT_ROOT / "models"), str(CURATED_SCHEMA))
+        guarded = (str(data_dir), str(manifest.PROJECT_ROOT / "models"), str(CURATED_SCHEMA))
         real_open = builtins.open
 
         def guarded_open(file: object, *args: object, **kwargs: object):
@@ -102,13 +105,13 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
 ) -> None:
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=CURATED_SCHEMA)
     nothing_read_or_run.arm()
-    facts = facts_for((), nothing_read_or_run.data_dir)
-    pipeline = pipeline_graph.create_pipeline(config, facts)
+    run_manifest = manifest_for((), nothing_read_or_run.data_dir)
+    pipeline = pipeline_graph.create_pipeline(config, run_manifest)
     nodes = {node.id: node for node in pipeline.components}
     assert sorted(nodes) == sorted(SINGLE_SPAN_IDS)
-    assert [n.id for n in pipeline_graph.create_components(config, facts)] == SINGLE_SPAN_IDS
+    assert [n.id for n in pipeline_graph.create_components(config, run_manifest)] == SINGLE_SPAN_IDS
     recorded = nodes["RecordRunContext"].exec_properties["context"]
-    assert recorded == facts.context_json(config)
+    assert recorded == run_manifest.run_context_json(config_record(config))
     assert json.loads(recorded)["data_fingerprint"] == "data-fp"
     assert json.loads(recorded)["git_commit"] == "abc123"
     assert nodes["ImportCuratedSchema"].exec_properties["schema_sha256"] == "schema-fp"
@@ -128,7 +131,7 @@ def test_transform_statistics_and_eval_plots_on_request(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     config = small_config(tmp_path, data_dir=tmp_path / "data", schema_path=CURATED_SCHEMA,
                           transform_statistics=True, eval_plots=True, transform_tf2=True)
-    nodes = {n.id: n for n in pipeline_graph.create_components(config, facts_for((), tmp_path))}
+    nodes = {n.id: n for n in pipeline_graph.create_components(config, manifest_for((), tmp_path))}
     assert nodes["Transform"].exec_properties["force_tf_compat_v1"] in (False, 0)
     assert nodes["Transform"].exec_properties["disable_statistics"] in (False, 0)
     assert {"pre_transform_stats", "post_transform_stats"} <= set(nodes["Transform"].outputs)
@@ -141,7 +144,7 @@ def test_a_window_graph_takes_its_spans_from_the_facts(
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=CURATED_SCHEMA)
     nothing_read_or_run.arm()
     components = pipeline_graph.create_components(
-        config, facts_for((2, 3), nothing_read_or_run.data_dir))
+        config, manifest_for((2, 3), nothing_read_or_run.data_dir))
     assert [node.id for node in components] == WINDOW_IDS
 
 
@@ -165,47 +168,47 @@ def test_only_a_window_asking_for_it_reads_the_latest_analyzer_cache(
                           analyzer_cache=asked)
     nothing_read_or_run.arm()
     nodes = {n.id: n for n in pipeline_graph.create_pipeline(
-        config, facts_for(window, nothing_read_or_run.data_dir)).components}
+        config, manifest_for(window, nothing_read_or_run.data_dir)).components}
     transform = nodes["Transform"]
     assert "updated_analyzer_cache" in transform.outputs
-    assert (pipeline_graph.ANALYZER_CACHE_RESOLVER in nodes) is cached
+    assert (vocabulary.ANALYZER_CACHE_RESOLVER in nodes) is cached
     assert ("analyzer_cache" in transform.inputs) is cached
     if cached:
-        resolver = nodes[pipeline_graph.ANALYZER_CACHE_RESOLVER]
+        resolver = nodes[vocabulary.ANALYZER_CACHE_RESOLVER]
         assert resolver.exec_properties["resolver_class"] is LatestArtifactStrategy
         assert transform.inputs["analyzer_cache"].type is standard_artifacts.TransformCache
         assert resolver.inputs["analyzer_cache"].type is standard_artifacts.TransformCache
         assert resolver in transform.upstream_nodes
 
 
-def test_graph_facts_need_the_text_to_record(nothing_read_or_run: Guard, tmp_path: Path) -> None:
-    """Without the full facts, the orchestrator says what RecordRunContext records (Airflow:
+def test_graph_inputs_need_the_text_to_record(nothing_read_or_run: Guard, tmp_path: Path) -> None:
+    """Without the full manifest, the orchestrator says what RecordRunContext records (Airflow:
     a template rendered when the task runs)."""
     config = small_config(tmp_path, data_dir=nothing_read_or_run.data_dir, schema_path=None)
     nothing_read_or_run.arm()
-    facts = run_facts.GraphFacts(window=(), code_fingerprint="c", schema_fingerprint="inferred",
-                                 preprocessing_code_fingerprint="p", model_code_fingerprint="m")
-    with pytest.raises(TypeError, match="RunFacts"):
-        pipeline_graph.create_components(config, facts)
-    nodes = pipeline_graph.create_components(config, facts, run_context="{{ later() }}")
+    inputs = vocabulary.GraphInputs(window=(), code_fingerprint="c", schema_fingerprint="inferred",
+                                   preprocessing_code_fingerprint="p", model_code_fingerprint="m")
+    with pytest.raises(TypeError, match="RunManifest"):
+        pipeline_graph.create_components(config, inputs)
+    nodes = pipeline_graph.create_components(config, inputs, run_context="{{ later() }}")
     context = next(n for n in nodes if n.id == "RecordRunContext").exec_properties["context"]
     assert context == "{{ later() }}"
 
 
-def test_computed_facts_record_what_the_run_context_always_held(tmp_path: Path) -> None:
+def test_computed_manifest_records_what_the_run_context_always_held(tmp_path: Path) -> None:
     config = small_config(tmp_path, schema_path=CURATED_SCHEMA)
     window = spans.resolve_spans(config.data_dir, config.spans)
-    facts = run_facts.compute(config)
-    context = facts.context(config)
+    run_manifest = manifest.compute(config)
+    context = run_manifest.run_context(config_record(config))
     files = [f for folder in spans.input_folders(config.data_dir, window)
              for f in input_files.data_files(folder)]
-    assert facts.window == window
+    assert run_manifest.window == window
     assert context["data_files"] == [str(f) for f in files]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
     assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
     assert context["schema_fingerprint"] == fingerprints.schema_fingerprint(config)
-    assert context["packages"] == run_facts.package_versions()
-    assert context["config"] == run_facts.config_record(config)
+    assert context["packages"] == manifest.package_versions()
+    assert context["config"] == config_record(config)
     assert set(context) == {
         "data_dir", "data_span", "data_files", "data_fingerprint", "git_commit", "git_dirty",
         "code_fingerprint", "pipeline_code_fingerprint", "schema_fingerprint", "uv_lock_sha256",

@@ -20,6 +20,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as spec
 from tfx.types.artifact import Artifact
 
+from pipeline import vocabulary
 from pipeline.config import PipelineConfig
 from pipeline.data import validation
 from pipeline.graph import csv_example_gen, data_gate, serving_pusher
@@ -179,7 +180,7 @@ def gate(root: str, found: anomalies_pb2.Anomalies) -> tuple[Artifact, bytes]:
     text = text_format.MessageToString(curated_schema()).encode()
     write(f"{schema.uri}/schema.pbtxt", text)
     statistics = artifact(standard_artifacts.ExampleStatistics, f"{root}/statistics", ("train",))
-    write(f"{statistics.uri}/Split-train/{validation.STATS_FILE}",
+    write(f"{statistics.uri}/Split-train/{vocabulary.STATISTICS_FILE}",
           label_source_statistics().SerializeToString())
     validated = artifact(standard_artifacts.Schema, f"{root}/validated")
     project = json.dumps(PipelineConfig().declaration.to_dict())
@@ -253,7 +254,7 @@ def test_serving_pusher_publishes_a_model_stored_in_ram(ram_examples: str, tmp_p
     assert tree(pushed.uri) == {"saved_model.pb": b"graph", "variables/variables.index": b"index"}
     logs = warmup.read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
     assert len(logs) == warmup.WARMUP_ROWS + 1
-    first = tf.make_ndarray(logs[0].predict_log.request.inputs[warmup.SERVING_INPUT])[0]
+    first = tf.make_ndarray(logs[0].predict_log.request.inputs[vocabulary.SERVING_INPUT])[0]
     assert sorted(tf.train.Example.FromString(first).features.feature) == sorted(CLIENT_FEATURES)
     again = push(inputs, f"{root}/pushed-again", tmp_path)
     assert again.get_string_custom_property("push_decision") == (

@@ -71,14 +71,14 @@ def test_runs_report_status_cache_and_push(fake: FakePipeline) -> None:
 
 
 def test_provenance_of_a_version_reaches_the_input_data(fake: FakePipeline) -> None:
-    facts = provenance.version_provenance(fake.store, "taxi", "1", read_metrics=dict)
-    assert facts.run_id == "run-1"
-    assert (facts.data.input_base, facts.data.input_fingerprint) == ("/data/sample", FINGERPRINT)
-    assert facts.data.span == 0 and facts.data.splits == ["train", "eval"]
-    assert facts.training.train_steps == 60
-    assert facts.training.hyperparameters == HYPERPARAMETERS
-    assert facts.training.code_fingerprint == "abc123"
-    assert facts.validation is None and facts.evaluation is None
+    prov = provenance.version_provenance(fake.store, "taxi", "1", read_metrics=dict)
+    assert prov.run_id == "run-1"
+    assert (prov.data.input_base, prov.data.input_fingerprint) == ("/data/sample", FINGERPRINT)
+    assert prov.data.span == 0 and prov.data.splits == ["train", "eval"]
+    assert prov.training.train_steps == 60
+    assert prov.training.hyperparameters == HYPERPARAMETERS
+    assert prov.training.code_fingerprint == "abc123"
+    assert prov.validation is None and prov.evaluation is None
 
 
 def test_changes_between_versions_name_only_what_changed(fake: FakePipeline) -> None:

@@ -12,7 +12,7 @@ import pytest
 from pipeline.__main__ import main
 from pipeline.config import STATE_DIR, ConfigError
 from pipeline.metadata import records
-from pipeline.mirror import facts, hooks
+from pipeline.mirror import hooks, run_view
 from pipeline.mirror.settings import CONNECT_TIMEOUT_S, MirrorError, check_reachable, mirror_settings
 from tests.support.configs import small_config
 from tests.support.mlmd_fake import FakePipeline
@@ -95,7 +95,7 @@ def test_a_run_stopped_at_the_data_gate_says_so(tmp_path: Path) -> None:
     fake.execute("run-1", "DataGate", state="FAILED", __execution_result__=(
         '{"code": 1, "resultMessage": "train: feature \'payment_type\': Unexpected string values"}'))
     components = records.component_runs(fake.store, "run-1")
-    reason = facts.failure_reason(components)
+    reason = run_view.failure_reason(components)
     assert reason == "stopped at the data gate: train: feature 'payment_type': Unexpected string values"
 
 
@@ -104,7 +104,7 @@ def test_a_run_stopped_at_the_data_gate_says_so(tmp_path: Path) -> None:
     ("slice/company/A&B=1/auc", "slice/company/A_B_1/auc"),
 ])
 def test_metric_names_are_ones_mlflow_accepts(name: str, expected: str) -> None:
-    assert facts.metric_name(name) == expected
+    assert run_view.metric_name(name) == expected
 
 
 def test_a_data_gate_stop_without_a_recorded_message_names_the_anomalies(tmp_path: Path) -> None:
@@ -118,5 +118,5 @@ def test_a_data_gate_stop_without_a_recorded_message_names_the_anomalies(tmp_pat
     fake.execute("run-1", "ExampleValidator", outputs={
         "anomalies": fake.artifact("ExampleAnomalies", str(tmp_path / "anomalies"))})
     fake.execute("run-1", "DataGate", state="FAILED")
-    reason = facts.failure_reason(records.component_runs(fake.store, "run-1"))
+    reason = run_view.failure_reason(records.component_runs(fake.store, "run-1"))
     assert reason == "stopped at the data gate: train: feature 'payment_type': Unexpected string values"

@@ -18,6 +18,7 @@ from tensorflow_transform.tf_metadata import metadata_io
 from tfx import v1 as tfx
 
 from models.common import features, model, preprocessing
+from pipeline import vocabulary
 from pipeline.config.project import Feature, Project, Task, Treatment
 
 # Runs TensorFlow, Transform or Beam: `make test-unit` skips it, `make test` runs it.
@@ -75,7 +76,7 @@ def combined_preprocessing_fn(inputs: dict) -> dict:
     outputs = preprocessing.preprocessing_fn(inputs, {"project": BINARY.to_dict()})
     for project in (BINARY_INT, MULTICLASS, REGRESSION):
         for key, value in preprocessing.label_outputs(inputs, project).items():
-            outputs[f"{project.name}_{key}" if key == features.WEIGHT_KEY else key] = value
+            outputs[f"{project.name}_{key}" if key == vocabulary.WEIGHT_KEY else key] = value
     return outputs
 
 
@@ -111,16 +112,16 @@ def test_binary_label_is_the_positive_class_and_missing_labels_weigh_nothing(tra
     assert column(rows, "churned_xf") == expected
     weights = [1.0] * 20
     weights[3], weights[4] = 0.0, 2.0
-    assert column(rows, features.WEIGHT_KEY) == weights
+    assert column(rows, vocabulary.WEIGHT_KEY) == weights
     assert column(rows, "vip_xf") == [i % 2 if i != 3 else 0 for i in range(20)]  # int label, as strings
-    assert column(rows, f"vip_{features.WEIGHT_KEY}")[3] == 0.0
+    assert column(rows, f"vip_{vocabulary.WEIGHT_KEY}")[3] == 0.0
 
 
 def test_multiclass_label_is_the_class_index_and_unknown_classes_weigh_nothing(transformed) -> None:
     rows, _ = transformed
     expected = [{"a": 0, "b": 1, "c": 2, "z": 0}[SPECIES[c]] for c in CITIES]
     assert column(rows, "species_xf") == expected
-    weights = column(rows, f"species_{features.WEIGHT_KEY}")
+    weights = column(rows, f"species_{vocabulary.WEIGHT_KEY}")
     assert weights == [0.0 if c == "Paris" else 1.0 for c in CITIES]
 
 
@@ -133,9 +134,9 @@ def test_regression_keeps_the_raw_target_and_trains_on_its_z_score(transformed) 
     np.testing.assert_allclose(np.array(column(rows, "price_xf"))[known], prices[known])
     np.testing.assert_allclose(np.array(column(rows, "price_scaled_xf"))[known],
                                (prices[known] - mean) / std, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(column(rows, features.LABEL_MEAN_KEY), mean, rtol=1e-5)
-    np.testing.assert_allclose(column(rows, features.LABEL_STD_KEY), std, rtol=1e-4)
-    assert column(rows, f"price_{features.WEIGHT_KEY}") == [float(k) for k in known]
+    np.testing.assert_allclose(column(rows, vocabulary.LABEL_MEAN_KEY), mean, rtol=1e-5)
+    np.testing.assert_allclose(column(rows, vocabulary.LABEL_STD_KEY), std, rtol=1e-4)
+    assert column(rows, f"price_{vocabulary.WEIGHT_KEY}") == [float(k) for k in known]
 
 
 def test_feature_treatments(transformed) -> None:
@@ -194,7 +195,8 @@ def trained(request, transformed, tmp_path_factory) -> tuple[Project, str, dict]
     rows, transform_dir = transformed
     project = PROJECTS[request.param]
     if project is not BINARY:  # this task's weight under the key run_fn reads
-        rows = [{**row, features.WEIGHT_KEY: row[f"{project.name}_{features.WEIGHT_KEY}"]} for row in rows]
+        weight = vocabulary.WEIGHT_KEY
+        rows = [{**row, weight: row[f"{project.name}_{weight}"]} for row in rows]
     out = tmp_path_factory.mktemp(project.task.value)
     fn_args = tfx.components.FnArgs(
         train_files=["-"], eval_files=["-"], train_steps=40, eval_steps=2,
@@ -208,7 +210,7 @@ def trained(request, transformed, tmp_path_factory) -> tuple[Project, str, dict]
         from tensorflow.python.framework import config
 
         config.disable_op_determinism()
-    log = json.loads((out / "run" / model.TRAINING_LOG).read_text())
+    log = json.loads((out / "run" / vocabulary.TRAINING_LOG_FILE).read_text())
     return project, str(out / "serving"), log
 
 
@@ -259,11 +261,12 @@ def test_both_serving_signatures_agree_with_the_task_outputs(trained) -> None:
     project, serving_dir, _ = trained
     rows = raw_rows()[5:12]  # complete rows: serving_raw has no way to say "missing"
     loaded = tf.saved_model.load(serving_dir)
-    by_example = loaded.signatures[model.SERVING_SIGNATURE](examples=tf.constant(serialized(rows, project)))
+    serve = loaded.signatures[vocabulary.SERVING_SIGNATURE]
+    by_example = serve(examples=tf.constant(serialized(rows, project)))
     raw = {key: tf.constant([np.ravel(row[key])[0] for row in rows], dtype=SPEC[key].dtype)
            for key in project.feature_names}
-    by_tensor = loaded.signatures[model.RAW_SIGNATURE](**raw)
-    assert set(by_example) == set(by_tensor) == set(features.output_names(project))
+    by_tensor = loaded.signatures[vocabulary.RAW_SIGNATURE](**raw)
+    assert set(by_example) == set(by_tensor) == set(vocabulary.task_outputs(project.task))
     for key in by_example:
         if by_example[key].dtype == tf.string:
             assert by_example[key].numpy().tolist() == by_tensor[key].numpy().tolist()
@@ -283,7 +286,7 @@ def test_both_serving_signatures_agree_with_the_task_outputs(trained) -> None:
         assert prediction.shape == (n, 1)
         assert np.all((prediction > 150) & (prediction < 450))  # original units, not z-scores
     examples = tf.constant(serialized(rows, project))
-    assert features.model_input_names(project)[0] in loaded.signatures[model.TRANSFORM_SIGNATURE](
+    assert features.model_input_names(project)[0] in loaded.signatures[vocabulary.TRANSFORM_SIGNATURE](
         examples=examples)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import vocabulary
 from pipeline.__main__ import main
 from pipeline.cli import monitoring as monitoring_cli
 from pipeline.monitoring import skew_drift
@@ -20,9 +21,9 @@ def two_pushes(tmp_path: Path) -> FakePipeline:
     fake = evaluated_and_pushed_runs(tmp_path / "taxi.sqlite", tmp_path)
     for number in (1, 2):
         folder = tmp_path / f"run-{number}"
-        fake.execute(f"run-{number}", skew_drift.STATISTICS_NODE, outputs={
+        fake.execute(f"run-{number}", vocabulary.STATISTICS_GEN, outputs={
             "statistics": fake.artifact("ExampleStatistics", str(folder / "statistics"))})
-        fake.execute(f"run-{number}", skew_drift.VALIDATED_SCHEMA_NODE, outputs={
+        fake.execute(f"run-{number}", vocabulary.DATA_GATE, outputs={
             "validated_schema": fake.artifact("Schema", str(folder / "schema"))})
     return fake
 

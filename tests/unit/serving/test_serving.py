@@ -324,10 +324,10 @@ class _CannedServer(http.server.BaseHTTPRequestHandler):
     get_answer: tuple[int, dict] = (404, {"error": "Servable not found for request: Latest(x)"})
     post_answer: tuple[int, dict] = (400, {"error": "unused"})
 
-    def do_GET(self):  # noqa: N802 - http.server interface
+    def do_GET(self):  # http.server interface
         self._answer(*self.get_answer)
 
-    def do_POST(self):  # noqa: N802 - http.server interface
+    def do_POST(self):  # http.server interface
         self.rfile.read(int(self.headers["Content-Length"]))
         self._answer(*self.post_answer)
 

@@ -11,15 +11,10 @@ from pipeline.config.project import Project
 from pipeline.data import validation
 from pipeline.metadata import artifact_files, provenance, pushes, records, summary
 from pipeline.metadata.connection import Store
+from pipeline.vocabulary import ANOMALIES_KEY, DATA_GATE, MODEL_RUN_KEY, TRAINING_LOG_FILE
 
 # MLMD's execution property where TFX keeps a failed execution's error.
 EXECUTION_RESULT = "__execution_result__"
-
-
-DATA_GATE = "DataGate"
-
-
-TRAINER_LOG = "training_log.json"
 
 
 # MLflow names allow letters, digits and `_-. /:`; anything else in a slice value becomes `_`.
@@ -75,7 +70,7 @@ def failure_reason(components: list[records.ComponentRun]) -> str:
 def _anomalies(components: list[records.ComponentRun]) -> str:
     """What the validators found, in the DataGate's words (TFX keeps no message when a Python
     component raises)."""
-    uris = [a.uri for c in components for a in c.outputs.get("anomalies", [])]
+    uris = [a.uri for c in components for a in c.outputs.get(ANOMALIES_KEY, [])]
     return "; ".join(line for uri in uris for line in validation.artifact_anomaly_lines(uri))
 
 
@@ -97,7 +92,7 @@ def _flat_params(prefix: str, values: Mapping[str, object]) -> dict[str, str]:
 
 
 def _context_params(context: Mapping[str, object]) -> dict[str, str]:
-    """The RunContext's facts (data, git, lock, config) as params; packages stay in the summary."""
+    """The recorded run context (data, git, lock, config) as params; packages stay in the summary."""
     params: dict[str, str] = {}
     for name, value in context.items():
         if name in ("packages", "data_files"):
@@ -109,9 +104,9 @@ def _context_params(context: Mapping[str, object]) -> dict[str, str]:
     return params
 
 
-def _training(facts: provenance.Provenance) -> dict[str, str]:
+def _training(prov: provenance.ModelProvenance) -> dict[str, str]:
     """Hyperparameters and step counts as params."""
-    training = facts.training
+    training = prov.training
     if training is None:
         return {}
     params = _flat_params("hparam.", training.hyperparameters)
@@ -122,8 +117,8 @@ def _training(facts: provenance.Provenance) -> dict[str, str]:
 def training_histories(components: list[records.ComponentRun]) -> dict[str, list[tuple[int, float]]]:
     """`train_loss` per logged step and the final eval loss and metrics, from the Trainer's log
     beside its model run (TensorBoard summaries sit in the same folder)."""
-    runs = [a for c in components for a in c.outputs.get("model_run", [])]
-    logs = (f"{a.uri.rstrip('/')}/{TRAINER_LOG}" for a in runs)
+    runs = [a for c in components for a in c.outputs.get(MODEL_RUN_KEY, [])]
+    logs = (f"{a.uri.rstrip('/')}/{TRAINING_LOG_FILE}" for a in runs)
     found = next((uri for uri in logs if artifact_files.is_file(uri)), None)
     if found is None:
         return {}
@@ -148,7 +143,7 @@ def _metrics(project: Project, recorded: dict | None, slices: dict[str, dict[str
     return metrics
 
 
-def _tags(run_id: str, facts: provenance.Provenance, recorded: dict | None,
+def _tags(run_id: str, prov: provenance.ModelProvenance, recorded: dict | None,
           components: list[records.ComponentRun]) -> dict[str, str]:
     """MLMD ids, blessing and reason, pushed version and baseline."""
     tags = {"mlmd.execution_ids": ",".join(str(c.execution.id) for c in components),
@@ -156,19 +151,19 @@ def _tags(run_id: str, facts: provenance.Provenance, recorded: dict | None,
     if recorded is not None:
         tags["blessed"] = {True: "true", False: "false", None: "not evaluated"}[recorded["blessed"]]
         tags["blessing_reason"] = str(recorded["blessing_reason"])
-    if facts.push is not None:
-        tags["push_decision"] = str(facts.push.decision)
-        if facts.push.pushed:
-            tags["pushed_version"] = str(facts.push.version)
-    if facts.evaluation is not None and facts.evaluation.baseline_model_uri:
-        tags["baseline_model"] = facts.evaluation.baseline_model_uri
-        tags["baseline_versions"] = ",".join(facts.evaluation.baseline_versions) or "none"
+    if prov.push is not None:
+        tags["push_decision"] = str(prov.push.decision)
+        if prov.push.pushed:
+            tags["pushed_version"] = str(prov.push.version)
+    if prov.evaluation is not None and prov.evaluation.baseline_model_uri:
+        tags["baseline_model"] = prov.evaluation.baseline_model_uri
+        tags["baseline_versions"] = ",".join(prov.evaluation.baseline_versions) or "none"
     return tags
 
 
-def _files(facts: provenance.Provenance) -> dict[str, str]:
+def _files(prov: provenance.ModelProvenance) -> dict[str, str]:
     """Folders to copy as artifacts: the schema and the anomalies, by artifact path."""
-    validation = facts.validation
+    validation = prov.validation
     if validation is None:
         return {}
     found = {"schema": validation.schema_uri, "anomalies": validation.anomalies_uri}
@@ -185,15 +180,15 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
     """Everything MLflow shows of one run, read from ML Metadata without TensorFlow (slices
     through `read_slices`, which may import TFMA)."""
     components = records.component_runs(store, run_id)
-    facts = provenance.run_provenance(store, run_id, read_metrics=lambda _uri: {})
-    recorded = summary.recorded_facts(store, run_id)
-    evaluation = facts.evaluation.evaluation_uri if facts.evaluation else None
+    prov = provenance.run_provenance(store, run_id, read_metrics=lambda _uri: {})
+    recorded = summary.recorded_evaluation(store, run_id)
+    evaluation = prov.evaluation.evaluation_uri if prov.evaluation else None
     slices = read_slices(evaluation) if evaluation else {}
     record = records.RunRecord(run_id, min(c.started for c in components),
                                max(c.finished for c in components),
                                {c.node_id: c.state for c in components})
-    params = {"task": project.task.value, **_context_params(pushes.run_context(store, run_id)),
-              **_training(facts)}
+    params = {"task": project.task.value, **_context_params(pushes.recorded_run_context(store, run_id)),
+              **_training(prov)}
     info = {"run_id": run_id, "status": record.status, "states": record.states,
             "recorded": recorded, "cached": record.cached}
     return MirrorRun(
@@ -201,6 +196,6 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
         reason=failure_reason(components),
         start_ms=int(record.started.timestamp() * 1000), end_ms=int(record.finished.timestamp() * 1000),
         params=params, metrics=_metrics(project, recorded, slices),
-        histories=training_histories(components), tags=_tags(run_id, facts, recorded, components),
-        files=_files(facts), summary={**info, "params": params},
+        histories=training_histories(components), tags=_tags(run_id, prov, recorded, components),
+        files=_files(prov), summary={**info, "params": params},
     )

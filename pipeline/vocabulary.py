@@ -1,0 +1,188 @@
+"""The platform's shared names, declared once: every layer, user code, benchmarks and tools import them.
+
+Component ids and output keys (as ML Metadata, Airflow and Kubeflow record them), artifact file
+and split names, serving signature names, the key names preprocessing, the model, the Evaluator
+and serving agree on, and the types that describe a run before it runs (RunManifest). Standard
+library only: importing it loads neither TensorFlow nor any other layer of the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Component ids: node ids in ML Metadata, Airflow task ids and Kubeflow task names. Recorded
+# history and every runner know them; they must not change.
+EXAMPLE_GEN = "CsvExampleGen"
+RECORD_RUN_CONTEXT = "RecordRunContext"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+CURATED_SCHEMA = "ImportCuratedSchema"
+PREVIOUS_STATISTICS_RESOLVER = "previous_span_statistics"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+DATA_GATE = "DataGate"
+ANALYZER_CACHE_RESOLVER = "latest_analyzer_cache_resolver"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+BLESSED_MODEL_RESOLVER = "latest_blessed_model_resolver"
+EVALUATOR = "Evaluator"
+PUSHER = "ServingPusher"
+
+# Output keys of those components (event path keys in ML Metadata).
+EXAMPLES_KEY = "examples"
+RUN_CONTEXT_KEY = "run_context"
+STATISTICS_KEY = "statistics"
+SCHEMA_KEY = "schema"
+ANOMALIES_KEY = "anomalies"
+VALIDATED_SCHEMA_KEY = "validated_schema"
+ANALYZER_CACHE_KEY = "analyzer_cache"
+TRANSFORM_GRAPH_KEY = "transform_graph"
+TRANSFORMED_EXAMPLES_KEY = "transformed_examples"
+MODEL_KEY = "model"
+MODEL_RUN_KEY = "model_run"
+BASELINE_MODEL_KEY = "baseline_model"
+BLESSING_KEY = "blessing"
+EVALUATION_KEY = "evaluation"
+PUSHED_MODEL_KEY = "pushed_model"
+
+# Artifact files and split folders.
+SCHEMA_FILE = "schema.pbtxt"
+STATISTICS_FILE = "FeatureStats.pb"
+ANOMALIES_FILE = "SchemaDiff.pb"
+TRAINING_LOG_FILE = "training_log.json"
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+SPLIT_PREFIX = "Split-"
+# The artifact property TFX keeps an Examples (or statistics, anomalies) artifact's span in.
+SPAN_PROPERTY = "span"
+
+# Serving signatures of an exported model, and their input (serialized tf.Examples).
+SERVING_SIGNATURE = "serving_default"
+RAW_SIGNATURE = "serving_raw"
+TRANSFORM_SIGNATURE = "transform_features"
+SERVING_INPUT = "examples"
+
+# Transform outputs the platform reads too: the label, the weight and (regression) the target's scale.
+TRANSFORMED_SUFFIX = "_xf"
+WEIGHT_KEY = "example_weight_xf"
+LABEL_MEAN_KEY = "label_mean_xf"
+LABEL_STD_KEY = "label_std_xf"
+
+# Outputs of the serving signatures, by task. The Evaluator's ModelSpec.prediction_key is
+# prediction_key(task): multiclass signatures return both probabilities and class names.
+PROBABILITIES_OUTPUT = "probabilities"   # binary [batch, 1] positive class; multiclass [batch, n]
+CLASSES_OUTPUT = "classes"               # multiclass [batch] name of the most likely class
+PREDICTION_OUTPUT = "prediction"         # regression [batch, 1] in the target's original units
+TASK_OUTPUTS = {
+    "binary": (PROBABILITIES_OUTPUT,),
+    "multiclass": (PROBABILITIES_OUTPUT, CLASSES_OUTPUT),
+    "regression": (PREDICTION_OUTPUT,),
+}
+
+
+def split_folder(split: str) -> str:
+    """The folder of one split inside an examples, statistics or anomalies artifact."""
+    return f"{SPLIT_PREFIX}{split}"
+
+
+def transformed_name(key: str) -> str:
+    """Name of a feature after Transform, kept distinct so raw and transformed never collide."""
+    return f"{key}{TRANSFORMED_SUFFIX}"
+
+
+def label_key(label: str) -> str:
+    """The label the Evaluator reads (binary 0/1, class index, or the target in original units)."""
+    return transformed_name(label)
+
+
+def task_outputs(task: str) -> tuple[str, ...]:
+    """Every prediction output of the serving signatures, for a task ('binary', ... or its Task)."""
+    return TASK_OUTPUTS[task]
+
+
+def prediction_key(task: str) -> str:
+    """The signature output the Evaluator scores (ModelSpec.prediction_key)."""
+    return task_outputs(task)[0]
+
+
+@dataclass(frozen=True)
+class GraphInputs:
+    """What the graph's wiring reads: the span window it pins ExampleGens to, and the
+    fingerprints it passes as parameters so that TFX's cache sees edits to user code and schema.
+
+    `code_fingerprint` covers all user code and declarations (lineage, reproduce, up to date);
+    Transform's and the Trainer's cache keys are only the import closures of the code each runs
+    (`preprocessing_code_fingerprint`, `model_code_fingerprint`), so an edit re-runs only its reader.
+    """
+
+    window: tuple[int, ...]
+    code_fingerprint: str
+    schema_fingerprint: str
+    preprocessing_code_fingerprint: str
+    model_code_fingerprint: str
+
+
+def window_text(window: tuple[int, ...]) -> str:
+    """A resolved window as a `spans` value that selects exactly it again ('3', '2-4')."""
+    return str(window[0]) if len(window) == 1 else f"{window[0]}-{window[-1]}"
+
+
+@dataclass(frozen=True)
+class RunManifest(GraphInputs):
+    """Everything a run reads, computed once per run before it runs (pipeline.run.manifest);
+    `run_context` is what RecordRunContext records."""
+
+    data_dir: str
+    data_files: tuple[str, ...]
+    data_fingerprint: str
+    git_commit: str
+    git_dirty: bool
+    pipeline_code_fingerprint: str
+    uv_lock_sha256: str
+    packages: tuple[tuple[str, str], ...]
+
+    def data_record(self) -> dict[str, object]:
+        """The spans a run reads and a fingerprint of all their files' bytes.
+
+        One span (or a plain folder) records exactly what it always did; a window of several
+        spans records `data_span` as the range that selects it again ('2-4') and `data_spans`
+        as the list.
+        """
+        window = self.window
+        record: dict[str, object] = {
+            "data_dir": self.data_dir,
+            "data_span": window_text(window) if window else "none",
+            "data_files": list(self.data_files),
+            "data_fingerprint": self.data_fingerprint,
+        }
+        if len(window) == 1:
+            record["data_span"] = window[0]
+        elif window:
+            record["data_spans"] = list(window)
+        return record
+
+    def run_context(self, config_record: Mapping[str, object]) -> dict[str, object]:
+        """Everything that identifies the run's inputs, for MLMD and `reproduce`; `config_record`
+        is the run's config as pipeline.config.record.config_record gives it."""
+        return {
+            **self.data_record(),
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "code_fingerprint": self.code_fingerprint,
+            # The orchestration code too: an uncommitted edit to it leaves git_commit unchanged.
+            "pipeline_code_fingerprint": self.pipeline_code_fingerprint,
+            "schema_fingerprint": self.schema_fingerprint,
+            "uv_lock_sha256": self.uv_lock_sha256,
+            "packages": dict(self.packages),
+            "config": dict(config_record),
+        }
+
+    def run_context_json(self, config_record: Mapping[str, object]) -> str:
+        """The run context as the text RecordRunContext stores."""
+        return run_context_json(self.run_context(config_record))
+
+
+def run_context_json(context: Mapping[str, object]) -> str:
+    """Stable JSON text of a run context."""
+    return json.dumps(context, sort_keys=True)
