@@ -21,7 +21,6 @@ from pipeline.cli import (
     serving,
 )
 
-Subcommands = "argparse._SubParsersAction[argparse.ArgumentParser]"
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     init.add_commands,
     run.add_commands,

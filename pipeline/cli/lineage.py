@@ -44,7 +44,7 @@ def _versions(args: argparse.Namespace) -> int:
     on_disk_only = [] if is_uri(config.serving_dir) else layout.unrecorded_versions(
         layout.model_base_path(Path(config.serving_dir), config.model_name),
         {record.version for record in recorded})
-    print(pushes.format_versions(recorded, on_disk_only))
+    print(format_versions(recorded, on_disk_only))
     return 0
 
 
@@ -332,3 +332,29 @@ def _run_fields(
              if not k.startswith(("run_id", "push.at")) and not k.endswith("_diff")}
     fields.update({f"state.{node}": state for node, state in run.states.items()})
     return fields
+
+
+# What `versions` shows of the run that pushed each version.
+VERSION_FIELDS = ("data_span", "data_fingerprint", "git_commit", "git_dirty", "code_fingerprint",
+                  "uv_lock_sha256", "packages")
+
+
+def format_versions(versions: list[pushes.VersionRecord], on_disk_only: list[int] | None = None) -> str:
+    """A block per version: where it is served and what it was made from; versions found on
+    disk only are listed too, marked `not in metadata`."""
+    if not versions and not on_disk_only:
+        return "no pushed versions"
+    blocks = []
+    for record in versions:
+        lines = [f"version {record.version}  run {record.run_id}",
+                 f"  served at        {record.destination}"]
+        for name in VERSION_FIELDS:
+            value = record.context.get(name, "not recorded")
+            if name == "packages" and isinstance(value, str) and value.startswith("{"):
+                value = ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
+            lines.append(f"  {name:17}{value}")
+        blocks.append("\n".join(lines))
+    for version in on_disk_only or []:
+        blocks.append(f"version {version}  not in metadata (on disk only: which run made it is "
+                      "unknown; restore the store to know)")
+    return "\n\n".join(blocks)

@@ -6,12 +6,16 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path, store_config
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
 from pipeline.vocabulary import SCHEMA_FILE
+
+if TYPE_CHECKING:
+    from pipeline.run import reproduce
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
 BLOCKING_CHECKS = ("code_fingerprint", "data_fingerprint")
@@ -61,7 +65,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     config = reproduce.scratch_config(context, scratch)
     environment = reproduce.environment_checks(context, config)
     print(f"run {run_id}: span {context.get('data_span')}, commit {context.get('git_commit')}")
-    print(reproduce.format_checks(environment))
+    print(format_checks(environment))
     blocking = [c for c in environment if not c.ok and c.name in BLOCKING_CHECKS]
     if any(c.name == "code_fingerprint" for c in blocking) and not args.allow_code_change:
         print("MISMATCH: models/ changed since the run; refusing (--allow-code-change to force)")
@@ -80,7 +84,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         recorded, reproduce.run_outputs(new_store, result.summary.run_id),
         config.declaration.reproducibility,
     )
-    print(reproduce.format_compared(outputs))
+    print(format_compared(outputs))
     message, code = reproduce.verdict(environment, outputs, INFORMATIONAL_CHECKS)
     print(message)
     return code
@@ -114,3 +118,35 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     again.add_argument("--allow-code-change", action="store_true",
                        help="re-run even if models/ changed since the recorded run")
     again.set_defaults(handler=_reproduce)
+
+
+def format_checks(checks: list[reproduce.Check]) -> str:
+    """One line per environment check: MATCH or DIFFERS, with both values when they differ."""
+    lines = []
+    for check in checks:
+        if check.ok:
+            lines.append(f"  MATCH    {check.name}")
+        else:
+            lines.append(f"  DIFFERS  {check.name}: recorded {check.recorded[:120]}"
+                         f" | now {check.reproduced[:120]}")
+    return "\n".join(lines)
+
+
+def format_compared(results: list[reproduce.Compared]) -> str:
+    """One line per output: EXACT, WITHIN (its bound) or DIFFERS, the largest difference found
+    and the bound it was held to."""
+    return "\n".join(_compared_line(result) for result in results)
+
+
+def _compared_line(result: reproduce.Compared) -> str:
+    bound = f"bound {result.bound.describe()}"
+    values = (f"; recorded {result.recorded[:60]}, now {result.reproduced[:60]}"
+              if result.recorded and result.recorded != result.reproduced else "")
+    if result.problem:
+        return f"  DIFFERS  {result.name}: {result.problem} ({bound}){values}"
+    where = f" ({result.where})" if result.where and result.largest else ""
+    largest = f"largest difference {result.largest:.2g}{where}"
+    if not result.ok:
+        return (f"  DIFFERS  {result.name}: {largest}, {result.outside} value(s) outside "
+                f"{bound}{values}")
+    return f"  {'EXACT ' if result.exact else 'WITHIN'}   {result.name}: {largest}, {bound}{values}"

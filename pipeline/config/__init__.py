@@ -34,7 +34,6 @@ from pipeline.config.sources import (
     config_from_args,
     config_from_values,
     env_values,
-    parse_run_args,
     store_config,
     threshold_pair,
 )
@@ -73,5 +72,4 @@ __all__ = [
     "config_from_args",
     "STORE_FIELDS",
     "store_config",
-    "parse_run_args",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +237,3 @@ def store_config(
     merged.update({k: v for k, v in flags.items() if k in fields and v is not None})
     return config_from_values(merged)
 
-
-def parse_run_args(argv: Sequence[str], environ: Mapping[str, str]) -> PipelineConfig:
-    """Parse `run` flags into a validated config (used by tests and the CLI)."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline run")
-    add_run_arguments(parser)
-    return config_from_args(parser.parse_args(argv), environ)

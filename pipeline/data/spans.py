@@ -46,9 +46,6 @@ def span_dir(data_dir: Path, span: int) -> Path:
     return data_dir / f"{SPAN_PREFIX}{span}"
 
 
-def span_files(data_dir: Path, span: int) -> list[Path]:
-    """The CSV files ExampleGen reads for a span, sorted (PreflightError if any is unreadable)."""
-    return input_files.data_files(span_dir(data_dir, span))
 
 
 def resolve_spans(data_dir: Path, selection: SpanSelection) -> tuple[int, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ml_metadata.proto import metadata_store_pb2
@@ -100,10 +99,6 @@ def previous_version(
     return versions[index - 1] if index > 0 else None
 
 
-SHOWN = ("data_span", "data_fingerprint", "git_commit", "git_dirty", "code_fingerprint",
-         "uv_lock_sha256", "packages")
-
-
 @dataclass(frozen=True)
 class VersionRecord:
     """One pushed version and the run context of the run that pushed it."""
@@ -144,24 +139,3 @@ def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
             context=recorded_run_context(store, run_id) if run_id != "unknown" else {},
         ))
     return versions
-
-
-def format_versions(records: list[VersionRecord], on_disk_only: list[int] | None = None) -> str:
-    """A block per version: where it is served and what it was made from; versions found on
-    disk only are listed too, marked `not in metadata`."""
-    if not records and not on_disk_only:
-        return "no pushed versions"
-    blocks = []
-    for record in records:
-        lines = [f"version {record.version}  run {record.run_id}",
-                 f"  served at        {record.destination}"]
-        for name in SHOWN:
-            value = record.context.get(name, "not recorded")
-            if name == "packages" and isinstance(value, str) and value.startswith("{"):
-                value = ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
-            lines.append(f"  {name:17}{value}")
-        blocks.append("\n".join(lines))
-    for version in on_disk_only or []:
-        blocks.append(f"version {version}  not in metadata (on disk only: which run made it is "
-                      "unknown; restore the store to know)")
-    return "\n\n".join(blocks)

@@ -266,38 +266,6 @@ def own_metrics(metrics: object) -> dict[str, float]:
             if not k.endswith(DIFF_SUFFIX)}
 
 
-def format_checks(checks: list[Check]) -> str:
-    """One line per environment check: MATCH or DIFFERS, with both values when they differ."""
-    lines = []
-    for check in checks:
-        if check.ok:
-            lines.append(f"  MATCH    {check.name}")
-        else:
-            lines.append(f"  DIFFERS  {check.name}: recorded {check.recorded[:120]}"
-                         f" | now {check.reproduced[:120]}")
-    return "\n".join(lines)
-
-
-def format_compared(results: list[Compared]) -> str:
-    """One line per output: EXACT, WITHIN (its bound) or DIFFERS, the largest difference found
-    and the bound it was held to."""
-    return "\n".join(_compared_line(result) for result in results)
-
-
-def _compared_line(result: Compared) -> str:
-    bound = f"bound {result.bound.describe()}"
-    values = (f"; recorded {result.recorded[:60]}, now {result.reproduced[:60]}"
-              if result.recorded and result.recorded != result.reproduced else "")
-    if result.problem:
-        return f"  DIFFERS  {result.name}: {result.problem} ({bound}){values}"
-    where = f" ({result.where})" if result.where and result.largest else ""
-    largest = f"largest difference {result.largest:.2g}{where}"
-    if not result.ok:
-        return (f"  DIFFERS  {result.name}: {largest}, {result.outside} value(s) outside "
-                f"{bound}{values}")
-    return f"  {'EXACT ' if result.exact else 'WITHIN'}   {result.name}: {largest}, {bound}{values}"
-
-
 def verdict(environment: list[Check], outputs: list[Compared],
             informational: tuple[str, ...]) -> tuple[str, int]:
     """Exactly one of 'REPRODUCED exactly', 'REPRODUCED within tolerance' or 'MISMATCH: <what

@@ -9,10 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import PipelineConfig, is_uri, local_folder
-from pipeline.config.record import config_record
-from pipeline.data import spans
 from pipeline.metadata import connection, records
-from pipeline.run import manifest
 from pipeline.serving import layout
 from pipeline.vocabulary import PUSHED_MODEL_KEY, PUSHER, RECORD_RUN_CONTEXT
 
@@ -32,11 +29,6 @@ class Verdict:
         return self.run_id is not None
 
 
-def current_context(config: PipelineConfig) -> str:
-    """The run context this config would record, as the text RecordRunContext stores (with the
-    Beam mode an `auto` config resolves to, as the runners record it)."""
-    config = spans.with_beam_mode_for_input(config)
-    return manifest.compute(config).run_context_json(config_record(config))
 
 
 def check(store: connection.Store, config: PipelineConfig, context_text: str) -> Verdict:

@@ -81,10 +81,3 @@ def write_warmup(extra_dir: Path, logs: list[prediction_log_pb2.PredictionLog]) 
             writer.write(log.SerializeToString())
     return path
 
-
-def read_warmup(path: Path) -> list[prediction_log_pb2.PredictionLog]:
-    """Parse a warmup file back into PredictionLogs."""
-    return [
-        prediction_log_pb2.PredictionLog.FromString(record.numpy())
-        for record in tf.data.TFRecordDataset([str(path)])
-    ]

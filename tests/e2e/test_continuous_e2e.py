@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
-from pipeline.data import fingerprints, ingest, spans
+from pipeline.data import fingerprints, ingest
 from pipeline.metadata import records
 from pipeline.serving import layout
-from tests.support.configs import small_config
+from tests.support.configs import small_config, span_files
 from tests.support.run_records import runs_by_node, store_of
 from tests.support.taxi_spans import SOURCE, SPAN_ROWS, generated_csv
 from tools import span_demo
@@ -57,7 +57,7 @@ def test_a_new_span_produces_a_new_model_version_linked_to_it(two_spans) -> None
     context = run_context_of(config, second.summary.run_id)
     assert context["data_span"] == "2" and context["examples_span"] == "2"
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(
-        spans.span_files(config.data_dir, 2))
+        span_files(config.data_dir, 2))
     assert '"tfx": "1.16.0"' in context["packages"]
     assert len(context["uv_lock_sha256"]) == 64 and len(context["code_fingerprint"]) == 64
     validator = runs_by_node(config, second.summary.run_id)["ExampleValidator"]
@@ -88,7 +88,7 @@ def test_reproduce_matches_metrics_and_fingerprints(two_spans, tmp_path: Path) -
 
 def test_reproduce_reports_a_mismatch_when_the_data_file_changed(two_spans, tmp_path) -> None:
     config, _, second = two_spans
-    data_file = spans.span_files(config.data_dir, 2)[0]
+    data_file = span_files(config.data_dir, 2)[0]
     original = data_file.read_bytes()
     try:
         data_file.write_bytes(original.replace(b",Cash,", b",Credit Card,", 5))
@@ -146,6 +146,7 @@ def test_a_drifted_span_stops_the_run_before_training(two_spans) -> None:
 
 
 def test_versions_lists_each_served_version_with_its_span_and_code(two_spans) -> None:
+    from pipeline.cli.lineage import format_versions
     from pipeline.metadata import pushes
 
     config, first, second = two_spans
@@ -153,5 +154,5 @@ def test_versions_lists_each_served_version_with_its_span_and_code(two_spans) ->
     assert [(r.version, r.run_id) for r in records[:2]] == [
         ("1", first.summary.run_id), ("2", second.summary.run_id)]
     assert [r.context["data_span"] for r in records[:2]] == ["1", "2"]
-    text = pushes.format_versions(records)
+    text = format_versions(records)
     assert "tfx 1.16.0" in text and records[1].context["code_fingerprint"] in text

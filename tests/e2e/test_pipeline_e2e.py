@@ -23,7 +23,7 @@ from pipeline.metadata import records
 from pipeline.run import manifest
 from pipeline.serving import layout
 from pipeline.vocabulary import RAW_SIGNATURE, SERVING_SIGNATURE
-from tests.support.configs import BUNDLED_PROJECTS, small_config
+from tests.support.configs import BUNDLED_PROJECTS, current_context, small_config
 from tests.support.faults import data_lines, first_feature, set_column, write_bad_copy, write_lines
 from tests.support.mlflow_store import empty_store
 from tests.support.run_records import runs_by_node, store_of
@@ -218,10 +218,10 @@ def test_a_changed_input_or_a_lost_output_means_a_real_rerun(rerun, tmp_path: Pa
     config, _ = rerun
     store = store_of(config)
     changed = config.replace(min_auc=config.min_auc / 2)
-    verdict = up_to_date.check(store, changed, up_to_date.current_context(changed))
+    verdict = up_to_date.check(store, changed, current_context(changed))
     assert not verdict.unchanged and verdict.reason.endswith(": config.min_auc")
     elsewhere = config.replace(serving_dir=tmp_path / "empty")
-    verdict = up_to_date.check(store, elsewhere, up_to_date.current_context(elsewhere))
+    verdict = up_to_date.check(store, elsewhere, current_context(elsewhere))
     assert not verdict.unchanged and "config.serving_dir" in verdict.reason
     assert up_to_date.unserved_model(
         runs_by_node(config, rerun[1].summary.run_id)["ServingPusher"], tmp_path / "empty"

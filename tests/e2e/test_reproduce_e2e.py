@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli.run import format_compared
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.metadata import connection
 from pipeline.run import reproduce
@@ -72,4 +73,4 @@ def test_a_different_seed_is_a_mismatch_naming_the_metrics(recorded, tmp_path) -
     message, code = reproduce.verdict([], results, ())
     assert code == 1 and message.startswith("MISMATCH: ") and "metric auc" in message, message
     assert "examples" not in message
-    assert "DIFFERS  metric auc: largest difference" in reproduce.format_compared(results)
+    assert "DIFFERS  metric auc: largest difference" in format_compared(results)

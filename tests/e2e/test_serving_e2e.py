@@ -26,6 +26,7 @@ from pipeline.__main__ import main
 from pipeline.metadata import records
 from pipeline.serving import client, layout, server_config, warmup
 from tests.support.configs import SAMPLE_DATA
+from tests.support.serving_protos import read_warmup
 from tools import taxi as features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.taxi]
@@ -79,7 +80,7 @@ def _probabilities(model, signature: str, inputs: dict[str, tf.Tensor]) -> np.nd
 
 
 def test_warmup_requests_replay_through_the_saved_model(version_dir, model, shared_config):
-    logs = warmup.read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
+    logs = read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
     assert len(logs) == warmup.WARMUP_ROWS + 1
     started = time.perf_counter()
     for log in logs:
@@ -100,7 +101,7 @@ def test_warmup_requests_replay_through_the_saved_model(version_dir, model, shar
 def test_warmup_rows_are_the_first_eval_rows_without_label_sources(version_dir, shared_run):
     from tensorflow.core.example import example_pb2
 
-    logs = warmup.read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
+    logs = read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
     sent = [example_pb2.Example.FromString(s)
             for s in logs[-1].predict_log.request.inputs["examples"].string_val]
     (examples,) = shared_run.summary.component("CsvExampleGen").outputs["examples"]

@@ -13,11 +13,11 @@ import pytest
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig, parse_spans
-from pipeline.data import fingerprints, spans
+from pipeline.data import fingerprints
 from pipeline.metadata import records
 from pipeline.run import reproduce
 from pipeline.serving import layout
-from tests.support.configs import small_config
+from tests.support.configs import small_config, span_files
 from tests.support.run_records import runs_by_node, store_of
 from tools import span_demo
 from tools import taxi as features
@@ -129,7 +129,7 @@ def test_the_run_context_and_lineage_name_every_span(window_runs: WindowRuns, ca
 
     config = window_runs.ranged
     context = pushes.recorded_run_context(store_of(config), window_runs.first_run)
-    files = [f for span in (1, 2, 3) for f in spans.span_files(config.data_dir, span)]
+    files = [f for span in (1, 2, 3) for f in span_files(config.data_dir, span)]
     assert context["data_span"] == "1-3" and json.loads(context["data_spans"]) == [1, 2, 3]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
     recorded = reproduce.recorded_context(store_of(config), window_runs.second_run)

@@ -17,11 +17,11 @@ from tfx.proto.pusher_pb2 import PushDestination
 from tfx.proto.range_config_pb2 import RangeConfig
 
 from pipeline.__main__ import main
-from pipeline.config import PROJECT_ROOT, ConfigError, PipelineConfig, parse_run_args
+from pipeline.config import PROJECT_ROOT, ConfigError, PipelineConfig
 from pipeline.graph.pipeline_graph import create_pipeline
 from pipeline.run import manifest
 from pipeline.run.kubeflow_runner import IMAGE_PROJECT_ROOT, compile_pipeline
-from tests.support.configs import SAMPLE_DATA, small_config
+from tests.support.configs import SAMPLE_DATA, parse_run_args, small_config
 
 IMAGE = "europe-docker.pkg.dev/demo/ml/tfx-pipeline:1"
 SERVING_URI = "gs://demo-bucket/serving_model"

@@ -8,6 +8,8 @@ names, field names, numbers and types, so a text file that parses here parses in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
 
 _FIELD = descriptor_pb2.FieldDescriptorProto
@@ -68,3 +70,12 @@ def message_class(full_name: str):
     return message_factory.MessageFactory(pool).GetPrototype(
         pool.FindMessageTypeByName(full_name)
     )
+
+
+def read_warmup(path: Path) -> list:
+    """A warmup file's PredictionLogs, parsed back."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset([str(path)])]

@@ -14,12 +14,12 @@ from absl import logging as absl_logging
 from tfx.proto.orchestration import executable_spec_pb2, local_deployment_config_pb2
 
 from pipeline.__main__ import main
-from pipeline.config import ConfigError, config_from_values, parse_run_args
+from pipeline.config import ConfigError, config_from_values
 from pipeline.config.record import config_from_record, config_record
 from pipeline.config.secrets import MASK, Secret, mask_beam_args, without_credentials
 from pipeline.logs import masked_log_records, private_file, verbose_output_to
 from pipeline.metadata.connection import metadata_connection
-from tests.support.configs import SAMPLE_DATA
+from tests.support.configs import SAMPLE_DATA, parse_run_args
 from tests.support.secrets import HOSTILE_PASSWORDS, core, leaks, leaks_in_files
 
 SERVER = ["--data", str(SAMPLE_DATA), "--schema", "infer", "--metadata-backend", "mysql",

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT
-from pipeline.run import up_to_date
-from tests.support.configs import small_config
+from tests.support.configs import current_context, small_config
 from tests.support.mlmd_fake import evaluated_and_pushed_runs
 
 # Each case starts a fresh interpreter: `make test-unit` skips it, `make test` runs it.
@@ -47,7 +46,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A config's folders with two evaluated, pushed runs whose context is the config's own."""
     root = tmp_path_factory.mktemp("light")
     config = small_config(root)
-    evaluated_and_pushed_runs(config.metadata_path, root, up_to_date.current_context(config))
+    evaluated_and_pushed_runs(config.metadata_path, root, current_context(config))
     return root
 
 

@@ -10,8 +10,8 @@ from pipeline.config import (
     ConfigError,
     PipelineConfig,
     config_from_values,
-    parse_run_args,
 )
+from tests.support.configs import parse_run_args
 
 SAMPLE = str(PROJECT_ROOT / "data" / "sample")
 

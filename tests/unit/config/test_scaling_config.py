@@ -11,10 +11,9 @@ from pipeline.config import (
     ConfigError,
     MetadataBackend,
     config_from_values,
-    parse_run_args,
 )
 from pipeline.metadata.connection import metadata_connection
-from tests.support.configs import SAMPLE_DATA
+from tests.support.configs import SAMPLE_DATA, parse_run_args
 
 DATAFLOW_ARGS = "--project=demo --region=europe-west1 --temp_location=gs://demo-bucket/tmp"
 # Independent of the curated schema and the bundled data set, so only the scaling fields vary.

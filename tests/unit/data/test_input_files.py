@@ -15,7 +15,7 @@ from pipeline.config import PipelineConfig
 from pipeline.data import fingerprints, input_files, spans
 from pipeline.data.preflight import PreflightError, check_data_dir
 from pipeline.run import manifest
-from tests.support.configs import small_config
+from tests.support.configs import small_config, span_files
 from tests.support.faults import sample_lines, write_lines
 
 SCHEMA = PipelineConfig().schema_path
@@ -141,11 +141,11 @@ def test_a_folder_of_ignored_names_has_no_input_files_and_says_what_it_ignored(
 def test_span_folders_follow_the_same_rule(tmp_path: Path) -> None:
     span = _data(tmp_path / "data" / "span-1")
     (span / "notes.txt").write_text("x")
-    assert spans.span_files(tmp_path / "data", 1) == [span / "data.csv"]
+    assert span_files(tmp_path / "data", 1) == [span / "data.csv"]
     assert spans.SPAN_PATTERN.endswith("/" + input_files.DATA_FILE_PATTERN)
     os.mkfifo(span / "pipe.csv")
     with pytest.raises(PreflightError, match="pipe.csv: is a FIFO"):
-        spans.span_files(tmp_path / "data", 1)
+        span_files(tmp_path / "data", 1)
     assert spans.input_bytes(tmp_path / "data", PipelineConfig().spans) == \
         (span / "data.csv").stat().st_size
 

@@ -23,7 +23,7 @@ from pipeline.config.record import config_from_record, config_record
 from pipeline.data import fingerprints, ingest, spans
 from pipeline.run import manifest
 from pipeline.vocabulary import window_text
-from tests.support.configs import SAMPLE_DATA
+from tests.support.configs import SAMPLE_DATA, span_files
 from tools import span_demo
 from tools import taxi as features
 
@@ -184,7 +184,7 @@ def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None
     config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root")
     context = manifest.compute_run_context(config, (2,))
     assert context["data_span"] == 2 and "data_spans" not in context
-    assert context["data_fingerprint"] == fingerprints.data_fingerprint(spans.span_files(data, 2))
+    assert context["data_fingerprint"] == fingerprints.data_fingerprint(span_files(data, 2))
     assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
     assert len(context["uv_lock_sha256"]) == 64
     assert context["packages"]["tfx"] == "1.16.0"
@@ -196,7 +196,7 @@ def test_run_context_of_a_window_records_every_span_and_all_files(tmp_path: Path
     config = PipelineConfig(data_dir=data, pipeline_root=tmp_path / "root",
                             spans=parse_spans("last-2"))
     context = manifest.compute_run_context(config, (2, 3))
-    files = spans.span_files(data, 2) + spans.span_files(data, 3)
+    files = span_files(data, 2) + span_files(data, 3)
     assert context["data_span"] == "2-3" and context["data_spans"] == [2, 3]
     assert context["data_files"] == [str(f) for f in files]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)

@@ -34,6 +34,7 @@ from pipeline.serving import layout, warmup
 from tests.support.configs import SAMPLE_DATA
 from tests.support.mlmd_fake import FakePipeline, served_from
 from tests.support.ram_filesystem import fresh_root, tree  # also gives Beam ram://
+from tests.support.serving_protos import read_warmup
 
 # Runs TensorFlow and Beam: `make test-unit` skips it, `make test` runs it.
 pytestmark = pytest.mark.slow
@@ -252,7 +253,7 @@ def test_serving_pusher_publishes_a_model_stored_in_ram(ram_examples: str, tmp_p
     fingerprint = pushed.get_string_custom_property("model_fingerprint")
     assert fingerprint == layout.model_fingerprint(version_dir)
     assert tree(pushed.uri) == {"saved_model.pb": b"graph", "variables/variables.index": b"index"}
-    logs = warmup.read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
+    logs = read_warmup(version_dir / layout.ASSETS_EXTRA / warmup.WARMUP_FILE)
     assert len(logs) == warmup.WARMUP_ROWS + 1
     first = tf.make_ndarray(logs[0].predict_log.request.inputs[vocabulary.SERVING_INPUT])[0]
     assert sorted(tf.train.Example.FromString(first).features.feature) == sorted(CLIENT_FEATURES)

@@ -10,7 +10,6 @@ from pipeline.run.reproduce import (
     Compared,
     compare_metrics,
     compare_rows,
-    format_compared,
     verdict,
 )
 
@@ -67,21 +66,6 @@ def test_a_metric_missing_on_one_side_or_nothing_recorded_is_a_problem() -> None
     assert compare_metrics({}, {"auc": 0.9}, bound)[0].problem == "none recorded"
     nan = compare_metrics({"precision": math.nan}, {"precision": math.nan}, bound)[0]
     assert nan.exact
-
-
-def test_report_lines_give_the_largest_difference_and_the_bound() -> None:
-    exact = Compared("CsvExampleGen.examples", Tolerance())
-    within = Compared("metric auc", Tolerance(1e-4, 1e-4), recorded="0.9539718", reproduced="0.9539752")
-    within.add(0.9539718, 0.9539752, "auc")
-    beyond = Compared("metric calibration", Tolerance(1e-4, 1e-4))
-    beyond.add(1.0, 1.1, "calibration")
-    lines = format_compared([exact, within, beyond]).splitlines()
-    assert lines[0] == "  EXACT    CsvExampleGen.examples: largest difference 0, bound exact"
-    assert lines[1].startswith("  WITHIN   metric auc: largest difference 3.4e-06 (auc), "
-                               "bound 0.0001 abs + 0.0001 rel")
-    assert "recorded 0.9539718, now 0.9539752" in lines[1]
-    assert lines[2].startswith("  DIFFERS  metric calibration: largest difference 0.1")
-    assert "1 value(s) outside bound 0.0001 abs + 0.0001 rel" in lines[2]
 
 
 def test_the_verdict_is_one_of_three_with_its_exit_code() -> None:
