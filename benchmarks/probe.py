@@ -64,7 +64,7 @@ def labels_and_weights(model_dir: str, records: list[bytes]):
     from pipeline.vocabulary import TRANSFORM_SIGNATURE, WEIGHT_KEY, label_key
 
     signature = tf.saved_model.load(model_dir).signatures[TRANSFORM_SIGNATURE]
-    key = label_key(PipelineConfig().declaration)
+    key = label_key(PipelineConfig().declaration.label)
     batches = [signature(examples=tf.constant(records[start:start + PREDICT_BATCH]))
                for start in range(0, len(records), PREDICT_BATCH)]
     label = np.concatenate([batch[key].numpy().reshape(-1) for batch in batches])

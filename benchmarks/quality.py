@@ -103,7 +103,7 @@ def label_and_weight(project: Project, frame: pd.DataFrame) -> tuple[np.ndarray,
     """The label as the model sees it (binary 0/1, class index, float) and each row's weight; a
     derived label and its weight are the columns the run's Transform graph added (`transformed`)."""
     if derived_label(project):
-        return frame[label_key(project)].to_numpy(), frame[WEIGHT_KEY].to_numpy(np.float64)
+        return frame[label_key(project.label)].to_numpy(), frame[WEIGHT_KEY].to_numpy(np.float64)
     raw = frame[project.label]
     if project.task is Task.REGRESSION:
         values = pd.to_numeric(raw, errors="coerce").to_numpy(np.float64)
@@ -354,7 +354,7 @@ def transformed(model_dir: str, files: Sequence[str], project: Project) -> pd.Da
 
 
     signature = tf.saved_model.load(model_dir).signatures[TRANSFORM_SIGNATURE]
-    keys, parts = (label_key(project), WEIGHT_KEY), []
+    keys, parts = (label_key(project.label), WEIGHT_KEY), []
     for batch in tf.data.TFRecordDataset(list(files), compression_type="GZIP").batch(BATCH_RECORDS):
         outputs = signature(examples=batch)
         parts.append(pd.DataFrame({key: outputs[key].numpy().reshape(-1) for key in keys}))

@@ -22,7 +22,7 @@ VOCAB_FEATURE_KEYS = _treated(Treatment.VOCABULARY)
 CATEGORICAL_FEATURE_MAX_VALUES = {
     f.name: f.max_value for f in PROJECT.features if f.treatment is Treatment.CATEGORICAL}
 SLICE_FEATURE_KEYS = PROJECT.slices
-LABEL_KEY = label_key(PROJECT)
+LABEL_KEY = label_key(PROJECT.label)
 # The columns the big-tipper label is computed from, in the declaration's order (label_columns).
 TIPS_KEY, FARE_KEY = PROJECT.label_columns
 

@@ -9,7 +9,6 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.config.project import (
-    SCHEMA_FILE,
     Project,
     ProjectError,
     Reproducibility,
@@ -21,6 +20,7 @@ from pipeline.config.project import (
     parse_declaration,
     project_names,
 )
+from pipeline.vocabulary import SCHEMA_FILE
 
 MODELS = PROJECT_ROOT / "models"
 MINIMAL = """
