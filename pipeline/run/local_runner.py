@@ -197,7 +197,7 @@ def _record_summary(store: metadata_store.MetadataStore, run_summary: RunSummary
     if run is None:
         raise records.LineageError(f"no run '{run_summary.run_id}' in the metadata store to record on")
     evaluation = {"metrics": run_summary.metrics, "blessed": run_summary.blessed,
-             "blessing_reason": run_summary.blessing_reason}
+                  "blessing_reason": run_summary.blessing_reason}
     run.custom_properties[summary.RECORDED_SUMMARY].string_value = json.dumps(evaluation, sort_keys=True)
     store.put_contexts([run])
 
