@@ -24,7 +24,6 @@ from pipeline.services import mlflow_server
 from pipeline.services.postgres_server import free_port
 from tests.support.mlflow_store import empty_store
 
-DOCS_IMAGES = PROJECT_ROOT / "docs" / "images"
 # The UI asks who the user is; a server without authentication answers 404, which the UI handles.
 NO_AUTH = "/ajax-api/2.0/mlflow/users/current"
 
@@ -168,7 +167,7 @@ def test_a_corrupt_store_fails_with_one_error_line(mirror: Mirror, tmp_path: Pat
     assert config.metadata_path.read_bytes() == mirror.metadata_before
 
 
-def test_the_ui_shows_the_run_and_the_model_version(mirror: Mirror) -> None:
+def test_the_ui_shows_the_run_and_the_model_version(mirror: Mirror, tmp_path: Path) -> None:
     from tests.support.browser import chromium_page, page_problems
 
     run = the_run(mirror)
@@ -176,15 +175,17 @@ def test_the_ui_shows_the_run_and_the_model_version(mirror: Mirror) -> None:
     with chromium_page() as page:
         page.goto(f"{mirror.url}/#/experiments/{experiment}/runs")
         page.get_by_text(run["info"]["run_name"]).first.wait_for()
-        page.screenshot(path=str(DOCS_IMAGES / "mlflow_runs.png"))
+        page.screenshot(path=str(tmp_path / "mlflow_runs.png"))
         page.goto(f"{mirror.url}/#/experiments/{experiment}/runs/{run['info']['run_id']}")
         page.get_by_text("auc", exact=True).first.wait_for()
-        page.screenshot(path=str(DOCS_IMAGES / "mlflow_run.png"))
+        page.screenshot(path=str(tmp_path / "mlflow_run.png"))
         page.goto(f"{mirror.url}/#/models/{mirror.config.model_name}")
         page.get_by_text("@ stable").first.wait_for()
-        page.screenshot(path=str(DOCS_IMAGES / "mlflow_registry.png"))
+        page.screenshot(path=str(tmp_path / "mlflow_registry.png"))
         problems = page_problems(page)
     # Every 404 the console reports (its line names no URL) is a request to NO_AUTH.
     not_found = [p for p in problems if p.startswith("HTTP 404")]
     assert all(NO_AUTH in p for p in not_found), problems
     assert [p for p in problems if "404" not in p] == [], problems
+    for name in ("mlflow_runs", "mlflow_run", "mlflow_registry"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name

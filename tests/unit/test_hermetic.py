@@ -35,6 +35,8 @@ def test_state_dir_defaults_to_the_checkout_and_follows_the_variable(tmp_path: P
 def test_leftovers_name_added_changed_and_removed_files(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
     (tmp_path / "data").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "picture.png").write_text("a")
     (tmp_path / "kept.txt").write_text("a")
     (tmp_path / "code.py").write_text("a")
     (tmp_path / "data" / "edited.csv").write_text("a")
@@ -44,10 +46,12 @@ def test_leftovers_name_added_changed_and_removed_files(tmp_path: Path) -> None:
     (tmp_path / "state" / "new.sqlite").write_text("x")
     (tmp_path / "data" / "edited.csv").write_text("bb")
     (tmp_path / "code.py").write_text("edited while the tests ran")
+    (tmp_path / "docs" / "picture.png").write_text("a screenshot")
     (tmp_path / "gone.txt").unlink()
     (tmp_path / "__pycache__" / "m.pyc").write_text("x")
     found = hermetic.leftovers(before, hermetic.snapshot(tmp_path))
-    assert found == [f"changed  {os.path.join('data', 'edited.csv')}", "removed  gone.txt",
+    assert found == [f"changed  {os.path.join('data', 'edited.csv')}",
+                     f"changed  {os.path.join('docs', 'picture.png')}", "removed  gone.txt",
                      f"added    {os.path.join('state', 'new.sqlite')}"]
     assert "state/new.sqlite" in hermetic.report(found)
 
