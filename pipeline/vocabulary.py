@@ -81,6 +81,19 @@ TASK_OUTPUTS = {
 }
 
 
+def score_columns(task: str, classes: tuple[str, ...]) -> tuple[str, ...]:
+    """The outputs a batch scoring writes per row: each class's probability and the class, or the
+    prediction (regression)."""
+    if PREDICTION_OUTPUT in task_outputs(task):
+        return (PREDICTION_OUTPUT,)
+    return (*(probability_column(name) for name in classes), CLASSES_OUTPUT)
+
+
+def probability_column(class_name: str) -> str:
+    """The column of one class's probability in scores: `probabilities_<class>`."""
+    return f"{PROBABILITIES_OUTPUT}_{class_name}"
+
+
 def split_folder(split: str) -> str:
     """The folder of one split inside an examples, statistics or anomalies artifact."""
     return f"{SPLIT_PREFIX}{split}"

@@ -126,6 +126,7 @@ def _summary(profile, project, target: Path) -> list[str]:
     lines.append(f"thresholds: {', '.join(bounds)}; no worse than the serving model on "
                  f"{project.no_worse_than_serving}")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
+    lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")
     lines.append(f"wrote {target / DECLARATION_FILE} and {target / SCHEMA_FILE}: review and edit them")
     lines.append(f"next: python -m pipeline run --project {project.name}")
     return lines

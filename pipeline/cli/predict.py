@@ -1,9 +1,12 @@
-"""`predict`: query a TF Serving server with rows of a CSV file."""
+"""`predict`: rows of a CSV file through TF Serving, or through the pushed model here without a
+server; `score`: batch scoring of a CSV file or folder, logged and recorded in ML Metadata."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 
 from pipeline.cli.common import (
     grpc_target,
@@ -11,23 +14,77 @@ from pipeline.cli.common import (
     positive_float,
     positive_int,
     project_argument,
+    store_arguments,
 )
-from pipeline.config import local_path, store_config
+from pipeline.config import PipelineConfig, local_path, store_config
+from pipeline.errors import InvalidInput
 from pipeline.serving.client import DEFAULT_TIMEOUT, predict_grpc, predict_rest
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR
 from pipeline.vocabulary import RAW_SIGNATURE, SERVING_SIGNATURE
 
 
 def _predict(args: argparse.Namespace) -> int:
     """Print each CSV row's outputs (probabilities and classes, or the prediction, by task)."""
-    model = args.model or store_config(os.environ, args).model_name
-    call = predict_rest if args.server else predict_grpc
-    predictions = call(args.server or args.grpc, model, args.version, args.label,
-                       args.signature, args.file, args.timeout)
+    if not (args.server or args.grpc):
+        predictions = _predict_here(args)
+    else:
+        model = args.model or store_config(os.environ, args).model_name
+        call = predict_rest if args.server else predict_grpc
+        predictions = call(args.server or args.grpc, model, args.version, args.label,
+                           args.signature, args.file, args.timeout)
     names = sorted({name for row in predictions for name in row})
     print("\t".join(["row", *names]))
     for index, row in enumerate(predictions, start=1):
         print("\t".join([str(index), *(_cell(row.get(name)) for name in names)]))
     return 0
+
+
+def _predict_here(args: argparse.Namespace) -> list[dict[str, object]]:
+    """No server: the pushed model's serving_default, through batch scoring's code path."""
+    from pipeline.scoring.batch import predict_locally
+
+    if args.signature != SERVING_SIGNATURE:
+        raise InvalidInput(f"--signature {args.signature} needs --server or --grpc; without a "
+                           f"server rows are scored through {SERVING_SIGNATURE}")
+    config = _scoring_config(args, {"model_name": args.model})
+    return predict_locally(config, DEFAULT_OUTPUT_DIR / config.model_name, args.file,
+                           args.version, args.label)
+
+
+def _scoring_config(args: argparse.Namespace, values: dict[str, object]) -> PipelineConfig:
+    """The project's store, serving dir and model name, as serving-config reads them."""
+    flags = {**vars(args), **{k: v for k, v in values.items() if v is not None}}
+    return store_config(os.environ, flags, extra=("serving_dir", "model_name"))
+
+
+def _score(args: argparse.Namespace) -> int:
+    """Score the rows; print where the scores are (or one JSON object with --json)."""
+    from pipeline.scoring.batch import score
+
+    config = _scoring_config(args, {})
+    config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
+    result = score(config, args.data, config_dir, args.version, args.label, args.output)
+    if args.json:
+        print(json.dumps({"rows": result.rows, "model": result.model, "version": result.version,
+                          "label": result.label, "output": str(result.output),
+                          "prediction_log": str(result.log_file), "batch_id": result.batch_id,
+                          "seconds": round(result.seconds, 3),
+                          "rows_per_second": round(result.rows_per_second, 1)}))
+        return 0
+    chosen = f" (label {result.label})" if result.label else ""
+    print(f"scored {result.rows} rows with {result.model} version {result.version}{chosen} in "
+          f"{result.seconds:.1f} s ({result.rows_per_second:.0f} rows/s)")
+    print(f"wrote {_shown(result.output)}")
+    print(f"logged batch {result.batch_id} in {_shown(result.log_file)}")
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _cell(value: object) -> str:
@@ -40,11 +97,12 @@ def _cell(value: object) -> str:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`predict`: query a running TF Serving server with the rows of a CSV file."""
+    """`predict`: the rows of a CSV file through TF Serving or the pushed model; `score`."""
     predict = commands.add_parser(
-        "predict", help="send CSV rows to TF Serving, print each row's predictions"
+        "predict", help="send CSV rows to TF Serving (or, without --server/--grpc, score them "
+                        "here with the pushed model), print each row's predictions"
     )
-    where = predict.add_mutually_exclusive_group(required=True)
+    where = predict.add_mutually_exclusive_group()
     where.add_argument("--server", type=http_url, help="REST endpoint, e.g. http://localhost:8501")
     where.add_argument("--grpc", type=grpc_target, help="gRPC endpoint, e.g. localhost:8500")
     project_argument(predict)
@@ -57,3 +115,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds")
     predict.add_argument("file", type=local_path, help="CSV with the raw feature columns")
     predict.set_defaults(handler=_predict)
+    _add_score(commands)
+
+
+def _add_score(commands: argparse._SubParsersAction) -> None:
+    """`score`: batch scoring with a pushed model, no server."""
+    score = commands.add_parser(
+        "score", help="score a CSV file or folder with a pushed model (no server): scores file, "
+                      "prediction log, ML Metadata record")
+    store_arguments(score)
+    score.add_argument("--data", type=local_path, required=True, metavar="PATH",
+                       help="a CSV file, or a folder of them (the files a run would read)")
+    which = score.add_mutually_exclusive_group()
+    which.add_argument("--version", type=positive_int, help="a pushed version")
+    which.add_argument("--label", help="a version label of models.config (default: stable)")
+    score.add_argument("--output", type=local_path, metavar="PATH",
+                       help="scores CSV (default state/scores/<project>/<time>-v<version>-<batch>.csv)")
+    score.add_argument("--serving-dir", dest="serving_dir", type=local_path,
+                       help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
+                            "state/serving_model)")
+    score.add_argument("--model-name", dest="model_name",
+                       help="model name under the serving dir (default: the project name)")
+    score.add_argument("--config-dir", type=local_path,
+                       help="serving-config's folder whose models.config gives the labels "
+                            "(default serving/<model-name>)")
+    score.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    score.set_defaults(handler=_score)

@@ -163,6 +163,7 @@ class Project:
     weight: str | None = None
     label_columns: tuple[str, ...] = ()
     excluded: dict[str, str] = field(default_factory=dict)
+    id_column: str | None = None
     slices: tuple[str, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     no_worse_than_serving: str | None = None
@@ -247,7 +248,7 @@ def _enum_value(value: object) -> object:
 # --- the YAML declaration ------------------------------------------------------------------------
 
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
-              "weight",
+              "weight", "id_column",
               "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility"}
 _REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
@@ -317,6 +318,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         label_columns=tuple(str(c) for c in values.get("label_columns") or [values["label"]]),
         features=tuple(_feature(name, spec, path) for name, spec in _mapping(values, "features", path)),
         excluded={str(k): str(v) for k, v in _mapping(values, "excluded", path)},
+        id_column=None if values.get("id_column") in (None, "") else str(values["id_column"]),
         slices=tuple(str(s) for s in values.get("slices") or ()),
         thresholds=tuple(_threshold(name, spec, path)
                          for name, spec in _mapping(metrics, "thresholds", path)),
@@ -414,6 +416,8 @@ def _validate(project: Project, path: Path) -> None:
     _check(project.label not in names, path, "label", f"'{project.label}' is also a feature")
     _check(not set(project.excluded) & set(names), path, "excluded",
            f"{sorted(set(project.excluded) & set(names))} also listed as features")
+    _check(project.id_column is None or project.id_column not in (*names, project.label), path,
+           "id_column", f"'{project.id_column}' is also a feature or the label")
     missing = [s for s in project.slices if s not in names]
     _check(not missing, path, "slices", f"{missing} are not features")
     if project.task is Task.BINARY:
@@ -452,6 +456,8 @@ def declaration_text(project: Project) -> str:
         body["weight"] = project.weight
     if project.label_columns and project.label_columns != (project.label,):
         body["label_columns"] = list(project.label_columns)
+    if project.id_column:
+        body["id_column"] = project.id_column
     body["features"] = features
     if project.excluded:
         body["excluded"] = dict(project.excluded)

@@ -35,6 +35,8 @@ MAX_SLICES = 2
 NUMERIC_BUCKETS = 10
 BINARY_MIN_AUC = 0.7
 POSITIVE_NAMES = ("1", "true", "yes")
+# The start of the reason a column unique per row is excluded with: such a column may identify rows.
+UNIQUE_PER_ROW = "unique per row"
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,9 @@ def decide(table: Table, column: Column, label: Column, task: Task,
         return Decision(name, "excluded", f"possible label leak: {leak}")
     if n == column.present and column.present > 1 and not column.kind == FLOAT:
         if column.kind == STRING:
-            return Decision(name, "excluded", "unique per row (an id, a row number or a timestamp)")
+            return Decision(name, "excluded", f"{UNIQUE_PER_ROW} (an id, a row number or a timestamp)")
         if _row_number(table.cells[name]):
-            return Decision(name, "excluded", "unique per row (a row number or an id)")
+            return Decision(name, "excluded", f"{UNIQUE_PER_ROW} (a row number or an id)")
     if column.kind == INT and n <= MAX_CATEGORICAL_INT and column.minimum is not None \
             and column.minimum >= 0:
         low, top = int(column.minimum), int(column.maximum or 0)
@@ -213,6 +215,14 @@ def _row_number(values: Sequence[str | None]) -> bool:
     ascending = all(a < b for a, b in zip(numbers, numbers[1:], strict=False))
     descending = all(a > b for a, b in zip(numbers, numbers[1:], strict=False))
     return ascending or descending or max(numbers) - min(numbers) + 1 == len(numbers)
+
+
+def id_column(decisions: Sequence[Decision], columns: dict[str, Column], rows: int) -> str | None:
+    """The first column excluded as unique per row that has a value in every row: scoring names
+    each scored row by it (None when no column qualifies)."""
+    return next((d.column for d in decisions
+                 if d.role == "excluded" and d.reason.startswith(UNIQUE_PER_ROW)
+                 and columns[d.column].present == rows), None)
 
 
 # --- thresholds and slices -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pipeline.data.decisions import (
     Decision,
     choose_label,
     decide,
+    id_column,
     label_as_numbers,
     slices,
     thresholds,
@@ -46,6 +47,7 @@ class Profile:
     decisions: tuple[Decision, ...]
     thresholds: tuple[Threshold, ...]
     slices: tuple[str, ...]
+    id_column: str | None
     columns: dict[str, Column]
     warnings: tuple[str, ...]
     statistics: Any = field(repr=False)   # DatasetFeatureStatisticsList
@@ -66,7 +68,8 @@ class Profile:
         return Project(
             name=name, data=data, schema=schema, label=self.label, task=self.task,
             features=self.features, positive_class=self.positive_class, classes=self.classes,
-            label_columns=(self.label,), excluded=self.excluded, slices=self.slices,
+            label_columns=(self.label,), excluded=self.excluded, id_column=self.id_column,
+            slices=self.slices,
             thresholds=self.thresholds, no_worse_than_serving=TASK_METRICS[self.task][0].name,
         )
 
@@ -103,6 +106,7 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         task_reason=chosen.reason, classes=chosen.classes, class_counts=counts,
         positive_class=chosen.positive, decisions=tuple(decisions),
         thresholds=thresholds(chosen.task, label_column), slices=slices(decisions, columns),
+        id_column=id_column(decisions, columns, table.rows),
         columns=columns, warnings=tuple(warnings), statistics=stats,
     )
 

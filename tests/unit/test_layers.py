@@ -19,7 +19,7 @@ PIPELINE = PROJECT_ROOT / "pipeline"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__main__",),                  # `python -m pipeline`: parse, dispatch, exit codes
     ("cli",),                       # every subcommand
-    ("run", "monitoring"),          # runners and what a run reads; skew, drift and their DAG
+    ("run", "monitoring", "scoring"),  # runners; skew, drift and their DAG; batch scoring
     ("services",),                  # long-lived processes a command starts: Airflow, PostgreSQL, MLflow
     ("mirror",),                    # MLflow as a derived view of ML Metadata
     ("graph",),                     # the TFX DSL: the graph and the custom components

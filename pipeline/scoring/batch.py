@@ -1,0 +1,130 @@
+"""`score`: every row of a CSV file or folder scored by a pushed model, written as a scores file,
+appended to the project's prediction log and recorded in ML Metadata, all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import STATE_DIR, PipelineConfig
+from pipeline.config.project import ProjectError, declaration_path
+from pipeline.scoring import prediction_log
+from pipeline.scoring.inference import score_values, signature_outputs
+from pipeline.scoring.inputs import input_types, read_batch
+from pipeline.scoring.model_choice import ChosenModel, choose_model
+from pipeline.scoring.recording import record_scoring
+from pipeline.vocabulary import score_columns
+
+# The columns of a scores file besides the id column and the task's outputs.
+MODEL_COLUMN, VERSION_COLUMN, SCORED_AT_COLUMN = "model", "version", "scored_at"
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    """What one scoring did: rows, the version used, where the scores and the log batch are."""
+
+    rows: int
+    model: str
+    version: int
+    label: str | None
+    output: Path
+    log_file: Path
+    batch_id: str
+    execution_id: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def required_id_column(config: PipelineConfig) -> str:
+    """The declaration's id_column; a project without one cannot name its scored rows."""
+    if config.declaration.id_column:
+        return config.declaration.id_column
+    raise ProjectError(
+        f"{declaration_path(config.project, config.models_dir)}: id_column: not set; `score` "
+        "names each scored row by it (add `id_column: COLUMN`, a column unique per row)")
+
+
+def default_output(project: str, version: int, scored_at: str, batch_id: str) -> Path:
+    """`<state>/scores/<project>/<time>-v<version>-<batch>.csv`."""
+    stem = prediction_log.batch_name(scored_at, batch_id).removesuffix(prediction_log.LOG_SUFFIX)
+    return STATE_DIR / "scores" / project / f"{stem}-v{version}.csv"
+
+
+def predict_locally(config: PipelineConfig, config_dir: Path, data: Path, version: int | None,
+                    label: str | None) -> list[dict[str, object]]:
+    """`predict` without a server: each row's `serving_default` outputs, nothing recorded."""
+    chosen = choose_model(config, config_dir, version, label)
+    batch = read_batch(data, input_types(chosen.path), None)
+    return signature_outputs(chosen.path, batch.examples)
+
+
+def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | None = None,
+          label: str | None = None, output: Path | None = None) -> ScoringResult:
+    """Score every row; the scores file, the log batch and the MLMD record appear together."""
+    started = time.monotonic()
+    id_column = required_id_column(config)
+    chosen = choose_model(config, config_dir, version, label)
+    batch = read_batch(data, input_types(chosen.path), id_column)
+    outputs = signature_outputs(chosen.path, batch.examples)
+    scored_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    batch_id = uuid.uuid4().hex[:16]
+    classes = config.declaration.classes
+    scores = [score_values(row, classes) for row in outputs]
+    target = output or default_output(config.project, chosen.version, scored_at, batch_id)
+    log_folder = prediction_log.log_dir(STATE_DIR, config.project)
+    staged = [_stage_scores(target, id_column, chosen, batch.ids, scores, scored_at, config)]
+    try:
+        staged.append(prediction_log.stage_batch(
+            log_folder, prediction_log.batch_name(scored_at, batch_id),
+            _log_records(chosen, batch.ids, scores, scored_at, batch_id)))
+        seconds = time.monotonic() - started
+        execution_id = record_scoring(config, chosen.pushed_model, str(target.resolve()), {
+            "model": chosen.name, "model_version": str(chosen.version), "label": chosen.label or "",
+            "rows": len(batch.ids), "data": str(data.resolve()), "data_fingerprint": batch.fingerprint,
+            "seconds": round(seconds, 3), "batch_id": batch_id, "scored_at": scored_at,
+            "prediction_log": str(log_folder.resolve()),
+        })
+    except BaseException:
+        for path in staged:
+            path.unlink(missing_ok=True)
+        raise
+    os.replace(staged[0], target)
+    log_file = prediction_log.publish(staged[1])
+    return ScoringResult(len(batch.ids), chosen.name, chosen.version, chosen.label, target,
+                         log_file, batch_id, execution_id, seconds)
+
+
+def _stage_scores(target: Path, id_column: str, chosen: ChosenModel, ids: tuple[str, ...],
+                  scores: list[dict[str, object]], scored_at: str, config: PipelineConfig) -> Path:
+    """The scores CSV in a hidden file beside its target: one row per input row."""
+    columns = [id_column, MODEL_COLUMN, VERSION_COLUMN,
+               *score_columns(config.declaration.task.value, config.declaration.classes),
+               SCORED_AT_COLUMN]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row_id, values in zip(ids, scores, strict=True):
+        writer.writerow({id_column: row_id, MODEL_COLUMN: chosen.name,
+                         VERSION_COLUMN: chosen.version, **values, SCORED_AT_COLUMN: scored_at})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(text.getvalue(), encoding="utf-8")
+    return partial
+
+
+def _log_records(chosen: ChosenModel, ids: tuple[str, ...], scores: list[dict[str, object]],
+                 scored_at: str, batch_id: str) -> list[dict[str, object]]:
+    """One prediction log record per scored row."""
+    log = prediction_log
+    return [{log.RECORD_ID: row_id, log.MODEL: chosen.name, log.VERSION: chosen.version,
+             log.LABEL: chosen.label, log.OUTPUTS: values, log.SCORED_AT: scored_at,
+             log.BATCH_ID: batch_id} for row_id, values in zip(ids, scores, strict=True)]

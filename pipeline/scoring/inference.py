@@ -1,0 +1,93 @@
+"""A pushed model's `serving_default` over serialized tf.Examples with TFX's batch inference:
+tfx_bsl's RunInference on Beam's DirectRunner, in memory, as TF Serving would answer each row."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.vocabulary import (
+    CLASSES_OUTPUT,
+    PREDICTION_OUTPUT,
+    PROBABILITIES_OUTPUT,
+    SERVING_SIGNATURE,
+    probability_column,
+)
+
+# One Beam worker in this process: the model is loaded once and TensorFlow is imported once.
+BEAM_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
+# Outputs per row: the signature's name -> its value for that row (a float, a list, or text).
+Outputs = dict[str, object]
+
+
+def signature_outputs(model_dir: Path, examples: Sequence[bytes]) -> list[Outputs]:
+    """Each example's `serving_default` outputs, in the examples' order."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx_bsl.public.beam import run_inference
+    from tfx_bsl.public.proto import model_spec_pb2
+
+    spec = model_spec_pb2.InferenceSpecType(saved_model_spec=model_spec_pb2.SavedModelSpec(
+        model_path=str(model_dir), signature_name=[SERVING_SIGNATURE], tag=["serve"]))
+    with tempfile.TemporaryDirectory(prefix="scoring-") as scratch:
+        prefix = os.path.join(scratch, "outputs")
+        with beam.Pipeline(options=PipelineOptions(list(BEAM_ARGS))) as pipeline:
+            _ = (pipeline
+                 | "Rows" >> beam.Create(list(enumerate(examples)))
+                 | "RunInference" >> run_inference.RunInference(spec)
+                 | "Outputs" >> beam.Map(_json_line)
+                 | "Write" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
+        keyed = {}
+        for path in glob.glob(f"{prefix}*.jsonl"):
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    keyed[record["key"]] = record["outputs"]
+    return [keyed[index] for index in range(len(examples))]
+
+
+def _json_line(keyed_log: tuple) -> str:
+    """One row's key and outputs (each output's first and only batch entry) as a JSON line."""
+    import tensorflow as tf
+
+    key, log = keyed_log
+    outputs = {name: _plain(tf.make_ndarray(proto)[0].tolist())
+               for name, proto in log.predict_log.response.outputs.items()}
+    return json.dumps({"key": key, "outputs": outputs})
+
+
+def _plain(value: object) -> object:
+    """Text for bytes (class names), numbers and lists as they are."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def score_values(outputs: Outputs, classes: tuple[str, ...]) -> dict[str, object]:
+    """A row's scores: each class's probability and the class (binary: the positive class from
+    0.5 on), or the prediction; named by vocabulary.score_columns."""
+    if PREDICTION_OUTPUT in outputs:
+        return {PREDICTION_OUTPUT: _first(outputs[PREDICTION_OUTPUT])}
+    probabilities = outputs[PROBABILITIES_OUTPUT]
+    values = probabilities if isinstance(probabilities, list) else [probabilities]
+    if len(values) == 1 and len(classes) == 2:
+        positive = float(values[0])
+        values = [1.0 - positive, positive]
+        chosen = classes[1] if positive >= 0.5 else classes[0]
+    else:
+        chosen = str(outputs[CLASSES_OUTPUT])
+    scores: dict[str, object] = {probability_column(c): float(p)
+                                 for c, p in zip(classes, values, strict=True)}
+    scores[CLASSES_OUTPUT] = chosen
+    return scores
+
+
+def _first(value: object) -> float:
+    """A [1]-shaped output's number."""
+    return float(value[0] if isinstance(value, list) else value)  # type: ignore[arg-type]

@@ -1,0 +1,96 @@
+"""The rows a scoring reads: the files of a CSV file or folder (the rule a run uses), each row as the
+serialized tf.Example TF Serving's `serving_default` takes, named by the project's id column."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.data.fingerprints import data_fingerprint
+from pipeline.data.input_files import data_files, special_kind
+from pipeline.errors import WorkFailed
+from pipeline.serving import client
+from pipeline.vocabulary import RAW_SIGNATURE
+
+
+class ScoringInputError(WorkFailed):
+    """The data cannot be scored; the message names the file, the line or the column."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The rows of one scoring: their ids, their examples and a fingerprint of the files."""
+
+    files: tuple[Path, ...]
+    ids: tuple[str, ...]
+    examples: tuple[bytes, ...]
+    fingerprint: str
+
+
+def input_types(model_dir: Path) -> dict[str, str]:
+    """The raw columns the model reads and their dtypes (DT_*), from its `serving_raw` signature as
+    saved_model.pb declares it (the model is not loaded)."""
+    from tensorflow.core.framework import types_pb2
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel.FromString((model_dir / "saved_model.pb").read_bytes())
+    for graph in saved.meta_graphs:
+        if RAW_SIGNATURE in graph.signature_def:
+            inputs = graph.signature_def[RAW_SIGNATURE].inputs
+            return {name: types_pb2.DataType.Name(spec.dtype) for name, spec in inputs.items()}
+    raise ScoringInputError(f"{model_dir} has no '{RAW_SIGNATURE}' signature to read columns from")
+
+
+def input_paths(data: Path) -> list[Path]:
+    """A file, or the files a run would read in a folder."""
+    if data.is_dir():
+        return data_files(data)
+    problem = special_kind(data)
+    if problem:
+        raise ScoringInputError(f"{data} {problem}")
+    return [data]
+
+
+def _header(path: Path) -> list[str]:
+    """The file's header; an empty file is refused."""
+    client.require_csv(path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise ScoringInputError(f"{path} is empty: no header and no rows to score")
+    return header
+
+
+def read_batch(data: Path, types: dict[str, str], id_column: str | None) -> Batch:
+    """Every row of the files as an example; without an id column rows are named by their line.
+    Missing columns, empty or duplicate ids and files without rows are refused."""
+    files = input_paths(data)
+    ids: list[str] = []
+    examples: list[bytes] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        header = _header(path)
+        if id_column is not None and id_column not in header:
+            raise ScoringInputError(f"{path}: no id column '{id_column}' (the project's id_column)")
+        columns = dict(types) if id_column is None else {**types, id_column: "DT_STRING"}
+        rows = client.read_rows(path, columns)
+        if not rows:
+            raise ScoringInputError(f"{path}: no rows to score (a header only)")
+        for line, row in enumerate(rows, start=2):
+            where = f"{path}, line {line}"
+            key = where if id_column is None else _row_id(row.pop(id_column), where, id_column)
+            if key in seen:
+                raise ScoringInputError(
+                    f"duplicate id {key!r} in column '{id_column}': {seen[key]} and {where}")
+            seen[key] = where
+            ids.append(key)
+            examples.append(client.example_bytes(row, types))
+    return Batch(tuple(files), tuple(ids), tuple(examples), data_fingerprint(files))
+
+
+def _row_id(value: object, where: str, id_column: str) -> str:
+    """The row's id as text; an empty one is refused."""
+    if value is None:
+        raise ScoringInputError(f"{where}: empty id column '{id_column}'")
+    return str(value)
