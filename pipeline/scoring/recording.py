@@ -25,9 +25,11 @@ def _set(properties, values: Mapping[str, object]) -> None:
             properties[name].double_value = value
 
 
-def _event(kind: int, key: str, artifact_id: int = 0) -> metadata_store_pb2.Event:
-    """An input or output event under one key."""
-    event = metadata_store_pb2.Event(type=kind, artifact_id=artifact_id)  # type: ignore[arg-type]
+def _event(kind: int, key: str, artifact_id: int | None = None) -> metadata_store_pb2.Event:
+    """An input or output event under one key (a new artifact's id is left for MLMD to set)."""
+    event = metadata_store_pb2.Event(type=kind)  # type: ignore[arg-type]
+    if artifact_id is not None:
+        event.artifact_id = artifact_id
     event.path.steps.add().key = key
     return event
 

@@ -143,3 +143,17 @@ def test_a_tolerance_is_abs_plus_rel_times_the_larger_magnitude(a: float, b: flo
     assert bound.allows(a, b) is allowed and bound.allows(b, a) is allowed
     assert Tolerance().allows(1.0, 1.0) and not Tolerance().allows(1.0, 1.0 + 2**-52)
     assert Tolerance().describe() == "exact" and bound.describe() == "1e-05 abs + 1e-05 rel"
+
+
+# --- id_column ---------------------------------------------------------------------------------
+
+def test_id_column_is_parsed_validated_and_written_back(tmp_path: Path) -> None:
+    """Optional; never a feature or the label; declaration_text keeps it."""
+    path = tmp_path / "project.yaml"
+    assert parse_declaration(MINIMAL, path).id_column is None
+    project = parse_declaration(MINIMAL + "id_column: flower_id\n", path)
+    assert project.id_column == "flower_id"
+    assert parse_declaration(declaration_text(project), path).id_column == "flower_id"
+    for taken in ("petal_length", "species"):
+        with pytest.raises(ProjectError, match=rf"{path}: id_column: '{taken}' is also a feature"):
+            parse_declaration(MINIMAL + f"id_column: {taken}\n", path)

@@ -149,3 +149,16 @@ def test_folder_of_files_is_read_whole(tmp_path: Path) -> None:
     write_csv(tmp_path / "b.csv", {k: v[150:] for k, v in columns.items()})
     result = profile(tmp_path, "species")
     assert result.rows == 300 and len(result.files) == 2
+
+
+def test_init_names_a_column_unique_in_every_row_its_id_column(tmp_path: Path) -> None:
+    """The first column excluded as unique per row with a value in every row; it stays excluded."""
+    write_csv(tmp_path / "a" / "t.csv", {"code": ["x", None, "z", "w"], "row": [4, 3, 2, 1],
+                                         "size": [1.5, 2.5, 3.5, 0.5], "y": ["a", "b", "a", "b"]})
+    result = profile(tmp_path / "a" / "t.csv", "y")
+    assert result.id_column == "row"  # `code` is unique but empty in one row
+    project = result.project("t", "data/t", "models/t/schema.pbtxt")
+    assert project.id_column == "row" and project.excluded["row"].startswith("unique per row")
+    assert "row" not in project.feature_names
+    write_csv(tmp_path / "b" / "t.csv", {"size": [1.5, 1.5, 3.5, 0.5], "y": ["a", "b", "a", "b"]})
+    assert profile(tmp_path / "b" / "t.csv", "y").id_column is None
