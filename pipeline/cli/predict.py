@@ -47,8 +47,8 @@ def _predict_here(args: argparse.Namespace) -> list[dict[str, object]]:
         raise InvalidInput(f"--signature {args.signature} needs --server or --grpc; without a "
                            f"server rows are scored through {SERVING_SIGNATURE}")
     config = _scoring_config(args, {"model_name": args.model})
-    return predict_locally(config, DEFAULT_OUTPUT_DIR / config.model_name, args.file,
-                           args.version, args.label)
+    config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
+    return predict_locally(config, config_dir, args.file, args.version, args.label)
 
 
 def _scoring_config(args: argparse.Namespace, values: dict[str, object]) -> PipelineConfig:
@@ -114,8 +114,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          choices=[SERVING_SIGNATURE, RAW_SIGNATURE])
     predict.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds")
     predict.add_argument("file", type=local_path, help="CSV with the raw feature columns")
+    here = predict.add_argument_group("without --server or --grpc (the pushed model, here)")
+    _add_model_arguments(here)
     predict.set_defaults(handler=_predict)
     _add_score(commands)
+
+
+def _add_model_arguments(parser) -> None:
+    """Where a pushed model is found without a server: the store, the versions, the labels."""
+    parser.add_argument("--metadata", dest="metadata_path", type=local_path,
+                        help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
+                             "state/metadata/<project>.sqlite)")
+    parser.add_argument("--serving-dir", dest="serving_dir", type=local_path,
+                        help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
+                             "state/serving_model)")
+    parser.add_argument("--config-dir", type=local_path,
+                        help="serving-config's folder whose models.config gives the labels "
+                             "(default serving/<model-name>)")
 
 
 def _add_score(commands: argparse._SubParsersAction) -> None:
@@ -130,7 +145,7 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     which.add_argument("--version", type=positive_int, help="a pushed version")
     which.add_argument("--label", help="a version label of models.config (default: stable)")
     score.add_argument("--output", type=local_path, metavar="PATH",
-                       help="scores CSV (default state/scores/<project>/<time>-v<version>-<batch>.csv)")
+                       help="scores CSV (default state/scores/<project>/<time>-<batch>-v<version>.csv)")
     score.add_argument("--serving-dir", dest="serving_dir", type=local_path,
                        help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
                             "state/serving_model)")

@@ -77,12 +77,12 @@ def score_values(outputs: Outputs, classes: tuple[str, ...]) -> dict[str, object
     probabilities = outputs[PROBABILITIES_OUTPUT]
     values = probabilities if isinstance(probabilities, list) else [probabilities]
     if len(values) == 1 and len(classes) == 2:
-        positive = float(values[0])
+        positive = float(str(values[0]))
         values = [1.0 - positive, positive]
         chosen = classes[1] if positive >= 0.5 else classes[0]
     else:
         chosen = str(outputs[CLASSES_OUTPUT])
-    scores: dict[str, object] = {probability_column(c): float(p)
+    scores: dict[str, object] = {probability_column(c): float(str(p))
                                  for c, p in zip(classes, values, strict=True)}
     scores[CLASSES_OUTPUT] = chosen
     return scores
