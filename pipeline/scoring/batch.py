@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.config import STATE_DIR, PipelineConfig
 from pipeline.config.project import ProjectError, declaration_path
+from pipeline.logs import verbose_output_to
 from pipeline.scoring import prediction_log
 from pipeline.scoring.inference import score_values, signature_outputs
 from pipeline.scoring.inputs import input_types, read_batch
@@ -21,6 +22,8 @@ from pipeline.scoring.model_choice import ChosenModel, choose_model
 from pipeline.scoring.recording import record_scoring
 from pipeline.vocabulary import score_columns
 
+# Where TensorFlow's and Beam's own output goes (under the config's log dir), not the console.
+SCORING_LOG = "scoring.log"
 # The columns of a scores file besides the id column and the task's outputs.
 MODEL_COLUMN, VERSION_COLUMN, SCORED_AT_COLUMN = "model", "version", "scored_at"
 
@@ -63,8 +66,9 @@ def predict_locally(config: PipelineConfig, config_dir: Path, data: Path, versio
                     label: str | None) -> list[dict[str, object]]:
     """`predict` without a server: each row's `serving_default` outputs, nothing recorded."""
     chosen = choose_model(config, config_dir, version, label)
-    batch = read_batch(data, input_types(chosen.path), None)
-    return signature_outputs(chosen.path, batch.examples)
+    with verbose_output_to(config.log_dir / SCORING_LOG):
+        batch = read_batch(data, input_types(chosen.path), None)
+        return signature_outputs(chosen.path, batch.examples)
 
 
 def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | None = None,
@@ -73,8 +77,9 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
     started = time.monotonic()
     id_column = required_id_column(config)
     chosen = choose_model(config, config_dir, version, label)
-    batch = read_batch(data, input_types(chosen.path), id_column)
-    outputs = signature_outputs(chosen.path, batch.examples)
+    with verbose_output_to(config.log_dir / SCORING_LOG):
+        batch = read_batch(data, input_types(chosen.path), id_column)
+        outputs = signature_outputs(chosen.path, batch.examples)
     scored_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     batch_id = uuid.uuid4().hex[:16]
     classes = config.declaration.classes
