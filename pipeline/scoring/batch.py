@@ -71,6 +71,18 @@ def predict_locally(config: PipelineConfig, config_dir: Path, data: Path, versio
         return signature_outputs(chosen.path, batch.examples)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A batch scored in memory, before anything is written."""
+
+    chosen: ChosenModel
+    ids: tuple[str, ...]
+    fingerprint: str
+    scores: list[dict[str, object]]
+    scored_at: str
+    batch_id: str
+
+
 def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | None = None,
           label: str | None = None, output: Path | None = None) -> ScoringResult:
     """Score every row; the scores file, the log batch and the MLMD record appear together."""
@@ -80,22 +92,32 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
     with verbose_output_to(config.log_dir / SCORING_LOG):
         batch = read_batch(data, input_types(chosen.path), id_column)
         outputs = signature_outputs(chosen.path, batch.examples)
-    scored_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    batch_id = uuid.uuid4().hex[:16]
-    classes = config.declaration.classes
-    scores = [score_values(row, classes) for row in outputs]
-    target = output or default_output(config.project, chosen.version, scored_at, batch_id)
+    scored = Scored(chosen, batch.ids, batch.fingerprint,
+                    [score_values(row, config.declaration.classes) for row in outputs],
+                    dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                    uuid.uuid4().hex[:16])
+    target = output or default_output(config.project, chosen.version, scored.scored_at,
+                                      scored.batch_id)
+    return _write_together(config, scored, id_column, data, target, started)
+
+
+def _write_together(config: PipelineConfig, scored: Scored, id_column: str, data: Path,
+                    target: Path, started: float) -> ScoringResult:
+    """Stage the scores file and the log batch, record the execution, then rename both into
+    place; a failure before the renames removes what was staged."""
     log_folder = prediction_log.log_dir(STATE_DIR, config.project)
-    staged = [_stage_scores(target, id_column, chosen, batch.ids, scores, scored_at, config)]
+    staged = [_stage_scores(target, id_column, scored, config)]
     try:
         staged.append(prediction_log.stage_batch(
-            log_folder, prediction_log.batch_name(scored_at, batch_id),
-            _log_records(chosen, batch.ids, scores, scored_at, batch_id)))
+            log_folder, prediction_log.batch_name(scored.scored_at, scored.batch_id),
+            _log_records(scored)))
         seconds = time.monotonic() - started
+        chosen = scored.chosen
         execution_id = record_scoring(config, chosen.pushed_model, str(target.resolve()), {
             "model": chosen.name, "model_version": str(chosen.version), "label": chosen.label or "",
-            "rows": len(batch.ids), "data": str(data.resolve()), "data_fingerprint": batch.fingerprint,
-            "seconds": round(seconds, 3), "batch_id": batch_id, "scored_at": scored_at,
+            "rows": len(scored.ids), "data": str(data.resolve()),
+            "data_fingerprint": scored.fingerprint, "seconds": round(seconds, 3),
+            "batch_id": scored.batch_id, "scored_at": scored.scored_at,
             "prediction_log": str(log_folder.resolve()),
         })
     except BaseException:
@@ -104,12 +126,11 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
         raise
     os.replace(staged[0], target)
     log_file = prediction_log.publish(staged[1])
-    return ScoringResult(len(batch.ids), chosen.name, chosen.version, chosen.label, target,
-                         log_file, batch_id, execution_id, seconds)
+    return ScoringResult(len(scored.ids), chosen.name, chosen.version, chosen.label, target,
+                         log_file, scored.batch_id, execution_id, seconds)
 
 
-def _stage_scores(target: Path, id_column: str, chosen: ChosenModel, ids: tuple[str, ...],
-                  scores: list[dict[str, object]], scored_at: str, config: PipelineConfig) -> Path:
+def _stage_scores(target: Path, id_column: str, scored: Scored, config: PipelineConfig) -> Path:
     """The scores CSV in a hidden file beside its target: one row per input row."""
     columns = [id_column, MODEL_COLUMN, VERSION_COLUMN,
                *score_columns(config.declaration.task.value, config.declaration.classes),
@@ -117,19 +138,20 @@ def _stage_scores(target: Path, id_column: str, chosen: ChosenModel, ids: tuple[
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    for row_id, values in zip(ids, scores, strict=True):
-        writer.writerow({id_column: row_id, MODEL_COLUMN: chosen.name,
-                         VERSION_COLUMN: chosen.version, **values, SCORED_AT_COLUMN: scored_at})
+    for row_id, values in zip(scored.ids, scored.scores, strict=True):
+        writer.writerow({id_column: row_id, MODEL_COLUMN: scored.chosen.name,
+                         VERSION_COLUMN: scored.chosen.version, **values,
+                         SCORED_AT_COLUMN: scored.scored_at})
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     partial.write_text(text.getvalue(), encoding="utf-8")
     return partial
 
 
-def _log_records(chosen: ChosenModel, ids: tuple[str, ...], scores: list[dict[str, object]],
-                 scored_at: str, batch_id: str) -> list[dict[str, object]]:
+def _log_records(scored: Scored) -> list[dict[str, object]]:
     """One prediction log record per scored row."""
-    log = prediction_log
+    log, chosen = prediction_log, scored.chosen
     return [{log.RECORD_ID: row_id, log.MODEL: chosen.name, log.VERSION: chosen.version,
-             log.LABEL: chosen.label, log.OUTPUTS: values, log.SCORED_AT: scored_at,
-             log.BATCH_ID: batch_id} for row_id, values in zip(ids, scores, strict=True)]
+             log.LABEL: chosen.label, log.OUTPUTS: values, log.SCORED_AT: scored.scored_at,
+             log.BATCH_ID: scored.batch_id}
+            for row_id, values in zip(scored.ids, scored.scores, strict=True)]
