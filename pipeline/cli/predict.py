@@ -115,16 +115,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="seconds")
     predict.add_argument("file", type=local_path, help="CSV with the raw feature columns")
     here = predict.add_argument_group("without --server or --grpc (the pushed model, here)")
-    _add_model_arguments(here)
+    here.add_argument("--metadata", dest="metadata_path", type=local_path,
+                      help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
+                           "state/metadata/<project>.sqlite)")
+    _add_pushed_model_arguments(here)
     predict.set_defaults(handler=_predict)
     _add_score(commands)
 
 
-def _add_model_arguments(parser) -> None:
-    """Where a pushed model is found without a server: the store, the versions, the labels."""
-    parser.add_argument("--metadata", dest="metadata_path", type=local_path,
-                        help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
-                             "state/metadata/<project>.sqlite)")
+def _add_pushed_model_arguments(parser) -> None:
+    """Where a pushed model is found without a server: the versions and the labels."""
     parser.add_argument("--serving-dir", dest="serving_dir", type=local_path,
                         help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
                              "state/serving_model)")
@@ -146,13 +146,8 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     which.add_argument("--label", help="a version label of models.config (default: stable)")
     score.add_argument("--output", type=local_path, metavar="PATH",
                        help="scores CSV (default state/scores/<project>/<time>-<batch>-v<version>.csv)")
-    score.add_argument("--serving-dir", dest="serving_dir", type=local_path,
-                       help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
-                            "state/serving_model)")
+    _add_pushed_model_arguments(score)
     score.add_argument("--model-name", dest="model_name",
                        help="model name under the serving dir (default: the project name)")
-    score.add_argument("--config-dir", type=local_path,
-                       help="serving-config's folder whose models.config gives the labels "
-                            "(default serving/<model-name>)")
     score.add_argument("--json", action="store_true", help="one JSON object on stdout")
     score.set_defaults(handler=_score)
