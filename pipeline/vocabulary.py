@@ -51,6 +51,8 @@ SCHEMA_FILE = "schema.pbtxt"
 STATISTICS_FILE = "FeatureStats.pb"
 ANOMALIES_FILE = "SchemaDiff.pb"
 TRAINING_LOG_FILE = "training_log.json"
+# In a pipeline root and a served model's folder: which ML Metadata store owns it (run/store_owner.py).
+STORE_OWNER_FILE = ".mlmd-store.json"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 SPLIT_PREFIX = "Split-"

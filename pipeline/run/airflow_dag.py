@@ -23,6 +23,7 @@ from pipeline.config.project import project_names
 from pipeline.errors import InvalidInput
 from pipeline.mirror.airflow_task import add_sync_task
 from pipeline.run.airflow_runner import build_dag, settings_from_env
+from pipeline.run.airflow_store_check import add_store_check_task
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 
 # Airflow imports this file in fresh processes: TensorFlow's variables must be set before TFX loads.
@@ -63,6 +64,7 @@ def build_dags(environ: Mapping[str, str]) -> dict[str, Any]:
             errors.append(error)
             continue
         dags[config.pipeline_name] = build_dag(config, settings)
+        add_store_check_task(dags[config.pipeline_name], config)
         add_sync_task(dags[config.pipeline_name], config)
     if not dags and errors:
         raise errors[0]

@@ -17,6 +17,7 @@ from pipeline.config import MetadataBackend, PipelineConfig, is_uri
 from pipeline.errors import WorkFailed
 from pipeline.metadata import connection, pushes
 from pipeline.metadata.records import pushed_version
+from pipeline.run import store_owner
 from pipeline.serving import layout
 
 START_OVER_PREFIX = "start-over-"
@@ -73,41 +74,75 @@ def _needs_store(config: PipelineConfig, folders: dict[int, Path], served: list[
 
 
 def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
-    """The config to run with, once the store is known to match the files; else StoreMismatch.
+    """The config to run with, once the store owns and still describes the files; else
+    StoreMismatch or store_owner.ForeignStore. This store then owns the pipeline root and the
+    served model's folder (store_owner.claim).
 
-    With start_over, a pipeline root the store does not match is left as it is and this run
-    writes under a new `start-over-<time>` folder in it; a serving directory whose versions the
-    store does not record is refused even then.
+    With start_over, a pipeline root the store does not match (lost executions, or a store
+    recreated at the same place) is left as it is and this run writes under a new
+    `start-over-<time>` folder in it; a serving directory that does not match is refused even then.
     """
     if is_uri(config.pipeline_root):
         return config
     root = Path(config.pipeline_root)
-    folders = artifact_folders(root)
     # A serving dir on an object store is the cluster's to check (the local runner refuses it).
-    base = layout.model_base_path(Path(str(config.serving_dir)), config.model_name)
-    served = [] if is_uri(config.serving_dir) else layout.list_versions(base)
-    if not _needs_store(config, folders, served):
+    base = (None if is_uri(config.serving_dir)
+            else layout.model_base_path(Path(str(config.serving_dir)), config.model_name))
+    owners = {f: store_owner.owner_of(f) for f in (root, base) if f is not None}
+    this = store_owner.current_identity(config) if any(owners.values()) else None
+    foreign = {f: o for f, o in owners.items()
+               if o is not None and (this is None or o.store_id != this.store_id)}
+    for folder, owner in foreign.items():
+        if not (folder == root and start_over and owner.location == config.metadata_location):
+            raise store_owner.ForeignStore(store_owner.foreign_message(
+                folder, owner, this, config.metadata_location))
+    config = _matching_files(config, root, base, start_over or root in foreign, root in foreign)
+    identity = store_owner.claimed_identity(config)
+    for folder in (Path(config.pipeline_root), base):
+        if folder is not None:
+            store_owner.claim(folder, identity)
+    return config
+
+
+def _matching_files(config: PipelineConfig, root: Path, base: Path | None, start_over: bool,
+                    replaced: bool) -> PipelineConfig:
+    """The config once the store records every artifact folder and served version beside it;
+    a pipeline root it does not match moves to a new folder with start_over."""
+    folders = artifact_folders(root)
+    served = layout.list_versions(base) if base is not None else []
+    if not (replaced or _needs_store(config, folders, served)):
         return config
     store = store_state(config)
     where = f"the metadata store {config.metadata_location} {store.state}"
-    unrecorded = layout.unrecorded_versions(base, {str(v) for v in store.pushed_versions})
+    unrecorded = ([] if base is None else
+                  layout.unrecorded_versions(base, {str(v) for v in store.pushed_versions}))
     if unrecorded and (not store.pushed_versions or max(served) > max(store.pushed_versions)):
         raise StoreMismatch(
             f"{base} serves version(s) {', '.join(map(str, unrecorded))} that {where} does not "
-            f"record as pushed by pipeline '{config.pipeline_name}': a new model could not be "
-            "compared with the version being served. Restore the store from a backup, or push "
-            "to a new --serving-dir")
+            f"record as pushed by pipeline '{config.pipeline_name}': {_cause(base)}; a new model "
+            "could not be compared with the version being served. Run with the store that "
+            "pushed them, or push to a new --serving-dir")
     lost = {i: f for i, f in folders.items() if i > store.last_execution_id}
-    if not lost:
+    if not (lost or replaced):
         return config
     if not start_over:
         raise StoreMismatch(
             f"{root} holds artifacts of {len(lost)} execution(s) that {where} does not know "
-            f"(newest: {lost[max(lost)]}); running now would reuse their ids and overwrite them. "
-            "Restore the store from a backup, or start a new --pipeline-root (or pass "
-            "--start-over: this run then writes under a new folder of the root, keeping every "
-            "earlier artifact)")
+            f"(newest: {lost[max(lost)]}): {_cause(root)}; running now would reuse their ids "
+            "and overwrite them. Run with the store that wrote them, or start a new "
+            "--pipeline-root (or pass --start-over: this run then writes under a new folder of "
+            "the root, keeping every earlier artifact)")
     fresh = root / f"{START_OVER_PREFIX}{dt.datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
     print(f"start over  {where} but {root} holds earlier artifacts: kept; this run writes under "
           f"{fresh} (pass --pipeline-root {fresh} from now on)", flush=True)
     return config.replace(pipeline_root=fresh)
+
+
+def _cause(folder: Path) -> str:
+    """Why a store lacks what a folder holds: its owner file tells apart another store and
+    this very store having lost records (restored from an older backup, or emptied)."""
+    if store_owner.owner_of(folder) is not None:
+        return ("this store wrote them and has since lost their records (restored from an older "
+                "backup, or rows deleted)")
+    return ("another store wrote them (e.g. another runner's, with other metadata settings), or "
+            "this store lost their records")

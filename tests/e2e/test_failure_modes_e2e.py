@@ -18,6 +18,7 @@ import pytest
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.metadata import connection, records
 from pipeline.serving import layout
+from pipeline.vocabulary import STORE_OWNER_FILE
 from tests.support.configs import small_config
 from tests.support.faults import cli_command, sample_lines, set_column, shuffled_labels, write_lines
 from tools import taxi as features
@@ -80,9 +81,11 @@ def states_of(config: PipelineConfig, run_id: str) -> dict[str, str]:
 
 
 def serving_entries(config: PipelineConfig) -> list[str]:
-    """Everything in the model's serving folder, hidden entries included."""
+    """Everything in the model's serving folder, hidden entries included (but the owner file
+    every run writes first: run/store_owner.py)."""
     base = layout.model_base_path(config.serving_dir, config.model_name)
-    return sorted(p.name for p in base.iterdir()) if base.is_dir() else []
+    return sorted(p.name for p in base.iterdir() if p.name != STORE_OWNER_FILE) \
+        if base.is_dir() else []
 
 
 @pytest.fixture(scope="module")

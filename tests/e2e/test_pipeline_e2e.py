@@ -160,7 +160,7 @@ def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> Non
     assert "DataGate failed" in done.stderr
     assert f"feature '{column}'" in done.stderr
     assert "FAILED" in done.stdout and "Trainer" not in done.stdout
-    assert not config.serving_dir.exists()
+    assert layout.list_versions(layout.model_base_path(config.serving_dir, config.model_name)) == []
     from mlflow import MlflowClient
 
     [run] = MlflowClient(mirror.tracking_uri).search_runs(

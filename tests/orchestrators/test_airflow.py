@@ -44,6 +44,7 @@ RUN_ID = "e2e_sample"
 RUN_TIMEOUT_SECONDS = 45 * 60
 FINISHED = {"success", "failed"}
 SYNC_TASK = "mlflow_sync"  # pipeline.mirror.airflow_task.TASK_ID
+STORE_CHECK = "store_check"  # pipeline.run.airflow_store_check.TASK_ID
 SKIPPED_STATES = {"upstream_failed", None}
 BAD_DAG_FILE = '''"""Airflow test DAG: the project's DAG factory on data that breaks the schema."""
 import os
@@ -126,10 +127,15 @@ def test_dag_folder_mirrors_pipeline_graph(tmp_path: Path, monkeypatch) -> None:
     assert sorted(bag.dag_ids) == sorted([config.pipeline_name, f"{config.project}_monitoring"])
     dag = bag.dags[config.pipeline_name]
     components = components_by_id(config)
-    assert set(dag.task_ids) == set(components) | {SYNC_TASK}  # + the MLflow mirror's teardown
+    # + the store check first and the MLflow mirror's teardown last
+    assert set(dag.task_ids) == set(components) | {SYNC_TASK, STORE_CHECK}
+    check = dag.get_task(STORE_CHECK)
+    assert not check.upstream_task_ids and check.retries == 0
+    assert check.downstream_task_ids == {n for n, c in components.items() if not c.upstream_nodes}
     for node_id, component in components.items():
         task = dag.get_task(node_id)
-        assert task.upstream_task_ids == {n.id for n in component.upstream_nodes}, node_id
+        assert task.upstream_task_ids - {STORE_CHECK} == {
+            n.id for n in component.upstream_nodes}, node_id
         assert task.downstream_task_ids - {SYNC_TASK} == {
             n.id for n in component.downstream_nodes}, node_id
         assert task.retries == (0 if node_id == "DataGate" else 3), node_id

@@ -13,6 +13,7 @@ from pipeline.__main__ import main
 from pipeline.config import PipelineConfig
 from pipeline.metadata.connection import LineageError
 from pipeline.run import consistency
+from pipeline.vocabulary import STORE_OWNER_FILE
 from tests.support.configs import small_config
 from tests.support.faults import cli_run
 from tests.support.mlmd_fake import FakePipeline
@@ -46,9 +47,11 @@ def _record_run(config: PipelineConfig, run_id: str, push: int | None) -> list[i
 
 
 def _digest(root: Path) -> str:
-    """Hash of every file's path and bytes under root (but run locks): proof nothing was touched."""
+    """Hash of every file's path and bytes under root (but run locks and owner files): proof
+    nothing was touched."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".lock"):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix != ".lock"
+                       and p.name != STORE_OWNER_FILE):
         digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     return digest.hexdigest()
 
@@ -112,7 +115,8 @@ def test_a_store_that_lost_executions_is_refused(tmp_path: Path, loss: str) -> N
         consistency.check(config)
     message = str(refused.value)
     assert f"{config.metadata_path} {state}" in message and str(config.pipeline_root) in message
-    assert "Restore the store" in message and "new --pipeline-root" in message
+    assert "another store wrote them" in message and "new --pipeline-root" in message
+    assert "backup" not in message.split(":")[0]
     assert "--start-over" in message and _digest(tmp_path / "pipeline_root") == before
 
 
@@ -144,7 +148,8 @@ def test_start_over_writes_beside_every_earlier_artifact(tmp_path: Path, capsys)
     root = Path(config.pipeline_root)
     assert Path(fresh.pipeline_root).parent == root
     assert Path(fresh.pipeline_root).name.startswith(consistency.START_OVER_PREFIX)
-    assert not Path(fresh.pipeline_root).exists() and _digest(root) == before
+    assert [p.name for p in Path(fresh.pipeline_root).iterdir()] == [STORE_OWNER_FILE]
+    assert _digest(root) == before
     assert f"pass --pipeline-root {fresh.pipeline_root}" in capsys.readouterr().out
     assert consistency.check(fresh) == fresh, "the new root's folders are the new store's"
 
