@@ -98,9 +98,9 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
                 folder, owner, this, config.metadata_location))
     config = _matching_files(config, root, base, start_over or root in foreign, root in foreign)
     identity = store_owner.claimed_identity(config)
-    for folder in (Path(config.pipeline_root), base):
-        if folder is not None:
-            store_owner.claim(folder, identity)
+    for claimed in (Path(config.pipeline_root), base):
+        if claimed is not None:
+            store_owner.claim(claimed, identity)
     return config
 
 
@@ -116,7 +116,7 @@ def _matching_files(config: PipelineConfig, root: Path, base: Path | None, start
     where = f"the metadata store {config.metadata_location} {store.state}"
     unrecorded = ([] if base is None else
                   layout.unrecorded_versions(base, {str(v) for v in store.pushed_versions}))
-    if unrecorded and (not store.pushed_versions or max(served) > max(store.pushed_versions)):
+    if base is not None and unrecorded and (not store.pushed_versions or max(served) > max(store.pushed_versions)):
         raise StoreMismatch(
             f"{base} serves version(s) {', '.join(map(str, unrecorded))} that {where} does not "
             f"record as pushed by pipeline '{config.pipeline_name}': {_cause(base)}; a new model "
