@@ -12,6 +12,7 @@ from pipeline.config.settings import (
     ROLLING_PREFIX,
     SPANS_SYNTAX,
     STATE_DIR,
+    STATE_DIR_ENV,
     BeamMode,
     BeamRunner,
     ConfigError,
@@ -41,6 +42,7 @@ from pipeline.config.sources import (
 __all__ = [
     "PROJECT_ROOT",
     "STATE_DIR",
+    "STATE_DIR_ENV",
     "MODELS_DIR",
     "ENV_PREFIX",
     "FROM_PROJECT",

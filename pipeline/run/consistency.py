@@ -114,9 +114,9 @@ def _matching_files(config: PipelineConfig, root: Path, base: Path | None, start
         return config
     store = store_state(config)
     where = f"the metadata store {config.metadata_location} {store.state}"
-    unrecorded = ([] if base is None else
-                  layout.unrecorded_versions(base, {str(v) for v in store.pushed_versions}))
-    if base is not None and unrecorded and (not store.pushed_versions or max(served) > max(store.pushed_versions)):
+    pushed = store.pushed_versions
+    unrecorded = [] if base is None else layout.unrecorded_versions(base, {str(v) for v in pushed})
+    if base is not None and unrecorded and (not pushed or max(served) > max(pushed)):
         raise StoreMismatch(
             f"{base} serves version(s) {', '.join(map(str, unrecorded))} that {where} does not "
             f"record as pushed by pipeline '{config.pipeline_name}': {_cause(base)}; a new model "

@@ -18,11 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import environment
-from pipeline.config import MODELS_DIR, PROJECT_ROOT, STATE_DIR, MetadataBackend, default_project
+from pipeline.config import (
+    MODELS_DIR,
+    PROJECT_ROOT,
+    STATE_DIR,
+    STATE_DIR_ENV,
+    MetadataBackend,
+    default_project,
+)
 from pipeline.config.project import project_names
 from pipeline.errors import InvalidInput, WorkFailed
 from pipeline.logs import private_file
-from pipeline.services import postgres_server
+from pipeline.services import launcher_lock, postgres_server
+from pipeline.services.airflow_alerts import DEFAULT_CONNECTION
 from pipeline.services.postgres_server import LocalCluster, Postgres
 
 
@@ -55,6 +63,10 @@ MLMD_DATABASE = "mlmd"
 
 
 DATABASE_URL_VARIABLE = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+
+
+# airflow_dag's AirflowSettings.alert_connection, read by the launcher to say where alerts go.
+ALERT_CONNECTION_VARIABLE = "PIPELINE_AIRFLOW_ALERT_CONNECTION"
 
 
 HEALTH_TIMEOUT_SECONDS = 600.0
@@ -140,7 +152,17 @@ with get_application_builder() as appbuilder:
                          manager.find_role("Admin"), password)
     else:
         manager.reset_password(user.id, password)
+
+from airflow.hooks.base import BaseHook
+try:
+    channel = BaseHook.get_connection(sys.argv[3]).conn_type or "?"
+except Exception:
+    channel = ""
+print("alert-channel:" + channel)
 """
+
+
+ALERT_CHANNEL_PREFIX = "alert-channel:"
 
 
 def admin_password(home: Path) -> Path:
@@ -153,15 +175,27 @@ def admin_password(home: Path) -> Path:
     return path
 
 
-def initialize(env: Mapping[str, str]) -> Path:
-    """Migrate Airflow's database; the admin's password becomes the file's (passed by path)."""
+def initialize(env: Mapping[str, str], alert_connection: str) -> tuple[Path, str]:
+    """Migrate Airflow's database; the admin's password becomes the file's (passed by path).
+    Also the type of the alert connection as Airflow resolves it ('' when there is none)."""
     password_file = admin_password(Path(env["AIRFLOW_HOME"]))
     airflow_cli(env, "db", "migrate")
-    result = subprocess.run([sys.executable, "-c", ADMIN_SCRIPT, str(password_file), ADMIN_USER],
-                            env=dict(env), capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", ADMIN_SCRIPT, str(password_file), ADMIN_USER, alert_connection],
+        env=dict(env), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise AirflowStartError(f"could not set the admin login: {result.stderr.strip()[-2000:]}")
-    return password_file
+    channels = [line[len(ALERT_CHANNEL_PREFIX):] for line in result.stdout.splitlines()
+                if line.startswith(ALERT_CHANNEL_PREFIX)]
+    return password_file, channels[-1] if channels else ""
+
+
+def alert_line(connection_id: str, channel: str) -> str:
+    """The launch's one line on failure alerts: where they go, or that they go nowhere."""
+    if channel:
+        return f"alerts        failed tasks alert through connection '{connection_id}' ({channel})"
+    return (f"alerts        none: no Airflow connection '{connection_id}', failed tasks alert "
+            "nobody (add one: docs/airflow.md#failure-alerts)")
 
 
 def start(
@@ -227,6 +261,8 @@ class ServerSettings:
     database_url: str | None = field(default=None, repr=False)
     # Import TensorFlow and TFX in the scheduler once, for the tasks it forks to inherit.
     preload: bool = True
+    # The Airflow connection failure alerts go through (PIPELINE_AIRFLOW_ALERT_CONNECTION).
+    alert_connection: str = DEFAULT_CONNECTION
 
     @property
     def url(self) -> str:
@@ -235,9 +271,15 @@ class ServerSettings:
         return f"http://{host}:{self.port}"
 
     @property
+    def state(self) -> Path:
+        """This Airflow's own state: its pipelines' artifacts, served versions, logs, mirror
+        (the Airflow processes' PIPELINE_STATE_DIR), and our PostgreSQL cluster."""
+        return self.home / "state"
+
+    @property
     def cluster(self) -> LocalCluster:
         """Our own PostgreSQL cluster's folder."""
-        return LocalCluster(self.home / "state" / "postgres")
+        return LocalCluster(self.state / "postgres")
 
 
 def server_settings(
@@ -255,8 +297,9 @@ def server_settings(
         raise InvalidInput("PIPELINE_METADATA_BACKEND: set postgresql or mysql (and the "
                            "PIPELINE_METADATA_* server settings): tasks running in parallel "
                            "cannot share a SQLite ML Metadata file")
+    alerts = environ.get(ALERT_CONNECTION_VARIABLE, "").strip() or DEFAULT_CONNECTION
     return ServerSettings(home=home.resolve(), host=host, port=port, database_url=url,
-                          preload=preload)
+                          preload=preload, alert_connection=alerts)
 
 
 def local_database_env(server: Postgres, environ: Mapping[str, str]) -> dict[str, str]:
@@ -313,38 +356,61 @@ def _database_env(settings: ServerSettings, environ: Mapping[str, str]) -> dict[
 def command_environment(
     settings: ServerSettings, environ: Mapping[str, str], database_env: Mapping[str, str]
 ) -> dict[str, str]:
-    """The Airflow processes' environment: the database variables, and the UI's own address as
-    the base of the links in alerts (a BASE_URL set in `environ`, e.g. behind a proxy, wins)."""
+    """The Airflow processes' environment: the database variables, the UI's own address as
+    the base of the links in alerts (a BASE_URL set in `environ`, e.g. behind a proxy, wins),
+    and their own state folder under the home: local runs and this Airflow keep separate
+    artifacts, served versions and ML Metadata stores by default (run/store_owner.py refuses
+    any folder two stores would share)."""
     return airflow_environment(
         settings.home, DAGS_FOLDER,
-        {"AIRFLOW__WEBSERVER__BASE_URL": settings.url, **environ, **database_env},
+        {"AIRFLOW__WEBSERVER__BASE_URL": settings.url, **environ, **database_env,
+         STATE_DIR_ENV: str(settings.state)},
         database_env.get(DATABASE_URL_VARIABLE, settings.database_url),
     )
 
 
 def serve(settings: ServerSettings, environ: Mapping[str, str]) -> int:
-    """Run our database, scheduler and web UI until Ctrl-C, SIGTERM or one of them exits."""
+    """Run our database, scheduler and web UI until Ctrl-C, SIGTERM or one of them exits; one
+    launcher per home (launcher_lock), which first stops what a crashed one left running."""
     # `kill` stops cleanly too, and Ctrl-C works even if the launching shell ignored SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    processes: list[subprocess.Popen] = []
-    try:
-        env = command_environment(settings, environ, _database_env(settings, environ))
-        password_file = _initialize(env)
-        return _run_until_stopped(settings, env, password_file, processes, environ)
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        if settings.database_url is None:
-            postgres_server.stop(settings.cluster)
+    with launcher_lock.held(settings.home, settings.url):
+        processes: list[subprocess.Popen] = []
+        try:
+            orphans = launcher_lock.stop_orphans(settings.home)
+            if orphans:
+                print(f"stopped       scheduler and UI a crashed launcher left running (pids "
+                      f"{', '.join(map(str, orphans))})", flush=True)
+            env = command_environment(settings, environ, _database_env(settings, environ))
+            password_file = _initialize(env, settings.alert_connection)
+            return _run_until_stopped(settings, env, password_file, processes, environ)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            _shut_down(settings, processes)
 
 
-def _initialize(env: Mapping[str, str]) -> Path:
-    """initialize(), with a failed `airflow` command as one error naming it."""
+def _shut_down(settings: ServerSettings, processes: Sequence[subprocess.Popen]) -> None:
+    """Stop scheduler, UI and our database; a second Ctrl-C (or SIGTERM) cannot interrupt it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if processes:
+        print("stopping      scheduler, web UI and database (Ctrl-C again is ignored)", flush=True)
+    for process in reversed(processes):
+        stop(process)
+    if settings.database_url is None:
+        postgres_server.stop(settings.cluster)
+    launcher_lock.forget_children(settings.home)
+
+
+def _initialize(env: Mapping[str, str], alert_connection: str) -> Path:
+    """initialize(), with a failed `airflow` command as one error naming it; prints where
+    failure alerts go."""
     try:
-        return initialize(env)
+        password_file, channel = initialize(env, alert_connection)
+        print(alert_line(alert_connection, channel), flush=True)
+        return password_file
     except subprocess.CalledProcessError as error:
         output = (error.stderr or error.stdout or "").strip().splitlines()[-1:]
         raise AirflowStartError(f"`{' '.join(error.cmd)}` failed: {' '.join(output)}") from error
@@ -356,10 +422,13 @@ def _run_until_stopped(
 ) -> int:
     """Start scheduler and UI, announce them once healthy, then watch them."""
     logs = settings.home / "logs"
-    processes.append(start(env, ["scheduler"], logs / "scheduler.out",
+    # No worker log server (it binds every interface): the UI reads the tasks' log files here.
+    processes.append(start(env, ["scheduler", "--skip-serve-logs"], logs / "scheduler.out",
                            scheduler_program(env, settings.preload)))
+    launcher_lock.record_children(settings.home, [p.pid for p in processes])
     processes.append(start(env, ["webserver", "--hostname", settings.host,
                                  "--port", str(settings.port)], logs / "webserver.out"))
+    launcher_lock.record_children(settings.home, [p.pid for p in processes])
     print(f"starting      scheduler and web UI (LocalExecutor; logs in {logs})", flush=True)
     wait_until_healthy(settings.url, processes, HEALTH_TIMEOUT_SECONDS)
     print(f"Airflow UI    {settings.url}  (login {ADMIN_USER}, password in {password_file})")

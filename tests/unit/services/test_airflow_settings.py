@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import stat
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from pipeline.config import ConfigError
+from pipeline.config import PROJECT_ROOT, ConfigError
 from pipeline.errors import InvalidInput
 from pipeline.run.airflow_runner import AirflowSettings, settings_from_env
 from pipeline.services import airflow_alerts, airflow_server
@@ -175,3 +177,34 @@ def test_failure_payload_names_dag_task_run_and_log() -> None:
     assert payload["run_id"] == "manual__1" and payload["log_url"] == ti.log_url
     assert payload["error"] == "OSError: disk"
     assert "taxi.Trainer" in payload["text"]
+
+
+def test_airflow_keeps_its_own_state_apart_from_local_runs(tmp_path: Path) -> None:
+    """By default the DAGs' artifacts, served versions and logs go under the Airflow home, not
+    beside the local runs' (which have another ML Metadata store); explicit paths still win."""
+    settings = airflow_server.server_settings(tmp_path / "home", "127.0.0.1", 8123, {})
+    env = airflow_server.command_environment(
+        settings, {**os.environ, "PIPELINE_STATE_DIR": str(tmp_path / "local")}, {})
+    shown = subprocess.run(
+        [sys.executable, "-c", "from pipeline.config import PipelineConfig; c = PipelineConfig(); "
+         "print(c.pipeline_root, c.serving_dir, c.log_dir)"],
+        env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout.split()
+    state = tmp_path / "home" / "state"
+    assert shown == [str(state / "pipelines" / "taxi"), str(state / "serving_model"),
+                     str(state / "logs")]
+    assert settings.cluster.root == state / "postgres"
+    explicit = airflow_server.command_environment(
+        settings, {"PIPELINE_SERVING_DIR": "/srv/models"}, {})
+    assert explicit["PIPELINE_SERVING_DIR"] == "/srv/models"
+
+
+def test_the_launch_says_where_failure_alerts_go(tmp_path: Path) -> None:
+    settings = airflow_server.server_settings(
+        tmp_path, "127.0.0.1", 8123, {"PIPELINE_AIRFLOW_ALERT_CONNECTION": "team_slack"})
+    assert settings.alert_connection == "team_slack"
+    assert airflow_server.server_settings(tmp_path, "127.0.0.1", 8123, {}).alert_connection == (
+        "pipeline_alerts")
+    nowhere = airflow_server.alert_line("team_slack", "")
+    assert "no Airflow connection 'team_slack'" in nowhere and "alert nobody" in nowhere
+    assert airflow_server.alert_line("team_slack", "https") == (
+        "alerts        failed tasks alert through connection 'team_slack' (https)")
