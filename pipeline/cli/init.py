@@ -5,6 +5,7 @@ models/<name>/schema.pbtxt. Prints a summary to review; writes nothing when it r
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -53,14 +54,21 @@ def _target(models_dir: Path, name: str, force: bool) -> Path:
     return target
 
 
-def _write(target: Path, files: dict[str, str]) -> None:
-    """Write into a temporary folder next to the target, then move it in place: all or nothing."""
+def _staging_beside(target: Path) -> Path:
+    """A temporary folder next to the target (same file system: renames are atomic), with the
+    permissions of an ordinary folder (mkdtemp's 0700 would make the project private)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.init-", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
+    return staging
+
+
+def _write(target: Path, files: dict[str, str]) -> None:
+    """Write into a temporary folder next to the target, then move it in place: all or nothing."""
+    staging = _staging_beside(target)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the project private
         for name, text in files.items():
             (staging / name).write_text(text, encoding="utf-8")
         if target.exists():  # --force: replace the two files, keep the project's own code
@@ -87,16 +95,27 @@ def _data_folder(data: Path, landing: Path, force: bool) -> Path:
     return landing
 
 
-def _copy_data(source: Path, folder: Path) -> None:
-    """Copy the file into its folder through a temporary name, so a failed copy leaves nothing."""
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{source.name}.partial"
+def _copy_data(source: Path, folder: Path) -> Path | None:
+    """Make the folder hold the profiled file and nothing else: copied into a staging folder, then
+    swapped in. An earlier folder (--force) is moved aside whole, never merged with the new file
+    (a run reads every file of the folder, and must train on what was profiled); where it went."""
+    staging = _staging_beside(folder)
+    aside = folder.with_name(f"{folder.name}.replaced-{dt.datetime.now():%Y%m%d-%H%M%S-%f}")
     try:
-        shutil.copyfile(source, partial)
-        os.replace(partial, folder / source.name)
+        shutil.copyfile(source, staging / source.name)
+        if not folder.exists():
+            staging.rename(folder)
+            return None
+        folder.rename(aside)
+        try:
+            staging.rename(folder)
+        except OSError:
+            aside.rename(folder)
+            raise
     except BaseException:
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise
+    return aside
 
 
 def _summary(profile, project, target: Path) -> list[str]:
@@ -146,12 +165,14 @@ def _init(args: argparse.Namespace) -> int:
     declaration = declaration_text(project)
     parse_declaration(declaration, target / DECLARATION_FILE)  # what a run will read must parse
     schema = schema_text(curated_schema(result), result)
-    if data_folder != args.data:
-        _copy_data(args.data, data_folder)
+    aside = _copy_data(args.data, data_folder) if data_folder != args.data else None
     _write(target, {DECLARATION_FILE: declaration, SCHEMA_FILE: schema})
     lines = _summary(result, project, target)
     if data_folder != args.data:
         lines.insert(1, f"copied {args.data} to {data_folder}/ (a run reads every file of one folder)")
+    if aside is not None:
+        lines.insert(2, f"moved the earlier {data_folder}/ to {aside}/: the project reads only "
+                        "the file it profiled")
     print("\n".join(lines))
     return 0
 

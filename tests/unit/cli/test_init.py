@@ -153,3 +153,27 @@ def test_task_that_does_not_fit_the_label(tmp_path: Path, iris: Path, capsys) ->
     line = refused(capsys, tmp_path / "models", "p", "--data", str(iris), "--label", "species",
                    "--task", "regression")
     assert "--task regression: label column 'species' is not numeric" in line
+
+
+def test_force_leaves_only_the_profiled_file_in_the_data_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run reads every file of the folder: after `init --force` with another file, that is the
+    file profiled alone, the earlier copy (and anything added beside it) moved aside whole."""
+    from pipeline.data.input_files import data_files
+
+    models = tmp_path / "models"
+    first = write_csv(tmp_path / "first.csv", regression_columns())
+    assert init(models, "houses", "--data", str(first), "--label", "price") == 0
+    folder = tmp_path / "data" / "houses"
+    (folder / "added.csv").write_bytes(first.read_bytes())
+    second = write_csv(tmp_path / "second.csv", regression_columns(seed=3))
+    capsys.readouterr()
+    assert init(models, "houses", "--data", str(second), "--label", "price", "--force") == 0
+    out = capsys.readouterr().out
+    assert data_files(folder) == [folder / "second.csv"]
+    [aside] = [p for p in (tmp_path / "data").iterdir() if p.name.startswith("houses.replaced-")]
+    assert sorted(p.name for p in aside.iterdir()) == ["added.csv", "first.csv"]
+    assert f"moved the earlier {folder}/ to {aside}/" in out
+    assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]
+    assert load_project("houses", models).data == str(folder)
