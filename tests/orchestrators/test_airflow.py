@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import PROJECT_ROOT, PipelineConfig, config_from_values, env_values
+from pipeline.config import PROJECT_ROOT, MetadataBackend, PipelineConfig, config_from_values, env_values
 from pipeline.metadata import connection, records
+from pipeline.run import consistency, store_owner
 from pipeline.run.airflow_runner import AirflowSettings
 from pipeline.services import airflow_server
 from pipeline.services.postgres_server import free_port
@@ -334,7 +335,8 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunOutcome) -
     config = scheduler_run.config
     assert scheduler_run.state == "success"
     components = components_by_id(config)
-    assert scheduler_run.task_states == {node_id: "success" for node_id in [*components, SYNC_TASK]}
+    assert scheduler_run.task_states == {
+        node_id: "success" for node_id in [*components, SYNC_TASK, STORE_CHECK]}
 
     assert config.metadata_backend.value == "postgresql"
     store = connection.open_metadata(config)
@@ -354,6 +356,23 @@ def test_scheduler_runs_pipeline_to_pushed_model(scheduler_run: DagRunOutcome) -
     version_dir = config.serving_dir / config.model_name / str(version)
     assert (version_dir / "saved_model.pb").is_file()
     assert not config.metadata_path.parent.exists(), "no SQLite store beside the server"
+
+
+def test_a_local_run_on_the_dag_s_folders_is_refused_naming_both_stores(
+    scheduler_run: DagRunOutcome, tmp_path: Path
+) -> None:
+    """The DAG's store_check claimed its pipeline root and serving folder for the PostgreSQL
+    store: a local run with its own SQLite store is refused there, both stores named, no secret."""
+    config = scheduler_run.config
+    local = config.replace(metadata_backend=MetadataBackend.SQLITE,
+                           metadata_path=tmp_path / "local.sqlite")
+    with pytest.raises(store_owner.ForeignStore) as refused:
+        consistency.check(local)
+    message = str(refused.value)
+    assert message.startswith(f"{config.pipeline_root} belongs to ML Metadata store ")
+    assert config.metadata_location in message and str(local.metadata_path) in message
+    assert config.metadata_password.reveal() not in message
+    assert not local.metadata_path.exists()
 
 
 def test_tasks_fork_from_a_scheduler_that_preloaded_tensorflow(
