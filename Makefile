@@ -62,8 +62,10 @@ ui: env  ## sync ML Metadata into MLflow (state/mlflow), then MLflow's UI on 127
 airflow: env  ## Airflow as in production (LocalExecutor, PostgreSQL under state/airflow/state, UI on 127.0.0.1:8080; password in state/airflow/standalone_admin_password.txt)
 	$(PYTHON) -m pipeline airflow $(ARGS)
 
-clean:  ## remove local state (artifacts, metadata, served models, logs)
-	rm -rf state
+CLEAN_SERVED ?= 0
+CLEAN_YES ?= 0
+clean: env  ## delete state/ after asking (CLEAN_YES=1: no question); refused while `make airflow` runs, and while models are served unless CLEAN_SERVED=1
+	$(PYTHON) -m tools.clean $(if $(filter 1,$(CLEAN_SERVED)),--served) $(if $(filter 1,$(CLEAN_YES)),--yes)
 
 BENCH_SCALES ?= 1 10 100
 BENCH_ARGS ?=

@@ -56,6 +56,22 @@ def _holder(path: Path, wait_seconds: float = 2.0) -> dict:
         time.sleep(0.05)
 
 
+def holder(home: Path) -> dict | None:
+    """The running launcher's record (pid, url) when one holds the home, else None."""
+    path = home / LOCK_FILE
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder(path)
+    finally:
+        os.close(descriptor)
+    return None
+
+
 @contextlib.contextmanager
 def held(home: Path, url: str) -> Iterator[None]:
     """Hold the home's launcher lock, or raise LauncherRunning naming the holder."""
