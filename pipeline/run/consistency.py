@@ -84,10 +84,7 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
     """
     if is_uri(config.pipeline_root):
         return config
-    root = Path(config.pipeline_root)
-    # A serving dir on an object store is the cluster's to check (the local runner refuses it).
-    base = (None if is_uri(config.serving_dir)
-            else layout.model_base_path(Path(str(config.serving_dir)), config.model_name))
+    root, base = Path(config.pipeline_root), _served_folder(config)
     owners = {f: store_owner.owner_of(f) for f in (root, base) if f is not None}
     this = store_owner.current_identity(config) if any(owners.values()) else None
     foreign = {f: o for f, o in owners.items()
@@ -102,6 +99,14 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
         if claimed is not None:
             store_owner.claim(claimed, identity)
     return config
+
+
+def _served_folder(config: PipelineConfig) -> Path | None:
+    """The served model's folder; None on an object store, which is the cluster's to check (the
+    local runner refuses it)."""
+    if is_uri(config.serving_dir):
+        return None
+    return layout.model_base_path(Path(str(config.serving_dir)), config.model_name)
 
 
 def _matching_files(config: PipelineConfig, root: Path, base: Path | None, start_over: bool,
