@@ -1,5 +1,6 @@
 """`make clean`: delete the local state folder, asking first; refused while an Airflow launcher
-runs on its default home, and never deleting served model versions unless asked by name.
+runs on its default home, and never deleting served model versions unless asked by name. What a
+crashed launcher left running there (scheduler, UI, PostgreSQL) is stopped before its files go.
 
 Served versions may be what TF Serving is answering with right now: with any of them under the
 state folder (local runs' or the production Airflow's), nothing is deleted unless CLEAN_SERVED=1.
@@ -14,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import STATE_DIR
-from pipeline.services import launcher_lock
+from pipeline.services import launcher_lock, postgres_server
+from pipeline.services.postgres_server import LocalCluster
 from pipeline.serving import layout
 
 SERVING_FOLDERS = ("serving_model", "airflow/state/serving_model")
@@ -60,7 +62,14 @@ def clean(state: Path, delete_served: bool, ask: Callable[[str], str]) -> int:
     if answer.strip().lower() not in ("y", "yes"):
         print("nothing deleted")
         return 1
-    shutil.rmtree(state)
+    home = state / "airflow"
+    with launcher_lock.held(home, "make clean"):  # no launcher starts while the files go
+        stopped = launcher_lock.stop_orphans(home)
+        postgres_server.stop(LocalCluster(home / "state" / "postgres"))
+        shutil.rmtree(state)
+    if stopped:
+        print(f"stopped the scheduler and UI a crashed launcher left running (pids "
+              f"{', '.join(map(str, stopped))}) and its database")
     print(f"deleted {state}")
     return 0
 

@@ -3,6 +3,8 @@ never deletes served versions unless CLEAN_SERVED=1."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 from pipeline.services import launcher_lock
@@ -60,3 +62,18 @@ def test_a_running_airflow_launcher_refuses(tmp_path: Path, capsys) -> None:
 
 def test_nothing_to_clean(tmp_path: Path) -> None:
     assert clean(tmp_path / "absent", False, _never_asked) == 0
+
+
+def test_what_a_killed_launcher_left_running_is_stopped_first(tmp_path: Path, capsys) -> None:
+    state = _state(tmp_path, served=False)
+    home = state / "airflow"
+    home.mkdir()
+    orphan = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        launcher_lock.record_children(home, [orphan.pid])
+        assert clean(state, False, lambda _: "y") == 0
+        assert orphan.wait(10) == -signal.SIGTERM and not state.exists()
+        assert f"(pids {orphan.pid})" in capsys.readouterr().out
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
