@@ -5,6 +5,7 @@ admin login of `airflow standalone`: a generated password in a 0600 file, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -70,6 +71,10 @@ ALERT_CONNECTION_VARIABLE = "PIPELINE_AIRFLOW_ALERT_CONNECTION"
 
 
 HEALTH_TIMEOUT_SECONDS = 600.0
+
+
+# What stops the command: Ctrl-C, `kill`, and the terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 # The production path: the REST API takes the same logins as the UI (basic auth), and on 2
@@ -372,9 +377,10 @@ def command_environment(
 def serve(settings: ServerSettings, environ: Mapping[str, str]) -> int:
     """Run our database, scheduler and web UI until Ctrl-C, SIGTERM or one of them exits; one
     launcher per home (launcher_lock), which first stops what a crashed one left running."""
-    # `kill` stops cleanly too, and Ctrl-C works even if the launching shell ignored SIGINT.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # `kill` and a closed terminal stop cleanly too, and Ctrl-C works even if the launching
+    # shell ignored SIGINT.
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.default_int_handler)
     with launcher_lock.held(settings.home, settings.url):
         processes: list[subprocess.Popen] = []
         try:
@@ -392,11 +398,14 @@ def serve(settings: ServerSettings, environ: Mapping[str, str]) -> int:
 
 
 def _shut_down(settings: ServerSettings, processes: Sequence[subprocess.Popen]) -> None:
-    """Stop scheduler, UI and our database; a second Ctrl-C (or SIGTERM) cannot interrupt it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """Stop scheduler, UI and our database; a second Ctrl-C (or SIGTERM) cannot interrupt it,
+    nor a terminal that is gone (a closed window: printing fails)."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
     if processes:
-        print("stopping      scheduler, web UI and database (Ctrl-C again is ignored)", flush=True)
+        with contextlib.suppress(OSError):
+            print("stopping      scheduler, web UI and database (Ctrl-C again is ignored)",
+                  flush=True)
     for process in reversed(processes):
         stop(process)
     if settings.database_url is None:
