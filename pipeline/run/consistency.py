@@ -90,9 +90,9 @@ def check(config: PipelineConfig, start_over: bool = False) -> PipelineConfig:
     foreign = {f: o for f, o in owners.items()
                if o is not None and (this is None or o.store_id != this.store_id)}
     for folder, owner in foreign.items():
-        if not (folder == root and start_over and owner.location == config.metadata_location):
+        if not (folder == root and start_over and owner.location == store_owner.location(config)):
             raise store_owner.ForeignStore(store_owner.foreign_message(
-                folder, owner, this, config.metadata_location))
+                folder, owner, this, store_owner.location(config)))
     config = _matching_files(config, root, base, start_over or root in foreign, root in foreign)
     identity = store_owner.claimed_identity(config)
     for claimed in (Path(config.pipeline_root), base):

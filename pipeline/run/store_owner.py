@@ -77,6 +77,14 @@ def ensure_identity(store: connection.Store) -> str:
     return created
 
 
+def location(config: PipelineConfig) -> str:
+    """Where the store is, one spelling per store: an absolute SQLite path, or the server's URL
+    without its password."""
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        return str(config.metadata_path.resolve())
+    return config.metadata_location
+
+
 def current_identity(config: PipelineConfig) -> StoreIdentity | None:
     """The configured store's identity, read without creating anything (None: no store yet, or
     a store that never claimed a folder)."""
@@ -84,13 +92,13 @@ def current_identity(config: PipelineConfig) -> StoreIdentity | None:
             not config.metadata_path.is_file() or config.metadata_path.stat().st_size == 0):
         return None
     found = recorded_identity(connection.open_metadata(config))
-    return StoreIdentity(found, config.metadata_location) if found else None
+    return StoreIdentity(found, location(config)) if found else None
 
 
 def claimed_identity(config: PipelineConfig) -> StoreIdentity:
     """The configured store's identity, created (with the store) when missing."""
     store = connection.open_metadata(config, read_only=False)
-    return StoreIdentity(ensure_identity(store), config.metadata_location)
+    return StoreIdentity(ensure_identity(store), location(config))
 
 
 def owner_of(folder: Path) -> StoreIdentity | None:
@@ -128,11 +136,11 @@ def claim(folder: Path, identity: StoreIdentity) -> None:
 def foreign_message(folder: Path, owner: StoreIdentity | None, this: StoreIdentity | None,
                     this_location: str | None = None) -> str:
     """One line: the folder, the store owning it, this run's store, and what to do."""
-    location = this.location if this else this_location
+    where = this.location if this else this_location
     current = (f"this run's store {this}" if this else
-               f"this run's store at {location}, which never claimed a folder")
-    if owner is not None and owner.location == location:
-        advice = (f"the store at {location} was replaced or recreated since it wrote there: "
+               f"this run's store at {where}, which never claimed a folder")
+    if owner is not None and owner.location == where:
+        advice = (f"the store at {where} was replaced or recreated since it wrote there: "
                   "restore that store, or start a new --pipeline-root and --serving-dir "
                   "(--start-over writes under a new folder of the pipeline root)")
     else:

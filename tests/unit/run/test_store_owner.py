@@ -145,3 +145,14 @@ def test_the_cli_refuses_another_store_in_one_line(tmp_path: Path) -> None:
     assert line.startswith(f"error: {owner.pipeline_root} belongs to ML Metadata store ")
     assert str(owner.metadata_path) in line and str(intruder.metadata_path) in line
     assert "[ 1/" not in result.stdout
+
+
+def test_one_store_under_two_spellings_of_its_path_is_one_owner(tmp_path: Path, monkeypatch) -> None:
+    config, _ = _stores(tmp_path)
+    consistency.check(config)
+    monkeypatch.chdir(tmp_path)
+    relative = config.replace(metadata_path=Path(config.metadata_path.name))
+    assert consistency.check(relative) == relative
+    relative.metadata_path.unlink()
+    with pytest.raises(store_owner.ForeignStore, match="was replaced or recreated since"):
+        consistency.check(relative)
