@@ -14,6 +14,7 @@ from typing import NoReturn
 from pipeline import environment
 from pipeline.cli import build_parser
 from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
+from pipeline.config.secrets import mask_uri_passwords
 from pipeline.errors import EXIT_FAILED, PipelineError
 from pipeline.logs import masked_log_records
 
@@ -37,12 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         with masked_log_records():
             return handler(args)
     except PipelineError as error:
-        print(f"error: {without_sql(str(error))}", file=sys.stderr)
+        print(f"error: {mask_uri_passwords(without_sql(str(error)))}", file=sys.stderr)
         return cannot_run or error.exit_code
     except Exception as error:
         if not is_user_level(error):
             raise
-        print(f"error: {describe(error, args)} ({write_traceback(error, args)})", file=sys.stderr)
+        print(f"error: {mask_uri_passwords(describe(error, args))} ({write_traceback(error, args)})",
+              file=sys.stderr)
         return cannot_run or EXIT_FAILED
 
 

@@ -14,6 +14,7 @@ from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import Project
 from pipeline.metadata import connection, provenance, pushes, records, summary
+from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
 
 T = TypeVar("T")
@@ -27,7 +28,8 @@ IDENTITY_FIELDS = (
 # Facts whose sameness is worth saying out loud when nothing about them changed.
 KEY_FIELDS = {
     "data.input_fingerprint": "input data",
-    "training.code_fingerprint": "user code",
+    "training.code_fingerprint": "project code",
+    "config.declaration": "declaration",
     "validation.schema_uri": "schema",
     "training.hyperparameters": "hyperparameters",
     "training.train_steps": "train steps",
@@ -240,7 +242,10 @@ def _data_lines(prov: provenance.ModelProvenance) -> list[str]:
 def _training_lines(training: provenance.TrainingProvenance) -> list[str]:
     params = " ".join(f"{k}={v}" for k, v in sorted(training.hyperparameters.items()))
     return _rows([
-        ("code", f"{training.code_fingerprint} (sha256 of the user code and declarations)"),
+        ("code", f"{_text(training.code_fingerprint)} (the project's declaration and code "
+                 "closure, as `versions` shows it)"),
+        ("model code", f"{_text(training.model_code_fingerprint)} (the Trainer's cache key: its "
+                       "run_fn's import closure)"),
         ("trainer", f"{training.run_fn}, {training.train_steps} train steps, "
                     f"{training.eval_steps} eval steps (run {training.trainer_run})"),
         ("hyperparameters", params or None),
@@ -278,8 +283,9 @@ def _change_lines(
         return ["Changes: none to report, this is the first pushed version"]
     same = [label for fact, label in KEY_FIELDS.items() if not any(c[0].startswith(fact)
                                                                  for c in changed)]
+    width = max([40, *(len(fact) + 2 for fact, _, _ in changed)])
     lines = [f"Changes since version {before_version}"]
-    lines += [f"  {fact:<40}{_short(old)} -> {_short(new)}" for fact, old, new in changed]
+    lines += [f"  {fact:<{width}}{_short(old)} -> {_short(new)}" for fact, old, new in changed]
     return lines + [f"  unchanged: {', '.join(same) or 'none of the key facts'}"]
 
 
@@ -290,7 +296,7 @@ def _short(value: object) -> str:
 
 
 METRICS_PREFIX = "evaluation.metrics."
-DIFF_SECTIONS = ("training", "data", "validation", "evaluation", "push", "state")
+DIFF_SECTIONS = ("config", "training", "data", "validation", "evaluation", "push", "state")
 
 
 def _section_order(key: str, first: Sequence[str] = ()) -> tuple[int, int, str]:
@@ -313,13 +319,13 @@ def _diff(args: argparse.Namespace, store: connection.Store, config: PipelineCon
     if args.json:
         return _to_json({"run_a": fields[0], "run_b": fields[1],
                          "different": sorted(k for k in fields[0].keys() | fields[1].keys()
-                                             if fields[0].get(k) != fields[1].get(k))})
+                                             if not same_value(fields[0].get(k), fields[1].get(k)))})
     rows = [("", "FACT", "RUN A", "RUN B"), ("", "run", runs[0].run_id, runs[1].run_id)]
     task_metrics = [f"{METRICS_PREFIX}{m.name}" for m in config.declaration.metrics]
     for key in sorted(fields[0].keys() | fields[1].keys(),
                       key=lambda k: _section_order(k, task_metrics)):
         a, b = fields[0].get(key), fields[1].get(key)
-        rows.append(("*" if a != b else "", key, _short(a), _short(b)))
+        rows.append(("" if same_value(a, b) else "*", key, _short(a), _short(b)))
     return _table(rows)
 
 

@@ -68,7 +68,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     print(format_checks(environment))
     blocking = [c for c in environment if not c.ok and c.name in BLOCKING_CHECKS]
     if any(c.name == "code_fingerprint" for c in blocking) and not args.allow_code_change:
-        print("MISMATCH: models/ changed since the run; refusing (--allow-code-change to force)")
+        print("MISMATCH: the project's code changed since the run; refusing (--allow-code-change to force)")
         return 1
     if any(c.name == "data_fingerprint" for c in blocking):
         print("MISMATCH: the run's data files changed since it was recorded; not re-running")

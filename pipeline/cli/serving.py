@@ -9,7 +9,13 @@ from pathlib import Path
 from pipeline.cli.common import positive_float, positive_int, store_arguments
 from pipeline.config import PipelineConfig, local_path, store_config
 from pipeline.mirror.hooks import aliases_after_rollback
-from pipeline.serving.release import DEFAULT_TIMEOUT, move_labels
+from pipeline.serving.release import (
+    DEFAULT_TIMEOUT,
+    LabelMove,
+    complete_release,
+    move_labels,
+    read_pending,
+)
 from pipeline.serving.server_config import (
     BATCHING_CONFIG,
     CONFIGMAP,
@@ -19,7 +25,6 @@ from pipeline.serving.server_config import (
     MONITORING_CONFIG,
     STABLE,
     ServingPlan,
-    append_audit,
     known_versions,
     pinned_version,
     plan_config,
@@ -66,23 +71,63 @@ def _print_written(output_dir: Path) -> None:
         print(f"wrote {output_dir / name}")
 
 
+def _complete_command(args: argparse.Namespace, config: PipelineConfig) -> str:
+    """The command that completes a pending release of this project's model."""
+    words = ["python -m pipeline serving-config --complete"]
+    if args.project:
+        words.append(f"--project {args.project}")
+    if args.output_dir != DEFAULT_OUTPUT_DIR / config.model_name:
+        words.append(f"--output-dir {args.output_dir}")
+    return " ".join(words)
+
+
+def _after_move(args: argparse.Namespace, config: PipelineConfig, move: LabelMove) -> None:
+    """Say what is served now; the registry's aliases follow only labels that really moved."""
+    _print_written(args.output_dir)
+    served = move.loading if move.pending and move.loading else move.final
+    print(f"model {served.model_name}: versions {list(served.versions)}, labels {served.labels}")
+    if not move.pending:
+        aliases_after_rollback(config, move.final.labels)
+        return
+    versions = ", ".join(map(str, move.pending))
+    moves = ", ".join(f"{label} -> version {v}" for label, v in move.moved.items())
+    print(f"pending: {moves}: TF Serving refuses to move an assigned label to a version it has "
+          f"not loaded, so models.config now serves version(s) {versions} with the labels "
+          "unchanged; nothing is recorded until the labels move")
+    print(f"complete it once version(s) {versions} are AVAILABLE: {_complete_command(args, config)}"
+          " --server HOST:8500 (waits for it; without --server, on your word)")
+
+
+def _note_replaced(output_dir: Path, model_name: str) -> None:
+    """A new release replaces a pending one: say so, so it is not lost silently."""
+    pending = read_pending(output_dir, model_name)
+    if pending is not None:
+        moves = ", ".join(f"{k} -> version {v}" for k, v in pending.target.labels.items())
+        print(f"replacing the pending release ({moves}) with this one")
+
+
 def _serving_config(args: argparse.Namespace) -> int:
-    """Write the config files for the versions MLMD knows; a rollback pin holds until released."""
+    """Write the config files for the versions MLMD knows; a rollback pin holds until released;
+    --complete finishes a pending release instead."""
     config = _config(args)
+    current = _current_plan(args.output_dir, config.model_name)
+    if args.complete:
+        _after_move(args, config, complete_release(current, args.output_dir, config.model_name,
+                                                   args.server, args.timeout))
+        return 0
     known, unrecorded = known_versions(config)
     _note_unrecorded(unrecorded)
     pin = pinned_version(args.output_dir, known)
     pinned = None if args.release else pin
     plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
                        known, stable=pinned, canary=args.canary, keep=args.keep)
-    move_labels(_current_plan(args.output_dir, config.model_name), plan, args.output_dir,
-                args.server, args.timeout)
+    record = None
     if pin is not None and args.release:
-        append_audit(args.output_dir, {"action": "release", "model": config.model_name,
-                                       "from": pin, "to": known[-1], "reason": args.reason})
-    aliases_after_rollback(config, plan.labels)
-    _print_written(args.output_dir)
-    print(f"model {plan.model_name}: versions {list(plan.versions)}, labels {plan.labels}")
+        record = {"action": "release", "model": config.model_name, "from": pin, "to": known[-1],
+                  "reason": args.reason}
+    _note_replaced(args.output_dir, config.model_name)
+    move = move_labels(current, plan, args.output_dir, args.server, args.timeout, record=record)
+    _after_move(args, config, move)
     if pinned is not None:
         print(f"stable stays pinned to version {pinned} by a rollback "
               f"(newest is {known[-1]}; --release to follow the newest again)")
@@ -90,21 +135,21 @@ def _serving_config(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    """Point `stable` at another version in two phases; unknown versions leave every file
-    untouched, and an unconfirmed version leaves the label where it was."""
+    """Point `stable` at another version as TF Serving accepts it: unknown versions leave every
+    file untouched, and an unconfirmed version leaves the label where it was."""
     config = _config(args)
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
     known, unrecorded = known_versions(config)
     _note_unrecorded(unrecorded)
     plan = rollback_plan(current, args.to, known)
-    move_labels(current, plan, args.output_dir, args.server, args.timeout)
-    entry = append_audit(args.output_dir, {
-        "action": "rollback", "model": config.model_name,
-        "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason,
-    })
-    print(f"stable: version {entry['from']} -> {entry['to']} in {models_config}")
-    aliases_after_rollback(config, plan.labels)
+    _note_replaced(args.output_dir, config.model_name)
+    record = {"action": "rollback", "model": config.model_name,
+              "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason}
+    move = move_labels(current, plan, args.output_dir, args.server, args.timeout, record=record)
+    if not move.pending:
+        print(f"stable: version {record['from']} -> {record['to']} in {models_config}")
+    _after_move(args, config, move)
     return 0
 
 
@@ -120,6 +165,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     write.add_argument("--release", action="store_true",
                        help="drop a rollback pin: stable follows the newest version again")
     write.add_argument("--reason", default="release rollback pin", help="audit text for --release")
+    write.add_argument("--complete", action="store_true",
+                       help="finish a pending release: move the labels once the versions phase 1 "
+                            "serves are AVAILABLE (confirmed with --server, else on your word)")
     write.set_defaults(handler=_serving_config)
     back = commands.add_parser("rollback", help="point the 'stable' label at another version")
     _add_serving_arguments(back)
@@ -141,9 +189,10 @@ def _add_serving_arguments(parser: argparse.ArgumentParser) -> None:
                              "project name)")
     parser.add_argument("--output-dir", type=local_path,
                         help="folder of models.config and friends (default serving/<model-name>)")
-    parser.add_argument("--server", metavar="HOST:PORT",
-                        help="TF Serving's gRPC address: a moved label waits until "
-                             "GetModelStatus reports its version AVAILABLE")
+    parser.add_argument("--server", metavar="HOST:PORT", action="append",
+                        help="TF Serving's gRPC address, repeatable (one per replica): a label "
+                             "moves to a version only once GetModelStatus reports it AVAILABLE "
+                             "on each; without it such a move stops after phase 1, pending")
     parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
                         help=f"seconds to wait for that (default {DEFAULT_TIMEOUT:g}; the server "
                              "re-reads models.config every --model_config_file_poll_wait_seconds)")

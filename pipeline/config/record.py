@@ -19,10 +19,35 @@ SECRET_FIELDS = frozenset({"metadata_password"})
 UNRECORDED_FIELDS = SECRET_FIELDS | {"tracking_uri"}
 
 
+# Where the declaration was read from is not what it declares.
+UNDECLARED_FIELDS = frozenset({"directory"})
+
+
+def _plain(value: object) -> object:
+    """A declaration value as JSON: enums by value, paths as strings, tuples as lists."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def declaration_record(config: PipelineConfig) -> dict[str, object]:
+    """What the project declared for this run (features, label, task, thresholds, slices, steps,
+    ...), so two runs' declarations can be compared field by field."""
+    declared = dataclasses.asdict(config.declaration)
+    return {name: _plain(value) for name, value in declared.items()
+            if name not in UNDECLARED_FIELDS}
+
+
 def config_record(config: PipelineConfig) -> dict[str, object]:
-    """The config as JSON-friendly values (paths as strings), enough to rebuild it; no secrets:
-    no password, credential Beam options masked."""
-    record = {}
+    """The config as JSON-friendly values (paths as strings), enough to rebuild it, and the
+    declaration it ran with; no secrets: no password, credential Beam options masked."""
+    record: dict[str, object] = {"declaration": declaration_record(config)}
     for field in dataclasses.fields(config):
         if field.name in UNRECORDED_FIELDS or not field.init:
             continue
@@ -43,7 +68,7 @@ def config_record(config: PipelineConfig) -> dict[str, object]:
 
 def config_from_record(record: Mapping[str, Any]) -> PipelineConfig:
     """Inverse of config_record: typed values back from JSON."""
-    defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig)}
+    defaults = {f.name: f.default for f in dataclasses.fields(PipelineConfig) if f.init}
     values: dict[str, Any] = {}
     for name, value in record.items():
         if name not in defaults or name in UNRECORDED_FIELDS:

@@ -135,9 +135,20 @@ def _value_end(text: str, name_start: int, value_start: int) -> int:
     return found.start() if found else len(text)
 
 
+# user:password@ in a URI (postgresql://u:p@host/db, http://u:p@host): found by its shape.
+_URI_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]*(@)")
+
+
+def mask_uri_passwords(text: str) -> str:
+    """Every URI's password in the text masked (user:****@host), found by the URI's shape."""
+    return _URI_PASSWORD.sub(lambda match: f"{match.group(1)}{MASK}{match.group(2)}", text)
+
+
 def mask_credentials_in_text(text: str) -> str:
     """A last pass over finished log text (a library's own message about its options): the value
-    after any credential option's name is masked, found by the name, never by the value."""
+    after any credential option's name is masked, found by the name, never by the value, and so is
+    the password of any URI."""
+    text = mask_uri_passwords(text)
     parts, position = [], 0
     for match in _NAME_AND_SEPARATOR.finditer(text):
         if match.start() < position:

@@ -12,7 +12,7 @@ import ast
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.config import (
@@ -123,19 +123,16 @@ def imported_modules(source: Path, module: str) -> set[str]:
     return names
 
 
-def code_closure(function: str, search_path: Sequence[str] | None = None) -> tuple[Path, list[Path]]:
-    """The files user code given by dotted path runs: its module, the modules of the same top-level
-    package it imports (transitively) and their packages' __init__.py; (package folder, files)."""
-    top = function.split(".")[0]
-    package = package_dir(top, [*sys.path, str(PROJECT_ROOT)] if search_path is None else search_path)
-    if package is None:
-        return Path(top), []
+def _module_files(module: str, packages: Mapping[str, Path]) -> set[Path]:
+    """The files of `module` and of every module it imports (transitively) within `packages`
+    (top-level name -> folder), with their packages' __init__.py."""
     found: set[Path] = set()
-    queue = [function.rsplit(".", 1)[0]]
+    queue = [module]
     while queue:
         module = queue.pop()
         parts = module.split(".")
-        if parts[0] != top:
+        package = packages.get(parts[0])
+        if package is None:
             continue
         for depth in range(1, len(parts) + 1):
             name = ".".join(parts[:depth])
@@ -143,7 +140,22 @@ def code_closure(function: str, search_path: Sequence[str] | None = None) -> tup
             if path is not None and path not in found:
                 found.add(path)
                 queue.extend(imported_modules(path, name))
-    return package, sorted(found)
+    return found
+
+
+def _search_path(search_path: Sequence[str] | None) -> list[str]:
+    """Where top-level packages are looked up: the given path, else sys.path and the checkout."""
+    return [*sys.path, str(PROJECT_ROOT)] if search_path is None else list(search_path)
+
+
+def code_closure(function: str, search_path: Sequence[str] | None = None) -> tuple[Path, list[Path]]:
+    """The files user code given by dotted path runs: its module, the modules of the same top-level
+    package it imports (transitively) and their packages' __init__.py; (package folder, files)."""
+    top = function.split(".")[0]
+    package = package_dir(top, _search_path(search_path))
+    if package is None:
+        return Path(top), []
+    return package, sorted(_module_files(function.rsplit(".", 1)[0], {top: package}))
 
 
 def code_fingerprint(function: str, search_path: Sequence[str] | None = None) -> str:
@@ -155,20 +167,54 @@ def code_fingerprint(function: str, search_path: Sequence[str] | None = None) ->
     return digest.hexdigest()
 
 
-def project_code_fingerprint(models_dir: Path, functions: Sequence[str]) -> str:
-    """The overall fingerprint lineage and reproduce compare: every file under `models_dir`, plus the
-    code packages the dotted paths import from when they lie elsewhere (models_dir's default is
-    the folder they import from, and then this is user_code_fingerprint(models_dir))."""
-    packages = {code_closure(f)[0] for f in functions}
-    folders = sorted({p for p in packages if p.is_absolute()} - {models_dir.resolve()})
-    own = user_code_fingerprint(models_dir)
-    if not folders:
-        return own
-    digest = hashlib.sha256(own.encode())
-    for folder in folders:
-        digest.update(str(folder).encode())
-        digest.update(user_code_fingerprint(folder).encode())
+# The platform's package: user code imports its vocabulary and declaration reader.
+PLATFORM_PACKAGE = "pipeline"
+
+
+def project_files(models_dir: Path, project: str, functions: Sequence[str],
+                  search_path: Sequence[str] | None = None) -> list[Path]:
+    """Every file a project's runs read as code: its own folder (declaration and modules, not its
+    tests), the import closure of its dotted-path functions (shared user code such as
+    models/common included) and the platform modules that closure imports; nothing of another
+    project."""
+    folder = models_dir / project
+    files = {f for f in [*folder.rglob("*.py"), *folder.rglob("*.yaml")]
+             if not NOT_RUN_FOLDERS & set(f.relative_to(folder).parts)}
+    path = _search_path(search_path)
+    for function in functions:
+        tops = (function.split(".")[0], PLATFORM_PACKAGE)
+        packages = {top: found for top in tops if (found := package_dir(top, path)) is not None}
+        files |= _module_files(function.rsplit(".", 1)[0], packages)
+    return sorted(files)
+
+
+def _file_label(path: Path, roots: Sequence[Path]) -> str:
+    """A file's name relative to the first root holding it, so a moved checkout keeps its
+    fingerprints."""
+    for root in roots:
+        if path.is_relative_to(root):
+            return str(path.relative_to(root))
+    return str(path)
+
+
+def project_code_fingerprint(models_dir: Path, project: str, functions: Sequence[str],
+                             search_path: Sequence[str] | None = None) -> str:
+    """The project's code fingerprint that lineage, `versions`, reproduce and the up-to-date check
+    compare: sha256 over the names and bytes of project_files (length-prefixed); adding, editing
+    or deleting another project leaves it unchanged."""
+    roots = (models_dir.resolve().parent, PROJECT_ROOT)
+    digest = hashlib.sha256()
+    for path in project_files(models_dir, project, functions, search_path):
+        _field(digest, _file_label(path.resolve(), roots).encode("utf-8", "surrogateescape"))
+        update_with_file(digest, path)
     return digest.hexdigest()
+
+
+def config_code_fingerprint(config: PipelineConfig) -> str:
+    """project_code_fingerprint of the project a config runs."""
+    declaration = config.declaration
+    return project_code_fingerprint(config.models_dir, config.project,
+                                    (declaration.preprocessing_fn, declaration.run_fn))
 
 
 def schema_fingerprint(config: PipelineConfig) -> str:

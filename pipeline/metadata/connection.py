@@ -126,6 +126,17 @@ def metadata_connection(config: PipelineConfig, read_only: bool = False) -> Conn
     return _server_connection(config, read_only)
 
 
+def store_identity(config: PipelineConfig) -> str:
+    """Which store this is, stable across commands and never holding a password: the SQLite
+    file's absolute path, or the server's backend, host, port and database. Whatever mirrors a
+    store's records (the MLflow mirror) keys them by this and the record's id, which is unique
+    only within one store."""
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        return f"sqlite:{config.metadata_path.resolve()}"
+    return (f"{config.metadata_backend.value}://{config.metadata_host}:"
+            f"{config.metadata_server_port}/{config.metadata_database}")
+
+
 def open_metadata(config: PipelineConfig, read_only: bool = True) -> Store:
     """The ML Metadata store the config selects; the one function that opens a store.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -78,6 +80,8 @@ class TrainingProvenance:
     preprocessing_fn: str | None
     transform_graph_uri: str | None
     transformed_examples_uri: str | None
+    # The Trainer's cache key: its run_fn's import closure only (not the project's code_fingerprint).
+    model_code_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class ModelProvenance:
     validation: ValidationProvenance | None
     training: TrainingProvenance | None
     evaluation: EvaluationProvenance | None
+    # The flags and declaration the run recorded, lists of named items keyed by their names.
+    config: dict[str, object] = field(default_factory=dict)
 
 
 def _examples_written(graph: LineageGraph) -> list[Artifact]:
@@ -158,14 +164,8 @@ def _validation_provenance(graph: LineageGraph) -> ValidationProvenance | None:
     )
 
 
-def _code_fingerprint(store: Store, trainer_run: str | None, custom: Mapping[str, Any]) -> str | None:
-    """All user code when the model was trained (its run's context); the Trainer's own key, which
-    covers only the model code, for runs that recorded no context."""
-    recorded = recorded_run_context(store, trainer_run) if trainer_run else {}
-    return cast("str | None", recorded.get("code_fingerprint") or custom.get("code_fingerprint"))
-
-
-def _training_provenance(store: Store, graph: LineageGraph) -> TrainingProvenance | None:
+def _training_provenance(store: Store, graph: LineageGraph,
+                         context: Mapping[str, object]) -> TrainingProvenance | None:
     model = graph.output(MODEL_KEY)
     if model is None:
         return None
@@ -181,7 +181,8 @@ def _training_provenance(store: Store, graph: LineageGraph) -> TrainingProvenanc
         train_steps=cast("dict[str, Any]", json_property(trainer, "train_args") or {}).get("num_steps"),
         eval_steps=cast("dict[str, Any]", json_property(trainer, "eval_args") or {}).get("num_steps"),
         hyperparameters=custom.get("hyperparameters", {}),
-        code_fingerprint=_code_fingerprint(store, trainer_run, custom),
+        code_fingerprint=cast("str | None", context.get("code_fingerprint")),
+        model_code_fingerprint=custom.get("code_fingerprint"),
         run_fn=string_property(trainer, "run_fn"),
         preprocessing_fn=string_property(transform, "preprocessing_fn") if transform else None,
         transform_graph_uri=transform_graph.uri if transform_graph else None,
@@ -254,15 +255,42 @@ def provenance(
     run_id: str | None,
     read_metrics: MetricsReader | None = None,
 ) -> ModelProvenance:
-    """Read the provenance of each stage out of a lineage graph."""
+    """Read the provenance of each stage out of a lineage graph; the code fingerprint and the
+    config are those the run (`run_id`, the one that pushed) recorded, as `versions` shows them."""
+    context = recorded_run_context(store, run_id) if run_id else {}
     return ModelProvenance(
         run_id=run_id,
         push=_push_provenance(graph),
         data=_data_provenance(graph),
         validation=_validation_provenance(graph),
-        training=_training_provenance(store, graph),
+        training=_training_provenance(store, graph, context),
         evaluation=_evaluation_provenance(store, graph, read_metrics),
+        config=config_facts(context.get("config")),
     )
+
+
+def _keyed(value: object) -> object:
+    """Lists of named items (features, thresholds) as mappings by name, so a diff names the item
+    that changed; everything else as it is."""
+    if isinstance(value, dict):
+        return {k: _keyed(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for key in ("name", "metric"):
+            names = [v.get(key) for v in value]
+            if all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
+                return {str(v[key]): _keyed({k: x for k, x in v.items() if k != key})
+                        for v in value}
+    return value
+
+
+def config_facts(recorded: object) -> dict[str, object]:
+    """A run's recorded config (JSON text or a mapping) as nested facts; {} when it has none."""
+    if isinstance(recorded, str):
+        try:
+            recorded = json.loads(recorded)
+        except ValueError:
+            return {}
+    return cast("dict[str, object]", _keyed(recorded)) if isinstance(recorded, dict) else {}
 
 
 def version_provenance(
@@ -306,4 +334,15 @@ def changes(
     old, new = flatten(before), flatten(after)
     skipped = tuple(skip)
     return [(key, old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
-            if old.get(key) != new.get(key) and not key.startswith(skipped)]
+            if not same_value(old.get(key), new.get(key)) and not key.startswith(skipped)]
+
+
+def same_value(a: object, b: object) -> bool:
+    """Equality for facts, where a NaN metric equals a NaN metric (float('nan') != itself)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return bool(a == b)

@@ -107,6 +107,7 @@ class VersionRecord:
     run_id: str
     destination: str
     context: dict[str, object]
+    fingerprint: str = ""  # the pushed SavedModel's content hash ("" when the push recorded none)
 
 
 def pushing_run(store: Store, pushed_model: Artifact) -> str | None:
@@ -137,5 +138,6 @@ def version_records(store: Store, pipeline_name: str) -> list[VersionRecord]:
             run_id=run_id,
             destination=str(records.custom_property(model, "pushed_destination")),
             context=recorded_run_context(store, run_id) if run_id != "unknown" else {},
+            fingerprint=str(records.custom_property(model, "model_fingerprint") or ""),
         ))
     return versions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +15,21 @@ from pipeline.mirror.run_view import MirrorRun
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-# The tag that ties an MLflow run to its MLMD run context: syncing looks runs up by it.
+# The tags that tie an MLflow run to its MLMD run context: a context id is unique only within
+# one store, so syncing looks runs up by the store's identity and the context id together.
 KEY_TAG = "mlmd.run_context_id"
 
 
-# The MLMD state the run was mirrored in: a run mirrored while RUNNING is mirrored again once done.
+STORE_TAG = "mlmd.store"
+
+
+# The MLMD state the run was mirrored in, written last: a run without it is incomplete (a sync
+# stopped half way) and is replaced; a run mirrored while RUNNING is mirrored again once done.
 STATE_TAG = "mirror.status"
+
+
+# One pipeline run: (store identity, run context id).
+RunKey = tuple[str, str]
 
 
 REASON_TAG = "status_reason"
@@ -40,16 +50,42 @@ def experiment_id(client: MlflowClient, name: str, artifact_root: str | None) ->
         "mlflow.experimentKind": "custom_model_development"}))
 
 
-def mirrored_runs(client: MlflowClient, experiment: str) -> dict[str, Any]:
-    """The experiment's live MLflow runs by their MLMD key."""
-    found: dict[str, Any] = {}
+@dataclass
+class Mirrored:
+    """The experiment's live MLflow runs: the complete one of each pipeline run by its key, runs
+    mirrored before keys named their store (by context id and run name), and the runs to delete
+    (incomplete, or a duplicate of a complete one)."""
+
+    complete: dict[RunKey, Any] = field(default_factory=dict)
+    unkeyed: dict[tuple[str, str], Any] = field(default_factory=dict)
+    stale: list[Any] = field(default_factory=list)
+
+
+def _classify(found: Mirrored, run: Any) -> None:
+    """File one MLflow run under its key, or as stale."""
+    tags = run.data.tags
+    key, store = tags.get(KEY_TAG), tags.get(STORE_TAG)
+    if key is None:
+        return  # not the mirror's run
+    if STATE_TAG not in tags:
+        found.stale.append(run)
+    elif store is None:
+        found.unkeyed[(key, str(run.info.run_name))] = run
+    elif (store, key) in found.complete:
+        found.stale.append(run)
+    else:
+        found.complete[(store, key)] = run
+
+
+def mirrored_runs(client: MlflowClient, experiment: str) -> Mirrored:
+    """The experiment's live MLflow runs, oldest first, by their MLMD key."""
+    found = Mirrored()
     token = None
     while True:
-        page = client.search_runs([experiment], max_results=1000, page_token=token)
+        page = client.search_runs([experiment], max_results=1000, page_token=token,
+                                  order_by=["attributes.start_time ASC"])
         for run in page:
-            key = run.data.tags.get(KEY_TAG)
-            if key is not None:
-                found[key] = run
+            _classify(found, run)
         token = page.token
         if not token:
             return found
@@ -94,11 +130,12 @@ def _log_files(client: MlflowClient, mlflow_run: str, run: MirrorRun, lineage_pn
 
 
 def write_run(client: MlflowClient, experiment: str, run: MirrorRun, existing: Any,
-              lineage_png: bytes | None) -> str:
-    """Create the MLflow run of a pipeline run (replacing one mirrored in an older state)."""
+              lineage_png: bytes | None, store: str) -> str:
+    """Create the MLflow run of a pipeline run of `store` (replacing one mirrored in an older
+    state); its state tag is written last, so a run without it never counts as mirrored."""
     if existing is not None:
         client.delete_run(existing.info.run_id)
-    tags = {KEY_TAG: run.key, STATE_TAG: run.status}
+    tags = {KEY_TAG: run.key, STORE_TAG: store}
     if run.reason:
         tags[REASON_TAG] = run.reason
         tags["mlflow.note.content"] = run.reason
@@ -108,4 +145,5 @@ def write_run(client: MlflowClient, experiment: str, run: MirrorRun, existing: A
     _log_files(client, mlflow_run, run, lineage_png)
     if run.status != "RUNNING":
         client.set_terminated(mlflow_run, run.status, end_time=run.end_ms)
+    client.set_tag(mlflow_run, STATE_TAG, run.status)
     return mlflow_run

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pipeline.config import STATE_DIR, MetadataBackend, PipelineConfig
+from pipeline.config.secrets import mask_uri_passwords
 from pipeline.config.settings import TRACKING_OFF
 from pipeline.errors import WorkFailed
 
@@ -17,6 +19,9 @@ SQLITE_FILE_PREFIX = "sqlite:///"
 
 
 LOCAL_ARTIFACTS = "artifacts"
+
+
+SYNC_LOCK = "sync.lock"
 
 
 # How long a tracking server may take to accept a connection before the mirror gives up.
@@ -56,8 +61,17 @@ class MirrorSettings:
 
     @property
     def location(self) -> str:
-        """The store, for people: the SQLite file or the server's URI."""
-        return str(self.database) if self.database else self.tracking_uri
+        """The store, for people: the SQLite file or the server's URI without its password."""
+        return str(self.database) if self.database else mask_uri_passwords(self.tracking_uri)
+
+    @property
+    def lock_path(self) -> Path:
+        """The file whose lock makes one writer at a time: in the local store's folder, else one
+        per tracking URI under state/mlflow (named by a hash, so no password is in the name)."""
+        if self.local_dir:
+            return self.local_dir / SYNC_LOCK
+        digest = hashlib.sha256(self.tracking_uri.encode()).hexdigest()[:16]
+        return STATE_DIR / "mlflow" / f"sync-{digest}.lock"
 
 
 def local_dir(config: PipelineConfig) -> Path:
@@ -89,4 +103,4 @@ def check_reachable(settings: MirrorSettings, timeout_s: float = CONNECT_TIMEOUT
             return
     except OSError as error:
         raise MirrorError(
-            f"MLflow tracking server {settings.tracking_uri} is not reachable ({error})") from error
+            f"MLflow tracking server {settings.location} is not reachable ({error})") from error

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,11 +16,37 @@ from pipeline.logs import verbose_output_to
 from pipeline.metadata import artifact_files, connection, lineage_graph, pushes, records
 from pipeline.metadata.evaluation_results import slice_metrics
 from pipeline.mirror import registry, run_view, runs
-from pipeline.mirror.settings import MirrorSettings
+from pipeline.mirror.settings import MirrorError, MirrorSettings
 from pipeline.mirror.tracking import open_client, store_failures
 from pipeline.serving.server_config import read_plan
 
 SYNC_LOG = "mlflow-sync.log"
+
+
+# How long a sync waits for another one (a run's own sync, a DAG's, `mlflow-sync`) to finish.
+LOCK_WAIT_S = 300.0
+
+
+@contextlib.contextmanager
+def one_writer(settings: MirrorSettings, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold the store's sync lock (an flock the kernel drops when its holder dies), waiting for
+    another writer up to `wait_s`; a writer still there then is a MirrorError naming the lock."""
+    settings.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(settings.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise MirrorError(f"another sync to {settings.location} still holds "
+                                      f"{settings.lock_path} after {wait_s:.0f} s") from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(handle)  # closing the descriptor releases the lock
 
 
 @dataclass
@@ -84,7 +113,7 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
     with verbose_output_to(config.log_dir / SYNC_LOG):
         store = connection.open_metadata(config)
         client = open_client(settings)
-        with store_failures(settings):
+        with one_writer(settings), store_failures(settings):
             mlflow_runs = _sync_runs(client, store, config, settings, slices or slice_reader(),
                                      report)
             _sync_registry(client, store, config, models_config, mlflow_runs, report)
@@ -94,19 +123,26 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
 
 def _sync_runs(client, store: connection.Store, config: PipelineConfig, settings: MirrorSettings,
                slices: run_view.SliceReader, report: SyncReport) -> dict[str, str]:
-    """Mirror each run not shown in its current state; the MLflow run id of every pipeline run."""
+    """Mirror each run not shown complete in its current state, after deleting what an
+    interrupted sync left; the MLflow run id of every pipeline run."""
     experiment = runs.experiment_id(client, config.pipeline_name, settings.artifact_root)
     existing = runs.mirrored_runs(client, experiment)
+    for stale in existing.stale:
+        client.delete_run(stale.info.run_id)
+    identity = connection.store_identity(config)
     ids: dict[str, str] = {}
     for context in records.run_contexts(store, config.pipeline_name):
-        key, found = str(context.id), existing.get(str(context.id))
+        key = str(context.id)
+        found = existing.complete.get((identity, key))
         if found is not None and found.data.tags.get(runs.STATE_TAG) == _status(store, context.name):
             ids[context.name] = str(found.info.run_id)
             report.unchanged += 1
             continue
+        if found is None:  # a run mirrored before keys named their store is replaced
+            found = existing.unkeyed.get((key, context.name))
         run = run_view.mirror_run(store, config.declaration, context.name, key, slices)
         ids[context.name] = runs.write_run(client, experiment, run, found,
-                                           lineage_png(store, context.name))
+                                           lineage_png(store, context.name), identity)
         report.added.append(context.name)
     return ids
 
@@ -133,8 +169,10 @@ def _sync_registry(client, store: connection.Store, config: PipelineConfig, mode
 def move_aliases(
     config: PipelineConfig, settings: MirrorSettings, labels: Mapping[str, int]
 ) -> dict[str, str]:
-    """After a rollback: point the registry's aliases where the new labels point."""
+    """After a rollback: point the registry's aliases where the new labels point (versions pushed
+    to this config's serving folder only)."""
     client = open_client(settings)
-    with store_failures(settings):
-        known = registry.registry_versions(client, config.model_name)
+    base_path = os.path.join(str(config.serving_dir), config.model_name)
+    with one_writer(settings), store_failures(settings):
+        known = registry.registry_versions(client, config.model_name, base_path)
         return registry.set_aliases(client, config.model_name, labels, known)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pipeline.config.secrets import mask_credentials_in_text
 from pipeline.mirror.settings import MirrorError, MirrorSettings, check_reachable
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def store_failures(settings: MirrorSettings) -> Iterator[None]:
         raise
     except store_errors() as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MirrorError(f"MLflow store {settings.location} is not usable: {first[:300]}") from error
+        raise MirrorError(f"MLflow store {settings.location} is not usable: "
+                          f"{mask_credentials_in_text(first)[:300]}") from error
 
 
 def open_client(settings: MirrorSettings) -> MlflowClient:

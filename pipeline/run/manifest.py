@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -20,8 +21,8 @@ from pipeline.config.record import config_record
 from pipeline.data import fingerprints, input_files, spans
 from pipeline.data.fingerprints import (
     code_fingerprint,
+    config_code_fingerprint,
     file_sha256,
-    project_code_fingerprint,
     schema_fingerprint,
     user_code_fingerprint,
 )
@@ -43,15 +44,30 @@ TRACKED_PACKAGES = (
 )
 
 
-def git_commit(root: Path = PROJECT_ROOT) -> dict[str, object]:
-    """HEAD commit and whether tracked files differ from it; 'unknown' outside a git checkout."""
+def git_commit(root: Path = PROJECT_ROOT, paths: Sequence[Path] = ()) -> dict[str, object]:
+    """HEAD commit, and whether any of `paths` (the whole checkout when none) is modified,
+    staged, deleted or untracked; 'unknown' outside a git checkout."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
         return done.stdout.strip() if done.returncode == 0 else ""
 
+    inside = [str(p.resolve().relative_to(root.resolve())) for p in paths
+              if p.resolve().is_relative_to(root.resolve())]
     commit = git("rev-parse", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no")) if commit else False
-    return {"commit": commit or "unknown", "dirty": dirty}
+    if not commit or (paths and not inside):
+        return {"commit": commit or "unknown", "dirty": False}
+    status = git("status", "--porcelain", "--untracked-files=all", "--", *inside)
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def project_paths(config: PipelineConfig) -> list[Path]:
+    """What a project's runs read from the checkout: its folder, its code closure (shared code
+    and the platform modules it imports), the platform, the schema and the lock file."""
+    declaration = config.declaration
+    files = fingerprints.project_files(config.models_dir, config.project,
+                                       (declaration.preprocessing_fn, declaration.run_fn))
+    extra = [config.schema_path] if config.schema_path is not None else []
+    return [config.models_dir / config.project, *files, PIPELINE_CODE_DIR, LOCK_FILE, *extra]
 
 
 def package_versions(names: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
@@ -73,8 +89,7 @@ def graph_inputs(config: PipelineConfig, window: tuple[int, ...] | None = None) 
     project = config.declaration
     return GraphInputs(
         window=window,
-        code_fingerprint=project_code_fingerprint(
-            config.models_dir, (project.preprocessing_fn, project.run_fn)),
+        code_fingerprint=config_code_fingerprint(config),
         schema_fingerprint=schema_fingerprint(config),
         preprocessing_code_fingerprint=code_fingerprint(project.preprocessing_fn),
         model_code_fingerprint=code_fingerprint(project.run_fn),
@@ -94,7 +109,7 @@ def compute(config: PipelineConfig, window: tuple[int, ...] | None = None) -> Ru
     fingerprint is CsvExampleGen's, recorded in ML Metadata when the cluster runs it.
     """
     graph = graph_inputs(config, window)
-    git = git_commit()
+    git = git_commit(PROJECT_ROOT, project_paths(config))
     if is_uri(config.data_dir):
         files, fingerprint = [], REMOTE_DATA_FINGERPRINT
     else:

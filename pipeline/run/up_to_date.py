@@ -58,15 +58,22 @@ def check(store: connection.Store, config: PipelineConfig, context_text: str) ->
     return Verdict(run_id, "same data, schema, code, config, lock file and packages")
 
 
+# Lineage, not inputs: a commit of another project's files (or of docs) changes HEAD, not what
+# this project's run reads, which the content fingerprints already cover.
+LINEAGE_ONLY = frozenset({"git_commit", "git_dirty"})
+
+
 def changed_fields(recorded: str, current: str) -> list[str]:
-    """Names of the run-context fields that differ (config fields by their own names)."""
+    """Names of the run-context fields that differ (config fields by their own names), the git
+    fields left out (LINEAGE_ONLY)."""
     try:
         before = json.loads(recorded)
     except ValueError:
         return ["run context (unreadable)"]
     after = json.loads(current)
     names = sorted(set(before) | set(after))
-    changed = [n for n in names if n != "config" and before.get(n) != after.get(n)]
+    changed = [n for n in names if n != "config" and n not in LINEAGE_ONLY
+               and before.get(n) != after.get(n)]
     old_config, new_config = before.get("config", {}), after.get("config", {})
     changed += [f"config.{n}" for n in sorted(set(old_config) | set(new_config))
                 if old_config.get(n) != new_config.get(n)]

@@ -25,20 +25,26 @@ SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def server_command(settings: MirrorSettings, port: int) -> list[str]:
-    """`mlflow server` on the store, one worker, reachable from this machine only."""
+    """`mlflow server`, one worker, reachable from this machine only; the store's URI (which may
+    hold a password) is not on the command line, where any user could read it: see server_env."""
     command = [sys.executable, "-m", "pipeline.services.mlflow_cli", "server",
-               "--backend-store-uri", settings.tracking_uri,
                "--host", HOST, "--port", str(port), "--workers", "1"]
     if settings.artifact_root:
         command += ["--default-artifact-root", settings.artifact_root]
     return command
 
 
+def server_env(settings: MirrorSettings) -> dict[str, str]:
+    """The server's environment: the store's URI in MLFLOW_BACKEND_STORE_URI (`mlflow server`
+    reads its --backend-store-uri from it; a process's environment is readable by its owner only)."""
+    return {**os.environ, **SERVER_ENV, "MLFLOW_BACKEND_STORE_URI": settings.tracking_uri}
+
+
 def start(settings: MirrorSettings, port: int, quiet: bool = False) -> subprocess.Popen:
     """Start the server; `quiet` sends its access log to /dev/null (tests)."""
     output = subprocess.DEVNULL if quiet else None
     return subprocess.Popen(server_command(settings, port), stdin=subprocess.DEVNULL, stdout=output,
-                            stderr=output, env={**os.environ, **SERVER_ENV})
+                            stderr=output, env=server_env(settings))
 
 
 def _port_free(port: int) -> bool:
@@ -86,7 +92,7 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
 def serve(settings: MirrorSettings, port: int) -> int:
     """Run the UI until Ctrl-C; a server elsewhere (http URI) is only named."""
     if settings.local_dir is None and settings.tracking_uri.startswith(("http://", "https://")):
-        print(f"ui          {settings.tracking_uri} (the tracking server's own UI)")
+        print(f"ui          {settings.location} (the tracking server's own UI)")
         return 0
     if not _port_free(port):
         raise MirrorError(f"port {port} on {HOST} is in use: pass --port P")

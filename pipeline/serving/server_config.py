@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,9 @@ CONFIGMAP = "configmap.yaml"
 
 
 AUDIT_LOG = "rollback_audit.jsonl"
+
+
+PENDING_FILE = "release_pending.json"
 
 
 STABLE, CANARY = "stable", "canary"
@@ -214,10 +218,17 @@ def configmap_yaml(model_name: str, files: dict[str, str]) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write beside the target then rename, so a polling server never reads half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    """Write a temporary file of its own beside the target, then rename it over the target, so a
+    polling server never reads half a file and two writers never share a temporary file."""
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(partial, 0o644)  # TF Serving reads it as another user (the manifests: 65534)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def write_config_files(
@@ -241,14 +252,38 @@ def audit_records(output_dir: Path) -> list[dict]:
     path = output_dir / AUDIT_LOG
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ServingConfigError(f"cannot read {path}: {error}") from error
+    return [_audit_record(path, number, line)
+            for number, line in enumerate(lines, start=1) if line.strip()]
+
+
+def _audit_record(path: Path, number: int, line: str) -> dict:
+    """One audit line as a record; a torn or edited line is an error naming file and line."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict) or "action" not in record:
+        raise ServingConfigError(
+            f"{path}:{number}: not an audit record ({line[:60]!r}); repair or delete that line "
+            "(the rollback pin is read from the last record)")
+    return record
 
 
 def append_audit(output_dir: Path, record: dict) -> dict:
-    """Add one JSON line: when, which action, from which version to which, why."""
+    """Add one JSON line (one write in append mode, so lines of two writers never interleave):
+    when, which action, from which version to which, why."""
     entry = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **record}
-    with (output_dir / AUDIT_LOG).open("a") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    handle = os.open(output_dir / AUDIT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(handle, line)
+        os.fsync(handle)
+    finally:
+        os.close(handle)
     return entry
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.__main__ import main
 from pipeline.config import PipelineConfig
-from pipeline.data.fingerprints import user_code_fingerprint
+from pipeline.data.fingerprints import config_code_fingerprint
 from pipeline.metadata import connection, lineage_graph, provenance, pushes
 from tests.support.configs import SAMPLE_DATA
 from tools import notebooks
@@ -42,7 +42,7 @@ def test_provenance_reaches_the_csv_input_and_its_fingerprint(shared_run, shared
 
 def test_provenance_records_code_config_and_metrics(shared_run, shared_config) -> None:
     prov = provenance.version_provenance(_store(shared_config), shared_config.pipeline_name)
-    assert prov.training.code_fingerprint == user_code_fingerprint()
+    assert prov.training.code_fingerprint == config_code_fingerprint(shared_config)
     assert prov.training.train_steps == shared_config.train_steps
     assert prov.training.hyperparameters == shared_config.hyperparameters
     assert prov.evaluation.metrics["auc"] == shared_run.summary.metrics["auc"]
@@ -67,7 +67,7 @@ def test_lineage_command_text_and_json(shared_run, shared_config, capsys) -> Non
     code, out = _cli(capsys, shared_config, "lineage", "--json")
     report = json.loads(out)
     assert report["provenance"]["data"]["input_base"] == str(SAMPLE_DATA)
-    assert report["provenance"]["training"]["code_fingerprint"] == user_code_fingerprint()
+    assert report["provenance"]["training"]["code_fingerprint"] == config_code_fingerprint(shared_config)
 
 
 def test_runs_and_diff_commands(shared_run, shared_config, capsys) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import PROJECT_ROOT
 from pipeline.data import fingerprints
 from tests.support.configs import small_config
 
@@ -102,22 +103,44 @@ def test_the_bundled_projects_keys_cover_their_own_modules() -> None:
     assert "label.py" not in {f.name for f in files}
 
 
-def test_the_overall_fingerprint_is_all_of_models_by_default() -> None:
-    taxi = small_config(Path("/unused")).declaration
-    assert fingerprints.project_code_fingerprint(
-        fingerprints.USER_CODE_DIR, (taxi.preprocessing_fn, taxi.run_fn)
-    ) == fingerprints.user_code_fingerprint()
+def _two_projects(root: Path) -> tuple[Path, tuple[str, str]]:
+    """A models dir with projects 'alpha' and 'beta' sharing a `shared` package of user code."""
+    models = root / "models"
+    for name in ("alpha", "beta"):
+        (models / name).mkdir(parents=True)
+        (models / name / "project.yaml").write_text(f"name: {name}\n")
+    (models / "shared").mkdir()
+    (models / "shared" / "__init__.py").write_text("")
+    (models / "shared" / "code.py").write_text("from pipeline import vocabulary\n\ndef run_fn(): ...\n")
+    return models, ("shared.code.run_fn", "shared.code.run_fn")
 
 
-def test_a_models_dir_elsewhere_adds_its_declarations_to_the_overall_fingerprint(tmp_path: Path) -> None:
-    taxi = small_config(Path("/unused")).declaration
-    functions = (taxi.preprocessing_fn, taxi.run_fn)
-    (tmp_path / "proj").mkdir()
-    (tmp_path / "proj" / "project.yaml").write_text("name: proj\n")
-    before = fingerprints.project_code_fingerprint(tmp_path, functions)
-    (tmp_path / "proj" / "project.yaml").write_text("name: proj\nslices: [a]\n")
-    assert fingerprints.project_code_fingerprint(tmp_path, functions) != before
-    assert before != fingerprints.user_code_fingerprint(tmp_path)
+def test_a_project_fingerprint_covers_its_own_code_and_none_of_another_project(tmp_path: Path) -> None:
+    models, functions = _two_projects(tmp_path)
+    search = [str(models), str(PROJECT_ROOT)]
+
+    def alpha() -> str:
+        return fingerprints.project_code_fingerprint(models, "alpha", functions, search)
+
+    files = fingerprints.project_files(models, "alpha", functions, search)
+    assert models / "alpha" / "project.yaml" in files and models / "shared" / "code.py" in files
+    assert PROJECT_ROOT / "pipeline" / "vocabulary.py" in files  # platform code it imports
+    assert not [f for f in files if "beta" in f.parts]
+    before = alpha()
+    (models / "beta" / "project.yaml").write_text("name: beta\ntask: regression\n")  # edited
+    (models / "gamma").mkdir()
+    (models / "gamma" / "project.yaml").write_text("name: gamma\n")  # added
+    (models / "gamma" / "label.py").write_text("X = 1\n")
+    assert alpha() == before
+    for path in sorted((models / "beta").iterdir()):  # deleted
+        path.unlink()
+    (models / "beta").rmdir()
+    assert alpha() == before
+    (models / "alpha" / "label.py").write_text("X = 2\n")  # its own module
+    assert alpha() != before
+    changed = alpha()
+    (models / "shared" / "code.py").write_text("def run_fn(): return 1\n")  # the shared code
+    assert alpha() != changed
 
 
 def test_a_projects_own_tests_are_not_code_a_run_reads(tmp_path: Path) -> None:

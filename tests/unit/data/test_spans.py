@@ -185,7 +185,7 @@ def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None
     context = manifest.compute_run_context(config, (2,))
     assert context["data_span"] == 2 and "data_spans" not in context
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(span_files(data, 2))
-    assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
+    assert context["code_fingerprint"] == fingerprints.config_code_fingerprint(config)
     assert len(context["uv_lock_sha256"]) == 64
     assert context["packages"]["tfx"] == "1.16.0"
     assert config_from_record(context["config"]) == config

@@ -77,11 +77,12 @@ def nothing_read_or_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Guar
         for name in ("run", "check_output", "check_call", "call", "Popen"):
             monkeypatch.setattr(subprocess, name, refuse(f"subprocess.{name}"))
         for name in ("data_fingerprint", "files_fingerprint", "user_code_fingerprint",
+                     "project_code_fingerprint", "config_code_fingerprint",
                      "schema_fingerprint", "file_sha256", "update_with_file"):
             monkeypatch.setattr(fingerprints, name, refuse(f"fingerprints.{name}"))
         for name in ("compute", "graph_inputs", "git_commit", "package_versions", "lock_sha256",
                      "compute_run_context", "file_sha256", "schema_fingerprint",
-                     "user_code_fingerprint"):
+                     "user_code_fingerprint", "config_code_fingerprint"):
             monkeypatch.setattr(manifest, name, refuse(f"manifest.{name}"))
         for name in ("resolve_spans", "list_spans", "input_folders", "input_bytes"):
             monkeypatch.setattr(spans, name, refuse(f"spans.{name}"))
@@ -205,7 +206,7 @@ def test_computed_manifest_records_what_the_run_context_always_held(tmp_path: Pa
     assert run_manifest.window == window
     assert context["data_files"] == [str(f) for f in files]
     assert context["data_fingerprint"] == fingerprints.data_fingerprint(files)
-    assert context["code_fingerprint"] == fingerprints.user_code_fingerprint()
+    assert context["code_fingerprint"] == fingerprints.config_code_fingerprint(config)
     assert context["schema_fingerprint"] == fingerprints.schema_fingerprint(config)
     assert context["packages"] == manifest.package_versions()
     assert context["config"] == config_record(config)

@@ -77,7 +77,8 @@ def test_provenance_of_a_version_reaches_the_input_data(fake: FakePipeline) -> N
     assert prov.data.span == 0 and prov.data.splits == ["train", "eval"]
     assert prov.training.train_steps == 60
     assert prov.training.hyperparameters == HYPERPARAMETERS
-    assert prov.training.code_fingerprint == "abc123"
+    assert prov.training.model_code_fingerprint == "abc123"  # the Trainer's key, by its own name
+    assert prov.training.code_fingerprint is None  # no run context recorded
     assert prov.validation is None and prov.evaluation is None
 
 
@@ -111,7 +112,7 @@ def test_lineage_command_reports_what_changed(fake: FakePipeline, tmp_path: Path
     assert out.startswith("Model serving as version 2 of pipeline 'taxi'")
     assert "/data/sample (span 0, version -)" in out
     assert "training.train_steps" in out and "60 -> 80" in out
-    assert "unchanged: input data, user code" in out
+    assert "unchanged: input data, project code, declaration" in out
     code, out, _ = _cli(capsys, "lineage", "--metadata", store, "--version", "1", "--json")
     report = json.loads(out)
     assert report["provenance"]["data"]["input_fingerprint"] == FINGERPRINT

@@ -65,3 +65,8 @@ def test_a_uri_no_file_system_here_can_read_counts_as_missing() -> None:
     assert up_to_date.missing_outputs(
         [SimpleNamespace(node_id="Trainer", outputs={"model": [unreadable]})]
     ) == "Trainer nosuchfs://bucket/Trainer/model/7"
+
+
+def test_a_commit_elsewhere_in_the_checkout_leaves_a_run_up_to_date() -> None:
+    recorded = context(git_commit="a", git_dirty=False)
+    assert up_to_date.changed_fields(recorded, context(git_commit="b", git_dirty=True)) == []
