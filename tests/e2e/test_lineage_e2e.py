@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
 import pytest
 
 from pipeline.__main__ import main
+from pipeline.analysis import reports
 from pipeline.config import PipelineConfig
 from pipeline.data.fingerprints import user_code_fingerprint
+from pipeline.data.validation import read_statistics
 from pipeline.metadata import connection, lineage_graph, provenance, pushes
 from tests.support.configs import SAMPLE_DATA
 from tools import notebooks
@@ -88,3 +91,40 @@ def test_notebook_runs_and_draws(shared_run, shared_config, name: str) -> None:
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    # No red box: TensorFlow's C++ start-up errors and Python warnings stay out of the page.
+    assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+
+
+def _empty_cells(csv_dir) -> dict[str, int]:
+    """Rows with an empty cell, per column, of every CSV file of a folder."""
+    counts: dict[str, int] = {}
+    for path in sorted(csv_dir.glob("*.csv")):
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                for column, value in row.items():
+                    counts[column] = counts.get(column, 0) + (value.strip() == "")
+    return counts
+
+
+def test_missing_values_in_the_feature_table_match_the_csv(shared_run, shared_config) -> None:
+    prov = provenance.run_provenance(_store(shared_config), shared_run.summary.run_id,
+                                     reports.no_metrics)
+    tables = [reports.feature_table(read_statistics(prov.validation.statistics_uri, split))
+              for split in prov.data.splits]
+    missing = sum(table["missing"] for table in tables).to_dict()
+    expected = _empty_cells(SAMPLE_DATA)
+    assert missing == {column: expected[column] for column in missing}
+    assert max(missing.values()) > 0
+
+
+def test_a_slice_of_one_class_shows_no_auc(shared_run, shared_config) -> None:
+    prov = provenance.run_provenance(_store(shared_config), shared_run.summary.run_id,
+                                     reports.no_metrics)
+    project = shared_config.declaration
+    table = reports.slice_metrics(prov.evaluation.evaluation_uri, project)
+    one_class = table[table["mean_label"].isin([0.0, 1.0])]
+    assert len(one_class) > 0
+    assert one_class["auc"].isna().all()
+    assert one_class["note"].str.contains("auc: one class").all()
+    small = table["example_count"] < project.min_slice_examples
+    assert table.loc[small, "note"].str.startswith(f"n < {project.min_slice_examples}").all()
