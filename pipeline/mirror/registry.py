@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.metadata import artifact_files
@@ -32,19 +32,31 @@ def registry_versions(client: MlflowClient, name: str) -> dict[str, str]:
             if SERVING_VERSION_TAG in v.tags}
 
 
+def headline(client: MlflowClient, mlflow_run: str | None, metrics: Sequence[str]) -> dict[str, str]:
+    """The run's values of the named metrics (the task's), as tags a model version shows."""
+    if mlflow_run is None:
+        return {}
+    logged = client.get_run(mlflow_run).data.metrics
+    return {name: f"{logged[name]:.4f}" for name in metrics if name in logged}
+
+
 def add_versions(client: MlflowClient, name: str, pushed: list[VersionRecord],
-                 runs: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """A model version per pushed version not yet there, whose source is the pushed SavedModel."""
+                 runs: Mapping[str, str], metrics: Sequence[str] = ()) -> tuple[dict[str, str], list[str]]:
+    """A model version per pushed version not yet there, whose source is the pushed SavedModel,
+    tagged and described with its run's values of `metrics` (the registry's list shows tags)."""
     registered_model(client, name)
     known = registry_versions(client, name)
     created = []
     for record in pushed:
         if record.version in known:
             continue
+        values = headline(client, runs.get(record.run_id), metrics)
+        shown = "  ".join(f"{metric} {value}" for metric, value in values.items())
         version = client.create_model_version(
             name, source=artifact_files.source_uri(record.destination), run_id=runs.get(record.run_id),
-            tags={SERVING_VERSION_TAG: record.version, "pipeline.run_id": record.run_id},
-            description=f"TF Serving version {record.version}, pushed by run {record.run_id}")
+            tags={SERVING_VERSION_TAG: record.version, "pipeline.run_id": record.run_id, **values},
+            description=f"TF Serving version {record.version}, pushed by run {record.run_id}"
+                        + (f": {shown}" if shown else ""))
         known[record.version] = str(version.version)
         created.append(record.version)
     return known, created
