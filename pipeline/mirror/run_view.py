@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config.project import Project
+from pipeline.config.project import UNDEFINED, Project
 from pipeline.data import validation
 from pipeline.metadata import artifact_files, provenance, pushes, records, summary
 from pipeline.metadata.connection import Store
@@ -59,6 +59,7 @@ class MirrorRun:
     files: dict[str, str] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
+    name: str = ""
 
 
 def metric_name(text: str) -> str:
@@ -168,7 +169,7 @@ def slice_table(project: Project, slices: dict[str, dict[str, float]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["slice", *columns, "note"])
-    for name, row in rows.items():
+    for name, row in sorted(rows.items()):
         cells = ["" if c not in row or math.isnan(row[c]) else f"{row[c]:.6g}" for c in columns]
         writer.writerow([name, *cells, _slice_note(project, slices[name])])
     return buffer.getvalue()
@@ -224,6 +225,25 @@ def baseline_params(project: Project, recorded: dict | None) -> dict[str, str]:
     return {f"baseline.{m.name}": f"{metrics[m.tfma_key] - metrics[m.tfma_key + DIFF_SUFFIX]:.6g}"
             for m in project.metrics
             if m.tfma_key in metrics and m.tfma_key + DIFF_SUFFIX in metrics}
+
+
+def headline(project: Project, run_id: str, recorded: dict | None,
+             prov: provenance.ModelProvenance) -> str:
+    """The run's name in MLflow: its answer, then its id ('auc 0.9411 blessed v1 | <run id>'). The
+    runs table shows Run Name, Source, Models and Dataset by default (MLflow 3's UI keeps chosen
+    metric and param columns in the browser, not the store), so the name is where the answer fits."""
+    parts = []
+    if recorded is not None:
+        primary = project.primary_metric
+        value = project.defined_metrics(recorded["metrics"]).get(primary.tfma_key)
+        if value is not None:
+            shown = f"{value:.4f}" if not math.isnan(value) else project.undefined_metrics(
+                recorded["metrics"]).get(primary.tfma_key, UNDEFINED)
+            parts.append(f"{primary.name} {shown}")
+        parts.append({True: "blessed", False: "not blessed", None: "not evaluated"}[recorded["blessed"]])
+    if prov.push is not None and prov.push.pushed:
+        parts.append(f"v{prov.push.version}")
+    return " ".join(parts) + f" | {run_id}" if parts else run_id
 
 
 def source_tags(project: Project, context: Mapping[str, object]) -> dict[str, str]:
@@ -293,4 +313,5 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
         tags={**_tags(run_id, prov, recorded, components), **source_tags(project, context)},
         files=_files(prov), summary={**info, "params": params},
         tables={SLICE_TABLE_FILE: slice_table(project, slices)} if slices else {},
+        name=headline(project, run_id, recorded, prov),
     )

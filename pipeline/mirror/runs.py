@@ -119,7 +119,8 @@ def write_run(client: MlflowClient, experiment: str, run: MirrorRun, existing: A
     if run.reason:
         tags[REASON_TAG] = run.reason
         tags["mlflow.note.content"] = run.reason
-    created = client.create_run(experiment, start_time=run.start_ms, tags=tags, run_name=run.run_id)
+    created = client.create_run(experiment, start_time=run.start_ms, tags=tags,
+                                run_name=run.name or run.run_id)
     mlflow_run = str(created.info.run_id)
     _log_values(client, mlflow_run, run)
     _log_files(client, mlflow_run, run, lineage_png)

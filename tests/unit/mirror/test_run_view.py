@@ -49,3 +49,18 @@ def test_source_and_commit_fill_mlflows_columns() -> None:
     tags = run_view.source_tags(TAXI, {"git_commit": "abc123"})
     assert tags["mlflow.source.git.commit"] == "abc123"
     assert tags["mlflow.source.name"] == "python -m pipeline run --project taxi"
+
+
+def test_the_run_name_leads_with_the_answer() -> None:
+    import datetime as dt
+
+    from pipeline.metadata import provenance
+
+    push = provenance.PushProvenance(True, "3", "", "pushed as version 3", "", dt.datetime.now())
+    prov = provenance.ModelProvenance("r", push, None, None, None, None)
+    blessed = {"metrics": {"auc": 0.9411, "mean_label": 0.3}, "blessed": True}
+    assert run_view.headline(TAXI, "r", blessed, prov) == "auc 0.9411 blessed v3 | r"
+    one_class = {"metrics": {"auc": 0.0, "mean_label": 1.0}, "blessed": False}
+    unpushed = provenance.ModelProvenance("r", None, None, None, None, None)
+    assert run_view.headline(TAXI, "r", one_class, unpushed) == "auc one class not blessed | r"
+    assert run_view.headline(TAXI, "r", None, unpushed) == "r"
