@@ -50,6 +50,7 @@ def quiet() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     pd.set_option("display.float_format", "{:,.4f}".format)
     pd.set_option("display.width", 120)
+    pd.set_option("display.max_colwidth", 120)
 
 
 def open_from_env(environ: Mapping[str, str]) -> tuple[connection.Store, str]:
@@ -346,13 +347,12 @@ def slice_metrics(evaluation_uri: str, project: Project, model_name: str | None 
 def _slice_note(project: Project, computed: Mapping[str, float]) -> str:
     """'n < 30', 'auc: one class', ... (TFMA keys, as the table's columns): why a slice's numbers
     are not to be read as the others'."""
-    notes = []
+    task_keys = {m.tfma_key for m in project.metrics}
+    notes = [f"{key}: {reason}"
+             for key, reason in project.undefined_metrics(computed).items() if key in task_keys]
     count = computed.get(EXAMPLE_COUNT_KEY)
     if count is not None and count < project.min_slice_examples:
-        notes.append(f"n < {project.min_slice_examples}")
-    task_keys = {m.tfma_key for m in project.metrics}
-    notes += [f"{key}: {reason}"
-              for key, reason in project.undefined_metrics(computed).items() if key in task_keys]
+        notes.insert(0, f"n < {project.min_slice_examples}")
     return "; ".join(notes)
 
 

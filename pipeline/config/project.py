@@ -214,13 +214,15 @@ class Project:
 
     def undefined_metrics(self, computed: Mapping[str, float]) -> dict[str, str]:
         """TFMA keys whose value means nothing on this slice, and why: 'one class' for a ranking
-        metric on a binary slice whose labels are all one class (TFMA reports AUC 0 there),
-        'undefined' for a NaN."""
-        reasons = {key: UNDEFINED for key, value in computed.items() if math.isnan(float(value))}
+        metric on a binary slice whose labels are all one class (TFMA reports AUC 0 there; listed
+        first), 'undefined' for a NaN."""
+        reasons: dict[str, str] = {}
         mean_label = computed.get(MEAN_LABEL_KEY)
         if self.task is Task.BINARY and mean_label is not None and float(mean_label) in (0.0, 1.0):
             reasons.update({m.tfma_key: ONE_CLASS for m in self.metrics
                             if m.needs_both_classes and m.tfma_key in computed})
+        reasons.update({key: UNDEFINED for key, value in computed.items()
+                        if key not in reasons and math.isnan(float(value))})
         return reasons
 
     def defined_metrics(self, computed: Mapping[str, float]) -> dict[str, float]:
