@@ -201,6 +201,9 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
 
     from pipeline.graph.data_gate import DataGate
     from pipeline.graph.pipeline_graph import create_pipeline
+    from pipeline.run import airflow_retry
+
+    airflow_retry.install()  # the task processes import this DAG: their retries can recover
 
     config = spans.with_beam_mode_for_input(config)
     if config.metadata_password:
