@@ -36,6 +36,19 @@ def prepare(environ: MutableMapping[str, str] = os.environ) -> None:
         environ["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *paths])
 
 
+# TensorFlow's C++ log level where its output is the reader's page (a notebook): 3 keeps even the
+# cuFFT/cuDNN/cuBLAS "Unable to register factory" errors and the TensorRT warning out; they are
+# printed at import, about a GPU stack the pipeline does not use.
+QUIET_NATIVE_LOG_LEVEL = "3"
+
+
+def prepare_notebook(environ: MutableMapping[str, str] = os.environ) -> None:
+    """prepare(), with TensorFlow's native log silenced: a notebook shows results, and any output on
+    stderr is a red box in it. Called in a notebook's first cell, before anything imports TensorFlow."""
+    environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_NATIVE_LOG_LEVEL
+    prepare(environ)
+
+
 def skip_package_init(name: str = TFX_COMPONENT_CATALOGUE) -> None:
     """Register a package without running its __init__, so importing one of its modules costs
     that module only; a no-op once the package is imported (its names are then all there)."""

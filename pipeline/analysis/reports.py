@@ -9,11 +9,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pipeline.config import store_config
-from pipeline.config.project import Project
+from pipeline.config.project import UNDEFINED, Project
 from pipeline.metadata import connection, lineage_graph, provenance, records
 from pipeline.vocabulary import (
     EVALUATION_KEY,
 )
+
+# TFMA's example counts: shown as integers.
+EXAMPLE_COUNT_KEY = "example_count"
+COUNT_KEYS = (EXAMPLE_COUNT_KEY, "weighted_example_count")
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
     FeatureStatistics: TypeAlias = statistics_pb2.FeatureNameStatistics
 
 DRIFT_THRESHOLD = 0.1
+# Both distances are at most 1: a comparator bound nothing exceeds, for distances without a verdict.
+NO_VERDICT = 1.0
 
 
 def metric_keys(project: Project) -> tuple[str, ...]:
@@ -32,13 +38,19 @@ def metric_keys(project: Project) -> tuple[str, ...]:
 
 
 def quiet() -> None:
-    """Keep notebook output to results: no Python warnings, absl logs only from errors up."""
+    """Keep notebook output to results: no Python warnings, absl and TensorFlow logs only from
+    errors up; numbers printed with fixed decimals and thousands separators, not 1.4e+09."""
+    import logging
     import warnings
 
     from absl import logging as absl_logging
 
     warnings.filterwarnings("ignore")
     absl_logging.set_verbosity(absl_logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    pd.set_option("display.float_format", "{:,.4f}".format)
+    pd.set_option("display.width", 120)
+    pd.set_option("display.max_colwidth", 120)
 
 
 def open_from_env(environ: Mapping[str, str]) -> tuple[connection.Store, str]:
@@ -156,27 +168,56 @@ def draw_lineage(graph: lineage_graph.LineageGraph, title: str) -> plt.Figure:
 # --- data validation --------------------------------------------------------------------------
 
 
-def _feature_row(feature: FeatureStatistics) -> dict[str, object]:
-    """Name, kind, counts and summary values of one feature's statistics."""
+def _empty_lists(common: statistics_pb2.CommonStatistics) -> int:
+    """Rows where the feature is present with no value: what an empty CSV cell becomes (TFDV counts
+    it as present, so num_missing stays 0). Exact for features of at most one value, from the
+    value-count quantiles otherwise."""
+    if common.max_num_values <= 1:
+        return int(common.num_non_missing - common.tot_num_values)
+    return round(sum(b.sample_count for b in common.num_values_histogram.buckets if b.high_value < 1))
+
+
+def _empty_strings(feature: FeatureStatistics) -> int:
+    """Rows whose value is the empty string (a tf.Example written with '' for no value)."""
+    if not feature.HasField("string_stats"):
+        return 0
+    stats = feature.string_stats
+    counts = {b.label: b.sample_count for b in stats.rank_histogram.buckets}
+    counts.update({v.value: v.frequency for v in stats.top_values})
+    return int(counts.get("", 0))
+
+
+def no_value_count(feature: FeatureStatistics) -> int:
+    """Rows with no value for this feature: absent, present but empty, or the empty string."""
+    stats = feature.num_stats if feature.HasField("num_stats") else feature.string_stats
+    common = stats.common_stats
+    return int(common.num_missing) + _empty_lists(common) + _empty_strings(feature)
+
+
+def _feature_row(feature: FeatureStatistics, rows: int) -> dict[str, object]:
+    """Name, kind, counts (rows with a value, rows without one) and summary values of one
+    feature's statistics."""
     name = ".".join(feature.path.step) or feature.name
+    missing = no_value_count(feature)
+    counts = {"feature": name, "present": rows - missing, "missing": missing,
+              "missing %": round(100.0 * missing / rows, 1) if rows else 0.0}
     if feature.HasField("num_stats"):
         stats = feature.num_stats
-        return {"feature": name, "kind": "numeric", "present": stats.common_stats.num_non_missing,
-                "missing": stats.common_stats.num_missing, "mean": stats.mean,
-                "std": stats.std_dev, "min": stats.min, "max": stats.max}
+        return {**counts, "kind": "numeric", "mean": stats.mean, "std": stats.std_dev,
+                "min": stats.min, "max": stats.max}
     stats = feature.string_stats
     top = stats.top_values[0].value if stats.top_values else None
-    return {"feature": name, "kind": "string", "present": stats.common_stats.num_non_missing,
-            "missing": stats.common_stats.num_missing, "unique": stats.unique, "top": top}
+    return {**counts, "kind": "string", "unique": int(stats.unique), "top": top}
 
 
 def feature_table(statistics: Statistics) -> pd.DataFrame:
-    """One row per feature of a statistics proto."""
-    rows = [_feature_row(f) for f in statistics.datasets[0].features]
+    """One row per feature of a statistics proto; `missing` counts the rows with no value."""
+    dataset = statistics.datasets[0]
+    rows = [_feature_row(f, int(dataset.num_examples)) for f in dataset.features]
     return pd.DataFrame(rows).set_index("feature").sort_index()
 
 
-def compare_tables(tables: Mapping[str, pd.DataFrame], columns=("present", "missing", "mean",
+def compare_tables(tables: Mapping[str, pd.DataFrame], columns=("missing", "missing %", "mean",
                                                                 "std")) -> pd.DataFrame:
     """Selected columns of several feature tables side by side, e.g. train vs eval."""
     parts = {label: table[[c for c in columns if c in table]] for label, table in tables.items()}
@@ -227,24 +268,28 @@ def anomalies_table(anomalies_by_label: Mapping[str, anomalies_pb2.Anomalies]) -
 
 def drift_table(
     current: Statistics, reference: Statistics, schema: schema_pb2.Schema,
-    threshold: float = DRIFT_THRESHOLD,
+    threshold: float | None = DRIFT_THRESHOLD,
 ) -> pd.DataFrame:
-    """TFDV's drift of every feature between two statistics (Jensen-Shannon / L-infinity)."""
+    """TFDV's distance of every feature between two statistics (Jensen-Shannon / L-infinity),
+    with a `drifted` verdict against `threshold`, or none when threshold is None (two random
+    samples of one data set, whose distances are sampling noise and histogram binning)."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import schema_pb2
 
+    bound = NO_VERDICT if threshold is None else threshold
     schema = type(schema).FromString(schema.SerializeToString())
     for feature in schema.feature:
         comparator = feature.drift_comparator
         if feature.type == schema_pb2.BYTES:
-            comparator.infinity_norm.threshold = threshold
+            comparator.infinity_norm.threshold = bound
         else:
-            comparator.jensen_shannon_divergence.threshold = threshold
+            comparator.jensen_shannon_divergence.threshold = bound
     anomalies = tfdv.validate_statistics(current, schema, previous_statistics=reference)
     rows = [{"feature": ".".join(info.path.step), "measure": m.Type.Name(m.type),
              "value": m.value, "threshold": m.threshold, "drifted": m.value > m.threshold}
             for info in anomalies.drift_skew_info for m in info.drift_measurements]
-    return pd.DataFrame(rows, columns=["feature", "measure", "value", "threshold", "drifted"])
+    table = pd.DataFrame(rows, columns=["feature", "measure", "value", "threshold", "drifted"])
+    return table.drop(columns=["threshold", "drifted"]) if threshold is None else table
 
 
 def previous_run_statistics(store: connection.Store, pipeline_name: str) -> tuple[str, str] | None:
@@ -274,22 +319,41 @@ def _slice_name(slice_key: tuple) -> str:
     return " & ".join(f"{k}={v}" for k, v in slice_key) or "Overall"
 
 
-def slice_metrics(evaluation_uri: str, model_name: str | None = None) -> pd.DataFrame:
-    """One row per slice (Overall first), one column per metric, diffs left out."""
+def slice_metrics(evaluation_uri: str, project: Project, model_name: str | None = None
+                  ) -> pd.DataFrame:
+    """One row per slice (Overall first), one column per metric, diffs left out; an undefined
+    metric is NaN (AUC on a slice of one class), never TFMA's number; `note` says why, and flags
+    slices under the declaration's min_slice_examples."""
     import tensorflow_model_analysis as tfma
 
     result = tfma.load_eval_result(evaluation_uri, model_name=model_name or None)
     rows = []
     for slice_key, metrics in result.slicing_metrics:
         values = metrics.get("", {}).get("", {})
-        row = {"slice": _slice_name(slice_key),
-               "feature": slice_key[0][0] if slice_key else "",
-               "value": slice_key[0][1] if slice_key else "",
-               **{k: v["doubleValue"] for k, v in values.items()
-                  if "doubleValue" in v and not k.endswith("_diff")}}
-        rows.append(row)
+        computed = {k: float(v["doubleValue"]) for k, v in values.items()
+                    if "doubleValue" in v and not k.endswith("_diff")}
+        rows.append({"slice": _slice_name(slice_key),
+                     "feature": slice_key[0][0] if slice_key else "",
+                     "value": slice_key[0][1] if slice_key else "",
+                     **project.defined_metrics(computed),
+                     "note": _slice_note(project, computed)})
     rows.sort(key=lambda r: (r["feature"], _sortable(r["value"])))
-    return pd.DataFrame(rows).set_index("slice")
+    table = pd.DataFrame(rows).set_index("slice")
+    counts = [c for c in COUNT_KEYS if c in table]
+    table[counts] = table[counts].round().astype("Int64")
+    return table
+
+
+def _slice_note(project: Project, computed: Mapping[str, float]) -> str:
+    """'n < 30', 'auc: one class', ... (TFMA keys, as the table's columns): why a slice's numbers
+    are not to be read as the others'."""
+    task_keys = {m.tfma_key for m in project.metrics}
+    notes = [f"{key}: {reason}"
+             for key, reason in project.undefined_metrics(computed).items() if key in task_keys]
+    count = computed.get(EXAMPLE_COUNT_KEY)
+    if count is not None and count < project.min_slice_examples:
+        notes.insert(0, f"n < {project.min_slice_examples}")
+    return "; ".join(notes)
 
 
 def _sortable(value: object) -> tuple[int, float, str]:
@@ -299,13 +363,13 @@ def _sortable(value: object) -> tuple[int, float, str]:
     return 1, 0.0, str(value)
 
 
-def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
+def candidate_vs_baseline(evaluation_uri: str, project: Project) -> pd.DataFrame | None:
     """Overall metrics of candidate and baseline side by side; None without a baseline."""
     names = model_names(evaluation_uri)
     if len(names) < 2:
         return None
-    columns = {name: slice_metrics(evaluation_uri, name).loc["Overall"].drop(["feature", "value"])
-               for name in names}
+    columns = {name: slice_metrics(evaluation_uri, project, name).loc["Overall"].drop(
+        ["feature", "value", "note"]) for name in names}
     table = pd.DataFrame(columns).astype(float)
     table["change"] = table[names[0]] - table[names[1]]
     return table
@@ -313,19 +377,31 @@ def candidate_vs_baseline(evaluation_uri: str) -> pd.DataFrame | None:
 
 def plot_slice_metric(table: pd.DataFrame, feature: str, metric: str) -> plt.Figure:
     """A metric (a TFMA key, e.g. project.primary_metric.tfma_key) per value of one slicing
-    feature, with the overall value as a line."""
+    feature, with the overall value as a line; a slice whose value is undefined has no bar but its
+    note, and slices the `note` flags as small are pale."""
     rows = table[table["feature"] == feature]
     figure, axis = plt.subplots(figsize=(max(5, 0.45 * len(rows)), 3.5))
-    axis.bar(range(len(rows)), rows[metric].fillna(0), color="#4c72b0")
-    for x, (value, count) in enumerate(zip(rows[metric].fillna(0), rows["example_count"],
-                                           strict=True)):
-        axis.annotate(f"n={count:.0f}", (x, value), ha="center", va="bottom", fontsize=7)
+    values = rows[metric].astype(float)
+    small = rows["note"].str.startswith("n <")
+    axis.bar(range(len(rows)), values.fillna(0), color=["#c6d2e6" if s else "#4c72b0" for s in small])
+    for x, (value, count, note) in enumerate(zip(values, rows["example_count"], rows["note"],
+                                                 strict=True)):
+        label = f"n={count}" if pd.notna(value) else f"n={count}\n{_reason(note, metric)}"
+        axis.annotate(label, (x, 0 if pd.isna(value) else value), ha="center", va="bottom",
+                      fontsize=7)
     axis.axhline(table.loc["Overall", metric], color="black", linestyle="--", label="overall")
     axis.set_xticks(range(len(rows)), [str(v) for v in rows["value"]], rotation=60, fontsize=8)
-    axis.set(title=f"{metric} by {feature} (n: examples in the slice)", ylabel=metric)
+    axis.set(title=f"{metric} by {feature} (n: examples; pale: fewer than the declared minimum)",
+             ylabel=metric)
     axis.legend()
     figure.tight_layout()
     return figure
+
+
+def _reason(note: str, metric: str) -> str:
+    """Why a slice note says the metric is undefined ('one class'), or 'undefined'."""
+    reasons = dict(part.split(": ", 1) for part in note.split("; ") if ": " in part)
+    return reasons.get(metric, UNDEFINED)
 
 
 def plot_candidate_vs_baseline(table: pd.DataFrame, metrics: Sequence[str]) -> plt.Figure:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
-from pipeline.config.project import Project
+from pipeline.config.project import UNDEFINED, Project
 from pipeline.metadata import connection, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
@@ -138,7 +139,10 @@ def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[
 
 
 def _metric_cell(metrics: dict[str, float], name: str) -> str:
-    return f"{metrics[name]:.4f}" if name in metrics else "-"
+    """The value to 4 decimals; '-' when not measured, 'undefined' when it has no value (NaN)."""
+    if name not in metrics:
+        return "-"
+    return UNDEFINED if math.isnan(metrics[name]) else f"{metrics[name]:.4f}"
 
 
 def _run_json(run: records.RunRecord) -> dict[str, object]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.cli.common import positive_int, store_arguments
 from pipeline.config import PipelineConfig, store_config
 from pipeline.errors import InvalidInput
+from pipeline.mirror.runs import runs_page
 from pipeline.mirror.settings import mirror_settings
 from pipeline.mirror.sync import sync
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
@@ -49,8 +50,9 @@ def _ui(args: argparse.Namespace) -> int:
 
     config = _config(args)
     settings = _settings(config)
-    print(sync(config, settings, _models_config(args, config)).text())
-    return serve(settings, args.port)
+    report = sync(config, settings, _models_config(args, config))
+    print(report.text())
+    return serve(settings, args.port, runs_page(report.experiment_id))
 
 
 def _add_mirror_arguments(parser: argparse.ArgumentParser) -> None:

@@ -45,18 +45,21 @@ class Treatment(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric the Evaluator computes: the name users write, TFMA's class and its output key."""
+    """A metric the Evaluator computes: the name users write, TFMA's class and its output key;
+    `needs_both_classes` when it ranks positives against negatives (undefined on one class, where
+    TFMA still reports a number)."""
 
     name: str
     tfma_class: str
     tfma_key: str
     higher_is_better: bool
+    needs_both_classes: bool = False
 
 
 # The metrics each task reports, by the short name a declaration uses. The first is the primary one.
 TASK_METRICS: dict[Task, tuple[Metric, ...]] = {
     Task.BINARY: (
-        Metric("auc", "AUC", "auc", True),
+        Metric("auc", "AUC", "auc", True, needs_both_classes=True),
         Metric("accuracy", "BinaryAccuracy", "binary_accuracy", True),
         Metric("precision", "Precision", "precision", True),
         Metric("recall", "Recall", "recall", True),
@@ -71,6 +74,14 @@ TASK_METRICS: dict[Task, tuple[Metric, ...]] = {
         Metric("mae", "MeanAbsoluteError", "mean_absolute_error", False),
     ),
 }
+
+
+# TFMA's key of the MeanLabel diagnostic: 0 or 1 on a binary slice means it holds one class only.
+MEAN_LABEL_KEY = "mean_label"
+# Slices with fewer examples than this are flagged as too small to judge (`metrics.min_slice_examples`).
+MIN_SLICE_EXAMPLES = 30
+ONE_CLASS = "one class"
+UNDEFINED = "undefined"
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,7 @@ class Project:
     slices: tuple[str, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
     no_worse_than_serving: str | None = None
+    min_slice_examples: int = MIN_SLICE_EXAMPLES
     train_steps: int = 1000
     eval_steps: int = 100
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -195,8 +207,28 @@ class Project:
                            f"(known: {known})")
 
     def named_metrics(self, computed: Mapping[str, float]) -> dict[str, float]:
-        """The task's metrics by their short names, from TFMA's output keys (absent ones left out)."""
-        return {m.name: float(computed[m.tfma_key]) for m in self.metrics if m.tfma_key in computed}
+        """The task's metrics by their short names, from TFMA's output keys (absent ones left out,
+        undefined ones NaN)."""
+        defined = self.defined_metrics(computed)
+        return {m.name: defined[m.tfma_key] for m in self.metrics if m.tfma_key in defined}
+
+    def undefined_metrics(self, computed: Mapping[str, float]) -> dict[str, str]:
+        """TFMA keys whose value means nothing on this slice, and why: 'one class' for a ranking
+        metric on a binary slice whose labels are all one class (TFMA reports AUC 0 there; listed
+        first), 'undefined' for a NaN."""
+        reasons: dict[str, str] = {}
+        mean_label = computed.get(MEAN_LABEL_KEY)
+        if self.task is Task.BINARY and mean_label is not None and float(mean_label) in (0.0, 1.0):
+            reasons.update({m.tfma_key: ONE_CLASS for m in self.metrics
+                            if m.needs_both_classes and m.tfma_key in computed})
+        reasons.update({key: UNDEFINED for key, value in computed.items()
+                        if key not in reasons and math.isnan(float(value))})
+        return reasons
+
+    def defined_metrics(self, computed: Mapping[str, float]) -> dict[str, float]:
+        """TFMA's values with every undefined one (undefined_metrics) as NaN, never a number."""
+        undefined = self.undefined_metrics(computed)
+        return {key: math.nan if key in undefined else float(value) for key, value in computed.items()}
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -323,6 +355,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         thresholds=tuple(_threshold(name, spec, path)
                          for name, spec in _mapping(metrics, "thresholds", path)),
         no_worse_than_serving=metrics.get("no_worse_than_serving"),
+        min_slice_examples=int(metrics.get("min_slice_examples", MIN_SLICE_EXAMPLES)),
         train_steps=int(training.get("train_steps", 1000)),
         eval_steps=int(training.get("eval_steps", 100)),
         hyperparameters=dict(training.get("hyperparameters") or {}),
@@ -435,6 +468,7 @@ def _validate(project: Project, path: Path) -> None:
         known = [m.name for m in project.metrics]
         _check(name in known, path, "metrics",
                f"no metric '{name}' for a {project.task.value} task (known: {', '.join(known)})")
+    _check(project.min_slice_examples >= 0, path, "metrics.min_slice_examples", "must be >= 0")
     _check(project.train_steps > 0 and project.eval_steps > 0, path, "training",
            "train_steps and eval_steps must be > 0")
 
@@ -466,6 +500,7 @@ def declaration_text(project: Project) -> str:
         "thresholds": {t.metric: {k: v for k, v in (("min", t.lower), ("max", t.upper)) if v is not None}
                        for t in project.thresholds},
         "no_worse_than_serving": project.primary_metric.name,
+        "min_slice_examples": project.min_slice_examples,
     }
     body["training"] = {"train_steps": project.train_steps, "eval_steps": project.eval_steps,
                         "hyperparameters": dict(project.hyperparameters)}

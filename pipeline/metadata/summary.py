@@ -4,12 +4,13 @@ local runner records it on the run's context; this module only reads)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ml_metadata import metadata_store
 
-from pipeline.config.project import Project
+from pipeline.config.project import UNDEFINED, Project
 from pipeline.metadata import records
 from pipeline.metadata.evaluation_results import blessing_reason, overall_metrics
 from pipeline.vocabulary import BLESSING_KEY, EVALUATION_KEY, EVALUATOR, PUSHED_MODEL_KEY, PUSHER
@@ -91,7 +92,11 @@ def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | N
 def metrics_text(project: Project, metrics: dict[str, float]) -> str:
     """'auc 0.9542  accuracy 0.9022 ...': the task's metrics as the declaration names them."""
     named = project.named_metrics(metrics)
-    return "  ".join(f"{name} {value:.4f}" for name, value in named.items()) or "-"
+    reasons = project.undefined_metrics(metrics)
+    keys = {m.name: m.tfma_key for m in project.metrics}
+    return "  ".join(
+        f"{name} {value:.4f}" if not math.isnan(value) else f"{name} {reasons.get(keys[name], UNDEFINED)}"
+        for name, value in named.items()) or "-"
 
 
 DIFF_SUFFIX = "_diff"
@@ -103,7 +108,8 @@ TFMA_PREFIX = "tfma:"
 def project_metrics(project: Project, metrics: Mapping[str, float]) -> dict[str, float]:
     """Every metric TFMA computed, the task's ones first under their short names (in the
     declaration's order), then the others under their TFMA keys, sorted; each change against the
-    baseline (TFMA's `<key>_diff`) follows its metric as `<name>_diff`."""
+    baseline (TFMA's `<key>_diff`) follows its metric as `<name>_diff`; undefined values are NaN."""
+    metrics = project.defined_metrics(metrics)
     task_keys = {m.tfma_key: m.name for m in project.metrics}
     short = set(task_keys.values())
     names = {key: task_keys.get(key) or (TFMA_PREFIX + key if key in short else key)

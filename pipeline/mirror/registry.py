@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pipeline.metadata import artifact_files
@@ -59,10 +59,19 @@ def _identity(record: VersionRecord) -> tuple[str, str]:
     return artifact_files.source_uri(record.destination), record.fingerprint
 
 
+def headline(client: MlflowClient, mlflow_run: str | None, metrics: Sequence[str]) -> dict[str, str]:
+    """The run's values of the named metrics (the task's), as tags a model version shows."""
+    if mlflow_run is None:
+        return {}
+    logged = client.get_run(mlflow_run).data.metrics
+    return {name: f"{logged[name]:.4f}" for name in metrics if name in logged}
+
+
 def add_versions(client: MlflowClient, name: str, pushed: list[VersionRecord],
-                 runs: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+                 runs: Mapping[str, str], metrics: Sequence[str] = ()) -> tuple[dict[str, str], list[str]]:
     """A model version per pushed folder and content not yet there, whose source is the pushed
-    SavedModel; versions registered before they carried those tags are adopted, not duplicated."""
+    SavedModel, tagged and described with its run's values of `metrics` (the registry's list shows
+    tags); versions registered before they carried those tags are adopted, not duplicated."""
     registered_model(client, name)
     by_identity: dict[tuple[str, str], str] = {}
     untagged: dict[str, str] = {}
@@ -81,20 +90,24 @@ def add_versions(client: MlflowClient, name: str, pushed: list[VersionRecord],
             client.set_model_version_tag(name, adopted, FINGERPRINT_TAG, identity[1])
             by_identity[identity] = adopted
         if identity not in by_identity:
-            by_identity[identity] = _create(client, name, record, runs)
+            by_identity[identity] = _create(client, name, record, runs, metrics)
             created.append(record.version)
         known[record.version] = by_identity[identity]
     return known, created
 
 
-def _create(client: MlflowClient, name: str, record: VersionRecord, runs: Mapping[str, str]) -> str:
-    """Register one pushed version, its identifying tags in the same call."""
+def _create(client: MlflowClient, name: str, record: VersionRecord, runs: Mapping[str, str],
+            metrics: Sequence[str]) -> str:
+    """Register one pushed version, its identifying tags and headline metrics in the same call."""
+    values = headline(client, runs.get(record.run_id), metrics)
+    shown = "  ".join(f"{metric} {value}" for metric, value in values.items())
     version = client.create_model_version(
         name, source=artifact_files.source_uri(record.destination), run_id=runs.get(record.run_id),
         tags={SERVING_VERSION_TAG: record.version, "pipeline.run_id": record.run_id,
               DESTINATION_TAG: artifact_files.source_uri(record.destination),
-              FINGERPRINT_TAG: record.fingerprint},
-        description=f"TF Serving version {record.version}, pushed by run {record.run_id}")
+              FINGERPRINT_TAG: record.fingerprint, **values},
+        description=f"TF Serving version {record.version}, pushed by run {record.run_id}"
+                    + (f": {shown}" if shown else ""))
     return str(version.version)
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from pipeline.config.project import Project
+from pipeline.config.project import UNDEFINED, Project
 from pipeline.data import validation
 from pipeline.metadata import artifact_files, provenance, pushes, records, summary
 from pipeline.metadata.connection import Store
+from pipeline.metadata.summary import DIFF_SUFFIX
 from pipeline.vocabulary import ANOMALIES_KEY, DATA_GATE, MODEL_RUN_KEY, TRAINING_LOG_FILE
+
+# TFMA's copy of the eval config it applied, in the evaluation artifact.
+EVAL_CONFIG_FILE = "eval_config.json"
+# The per-slice table each run logs as an artifact.
+SLICE_TABLE_FILE = "slice_metrics.csv"
+EXAMPLE_COUNT_KEY = "example_count"
 
 # MLMD's execution property where TFX keeps a failed execution's error.
 EXECUTION_RESULT = "__execution_result__"
@@ -47,6 +58,8 @@ class MirrorRun:
     tags: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
+    tables: dict[str, str] = field(default_factory=dict)
+    name: str = ""
 
 
 def metric_name(text: str) -> str:
@@ -134,13 +147,112 @@ def training_histories(components: list[records.ComponentRun]) -> dict[str, list
 
 def _metrics(project: Project, recorded: dict | None, slices: dict[str, dict[str, float]]
              ) -> dict[str, float]:
-    """Overall metrics under the declaration's names, then `slice/<slice>/<metric>` ones."""
+    """Overall metrics under the declaration's names, then the primary metric of each slice as
+    `slice/<slice>/<metric>` (every metric of every slice is the slice table); an undefined value
+    (AUC of a slice of one class) is not logged: MLflow would chart it as a number."""
     overall = summary.project_metrics(project, recorded["metrics"]) if recorded else {}
     metrics = {metric_name(name): value for name, value in overall.items()}
+    primary = project.primary_metric
     for slice_name, values in slices.items():
-        for name, value in summary.project_metrics(project, values).items():
-            metrics[metric_name(f"slice/{slice_name}/{name}")] = value
-    return metrics
+        value = project.defined_metrics(values).get(primary.tfma_key)
+        if value is not None:
+            metrics[metric_name(f"slice/{slice_name}/{primary.name}")] = value
+    return {name: value for name, value in metrics.items() if not math.isnan(value)}
+
+
+def slice_table(project: Project, slices: dict[str, dict[str, float]]) -> str:
+    """Every metric of every slice as CSV (one row per slice, the declaration's names); an
+    undefined value is an empty cell and `note` says why, or that the slice is under
+    metrics.min_slice_examples."""
+    rows = {name: summary.project_metrics(project, values) for name, values in slices.items()}
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row if not c.endswith("_diff")))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["slice", *columns, "note"])
+    for name, row in sorted(rows.items()):
+        cells = ["" if c not in row or math.isnan(row[c]) else f"{row[c]:.6g}" for c in columns]
+        writer.writerow([name, *cells, _slice_note(project, slices[name])])
+    return buffer.getvalue()
+
+
+def _slice_note(project: Project, values: Mapping[str, float]) -> str:
+    """Why a slice's values are not comparable with the others': few examples, undefined metrics."""
+    names = {m.tfma_key: m.name for m in project.metrics}
+    count = values.get(EXAMPLE_COUNT_KEY)
+    notes = [f"n < {project.min_slice_examples}"] if (
+        count is not None and count < project.min_slice_examples) else []
+    notes += [f"{names[key]}: {why}" for key, why in project.undefined_metrics(values).items()
+              if key in names]
+    return "; ".join(notes)
+
+
+def threshold_params(project: Project, evaluation: Mapping[str, Any]) -> dict[str, str]:
+    """The blessing bounds the Evaluator applied (its eval_config.json), as
+    `threshold.<metric>`: '>= 0.85', '<= 3.5', 'no worse than baseline'."""
+    names = {m.tfma_class: m.name for m in project.metrics}
+    params: dict[str, str] = {}
+    for spec in evaluation.get("evalConfig", {}).get("metricsSpecs", []):
+        for metric in spec.get("metrics", []):
+            rules: list[str] = []
+            for per_slice in metric.get("perSliceThresholds", []):
+                bound = per_slice.get("threshold", {})
+                value = bound.get("valueThreshold", {})
+                rules += [f">= {value['lowerBound']}"] if "lowerBound" in value else []
+                rules += [f"<= {value['upperBound']}"] if "upperBound" in value else []
+                rules += ["no worse than baseline"] if "changeThreshold" in bound else []
+            if rules:
+                name = names.get(metric["className"], metric["className"])
+                params[f"threshold.{name}"] = ", ".join(rules)
+    return params
+
+
+def _applied_thresholds(project: Project, evaluation_uri: str | None) -> dict[str, str]:
+    """threshold_params of the run's evaluation, empty without one."""
+    if evaluation_uri is None:
+        return {}
+    config = f"{evaluation_uri.rstrip('/')}/{EVAL_CONFIG_FILE}"
+    if not artifact_files.is_file(config):
+        return {}
+    return threshold_params(project, json.loads(artifact_files.read_text(config)))
+
+
+def baseline_params(project: Project, recorded: dict | None) -> dict[str, str]:
+    """The baseline model's metrics (`baseline.<metric>`), from the candidate's values and TFMA's
+    differences (`<key>_diff` = candidate - baseline); empty when no baseline was compared."""
+    if not recorded:
+        return {}
+    metrics = recorded["metrics"]
+    return {f"baseline.{m.name}": f"{metrics[m.tfma_key] - metrics[m.tfma_key + DIFF_SUFFIX]:.6g}"
+            for m in project.metrics
+            if m.tfma_key in metrics and m.tfma_key + DIFF_SUFFIX in metrics}
+
+
+def headline(project: Project, run_id: str, recorded: dict | None,
+             prov: provenance.ModelProvenance) -> str:
+    """The run's name in MLflow: its answer, then its id ('auc 0.9411 blessed v1 | <run id>'). The
+    runs table shows Run Name, Source, Models and Dataset by default (MLflow 3's UI keeps chosen
+    metric and param columns in the browser, not the store), so the name is where the answer fits."""
+    parts = []
+    if recorded is not None:
+        primary = project.primary_metric
+        value = project.defined_metrics(recorded["metrics"]).get(primary.tfma_key)
+        if value is not None:
+            shown = f"{value:.4f}" if not math.isnan(value) else project.undefined_metrics(
+                recorded["metrics"]).get(primary.tfma_key, UNDEFINED)
+            parts.append(f"{primary.name} {shown}")
+        parts.append({True: "blessed", False: "not blessed", None: "not evaluated"}[recorded["blessed"]])
+    if prov.push is not None and prov.push.pushed:
+        parts.append(f"v{prov.push.version}")
+    return " ".join(parts) + f" | {run_id}" if parts else run_id
+
+
+def source_tags(project: Project, context: Mapping[str, object]) -> dict[str, str]:
+    """MLflow's Source and Version columns: the command that runs the project, its git commit."""
+    tags = {"mlflow.source.name": f"python -m pipeline run --project {project.name}",
+            "mlflow.source.type": "LOCAL"}
+    if context.get("git_commit"):
+        tags["mlflow.source.git.commit"] = str(context["git_commit"])
+    return tags
 
 
 def _tags(run_id: str, prov: provenance.ModelProvenance, recorded: dict | None,
@@ -187,8 +299,9 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
     record = records.RunRecord(run_id, min(c.started for c in components),
                                max(c.finished for c in components),
                                {c.node_id: c.state for c in components})
-    params = {"task": project.task.value, **_context_params(pushes.recorded_run_context(store, run_id)),
-              **_training(prov)}
+    context = pushes.recorded_run_context(store, run_id)
+    params = {"task": project.task.value, **_context_params(context), **_training(prov),
+              **_applied_thresholds(project, evaluation), **baseline_params(project, recorded)}
     info = {"run_id": run_id, "status": record.status, "states": record.states,
             "recorded": recorded, "cached": record.cached}
     return MirrorRun(
@@ -196,6 +309,9 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
         reason=failure_reason(components),
         start_ms=int(record.started.timestamp() * 1000), end_ms=int(record.finished.timestamp() * 1000),
         params=params, metrics=_metrics(project, recorded, slices),
-        histories=training_histories(components), tags=_tags(run_id, prov, recorded, components),
+        histories=training_histories(components),
+        tags={**_tags(run_id, prov, recorded, components), **source_tags(project, context)},
         files=_files(prov), summary={**info, "params": params},
+        tables={SLICE_TABLE_FILE: slice_table(project, slices)} if slices else {},
+        name=headline(project, run_id, recorded, prov),
     )

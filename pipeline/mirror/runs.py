@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -50,6 +51,20 @@ def experiment_id(client: MlflowClient, name: str, artifact_root: str | None) ->
         "mlflow.experimentKind": "custom_model_development"}))
 
 
+# MLflow 3's UI picks the experiment page's view from this query parameter (else from the browser's
+# last choice, by default GenAI's Traces); the experiment's mlflow.experimentKind tag is not read
+# once the workflow selector is on (mlflow/server/js: the "mlflow.workflowType" local state).
+RUNS_VIEW_QUERY = "workflowType=machine_learning"
+
+
+def runs_page(experiment: str) -> str:
+    """The UI path of an experiment's runs, in the model-training view."""
+    return f"#/experiments/{experiment}/runs?{RUNS_VIEW_QUERY}"
+
+
+def mirrored_runs(client: MlflowClient, experiment: str) -> dict[str, Any]:
+    """The experiment's live MLflow runs by their MLMD key."""
+    found: dict[str, Any] = {}
 @dataclass
 class Mirrored:
     """The experiment's live MLflow runs: the complete one of each pipeline run by its key, runs
@@ -123,6 +138,10 @@ def _log_files(client: MlflowClient, mlflow_run: str, run: MirrorRun, lineage_pn
         summary = Path(scratch) / "run_summary.json"
         summary.write_text(json.dumps(run.summary, indent=2, sort_keys=True, default=str), "utf-8")
         client.log_artifact(mlflow_run, str(summary))
+        for name, text in sorted(run.tables.items()):
+            table = Path(scratch) / name
+            table.write_text(text, "utf-8")
+            client.log_artifact(mlflow_run, str(table))
         if lineage_png is not None:
             graph = Path(scratch) / "lineage.png"
             graph.write_bytes(lineage_png)
@@ -135,11 +154,13 @@ def write_run(client: MlflowClient, experiment: str, run: MirrorRun, existing: A
     state); its state tag is written last, so a run without it never counts as mirrored."""
     if existing is not None:
         client.delete_run(existing.info.run_id)
-    tags = {KEY_TAG: run.key, STORE_TAG: store}
+    # MLflow's User column: who mirrored the run (MlflowClient sets none of its default tags).
+    tags = {KEY_TAG: run.key, STORE_TAG: store, "mlflow.user": getpass.getuser()}
     if run.reason:
         tags[REASON_TAG] = run.reason
         tags["mlflow.note.content"] = run.reason
-    created = client.create_run(experiment, start_time=run.start_ms, tags=tags, run_name=run.run_id)
+    created = client.create_run(experiment, start_time=run.start_ms, tags=tags,
+                                run_name=run.name or run.run_id)
     mlflow_run = str(created.info.run_id)
     _log_values(client, mlflow_run, run)
     _log_files(client, mlflow_run, run, lineage_png)

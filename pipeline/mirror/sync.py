@@ -55,6 +55,7 @@ class SyncReport:
 
     store: str
     experiment: str = ""
+    experiment_id: str = ""
     added: list[str] = field(default_factory=list)
     unchanged: int = 0
     versions_added: list[str] = field(default_factory=list)
@@ -126,6 +127,7 @@ def _sync_runs(client, store: connection.Store, config: PipelineConfig, settings
     """Mirror each run not shown complete in its current state, after deleting what an
     interrupted sync left; the MLflow run id of every pipeline run."""
     experiment = runs.experiment_id(client, config.pipeline_name, settings.artifact_root)
+    report.experiment_id = experiment
     existing = runs.mirrored_runs(client, experiment)
     for stale in existing.stale:
         client.delete_run(stale.info.run_id)
@@ -161,7 +163,8 @@ def _sync_registry(client, store: connection.Store, config: PipelineConfig, mode
     pushed = pushes.version_records(store, config.pipeline_name)
     if not pushed:
         return
-    known, report.versions_added = registry.add_versions(client, config.model_name, pushed, mlflow_runs)
+    known, report.versions_added = registry.add_versions(
+        client, config.model_name, pushed, mlflow_runs, [m.name for m in config.declaration.metrics])
     labels = serving_labels(models_config, config.model_name, [p.version for p in pushed])
     report.aliases = registry.set_aliases(client, config.model_name, labels, known)
 

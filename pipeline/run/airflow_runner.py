@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,10 +112,28 @@ and pushes only a better model to TF Serving's folder ({serving}). One task per 
 a task that fails on bad data (DataGate) is not retried.
 
 **Lineage and runs**: every task records what it read and wrote in ML Metadata ({metadata}).
-`python -m pipeline runs --project {project}` lists the runs,
-`python -m pipeline lineage --project {project}` shows where a pushed model came from.
+These commands read this DAG's store (not the local runner's default one):
+
+- `python -m pipeline runs --project {project}{store}` lists the runs,
+- `python -m pipeline lineage --project {project}{store}` shows where a pushed model came from,
+- `python -m pipeline mlflow-sync --project {project}{store}` mirrors them into MLflow.
+{password}
 Failures are sent through the Airflow connection `{alerts}` (docs/airflow.md).
 """
+
+
+def store_flags(config: PipelineConfig) -> str:
+    """The flags that point a command at this config's ML Metadata store, as a command line ends."""
+    if config.metadata_backend is MetadataBackend.SQLITE:
+        flags = ["--metadata", str(config.metadata_path)]
+    else:
+        flags = ["--metadata-backend", config.metadata_backend.value,
+                 "--metadata-host", config.metadata_host, "--metadata-port",
+                 str(config.metadata_server_port), "--metadata-database", config.metadata_database,
+                 "--metadata-user", config.metadata_user]
+    if config.pipeline_name != config.project:
+        flags += ["--pipeline-name", config.pipeline_name]
+    return "".join(f" {shlex.quote(flag)}" for flag in flags)
 
 
 def dag_documentation(config: PipelineConfig, settings: AirflowSettings) -> dict[str, str]:
@@ -122,7 +141,9 @@ def dag_documentation(config: PipelineConfig, settings: AirflowSettings) -> dict
     doc = DOC_MD.format(
         name=config.pipeline_name, project=config.project, data=config.data_dir,
         serving=config.serving_dir, metadata=config.metadata_location,
-        alerts=settings.alert_connection,
+        alerts=settings.alert_connection, store=store_flags(config),
+        password="" if config.metadata_backend is MetadataBackend.SQLITE else (
+            "(the password from `PIPELINE_METADATA_PASSWORD`, as for the DAG)\n"),
     )
     description = (f"TFX pipeline of project {config.project}: validate, train, evaluate and "
                    "push a better model")
@@ -180,6 +201,9 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
 
     from pipeline.graph.data_gate import DataGate
     from pipeline.graph.pipeline_graph import create_pipeline
+    from pipeline.run import airflow_retry
+
+    airflow_retry.install()  # the task processes import this DAG: their retries can recover
 
     config = spans.with_beam_mode_for_input(config)
     if config.metadata_password:

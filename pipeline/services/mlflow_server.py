@@ -89,17 +89,18 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
-def serve(settings: MirrorSettings, port: int) -> int:
-    """Run the UI until Ctrl-C; a server elsewhere (http URI) is only named."""
+def serve(settings: MirrorSettings, port: int, page: str = "") -> int:
+    """Run the UI until Ctrl-C, naming the URL of `page` (a path of the UI, e.g. a project's
+    runs); a server elsewhere (http URI) is only named."""
     if settings.local_dir is None and settings.tracking_uri.startswith(("http://", "https://")):
-        print(f"ui          {settings.location} (the tracking server's own UI)")
+        print(f"ui          {settings.location.rstrip('/')}/{page} (the tracking server's own UI)")
         return 0
     if not _port_free(port):
         raise MirrorError(f"port {port} on {HOST} is in use: pass --port P")
     process = start(settings, port)
     try:
         wait_until_up(process, port)
-        print(f"ui          http://{HOST}:{port}  (Ctrl-C stops it)", flush=True)
+        print(f"ui          http://{HOST}:{port}/{page}  (Ctrl-C stops it)", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         if process.wait() != 0:
             raise MirrorError(f"mlflow server stopped with code {process.returncode}")

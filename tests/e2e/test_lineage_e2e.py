@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 
 import pytest
 
 from pipeline.__main__ import main
+from pipeline.analysis import reports
 from pipeline.config import PipelineConfig
 from pipeline.data.fingerprints import config_code_fingerprint
+from pipeline.data.validation import read_statistics
 from pipeline.metadata import connection, lineage_graph, provenance, pushes
 from tests.support.configs import SAMPLE_DATA
 from tools import notebooks
@@ -81,10 +84,94 @@ def test_runs_and_diff_commands(shared_run, shared_config, capsys) -> None:
 
 
 @pytest.mark.parametrize("name", ["lineage", "data_validation", "model_analysis"])
-def test_notebook_runs_and_draws(shared_run, shared_config, name: str) -> None:
+def test_notebook_runs_and_draws(shared_run, shared_config, name: str, tmp_path) -> None:
     environ = {**os.environ, "PIPELINE_METADATA_PATH": str(shared_config.metadata_path),
                "PIPELINE_PIPELINE_NAME": shared_config.pipeline_name}
     notebook = notebooks.execute(notebooks.NOTEBOOK_DIR / f"{name}.ipynb", environ)
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+    # No red box: TensorFlow's C++ start-up errors and Python warnings stay out of the page.
+    assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+    tables = _rendered_tables(notebook, tmp_path / f"{name}.png")
+    if name == "model_analysis":
+        _assert_no_undefined_number(tables[0])
+    if name == "data_validation":
+        _assert_missing_matches_the_csv(tables[0])
+
+
+# What the browser sees of a pandas table: header rows (colspans expanded), then body rows.
+_TABLES_JS = """() => [...document.querySelectorAll('table.dataframe')].map(t => ({
+  head: [...t.querySelectorAll('thead tr')].map(r => [...r.children].flatMap(
+    c => Array(c.colSpan || 1).fill(c.innerText.trim()))),
+  body: [...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(c => c.innerText.trim())),
+}))"""
+
+
+def _rendered_tables(notebook, screenshot) -> list[dict]:
+    """The notebook as nbconvert renders it to HTML, opened in Chromium: no stderr output box,
+    and its pandas tables as the page shows them."""
+    from nbconvert import HTMLExporter
+
+    from tests.support.browser import chromium_page
+
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    with chromium_page() as page:
+        page.set_content(html, wait_until="load")
+        assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
+        page.screenshot(path=str(screenshot))
+        return page.evaluate(_TABLES_JS)
+
+
+def _assert_no_undefined_number(table: dict) -> None:
+    """Every slice noted 'auc: one class' shows NaN for auc, never a number."""
+    columns = table["head"][0]
+    auc, note = columns.index("auc"), columns.index("note")
+    one_class = [row for row in table["body"] if "auc: one class" in row[note]]
+    assert one_class, "the shared run has slices of one class (payment types of a few rows)"
+    assert {row[auc] for row in one_class} == {"NaN"}
+
+
+def _assert_missing_matches_the_csv(table: dict) -> None:
+    """The train-against-eval table's `missing` columns add up to the CSV's empty cells."""
+    top = table["head"][0]
+    columns = [i for i, label in enumerate(top) if label == "missing"]
+    assert len(columns) == 2, top  # eval and train
+    shown = {row[0]: sum(int(row[i].replace(",", "")) for i in columns) for row in table["body"]}
+    expected = _empty_cells(SAMPLE_DATA)
+    assert shown == {feature: expected[feature] for feature in shown}
+
+
+def _empty_cells(csv_dir) -> dict[str, int]:
+    """Rows with an empty cell, per column, of every CSV file of a folder."""
+    counts: dict[str, int] = {}
+    for path in sorted(csv_dir.glob("*.csv")):
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                for column, value in row.items():
+                    counts[column] = counts.get(column, 0) + (value.strip() == "")
+    return counts
+
+
+def test_missing_values_in_the_feature_table_match_the_csv(shared_run, shared_config) -> None:
+    prov = provenance.run_provenance(_store(shared_config), shared_run.summary.run_id,
+                                     reports.no_metrics)
+    tables = [reports.feature_table(read_statistics(prov.validation.statistics_uri, split))
+              for split in prov.data.splits]
+    missing = sum(table["missing"] for table in tables).to_dict()
+    expected = _empty_cells(SAMPLE_DATA)
+    assert missing == {column: expected[column] for column in missing}
+    assert max(missing.values()) > 0
+
+
+def test_a_slice_of_one_class_shows_no_auc(shared_run, shared_config) -> None:
+    prov = provenance.run_provenance(_store(shared_config), shared_run.summary.run_id,
+                                     reports.no_metrics)
+    project = shared_config.declaration
+    table = reports.slice_metrics(prov.evaluation.evaluation_uri, project)
+    one_class = table[table["mean_label"].isin([0.0, 1.0])]
+    assert len(one_class) > 0
+    assert one_class["auc"].isna().all()
+    assert one_class["note"].str.contains("auc: one class").all()
+    small = table["example_count"] < project.min_slice_examples
+    assert table.loc[small, "note"].str.startswith(f"n < {project.min_slice_examples}").all()

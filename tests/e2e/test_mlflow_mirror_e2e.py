@@ -4,7 +4,9 @@ leaves ML Metadata byte-identical."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import sqlite3
 import subprocess
@@ -18,6 +20,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.mirror import run_view
+from pipeline.mirror.runs import runs_page
 from pipeline.mirror.settings import MirrorSettings
 from pipeline.mirror.sync import SyncReport, sync
 from pipeline.services import mlflow_server
@@ -40,6 +44,7 @@ class Mirror:
     rows_after_second: str
     metadata_before: bytes
     url: str
+    slice_rows: list[dict[str, str]]
 
 
 
@@ -69,15 +74,20 @@ def mirror(shared_run, shared_config: PipelineConfig, tmp_path_factory) -> Itera
     process = mlflow_server.start(settings, port, quiet=True)
     try:
         mlflow_server.wait_until_up(process, port)
-        yield Mirror(shared_config, settings, first, second, rows_first, rows_second, before,
-                     f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        run_id = the_run_at(url, shared_config.pipeline_name)["info"]["run_id"]
+        found = list(folder.rglob(run_view.SLICE_TABLE_FILE))
+        assert len(found) == 1, run_id
+        rows = list(csv.DictReader(io.StringIO(found[0].read_text())))
+        yield Mirror(shared_config, settings, first, second, rows_first, rows_second, before, url,
+                     rows)
     finally:
         mlflow_server.stop(process)
 
 
-def rest(mirror: Mirror, path: str, body: dict | None = None, **query: str) -> dict:
+def rest(mirror: Mirror | str, path: str, body: dict | None = None, **query: str) -> dict:
     """One call of MLflow's REST API (GET with query, or POST with a JSON body)."""
-    url = f"{mirror.url}/api/2.0/mlflow/{path}"
+    url = f"{mirror if isinstance(mirror, str) else mirror.url}/api/2.0/mlflow/{path}"
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = json.dumps(body).encode() if body is not None else None
@@ -86,27 +96,42 @@ def rest(mirror: Mirror, path: str, body: dict | None = None, **query: str) -> d
         return json.loads(response.read())
 
 
-def the_run(mirror: Mirror) -> dict:
-    """The MLflow run of the shared pipeline run, found through the REST API."""
-    experiment = rest(mirror, "experiments/get-by-name", experiment_name=mirror.config.pipeline_name)
-    found = rest(mirror, "runs/search", {"experiment_ids": [experiment["experiment"]["experiment_id"]]})
+def the_run_at(url: str, pipeline_name: str) -> dict:
+    """The MLflow run of the shared pipeline run, found through the REST API of a server."""
+    experiment = rest(url, "experiments/get-by-name", experiment_name=pipeline_name)
+    found = rest(url, "runs/search", {"experiment_ids": [experiment["experiment"]["experiment_id"]]})
     assert len(found["runs"]) == 1
     return found["runs"][0]
+
+
+def the_run(mirror: Mirror) -> dict:
+    """The MLflow run of the shared pipeline run."""
+    return the_run_at(mirror.url, mirror.config.pipeline_name)
 
 
 def test_the_server_shows_the_run_with_its_metrics_params_and_tags(mirror: Mirror, shared_run) -> None:
     run = the_run(mirror)
     run_id = shared_run.summary.run_id
-    assert run["info"]["run_name"] == run_id and run["info"]["status"] == "FINISHED"
+    assert run["info"]["status"] == "FINISHED"
+    assert run["info"]["run_name"] == f"auc {shared_run.summary.metrics['auc']:.4f} blessed v1 | {run_id}"
     metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
     assert metrics["auc"] == pytest.approx(shared_run.summary.metrics["auc"])
-    assert any(k.startswith("slice/trip_start_hour/") and k.endswith("/auc") for k in metrics)
+    sliced = [k for k in metrics if k.startswith("slice/")]
+    assert any(k.startswith("slice/trip_start_hour/") for k in sliced)
+    # The primary metric per slice only, and none where it is undefined (a slice of one class).
+    assert all(k.endswith("/auc") for k in sliced)
+    assert len(sliced) < len(mirror.slice_rows)
+    one_class = [r["slice"] for r in mirror.slice_rows if r["note"].find("auc: one class") >= 0]
+    assert one_class and not {f"slice/{s}/auc" for s in one_class} & set(sliced)
     params = {p["key"]: p["value"] for p in run["data"]["params"]}
     assert params["train_steps"] == str(mirror.config.train_steps)
     assert params["task"] == mirror.config.declaration.task.value
     for name in ("data_fingerprint", "data_span", "git_commit", "uv_lock_sha256", "hparam.seed"):
         assert params.get(name), name
+    assert params["threshold.auc"] == f">= {mirror.config.blessing_thresholds[0].lower}"
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["mlflow.source.git.commit"] == params["git_commit"]
+    assert tags["mlflow.source.name"] and tags["mlflow.user"]
     assert tags["blessed"] == "true" and tags["pushed_version"] == "1"
     assert tags["blessing_reason"] == shared_run.summary.blessing_reason
     ids = {str(c.execution.id) for c in shared_run.summary.components}
@@ -124,7 +149,7 @@ def test_the_run_carries_schema_lineage_and_summary_artifacts(mirror: Mirror) ->
     run = the_run(mirror)
     listed = rest(mirror, "artifacts/list", run_id=run["info"]["run_id"])
     paths = {f["path"] for f in listed["files"]}
-    assert {"schema", "anomalies", "lineage.png", "run_summary.json"} <= paths
+    assert {"schema", "anomalies", "lineage.png", "run_summary.json", run_view.SLICE_TABLE_FILE} <= paths
     artifacts = Path(urllib.parse.urlparse(run["info"]["artifact_uri"]).path)
     assert (artifacts / "lineage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (artifacts / "schema" / "schema.pbtxt").is_file()
@@ -135,6 +160,8 @@ def test_the_registry_has_the_pushed_version_with_alias_stable(mirror: Mirror) -
     stable = rest(mirror, "registered-models/alias", name=name, alias="stable")["model_version"]
     tags = {t["key"]: t["value"] for t in stable["tags"]}
     assert tags["serving_version"] == "1"
+    auc = {m["key"]: m["value"] for m in the_run(mirror)["data"]["metrics"]}["auc"]
+    assert tags["auc"] == f"{auc:.4f}" and f"auc {auc:.4f}" in stable["description"]
     source = Path(urllib.parse.urlparse(stable["source"]).path)
     assert source == (mirror.config.serving_dir / name / "1").resolve()
     assert (source / "saved_model.pb").is_file()
@@ -173,14 +200,21 @@ def test_the_ui_shows_the_run_and_the_model_version(mirror: Mirror, tmp_path: Pa
     run = the_run(mirror)
     experiment = run["info"]["experiment_id"]
     with chromium_page() as page:
-        page.goto(f"{mirror.url}/#/experiments/{experiment}/runs")
-        page.get_by_text(run["info"]["run_name"]).first.wait_for()
+        # The URL `ui` prints: the runs in the model-training view, the answer in the run's name.
+        page.goto(f"{mirror.url}/{runs_page(experiment)}")
+        page.get_by_text("Model training").first.wait_for()
+        page.get_by_role("heading", name="Runs").first.wait_for()
+        assert "/runs" in page.url
+        headline = run["info"]["run_name"].split(" | ")[0]
+        assert headline.startswith("auc ") and "blessed" in headline
+        page.get_by_text(headline).first.wait_for()
         page.screenshot(path=str(tmp_path / "mlflow_runs.png"))
         page.goto(f"{mirror.url}/#/experiments/{experiment}/runs/{run['info']['run_id']}")
         page.get_by_text("auc", exact=True).first.wait_for()
         page.screenshot(path=str(tmp_path / "mlflow_run.png"))
         page.goto(f"{mirror.url}/#/models/{mirror.config.model_name}")
         page.get_by_text("@ stable").first.wait_for()
+        page.get_by_text("auc", exact=True).first.wait_for()
         page.screenshot(path=str(tmp_path / "mlflow_registry.png"))
         problems = page_problems(page)
     # Every 404 the console reports (its line names no URL) is a request to NO_AUTH.

@@ -26,10 +26,59 @@ def test_metric_keys_are_the_tasks_tfma_keys_primary_first() -> None:
 def test_plots_take_the_metric_they_show() -> None:
     slices = pd.DataFrame(
         {"feature": ["", "hour", "hour"], "value": ["", "1", "2"], "example_count": [4, 2, 2],
-         "root_mean_squared_error": [1.5, 1.0, 2.0]}, index=["Overall", "hour:1", "hour:2"])
+         "root_mean_squared_error": [1.5, 1.0, 2.0], "note": ["", "n < 30", ""]},
+        index=["Overall", "hour:1", "hour:2"])
     figure = reports.plot_slice_metric(slices, "hour", "root_mean_squared_error")
     assert figure.axes[0].get_ylabel() == "root_mean_squared_error"
     history = pd.DataFrame({"started": pd.to_datetime(["2024-01-01", "2024-01-02"]),
                             "pushed_version": ["1", "-"], "mean_absolute_error": [0.5, 0.4]})
     figure = reports.plot_metrics_over_runs(history, ("root_mean_squared_error", "mean_absolute_error"))
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["mean_absolute_error"]
+
+
+def test_a_slice_plot_draws_no_bar_for_an_undefined_metric_and_says_why() -> None:
+    slices = pd.DataFrame(
+        {"feature": ["", "pay", "pay"], "value": ["", "Cash", "Card"], "example_count": [90, 50, 40],
+         "auc": [0.9, float("nan"), 0.7], "note": ["", "auc: one class", ""]},
+        index=["Overall", "pay=Cash", "pay=Card"])
+    axis = reports.plot_slice_metric(slices, "pay", "auc").axes[0]
+    heights = [bar.get_height() for bar in axis.patches]
+    assert heights == [0.0, 0.7]
+    assert [t.get_text() for t in axis.texts] == ["n=50\none class", "n=40"]
+
+
+def _statistics(rows: int, **features: dict) -> object:
+    """A statistics proto with one dataset of `rows` rows and the given common stats per feature."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    statistics = statistics_pb2.DatasetFeatureStatisticsList()
+    dataset = statistics.datasets.add(num_examples=rows)
+    for name, spec in features.items():
+        feature = dataset.features.add()
+        feature.path.step.append(name)
+        kind = spec.pop("kind")
+        stats = getattr(feature, kind)
+        top = spec.pop("top", {})
+        for key, value in spec.items():
+            setattr(stats.common_stats, key, value)
+        for value, frequency in top.items():
+            stats.top_values.add(value=value, frequency=frequency)
+    return statistics
+
+
+def test_missing_counts_rows_with_no_value_absent_empty_or_empty_string() -> None:
+    statistics = _statistics(
+        10,
+        # An empty CSV cell: present (num_non_missing) with no value (tot_num_values short).
+        tract={"kind": "num_stats", "num_non_missing": 10, "min_num_values": 0,
+               "max_num_values": 1, "tot_num_values": 1},
+        fare={"kind": "num_stats", "num_non_missing": 10, "min_num_values": 1,
+              "max_num_values": 1, "tot_num_values": 10},
+        company={"kind": "string_stats", "num_non_missing": 8, "num_missing": 2,
+                 "min_num_values": 1, "max_num_values": 1, "tot_num_values": 8,
+                 "top": {"A": 5, "": 3}},
+    )
+    table = reports.feature_table(statistics)
+    assert table["missing"].to_dict() == {"company": 5, "fare": 0, "tract": 9}
+    assert table["present"].to_dict() == {"company": 5, "fare": 10, "tract": 1}
+    assert table.loc["tract", "missing %"] == 90.0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import PROJECT_ROOT, store_config
 from pipeline.config.project import (
     Project,
     ProjectError,
@@ -157,3 +158,32 @@ def test_id_column_is_parsed_validated_and_written_back(tmp_path: Path) -> None:
     for taken in ("petal_length", "species"):
         with pytest.raises(ProjectError, match=rf"{path}: id_column: '{taken}' is also a feature"):
             parse_declaration(MINIMAL + f"id_column: {taken}\n", path)
+
+
+def test_auc_of_a_binary_slice_with_one_class_is_undefined_not_a_number() -> None:
+    taxi = store_config({}).declaration
+    one_class = {"auc": 0.0, "binary_accuracy": 0.98, "precision": float("nan"), "mean_label": 0.0}
+    assert taxi.undefined_metrics(one_class) == {"precision": "undefined", "auc": "one class"}
+    defined = taxi.defined_metrics(one_class)
+    assert math.isnan(defined["auc"]) and defined["binary_accuracy"] == 0.98
+    assert math.isnan(taxi.named_metrics(one_class)["auc"])
+    both = {"auc": 0.0, "mean_label": 0.5}
+    assert taxi.undefined_metrics(both) == {} and taxi.defined_metrics(both)["auc"] == 0.0
+
+
+def test_min_slice_examples_is_declared_and_checked() -> None:
+    declaration = declaration_text(store_config({}).declaration)
+    assert "min_slice_examples: 30" in declaration
+    path = Path("models/p/project.yaml")
+    raised = declaration.replace("min_slice_examples: 30", "min_slice_examples: 200")
+    assert parse_declaration(raised, path).min_slice_examples == 200
+    with pytest.raises(ProjectError, match="metrics.min_slice_examples"):
+        parse_declaration(declaration.replace("min_slice_examples: 30", "min_slice_examples: -1"), path)
+
+
+def test_the_summary_line_says_undefined_instead_of_a_number() -> None:
+    from pipeline.metadata.summary import metrics_text
+
+    taxi = store_config({}).declaration
+    text = metrics_text(taxi, {"auc": 0.0, "binary_accuracy": 1.0, "mean_label": 1.0})
+    assert text == "auc one class  accuracy 1.0000"

@@ -3,6 +3,8 @@ port or a remote tracking server answered without starting anything."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import socket
 from pathlib import Path
 
@@ -40,3 +42,13 @@ def test_a_busy_port_is_refused_before_starting(tmp_path: Path) -> None:
 def test_a_remote_tracking_server_is_only_named(capsys) -> None:
     assert mlflow_server.serve(MirrorSettings("http://mlflow.internal:5000", None), 5000) == 0
     assert "http://mlflow.internal:5000" in capsys.readouterr().out
+
+
+def test_the_ui_names_the_projects_runs_in_the_model_training_view() -> None:
+    from pipeline.mirror.runs import runs_page
+
+    settings = MirrorSettings("http://mlflow.internal:5000/", None)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        mlflow_server.serve(settings, 5000, runs_page("7"))
+    assert ("http://mlflow.internal:5000/#/experiments/7/runs?workflowType=machine_learning"
+            in out.getvalue())

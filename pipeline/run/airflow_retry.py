@@ -1,0 +1,96 @@
+"""Airflow retries that can recover: a retried task resumes the ML Metadata execution its failed
+attempt registered, and starts from an empty output folder.
+
+TFX's legacy launcher (what AirflowDagRunner's tasks run) registers an execution under a
+component-run context named after the DAG run. A retry finds that context, re-puts the execution
+with the same input events, and ML Metadata refuses them (`AlreadyExistsError: Given event already
+exists`), so every retry failed in under a second. TFX also reuses the attempt's output folder as
+it is (its own TODO b/158689199), partial files included. Both are fixed here, in every task
+process (Airflow imports the DAG file, which calls install()).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+_log = logging.getLogger(__name__)
+
+# Marks TFX's functions once they are replaced, so install() is idempotent.
+_INSTALLED = "_pipeline_retry_safe"
+
+
+def install() -> None:
+    """Make TFX's legacy driver retry-safe: resume the registered execution, clean its outputs."""
+    from tfx.dsl.components.base import base_driver
+    from tfx.orchestration import metadata
+
+    if getattr(metadata.Metadata.register_execution, _INSTALLED, False):
+        return
+    original = metadata.Metadata.register_execution
+
+    def register_execution(self: Any, pipeline_info: Any, component_info: Any, contexts: list,
+                           exec_properties: dict | None = None,
+                           input_artifacts: dict | None = None) -> Any:
+        """TFX's registration, or on a retry the registered execution, back to NEW, with only
+        the input events it lacks."""
+        previous = self.get_component_run_context(component_info)
+        if previous is None:
+            return original(self, pipeline_info, component_info, contexts,
+                            exec_properties, input_artifacts)
+        return _resume(self, previous, pipeline_info, component_info, contexts,
+                       exec_properties or {}, input_artifacts or {})
+
+    prepare_outputs = base_driver.BaseDriver._prepare_output_artifacts
+
+    def prepare_output_artifacts(self: Any, *args: Any, **kwargs: Any) -> Any:
+        """TFX's output artifacts, each taking the id of the one an earlier attempt of the same
+        execution registered (same type, name and URI), which MLMD would refuse to create twice."""
+        outputs = prepare_outputs(self, *args, **kwargs)
+        for artifact in (a for artifacts in outputs.values() for a in artifacts):
+            earlier = self._metadata_handle.store.get_artifact_by_type_and_name(
+                artifact.type_name, artifact.name)
+            if earlier is not None and earlier.uri == artifact.uri:
+                artifact.id = earlier.id
+        return outputs
+
+    setattr(register_execution, _INSTALLED, True)
+    metadata.Metadata.register_execution = register_execution  # type: ignore[method-assign]
+    base_driver.BaseDriver._prepare_output_artifacts = prepare_output_artifacts  # type: ignore[method-assign]
+    base_driver._prepare_output_paths = _clean_output_path
+
+
+def _resume(handle: Any, run_context: Any, pipeline_info: Any, component_info: Any,
+            contexts: list, exec_properties: dict, input_artifacts: dict) -> Any:
+    """The execution an earlier attempt registered under this component-run context, NEW again."""
+    from tfx.orchestration import metadata
+
+    [earlier] = handle.store.get_executions_by_context(context_id=run_context.id)
+    execution = handle._prepare_execution(metadata.EXECUTION_STATE_NEW, exec_properties,
+                                          pipeline_info, component_info)
+    execution.id = earlier.id
+    handle.update_execution(execution=execution, component_info=component_info,
+                            input_artifacts=input_artifacts,
+                            contexts=[*contexts, run_context])
+    contexts.append(run_context)
+    _log.warning("retry of %s: resuming ML Metadata execution %d of run %s",
+                 component_info.component_id, execution.id, pipeline_info.run_id)
+    return execution
+
+
+def _clean_output_path(artifact: Any) -> None:
+    """An output folder (or a value artifact's file) starts empty: what an attempt that died left
+    there belongs to no published artifact (the path holds the execution id)."""
+    import os
+
+    from tfx import types
+    from tfx.dsl.io import fileio
+
+    if fileio.exists(artifact.uri):
+        _log.warning("removing the partial output %s of an earlier attempt", artifact.uri)
+        if fileio.isdir(artifact.uri):
+            fileio.rmtree(artifact.uri)
+        else:
+            fileio.remove(artifact.uri)
+    is_value = isinstance(artifact, types.ValueArtifact)
+    fileio.makedirs(os.path.dirname(artifact.uri) if is_value else artifact.uri)
