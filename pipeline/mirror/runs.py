@@ -62,9 +62,6 @@ def runs_page(experiment: str) -> str:
     return f"#/experiments/{experiment}/runs?{RUNS_VIEW_QUERY}"
 
 
-def mirrored_runs(client: MlflowClient, experiment: str) -> dict[str, Any]:
-    """The experiment's live MLflow runs by their MLMD key."""
-    found: dict[str, Any] = {}
 @dataclass
 class Mirrored:
     """The experiment's live MLflow runs: the complete one of each pipeline run by its key, runs
