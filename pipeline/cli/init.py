@@ -119,12 +119,12 @@ def _summary(profile, project, target: Path) -> list[str]:
     width = max(len(d.column) for d in profile.decisions)
     for decision in profile.decisions[1:]:
         lines.append(f"  {decision.column:<{width}}  {decision.summary:<11} {decision.reason}")
-    bounds = []
-    for t in profile.thresholds:
-        bounds += [f"{t.metric} >= {t.lower:g}"] if t.lower is not None else []
-        bounds += [f"{t.metric} <= {t.upper:g}"] if t.upper is not None else []
-    lines.append(f"thresholds: {', '.join(bounds)}; no worse than the serving model on "
-                 f"{project.no_worse_than_serving}")
+    metric = project.primary_metric
+    margin = (f"{profile.baseline_margin:g}" if metric.higher_is_better
+              else f"{profile.baseline_margin:.0%} of its value")
+    lines.append(f"blessing: {metric.name} no worse than a linear model's on the same split by more "
+                 f"than {margin} (metrics.baseline_margin), and no worse than the serving model "
+                 f"(metrics.no_worse_than_serving); absolute bounds: metrics.thresholds")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
     lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")
     lines.append(f"wrote {target / DECLARATION_FILE} and {target / SCHEMA_FILE}: review and edit them")

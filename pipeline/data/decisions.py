@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.config.project import TASK_METRICS, Feature, Task, Threshold, Treatment
+from pipeline.config.project import Feature, Task, Treatment
 from pipeline.data.csv_table import (
     EMPTY,
     FLOAT,
@@ -33,7 +33,8 @@ LEAK_CORRELATION = 0.99        # |correlation| with the label above which a colu
 MAX_SLICE_VALUES = 30          # a slice feature has at most this many values
 MAX_SLICES = 2
 NUMERIC_BUCKETS = 10
-BINARY_MIN_AUC = 0.7
+# The default blessing gate of a new project: no worse than the linear baseline by more than this.
+BASELINE_MARGINS = {Task.BINARY: 0.01, Task.MULTICLASS: 0.02, Task.REGRESSION: 0.05}
 POSITIVE_NAMES = ("1", "true", "yes")
 # The start of the reason a column unique per row is excluded with: such a column may identify rows.
 UNIQUE_PER_ROW = "unique per row"
@@ -227,16 +228,10 @@ def id_column(decisions: Sequence[Decision], columns: dict[str, Column], rows: i
 
 # --- thresholds and slices -----------------------------------------------------------------------
 
-def thresholds(task: Task, label: Column) -> tuple[Threshold, ...]:
-    """Blessing bounds a model must pass to be worth serving, from the label's distribution."""
-    primary = TASK_METRICS[task][0].name  # auc, accuracy, rmse
-    if task is Task.BINARY:
-        return (Threshold(primary, lower=BINARY_MIN_AUC),)
-    if task is Task.MULTICLASS:
-        majority = max(label.counts.values()) / label.present
-        return (Threshold(primary, lower=round(min(max(majority + 0.05, 0.5), 0.99), 3)),)
-    # The mean predictor's RMSE is the label's standard deviation: a model must beat it.
-    return (Threshold(primary, upper=float(f"{label.std or 0.0:.6g}")),)
+def baseline_margin(task: Task) -> float:
+    """How far a new project's model may fall behind the linear baseline on the same split:
+    absolute AUC (binary) or accuracy (multiclass), a share of the baseline's RMSE (regression)."""
+    return BASELINE_MARGINS[task]
 
 
 def slices(decisions: Sequence[Decision], columns: dict[str, Column]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold
+from pipeline.config.project import TASK_METRICS, Feature, Project, Task
 from pipeline.data.csv_table import (
     Column,
     ProfileError,
@@ -23,12 +23,12 @@ from pipeline.data.csv_table import (
 )
 from pipeline.data.decisions import (
     Decision,
+    baseline_margin,
     choose_label,
     decide,
     id_column,
     label_as_numbers,
     slices,
-    thresholds,
 )
 
 
@@ -45,7 +45,7 @@ class Profile:
     class_counts: dict[str, int]
     positive_class: str | None
     decisions: tuple[Decision, ...]
-    thresholds: tuple[Threshold, ...]
+    baseline_margin: float
     slices: tuple[str, ...]
     id_column: str | None
     columns: dict[str, Column]
@@ -70,7 +70,8 @@ class Profile:
             features=self.features, positive_class=self.positive_class, classes=self.classes,
             label_columns=(self.label,), excluded=self.excluded, id_column=self.id_column,
             slices=self.slices,
-            thresholds=self.thresholds, no_worse_than_serving=TASK_METRICS[self.task][0].name,
+            baseline_margin=self.baseline_margin,
+            no_worse_than_serving=TASK_METRICS[self.task][0].name,
         )
 
 
@@ -105,7 +106,7 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         files=table.files, rows=table.rows, label=label, task=chosen.task,
         task_reason=chosen.reason, classes=chosen.classes, class_counts=counts,
         positive_class=chosen.positive, decisions=tuple(decisions),
-        thresholds=thresholds(chosen.task, label_column), slices=slices(decisions, columns),
+        baseline_margin=baseline_margin(chosen.task), slices=slices(decisions, columns),
         id_column=id_column(decisions, columns, table.rows),
         columns=columns, warnings=tuple(warnings), statistics=stats,
     )

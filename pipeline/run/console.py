@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.config.project import Project
-from pipeline.metadata.summary import RunSummary, metrics_text
+from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
@@ -81,9 +81,31 @@ def format_summary(
     lines = [
         f"run id     {summary.run_id}",
         f"eval       {metrics_text(project, summary.metrics)}",
+        *([f"baseline   {baseline_text(summary.baseline)} (same split)"] if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
+        *([f"bounds     {bound_sources(project, summary.gate)}"] if summary.blessed is False else []),
         f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
         f"metadata   {metadata_path}",
         f"log        {log_path or '- (nothing ran)'}",
     ]
     return "\n".join(lines)
+
+
+def bound_sources(project: Project, gate: dict) -> str:
+    """Which declaration field (or flag) sets each blessing bound, so a not-blessed run says what
+    to change."""
+    sources = []
+    if gate:
+        sign = ">=" if gate.get("lower") is not None else "<="
+        limit = gate["lower"] if gate.get("lower") is not None else gate["upper"]
+        how = "minus" if gate.get("lower") is not None else "times 1 +"
+        sources.append(f"{gate['metric']} {sign} {limit:.4g}: {gate['baseline']} baseline "
+                       f"{gate['value']:.4f} {how} metrics.baseline_margin {gate['margin']:g}")
+    for bound in project.thresholds:
+        sources.append(f"{bound.metric}: metrics.thresholds.{bound.metric} (or --threshold "
+                       f"{bound.metric}=X)")
+    if not project.thresholds:
+        sources.append("--threshold METRIC=X adds an absolute bound")
+    sources.append(f"no worse than the serving model on {project.primary_metric.name}: "
+                   "metrics.no_worse_than_serving")
+    return "; ".join(sources)

@@ -45,7 +45,8 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     out = capsys.readouterr().out
     assert "project iris: 300 rows in 1 file(s)" in out
     assert "label: species -> multiclass (3 string classes); classes 'setosa'" in out
-    assert "  color" in out and "vocabulary" in out and "thresholds: accuracy >= " in out
+    assert "  color" in out and "vocabulary" in out
+    assert "blessing: accuracy no worse than a linear model's on the same split by more than 0.02" in out
     assert out.strip().endswith("next: python -m pipeline run --project iris")
     folder = models / "iris"
     assert sorted(p.name for p in models.iterdir()) == ["iris"]
@@ -58,6 +59,7 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     assert f"copied {iris} to {copied}/" in out
     assert project.classes == ("setosa", "versicolor", "virginica")
     assert project.no_worse_than_serving == "accuracy"
+    assert project.baseline_margin == 0.02 and project.thresholds == ()
     schema = tfdv.load_schema_text(str(folder / "schema.pbtxt"))
     label = next(f for f in schema.feature if f.name == "species")
     assert list(label.not_in_environment) == ["SERVING"]

@@ -157,3 +157,18 @@ def test_id_column_is_parsed_validated_and_written_back(tmp_path: Path) -> None:
     for taken in ("petal_length", "species"):
         with pytest.raises(ProjectError, match=rf"{path}: id_column: '{taken}' is also a feature"):
             parse_declaration(MINIMAL + f"id_column: {taken}\n", path)
+
+
+def test_the_baseline_margin_parses_round_trips_and_is_off_by_default(tmp_path: Path) -> None:
+    assert parse_declaration(MINIMAL, Path("flowers/project.yaml")).baseline_margin is None
+    text = MINIMAL + "  baseline_margin: 0.02\n"
+    project = parse_declaration(text, Path("flowers/project.yaml"))
+    assert project.baseline_margin == 0.02
+    assert parse_declaration(declaration_text(project), Path("flowers/project.yaml")).baseline_margin == 0.02
+    assert Project.from_dict(project.to_dict()).baseline_margin == 0.02
+
+
+@pytest.mark.parametrize("value", ["-0.1", "lots", "true", ".nan"])
+def test_an_invalid_baseline_margin_names_the_field(value: str) -> None:
+    with pytest.raises(ProjectError, match="metrics.baseline_margin"):
+        parse_declaration(MINIMAL + f"  baseline_margin: {value}\n", Path("flowers/project.yaml"))

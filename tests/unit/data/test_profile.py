@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config.project import Task, Threshold, Treatment
+from pipeline.config.project import Task, Treatment
 from pipeline.data.csv_table import ProfileError
 from pipeline.data.profile import Profile, profile
 from pipeline.data.profile_schema import curated_schema
@@ -55,7 +55,9 @@ def test_binary_task_classes_and_positive(binary: Profile) -> None:
     assert binary.task is Task.BINARY and binary.rows == 1500
     assert binary.classes == ("no", "yes") and binary.positive_class == "yes"
     assert sum(binary.class_counts.values()) == 1500
-    assert binary.thresholds == (Threshold("auc", lower=0.7),)
+    assert binary.baseline_margin == 0.01
+    declared = binary.project("p", "data", "schema.pbtxt")
+    assert declared.thresholds == () and declared.baseline_margin == 0.01
 
 
 def test_binary_decisions(binary: Profile) -> None:
@@ -124,8 +126,7 @@ def test_multiclass(tmp_path: Path) -> None:
     result = profile(write_csv(tmp_path / "iris.csv", multiclass_columns()), "species")
     assert result.task is Task.MULTICLASS
     assert result.classes == ("setosa", "versicolor", "virginica")
-    majority = max(result.class_counts.values()) / result.rows
-    assert result.thresholds == (Threshold("accuracy", lower=round(max(majority + 0.05, 0.5), 3)),)
+    assert result.baseline_margin == 0.02
     assert decisions(result)["color"][0] == "vocabulary"
     assert result.slices == ("color",)
 
@@ -134,9 +135,7 @@ def test_regression(tmp_path: Path) -> None:
     columns = regression_columns()
     result = profile(write_csv(tmp_path / "houses.csv", columns), "price")
     assert result.task is Task.REGRESSION and result.classes == ()
-    (threshold,) = result.thresholds
-    assert threshold.metric == "rmse" and threshold.lower is None
-    assert threshold.upper == pytest.approx(np.std(columns["price"]), rel=1e-4)
+    assert result.baseline_margin == 0.05
     found = decisions(result)
     assert found["size"][0] == "numeric" and found["region"][0] == "vocabulary"
     assert found["floor"][0] == "categorical"
