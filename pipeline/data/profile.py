@@ -29,6 +29,7 @@ from pipeline.data.decisions import (
     id_column,
     label_as_numbers,
     slices,
+    without_duplicates,
 )
 
 
@@ -85,6 +86,7 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
     kinds = {name: inferred_kind(table.cells[name]) for name in table.header}
     label_only = column_summaries(table, kinds)[label]
     chosen = choose_label(label_only, task, positive)     # refusals before TFDV is imported
+    enough_rows(table.rows, label_only, chosen.classes, table.files[0])
     stats = statistics(table, kinds)
     columns = column_summaries(table, kinds, stats)
     label_column = columns[label]
@@ -93,6 +95,7 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
     for name in table.header:
         if name != label:
             decisions.append(decide(table, columns[name], label_column, chosen.task, codes))
+    decisions = without_duplicates(table, decisions, columns)
     features = [d for d in decisions if d.feature]
     if not features:
         raise ProfileError(f"no usable feature column: every column but '{label}' is excluded "
@@ -110,6 +113,24 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         id_column=id_column(decisions, columns, table.rows),
         columns=columns, warnings=tuple(warnings), statistics=stats,
     )
+
+
+# Fewer rows than this leave an eval split (a quarter) too small to judge a model on.
+MIN_ROWS = 50
+# A class seen fewer times than this may be absent from one split, and cannot be learnt.
+MIN_CLASS_ROWS = 5
+
+
+def enough_rows(rows: int, label: Column, classes: tuple[str, ...], path: Path) -> None:
+    """Refuse data too small for the train/eval split, or a class too rare to learn."""
+    if rows < MIN_ROWS:
+        raise ProfileError(f"{path}: {rows} rows; at least {MIN_ROWS} are needed for a train and "
+                           "an eval split")
+    rare = {c: label.counts[c] for c in classes if label.counts[c] < MIN_CLASS_ROWS}
+    if rare:
+        listed = ", ".join(f"{c!r} {n} time(s)" for c, n in rare.items())
+        raise ProfileError(f"{path}: label column '{label.name}': class {listed}; each class needs "
+                           f"at least {MIN_CLASS_ROWS} rows (drop or merge rare classes)")
 
 
 def check_name(name: str) -> None:

@@ -118,10 +118,15 @@ def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | N
                       evaluation["blessing_reason"], *_push_outcome(components))
 
 
-def baseline_text(baseline: Mapping[str, Mapping[str, float]]) -> str:
-    """'linear auc 0.8800 accuracy 0.8100 ...; majority auc 0.5000 ...' (nan: undefined)."""
-    return "; ".join(f"{model} " + "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
-                     for model, metrics in baseline.items()) or "-"
+def baseline_text(project: Project, baseline: Mapping[str, Mapping[str, float]]) -> str:
+    """'linear auc 0.8800  accuracy 0.8100 ...; majority auc 0.5000 ...' in the task's metric
+    order; 'n/a' where a metric is undefined on the split (e.g. precision with no positive call)."""
+    def value(number: float | None) -> str:
+        return "n/a" if number is None or number != number else f"{number:.4f}"
+
+    return "; ".join(
+        f"{model} " + "  ".join(f"{m.name} {value(metrics.get(m.name))}" for m in project.metrics)
+        for model, metrics in baseline.items()) or "-"
 
 
 def metrics_text(project: Project, metrics: dict[str, float]) -> str:

@@ -81,7 +81,8 @@ def format_summary(
     lines = [
         f"run id     {summary.run_id}",
         f"eval       {metrics_text(project, summary.metrics)}",
-        *([f"baseline   {baseline_text(summary.baseline)} (same split)"] if summary.baseline else []),
+        *([f"baseline   {baseline_text(project, summary.baseline)} (same split)"]
+          if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
         *([f"bounds     {bound_sources(project, summary.gate)}"] if summary.blessed is False else []),
         f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
