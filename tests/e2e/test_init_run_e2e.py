@@ -82,7 +82,7 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
     project = load_project(name, models)
     treatments = {f.name: f.treatment for f in project.features}
     assert treatments == {"size": Treatment.NUMERIC, "color": Treatment.VOCABULARY,
-                          "rooms": Treatment.CATEGORICAL}
+                          "rooms": Treatment.NUMERIC}  # a count keeps its order
     assert "id" in project.excluded
 
     monkeypatch.setenv("PIPELINE_MODELS_DIR", str(models))  # run finds the project as init wrote it
@@ -101,6 +101,9 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
     metrics = "  ".join(rf"{m.name} -?\d+\.\d{{4}}" for m in TASK_METRICS[task])
     assert re.search(rf"^eval\s+{metrics}$", out, re.M), out
     assert re.search(r"^model\s+BLESSED", out, re.M), out
+    # The reference models ran on the same split, and the linear one set the blessing bound.
+    assert re.search(rf"^baseline\s+linear {metrics}; majority ", out, re.M), out
+    assert project.baseline_margin is not None and not project.thresholds
     base = layout.model_base_path(serving, name)
     assert layout.list_versions(base) == [1] and (base / "1" / "saved_model.pb").is_file()
 
