@@ -118,6 +118,11 @@ def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | N
                       evaluation["blessing_reason"], *_push_outcome(components))
 
 
+def recorded_baseline(store: metadata_store.MetadataStore, run_id: str) -> dict[str, dict[str, float]]:
+    """Each reference model's metrics the run's Baseline component recorded (empty: none ran)."""
+    return baseline_record(records.component_runs(store, run_id)).get(BASELINE_METRICS_PROPERTY) or {}
+
+
 def baseline_text(project: Project, baseline: Mapping[str, Mapping[str, float]]) -> str:
     """'linear auc 0.8800  accuracy 0.8100 ...; majority auc 0.5000 ...' in the task's metric
     order; 'n/a' where a metric is undefined on the split (e.g. precision with no positive call)."""
