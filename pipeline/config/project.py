@@ -57,6 +57,7 @@ class Metric:
 TASK_METRICS: dict[Task, tuple[Metric, ...]] = {
     Task.BINARY: (
         Metric("auc", "AUC", "auc", True),
+        Metric("pr_auc", "AUCPrecisionRecall", "auc_precision_recall", True),
         Metric("accuracy", "BinaryAccuracy", "binary_accuracy", True),
         Metric("precision", "Precision", "precision", True),
         Metric("recall", "Recall", "recall", True),

@@ -144,6 +144,10 @@ def _score(metric: Metric, y: np.ndarray, p: np.ndarray, w: np.ndarray, classes:
         return math.nan
     if metric.name == "auc":
         return float(metrics.roc_auc_score(y, p, sample_weight=w)) if len(np.unique(y)) == 2 else math.nan
+    if metric.name == "pr_auc":
+        if len(np.unique(y)) < 2:
+            return math.nan
+        return float(metrics.average_precision_score(y, p, sample_weight=w))
     if metric.name == "accuracy":
         hits = (p >= CUT) == (y == 1) if p.ndim == 1 else p.argmax(axis=1) == y
         return float(np.average(hits, weights=w))

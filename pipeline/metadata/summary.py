@@ -137,7 +137,8 @@ def baseline_text(project: Project, baseline: Mapping[str, Mapping[str, float]])
 def metrics_text(project: Project, metrics: dict[str, float]) -> str:
     """'auc 0.9542  accuracy 0.9022 ...': the task's metrics as the declaration names them."""
     named = project.named_metrics(metrics)
-    return "  ".join(f"{name} {value:.4f}" for name, value in named.items()) or "-"
+    return "  ".join(f"{name} {'n/a' if value != value else f'{value:.4f}'}"
+                     for name, value in named.items()) or "-"
 
 
 DIFF_SUFFIX = "_diff"

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.config.project import Project
+from pipeline.config.project import Project, Task
 from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
 _CACHED = re.compile(r"A cached execution \d+ is used\.")
 _SKIPPED = re.compile(r"Skipping execution for")
+# TFMA's MeanLabel on the eval split: for a binary label, the positive class's share.
+BASE_RATE_KEY = "mean_label"
 
 
 @dataclass
@@ -81,6 +83,7 @@ def format_summary(
     lines = [
         f"run id     {summary.run_id}",
         f"eval       {metrics_text(project, summary.metrics)}",
+        *[f"note       {note}" for note in metric_notes(project, summary.metrics)],
         *([f"baseline   {baseline_text(project, summary.baseline)} (same split)"]
           if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
@@ -90,6 +93,30 @@ def format_summary(
         f"log        {log_path or '- (nothing ran)'}",
     ]
     return "\n".join(lines)
+
+
+# Why a binary metric can be undefined (NaN) on the eval split, by the declaration's metric name.
+UNDEFINED = {
+    "auc": "the eval split has rows of one class only",
+    "pr_auc": "the eval split has rows of one class only",
+    "precision": "no eval row is predicted positive at the 0.5 cut",
+    "recall": "the eval split has no positive row",
+    "calibration": "the eval split has no positive row",
+}
+
+
+def metric_notes(project: Project, metrics: dict[str, float]) -> list[str]:
+    """What a reader needs to judge binary metrics: the base rate, and why a metric is n/a."""
+    if project.task is not Task.BINARY:
+        return []
+    notes = []
+    if (rate := metrics.get(BASE_RATE_KEY)) is not None:
+        notes.append(f"base rate {rate:.4f} (positive share of eval rows): always predicting "
+                     f"'{project.classes[0]}' scores accuracy {1 - rate:.4f}, pr_auc {rate:.4f}")
+    named = project.named_metrics(metrics)
+    notes += [f"{name} n/a: {UNDEFINED.get(name, 'undefined on the eval split')}"
+              for name, value in named.items() if value != value]
+    return notes
 
 
 def bound_sources(project: Project, gate: dict) -> str:

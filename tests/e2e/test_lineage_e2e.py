@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -88,3 +89,25 @@ def test_notebook_runs_and_draws(shared_run, shared_config, name: str) -> None:
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_lineage_slices_and_the_reference_models(shared_run, shared_config, capsys) -> None:
+    """`lineage --slices`: one row per value of each declared slice, rows adding up to the eval
+    split; the run's reference models (Baseline component) beside the model in lineage and runs."""
+    project = shared_config.declaration
+    code, text = _cli(capsys, shared_config, "lineage", "--slices")
+    assert code == 0
+    table = text[text.index("\nSlices\n"):].splitlines()[2:]
+    assert table[0].split()[:3] == ["SLICE", "ROWS", project.metrics[0].name.upper()]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    for feature in project.slices:
+        counts = [int(cells[1]) for name, cells in rows.items() if name.startswith(f"{feature}/")]
+        assert sum(counts) == shared_run.summary.metrics["example_count"]
+    assert re.search(r"^  reference\s+linear auc 0\.\d{4} .*; majority auc 0\.5000 ", text, re.M)
+    code, out = _cli(capsys, shared_config, "lineage", "--slices", "--json")
+    report = json.loads(out)
+    assert set(report["slices"]) == set(rows) and set(report["baseline"]) == {"linear", "majority"}
+    code, out = _cli(capsys, shared_config, "runs", "--json")
+    [run] = json.loads(out)
+    assert run["baseline"] == shared_run.summary.baseline
+    assert set(run["baseline"]["linear"]) == {m.name for m in project.metrics}
