@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.config.project import Project, Task
+from pipeline.logs import shown_path
 from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
@@ -88,9 +89,10 @@ def format_summary(
           if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
         *([f"bounds     {bound_sources(project, summary.gate)}"] if summary.blessed is False else []),
-        f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
-        f"metadata   {metadata_path}",
-        f"log        {log_path or '- (nothing ran)'}",
+        f"push       {summary.push_decision}"
+        + (f": {shown_path(summary.pushed_path)}" if summary.pushed_path else ""),
+        f"metadata   {shown_path(metadata_path)}",
+        f"log        {shown_path(log_path) if log_path else '- (nothing ran)'}",
     ]
     return "\n".join(lines)
 

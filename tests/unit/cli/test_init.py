@@ -155,3 +155,22 @@ def test_task_that_does_not_fit_the_label(tmp_path: Path, iris: Path, capsys) ->
     line = refused(capsys, tmp_path / "models", "p", "--data", str(iris), "--label", "species",
                    "--task", "regression")
     assert "--task regression: label column 'species' is not numeric" in line
+
+
+@pytest.mark.slow
+def test_init_console_has_no_tensorflow_lines_and_relative_paths(tmp_path: Path) -> None:
+    """A fresh process, as a user runs it: TF's start-up lines go to the log, and paths under the
+    working directory are printed as the README writes them."""
+    import os
+    import subprocess
+    import sys
+
+    write_csv(tmp_path / "in" / "d.csv", multiclass_columns())
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PIPELINE_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "init", "demo", "--data", "in",
+                           "--label", "species", "--models-dir", "models"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("project demo: 300 rows in 1 file(s) of in\n"), done.stdout
+    assert "wrote models/demo/project.yaml and models/demo/schema.pbtxt" in done.stdout
