@@ -30,7 +30,8 @@ MAX_CATEGORICAL_INT = 30       # integer codes with at most this many values, an
 MAX_CATEGORICAL_ID = 1000      # this value, are categorical ids; other codes go through a vocabulary
 # The last word of a column name that says its integers are codes, not quantities.
 CODE_WORDS = frozenset({"id", "code", "zip", "zipcode", "postcode", "postal", "fips", "type", "kind",
-                        "class", "category", "cat", "group", "status", "flag", "region", "area"})
+                        "class", "category", "cat", "group", "status", "flag", "region", "area",
+                        "tract", "district", "county", "ward", "precinct", "station", "store", "sku"})
 # Integers with few values spread thin over a wide range (e.g. 101, 205, 310) are codes too.
 SPARSE_CODE_MIN = 100
 SPARSE_CODE_DENSITY = 0.1
