@@ -66,9 +66,11 @@ def _kill_group(pid: int) -> None:
 
 
 def measure(
-    command: Sequence[str], log_path: Path, cwd: Path, env: Mapping[str, str], timeout: float
+    command: Sequence[str], log_path: Path, cwd: Path, env: Mapping[str, str], timeout: float,
+    accepted: tuple[int, ...] = (0,),
 ) -> ProcessMeasure:
-    """Run `command` to completion, sampling its tree's memory; raise if it fails.
+    """Run `command` to completion, sampling its tree's memory; raise if its exit code is not
+    one of `accepted`.
 
     os.wait4 returns the child's own resource usage, which includes every descendant it reaped,
     so ru_maxrss is the peak of the largest single process (Beam workers included).
@@ -98,7 +100,7 @@ def measure(
             raise
         child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
-    if child.returncode != 0:
+    if child.returncode not in accepted:
         raise MeasuredProcessError(
             f"{' '.join(command[:4])} ... exited with {child.returncode}; log: {log_path}"
         )

@@ -29,6 +29,7 @@ import pandas as pd
 
 from pipeline.config import MODELS_DIR, PROJECT_ROOT, store_config
 from pipeline.config.project import TASK_METRICS, Metric, Project, Task, Treatment, load_project
+from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.vocabulary import (
     EVAL_SPLIT,
     EXAMPLE_GEN,
@@ -289,7 +290,9 @@ def run_pipeline(name: str, scratch: Path, timeout: float) -> float:
                "--pipeline-root", str(scratch / "root"), "--metadata", str(scratch / "m.sqlite"),
                "--serving-dir", str(scratch / "serving"), "--log-dir", str(scratch / "logs")]
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
-    return measure(command, scratch / "run.log", PROJECT_ROOT, env, timeout).seconds
+    # A model that is not blessed is a quality finding here, not a failed measurement.
+    return measure(command, scratch / "run.log", PROJECT_ROOT, env, timeout,
+                   accepted=(0, EXIT_NOT_BLESSED)).seconds
 
 
 @dataclass(frozen=True)

@@ -11,16 +11,25 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from pipeline import environment
-from pipeline.cli import build_parser
-from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
-from pipeline.config.secrets import mask_uri_passwords
-from pipeline.errors import EXIT_FAILED, PipelineError
-from pipeline.logs import masked_log_records
+try:
+    from pipeline import environment
+    from pipeline.cli import build_parser
+    from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
+    from pipeline.config.secrets import mask_uri_passwords
+    from pipeline.errors import EXIT_FAILED, PipelineError
+    from pipeline.logs import masked_log_records
+except ModuleNotFoundError as missing:
+    # Started by an interpreter without the project's environment (`python -m pipeline` on a
+    # fresh clone): one line saying what to run instead, not a traceback.
+    if __name__ != "__main__" or (missing.name or "pipeline").split(".")[0] == "pipeline":
+        raise
+    sys.exit(f"error: {sys.executable} lacks the project's packages (no module {missing.name!r}): "
+             f"run .venv/bin/python -m pipeline {' '.join(sys.argv[1:])} (make env creates .venv)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """0 success, 1 the work failed, 2 invalid config or arguments, 3 another run holds the pipeline.
+    """0 success, 1 the work failed, 2 invalid config or arguments, 3 another run holds the pipeline,
+    4 `run` completed but its model was not blessed (nothing pushed).
 
     Every user-level problem is one `error:` line on stderr, never a traceback: PipelineError
     messages as they are; a bad file, a corrupt metadata store or a library error on either is

@@ -5,6 +5,8 @@ from __future__ import annotations
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_LOCKED = 3
+# `run` completed but its model was not blessed (nothing pushed): not a failure, not a success.
+EXIT_NOT_BLESSED = 4
 
 
 class PipelineError(Exception):

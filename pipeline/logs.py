@@ -90,6 +90,17 @@ def masked_log_records() -> Iterator[None]:
         logging.setLogRecordFactory(previous)
 
 
+def shown_path(path: Path | str) -> str:
+    """A local path as the console shows it: relative when under the working directory (as the
+    README writes it), else as given; URIs (gs://, ...) unchanged."""
+    text = str(path)
+    if "://" in text:
+        return text
+    absolute = os.path.abspath(text)
+    here = os.getcwd()
+    return os.path.relpath(absolute, here) if absolute.startswith(here + os.sep) else text
+
+
 def private_file(path: Path, mode: str = "a") -> Any:
     """Open a log or settings file readable by its owner only (0600), whatever the umask: it
     may name servers, users and options."""

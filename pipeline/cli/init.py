@@ -11,8 +11,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from pipeline.config import PROJECT_ROOT, local_path
+from pipeline.config import PROJECT_ROOT, STATE_DIR, local_path
 from pipeline.config.project import DECLARATION_FILE, Task, declaration_text, parse_declaration
+from pipeline.logs import shown_path, verbose_output_to
 from pipeline.vocabulary import SCHEMA_FILE
 
 MODELS_DIR_ENV = "PIPELINE_MODELS_DIR"
@@ -121,7 +122,7 @@ def _copy_data(source: Path, folder: Path) -> Path | None:
 def _summary(profile, project, target: Path) -> list[str]:
     """The reviewable summary: data, label and task, one line per column, thresholds, next step."""
     lines = [f"project {project.name}: {profile.rows} rows in {len(profile.files)} file(s) of "
-             f"{project.data}"]
+             f"{shown_path(project.data)}"]
     label = f"label: {profile.label} -> {profile.task.value} ({profile.task_reason})"
     if profile.classes:
         counts = ", ".join(f"{c!r} {profile.class_counts[c]}" for c in profile.classes)
@@ -138,15 +139,16 @@ def _summary(profile, project, target: Path) -> list[str]:
     width = max(len(d.column) for d in profile.decisions)
     for decision in profile.decisions[1:]:
         lines.append(f"  {decision.column:<{width}}  {decision.summary:<11} {decision.reason}")
-    bounds = []
-    for t in profile.thresholds:
-        bounds += [f"{t.metric} >= {t.lower:g}"] if t.lower is not None else []
-        bounds += [f"{t.metric} <= {t.upper:g}"] if t.upper is not None else []
-    lines.append(f"thresholds: {', '.join(bounds)}; no worse than the serving model on "
-                 f"{project.no_worse_than_serving}")
+    metric = project.primary_metric
+    margin = (f"{profile.baseline_margin:g}" if metric.higher_is_better
+              else f"{profile.baseline_margin:.0%} of its value")
+    lines.append(f"blessing: {metric.name} no worse than a linear model's on the same split by more "
+                 f"than {margin} (metrics.baseline_margin), and no worse than the serving model "
+                 f"(metrics.no_worse_than_serving); absolute bounds: metrics.thresholds")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
     lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")
-    lines.append(f"wrote {target / DECLARATION_FILE} and {target / SCHEMA_FILE}: review and edit them")
+    lines.append(f"wrote {shown_path(target / DECLARATION_FILE)} and {shown_path(target / SCHEMA_FILE)}: "
+                 "review and edit them")
     lines.append(f"next: python -m pipeline run --project {project.name}")
     return lines
 
@@ -158,7 +160,9 @@ def _init(args: argparse.Namespace) -> int:
     models_dir = args.models_dir or default_models_dir()
     target = _target(models_dir, args.name, args.force)
     task = Task(args.task) if args.task else None
-    result = profile(args.data, args.label, task, args.positive)
+    # TensorFlow's start-up lines (TFDV computes the statistics) go to a log, not before the summary.
+    with verbose_output_to(STATE_DIR / "logs" / "init.log"):
+        result = profile(args.data, args.label, task, args.positive)
     data_folder = _data_folder(args.data, models_dir.parent / "data" / args.name, args.force)
     project = result.project(args.name, _data_reference(data_folder),
                              _schema_reference(models_dir, args.name))
@@ -169,10 +173,11 @@ def _init(args: argparse.Namespace) -> int:
     _write(target, {DECLARATION_FILE: declaration, SCHEMA_FILE: schema})
     lines = _summary(result, project, target)
     if data_folder != args.data:
-        lines.insert(1, f"copied {args.data} to {data_folder}/ (a run reads every file of one folder)")
+        lines.insert(1, f"copied {shown_path(args.data)} to {shown_path(data_folder)}/ (a run reads "
+                        "every file of one folder)")
     if aside is not None:
-        lines.insert(2, f"moved the earlier {data_folder}/ to {aside}/: the project reads only "
-                        "the file it profiled")
+        lines.insert(2, f"moved the earlier {shown_path(data_folder)}/ to {shown_path(aside)}/: the "
+                        "project reads only the file it profiled")
     print("\n".join(lines))
     return 0
 

@@ -18,6 +18,9 @@ from pipeline.metadata import connection, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
 
+ROWS = "example_count"  # TFMA's ExampleCount, every slice's row count
+LINEAR = "linear"  # the reference model `runs` shows beside the model (pipeline.data.baseline)
+
 T = TypeVar("T")
 
 
@@ -67,6 +70,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     which = report.add_mutually_exclusive_group()
     which.add_argument("--version", type=version_number, help="serving version to explain")
     which.add_argument("--latest", action="store_true", help="the latest pushed version (default)")
+    report.add_argument("--slices", action="store_true",
+                        help="also the model's metrics on every declared slice (reads TFMA's output)")
     _add_store_arguments(report)
     report.set_defaults(handler=_reporting(_lineage))
     diff = commands.add_parser("diff", help="config, data fingerprints and metrics of two runs")
@@ -121,11 +126,13 @@ def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineCon
         return _to_json([{**_run_json(run), **evaluations[run.run_id]} for run in runs])
     primary = project.primary_metric.name
     rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", primary.upper(),
-             "PUSHED")]
+             f"LINEAR {primary.upper()}", "PUSHED")]
     rows += [(
         run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
         str(len(run.states) - len(run.cached)), str(len(run.cached)),
-        _metric_cell(evaluations[run.run_id]["metrics"], primary), run.pushed_version or "-",
+        _metric_cell(evaluations[run.run_id]["metrics"], primary),
+        _metric_cell(evaluations[run.run_id]["baseline"].get(LINEAR, {}), primary),
+        run.pushed_version or "-",
     ) for run in runs]
     return _table(rows)
 
@@ -135,14 +142,27 @@ def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[
     from the summary the run recorded on its context (no TFMA); empty when it recorded none."""
     evaluation = summary.recorded_evaluation(store, run_id) or {}
     return {"metrics": project.named_metrics(evaluation.get("metrics") or {}),
-            "blessed": evaluation.get("blessed"), "blessing_reason": evaluation.get("blessing_reason")}
+            "blessed": evaluation.get("blessed"), "blessing_reason": evaluation.get("blessing_reason"),
+            "baseline": summary.recorded_baseline(store, run_id)}
 
 
 def _metric_cell(metrics: dict[str, float], name: str) -> str:
-    """The value to 4 decimals; '-' when not measured, 'undefined' when it has no value (NaN)."""
+    """'0.9123'; 'undefined' for a metric without a value on the rows (NaN); '-' when not computed."""
     if name not in metrics:
         return "-"
-    return UNDEFINED if math.isnan(metrics[name]) else f"{metrics[name]:.4f}"
+    value = metrics[name]
+    return UNDEFINED if math.isnan(value) else f"{value:.0f}" if name == ROWS else f"{value:.4f}"
+
+
+def _natural(name: str) -> tuple[tuple[int, float | str], ...]:
+    """'hour/9' before 'hour/10': numbers compared as numbers."""
+    parts: list[tuple[int, float | str]] = []
+    for part in name.split("/"):
+        try:
+            parts.append((0, float(part)))
+        except ValueError:
+            parts.append((1, part))
+    return tuple(parts)
 
 
 def _run_json(run: records.RunRecord) -> dict[str, object]:
@@ -184,13 +204,41 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
               if before_version else None)
     changed = provenance.changes(before, current, IDENTITY_FIELDS) if before else []
     changed = [c for c in changed if not c[0].endswith("_diff")]
+    reference = summary.recorded_baseline(store, current.run_id) if current.run_id else {}
+    slices = _slices(current, project) if args.slices else None
     if args.json:
         return _to_json({
             "pipeline": pipeline_name, "version": version,
             "provenance": current, "previous_version": before_version,
             "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
+            "baseline": reference, **({"slices": slices} if slices is not None else {}),
         })
-    return "\n".join(_report_lines(pipeline_name, current, before_version, changed))
+    lines = _report_lines(pipeline_name, current, before_version, changed)
+    if reference:
+        lines[lines.index("Evaluation") + 1:lines.index("Evaluation") + 1] = _rows(
+            [("reference", f"{summary.baseline_text(project, reference)} (same split)")])
+    return "\n".join(lines + (_slice_lines(project, slices) if slices is not None else []))
+
+
+def _slices(prov: provenance.ModelProvenance, project: Project) -> dict[str, dict[str, float]]:
+    """The task's metrics of the version's model on every declared slice, by 'feature/value'."""
+    from pipeline.metadata.evaluation_results import slice_metrics
+
+    uri = prov.evaluation.evaluation_uri if prov.evaluation else None
+    if not uri:
+        raise connection.LineageError("the model's lineage in ML Metadata has no evaluation")
+    return {name: {**({ROWS: metrics[ROWS]} if ROWS in metrics else {}), **project.named_metrics(metrics)}
+            for name, metrics in slice_metrics(uri).items()}
+
+
+def _slice_lines(project: Project, slices: dict[str, dict[str, float]]) -> list[str]:
+    """One row per slice: its example count and the task's metrics."""
+    if not slices:
+        return ["", "Slices", "  none (the declaration's `slices:` is empty)"]
+    names = [ROWS, *(m.name for m in project.metrics)]
+    rows = [("SLICE", "ROWS", *[n.upper() for n in names[1:]])]
+    rows += [(name, *[_metric_cell(slices[name], n) for n in names]) for name in sorted(slices, key=_natural)]
+    return ["", "Slices", *("  " + line for line in _table(rows).splitlines())]
 
 
 def _report_lines(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -10,11 +12,14 @@ from typing import TYPE_CHECKING
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path, store_config
+from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
 from pipeline.vocabulary import SCHEMA_FILE
 
 if TYPE_CHECKING:
+    from pipeline.config.project import Project
+    from pipeline.metadata.summary import RunSummary
     from pipeline.run import reproduce
 
 INFORMATIONAL_CHECKS = ("git_commit", "packages", "uv_lock_sha256")
@@ -33,10 +38,34 @@ def _run(args: argparse.Namespace) -> int:
         # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
         sync_after_run(config)
         raise
-    print(report(result, config))
+    code = EXIT_NOT_BLESSED if result.summary.blessed is False else 0
+    if args.json:
+        record = summary_record(result.summary, config.declaration)
+        print(json.dumps({**record, "exit_code": code}, sort_keys=True))
+    else:
+        print(report(result, config))
     if not result.reused:  # an unchanged re-run recorded nothing new (and stays TF- and MLflow-free)
         sync_after_run(config)
-    return 0
+    return code
+
+
+def summary_record(summary: RunSummary, project: Project) -> dict[str, object]:
+    """The run's outcome for scripts: `status` is "pushed", "not_blessed", "not_pushed" (blessed,
+    e.g. the identical model already served) or "not_evaluated"."""
+    if summary.blessed is None:
+        status = "not_evaluated"
+    elif not summary.blessed:
+        status = "not_blessed"
+    else:
+        status = "pushed" if summary.pushed_version else "not_pushed"
+    return {"run_id": summary.run_id, "status": status, "blessed": summary.blessed,
+            "blessing_reason": summary.blessing_reason,
+            "metrics": project.named_metrics(summary.metrics),
+            "baseline": {model: {name: value if math.isfinite(value) else None
+                                 for name, value in metrics.items()}
+                         for model, metrics in summary.baseline.items()},
+            "baseline_gate": summary.gate,
+            "push_decision": summary.push_decision, "pushed_version": summary.pushed_version}
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
@@ -101,6 +130,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                      help="run although the metadata store does not know the artifacts in the "
                           "pipeline root (lost, emptied or replaced): this run writes under a "
                           "new folder of the root, every earlier artifact is kept")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary as one JSON object (status pushed, not_blessed, ...) "
+                          "instead of text; the exit code is the same")
     run.set_defaults(handler=_run)
 
     infer = commands.add_parser(

@@ -60,6 +60,7 @@ class Metric:
 TASK_METRICS: dict[Task, tuple[Metric, ...]] = {
     Task.BINARY: (
         Metric("auc", "AUC", "auc", True, needs_both_classes=True),
+        Metric("pr_auc", "AUCPrecisionRecall", "auc_precision_recall", True, needs_both_classes=True),
         Metric("accuracy", "BinaryAccuracy", "binary_accuracy", True),
         Metric("precision", "Precision", "precision", True),
         Metric("recall", "Recall", "recall", True),
@@ -179,6 +180,9 @@ class Project:
     thresholds: tuple[Threshold, ...] = ()
     no_worse_than_serving: str | None = None
     min_slice_examples: int = MIN_SLICE_EXAMPLES
+    # How far the primary metric may fall behind the linear baseline on the same split (absolute
+    # for scores, a share of the baseline's value for errors); None: no baseline gate.
+    baseline_margin: float | None = None
     train_steps: int = 1000
     eval_steps: int = 100
     hyperparameters: dict[str, Any] = field(default_factory=dict)
@@ -356,6 +360,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
                          for name, spec in _mapping(metrics, "thresholds", path)),
         no_worse_than_serving=metrics.get("no_worse_than_serving"),
         min_slice_examples=int(metrics.get("min_slice_examples", MIN_SLICE_EXAMPLES)),
+        baseline_margin=_margin(metrics.get("baseline_margin"), path),
         train_steps=int(training.get("train_steps", 1000)),
         eval_steps=int(training.get("eval_steps", 100)),
         hyperparameters=dict(training.get("hyperparameters") or {}),
@@ -396,6 +401,16 @@ def _threshold(metric: str, spec: Any, path: Path) -> Threshold:
     _check(not unknown, path, f"metrics.thresholds.{metric}", f"unknown {unknown}; use min and/or max")
     _check(bool(spec), path, f"metrics.thresholds.{metric}", "needs min or max")
     return Threshold(metric, _number(spec.get("min")), _number(spec.get("max")))
+
+
+def _margin(value: Any, path: Path) -> float | None:
+    """`metrics.baseline_margin`: a number >= 0, or absent."""
+    if value is None:
+        return None
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    _check(number is not None and math.isfinite(number) and number >= 0, path, "metrics.baseline_margin",
+           f"must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def _reproducibility(spec: Any, path: Path) -> Reproducibility:
@@ -501,6 +516,7 @@ def declaration_text(project: Project) -> str:
                        for t in project.thresholds},
         "no_worse_than_serving": project.primary_metric.name,
         "min_slice_examples": project.min_slice_examples,
+        **({} if project.baseline_margin is None else {"baseline_margin": project.baseline_margin}),
     }
     body["training"] = {"train_steps": project.train_steps, "eval_steps": project.eval_steps,
                         "hyperparameters": dict(project.hyperparameters)}

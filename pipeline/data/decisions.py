@@ -7,10 +7,11 @@ onto the label, correlation with the label).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.config.project import TASK_METRICS, Feature, Task, Threshold, Treatment
+from pipeline.config.project import Feature, Task, Treatment
 from pipeline.data.csv_table import (
     EMPTY,
     FLOAT,
@@ -25,15 +26,26 @@ from pipeline.data.csv_table import (
 
 # Limits of the decisions, as data.
 MAX_CLASSES = 20               # an inferred multiclass label has at most this many values
-MAX_CATEGORICAL_INT = 30       # non-negative integers with at most this many values are categories
+MAX_CATEGORICAL_INT = 30       # integer codes with at most this many values, and below
+MAX_CATEGORICAL_ID = 1000      # this value, are categorical ids; other codes go through a vocabulary
+# The last word of a column name that says its integers are codes, not quantities.
+CODE_WORDS = frozenset({"id", "code", "zip", "zipcode", "postcode", "postal", "fips", "type", "kind",
+                        "class", "category", "cat", "group", "status", "flag", "region", "area",
+                        "tract", "district", "county", "ward", "precinct", "station", "store", "sku"})
+# Integers with few values spread thin over a wide range (e.g. 101, 205, 310) are codes too.
+SPARSE_CODE_MIN = 100
+SPARSE_CODE_DENSITY = 0.1
 MAX_VOCABULARY = 1000          # strings with more distinct values are hashed
+NEARLY_UNIQUE = 0.9            # ... unless over this share of rows have their own value: excluded
+DUPLICATE_CORRELATION = 0.999  # |correlation| from which a numeric column repeats an earlier one
 MAX_HASH_BUCKETS = 10000
 MAX_MISSING = 0.95             # columns missing in more rows than this are left out
 LEAK_CORRELATION = 0.99        # |correlation| with the label above which a column is a suspect
 MAX_SLICE_VALUES = 30          # a slice feature has at most this many values
 MAX_SLICES = 2
 NUMERIC_BUCKETS = 10
-BINARY_MIN_AUC = 0.7
+# The default blessing gate of a new project: no worse than the linear baseline by more than this.
+BASELINE_MARGINS = {Task.BINARY: 0.01, Task.MULTICLASS: 0.02, Task.REGRESSION: 0.05}
 POSITIVE_NAMES = ("1", "true", "yes")
 # The start of the reason a column unique per row is excluded with: such a column may identify rows.
 UNIQUE_PER_ROW = "unique per row"
@@ -151,22 +163,96 @@ def decide(table: Table, column: Column, label: Column, task: Task,
             return Decision(name, "excluded", f"{UNIQUE_PER_ROW} (an id, a row number or a timestamp)")
         if _row_number(table.cells[name]):
             return Decision(name, "excluded", f"{UNIQUE_PER_ROW} (a row number or an id)")
-    if column.kind == INT and n <= MAX_CATEGORICAL_INT and column.minimum is not None \
-            and column.minimum >= 0:
-        low, top = int(column.minimum), int(column.maximum or 0)
-        return Decision(name, "feature", f"{n} integer values in {low}..{top}: ids 0..{top}",
-                        Feature(name, Treatment.CATEGORICAL, max_value=top + 1))
+    code = _code_evidence(column) if column.kind == INT else None
+    if code is not None:
+        return _code_decision(column, code)
     if column.numeric:
         buckets = min(NUMERIC_BUCKETS, max(2, n))
-        kind = "integer" if column.kind == INT else "float"
-        return Decision(name, "feature", f"{kind} with {n} distinct values: z-score + {buckets} buckets",
+        kind = ("count or ordered integer" if column.kind == INT and (column.minimum or 0) >= 0
+                else "integer" if column.kind == INT else "float")
+        return Decision(name, "feature", f"{kind} with {n} distinct values in "
+                        f"{column.minimum:g}..{column.maximum:g}: z-score + {buckets} buckets",
                         Feature(name, Treatment.NUMERIC, buckets=buckets))
     if n <= MAX_VOCABULARY:
         return Decision(name, "feature", f"string with {n} distinct values: vocabulary",
                         Feature(name, Treatment.VOCABULARY))
+    if n > NEARLY_UNIQUE * column.present:
+        return Decision(name, "excluded", f"nearly unique per row ({n} distinct values in "
+                        f"{column.present} rows, {n / column.present:.0%}): free text or an id")
     buckets = min(2 * n, MAX_HASH_BUCKETS)
     return Decision(name, "feature", f"string with {n} distinct values: hashed into {buckets} buckets",
                     Feature(name, Treatment.HASHED, buckets=buckets))
+
+
+def name_words(name: str) -> list[str]:
+    """A column name's words, lower case: snake_case, camelCase and CAPS runs split."""
+    return [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name)]
+
+
+def _code_evidence(column: Column) -> str | None:
+    """Why an integer column holds codes rather than quantities (its name, or values spread thin
+    over a wide range), or None: counts and other ordered integers are numbers."""
+    words = name_words(column.name)
+    if words and words[-1] in CODE_WORDS:
+        return f"name ends in '{words[-1]}'"
+    low, top = column.minimum or 0, column.maximum or 0
+    density = column.distinct / (top - low + 1)
+    if column.distinct <= MAX_CATEGORICAL_INT and low >= SPARSE_CODE_MIN and density < SPARSE_CODE_DENSITY:
+        return (f"{column.distinct} values spread over {low:g}..{top:g} "
+                f"({density:.1%} of the range)")
+    return None
+
+
+def _code_decision(column: Column, evidence: str) -> Decision:
+    """Integer codes: ids when few and small, a vocabulary otherwise, hashed when too many."""
+    name, n = column.name, column.distinct
+    low, top = int(column.minimum or 0), int(column.maximum or 0)
+    if n <= MAX_CATEGORICAL_INT and low >= 0 and top < MAX_CATEGORICAL_ID:
+        return Decision(name, "feature", f"code ({evidence}), {n} values in {low}..{top}: ids 0..{top}",
+                        Feature(name, Treatment.CATEGORICAL, max_value=top + 1))
+    if n <= MAX_VOCABULARY:
+        return Decision(name, "feature", f"code ({evidence}), {n} distinct values: vocabulary",
+                        Feature(name, Treatment.VOCABULARY))
+    buckets = min(2 * n, MAX_HASH_BUCKETS)
+    return Decision(name, "feature", f"code ({evidence}), {n} distinct values: hashed into "
+                    f"{buckets} buckets", Feature(name, Treatment.HASHED, buckets=buckets))
+
+
+def without_duplicates(table: Table, decisions: Sequence[Decision],
+                       columns: dict[str, Column]) -> list[Decision]:
+    """Each feature that repeats an earlier kept one excluded, with the statistic: a numeric
+    column with |correlation| >= DUPLICATE_CORRELATION, or any column whose values map one to
+    one onto the other's (the same information under other names)."""
+    kept: list[str] = []
+    result = []
+    for decision in decisions:
+        if decision.feature is None:
+            result.append(decision)
+            continue
+        twin = next(((other, why) for other in kept
+                     if (why := _duplicate(table, columns[decision.column], columns[other]))), None)
+        if twin is None:
+            kept.append(decision.column)
+            result.append(decision)
+        else:
+            result.append(Decision(decision.column, "excluded",
+                                   f"near-duplicate of '{twin[0]}' ({twin[1]})"))
+    return result
+
+
+def _duplicate(table: Table, column: Column, other: Column) -> str | None:
+    """Why `column` repeats `other`, or None."""
+    if column.numeric and other.numeric:
+        r = _correlation(table.cells[column.name],
+                         [None if v is None else float(v) for v in table.cells[other.name]])
+        if r is not None and abs(r) >= DUPLICATE_CORRELATION:
+            return f"correlation {r:+.4f}"
+    if column.distinct != other.distinct or column.distinct > MAX_VOCABULARY:
+        return None
+    pairs = {(v, w) for v, w in zip(table.cells[column.name], table.cells[other.name], strict=True)}
+    if len(pairs) == column.distinct and all(v is not None and w is not None for v, w in pairs):
+        return f"a one-to-one mapping of its {column.distinct} values"
+    return None
 
 
 def _leak(table: Table, column: Column, label: Column, task: Task,
@@ -227,16 +313,10 @@ def id_column(decisions: Sequence[Decision], columns: dict[str, Column], rows: i
 
 # --- thresholds and slices -----------------------------------------------------------------------
 
-def thresholds(task: Task, label: Column) -> tuple[Threshold, ...]:
-    """Blessing bounds a model must pass to be worth serving, from the label's distribution."""
-    primary = TASK_METRICS[task][0].name  # auc, accuracy, rmse
-    if task is Task.BINARY:
-        return (Threshold(primary, lower=BINARY_MIN_AUC),)
-    if task is Task.MULTICLASS:
-        majority = max(label.counts.values()) / label.present
-        return (Threshold(primary, lower=round(min(max(majority + 0.05, 0.5), 0.99), 3)),)
-    # The mean predictor's RMSE is the label's standard deviation: a model must beat it.
-    return (Threshold(primary, upper=float(f"{label.std or 0.0:.6g}")),)
+def baseline_margin(task: Task) -> float:
+    """How far a new project's model may fall behind the linear baseline on the same split:
+    absolute AUC (binary) or accuracy (multiclass), a share of the baseline's RMSE (regression)."""
+    return BASELINE_MARGINS[task]
 
 
 def slices(decisions: Sequence[Decision], columns: dict[str, Column]) -> tuple[str, ...]:

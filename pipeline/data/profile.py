@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold
+from pipeline.config.project import TASK_METRICS, Feature, Project, Task
 from pipeline.data.csv_table import (
     Column,
     ProfileError,
@@ -23,12 +23,13 @@ from pipeline.data.csv_table import (
 )
 from pipeline.data.decisions import (
     Decision,
+    baseline_margin,
     choose_label,
     decide,
     id_column,
     label_as_numbers,
     slices,
-    thresholds,
+    without_duplicates,
 )
 
 
@@ -45,7 +46,7 @@ class Profile:
     class_counts: dict[str, int]
     positive_class: str | None
     decisions: tuple[Decision, ...]
-    thresholds: tuple[Threshold, ...]
+    baseline_margin: float
     slices: tuple[str, ...]
     id_column: str | None
     columns: dict[str, Column]
@@ -70,7 +71,8 @@ class Profile:
             features=self.features, positive_class=self.positive_class, classes=self.classes,
             label_columns=(self.label,), excluded=self.excluded, id_column=self.id_column,
             slices=self.slices,
-            thresholds=self.thresholds, no_worse_than_serving=TASK_METRICS[self.task][0].name,
+            baseline_margin=self.baseline_margin,
+            no_worse_than_serving=TASK_METRICS[self.task][0].name,
         )
 
 
@@ -84,6 +86,7 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
     kinds = {name: inferred_kind(table.cells[name]) for name in table.header}
     label_only = column_summaries(table, kinds)[label]
     chosen = choose_label(label_only, task, positive)     # refusals before TFDV is imported
+    enough_rows(table.rows, label_only, chosen.classes, table.files[0])
     stats = statistics(table, kinds)
     columns = column_summaries(table, kinds, stats)
     label_column = columns[label]
@@ -92,6 +95,7 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
     for name in table.header:
         if name != label:
             decisions.append(decide(table, columns[name], label_column, chosen.task, codes))
+    decisions = without_duplicates(table, decisions, columns)
     features = [d for d in decisions if d.feature]
     if not features:
         raise ProfileError(f"no usable feature column: every column but '{label}' is excluded "
@@ -105,10 +109,28 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         files=table.files, rows=table.rows, label=label, task=chosen.task,
         task_reason=chosen.reason, classes=chosen.classes, class_counts=counts,
         positive_class=chosen.positive, decisions=tuple(decisions),
-        thresholds=thresholds(chosen.task, label_column), slices=slices(decisions, columns),
+        baseline_margin=baseline_margin(chosen.task), slices=slices(decisions, columns),
         id_column=id_column(decisions, columns, table.rows),
         columns=columns, warnings=tuple(warnings), statistics=stats,
     )
+
+
+# Fewer rows than this leave an eval split (a quarter) too small to judge a model on.
+MIN_ROWS = 50
+# A class seen fewer times than this may be absent from one split, and cannot be learnt.
+MIN_CLASS_ROWS = 5
+
+
+def enough_rows(rows: int, label: Column, classes: tuple[str, ...], path: Path) -> None:
+    """Refuse data too small for the train/eval split, or a class too rare to learn."""
+    if rows < MIN_ROWS:
+        raise ProfileError(f"{path}: {rows} rows; at least {MIN_ROWS} are needed for a train and "
+                           "an eval split")
+    rare = {c: label.counts[c] for c in classes if label.counts[c] < MIN_CLASS_ROWS}
+    if rare:
+        listed = ", ".join(f"{c!r} {n} time(s)" for c, n in rare.items())
+        raise ProfileError(f"{path}: label column '{label.name}': class {listed}; each class needs "
+                           f"at least {MIN_CLASS_ROWS} rows (drop or merge rare classes)")
 
 
 def check_name(name: str) -> None:

@@ -5,19 +5,29 @@ the Evaluator's baseline, is then that very model, and "no worse than serving" w
 with itself and always pass. This Evaluator drops such a baseline: the model is judged on the
 absolute thresholds alone, as on a first run (TFX ignores change thresholds without a baseline),
 and the blessing records why in BASELINE_SKIPPED.
+
+It also reads the Baseline component's output: the bound the declared margin sets from the linear
+baseline's metric on the same split joins the overall slice's value threshold on that metric
+(the stricter bound wins), and the blessing records it in BASELINE_GATE for the run summary.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tfx import types
 from tfx.components.evaluator import executor as evaluator_executor
 from tfx.components.evaluator.component import Evaluator as TfxEvaluator
-from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import channel, standard_artifacts
 from tfx.types import standard_component_specs as specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import json_utils, proto_utils
 
+from pipeline.graph.baseline import GATE_PROPERTY, BaselineMetrics
 from pipeline.metadata.provenance import BASELINE_SKIPPED
+from pipeline.vocabulary import BASELINE_METRICS_KEY, BLESSING_BASELINE_GATE
 
 SELF_BASELINE = "the baseline model is the candidate itself (taken from the Trainer's cache)"
 
@@ -37,7 +47,8 @@ class SelfBaselineSkippingExecutor(evaluator_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        """Evaluate, without the baseline when it is the candidate."""
+        """Evaluate, without the baseline when it is the candidate, with the baseline's bound."""
+        exec_properties = self._gated(input_dict, output_dict, exec_properties)
         baseline = input_dict.get(specs.BASELINE_MODEL_KEY) or []
         if is_self_baseline(input_dict[specs.MODEL_KEY], baseline):
             input_dict = {k: v for k, v in input_dict.items() if k != specs.BASELINE_MODEL_KEY}
@@ -45,8 +56,71 @@ class SelfBaselineSkippingExecutor(evaluator_executor.Executor):
                 blessing.set_string_custom_property(BASELINE_SKIPPED, SELF_BASELINE)
         super().Do(input_dict, output_dict, exec_properties)
 
+    @staticmethod
+    def _gated(
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> dict[str, Any]:
+        """exec_properties with the Baseline's bound added to the eval config (when it set one)."""
+        recorded = input_dict.get(BASELINE_METRICS_KEY) or []
+        if not recorded or not exec_properties.get(specs.EVAL_CONFIG_KEY):
+            return exec_properties
+        gate = json.loads(recorded[0].get_string_custom_property(GATE_PROPERTY) or "{}")
+        if not gate:
+            return exec_properties
+        import tensorflow_model_analysis as tfma
+
+        config = proto_utils.json_to_proto(exec_properties[specs.EVAL_CONFIG_KEY], tfma.EvalConfig())
+        add_bound(config, gate)
+        for blessing in output_dict.get(specs.BLESSING_KEY, []):
+            blessing.set_string_custom_property(BLESSING_BASELINE_GATE, json.dumps(gate, sort_keys=True))
+        return {**exec_properties, specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)}
+
+
+def add_bound(config: Any, gate: dict[str, Any]) -> None:
+    """Tighten (or add) the overall slice's value threshold on the gated metric's TFMA class."""
+    import tensorflow_model_analysis as tfma
+
+    project_metric = gate["tfma_class"]
+    entry = next((m for spec in config.metrics_specs for m in spec.metrics
+                  if m.class_name == project_metric and not spec.HasField("binarize")), None)
+    if entry is None:
+        entry = config.metrics_specs[0].metrics.add(class_name=project_metric)
+    overall = next((t for t in entry.per_slice_thresholds
+                    if list(t.slicing_specs) == [tfma.SlicingSpec()]), None)
+    if overall is None:
+        overall = entry.per_slice_thresholds.add(slicing_specs=[tfma.SlicingSpec()])
+    bound = overall.threshold.value_threshold
+    if gate.get("lower") is not None:
+        current = bound.lower_bound.value if bound.HasField("lower_bound") else gate["lower"]
+        bound.lower_bound.value = max(current, gate["lower"])
+    if gate.get("upper") is not None:
+        current = bound.upper_bound.value if bound.HasField("upper_bound") else gate["upper"]
+        bound.upper_bound.value = min(current, gate["upper"])
+
+
+class GatedEvaluatorSpec(specs.EvaluatorSpec):
+    """TFX's Evaluator spec plus the Baseline component's metrics as an optional input."""
+
+    INPUTS = {**specs.EvaluatorSpec.INPUTS,
+              BASELINE_METRICS_KEY: ChannelParameter(type=BaselineMetrics, optional=True)}
+
 
 class Evaluator(TfxEvaluator):
-    """TFX's Evaluator with SelfBaselineSkippingExecutor."""
+    """TFX's Evaluator with SelfBaselineSkippingExecutor, gated on the Baseline's bound too."""
 
+    SPEC_CLASS = GatedEvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(SelfBaselineSkippingExecutor)
+
+    def __init__(self, examples: channel.BaseChannel, model: channel.BaseChannel,
+                 baseline_model: channel.BaseChannel, eval_config: Any,
+                 baseline_metrics: channel.BaseChannel | None = None) -> None:
+        spec = GatedEvaluatorSpec(
+            examples=examples, model=model, baseline_model=baseline_model,
+            baseline_metrics=baseline_metrics, eval_config=eval_config,
+            fairness_indicator_thresholds=json_utils.dumps(None),
+            example_splits=json_utils.dumps(None),
+            evaluation=channel.Channel(type=standard_artifacts.ModelEvaluation),
+            blessing=channel.Channel(type=standard_artifacts.ModelBlessing))
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -30,8 +30,10 @@ from tfx.types import (
 
 from pipeline import vocabulary
 from pipeline.config import PipelineConfig
+from pipeline.config.project import Project
 from pipeline.config.record import config_record
 from pipeline.data import input_files, spans
+from pipeline.graph.baseline import Baseline
 from pipeline.graph.csv_example_gen import CsvExampleGen
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate
@@ -186,6 +188,13 @@ def _recorded_context(
     return inputs.run_context_json(config_record(config))
 
 
+def _baseline_view(project: Project) -> dict[str, object]:
+    """What the Baseline component reads of the declaration: the code fields, the comparison
+    metric and the margin (so a margin edit re-runs the Baseline, not Transform)."""
+    return {**project.code_view(), "baseline_margin": project.baseline_margin,
+            "no_worse_than_serving": project.no_worse_than_serving}
+
+
 def create_components(
     config: PipelineConfig,
     inputs: vocabulary.GraphInputs,
@@ -246,6 +255,10 @@ def create_components(
             "project": project.code_view(),
         },
     ).with_id(vocabulary.TRAINER)
+    reference = Baseline(
+        transformed_examples=transform.outputs[vocabulary.TRANSFORMED_EXAMPLES_KEY],
+        project=json.dumps(_baseline_view(project), sort_keys=True),
+    ).with_id(vocabulary.BASELINE)
     baseline_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
         model=channel.Channel(type=standard_artifacts.Model),
@@ -256,6 +269,7 @@ def create_components(
         model=trainer.outputs[vocabulary.MODEL_KEY],
         baseline_model=baseline_resolver.outputs[vocabulary.MODEL_KEY],
         eval_config=eval_config(project, config.blessing_thresholds, config.eval_plots),
+        baseline_metrics=reference.outputs[vocabulary.BASELINE_METRICS_KEY],
     ).with_id(vocabulary.EVALUATOR)
     pusher = ServingPusher(
         model=trainer.outputs[vocabulary.MODEL_KEY],
@@ -271,7 +285,7 @@ def create_components(
     older = [node for s in ingested[:-1] for node in (s.example_gen, s.statistics_gen)]
     return [
         *older, example_gen, run_context, newest.statistics_gen, schema_gen, *validation,
-        data_gate, *cache, transform, trainer, baseline_resolver, evaluator, pusher,
+        data_gate, *cache, transform, reference, trainer, baseline_resolver, evaluator, pusher,
     ]
 
 

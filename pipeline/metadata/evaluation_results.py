@@ -44,11 +44,11 @@ def _describe_failure(failure: validation_result_pb2.ValidationFailure) -> str:
     name = f"{key.name} change vs baseline" if key.is_diff else key.name
     if threshold.HasField("value_threshold"):
         bound = threshold.value_threshold
-        rule = f"lower bound {bound.lower_bound.value}" if bound.HasField("lower_bound") else (
-            f"upper bound {bound.upper_bound.value}")
-    else:
-        rule = f"change threshold {threshold.change_threshold.absolute.value:g} (higher is better)"
-    return f"{name} {value:.4f} failed {rule}"
+        limit = bound.lower_bound.value if bound.HasField("lower_bound") else bound.upper_bound.value
+        rule = f"{'lower' if bound.HasField('lower_bound') else 'upper'} bound {limit:.4g}"
+        return f"{name} {value:.4f} failed {rule} by {abs(value - limit):.4f}"
+    change = threshold.change_threshold.absolute.value
+    return f"{name} {value:+.4f} failed change threshold {change:g} (worse than the serving model)"
 
 
 def slice_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:

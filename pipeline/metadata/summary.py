@@ -13,7 +13,17 @@ from ml_metadata import metadata_store
 from pipeline.config.project import UNDEFINED, Project
 from pipeline.metadata import records
 from pipeline.metadata.evaluation_results import blessing_reason, overall_metrics
-from pipeline.vocabulary import BLESSING_KEY, EVALUATION_KEY, EVALUATOR, PUSHED_MODEL_KEY, PUSHER
+from pipeline.vocabulary import (
+    BASELINE,
+    BASELINE_GATE_PROPERTY,
+    BASELINE_METRICS_KEY,
+    BASELINE_METRICS_PROPERTY,
+    BLESSING_KEY,
+    EVALUATION_KEY,
+    EVALUATOR,
+    PUSHED_MODEL_KEY,
+    PUSHER,
+)
 
 # Custom property of the MLMD run context holding the evaluation (metrics, blessing), so reading it
 # back does not import TFMA (about 30 s of CPU).
@@ -36,6 +46,26 @@ class RunSummary:
     def component(self, node_id: str) -> records.ComponentRun | None:
         """The execution of one component in this run, if it ran."""
         return next((c for c in self.components if c.node_id == node_id), None)
+
+    @property
+    def baseline(self) -> dict[str, dict[str, float]]:
+        """Each reference model's metrics on this run's eval split (empty when none ran)."""
+        return baseline_record(self.components).get(BASELINE_METRICS_PROPERTY) or {}
+
+    @property
+    def gate(self) -> dict:
+        """The bound the linear baseline and the declared margin set (empty when none)."""
+        return baseline_record(self.components).get(BASELINE_GATE_PROPERTY) or {}
+
+
+def baseline_record(components: list[records.ComponentRun]) -> dict:
+    """The Baseline component's recorded metrics and gate, by property name."""
+    run = next((c for c in components if c.node_id == BASELINE), None)
+    outputs = run.outputs.get(BASELINE_METRICS_KEY) if run else None
+    if not outputs:
+        return {}
+    return {name: json.loads(str(records.custom_property(outputs[0], name) or "{}"))
+            for name in (BASELINE_METRICS_PROPERTY, BASELINE_GATE_PROPERTY)}
 
 
 def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:
@@ -87,6 +117,22 @@ def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | N
     components = records.component_runs(store, run_id)
     return RunSummary(run_id, components, evaluation["metrics"], evaluation["blessed"],
                       evaluation["blessing_reason"], *_push_outcome(components))
+
+
+def recorded_baseline(store: metadata_store.MetadataStore, run_id: str) -> dict[str, dict[str, float]]:
+    """Each reference model's metrics the run's Baseline component recorded (empty: none ran)."""
+    return baseline_record(records.component_runs(store, run_id)).get(BASELINE_METRICS_PROPERTY) or {}
+
+
+def baseline_text(project: Project, baseline: Mapping[str, Mapping[str, float]]) -> str:
+    """'linear auc 0.8800  accuracy 0.8100 ...; majority auc 0.5000 ...' in the task's metric
+    order; 'undefined' where a metric has no value on the split (e.g. precision with no positive call)."""
+    def value(number: float | None) -> str:
+        return UNDEFINED if number is None or number != number else f"{number:.4f}"
+
+    return "; ".join(
+        f"{model} " + "  ".join(f"{m.name} {value(metrics.get(m.name))}" for m in project.metrics)
+        for model, metrics in baseline.items()) or "-"
 
 
 def metrics_text(project: Project, metrics: dict[str, float]) -> str:

@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pipeline.config.project import Project
-from pipeline.metadata.summary import RunSummary, metrics_text
+from pipeline.config.project import Project, Task
+from pipeline.logs import shown_path
+from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
 _CACHED = re.compile(r"A cached execution \d+ is used\.")
 _SKIPPED = re.compile(r"Skipping execution for")
+# TFMA's MeanLabel on the eval split: for a binary label, the positive class's share.
+BASE_RATE_KEY = "mean_label"
 
 
 @dataclass
@@ -81,9 +84,58 @@ def format_summary(
     lines = [
         f"run id     {summary.run_id}",
         f"eval       {metrics_text(project, summary.metrics)}",
+        *[f"note       {note}" for note in metric_notes(project, summary.metrics)],
+        *([f"baseline   {baseline_text(project, summary.baseline)} (same split)"]
+          if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
-        f"push       {summary.push_decision}" + (f": {summary.pushed_path}" if summary.pushed_path else ""),
-        f"metadata   {metadata_path}",
-        f"log        {log_path or '- (nothing ran)'}",
+        *([f"bounds     {bound_sources(project, summary.gate)}"] if summary.blessed is False else []),
+        f"push       {summary.push_decision}"
+        + (f": {shown_path(summary.pushed_path)}" if summary.pushed_path else ""),
+        f"metadata   {shown_path(metadata_path)}",
+        f"log        {shown_path(log_path) if log_path else '- (nothing ran)'}",
     ]
     return "\n".join(lines)
+
+
+# Why a binary metric can be undefined (NaN) on the eval split, by the declaration's metric name.
+WHY_UNDEFINED = {
+    "auc": "the eval split has rows of one class only",
+    "pr_auc": "the eval split has rows of one class only",
+    "precision": "no eval row is predicted positive at the 0.5 cut",
+    "recall": "the eval split has no positive row",
+    "calibration": "the eval split has no positive row",
+}
+
+
+def metric_notes(project: Project, metrics: dict[str, float]) -> list[str]:
+    """What a reader needs to judge binary metrics: the base rate, and why a metric is undefined."""
+    if project.task is not Task.BINARY:
+        return []
+    notes = []
+    if (rate := metrics.get(BASE_RATE_KEY)) is not None:
+        notes.append(f"base rate {rate:.4f} (positive share of eval rows): always predicting "
+                     f"'{project.classes[0]}' scores accuracy {1 - rate:.4f}, pr_auc {rate:.4f}")
+    named = project.named_metrics(metrics)
+    notes += [f"{name} undefined: {WHY_UNDEFINED.get(name, 'no value on the eval split')}"
+              for name, value in named.items() if value != value]
+    return notes
+
+
+def bound_sources(project: Project, gate: dict) -> str:
+    """Which declaration field (or flag) sets each blessing bound, so a not-blessed run says what
+    to change."""
+    sources = []
+    if gate:
+        sign = ">=" if gate.get("lower") is not None else "<="
+        limit = gate["lower"] if gate.get("lower") is not None else gate["upper"]
+        how = "minus" if gate.get("lower") is not None else "times 1 +"
+        sources.append(f"{gate['metric']} {sign} {limit:.4g}: {gate['baseline']} baseline "
+                       f"{gate['value']:.4f} {how} metrics.baseline_margin {gate['margin']:g}")
+    for bound in project.thresholds:
+        sources.append(f"{bound.metric}: metrics.thresholds.{bound.metric} (or --threshold "
+                       f"{bound.metric}=X)")
+    if not project.thresholds:
+        sources.append("--threshold METRIC=X adds an absolute bound")
+    sources.append(f"no worse than the serving model on {project.primary_metric.name}: "
+                   "metrics.no_worse_than_serving")
+    return "; ".join(sources)

@@ -82,9 +82,18 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
     project = load_project(name, models)
     treatments = {f.name: f.treatment for f in project.features}
     assert treatments == {"size": Treatment.NUMERIC, "color": Treatment.VOCABULARY,
-                          "rooms": Treatment.CATEGORICAL}
+                          "rooms": Treatment.NUMERIC}  # a count keeps its order
     assert "id" in project.excluded
 
+    assert project.baseline_margin is not None and not project.thresholds
+    # TRAIN_STEPS keeps this test fast, far too few to match a linear model on the same split: the
+    # baseline gate (tested in tests/unit/graph/test_baseline_gate.py) gets a margin that only a
+    # broken model misses, so this test checks the path from init to a served model.
+    declaration = models / name / "project.yaml"
+    text = declaration.read_text()
+    assert f"baseline_margin: {project.baseline_margin}" in text
+    declaration.write_text(text.replace(f"baseline_margin: {project.baseline_margin}",
+                                        "baseline_margin: 0.5"))
     monkeypatch.setenv("PIPELINE_MODELS_DIR", str(models))  # run finds the project as init wrote it
     serving = tmp_path / "serving"
     with socket.socket() as closed:  # an MLflow tracking server that is not there
@@ -101,6 +110,8 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
     metrics = "  ".join(rf"{m.name} -?\d+\.\d{{4}}" for m in TASK_METRICS[task])
     assert re.search(rf"^eval\s+{metrics}$", out, re.M), out
     assert re.search(r"^model\s+BLESSED", out, re.M), out
+    # The reference models ran on the same split, and the linear one set the blessing bound.
+    assert re.search(rf"^baseline\s+linear {metrics}; majority ", out, re.M), out
     base = layout.model_base_path(serving, name)
     assert layout.list_versions(base) == [1] and (base / "1" / "saved_model.pb").is_file()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 import pytest
 
@@ -175,3 +176,25 @@ def test_a_slice_of_one_class_shows_no_auc(shared_run, shared_config) -> None:
     assert one_class["note"].str.contains("auc: one class").all()
     small = table["example_count"] < project.min_slice_examples
     assert table.loc[small, "note"].str.startswith(f"n < {project.min_slice_examples}").all()
+
+
+def test_lineage_slices_and_the_reference_models(shared_run, shared_config, capsys) -> None:
+    """`lineage --slices`: one row per value of each declared slice, rows adding up to the eval
+    split; the run's reference models (Baseline component) beside the model in lineage and runs."""
+    project = shared_config.declaration
+    code, text = _cli(capsys, shared_config, "lineage", "--slices")
+    assert code == 0
+    table = text[text.index("\nSlices\n"):].splitlines()[2:]
+    assert table[0].split()[:3] == ["SLICE", "ROWS", project.metrics[0].name.upper()]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    for feature in project.slices:
+        counts = [int(cells[1]) for name, cells in rows.items() if name.startswith(f"{feature}/")]
+        assert sum(counts) == shared_run.summary.metrics["example_count"]
+    assert re.search(r"^  reference\s+linear auc 0\.\d{4} .*; majority auc 0\.5000 ", text, re.M)
+    code, out = _cli(capsys, shared_config, "lineage", "--slices", "--json")
+    report = json.loads(out)
+    assert set(report["slices"]) == set(rows) and set(report["baseline"]) == {"linear", "majority"}
+    code, out = _cli(capsys, shared_config, "runs", "--json")
+    [run] = json.loads(out)
+    assert run["baseline"] == shared_run.summary.baseline
+    assert set(run["baseline"]["linear"]) == {m.name for m in project.metrics}

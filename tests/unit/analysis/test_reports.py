@@ -17,7 +17,7 @@ from pipeline.config.project import Task  # noqa: E402
 
 def test_metric_keys_are_the_tasks_tfma_keys_primary_first() -> None:
     taxi = store_config({}).declaration
-    assert reports.metric_keys(taxi)[:2] == ("auc", "binary_accuracy")
+    assert reports.metric_keys(taxi)[:3] == ("auc", "auc_precision_recall", "binary_accuracy")
     regression = dataclasses.replace(taxi, task=Task.REGRESSION, classes=(), positive_class=None,
                                      thresholds=(), no_worse_than_serving="mae")
     assert reports.metric_keys(regression) == ("mean_absolute_error", "root_mean_squared_error")

@@ -45,7 +45,8 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     out = capsys.readouterr().out
     assert "project iris: 300 rows in 1 file(s)" in out
     assert "label: species -> multiclass (3 string classes); classes 'setosa'" in out
-    assert "  color" in out and "vocabulary" in out and "thresholds: accuracy >= " in out
+    assert "  color" in out and "vocabulary" in out
+    assert "blessing: accuracy no worse than a linear model's on the same split by more than 0.02" in out
     assert out.strip().endswith("next: python -m pipeline run --project iris")
     folder = models / "iris"
     assert sorted(p.name for p in models.iterdir()) == ["iris"]
@@ -58,6 +59,7 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     assert f"copied {iris} to {copied}/" in out
     assert project.classes == ("setosa", "versicolor", "virginica")
     assert project.no_worse_than_serving == "accuracy"
+    assert project.baseline_margin == 0.02 and project.thresholds == ()
     schema = tfdv.load_schema_text(str(folder / "schema.pbtxt"))
     label = next(f for f in schema.feature if f.name == "species")
     assert list(label.not_in_environment) == ["SERVING"]
@@ -177,3 +179,20 @@ def test_force_leaves_only_the_profiled_file_in_the_data_folder(
     assert f"moved the earlier {folder}/ to {aside}/" in out
     assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]
     assert load_project("houses", models).data == str(folder)
+@pytest.mark.slow
+def test_init_console_has_no_tensorflow_lines_and_relative_paths(tmp_path: Path) -> None:
+    """A fresh process, as a user runs it: TF's start-up lines go to the log, and paths under the
+    working directory are printed as the README writes them."""
+    import os
+    import subprocess
+    import sys
+
+    write_csv(tmp_path / "in" / "d.csv", multiclass_columns())
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PIPELINE_STATE_DIR": str(tmp_path / "state")}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "init", "demo", "--data", "in",
+                           "--label", "species", "--models-dir", "models"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("project demo: 300 rows in 1 file(s) of in\n"), done.stdout
+    assert "wrote models/demo/project.yaml and models/demo/schema.pbtxt" in done.stdout

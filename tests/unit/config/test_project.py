@@ -187,3 +187,16 @@ def test_the_summary_line_says_undefined_instead_of_a_number() -> None:
     taxi = store_config({}).declaration
     text = metrics_text(taxi, {"auc": 0.0, "binary_accuracy": 1.0, "mean_label": 1.0})
     assert text == "auc one class  accuracy 1.0000"
+def test_the_baseline_margin_parses_round_trips_and_is_off_by_default(tmp_path: Path) -> None:
+    assert parse_declaration(MINIMAL, Path("flowers/project.yaml")).baseline_margin is None
+    text = MINIMAL + "  baseline_margin: 0.02\n"
+    project = parse_declaration(text, Path("flowers/project.yaml"))
+    assert project.baseline_margin == 0.02
+    assert parse_declaration(declaration_text(project), Path("flowers/project.yaml")).baseline_margin == 0.02
+    assert Project.from_dict(project.to_dict()).baseline_margin == 0.02
+
+
+@pytest.mark.parametrize("value", ["-0.1", "lots", "true", ".nan"])
+def test_an_invalid_baseline_margin_names_the_field(value: str) -> None:
+    with pytest.raises(ProjectError, match="metrics.baseline_margin"):
+        parse_declaration(MINIMAL + f"  baseline_margin: {value}\n", Path("flowers/project.yaml"))

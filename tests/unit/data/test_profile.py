@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config.project import Task, Threshold, Treatment
+from pipeline.config.project import Task, Treatment
 from pipeline.data.csv_table import ProfileError
 from pipeline.data.profile import Profile, profile
 from pipeline.data.profile_schema import curated_schema
@@ -31,6 +31,10 @@ def binary_columns(rows: int = 1500, seed: int = 0) -> dict[str, list]:
         "income": income.tolist(),
         "plan": plan.tolist(),
         "rooms": rooms.tolist(),
+        "segment_id": rng.integers(0, 8, rows).tolist(),
+        "rooms_twice": (rooms * 2 + 1).tolist(),
+        "plan_name": [f"the {p} plan" for p in plan],
+        "remark": [f"remark {i % (rows - 100)}" for i in range(rows)],
         "city": [f"city{c}" for c in rng.integers(0, 5000, rows)],
         "country": ["NL"] * rows,
         "notes": notes,
@@ -55,7 +59,9 @@ def test_binary_task_classes_and_positive(binary: Profile) -> None:
     assert binary.task is Task.BINARY and binary.rows == 1500
     assert binary.classes == ("no", "yes") and binary.positive_class == "yes"
     assert sum(binary.class_counts.values()) == 1500
-    assert binary.thresholds == (Threshold("auc", lower=0.7),)
+    assert binary.baseline_margin == 0.01
+    declared = binary.project("p", "data", "schema.pbtxt")
+    assert declared.thresholds == () and declared.baseline_margin == 0.01
 
 
 def test_binary_decisions(binary: Profile) -> None:
@@ -71,11 +77,21 @@ def test_binary_decisions(binary: Profile) -> None:
     assert found["age"][0] == "numeric" and found["income"][0] == "numeric"
     assert found["plan"][0] == "vocabulary"
     features = {f.name: f for f in binary.features}
-    assert features["rooms"].treatment is Treatment.CATEGORICAL and features["rooms"].max_value == 6
+    # A count keeps its order; an integer column named as a code is categorical.
+    assert features["rooms"].treatment is Treatment.NUMERIC
+    assert found["rooms"][1].startswith("count or ordered integer with 6 distinct values in 0..5")
+    assert features["segment_id"].treatment is Treatment.CATEGORICAL
+    assert found["segment_id"][1].startswith("code (name ends in 'id'), 8 values in 0..7")
+    # Columns repeating an earlier one are left out, with the statistic.
+    assert found["rooms_twice"] == ("excluded", "near-duplicate of 'rooms' (correlation +1.0000)")
+    assert found["plan_name"] == ("excluded",
+                                  "near-duplicate of 'plan' (a one-to-one mapping of its 3 values)")
+    assert found["remark"][0] == "excluded" and found["remark"][1].startswith(
+        "nearly unique per row (1400 distinct values in 1500 rows, 93%)")
     assert features["city"].treatment is Treatment.HASHED
     distinct = binary.columns["city"].distinct
     assert distinct > 1000 and features["city"].buckets == min(2 * distinct, 10000)
-    assert binary.slices == ("plan", "rooms")
+    assert binary.slices == ("plan", "segment_id")
 
 
 def test_curated_schema(binary: Profile) -> None:
@@ -84,7 +100,7 @@ def test_curated_schema(binary: Profile) -> None:
     assert set(by_name) == set(binary.columns)  # excluded columns are still in the CSV
     assert list(by_name["churned"].not_in_environment) == ["SERVING"]
     assert list(schema.default_environment) == ["TRAINING", "SERVING"]
-    assert by_name["rooms"].int_domain.max == 5 and by_name["rooms"].int_domain.min == 0
+    assert by_name["segment_id"].int_domain.max == 7 and by_name["segment_id"].int_domain.min == 0
     assert by_name["row_id"].presence.min_count == 0
     assert by_name["age"].presence.min_fraction == 1.0
     domains = {d.name: list(d.value) for d in schema.string_domain}
@@ -103,8 +119,8 @@ def test_a_column_with_empty_cells_may_have_no_value(tmp_path: Path) -> None:
 
 
 def test_positive_chosen_and_refused(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 5,
-                                          "y": ["a", "b", "b", "b"] * 5})
+    path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 15,
+                                          "y": ["a", "b", "b", "b"] * 15})
     assert profile(path, "y").classes == ("b", "a")  # the rarer value is positive
     assert profile(path, "y", positive="b").classes == ("a", "b")
     with pytest.raises(ProfileError, match="--positive 'c' is not a value"):
@@ -112,10 +128,10 @@ def test_positive_chosen_and_refused(tmp_path: Path) -> None:
 
 
 def test_integer_label_prefers_one_as_positive(tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 5, "y": [1, 1, 1, 0] * 5})
+    path = write_csv(tmp_path / "d.csv", {"x": [1.5, 2.5, 3.5, 4.5] * 15, "y": [1, 1, 1, 0] * 15})
     result = profile(path, "y")
     assert result.task is Task.BINARY and result.classes == ("0", "1")
-    assert result.class_counts == {"0": 5, "1": 15}
+    assert result.class_counts == {"0": 15, "1": 45}
     with pytest.raises(ProfileError, match="--positive applies to a binary label"):
         profile(path, "x", positive="1.5")
 
@@ -124,8 +140,7 @@ def test_multiclass(tmp_path: Path) -> None:
     result = profile(write_csv(tmp_path / "iris.csv", multiclass_columns()), "species")
     assert result.task is Task.MULTICLASS
     assert result.classes == ("setosa", "versicolor", "virginica")
-    majority = max(result.class_counts.values()) / result.rows
-    assert result.thresholds == (Threshold("accuracy", lower=round(max(majority + 0.05, 0.5), 3)),)
+    assert result.baseline_margin == 0.02
     assert decisions(result)["color"][0] == "vocabulary"
     assert result.slices == ("color",)
 
@@ -134,13 +149,11 @@ def test_regression(tmp_path: Path) -> None:
     columns = regression_columns()
     result = profile(write_csv(tmp_path / "houses.csv", columns), "price")
     assert result.task is Task.REGRESSION and result.classes == ()
-    (threshold,) = result.thresholds
-    assert threshold.metric == "rmse" and threshold.lower is None
-    assert threshold.upper == pytest.approx(np.std(columns["price"]), rel=1e-4)
+    assert result.baseline_margin == 0.05
     found = decisions(result)
     assert found["size"][0] == "numeric" and found["region"][0] == "vocabulary"
-    assert found["floor"][0] == "categorical"
-    assert result.slices == ("region", "floor")
+    assert found["floor"][0] == "numeric"  # an ordered integer keeps its order
+    assert result.slices == ("region",)
 
 
 def test_folder_of_files_is_read_whole(tmp_path: Path) -> None:
@@ -153,12 +166,23 @@ def test_folder_of_files_is_read_whole(tmp_path: Path) -> None:
 
 def test_init_names_a_column_unique_in_every_row_its_id_column(tmp_path: Path) -> None:
     """The first column excluded as unique per row with a value in every row; it stays excluded."""
-    write_csv(tmp_path / "a" / "t.csv", {"code": ["x", None, "z", "w"], "row": [4, 3, 2, 1],
-                                         "size": [1.5, 2.5, 3.5, 0.5], "y": ["a", "b", "a", "b"]})
+    write_csv(tmp_path / "a" / "t.csv", {"code": [None] + [f"c{i}" for i in range(1, 60)],
+                                         "row": list(range(60, 0, -1)),
+                                         "size": [1.5, 2.5, 3.5, 0.5] * 15, "y": ["a", "b"] * 30})
     result = profile(tmp_path / "a" / "t.csv", "y")
     assert result.id_column == "row"  # `code` is unique but empty in one row
     project = result.project("t", "data/t", "models/t/schema.pbtxt")
     assert project.id_column == "row" and project.excluded["row"].startswith("unique per row")
     assert "row" not in project.feature_names
-    write_csv(tmp_path / "b" / "t.csv", {"size": [1.5, 1.5, 3.5, 0.5], "y": ["a", "b", "a", "b"]})
+    write_csv(tmp_path / "b" / "t.csv", {"size": [1.5, 1.5, 3.5, 0.5] * 15, "y": ["a", "b"] * 30})
     assert profile(tmp_path / "b" / "t.csv", "y").id_column is None
+
+
+def test_too_few_rows_or_a_rare_class_is_refused_before_anything_is_decided(tmp_path: Path) -> None:
+    small = write_csv(tmp_path / "small.csv", {"x": [1.5, 2.5] * 20, "y": ["a", "b"] * 20})
+    with pytest.raises(ProfileError, match=r"small.csv: 40 rows; at least 50"):
+        profile(small, "y")
+    rare = write_csv(tmp_path / "rare.csv", {"x": [float(i) for i in range(100)],
+                                             "y": ["a"] * 48 + ["b"] * 48 + ["c"] * 4})
+    with pytest.raises(ProfileError, match=r"rare.csv: label column 'y': class 'c' 4 time\(s\)"):
+        profile(rare, "y")

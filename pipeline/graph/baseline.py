@@ -1,0 +1,72 @@
+"""Baseline: the reference models of pipeline.data.baseline fitted on this run's own split.
+
+Reads Transform's train and eval examples (the rows, label and weight the Trainer and the
+Evaluator see), records each reference model's metrics in ML Metadata (custom property
+`metrics`, JSON) and in `baseline.json`, and the blessing bound the declared margin sets (`gate`),
+which the Evaluator adds to its thresholds.
+"""
+
+import json
+import os
+from typing import Any
+
+from tfx import types
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts
+
+from pipeline import vocabulary
+from pipeline.config.project import Project
+from pipeline.data import baseline
+
+METRICS_PROPERTY = vocabulary.BASELINE_METRICS_PROPERTY
+GATE_PROPERTY = vocabulary.BASELINE_GATE_PROPERTY
+
+
+class BaselineMetrics(types.Artifact):
+    """The reference models' metrics on the run's eval split, and the bound they set."""
+
+    TYPE_NAME = "BaselineMetrics"
+
+
+def read_split(uri: str, split: str, project: Project) -> baseline.Split:
+    """Up to baseline.MAX_ROWS transformed rows of one split, decoded to columns."""
+    import numpy as np
+    import tensorflow as tf
+
+    pattern = os.path.join(uri, vocabulary.split_folder(split), "*")
+    files = sorted(fileio.glob(pattern))
+    columns: dict[str, list[Any]] = {}
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(baseline.MAX_ROWS)
+    for record in records.as_numpy_iterator():
+        features = tf.train.Example.FromString(record).features.feature
+        for key, feature in features.items():
+            kind = feature.WhichOneof("kind")
+            values = getattr(feature, kind).value if kind else []
+            columns.setdefault(key, []).append(values[0] if len(values) else np.nan)
+    return baseline.split_from_columns(project, {k: np.asarray(v) for k, v in columns.items()})
+
+
+@component
+def Baseline(  # TFX names components like classes
+    transformed_examples: InputArtifact[standard_artifacts.Examples],
+    baseline_metrics: OutputArtifact[BaselineMetrics],
+    project: Parameter[str],
+) -> None:
+    """Fit the reference models on train, score them on eval, record metrics and the gate."""
+    declared = Project.from_dict(json.loads(project))
+    train, evaluation = (read_split(transformed_examples.uri, split, declared)
+                         for split in (vocabulary.TRAIN_SPLIT, vocabulary.EVAL_SPLIT))
+    metrics = baseline.fit(train, evaluation, declared)
+    bound = baseline.gate(declared, metrics[baseline.GATED])
+    gate = {} if bound is None else {
+        "metric": bound.metric, "tfma_class": declared.metric(bound.metric).tfma_class,
+        "lower": bound.lower, "upper": bound.upper,
+        "baseline": baseline.GATED, "value": metrics[baseline.GATED][bound.metric],
+        "margin": declared.baseline_margin}
+    record = {METRICS_PROPERTY: metrics, GATE_PROPERTY: gate}
+    with fileio.open(os.path.join(baseline_metrics.uri, vocabulary.BASELINE_FILE), "w") as out:
+        out.write(json.dumps(record, indent=1, sort_keys=True))
+    baseline_metrics.set_string_custom_property(METRICS_PROPERTY, json.dumps(metrics, sort_keys=True))
+    baseline_metrics.set_string_custom_property(GATE_PROPERTY, json.dumps(gate, sort_keys=True))
