@@ -65,8 +65,10 @@ class Distribution:
         shares = values.get("shares") or {}
         quantiles = values.get("quantiles") or []
         assert isinstance(shares, dict) and isinstance(quantiles, list)
-        return cls(Kind(str(values["kind"])), int(str(values["rows"])),
-                   tuple(float(q) for q in quantiles), {str(k): float(v) for k, v in shares.items()})
+        kind = Kind(str(values["kind"]))
+        return cls(kind, int(str(values["rows"])), tuple(float(q) for q in quantiles),
+                   {str(k): float(v) for k, v in shares.items()}
+                   if kind is Kind.CATEGORICAL else None)
 
 
 @dataclass(frozen=True)
