@@ -53,8 +53,9 @@ def print_result(result: skew_drift.MonitoringResult) -> None:
               f"{check.value:7.3f} {sign:2} {check.threshold.value:.3f}  {verdict}")
     for name, reason in result.unmonitored.items():
         print(f"not monitored: {name}: {reason}")
-    for problem in result.schema:
-        print(f"SCHEMA {problem}")
+    for kind in ("schema", "skew", "drift"):
+        for problem in getattr(result, kind):
+            print(f"{kind.upper():7}{problem}")
     print(("ALERT" if result.alert else "OK") + f": report {result.report_path}")
 
 

@@ -21,10 +21,14 @@ import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.config.project import DriftThresholds
+
+if TYPE_CHECKING:
+    from tensorflow_metadata.proto.v0 import statistics_pb2
 
 # Probabilities of the numeric summary: midpoints of 100 equal slices (trims 0.5 % each tail).
 GRID = (np.arange(100) + 0.5) / 100
@@ -177,3 +181,71 @@ def threshold(reference: Distribution, rows: int, settings: DriftThresholds,
     measured = noise(reference, rows, reference_rows)
     value = max(settings.factor * max(measured, split_distance), settings.floor)
     return Threshold(noise=measured, split=split_distance, value=value)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One feature compared between two datasets' statistics (spans)."""
+
+    feature: str
+    kind: Kind
+    value: float
+    threshold: Threshold
+
+    @property
+    def crossed(self) -> bool:
+        """Whether the distance is above the threshold."""
+        return self.value > self.threshold.value
+
+    def description(self) -> str:
+        """The anomaly's wording."""
+        return (f"The {DISTANCE_NAMES[self.kind]} distance from the previous span is "
+                f"{self.value:.3f}, above the threshold {self.threshold.value:.3f} calibrated "
+                f"from the previous span (noise {self.threshold.noise:.3f})")
+
+
+def statistics_summary(feature: statistics_pb2.FeatureNameStatistics) -> Distribution | None:
+    """A feature's summary from TFDV statistics: value counts of strings (its rank histogram),
+    the quantiles histogram of numbers; None when the statistics hold neither."""
+    if feature.HasField("string_stats"):
+        buckets = feature.string_stats.rank_histogram.buckets
+        counts = {b.label: b.sample_count for b in buckets} or {
+            v.value: v.frequency for v in feature.string_stats.top_values}
+        return from_counts(counts) if counts else None
+    if feature.HasField("num_stats"):
+        rows = int(feature.num_stats.common_stats.num_non_missing)
+        for histogram in feature.num_stats.histograms:
+            if histogram.type == histogram.QUANTILES and histogram.buckets:
+                edges = [b.low_value for b in histogram.buckets] + [histogram.buckets[-1].high_value]
+                return from_quantiles(edges, rows)
+    return None
+
+
+def statistics_drift(
+    current: statistics_pb2.DatasetFeatureStatisticsList,
+    previous: statistics_pb2.DatasetFeatureStatisticsList,
+    features: Sequence[str], settings: DriftThresholds,
+) -> list[Drift]:
+    """Each of `features` present in both statistics, compared with the threshold calibrated from
+    the previous dataset at the current one's size: the span validator's drift check."""
+    before, after = _summaries(previous), _summaries(current)
+    compared = []
+    for name in features:
+        reference, window = before.get(name), after.get(name)
+        if reference is None or window is None or reference.kind is not window.kind:
+            continue
+        limit = threshold(reference, window.rows, settings)
+        compared.append(Drift(name, reference.kind, distance(reference, window), limit))
+    return compared
+
+
+def _summaries(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, Distribution]:
+    """The summary of every feature of the first dataset, by name."""
+    summaries = {}
+    for dataset in statistics.datasets[:1]:
+        for feature in dataset.features:
+            summary = statistics_summary(feature)
+            name = feature.path.step[-1] if feature.path.step else feature.name
+            if summary is not None and summary.rows:
+                summaries[name] = summary
+    return summaries

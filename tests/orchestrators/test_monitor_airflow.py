@@ -104,5 +104,5 @@ def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp
     drifted_report = reports(tmp_path)[-1]
     assert drifted_report != clean_report
     text = drifted_report.read_text()
-    assert "ALERT: a threshold was crossed" in text and "Linfty distance" in text
+    assert "ALERT: a threshold was crossed" in text and "| skew | l_infinity |" in text
     print(f"airflow dags test: clean {clean_seconds:.0f} s, drifted {drifted_seconds:.0f} s")
