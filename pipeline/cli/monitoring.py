@@ -53,6 +53,8 @@ def print_result(result: skew_drift.MonitoringResult) -> None:
               f"{check.value:7.3f} {sign:2} {check.threshold.value:.3f}  {verdict}")
     for name, reason in result.unmonitored.items():
         print(f"not monitored: {name}: {reason}")
+    for name, reason in result.not_required.items():
+        print(f"not required:  {name}: {reason}")
     for kind in ("schema", "skew", "drift"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")

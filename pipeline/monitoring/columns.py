@@ -26,7 +26,7 @@ class Watched:
     declared calibration."""
 
     features: Mapping[str, drift.Kind]
-    not_required: tuple[str, ...]
+    not_required: Mapping[str, str]  # column: why it is neither required nor compared
     thresholds: drift.DriftThresholds
 
     @classmethod
@@ -34,10 +34,15 @@ class Watched:
         """The project's declared features, categorical by treatment (integer codes included)."""
         kinds = {f.name: drift.Kind.CATEGORICAL if f.treatment in CATEGORICAL_TREATMENTS
                  else drift.Kind.NUMERIC for f in project.features}
-        optional = [*project.excluded, project.label, *project.label_columns,
-                    *([project.id_column] if project.id_column else [])]
-        optional = [name for name in optional if name not in kinds]  # a label source may be one
-        return cls(kinds, tuple(dict.fromkeys(optional)), project.drift_thresholds)
+        optional = {
+            **{name: "the label's source" for name in project.label_columns},
+            project.label: "the label (live metrics: feedback)",
+            **({project.id_column: "the id column"} if project.id_column else {}),
+            **{name: f"excluded: {why}" for name, why in project.excluded.items()},
+        }
+        # A label source may also be a feature: then it is required and compared.
+        return cls(kinds, {k: v for k, v in optional.items() if k not in kinds},
+                   project.drift_thresholds)
 
 
 Summaries = dict[str, drift.Distribution]
@@ -80,7 +85,7 @@ def _example_value(feature) -> float | str | None:  # a tf.train.Feature
 
 def window_summaries(csv_path: Path, watched: Watched) -> tuple[Summaries, list[str]]:
     """Each watched column of a CSV window summarised, and the watched columns it lacks."""
-    with csv_path.open(encoding="utf-8", newline="") as handle:
+    with csv_path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = [name.strip() for name in reader.fieldnames or []]
         present = [name for name in watched.features if name in header]

@@ -66,6 +66,7 @@ class MonitoringResult:
     drift: list[str] = field(default_factory=list)
     checks: list[FeatureCheck] = field(default_factory=list)
     unmonitored: dict[str, str] = field(default_factory=dict)
+    not_required: dict[str, str] = field(default_factory=dict)
     rows: int = 0
     report_path: Path | None = None
 
@@ -79,7 +80,7 @@ class MonitoringResult:
         return {"alert": self.alert, "rows": self.rows, "schema": self.schema,
                 "skew": self.skew, "drift": self.drift,
                 "monitored": [check.to_dict() for check in self.checks],
-                "unmonitored": dict(self.unmonitored),
+                "unmonitored": dict(self.unmonitored), "not_required": dict(self.not_required),
                 "report": str(self.report_path) if self.report_path else None}
 
 
@@ -292,6 +293,8 @@ def write_report(
           f"| {'ALERT' if c.crossed else 'ok'} |" for c in result.checks), "",
         "## Not monitored", "",
         *([f"- {name}: {reason}" for name, reason in result.unmonitored.items()] or ["- none"]),
+        "", "## Not required in production data (not compared)", "",
+        *([f"- {name}: {reason}" for name, reason in result.not_required.items()] or ["- none"]),
         "", "## Distributions", "", *(f"![{p.stem}]({p.name})" for p in plots),
     ]
     report = folder / "report.md"
@@ -314,7 +317,8 @@ def monitor(
     if not baseline.examples_uris:
         raise MonitoringError(f"run {baseline.run_id} of the served model recorded no "
                               f"{EXAMPLE_GEN} '{EXAMPLES_KEY}' output in ML Metadata")
-    schema = not_required(validation.read_schema_file(baseline.schema_uri), watched.not_required)
+    schema = not_required(validation.read_schema_file(baseline.schema_uri),
+                          list(watched.not_required))
     training = training_summaries(baseline.examples_uris, TRAIN_SPLIT, watched)
     evaluation = training_summaries(baseline.examples_uris, EVAL_SPLIT, watched)
     current, _ = window_summaries(csv_path, watched)
@@ -323,7 +327,7 @@ def monitor(
         schema=schema_lines(validation.csv_statistics(csv_path, schema), schema),
         skew=[c.line() for c in checks if c.comparison == "skew" and c.crossed],
         drift=[c.line() for c in checks if c.comparison == "drift" and c.crossed],
-        checks=checks, unmonitored=unmonitored,
+        checks=checks, unmonitored=unmonitored, not_required=dict(watched.not_required),
         rows=max((summary.rows for summary in current.values()), default=0))
     report_dir.mkdir(parents=True, exist_ok=True)
     before = previous or {}

@@ -287,7 +287,7 @@ def test_monitoring_reads_the_served_runs_examples_and_schema_from_ram(tmp_path:
           text_format.MessageToString(tfdv.infer_schema(training)).encode())
     fake = FakePipeline(tmp_path / "metadata.sqlite", "taxi")
     served_from(fake, root)
-    watched = Watched({"trip_miles": Kind.NUMERIC, "payment_type": Kind.CATEGORICAL}, (),
+    watched = Watched({"trip_miles": Kind.NUMERIC, "payment_type": Kind.CATEGORICAL}, {},
                       DriftThresholds())
     result = skew_drift.monitor(window, fake.store, "taxi", tmp_path / "state", tmp_path / "report",
                                 watched)

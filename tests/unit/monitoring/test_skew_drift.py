@@ -22,8 +22,10 @@ def test_every_declared_feature_is_watched_integer_codes_as_categories() -> None
     assert watched.features["payment_type"] is drift.Kind.CATEGORICAL
     assert watched.features["fare"] is drift.Kind.NUMERIC
     assert len(watched.features) == 14
-    assert {"tips", "trip_start_timestamp", "big_tipper", "fare"} & set(watched.not_required) == {
-        "tips", "trip_start_timestamp", "big_tipper"}
+    assert "fare" not in watched.not_required  # a label source that is a feature stays required
+    assert watched.not_required["tips"].startswith("excluded: label source")
+    assert watched.not_required["big_tipper"] == "the label (live metrics: feedback)"
+    assert "trip_start_timestamp" in watched.not_required
 
 
 def test_excluded_columns_are_not_expected_in_serving_data() -> None:
@@ -40,9 +42,9 @@ def test_excluded_columns_are_not_expected_in_serving_data() -> None:
 
 def test_a_window_reads_integer_codes_alike_and_names_missing_columns(tmp_path: Path) -> None:
     window = tmp_path / "w.csv"
-    window.write_text("hour,company\n3,a\n3.0,b\n,a\n")
+    window.write_text("\ufeffhour,company\n3,a\n3.0,b\n,a\n", encoding="utf-8")
     watched = Watched({"hour": drift.Kind.CATEGORICAL, "company": drift.Kind.CATEGORICAL,
-                       "miles": drift.Kind.NUMERIC}, (), DriftThresholds())
+                       "miles": drift.Kind.NUMERIC}, {}, DriftThresholds())
     summaries, missing = window_summaries(window, watched)
     assert summaries["hour"].shares == {"3": 1.0} and summaries["hour"].rows == 2
     assert missing == ["miles"]
@@ -51,7 +53,7 @@ def test_a_window_reads_integer_codes_alike_and_names_missing_columns(tmp_path: 
 
 def test_features_that_cannot_be_compared_are_reported_with_the_reason() -> None:
     watched = Watched({"a": drift.Kind.NUMERIC, "b": drift.Kind.NUMERIC, "c": drift.Kind.NUMERIC,
-                       "d": drift.Kind.NUMERIC}, (), DriftThresholds())
+                       "d": drift.Kind.NUMERIC}, {}, DriftThresholds())
     values = drift.numeric(float(v) for v in range(100))
     training = {"a": values, "b": values, "c": values}
     current = {"a": values, "c": drift.numeric([])}
