@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,13 @@ def scaled_fare(index: int, row: dict) -> dict:
     return {**row, "fare": str(float(row["fare"]) * 1.5)}
 
 
-def more_cash(index: int, row: dict) -> dict:
-    """30 % of the rows that were not paid in cash now are."""
-    return {**row, "payment_type": "Cash"} if index % 10 < 3 else row
+def more_cash(rows: int) -> Callable[[int, dict], dict]:
+    """A change moving 30 points of the payment mix to cash: the first non-cash rows, 30 % of
+    `rows` of them, now paid in cash."""
+    with (SAMPLE_DATA / "data.csv").open(newline="") as handle:
+        other = [i for i, row in enumerate(csv.DictReader(handle)) if row["payment_type"] != "Cash"]
+    moved = set(other[:int(0.3 * rows)])
+    return lambda index, row: {**row, "payment_type": "Cash"} if index in moved else row
 
 
 def test_monitor_passes_the_training_rows_and_catches_real_shifts(
@@ -59,10 +64,11 @@ def test_monitor_passes_the_training_rows_and_catches_real_shifts(
     features = load_project("taxi", MODELS_DIR).feature_names
     assert sorted(c["feature"] for c in clean["monitored"]) == sorted(features)
     assert clean["unmonitored"] == {}
+    assert clean["not_required"]["tips"].startswith("excluded: ")  # absent, and no problem
     hour = next(c for c in clean["monitored"] if c["feature"] == "trip_start_hour")
     assert hour["distance"] == "l_infinity" and 0 < hour["noise"] < hour["threshold"]
 
-    for change, feature in ((scaled_fare, "fare"), (more_cash, "payment_type")):
+    for change, feature in ((scaled_fare, "fare"), (more_cash(clean["rows"]), "payment_type")):
         csv_path = window(tmp_path / f"{feature}.csv", change)
         code, result = monitored(shared_config, csv_path, tmp_path / f"{feature}-state", capsys)
         crossed = [c["feature"] for c in result["monitored"] if c["crossed"]]
