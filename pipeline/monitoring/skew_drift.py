@@ -144,21 +144,12 @@ def require_csv(csv_path: Path) -> None:
 
 
 @dataclass(frozen=True)
-class FeatureCheck:
+class FeatureCheck(drift.Drift):
     """One comparison of a monitored feature: against training (skew) or the previous window
-    (drift), with its distance, calibrated threshold and the noise it was calibrated from."""
+    (drift), on the window's rows with a value."""
 
-    feature: str
     comparison: str  # "skew" or "drift"
-    kind: drift.Kind
-    value: float
-    threshold: drift.Threshold
     rows: int
-
-    @property
-    def crossed(self) -> bool:
-        """Whether the distance is above the threshold."""
-        return self.value > self.threshold.value
 
     def line(self) -> str:
         """The console's and the report's wording."""
@@ -192,14 +183,16 @@ def compare(
             continue
         reference, window = training[name], current[name]
         split = drift.distance(reference, evaluation[name]) if name in evaluation else 0.0
-        checks.append(FeatureCheck(name, "skew", kind, drift.distance(reference, window),
-                                   drift.threshold(reference, window.rows, watched.thresholds,
-                                                   split_distance=split), window.rows))
+        checks.append(FeatureCheck(
+            name, kind, drift.distance(reference, window),
+            drift.threshold(reference, window.rows, watched.thresholds, split_distance=split),
+            comparison="skew", rows=window.rows))
         before = (previous or {}).get(name)
         if before is not None and before.kind is kind and before.rows:
-            checks.append(FeatureCheck(name, "drift", kind, drift.distance(before, window),
-                                       drift.threshold(reference, window.rows, watched.thresholds,
-                                                       before.rows, split), window.rows))
+            checks.append(FeatureCheck(
+                name, kind, drift.distance(before, window),
+                drift.threshold(reference, window.rows, watched.thresholds, before.rows, split),
+                comparison="drift", rows=window.rows))
     return checks, unmonitored
 
 
