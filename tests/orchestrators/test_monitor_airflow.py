@@ -87,7 +87,7 @@ def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp
     assert run_state(env, "2024-01-02") == ("success", {TASK_ID: "success"})
     [clean_report] = reports(tmp_path)
     assert "OK: no threshold crossed" in clean_report.read_text()
-    assert (tmp_path / "monitoring" / "latest_window.stats.pb").is_file()
+    assert (tmp_path / "monitoring" / "latest_window.json").is_file()
     assert receiver.received == [], "no alert for clean requests"
 
     generated_csv(requests, 22, span_demo.DEMO_DRIFT, serving_only=True)
