@@ -220,10 +220,14 @@ def not_required(schema: schema_pb2.Schema, columns: Sequence[str]) -> schema_pb
     return schema
 
 
-def schema_lines(current: Statistics, schema: schema_pb2.Schema) -> list[str]:
-    """The window against the schema in the SERVING environment, in monitoring's wording."""
+def schema_lines(current: Statistics, schema: schema_pb2.Schema, missing: Sequence[str]) -> list[str]:
+    """The window against the schema in the SERVING environment, in monitoring's wording, and a
+    line for each declared feature the window lacks (the model reads it, whatever the schema's
+    presence bound)."""
     anomalies = validation.validate(current, schema, validation.SERVING)
-    return validation.anomaly_lines(anomalies, dataset="each")
+    lines = validation.anomaly_lines(anomalies, dataset="each")
+    return lines + [f"feature '{name}': a declared feature absent from the window"
+                    for name in missing if not any(f"feature '{name}'" in line for line in lines)]
 
 def plot_feature(feature: str, sources: dict[str, drift.Distribution], output: Path) -> Path:
     """Value shares (categorical) or quantile functions (numeric) of a feature in each source
@@ -314,10 +318,10 @@ def monitor(
                           list(watched.not_required))
     training = training_summaries(baseline.examples_uris, TRAIN_SPLIT, watched)
     evaluation = training_summaries(baseline.examples_uris, EVAL_SPLIT, watched)
-    current, _ = window_summaries(csv_path, watched)
+    current, missing = window_summaries(csv_path, watched)
     checks, unmonitored = compare(watched, training, evaluation, current, previous)
     result = MonitoringResult(
-        schema=schema_lines(validation.csv_statistics(csv_path, schema), schema),
+        schema=schema_lines(validation.csv_statistics(csv_path, schema), schema, missing),
         skew=[c.line() for c in checks if c.comparison == "skew" and c.crossed],
         drift=[c.line() for c in checks if c.comparison == "drift" and c.crossed],
         checks=checks, unmonitored=unmonitored, not_required=dict(watched.not_required),

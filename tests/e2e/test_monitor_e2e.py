@@ -40,7 +40,12 @@ def monitored(shared_config, csv_path: Path, state: Path, capsys) -> tuple[int, 
                  "--metadata", str(shared_config.metadata_path), "--state-dir", str(state),
                  "--serving-config-dir", str(state / "no-serving-config")])
     output = capsys.readouterr().out
-    return code, json.loads(output[output.index("{"):])
+    result = json.loads(output[output.index("{"):])
+    with capsys.disabled():  # the measured values docs/continuous_training.md quotes
+        print(f"\n{csv_path.name}: exit {code}; " + "; ".join(
+            f"{c['comparison']} {c['feature']} {c['value']:.3f}/{c['threshold']:.3f}"
+            for c in result["monitored"]))
+    return code, result
 
 
 def scaled_fare(index: int, row: dict) -> dict:
