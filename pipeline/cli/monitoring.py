@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, local_path, store_config
@@ -28,8 +29,9 @@ def _monitor(args: argparse.Namespace) -> int:
     from pipeline.monitoring import skew_drift
     from pipeline.monitoring.columns import Watched
 
+    # With --json, stdout is the JSON alone: what is said on the way goes to stderr.
     served = stable_version(args.serving_config_dir or SERVING_CONFIG_DIR / config.model_name,
-                            config.model_name)
+                            config.model_name, sys.stderr if args.json else sys.stdout)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     state_dir = args.state_dir or STATE_DIR / "monitoring" / config.project
     report_dir = args.report_dir or state_dir / "reports" / stamp
@@ -61,15 +63,16 @@ def print_result(result: skew_drift.MonitoringResult) -> None:
     print(("ALERT" if result.alert else "OK") + f": report {result.report_path}")
 
 
-def stable_version(output_dir: Path, model_name: str) -> str | None:
+def stable_version(output_dir: Path, model_name: str, stream: TextIO | None = None) -> str | None:
     """The version the `stable` label points at in serving-config's models.config, said on the
     console; None (the newest push) when no config labels one."""
+    stream = stream or sys.stdout
     path = output_dir / MODELS_CONFIG
     label = read_plan(path, model_name).labels.get(STABLE) if path.is_file() else None
     if label is None:
-        print(f"baseline: the newest push (no '{STABLE}' label in {path})")
+        print(f"baseline: the newest push (no '{STABLE}' label in {path})", file=stream)
         return None
-    print(f"baseline: version {label}, the '{STABLE}' label in {path}")
+    print(f"baseline: version {label}, the '{STABLE}' label in {path}", file=stream)
     return str(label)
 
 
