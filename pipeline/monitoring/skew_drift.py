@@ -229,6 +229,7 @@ def schema_lines(current: Statistics, schema: schema_pb2.Schema, missing: Sequen
     return lines + [f"feature '{name}': a declared feature absent from the window"
                     for name in missing if not any(f"feature '{name}'" in line for line in lines)]
 
+
 def plot_feature(feature: str, sources: dict[str, drift.Distribution], output: Path) -> Path:
     """Value shares (categorical) or quantile functions (numeric) of a feature in each source
     (training, previous, current)."""
