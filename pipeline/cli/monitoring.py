@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, local_path, store_config
@@ -12,6 +15,9 @@ from pipeline.errors import EXIT_INVALID
 from pipeline.metadata import connection
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR as SERVING_CONFIG_DIR
 from pipeline.serving.server_config import MODELS_CONFIG, STABLE, read_plan
+
+if TYPE_CHECKING:
+    from pipeline.monitoring import skew_drift
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -21,31 +27,52 @@ def _monitor(args: argparse.Namespace) -> int:
     config = store_config(os.environ, args)
     store = connection.open_metadata(config)
     from pipeline.monitoring import skew_drift
+    from pipeline.monitoring.columns import Watched
 
+    # With --json, stdout is the JSON alone: what is said on the way goes to stderr.
     served = stable_version(args.serving_config_dir or SERVING_CONFIG_DIR / config.model_name,
-                            config.model_name)
+                            config.model_name, sys.stderr if args.json else sys.stdout)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     state_dir = args.state_dir or STATE_DIR / "monitoring" / config.project
     report_dir = args.report_dir or state_dir / "reports" / stamp
-    result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir,
-                                report_dir, args.previous, config.declaration.feature_names,
-                                served)
+    result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir, report_dir,
+                                Watched.from_project(config.declaration), args.previous, served)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print_result(result)
+    return 1 if result.alert else 0
+
+
+def print_result(result: skew_drift.MonitoringResult) -> None:
+    """Each comparison (distance, value, threshold), what is unmonitored and why, the verdict."""
+    from pipeline.data.drift import DISTANCE_NAMES
+
+    print(f"window: {result.rows} rows")
+    for check in result.checks:
+        sign, verdict = (">", "ALERT") if check.crossed else ("<=", "ok")
+        print(f"{check.comparison:5}  {check.feature:24} {DISTANCE_NAMES[check.kind]:16} "
+              f"{check.value:7.3f} {sign:2} {check.threshold.value:.3f}  {verdict}")
+    for name, reason in result.unmonitored.items():
+        print(f"not monitored: {name}: {reason}")
+    for name, reason in result.not_required.items():
+        print(f"not required:  {name}: {reason}")
     for kind in ("schema", "skew", "drift"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")
     print(("ALERT" if result.alert else "OK") + f": report {result.report_path}")
-    return 1 if result.alert else 0
 
 
-def stable_version(output_dir: Path, model_name: str) -> str | None:
+def stable_version(output_dir: Path, model_name: str, stream: TextIO | None = None) -> str | None:
     """The version the `stable` label points at in serving-config's models.config, said on the
     console; None (the newest push) when no config labels one."""
+    stream = stream or sys.stdout
     path = output_dir / MODELS_CONFIG
     label = read_plan(path, model_name).labels.get(STABLE) if path.is_file() else None
     if label is None:
-        print(f"baseline: the newest push (no '{STABLE}' label in {path})")
+        print(f"baseline: the newest push (no '{STABLE}' label in {path})", file=stream)
         return None
-    print(f"baseline: version {label}, the '{STABLE}' label in {path}")
+    print(f"baseline: version {label}, the '{STABLE}' label in {path}", file=stream)
     return str(label)
 
 
@@ -54,7 +81,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     watch = commands.add_parser("monitor", help="skew and drift report on production data")
     watch.add_argument("file", type=local_path, help="CSV of production requests (no label column)")
     watch.add_argument("--previous", type=local_path,
-                       help="previous window (CSV or .pb stats); default: the last one monitored")
+                       help="previous window (CSV); default: the last one monitored")
+    watch.add_argument("--json", action="store_true",
+                       help="print the result as JSON: each comparison, what is not monitored")
     store_arguments(watch)
     watch.add_argument("--state-dir", type=local_path,
                        help="where the last window's statistics are kept "

@@ -153,6 +153,16 @@ class Reproducibility:
     metrics: Tolerance = METRICS_TOLERANCE
 
 
+@dataclass(frozen=True)
+class DriftThresholds:
+    """How `monitor` and the span validator set each feature's threshold: `factor` times the
+    distance honest samples of the training data already show at the sizes compared, never
+    below `floor` (docs/continuous_training.md, Monitoring production data)."""
+
+    factor: float = 1.5
+    floor: float = 0.02
+
+
 # The declaration fields user code (preprocessing_fn, run_fn) receives; the rest (data, slices,
 # thresholds, steps, hyperparameters: the Trainer gets those apart) take their defaults there.
 CODE_FIELDS = ("name", "label", "task", "features", "positive_class", "classes", "weight",
@@ -189,6 +199,7 @@ class Project:
     preprocessing_fn: str = "models.common.preprocessing.preprocessing_fn"
     run_fn: str = "models.common.model.run_fn"
     reproducibility: Reproducibility = field(default_factory=Reproducibility)
+    drift_thresholds: DriftThresholds = field(default_factory=DriftThresholds)
     directory: Path | None = None
 
     @property
@@ -272,6 +283,7 @@ class Project:
         bounds = values.get("reproducibility") or {}
         values["reproducibility"] = Reproducibility(
             **{item: Tolerance(**bound) for item, bound in bounds.items()})
+        values["drift_thresholds"] = DriftThresholds(**(values.get("drift_thresholds") or {}))
         return cls(**values)
 
 
@@ -285,7 +297,8 @@ def _enum_value(value: object) -> object:
 
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
               "weight", "id_column",
-              "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility"}
+              "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility",
+              "drift_thresholds"}
 _REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
 
@@ -367,6 +380,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         preprocessing_fn=str(code.get("preprocessing_fn", Project.preprocessing_fn)),
         run_fn=str(code.get("run_fn", Project.run_fn)),
         reproducibility=_reproducibility(values.get("reproducibility"), path),
+        drift_thresholds=_drift_thresholds(values.get("drift_thresholds"), path),
         directory=path.parent,
     )
 
@@ -425,6 +439,29 @@ def _reproducibility(spec: Any, path: Path) -> Reproducibility:
            "examples are compared exactly (only 'exact' is allowed)")
     return Reproducibility(**{item: _tolerance(spec[item], path, f"reproducibility.{item}")
                               for item in ("transformed", "metrics") if item in spec})
+
+
+def _drift_thresholds(spec: Any, path: Path) -> DriftThresholds:
+    """The `drift_thresholds:` section: `factor` (> 0) and `floor` (>= 0); absent keys keep
+    their defaults."""
+    if spec is None:
+        return DriftThresholds()
+    _check(isinstance(spec, dict), path, "drift_thresholds",
+           f"must be a mapping, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - {"factor", "floor"})
+    _check(not unknown, path, "drift_thresholds", f"unknown {unknown}; use factor and/or floor")
+    values = {key: _finite(spec[key], path, f"drift_thresholds.{key}") for key in spec}
+    thresholds = DriftThresholds(**values)
+    _check(thresholds.factor > 0, path, "drift_thresholds.factor", "must be > 0")
+    _check(thresholds.floor >= 0, path, "drift_thresholds.floor", "must be >= 0")
+    return thresholds
+
+
+def _finite(value: Any, path: Path, field_name: str) -> float:
+    """A finite number, or a ProjectError naming the field."""
+    _check(isinstance(value, int | float) and not isinstance(value, bool)
+           and math.isfinite(value), path, field_name, f"must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _tolerance(spec: Any, path: Path, field_name: str) -> Tolerance:
@@ -528,11 +565,12 @@ def declaration_text(project: Project) -> str:
         item: "exact" if bound.exact else {"abs": bound.abs, "rel": bound.rel}
         for item, bound in (("transformed", project.reproducibility.transformed),
                             ("metrics", project.reproducibility.metrics))}}
+    body["drift_thresholds"] = dataclasses.asdict(project.drift_thresholds)
     header = (f"# Declaration of project '{project.name}': read by preprocessing, the model, the "
               "Evaluator, serving and every report.\n# Review it, edit it by hand, then: "
               f"python -m pipeline run --project {project.name}\n")
     # One block per field; a feature's settings and short lists stay on one line each.
-    inline = ("features", "classes", "slices", "label_columns", "reproducibility")
+    inline = ("features", "classes", "slices", "label_columns", "reproducibility", "drift_thresholds")
     blocks = [
         yaml.safe_dump({key: value}, sort_keys=False, width=100,
                        default_flow_style=None if key in inline else False)

@@ -4,19 +4,23 @@ windows, a markdown report with plots, and a verdict a scheduler can alert on.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, TypeAlias
 
-from pipeline.data import validation
+from pipeline.data import drift, validation
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, LineageError, Store
+from pipeline.monitoring.columns import Summaries, Watched, training_summaries, window_summaries
 from pipeline.vocabulary import (
     DATA_GATE,
+    EVAL_SPLIT,
+    EXAMPLE_GEN,
+    EXAMPLES_KEY,
     SCHEMA_FILE,
     STATISTICS_FILE,
     STATISTICS_GEN,
@@ -27,15 +31,12 @@ from pipeline.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
     Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
 
-LATEST_WINDOW = "latest_window.stats.pb"
-# Comparators given to a served feature the schema has none for (an inferred schema has none):
-# Jensen-Shannon divergence for numbers, L-infinity distance for strings (as curated schemas do).
-DEFAULT_NUMERIC_DISTANCE = 0.1
-DEFAULT_CATEGORICAL_DISTANCE = 0.2
+# The last window monitored, summarised per feature: the next window's drift baseline.
+LATEST_WINDOW = "latest_window.json"
 
 
 class MonitoringError(WorkFailed):
@@ -51,21 +52,36 @@ class ServingBaseline:
     # Artifact URIs (gs://... on a cluster), read through TensorFlow's file systems.
     statistics_uri: str
     schema_uri: str
+    # The Examples artifacts the run trained on (one per span of its window).
+    examples_uris: tuple[str, ...] = ()
 
 
 @dataclass
 class MonitoringResult:
-    """Problems by kind, the report written, and whether a threshold was crossed."""
+    """Problems by kind, every comparison made, what was left unmonitored and why, the report
+    written, and whether a threshold was crossed."""
 
     schema: list[str] = field(default_factory=list)
     skew: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
+    checks: list[FeatureCheck] = field(default_factory=list)
+    unmonitored: dict[str, str] = field(default_factory=dict)
+    not_required: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
     report_path: Path | None = None
 
     @property
     def alert(self) -> bool:
         """True when any check failed: the command then exits non-zero."""
         return bool(self.schema or self.skew or self.drift)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form for --json."""
+        return {"alert": self.alert, "rows": self.rows, "schema": self.schema,
+                "skew": self.skew, "drift": self.drift,
+                "monitored": [check.to_dict() for check in self.checks],
+                "unmonitored": dict(self.unmonitored), "not_required": dict(self.not_required),
+                "report": str(self.report_path) if self.report_path else None}
 
 
 def serving_baseline(
@@ -90,11 +106,16 @@ def serving_baseline(
     runs = {c.node_id: c for c in records.component_runs(store, run_id)}
     statistics = _output(runs, run_id, STATISTICS_GEN, STATISTICS_KEY)
     schema = _output(runs, run_id, DATA_GATE, VALIDATED_SCHEMA_KEY)
+    examples = tuple(
+        artifact.uri for node, component in sorted(runs.items())
+        if node == EXAMPLE_GEN or node.startswith(f"{EXAMPLE_GEN}_span")
+        for artifact in component.outputs.get(EXAMPLES_KEY, []))
     return ServingBaseline(
         run_id=run_id,
         pushed_version=records.published_version(model),
         statistics_uri=os.path.join(statistics.uri, split_folder(TRAIN_SPLIT), STATISTICS_FILE),
         schema_uri=os.path.join(schema.uri, SCHEMA_FILE),
+        examples_uris=examples,
     )
 
 
@@ -122,104 +143,109 @@ def require_csv(csv_path: Path) -> None:
             f"{csv_path} is not UTF-8 text ({error.reason} at byte {error.start})") from error
 
 
-class Problems(TypedDict):
-    """The problem lines of each check, by MonitoringResult field."""
+@dataclass(frozen=True)
+class FeatureCheck(drift.Drift):
+    """One comparison of a monitored feature: against training (skew) or the previous window
+    (drift), on the window's rows with a value."""
 
-    schema: list[str]
-    skew: list[str]
-    drift: list[str]
+    comparison: str  # "skew" or "drift"
+    rows: int
 
+    def line(self) -> str:
+        """The console's and the report's wording."""
+        return (f"feature '{self.feature}': {drift.DISTANCE_NAMES[self.kind]} "
+                f"{self.value:.3f} > threshold {self.threshold.value:.3f} "
+                f"({self.rows} rows; calibrated noise {self.threshold.noise:.3f})")
 
-def check(
-    current: Statistics, training: Statistics, previous: Statistics | None, schema: schema_pb2.Schema
-) -> Problems:
-    """Schema and drift checks of the window, and skew against the training statistics."""
-    without_drift = validation.validate(current, schema, validation.SERVING)
-    with_drift = (
-        validation.validate(current, schema, validation.SERVING, previous=previous)
-        if previous is not None else without_drift
-    )
-    skew = validation.validate(training, schema, validation.TRAINING, serving=current)
-    schema_lines = _lines(without_drift)
-    drift_lines = [line for line in _lines(with_drift) if line not in schema_lines]
-    return {"schema": schema_lines, "skew": _lines(skew), "drift": drift_lines}
-
-
-def _lines(anomalies: anomalies_pb2.Anomalies) -> list[str]:
-    """Monitoring's wording: no split, a line per dataset-level reason."""
-    return validation.anomaly_lines(anomalies, dataset="each")
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form for --json."""
+        return {"feature": self.feature, "comparison": self.comparison, "kind": self.kind.value,
+                "distance": drift.DISTANCE_NAMES[self.kind], "value": round(self.value, 6),
+                "threshold": round(self.threshold.value, 6),
+                "noise": round(self.threshold.noise, 6),
+                "split_distance": round(self.threshold.split, 6), "rows": self.rows,
+                "crossed": self.crossed}
 
 
-def with_comparators(schema: schema_pb2.Schema, features: Sequence[str]) -> schema_pb2.Schema:
-    """The schema as curated when it declares any skew or drift comparator (a reviewer chose which
-    features to watch); otherwise a copy where each served feature (the project's) gets the default
-    comparator, so a project whose schema declares none (init's) is still checked."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-
-    if any(f.HasField("skew_comparator") or f.HasField("drift_comparator") for f in schema.feature):
-        return schema
-    schema = type(schema).FromString(schema.SerializeToString())
-    wanted = set(features)
-    for feature in schema.feature:
-        if feature.name not in wanted:
+def compare(
+    watched: Watched, training: Summaries, evaluation: Summaries, current: Summaries,
+    previous: Summaries | None,
+) -> tuple[list[FeatureCheck], dict[str, str]]:
+    """Skew (and drift when a previous window is known) of every watched feature, thresholds
+    calibrated from its training values at this window's size; the features left unmonitored
+    with the reason."""
+    checks: list[FeatureCheck] = []
+    unmonitored: dict[str, str] = {}
+    for name, kind in watched.features.items():
+        reason = _unmonitored(name, training, current)
+        if reason:
+            unmonitored[name] = reason
             continue
-        for comparator in (feature.skew_comparator, feature.drift_comparator):
-            if comparator.HasField("infinity_norm") or comparator.HasField("jensen_shannon_divergence"):
-                continue
-            if feature.type == schema_pb2.BYTES:
-                comparator.infinity_norm.threshold = DEFAULT_CATEGORICAL_DISTANCE
-            else:
-                comparator.jensen_shannon_divergence.threshold = DEFAULT_NUMERIC_DISTANCE
+        reference, window = training[name], current[name]
+        split = drift.distance(reference, evaluation[name]) if name in evaluation else 0.0
+        checks.append(FeatureCheck(
+            name, kind, drift.distance(reference, window),
+            drift.threshold(reference, window.rows, watched.thresholds, split_distance=split),
+            comparison="skew", rows=window.rows))
+        before = (previous or {}).get(name)
+        if before is not None and before.kind is kind and before.rows:
+            checks.append(FeatureCheck(
+                name, kind, drift.distance(before, window),
+                drift.threshold(reference, window.rows, watched.thresholds, before.rows, split),
+                comparison="drift", rows=window.rows))
+    return checks, unmonitored
+
+
+def _unmonitored(name: str, training: Summaries, current: Summaries) -> str | None:
+    """Why a watched feature cannot be compared, or None."""
+    if name not in training:
+        return "no value in the served model's training examples"
+    if name not in current:
+        return "absent from this window"
+    if not current[name].rows:
+        return "no value in this window"
+    return None
+
+
+def not_required(schema: schema_pb2.Schema, columns: Sequence[str]) -> schema_pb2.Schema:
+    """A copy of the schema in which `columns` (excluded, label, id) are not expected in the
+    SERVING environment, so a window without them is no schema problem."""
+    schema = type(schema).FromString(schema.SerializeToString())
+    for environment in (validation.TRAINING, validation.SERVING):
+        if environment not in schema.default_environment:
+            schema.default_environment.append(environment)
+    for feature in schema.feature:
+        if feature.name in columns and validation.SERVING not in feature.not_in_environment:
+            feature.not_in_environment.append(validation.SERVING)
     return schema
 
 
-def compared_features(schema: schema_pb2.Schema, result: MonitoringResult) -> list[str]:
-    """Features with a drift or skew comparator, plus any feature named in a problem."""
-    names = [
-        f.name for f in schema.feature
-        if f.HasField("drift_comparator") or f.HasField("skew_comparator")
-    ]
-    flagged = [
-        f.name for f in schema.feature
-        if any(f"'{f.name}'" in line for line in result.schema + result.skew + result.drift)
-    ]
-    return list(dict.fromkeys(names + flagged))
+def schema_lines(current: Statistics, schema: schema_pb2.Schema, missing: Sequence[str]) -> list[str]:
+    """The window against the schema in the SERVING environment, in monitoring's wording, and a
+    line for each declared feature the window lacks (the model reads it, whatever the schema's
+    presence bound)."""
+    anomalies = validation.validate(current, schema, validation.SERVING)
+    lines = validation.anomaly_lines(anomalies, dataset="each")
+    return lines + [f"feature '{name}': a declared feature absent from the window"
+                    for name in missing if not any(f"feature '{name}'" in line for line in lines)]
 
 
-def _distribution(statistics: Statistics, feature: str) -> dict[str, float]:
-    """Share of each value (categorical) or histogram bucket (numeric) of a feature."""
-    for dataset in statistics.datasets[:1]:
-        for stats in dataset.features:
-            if stats.path.step[-1:] != [feature]:
-                continue
-            if stats.HasField("string_stats"):
-                top = stats.string_stats.top_values
-                total = sum(v.frequency for v in top) or 1.0
-                return {v.value: v.frequency / total for v in top}
-            if stats.HasField("num_stats") and stats.num_stats.histograms:
-                buckets = stats.num_stats.histograms[0].buckets
-                total = sum(b.sample_count for b in buckets) or 1.0
-                return {f"{b.low_value:.3g}": b.sample_count / total for b in buckets}
-    return {}
-
-
-def plot_feature(feature: str, sources: dict[str, Statistics], output: Path) -> Path:
-    """Bar chart of a feature's distribution in each source (training, previous, current)."""
+def plot_feature(feature: str, sources: dict[str, drift.Distribution], output: Path) -> Path:
+    """Value shares (categorical) or quantile functions (numeric) of a feature in each source
+    (training, previous, current)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    distributions = {name: _distribution(stats, feature) for name, stats in sources.items()}
-    keys = list(dict.fromkeys(k for d in distributions.values() for k in d))[:30]
     figure, axis = plt.subplots(figsize=(8, 3.5))
-    width = 0.8 / max(len(distributions), 1)
-    for index, (name, distribution) in enumerate(distributions.items()):
-        positions = [i + index * width for i in range(len(keys))]
-        axis.bar(positions, [distribution.get(k, 0.0) for k in keys], width, label=name)
-    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))])
-    axis.set_xticklabels(keys, rotation=45, ha="right", fontsize=7)
-    axis.set_ylabel("share")
+    if next(iter(sources.values())).kind is drift.Kind.CATEGORICAL:
+        _bars(axis, sources)
+    else:
+        for name, summary in sources.items():
+            axis.plot(drift.GRID, summary.quantiles, label=name)
+        axis.set_xlabel("quantile")
+        axis.set_ylabel("value")
     axis.set_title(feature)
     axis.legend()
     figure.tight_layout()
@@ -228,24 +254,47 @@ def plot_feature(feature: str, sources: dict[str, Statistics], output: Path) -> 
     return output
 
 
+def _bars(axis, sources: dict[str, drift.Distribution]) -> None:  # a matplotlib Axes
+    """Side-by-side share bars of the 30 values most frequent in the first source."""
+    first = next(iter(sources.values())).shares or {}
+    keys = sorted(first, key=lambda value: -first[value])[:30]
+    width = 0.8 / len(sources)
+    for index, (name, summary) in enumerate(sources.items()):
+        shares = summary.shares or {}
+        axis.bar([i + index * width for i in range(len(keys))],
+                 [shares.get(k, 0.0) for k in keys], width, label=name)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))])
+    axis.set_xticklabels(keys, rotation=45, ha="right", fontsize=7)
+    axis.set_ylabel("share")
+
+
 def write_report(
     folder: Path, csv_path: Path, baseline: ServingBaseline, result: MonitoringResult,
     plots: list[Path], previous_label: str,
 ) -> Path:
-    """report.md: verdict, the baseline used, problems by kind, the plots."""
+    """report.md: verdict, the baseline used, each comparison, what is unmonitored, the plots."""
     verdict = "ALERT: a threshold was crossed" if result.alert else "OK: no threshold crossed"
     lines = [
         f"# Monitoring report: {csv_path.name}", "",
         f"- generated {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
         f"- verdict: **{verdict}**",
-        f"- skew baseline: training statistics of run `{baseline.run_id}` "
+        f"- skew baseline: training data of run `{baseline.run_id}` "
         f"(served version {baseline.pushed_version})",
-        f"- drift baseline: {previous_label}", "",
+        f"- drift baseline: {previous_label}",
+        f"- window rows: {result.rows}", "",
+        "## Schema", "", *([f"- {p}" for p in result.schema] or ["- none"]), "",
+        "## Monitored features", "",
+        "| feature | check | distance | value | threshold | calibrated noise | train/eval | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        *(f"| {c.feature} | {c.comparison} | {drift.DISTANCE_NAMES[c.kind]} | {c.value:.3f} "
+          f"| {c.threshold.value:.3f} | {c.threshold.noise:.3f} | {c.threshold.split:.3f} "
+          f"| {'ALERT' if c.crossed else 'ok'} |" for c in result.checks), "",
+        "## Not monitored", "",
+        *([f"- {name}: {reason}" for name, reason in result.unmonitored.items()] or ["- none"]),
+        "", "## Not required in production data (not compared)", "",
+        *([f"- {name}: {reason}" for name, reason in result.not_required.items()] or ["- none"]),
+        "", "## Distributions", "", *(f"![{p.stem}]({p.name})" for p in plots),
     ]
-    for title, problems in (("Schema", result.schema), ("Skew", result.skew),
-                            ("Drift", result.drift)):
-        lines += [f"## {title}", ""] + ([f"- {p}" for p in problems] or ["- none"]) + [""]
-    lines += ["## Distributions", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = folder / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
@@ -253,42 +302,65 @@ def write_report(
 
 def monitor(
     csv_path: Path, store: Store, pipeline_name: str, state_dir: Path, report_dir: Path,
-    previous_path: Path | None = None, features: Sequence[str] = (),
-    served_version: str | None = None,
+    watched: Watched, previous_path: Path | None = None, served_version: str | None = None,
 ) -> MonitoringResult:
     """Check a window of production data against the model `pipeline_name` serves, write the
-    report, and keep its statistics as the next window's drift baseline. `features` are the
-    columns the model serves on (the project's): each is compared for skew and drift;
-    `served_version` is the version the `stable` label points at (None: the newest push)."""
+    report, and keep its summaries as the next window's drift baseline. Every watched feature is
+    compared with its training values (skew) and the previous window (drift), at a threshold
+    calibrated from the training values at this window's size; `served_version` is the version
+    the `stable` label points at (None: the newest push)."""
     require_csv(csv_path)
-    if previous_path is not None and not previous_path.is_file():
-        raise MonitoringError(f"--previous {previous_path} is not a file")
-    if previous_path is not None and previous_path.suffix == ".csv":
-        require_csv(previous_path)
+    previous, previous_label = _previous(previous_path, state_dir, watched)
     baseline = serving_baseline(store, pipeline_name, served_version)
-    schema = with_comparators(validation.read_schema_file(baseline.schema_uri), features)
-    current = validation.csv_statistics(csv_path, schema)
-    training = validation.read_statistics_file(baseline.statistics_uri)
-    kept_window = state_dir / LATEST_WINDOW
-    source = previous_path or (kept_window if kept_window.is_file() else None)
-    previous = validation.file_statistics(source, schema) if source else None
-    result = MonitoringResult(**check(current, training, previous, schema))
+    if not baseline.examples_uris:
+        raise MonitoringError(f"run {baseline.run_id} of the served model recorded no "
+                              f"{EXAMPLE_GEN} '{EXAMPLES_KEY}' output in ML Metadata")
+    schema = not_required(validation.read_schema_file(baseline.schema_uri),
+                          list(watched.not_required))
+    training = training_summaries(baseline.examples_uris, TRAIN_SPLIT, watched)
+    evaluation = training_summaries(baseline.examples_uris, EVAL_SPLIT, watched)
+    current, missing = window_summaries(csv_path, watched)
+    checks, unmonitored = compare(watched, training, evaluation, current, previous)
+    result = MonitoringResult(
+        schema=schema_lines(validation.csv_statistics(csv_path, schema), schema, missing),
+        skew=[c.line() for c in checks if c.comparison == "skew" and c.crossed],
+        drift=[c.line() for c in checks if c.comparison == "drift" and c.crossed],
+        checks=checks, unmonitored=unmonitored, not_required=dict(watched.not_required),
+        rows=max((summary.rows for summary in current.values()), default=0))
     report_dir.mkdir(parents=True, exist_ok=True)
-    sources = {"training": training, **({"previous": previous} if previous else {}),
-               "current": current}
-    plots = [
-        plot_feature(name, sources, report_dir / f"{name}.png")
-        for name in compared_features(schema, result)
-    ]
-    label = str(source) if source else "none (first window)"
-    result.report_path = write_report(report_dir, csv_path, baseline, result, plots, label)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    staged = state_dir / (LATEST_WINDOW + ".tmp")
-    _write_stats(current, staged)
-    shutil.move(str(staged), kept_window)
+    before = previous or {}
+    plots = [plot_feature(name, {"training": training[name],
+                                 **({"previous": before[name]} if name in before else {}),
+                                 "current": current[name]}, report_dir / f"{name}.png")
+             for name in dict.fromkeys(c.feature for c in checks)]
+    result.report_path = write_report(report_dir, csv_path, baseline, result, plots, previous_label)
+    _keep_window(current, state_dir)
     return result
 
 
-def _write_stats(statistics: Statistics, path: Path) -> None:
-    """Save statistics as a binary proto (what validation.read_statistics_file reads)."""
-    path.write_bytes(statistics.SerializeToString())
+def _previous(path: Path | None, state_dir: Path, watched: Watched) -> tuple[Summaries | None, str]:
+    """The previous window's summaries (--previous CSV, else the last window monitored) and
+    how the report names it."""
+    if path is not None:
+        if path.suffix != ".csv":
+            raise MonitoringError(f"--previous {path}: expected a CSV window")
+        require_csv(path)
+        return window_summaries(path, watched)[0], str(path)
+    kept = state_dir / LATEST_WINDOW
+    if not kept.is_file():
+        return None, "none (first window)"
+    try:
+        values = json.loads(kept.read_text(encoding="utf-8"))
+        return {name: drift.Distribution.from_dict(v) for name, v in values.items()}, str(kept)
+    except (ValueError, KeyError, TypeError, AssertionError) as error:
+        raise MonitoringError(f"{kept} is not a window monitoring kept ({error}): "
+                              "remove it or pass --previous") from error
+
+
+def _keep_window(current: Summaries, state_dir: Path) -> None:
+    """Replace the kept window atomically (the next window's drift baseline)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    staged = state_dir / (LATEST_WINDOW + ".tmp")
+    staged.write_text(json.dumps({name: s.to_dict() for name, s in current.items()}),
+                      encoding="utf-8")
+    os.replace(staged, state_dir / LATEST_WINDOW)

@@ -87,7 +87,7 @@ def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp
     assert run_state(env, "2024-01-02") == ("success", {TASK_ID: "success"})
     [clean_report] = reports(tmp_path)
     assert "OK: no threshold crossed" in clean_report.read_text()
-    assert (tmp_path / "monitoring" / "latest_window.stats.pb").is_file()
+    assert (tmp_path / "monitoring" / "latest_window.json").is_file()
     assert receiver.received == [], "no alert for clean requests"
 
     generated_csv(requests, 22, span_demo.DEMO_DRIFT, serving_only=True)
@@ -104,5 +104,5 @@ def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp
     drifted_report = reports(tmp_path)[-1]
     assert drifted_report != clean_report
     text = drifted_report.read_text()
-    assert "ALERT: a threshold was crossed" in text and "Linfty distance" in text
+    assert "ALERT: a threshold was crossed" in text and "| skew | l_infinity |" in text
     print(f"airflow dags test: clean {clean_seconds:.0f} s, drifted {drifted_seconds:.0f} s")

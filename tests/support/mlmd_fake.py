@@ -147,8 +147,10 @@ def evaluated_and_pushed_runs(
 
 
 def served_from(fake: FakePipeline, root: str) -> None:
-    """One run of `fake` whose statistics, validated schema and model live under `root`, pushed
-    as version 1."""
+    """One run of `fake` whose examples, statistics, validated schema and model live under
+    `root`, pushed as version 1."""
+    fake.execute("run-1", "CsvExampleGen",
+                 outputs={"examples": fake.artifact("Examples", f"{root}/examples")})
     fake.execute("run-1", "StatisticsGen",
                  outputs={"statistics": fake.artifact("ExampleStatistics", f"{root}/stats")})
     fake.execute("run-1", "DataGate",

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT, store_config
 from pipeline.config.project import (
+    DriftThresholds,
     Project,
     ProjectError,
     Reproducibility,
@@ -131,6 +132,31 @@ def test_a_partial_reproducibility_section_keeps_the_other_defaults() -> None:
 def test_an_invalid_reproducibility_section_names_the_field(section: str, field: str) -> None:
     with pytest.raises(ProjectError, match=field):
         parse_declaration(MINIMAL + "reproducibility:\n" + section, Path("flowers/project.yaml"))
+
+
+def test_drift_thresholds_default_parse_and_round_trip() -> None:
+    path = Path("flowers/project.yaml")
+    assert parse_declaration(MINIMAL, path).drift_thresholds == DriftThresholds(1.5, 0.02)
+    project = parse_declaration(MINIMAL + "drift_thresholds: {factor: 3}\n", path)
+    assert project.drift_thresholds == DriftThresholds(factor=3.0, floor=0.02)
+    assert parse_declaration(declaration_text(project), path).drift_thresholds == \
+        project.drift_thresholds
+    assert Project.from_dict(project.to_dict()).drift_thresholds == project.drift_thresholds
+    recorded = {k: v for k, v in project.to_dict().items() if k != "drift_thresholds"}
+    assert Project.from_dict(recorded).drift_thresholds == DriftThresholds()
+
+
+@pytest.mark.parametrize("section, field", [
+    ("drift_thresholds: {factor: 0}\n", "drift_thresholds.factor"),
+    ("drift_thresholds: {floor: -0.1}\n", "drift_thresholds.floor"),
+    ("drift_thresholds: {factor: .nan}\n", "drift_thresholds.factor"),
+    ("drift_thresholds: {factor: high}\n", "drift_thresholds.factor"),
+    ("drift_thresholds: {quantile: 0.9}\n", "drift_thresholds"),
+    ("drift_thresholds: 2\n", "drift_thresholds"),
+])
+def test_an_invalid_drift_thresholds_section_names_the_field(section: str, field: str) -> None:
+    with pytest.raises(ProjectError, match=field):
+        parse_declaration(MINIMAL + section, Path("flowers/project.yaml"))
 
 
 @pytest.mark.parametrize("a, b, allowed", [

@@ -22,13 +22,16 @@ from tfx.types.artifact import Artifact
 
 from pipeline import vocabulary
 from pipeline.config import PipelineConfig
+from pipeline.config.project import DriftThresholds
 from pipeline.data import validation
+from pipeline.data.drift import Kind
 from pipeline.graph import csv_example_gen, data_gate, serving_pusher
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate, DataValidationError
 from pipeline.graph.record_run_context import RecordRunContext, RunContext
 from pipeline.graph.span_validator import SpanValidator
 from pipeline.monitoring import skew_drift
+from pipeline.monitoring.columns import Watched
 from pipeline.run import reproduce
 from pipeline.serving import layout, warmup
 from tests.support.configs import SAMPLE_DATA
@@ -270,22 +273,28 @@ def test_warmup_names_the_ram_folder_without_examples():
         warmup.read_serving_examples(root, CLIENT_FEATURES)
 
 
-def test_monitoring_reads_the_served_runs_statistics_and_schema_from_ram(tmp_path: Path):
+def test_monitoring_reads_the_served_runs_examples_and_schema_from_ram(tmp_path: Path):
     import tensorflow_data_validation as tfdv
 
     window = tmp_path / "window.csv"
     window.write_bytes(sample_csv())
     training = tfdv.generate_statistics_from_csv(str(window))
     root = fresh_root("monitor")
+    write(f"{root}/input/data.csv", sample_csv())
+    run_example_gen(f"{root}/input", f"{root}/examples")
     write(f"{root}/stats/Split-train/FeatureStats.pb", training.SerializeToString())
     write(f"{root}/schema/schema.pbtxt",
           text_format.MessageToString(tfdv.infer_schema(training)).encode())
     fake = FakePipeline(tmp_path / "metadata.sqlite", "taxi")
     served_from(fake, root)
+    watched = Watched({"trip_miles": Kind.NUMERIC, "payment_type": Kind.CATEGORICAL}, {},
+                      DriftThresholds())
     result = skew_drift.monitor(window, fake.store, "taxi", tmp_path / "state", tmp_path / "report",
-                                features=CLIENT_FEATURES)
+                                watched)
     assert (result.schema, result.skew, result.drift) == ([], [], [])  # the very rows it trained on
+    assert [(c.feature, c.comparison) for c in result.checks] == [
+        ("trip_miles", "skew"), ("payment_type", "skew")]
     assert result.report_path is not None
-    assert "training statistics of run `run-1` (served version 1)" in result.report_path.read_text()
+    assert "training data of run `run-1` (served version 1)" in result.report_path.read_text()
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(
         ["report.md", *(f"{name}.png" for name in CLIENT_FEATURES)])

@@ -3,6 +3,7 @@ two pushed versions in a small ML Metadata store, each traced back to its own ru
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,20 @@ def test_the_command_passes_the_stable_version_to_the_check(
                  "--serving-config-dir", str(tmp_path / "config"),
                  "--state-dir", str(tmp_path / "state")]) == 0
     assert seen["version"] == "1"
+
+
+def test_with_json_stdout_is_the_json_alone(
+    two_pushes: FakePipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(skew_drift, "monitor", lambda *args, **kwargs: skew_drift.MonitoringResult(
+        skew=["feature 'fare': too far"], report_path=tmp_path / "report.md"))
+    csv = tmp_path / "requests.csv"
+    csv.write_text("fare\n1.0\n")
+    assert main(["monitor", str(csv), "--json", "--metadata", str(tmp_path / "taxi.sqlite"),
+                 "--serving-config-dir", str(tmp_path / "none"),
+                 "--state-dir", str(tmp_path / "state")]) == 1
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert (result["alert"], result["skew"]) == (True, ["feature 'fare': too far"])
+    assert "baseline: the newest push" in captured.err

@@ -1,4 +1,5 @@
-"""Which features monitoring compares: the curated schema's choice, else every served feature."""
+"""What monitoring compares and requires: every declared feature by its kind, the columns a
+window may lack, and the features it cannot compare named with the reason."""
 
 from __future__ import annotations
 
@@ -6,33 +7,61 @@ from pathlib import Path
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline.monitoring.skew_drift import serving_baseline, with_comparators
+from pipeline.config.project import DriftThresholds, load_project
+from pipeline.data import drift
+from pipeline.monitoring.columns import Watched, category_text, window_summaries
+from pipeline.monitoring.skew_drift import compare, not_required, serving_baseline
 from tests.support.mlmd_fake import FakePipeline, served_from
 
+MODELS = Path(__file__).resolve().parents[3] / "models"
 
-def schema_of(*features: tuple[str, int]) -> schema_pb2.Schema:
+
+def test_every_declared_feature_is_watched_integer_codes_as_categories() -> None:
+    watched = Watched.from_project(load_project("taxi", MODELS))
+    assert watched.features["trip_start_hour"] is drift.Kind.CATEGORICAL  # integer codes
+    assert watched.features["payment_type"] is drift.Kind.CATEGORICAL
+    assert watched.features["fare"] is drift.Kind.NUMERIC
+    assert len(watched.features) == 14
+    assert "fare" not in watched.not_required  # a label source that is a feature stays required
+    assert watched.not_required["tips"].startswith("excluded: label source")
+    assert watched.not_required["big_tipper"] == "the label (live metrics: feedback)"
+    assert "trip_start_timestamp" in watched.not_required
+
+
+def test_excluded_columns_are_not_expected_in_serving_data() -> None:
     schema = schema_pb2.Schema()
-    for name, kind in features:
-        schema.feature.add(name=name, type=kind)
-    return schema
+    for name in ("fare", "tips"):
+        schema.feature.add(name=name, type=schema_pb2.FLOAT)
+    relaxed = not_required(schema, ["tips"])
+    by_name = {f.name: f for f in relaxed.feature}
+    assert list(by_name["tips"].not_in_environment) == ["SERVING"]
+    assert not by_name["fare"].not_in_environment
+    assert {"TRAINING", "SERVING"} <= set(relaxed.default_environment)
+    assert not schema.feature[1].not_in_environment  # the input is left as it was
 
 
-def test_a_schema_without_comparators_gets_one_for_each_served_feature() -> None:
-    schema = schema_of(("colour", schema_pb2.BYTES), ("size", schema_pb2.FLOAT), ("label", schema_pb2.INT))
-    compared = with_comparators(schema, ["colour", "size"])
-    by_name = {f.name: f for f in compared.feature}
-    assert by_name["colour"].skew_comparator.HasField("infinity_norm")
-    assert by_name["size"].drift_comparator.HasField("jensen_shannon_divergence")
-    assert not by_name["label"].HasField("skew_comparator")
-    assert not schema.feature[0].HasField("skew_comparator")  # the input is left as it was
+def test_a_window_reads_integer_codes_alike_and_names_missing_columns(tmp_path: Path) -> None:
+    window = tmp_path / "w.csv"
+    window.write_text("\ufeffhour,company\n3,a\n3.0,b\n,a\n", encoding="utf-8")
+    watched = Watched({"hour": drift.Kind.CATEGORICAL, "company": drift.Kind.CATEGORICAL,
+                       "miles": drift.Kind.NUMERIC}, {}, DriftThresholds())
+    summaries, missing = window_summaries(window, watched)
+    assert summaries["hour"].shares == {"3": 1.0} and summaries["hour"].rows == 2
+    assert missing == ["miles"]
+    assert category_text(3) == category_text("3.0") == "3"
 
 
-def test_a_curated_choice_of_comparators_is_kept_as_it_is() -> None:
-    schema = schema_of(("colour", schema_pb2.BYTES), ("size", schema_pb2.FLOAT))
-    schema.feature[0].skew_comparator.infinity_norm.threshold = 0.2
-    compared = with_comparators(schema, ["colour", "size"])
-    assert compared == schema
-    assert not compared.feature[1].HasField("drift_comparator")
+def test_features_that_cannot_be_compared_are_reported_with_the_reason() -> None:
+    watched = Watched({"a": drift.Kind.NUMERIC, "b": drift.Kind.NUMERIC, "c": drift.Kind.NUMERIC,
+                       "d": drift.Kind.NUMERIC}, {}, DriftThresholds())
+    values = drift.numeric(float(v) for v in range(100))
+    training = {"a": values, "b": values, "c": values}
+    current = {"a": values, "c": drift.numeric([])}
+    checks, unmonitored = compare(watched, training, {}, current, {"a": values})
+    assert [(c.feature, c.comparison, c.crossed) for c in checks] == [
+        ("a", "skew", False), ("a", "drift", False)]
+    assert unmonitored == {"b": "absent from this window", "c": "no value in this window",
+                           "d": "no value in the served model's training examples"}
 
 
 def test_the_serving_baseline_keeps_an_object_store_uri_whole(tmp_path: Path) -> None:
@@ -41,4 +70,4 @@ def test_the_serving_baseline_keeps_an_object_store_uri_whole(tmp_path: Path) ->
     baseline = serving_baseline(fake.store, "taxi")
     assert baseline.statistics_uri == "gs://bucket/root/stats/Split-train/FeatureStats.pb"
     assert baseline.schema_uri == "gs://bucket/root/schema/schema.pbtxt"
-
+    assert baseline.examples_uris == ("gs://bucket/root/examples",)
