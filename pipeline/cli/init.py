@@ -11,7 +11,13 @@ import tempfile
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, local_path
-from pipeline.config.project import DECLARATION_FILE, Task, declaration_text, parse_declaration
+from pipeline.config.project import (
+    DECLARATION_FILE,
+    Task,
+    Threshold,
+    declaration_text,
+    parse_declaration,
+)
 from pipeline.vocabulary import SCHEMA_FILE
 
 MODELS_DIR_ENV = "PIPELINE_MODELS_DIR"
@@ -119,12 +125,10 @@ def _summary(profile, project, target: Path) -> list[str]:
     width = max(len(d.column) for d in profile.decisions)
     for decision in profile.decisions[1:]:
         lines.append(f"  {decision.column:<{width}}  {decision.summary:<11} {decision.reason}")
-    bounds = []
-    for t in profile.thresholds:
-        bounds += [f"{t.metric} >= {t.lower:g}"] if t.lower is not None else []
-        bounds += [f"{t.metric} <= {t.upper:g}"] if t.upper is not None else []
+    bounds = _bounds(profile.thresholds)
     lines.append(f"thresholds: {', '.join(bounds)}; no worse than the serving model on "
                  f"{project.no_worse_than_serving}")
+    lines.append(f"live bounds (feedback): {', '.join(_bounds(profile.live_bounds)) or 'none'}")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
     lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")
     lines.append(f"wrote {target / DECLARATION_FILE} and {target / SCHEMA_FILE}: review and edit them")
@@ -174,3 +178,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="replace an existing project's project.yaml and schema.pbtxt")
     parser.add_argument("--models-dir", type=local_path, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_init)
+
+
+def _bounds(bounds: tuple[Threshold, ...]) -> list[str]:
+    """`auc >= 0.7`, `rmse <= 3.2`: each bound as a reviewer reads it."""
+    texts = []
+    for t in bounds:
+        texts += [f"{t.metric} >= {t.lower:g}"] if t.lower is not None else []
+        texts += [f"{t.metric} <= {t.upper:g}"] if t.upper is not None else []
+    return texts

@@ -239,6 +239,20 @@ def thresholds(task: Task, label: Column) -> tuple[Threshold, ...]:
     return (Threshold(primary, upper=float(f"{label.std or 0.0:.6g}")),)
 
 
+def live_bounds(task: Task, label: Column) -> tuple[Threshold, ...]:
+    """Live bounds `feedback` holds a served model to: halfway between chance and the blessing bound
+    for AUC, the majority class's share (the base rate) for accuracy, the label's spread for RMSE."""
+    blessing = thresholds(task, label)[0]
+    if task is Task.REGRESSION:
+        return (blessing,)
+    majority = round(max(label.counts.values()) / label.present, 3)
+    accuracy = Threshold("accuracy", lower=majority)
+    if task is Task.BINARY:
+        auc = round(0.5 + ((blessing.lower or 0.5) - 0.5) / 2, 3)
+        return (Threshold(blessing.metric, lower=auc), accuracy)
+    return (accuracy,)
+
+
 def slices(decisions: Sequence[Decision], columns: dict[str, Column]) -> tuple[str, ...]:
     """Up to two low-cardinality categorical or vocabulary features, in column order."""
     kinds = (Treatment.CATEGORICAL, Treatment.VOCABULARY)

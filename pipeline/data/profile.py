@@ -27,6 +27,7 @@ from pipeline.data.decisions import (
     decide,
     id_column,
     label_as_numbers,
+    live_bounds,
     slices,
     thresholds,
 )
@@ -46,6 +47,7 @@ class Profile:
     positive_class: str | None
     decisions: tuple[Decision, ...]
     thresholds: tuple[Threshold, ...]
+    live_bounds: tuple[Threshold, ...]
     slices: tuple[str, ...]
     id_column: str | None
     columns: dict[str, Column]
@@ -71,6 +73,7 @@ class Profile:
             label_columns=(self.label,), excluded=self.excluded, id_column=self.id_column,
             slices=self.slices,
             thresholds=self.thresholds, no_worse_than_serving=TASK_METRICS[self.task][0].name,
+            live_bounds=self.live_bounds,
         )
 
 
@@ -105,7 +108,8 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         files=table.files, rows=table.rows, label=label, task=chosen.task,
         task_reason=chosen.reason, classes=chosen.classes, class_counts=counts,
         positive_class=chosen.positive, decisions=tuple(decisions),
-        thresholds=thresholds(chosen.task, label_column), slices=slices(decisions, columns),
+        thresholds=thresholds(chosen.task, label_column),
+        live_bounds=live_bounds(chosen.task, label_column), slices=slices(decisions, columns),
         id_column=id_column(decisions, columns, table.rows),
         columns=columns, warnings=tuple(warnings), statistics=stats,
     )

@@ -77,6 +77,7 @@ class Scored:
 
     chosen: ChosenModel
     ids: tuple[str, ...]
+    kept: tuple[dict[str, object], ...]
     fingerprint: str
     scores: list[dict[str, object]]
     scored_at: str
@@ -90,9 +91,9 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
     id_column = required_id_column(config)
     chosen = choose_model(config, config_dir, version, label)
     with verbose_output_to(config.log_dir / SCORING_LOG):
-        batch = read_batch(data, input_types(chosen.path), id_column)
+        batch = read_batch(data, input_types(chosen.path), id_column, config.declaration.slices)
         outputs = signature_outputs(chosen.path, batch.examples)
-    scored = Scored(chosen, batch.ids, batch.fingerprint,
+    scored = Scored(chosen, batch.ids, batch.kept, batch.fingerprint,
                     [score_values(row, config.declaration.classes) for row in outputs],
                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     uuid.uuid4().hex[:16])
@@ -152,6 +153,6 @@ def _log_records(scored: Scored) -> list[dict[str, object]]:
     """One prediction log record per scored row."""
     log, chosen = prediction_log, scored.chosen
     return [{log.RECORD_ID: row_id, log.MODEL: chosen.name, log.VERSION: chosen.version,
-             log.LABEL: chosen.label, log.OUTPUTS: values, log.SCORED_AT: scored.scored_at,
-             log.BATCH_ID: scored.batch_id}
-            for row_id, values in zip(scored.ids, scored.scores, strict=True)]
+             log.LABEL: chosen.label, log.OUTPUTS: values, log.FEATURES: kept,
+             log.SCORED_AT: scored.scored_at, log.BATCH_ID: scored.batch_id}
+            for row_id, values, kept in zip(scored.ids, scored.scores, scored.kept, strict=True)]

@@ -1,0 +1,68 @@
+"""`feedback`: late labels joined to the prediction log, live metrics per model version recorded
+in ML Metadata (exit 1 when a served model crosses a live bound); `promote`: the canary becomes
+`stable` when its live metrics are no worse than the champion's on enough labelled rows."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+
+from pipeline.cli.common import store_arguments
+from pipeline.config import PipelineConfig, local_path, store_config
+from pipeline.errors import EXIT_FAILED
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    """The project's store, serving dir and model name."""
+    return store_config(os.environ, args, extra=("serving_dir", "model_name", "tracking_uri"))
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{name} {value:.4f}" for name, value in metrics.items()) or "no metric defined"
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    """Measure the labelled rows; print the report (or one JSON object with --json)."""
+    from pipeline.scoring.feedback import feedback
+
+    result = feedback(_config(args), args.labels)
+    if args.json:
+        answer = dataclasses.asdict(result)
+        answer.update(labels_file=str(result.labels_file), breached=result.breached)
+        print(json.dumps(answer, sort_keys=True))
+        return EXIT_FAILED if result.breached else 0
+    joined = result.labels - result.unscored
+    print(f"feedback    batch {result.step} ({result.feedback_id}): {result.labels} labels, "
+          f"{joined} joined to logged predictions, {result.unscored} never scored"
+          + (f" (e.g. {', '.join(result.unscored_examples)})" if result.unscored else ""))
+    for model in result.models:
+        verdict = "ALERT " + "; ".join(model.breaches) if model.breaches else "ok"
+        if model.breaches and model.shadow_only:
+            verdict = "below bounds (shadow only: " + "; ".join(model.breaches) + ")"
+        print(f"version {model.version} ({', '.join(model.roles)})  rows {model.rows}  "
+              f"{_metrics_text(model.metrics)}  {verdict}")
+        for feature, values in model.slices.items():
+            for value, metrics in values.items():
+                rows = int(metrics.pop("rows"))
+                print(f"  slice {feature}={value}  rows {rows}  {_metrics_text(metrics)}")
+    if result.comparison is not None:
+        c = result.comparison
+        print(f"compare     canary version {c.challenger} vs stable version {c.champion} on "
+              f"{c.rows} rows both scored: {c.reason} "
+              f"({'no worse' if c.no_worse else 'worse'})")
+    print(f"kept        {result.labels_file}")
+    return EXIT_FAILED if result.breached else 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """`feedback --labels PATH`."""
+    parser = commands.add_parser(
+        "feedback", help="join late labels to the prediction log: live metrics per model version "
+                         "and slice, recorded in ML Metadata (exit 1 when a live bound is crossed)")
+    store_arguments(parser)
+    parser.add_argument("--labels", type=local_path, required=True, metavar="PATH",
+                        help="CSV of the project's id column and its label column")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.set_defaults(handler=_feedback)
