@@ -201,6 +201,16 @@ def test_feedback_measures_each_version_records_it_and_compares_on_common_rows(
     assert recorded[0].metrics["auc"] == 1.0 and recorded[0].labels_uri == str(kept)
     assert recorded[0].slices["plan"]["gold"]["rows"] == 4
 
+    # runs and lineage show the live metrics beside the eval metrics of the version.
+    flags = ["--project", NAME, "--metadata", str(scored / "metadata.sqlite")]
+    assert main(["runs", *flags, "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [r["live"] and (r["live"]["metrics"]["auc"], r["live"]["step"]) for r in runs] == [
+        (1.0, 1), (pytest.approx(1.0), 1)]
+    assert main(["lineage", *flags, "--version", "1"]) == 0
+    report = capsys.readouterr().out.split("Live metrics (feedback)")[1]
+    assert "step 1" in report and "8 rows  auc 1.0000  accuracy 1.0000" in report
+
     # The second batch is step 2; a version whose served answers cross a bound exits 1.
     log_batch("b3", 1, "stable", POOR)
     code, answer = run(scored, TRUTH, capsys)
