@@ -32,6 +32,7 @@ class LiveEvaluation:
     slices: dict[str, dict[str, dict[str, float]]]
     breaches: list[str]
     labels_uri: str
+    recorded_ms: int
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def live_evaluations(store: Store, pipeline_name: str) -> list[LiveEvaluation]:
                      if name.startswith(LIVE_PREFIX)},
             slices=json.loads(_text(execution, "slices") or "{}"),
             breaches=json.loads(_text(execution, "breaches") or "[]"),
-            labels_uri=uris[0] if uris else ""))
+            labels_uri=uris[0] if uris else "", recorded_ms=execution.create_time_since_epoch))
     return found
 
 
