@@ -9,9 +9,12 @@ import dataclasses
 import json
 import os
 
-from pipeline.cli.common import store_arguments
+from pipeline.cli.common import positive_float, store_arguments
 from pipeline.config import PipelineConfig, local_path, store_config
 from pipeline.errors import EXIT_FAILED
+from pipeline.mirror.hooks import aliases_after_rollback
+from pipeline.serving.release import DEFAULT_TIMEOUT
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
@@ -56,8 +59,30 @@ def _feedback(args: argparse.Namespace) -> int:
     return EXIT_FAILED if result.breached else 0
 
 
+def _promote(args: argparse.Namespace) -> int:
+    """Promote the canary or refuse (exit 1), saying why; the registry's aliases follow."""
+    from pipeline.scoring.promotion import promote
+
+    config = _config(args)
+    config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
+    say = (lambda text: None) if args.json else print
+    result = promote(config, config_dir, args.server, args.timeout, say)
+    if result.promoted:
+        aliases_after_rollback(config, result.labels)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(result), "models_config":
+                          str(config_dir / MODELS_CONFIG)}, sort_keys=True))
+    else:
+        verdict = "promoted" if result.promoted else "refused "
+        print(f"{verdict}    {result.reason}")
+        print(f"stable      {_metrics_text(result.comparison.champion_metrics)}")
+        print(f"canary      {_metrics_text(result.comparison.challenger_metrics)}")
+        print(f"labels      {result.labels} in {config_dir / MODELS_CONFIG}")
+    return 0 if result.promoted else EXIT_FAILED
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """`feedback --labels PATH`."""
+    """`feedback --labels PATH` and `promote`."""
     parser = commands.add_parser(
         "feedback", help="join late labels to the prediction log: live metrics per model version "
                          "and slice, recorded in ML Metadata (exit 1 when a live bound is crossed)")
@@ -66,3 +91,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="CSV of the project's id column and its label column")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.set_defaults(handler=_feedback)
+    promote = commands.add_parser(
+        "promote", help="move 'stable' to the canary when its live metrics are no worse on enough "
+                        "labelled rows, else refuse saying why (exit 1); recorded in ML Metadata")
+    store_arguments(promote)
+    promote.add_argument("--serving-dir", dest="serving_dir", type=local_path,
+                         help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
+                              "state/serving_model)")
+    promote.add_argument("--model-name", dest="model_name",
+                         help="model name under the serving dir (default: the project name)")
+    promote.add_argument("--config-dir", type=local_path,
+                         help="serving-config's folder whose models.config holds the labels "
+                              "(default serving/<model-name>)")
+    promote.add_argument("--server", metavar="HOST:PORT",
+                         help="TF Serving's gRPC address: stable moves once it reports the "
+                              "canary AVAILABLE")
+    promote.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
+                         help=f"seconds to wait for that (default {DEFAULT_TIMEOUT:g})")
+    promote.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    promote.set_defaults(handler=_promote)

@@ -205,6 +205,12 @@ def compare(project: Project, by_version: Mapping[int, Mapping[str, Mapping]],
     """Champion and challenger on the labelled ids both scored (None without both)."""
     if champion is None or challenger is None or champion == challenger:
         return None
+    return compare_pair(project, by_version, labels, champion, challenger)
+
+
+def compare_pair(project: Project, by_version: Mapping[int, Mapping[str, Mapping]],
+                 labels: Mapping[str, str], champion: int, challenger: int) -> Comparison:
+    """Two versions' live metrics on the labelled ids both scored."""
     ours, theirs = by_version.get(challenger, {}), by_version.get(champion, {})
     common = sorted(set(ours) & set(theirs))
     challenger_metrics = live_metrics(project, _labelled(ours, labels, common))

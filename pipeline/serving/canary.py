@@ -60,7 +60,11 @@ def canary_labels(config_dir: Path, model_name: str) -> tuple[ServingPlan, int, 
         raise NoCanary(f"no canary of model '{model_name}' in {where}: nothing to promote (a "
                        "blessed model is labelled canary when the project declares "
                        "promotion: {mode: canary})")
-    return current, current.labels[STABLE], current.labels[CANARY]
+    stable, canary = current.labels[STABLE], current.labels[CANARY]
+    if stable == canary:
+        raise NoCanary(f"canary and stable both name version {stable} of model '{model_name}' "
+                       f"in {config_dir / MODELS_CONFIG}: nothing to promote")
+    return current, stable, canary
 
 
 def promote_canary(current: ServingPlan, config_dir: Path, server: str | None = None,

@@ -255,3 +255,60 @@ def test_the_error_lines_name_what_is_at_fault(scored: Path, capsys: pytest.Capt
     assert main(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {path}, line 8: truncated last line (no end of line; a crash while it was written?)")
+
+
+# --- champion and challenger ------------------------------------------------------------------
+
+def test_a_canary_push_then_promote_refuses_until_it_proves_itself(
+        scored: Path, capsys: pytest.CaptureFixture) -> None:
+    from pipeline.serving.canary import label_as_canary
+    from pipeline.serving.server_config import read_plan
+
+    (scored / "models" / NAME / "project.yaml").write_text(
+        DECLARATION + "promotion: {mode: canary, min_labelled_rows: 6}\n")
+    config_dir = scored / "serving_config"
+    flags = ["--project", NAME, "--metadata", str(scored / "metadata.sqlite"),
+             "--serving-dir", str(scored / "serving_model"), "--config-dir", str(config_dir)]
+    config = store_config(
+        {"PIPELINE_MODELS_DIR": str(scored / "models")},
+        {"project": NAME, "metadata_path": scored / "metadata.sqlite",
+         "serving_dir": scored / "serving_model"}, extra=("serving_dir", "model_name"))
+    assert main(["promote", *flags]) == 1  # nothing labelled canary yet
+    assert "error: no canary of model 'feedbacktest'" in capsys.readouterr().err
+    assert label_as_canary(config, config_dir, 1, say=print) is None  # a first version: direct
+    assert label_as_canary(config, config_dir, 2, say=print) == {"stable": 1, "canary": 2}
+    assert label_as_canary(config, config_dir, 2, say=print) is None  # already the canary
+    assert read_plan(config_dir / "models.config", NAME).labels == {"stable": 1, "canary": 2}
+    assert "phase 2: canary -> version 2" in capsys.readouterr().out  # through move_labels
+
+    def promote() -> tuple[int, dict]:
+        code = main(["promote", *flags, "--json"])
+        return code, json.loads(capsys.readouterr().out)
+
+    log_batch("b1", 1, "stable", GOOD)
+    log_batch("b1", 2, "canary", {i: GOOD[i] for i in IDS[:4]})
+    assert run(scored, TRUTH, capsys)[0] == 0
+    code, answer = promote()
+    assert (code, answer["promoted"], answer["rows"]) == (1, False, 4)
+    assert "only 4 labelled rows scored by both; promotion.min_labelled_rows is 6" in answer["reason"]
+
+    log_batch("b2", 1, "stable", GOOD)
+    log_batch("b2", 2, "canary", POOR)
+    code, answer = promote()
+    assert (code, answer["promoted"], answer["rows"]) == (1, False, 8)
+    assert answer["reason"].endswith("auc 0.3750 < 1.0000 (worse)")
+    assert read_plan(config_dir / "models.config", NAME).labels == {"stable": 1, "canary": 2}
+
+    log_batch("b3", 1, "stable", GOOD)
+    log_batch("b3", 2, "canary", GOOD)
+    code, answer = promote()
+    assert (code, answer["promoted"], answer["labels"]) == (0, True, {"stable": 2})
+    assert read_plan(config_dir / "models.config", NAME).labels == {"stable": 2}
+
+    recorded = live_evaluations.promotions(store(scored), NAME)
+    assert [(p.promoted, p.stable, p.canary, p.rows) for p in recorded] == [
+        (False, "1", "2", 4), (False, "1", "2", 8), (True, "1", "2", 8)]
+    assert recorded[-1].evidence["canary_metrics"]["auc"] == 1.0
+    assert recorded[1].evidence["canary_metrics"]["auc"] == pytest.approx(0.375)
+    assert main(["promote", *flags]) == 1
+    assert "error: no canary" in capsys.readouterr().err
