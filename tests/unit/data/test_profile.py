@@ -56,6 +56,10 @@ def test_binary_task_classes_and_positive(binary: Profile) -> None:
     assert binary.classes == ("no", "yes") and binary.positive_class == "yes"
     assert sum(binary.class_counts.values()) == 1500
     assert binary.thresholds == (Threshold("auc", lower=0.7),)
+    # Live bounds: AUC halfway between chance and the blessing bound, accuracy the base rate.
+    majority = round(max(binary.class_counts.values()) / binary.rows, 3)
+    assert binary.live_bounds == (Threshold("auc", lower=0.6), Threshold("accuracy", lower=majority))
+    assert binary.project("churn", "data/churn", "infer").live_bounds == binary.live_bounds
 
 
 def test_binary_decisions(binary: Profile) -> None:
@@ -126,6 +130,7 @@ def test_multiclass(tmp_path: Path) -> None:
     assert result.classes == ("setosa", "versicolor", "virginica")
     majority = max(result.class_counts.values()) / result.rows
     assert result.thresholds == (Threshold("accuracy", lower=round(max(majority + 0.05, 0.5), 3)),)
+    assert result.live_bounds == (Threshold("accuracy", lower=round(majority, 3)),)
     assert decisions(result)["color"][0] == "vocabulary"
     assert result.slices == ("color",)
 
@@ -137,6 +142,7 @@ def test_regression(tmp_path: Path) -> None:
     (threshold,) = result.thresholds
     assert threshold.metric == "rmse" and threshold.lower is None
     assert threshold.upper == pytest.approx(np.std(columns["price"]), rel=1e-4)
+    assert result.live_bounds == (threshold,)  # worse than predicting the mean is an alert
     found = decisions(result)
     assert found["size"][0] == "numeric" and found["region"][0] == "vocabulary"
     assert found["floor"][0] == "categorical"
