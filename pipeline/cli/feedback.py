@@ -48,8 +48,9 @@ def _feedback(args: argparse.Namespace) -> int:
               f"{_metrics_text(model.metrics)}  {verdict}")
         for feature, values in model.slices.items():
             for value, metrics in values.items():
-                rows = int(metrics.pop("rows"))
-                print(f"  slice {feature}={value}  rows {rows}  {_metrics_text(metrics)}")
+                named = {k: v for k, v in metrics.items() if k != "rows"}
+                print(f"  slice {feature}={value}  rows {int(metrics['rows'])}  "
+                      f"{_metrics_text(named)}")
     if result.comparison is not None:
         c = result.comparison
         print(f"compare     canary version {c.challenger} vs stable version {c.champion} on "

@@ -4,6 +4,7 @@ appended to the project's prediction log and recorded in ML Metadata, all or not
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -17,9 +18,10 @@ from pipeline.config.project import ProjectError, declaration_path
 from pipeline.logs import verbose_output_to
 from pipeline.scoring import prediction_log
 from pipeline.scoring.inference import score_values, signature_outputs
-from pipeline.scoring.inputs import Batch, input_types, read_batch
+from pipeline.scoring.inputs import Batch, ScoringInputError, input_types, read_batch
 from pipeline.scoring.model_choice import ChosenModel, ModelChoiceError, choose_model
 from pipeline.scoring.recording import record_scoring
+from pipeline.serving.client import ClientError
 from pipeline.serving.server_config import CANARY, STABLE
 from pipeline.vocabulary import score_columns
 
@@ -43,6 +45,7 @@ class ScoringResult:
     execution_id: int
     seconds: float
     shadow_version: int | None = None
+    shadow_skipped: str = ""
 
     @property
     def rows_per_second(self) -> float:
@@ -124,13 +127,26 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
     canary = shadow_model(config, config_dir, chosen)
     with verbose_output_to(config.log_dir / SCORING_LOG):
         batch, scores = _answers(config, chosen, data, id_column)
-        shadow = Shadow(canary, _answers(config, canary, data, id_column)[1]) if canary else None
+        shadow, skipped = _shadow_answers(config, canary, data, id_column)
     scored = Scored(chosen, batch.ids, batch.kept, batch.fingerprint, scores,
                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     uuid.uuid4().hex[:16], shadow)
     target = output or default_output(config.project, chosen.version, scored.scored_at,
                                       scored.batch_id)
-    return _write_together(config, scored, id_column, data, target, started)
+    result = _write_together(config, scored, id_column, data, target, started)
+    return dataclasses.replace(result, shadow_skipped=skipped)
+
+
+def _shadow_answers(config: PipelineConfig, canary: ChosenModel | None, data: Path,
+                    id_column: str) -> tuple[Shadow | None, str]:
+    """The canary's answers, or why it could not score these rows (a column it needs is missing):
+    stable's scoring goes on, and the reason is reported, not hidden."""
+    if canary is None:
+        return None, ""
+    try:
+        return Shadow(canary, _answers(config, canary, data, id_column)[1]), ""
+    except (ScoringInputError, ClientError) as error:
+        return None, f"canary version {canary.version} not scored in shadow: {error}"
 
 
 def _write_together(config: PipelineConfig, scored: Scored, id_column: str, data: Path,

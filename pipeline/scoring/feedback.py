@@ -119,7 +119,7 @@ def read_labels(path: Path, project: Project, id_column: str) -> dict[str, str]:
     if not path.is_file():
         raise FeedbackError(f"{path} is not a file")
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's BOM too
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             for column, what in ((id_column, "id column"), (project.label, "label column")):

@@ -111,6 +111,8 @@ def test_labels_are_read_normalized_and_refused_naming_the_line(tmp_path: Path) 
     path = tmp_path / "labels.csv"
     path.write_text("customer,churned\nc1,yes\nc2, no\n")
     assert fb.read_labels(path, declared, "customer") == {"c1": "yes", "c2": "no"}
+    path.write_text("\ufeffcustomer,churned,note\nc1,yes,x\n")  # a spreadsheet's BOM, extra column
+    assert fb.read_labels(path, declared, "customer") == {"c1": "yes"}
     numbered = project(DECLARATION.replace('["no", "yes"]', '["0", "1"]').replace(
         'positive_class: "yes"', 'positive_class: "1"'))
     path.write_text("customer,churned\nc1,1.0\nc2,0\n")
@@ -215,8 +217,19 @@ def test_feedback_measures_each_version_records_it_and_compares_on_common_rows(
     log_batch("b3", 1, "stable", POOR)
     code, answer = run(scored, TRUTH, capsys)
     assert code == 1 and answer["breached"] and answer["step"] == 2
+    # The same as text: one line per version, its slices, the comparison and the alert.
+    assert main(["feedback", *flags, "--labels", str(scored / "labels.csv")]) == 1
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].startswith("feedback    batch 3 (") and "8 labels, 8 joined" in text[0]
+    assert text[1].startswith("version 1 (stable)  rows 8  auc 0.3750  accuracy ")
+    assert text[1].endswith("ALERT auc 0.3750 < min 0.7")
+    # plan=basic holds the four "no" rows: AUC and recall are undefined there, so not shown.
+    assert text[2] == "  slice plan=basic  rows 4  accuracy 0.2500  precision 0.0000"
+    assert any(line.startswith("compare     canary version 2 vs stable version 1 on 6 rows")
+               for line in text)
     assert answer["models"][0]["breaches"] == ["auc 0.3750 < min 0.7"]
-    assert [r.step for r in live_evaluations.live_evaluations(store(scored), NAME)][-2:] == [2, 2]
+    assert [r.step for r in live_evaluations.live_evaluations(store(scored), NAME)] == [
+        1, 1, 2, 2, 3, 3]
 
 
 def test_a_canary_below_the_bound_in_shadow_alerts_nobody(
