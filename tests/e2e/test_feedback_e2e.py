@@ -54,11 +54,13 @@ def _push_again(root: Path, pipeline_name: str) -> None:
     second = metadata_store_pb2.Artifact()
     second.CopyFrom(first)
     second.ClearField("id")
+    second.ClearField("name")
     second.custom_properties["pushed_version"].string_value = "2"
     second.custom_properties["pushed_destination"].string_value = str(base / "2")
     output = metadata_store_pb2.Event(type=metadata_store_pb2.Event.OUTPUT)
     output.path.steps.add().key = "pushed_model"
     execution.ClearField("id")
+    execution.ClearField("name")  # names are unique per type: this is another execution
     pairs = [(store.get_artifacts_by_id([e.artifact_id])[0], e) for e in inputs]
     for _, event in pairs:
         event.ClearField("execution_id")
