@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pipeline.cli import (
     airflow,
     data,
+    feedback,
     init,
     kubeflow,
     lineage,
@@ -28,6 +29,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     lineage.add_commands,
     serving.add_commands,
     predict.add_commands,
+    feedback.add_commands,
     monitoring.add_commands,
     airflow.add_commands,
     kubeflow.add_commands,

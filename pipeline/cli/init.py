@@ -12,7 +12,13 @@ import tempfile
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT, STATE_DIR, local_path
-from pipeline.config.project import DECLARATION_FILE, Task, declaration_text, parse_declaration
+from pipeline.config.project import (
+    DECLARATION_FILE,
+    Task,
+    Threshold,
+    declaration_text,
+    parse_declaration,
+)
 from pipeline.logs import shown_path, verbose_output_to
 from pipeline.vocabulary import SCHEMA_FILE
 
@@ -145,6 +151,7 @@ def _summary(profile, project, target: Path) -> list[str]:
     lines.append(f"blessing: {metric.name} no worse than a linear model's on the same split by more "
                  f"than {margin} (metrics.baseline_margin), and no worse than the serving model "
                  f"(metrics.no_worse_than_serving); absolute bounds: metrics.thresholds")
+    lines.append(f"live bounds (feedback): {', '.join(_bounds(profile.live_bounds)) or 'none'}")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
     lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")
     lines.append(f"wrote {shown_path(target / DECLARATION_FILE)} and {shown_path(target / SCHEMA_FILE)}: "
@@ -200,3 +207,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                         help="replace an existing project's project.yaml and schema.pbtxt")
     parser.add_argument("--models-dir", type=local_path, default=None, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_init)
+
+
+def _bounds(bounds: tuple[Threshold, ...]) -> list[str]:
+    """`auc >= 0.7`, `rmse <= 3.2`: each bound as a reviewer reads it."""
+    texts = []
+    for t in bounds:
+        texts += [f"{t.metric} >= {t.lower:g}"] if t.lower is not None else []
+        texts += [f"{t.metric} <= {t.upper:g}"] if t.upper is not None else []
+    return texts

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import UNDEFINED, Project
-from pipeline.metadata import connection, provenance, pushes, records, summary
+from pipeline.metadata import connection, live_evaluations, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
 
@@ -122,19 +122,37 @@ def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineCon
     if not runs:
         raise connection.LineageError(f"no runs of pipeline '{pipeline_name}' in the metadata store")
     evaluations = {run.run_id: _evaluation(store, project, run.run_id) for run in runs}
+    live = live_evaluations.latest_live(store, pipeline_name)
+    lives = {run.run_id: live.get(run.pushed_version or "") for run in runs}
     if args.json:
-        return _to_json([{**_run_json(run), **evaluations[run.run_id]} for run in runs])
+        return _to_json([{**_run_json(run), **evaluations[run.run_id],
+                          "live": _live_json(lives[run.run_id])} for run in runs])
     primary = project.primary_metric.name
     rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", primary.upper(),
-             f"LINEAR {primary.upper()}", "PUSHED")]
+             f"LINEAR {primary.upper()}", f"LIVE {primary.upper()}", "PUSHED")]
     rows += [(
         run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
         str(len(run.states) - len(run.cached)), str(len(run.cached)),
         _metric_cell(evaluations[run.run_id]["metrics"], primary),
         _metric_cell(evaluations[run.run_id]["baseline"].get(LINEAR, {}), primary),
-        run.pushed_version or "-",
+        _live_cell(lives[run.run_id], primary), run.pushed_version or "-",
     ) for run in runs]
     return _table(rows)
+
+
+def _live_json(live: live_evaluations.LiveEvaluation | None) -> dict[str, object] | None:
+    """The newest live metrics of the version a run pushed (None before any feedback)."""
+    if live is None:
+        return None
+    return {"metrics": live.metrics, "step": live.step, "rows": live.rows,
+            "breaches": live.breaches}
+
+
+def _live_cell(live: live_evaluations.LiveEvaluation | None, name: str) -> str:
+    """`0.9012 (step 3)`: the newest live value of the metric and its feedback batch."""
+    if live is None or name not in live.metrics:
+        return "-"
+    return f"{live.metrics[name]:.4f} (step {live.step})"
 
 
 def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[str, Any]:
@@ -206,17 +224,21 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
     changed = [c for c in changed if not c[0].endswith("_diff")]
     reference = summary.recorded_baseline(store, current.run_id) if current.run_id else {}
     slices = _slices(current, project) if args.slices else None
+    live = [e for e in live_evaluations.live_evaluations(store, pipeline_name)
+            if e.model_version == version]
     if args.json:
         return _to_json({
             "pipeline": pipeline_name, "version": version,
             "provenance": current, "previous_version": before_version,
             "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
             "baseline": reference, **({"slices": slices} if slices is not None else {}),
+            "live": [_live_json(e) for e in live],
         })
     lines = _report_lines(pipeline_name, current, before_version, changed)
     if reference:
         lines[lines.index("Evaluation") + 1:lines.index("Evaluation") + 1] = _rows(
             [("reference", f"{summary.baseline_text(project, reference)} (same split)")])
+    lines += ["", "Live metrics (feedback)", *_live_lines(live, project)]
     return "\n".join(lines + (_slice_lines(project, slices) if slices is not None else []))
 
 
@@ -239,6 +261,16 @@ def _slice_lines(project: Project, slices: dict[str, dict[str, float]]) -> list[
     rows = [("SLICE", "ROWS", *[n.upper() for n in names[1:]])]
     rows += [(name, *[_metric_cell(slices[name], n) for n in names]) for name in sorted(slices, key=_natural)]
     return ["", "Slices", *("  " + line for line in _table(rows).splitlines())]
+
+
+def _live_lines(live: list[live_evaluations.LiveEvaluation], project: Project) -> list[str]:
+    """One line per feedback batch that measured the version, beside its eval metrics above (the
+    task's metrics in the task's order)."""
+    if not live:
+        return _rows([("feedback", "no labels joined to this version's predictions yet")])
+    return _rows((f"step {e.step}", f"{e.rows} rows  " + "  ".join(
+        f"{m.name} {e.metrics[m.name]:.4f}" for m in project.metrics if m.name in e.metrics)
+        + (f"  ALERT {'; '.join(e.breaches)}" if e.breaches else "")) for e in live)
 
 
 def _report_lines(

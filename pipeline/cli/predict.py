@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from pipeline.cli.common import (
@@ -67,6 +68,8 @@ def _score(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": result.rows, "model": result.model, "version": result.version,
                           "label": result.label, "output": str(result.output),
+                          "shadow_version": result.shadow_version,
+                          "shadow_skipped": result.shadow_skipped,
                           "prediction_log": str(result.log_file), "batch_id": result.batch_id,
                           "seconds": round(result.seconds, 3),
                           "rows_per_second": round(result.rows_per_second, 1)}))
@@ -74,6 +77,11 @@ def _score(args: argparse.Namespace) -> int:
     chosen = f" (label {result.label})" if result.label else ""
     print(f"scored {result.rows} rows with {result.model} version {result.version}{chosen} in "
           f"{result.seconds:.1f} s ({result.rows_per_second:.0f} rows/s)")
+    if result.shadow_skipped:
+        print(f"warning: {result.shadow_skipped}", file=sys.stderr)
+    if result.shadow_version is not None:
+        print(f"shadow: the same rows scored by canary version {result.shadow_version} (logged "
+              "only; the scores file holds stable's answers)")
     print(f"wrote {_shown(result.output)}")
     print(f"logged batch {result.batch_id} in {_shown(result.log_file)}")
     return 0

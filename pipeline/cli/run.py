@@ -11,10 +11,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import store_arguments
-from pipeline.config import STATE_DIR, add_run_arguments, config_from_args, local_path, store_config
+from pipeline.config import (
+    STATE_DIR,
+    PipelineConfig,
+    add_run_arguments,
+    config_from_args,
+    local_path,
+    store_config,
+)
+from pipeline.config.project import PromotionMode
 from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
 from pipeline.vocabulary import SCHEMA_FILE
 
 if TYPE_CHECKING:
@@ -45,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(report(result, config))
     if not result.reused:  # an unchanged re-run recorded nothing new (and stays TF- and MLflow-free)
+        _as_canary(config, result.summary.pushed_version, args.serving_config_dir)
         sync_after_run(config)
     return code
 
@@ -66,6 +76,21 @@ def summary_record(summary: RunSummary, project: Project) -> dict[str, object]:
                          for model, metrics in summary.baseline.items()},
             "baseline_gate": summary.gate,
             "push_decision": summary.push_decision, "pushed_version": summary.pushed_version}
+
+
+def _as_canary(config: PipelineConfig, pushed: str | None, config_dir: Path | None) -> None:
+    """Under `promotion: {mode: canary}`, a newly pushed version is labelled canary while stable
+    stays (a first version serves as stable directly); `promote` moves stable later."""
+    if config.declaration.promotion.mode is not PromotionMode.CANARY or not pushed:
+        return
+    from pipeline.serving.canary import label_as_canary
+
+    folder = config_dir or DEFAULT_OUTPUT_DIR / config.model_name
+    labels = label_as_canary(config, folder, int(pushed), say=lambda text: None)
+    if labels:
+        print(f"canary      version {pushed} labelled canary, stable stays version "
+              f"{labels['stable']} in {folder / MODELS_CONFIG} (python -m pipeline promote "
+              f"--project {config.project} once live labels prove it)")
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
@@ -133,6 +158,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object (status pushed, not_blessed, ...) "
                           "instead of text; the exit code is the same")
+    run.add_argument("--serving-config-dir", type=local_path,
+                     help="serving-config's folder whose models.config a canary push labels "
+                          "(default serving/<model-name>)")
     run.set_defaults(handler=_run)
 
     infer = commands.add_parser(

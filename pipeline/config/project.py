@@ -106,6 +106,21 @@ class Threshold:
     upper: float | None = None
 
 
+class PromotionMode(str, enum.Enum):
+    """How a newly blessed model reaches `stable`: through a canary proven on live labels, or at once."""
+
+    CANARY = "canary"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The `promotion:` section: the mode, and how many labelled rows a canary needs to be promoted."""
+
+    mode: PromotionMode = PromotionMode.DIRECT
+    min_labelled_rows: int = 100
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """How far a re-run's float may move from the recorded one: |a - b| <= abs + rel * max(|a|, |b|).
@@ -200,6 +215,8 @@ class Project:
     run_fn: str = "models.common.model.run_fn"
     reproducibility: Reproducibility = field(default_factory=Reproducibility)
     drift_thresholds: DriftThresholds = field(default_factory=DriftThresholds)
+    live_bounds: tuple[Threshold, ...] = ()
+    promotion: Promotion = field(default_factory=Promotion)
     directory: Path | None = None
 
     @property
@@ -276,6 +293,10 @@ class Project:
         values["features"] = tuple(
             Feature(**{**f, "treatment": Treatment(f["treatment"])}) for f in values["features"])
         values["thresholds"] = tuple(Threshold(**t) for t in values.get("thresholds", ()))
+        values["live_bounds"] = tuple(Threshold(**t) for t in values.get("live_bounds", ()))
+        promotion = values.get("promotion") or {}
+        values["promotion"] = Promotion(PromotionMode(promotion.get("mode", "direct")),
+                                        int(promotion.get("min_labelled_rows", 100)))
         for key in ("classes", "slices", "label_columns"):
             values[key] = tuple(values.get(key, ()))
         values["directory"] = Path(values["directory"]) if values.get("directory") else None
@@ -298,7 +319,7 @@ def _enum_value(value: object) -> object:
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
               "weight", "id_column",
               "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility",
-              "drift_thresholds"}
+              "drift_thresholds", "monitoring", "promotion"}
 _REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
 
@@ -381,6 +402,8 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         run_fn=str(code.get("run_fn", Project.run_fn)),
         reproducibility=_reproducibility(values.get("reproducibility"), path),
         drift_thresholds=_drift_thresholds(values.get("drift_thresholds"), path),
+        live_bounds=_live_bounds(values.get("monitoring"), path),
+        promotion=_promotion(values.get("promotion"), path),
         directory=path.parent,
     )
 
@@ -408,12 +431,13 @@ def _feature(name: str, spec: Any, path: Path) -> Feature:
     return feature
 
 
-def _threshold(metric: str, spec: Any, path: Path) -> Threshold:
-    """One `metrics.thresholds:` entry: `metric: {min: x}` and/or `{max: y}`."""
-    spec = dict(spec or {})
+def _threshold(metric: str, spec: Any, path: Path, section: str = "metrics.thresholds") -> Threshold:
+    """One bound: `metric: {min: x}` and/or `{max: y}`."""
+    spec = {} if spec is None else spec
+    _check(isinstance(spec, dict), path, f"{section}.{metric}", "must be {min: x} and/or {max: y}")
     unknown = sorted(set(spec) - {"min", "max"})
-    _check(not unknown, path, f"metrics.thresholds.{metric}", f"unknown {unknown}; use min and/or max")
-    _check(bool(spec), path, f"metrics.thresholds.{metric}", "needs min or max")
+    _check(not unknown, path, f"{section}.{metric}", f"unknown {unknown}; use min and/or max")
+    _check(bool(spec), path, f"{section}.{metric}", "needs min or max")
     return Threshold(metric, _number(spec.get("min")), _number(spec.get("max")))
 
 
@@ -425,6 +449,30 @@ def _margin(value: Any, path: Path) -> float | None:
     _check(number is not None and math.isfinite(number) and number >= 0, path, "metrics.baseline_margin",
            f"must be a number >= 0, got {value!r}")
     return float(value)
+def _live_bounds(spec: Any, path: Path) -> tuple[Threshold, ...]:
+    """The `monitoring:` section's `live:` bounds, `metric: {min: x}` and/or `{max: y}`, that
+    `feedback` holds live metrics to (absent: no live bound)."""
+    if spec is None:
+        return ()
+    _check(isinstance(spec, dict), path, "monitoring", f"must be a mapping, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - {"live"})
+    _check(not unknown, path, "monitoring", f"unknown {unknown}; allowed: ['live']")
+    return tuple(_threshold(name, bound, path, "monitoring.live")
+                 for name, bound in _mapping(spec, "live", path))
+
+
+def _promotion(spec: Any, path: Path) -> Promotion:
+    """The `promotion:` section: `mode: canary|direct` and `min_labelled_rows: N` (> 0)."""
+    if spec is None:
+        return Promotion()
+    _check(isinstance(spec, dict), path, "promotion", f"must be a mapping, got {type(spec).__name__}")
+    unknown = sorted(set(spec) - {"mode", "min_labelled_rows"})
+    _check(not unknown, path, "promotion", f"unknown {unknown}; allowed: mode, min_labelled_rows")
+    mode = _enum(PromotionMode, spec.get("mode", "direct"), path, "promotion.mode")
+    rows = spec.get("min_labelled_rows", Promotion.min_labelled_rows)
+    _check(isinstance(rows, int) and not isinstance(rows, bool) and rows > 0, path,
+           "promotion.min_labelled_rows", f"must be a whole number > 0, got {rows!r}")
+    return Promotion(mode, rows)
 
 
 def _reproducibility(spec: Any, path: Path) -> Reproducibility:
@@ -515,10 +563,12 @@ def _validate(project: Project, path: Path) -> None:
                path, "classes", "a multiclass task lists its distinct label values")
     else:
         _check(not project.classes, path, "classes", "a regression task has no classes")
-    named = [t.metric for t in project.thresholds] + [project.no_worse_than_serving or ""]
-    for name in filter(None, named):
-        known = [m.name for m in project.metrics]
-        _check(name in known, path, "metrics",
+    known = [m.name for m in project.metrics]
+    named = [("metrics", t.metric) for t in project.thresholds]
+    named += [("metrics", project.no_worse_than_serving or "")]
+    named += [("monitoring.live", t.metric) for t in project.live_bounds]
+    for section, name in named:
+        _check(not name or name in known, path, section,
                f"no metric '{name}' for a {project.task.value} task (known: {', '.join(known)})")
     _check(project.min_slice_examples >= 0, path, "metrics.min_slice_examples", "must be >= 0")
     _check(project.train_steps > 0 and project.eval_steps > 0, path, "training",
@@ -555,6 +605,13 @@ def declaration_text(project: Project) -> str:
         "min_slice_examples": project.min_slice_examples,
         **({} if project.baseline_margin is None else {"baseline_margin": project.baseline_margin}),
     }
+    if project.live_bounds:
+        body["monitoring"] = {"live": {
+            t.metric: {k: v for k, v in (("min", t.lower), ("max", t.upper)) if v is not None}
+            for t in project.live_bounds}}
+    if project.promotion != Promotion():
+        body["promotion"] = {"mode": project.promotion.mode.value,
+                             "min_labelled_rows": project.promotion.min_labelled_rows}
     body["training"] = {"train_steps": project.train_steps, "eval_steps": project.eval_steps,
                         "hyperparameters": dict(project.hyperparameters)}
     code = {key: getattr(project, key) for key in ("preprocessing_fn", "run_fn")

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.config.project import Feature, Task, Treatment
+from pipeline.config.project import TASK_METRICS, Feature, Task, Threshold, Treatment
 from pipeline.data.csv_table import (
     EMPTY,
     FLOAT,
@@ -45,6 +45,8 @@ MAX_SLICE_VALUES = 30          # a slice feature has at most this many values
 MAX_SLICES = 2
 NUMERIC_BUCKETS = 10
 # The default blessing gate of a new project: no worse than the linear baseline by more than this.
+# A live AUC below this (chance plus 0.1) on labelled production rows is an alert (`feedback`).
+LIVE_MIN_AUC = 0.6
 BASELINE_MARGINS = {Task.BINARY: 0.01, Task.MULTICLASS: 0.02, Task.REGRESSION: 0.05}
 POSITIVE_NAMES = ("1", "true", "yes")
 # The start of the reason a column unique per row is excluded with: such a column may identify rows.
@@ -317,6 +319,18 @@ def baseline_margin(task: Task) -> float:
     """How far a new project's model may fall behind the linear baseline on the same split:
     absolute AUC (binary) or accuracy (multiclass), a share of the baseline's RMSE (regression)."""
     return BASELINE_MARGINS[task]
+
+
+def live_bounds(task: Task, label: Column) -> tuple[Threshold, ...]:
+    """Live bounds `feedback` holds a served model to: AUC a margin above chance, accuracy the
+    majority class's share (the base rate), RMSE the label's spread (the mean predictor's error)."""
+    primary = TASK_METRICS[task][0].name  # auc, accuracy, rmse
+    if task is Task.REGRESSION:
+        return (Threshold(primary, upper=float(f"{label.std or 0.0:.6g}")),)
+    accuracy = Threshold("accuracy", lower=round(max(label.counts.values()) / label.present, 3))
+    if task is Task.BINARY:
+        return (Threshold(primary, lower=LIVE_MIN_AUC), accuracy)
+    return (accuracy,)
 
 
 def slices(decisions: Sequence[Decision], columns: dict[str, Column]) -> tuple[str, ...]:

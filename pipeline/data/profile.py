@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.project import TASK_METRICS, Feature, Project, Task
+from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold
 from pipeline.data.csv_table import (
     Column,
     ProfileError,
@@ -28,6 +28,7 @@ from pipeline.data.decisions import (
     decide,
     id_column,
     label_as_numbers,
+    live_bounds,
     slices,
     without_duplicates,
 )
@@ -47,6 +48,7 @@ class Profile:
     positive_class: str | None
     decisions: tuple[Decision, ...]
     baseline_margin: float
+    live_bounds: tuple[Threshold, ...]
     slices: tuple[str, ...]
     id_column: str | None
     columns: dict[str, Column]
@@ -71,7 +73,7 @@ class Profile:
             features=self.features, positive_class=self.positive_class, classes=self.classes,
             label_columns=(self.label,), excluded=self.excluded, id_column=self.id_column,
             slices=self.slices,
-            baseline_margin=self.baseline_margin,
+            baseline_margin=self.baseline_margin, live_bounds=self.live_bounds,
             no_worse_than_serving=TASK_METRICS[self.task][0].name,
         )
 
@@ -109,7 +111,8 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         files=table.files, rows=table.rows, label=label, task=chosen.task,
         task_reason=chosen.reason, classes=chosen.classes, class_counts=counts,
         positive_class=chosen.positive, decisions=tuple(decisions),
-        baseline_margin=baseline_margin(chosen.task), slices=slices(decisions, columns),
+        baseline_margin=baseline_margin(chosen.task), live_bounds=live_bounds(chosen.task, label_column),
+        slices=slices(decisions, columns),
         id_column=id_column(decisions, columns, table.rows),
         columns=columns, warnings=tuple(warnings), statistics=stats,
     )

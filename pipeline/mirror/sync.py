@@ -13,7 +13,14 @@ from pathlib import Path
 
 from pipeline.config import PipelineConfig
 from pipeline.logs import verbose_output_to
-from pipeline.metadata import artifact_files, connection, lineage_graph, pushes, records
+from pipeline.metadata import (
+    artifact_files,
+    connection,
+    lineage_graph,
+    live_evaluations,
+    pushes,
+    records,
+)
 from pipeline.metadata.evaluation_results import slice_metrics
 from pipeline.mirror import registry, run_view, runs
 from pipeline.mirror.settings import MirrorError, MirrorSettings
@@ -60,6 +67,7 @@ class SyncReport:
     unchanged: int = 0
     versions_added: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)
+    live_logged: int = 0
     seconds: float = 0.0
 
     def text(self) -> str:
@@ -118,6 +126,7 @@ def sync(config: PipelineConfig, settings: MirrorSettings, models_config: Path,
             mlflow_runs = _sync_runs(client, store, config, settings, slices or slice_reader(),
                                      report)
             _sync_registry(client, store, config, models_config, mlflow_runs, report)
+            report.live_logged = _sync_live(client, store, config, mlflow_runs)
     report.seconds = time.monotonic() - started
     return report
 
@@ -167,6 +176,32 @@ def _sync_registry(client, store: connection.Store, config: PipelineConfig, mode
         client, config.model_name, pushed, mlflow_runs, [m.name for m in config.declaration.metrics])
     labels = serving_labels(models_config, config.model_name, [p.version for p in pushed])
     report.aliases = registry.set_aliases(client, config.model_name, labels, known)
+
+
+# The prefix of a live metric on the MLflow run that pushed the version (eval metrics have none).
+LIVE_METRIC_PREFIX = "live_"
+
+
+def _sync_live(client, store: connection.Store, config: PipelineConfig,
+               mlflow_runs: Mapping[str, str]) -> int:
+    """Each version's live metrics as series on the MLflow run that pushed it (step = feedback
+    batch), beside that run's eval metrics; steps already there are not logged again."""
+    from mlflow.entities import Metric
+
+    pushed_by = {p.version: p.run_id for p in pushes.version_records(store, config.pipeline_name)}
+    logged = 0
+    for live in live_evaluations.live_evaluations(store, config.pipeline_name):
+        run = mlflow_runs.get(pushed_by.get(live.model_version, ""))
+        if run is None:
+            continue
+        new = [Metric(f"{LIVE_METRIC_PREFIX}{name}", value, live.recorded_ms, live.step)
+               for name, value in sorted(live.metrics.items())
+               if live.step not in {m.step for m in client.get_metric_history(
+                   run, f"{LIVE_METRIC_PREFIX}{name}")}]
+        if new:
+            client.log_batch(run, metrics=new)
+            logged += len(new)
+    return logged
 
 
 def move_aliases(

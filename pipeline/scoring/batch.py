@@ -4,6 +4,7 @@ appended to the project's prediction log and recorded in ML Metadata, all or not
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -17,9 +18,11 @@ from pipeline.config.project import ProjectError, declaration_path
 from pipeline.logs import verbose_output_to
 from pipeline.scoring import prediction_log
 from pipeline.scoring.inference import score_values, signature_outputs
-from pipeline.scoring.inputs import input_types, read_batch
-from pipeline.scoring.model_choice import ChosenModel, choose_model
+from pipeline.scoring.inputs import Batch, ScoringInputError, input_types, read_batch
+from pipeline.scoring.model_choice import ChosenModel, ModelChoiceError, choose_model
 from pipeline.scoring.recording import record_scoring
+from pipeline.serving.client import ClientError
+from pipeline.serving.server_config import CANARY, STABLE
 from pipeline.vocabulary import score_columns
 
 # Where TensorFlow's and Beam's own output goes (under the config's log dir), not the console.
@@ -41,6 +44,8 @@ class ScoringResult:
     batch_id: str
     execution_id: int
     seconds: float
+    shadow_version: int | None = None
+    shadow_skipped: str = ""
 
     @property
     def rows_per_second(self) -> float:
@@ -72,33 +77,76 @@ def predict_locally(config: PipelineConfig, config_dir: Path, data: Path, versio
 
 
 @dataclass(frozen=True)
+class Shadow:
+    """The canary's answers on the same rows, logged beside stable's, never in the scores file."""
+
+    chosen: ChosenModel
+    scores: list[dict[str, object]]
+
+
+@dataclass(frozen=True)
 class Scored:
     """A batch scored in memory, before anything is written."""
 
     chosen: ChosenModel
     ids: tuple[str, ...]
+    kept: tuple[dict[str, object], ...]
     fingerprint: str
     scores: list[dict[str, object]]
     scored_at: str
     batch_id: str
+    shadow: Shadow | None = None
+
+
+def _answers(config: PipelineConfig, chosen: ChosenModel, data: Path,
+             id_column: str) -> tuple[Batch, list[dict[str, object]]]:
+    """The rows as the model reads them, and its scores for each."""
+    batch = read_batch(data, input_types(chosen.path), id_column, config.declaration.slices)
+    outputs = signature_outputs(chosen.path, batch.examples)
+    return batch, [score_values(row, config.declaration.classes) for row in outputs]
+
+
+def shadow_model(config: PipelineConfig, config_dir: Path, chosen: ChosenModel) -> ChosenModel | None:
+    """The canary to score in shadow when the batch is scored by `stable` (None without one)."""
+    if chosen.label != STABLE:
+        return None
+    try:
+        canary = choose_model(config, config_dir, None, CANARY)
+    except ModelChoiceError:
+        return None
+    return canary if canary.version != chosen.version else None
 
 
 def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | None = None,
           label: str | None = None, output: Path | None = None) -> ScoringResult:
-    """Score every row; the scores file, the log batch and the MLMD record appear together."""
+    """Score every row with the chosen model (and, behind `stable`, the canary in shadow); the
+    scores file, the log batch and the MLMD records appear together."""
     started = time.monotonic()
     id_column = required_id_column(config)
     chosen = choose_model(config, config_dir, version, label)
+    canary = shadow_model(config, config_dir, chosen)
     with verbose_output_to(config.log_dir / SCORING_LOG):
-        batch = read_batch(data, input_types(chosen.path), id_column)
-        outputs = signature_outputs(chosen.path, batch.examples)
-    scored = Scored(chosen, batch.ids, batch.fingerprint,
-                    [score_values(row, config.declaration.classes) for row in outputs],
+        batch, scores = _answers(config, chosen, data, id_column)
+        shadow, skipped = _shadow_answers(config, canary, data, id_column)
+    scored = Scored(chosen, batch.ids, batch.kept, batch.fingerprint, scores,
                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    uuid.uuid4().hex[:16])
+                    uuid.uuid4().hex[:16], shadow)
     target = output or default_output(config.project, chosen.version, scored.scored_at,
                                       scored.batch_id)
-    return _write_together(config, scored, id_column, data, target, started)
+    result = _write_together(config, scored, id_column, data, target, started)
+    return dataclasses.replace(result, shadow_skipped=skipped)
+
+
+def _shadow_answers(config: PipelineConfig, canary: ChosenModel | None, data: Path,
+                    id_column: str) -> tuple[Shadow | None, str]:
+    """The canary's answers, or why it could not score these rows (a column it needs is missing):
+    stable's scoring goes on, and the reason is reported, not hidden."""
+    if canary is None:
+        return None, ""
+    try:
+        return Shadow(canary, _answers(config, canary, data, id_column)[1]), ""
+    except (ScoringInputError, ClientError) as error:
+        return None, f"canary version {canary.version} not scored in shadow: {error}"
 
 
 def _write_together(config: PipelineConfig, scored: Scored, id_column: str, data: Path,
@@ -113,13 +161,18 @@ def _write_together(config: PipelineConfig, scored: Scored, id_column: str, data
             _log_records(scored)))
         seconds = time.monotonic() - started
         chosen = scored.chosen
+        facts = {"rows": len(scored.ids), "data": str(data.resolve()),
+                 "data_fingerprint": scored.fingerprint, "seconds": round(seconds, 3),
+                 "batch_id": scored.batch_id, "scored_at": scored.scored_at,
+                 "prediction_log": str(log_folder.resolve())}
         execution_id = record_scoring(config, chosen.pushed_model, str(target.resolve()), {
-            "model": chosen.name, "model_version": str(chosen.version), "label": chosen.label or "",
-            "rows": len(scored.ids), "data": str(data.resolve()),
-            "data_fingerprint": scored.fingerprint, "seconds": round(seconds, 3),
-            "batch_id": scored.batch_id, "scored_at": scored.scored_at,
-            "prediction_log": str(log_folder.resolve()),
-        })
+            "model": chosen.name, "model_version": str(chosen.version),
+            "label": chosen.label or "", **facts})
+        if scored.shadow is not None:
+            canary = scored.shadow.chosen
+            record_scoring(config, canary.pushed_model, str(log_folder.resolve()), {
+                "model": canary.name, "model_version": str(canary.version),
+                "label": canary.label or "", "shadow": 1, **facts})
     except BaseException:
         for path in staged:
             path.unlink(missing_ok=True)
@@ -127,7 +180,8 @@ def _write_together(config: PipelineConfig, scored: Scored, id_column: str, data
     os.replace(staged[0], target)
     log_file = prediction_log.publish(staged[1])
     return ScoringResult(len(scored.ids), chosen.name, chosen.version, chosen.label, target,
-                         log_file, scored.batch_id, execution_id, seconds)
+                         log_file, scored.batch_id, execution_id, seconds,
+                         scored.shadow.chosen.version if scored.shadow else None)
 
 
 def _stage_scores(target: Path, id_column: str, scored: Scored, config: PipelineConfig) -> Path:
@@ -149,9 +203,13 @@ def _stage_scores(target: Path, id_column: str, scored: Scored, config: Pipeline
 
 
 def _log_records(scored: Scored) -> list[dict[str, object]]:
-    """One prediction log record per scored row."""
-    log, chosen = prediction_log, scored.chosen
+    """One prediction log record per scored row and model (stable's, then the shadow's)."""
+    log = prediction_log
+    answers = [(scored.chosen, scored.scores)]
+    if scored.shadow is not None:
+        answers.append((scored.shadow.chosen, scored.shadow.scores))
     return [{log.RECORD_ID: row_id, log.MODEL: chosen.name, log.VERSION: chosen.version,
-             log.LABEL: chosen.label, log.OUTPUTS: values, log.SCORED_AT: scored.scored_at,
-             log.BATCH_ID: scored.batch_id}
-            for row_id, values in zip(scored.ids, scored.scores, strict=True)]
+             log.LABEL: chosen.label, log.OUTPUTS: values, log.FEATURES: kept,
+             log.SCORED_AT: scored.scored_at, log.BATCH_ID: scored.batch_id}
+            for chosen, scores in answers
+            for row_id, values, kept in zip(scored.ids, scores, scored.kept, strict=True)]

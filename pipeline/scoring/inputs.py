@@ -20,12 +20,14 @@ class ScoringInputError(WorkFailed):
 
 @dataclass(frozen=True)
 class Batch:
-    """The rows of one scoring: their ids, their examples and a fingerprint of the files."""
+    """The rows of one scoring: their ids, their examples, the values of the columns kept for
+    feedback's slices, and a fingerprint of the files."""
 
     files: tuple[Path, ...]
     ids: tuple[str, ...]
     examples: tuple[bytes, ...]
     fingerprint: str
+    kept: tuple[dict[str, object], ...] = ()
 
 
 def input_types(model_dir: Path) -> dict[str, str]:
@@ -62,12 +64,15 @@ def _header(path: Path) -> list[str]:
     return header
 
 
-def read_batch(data: Path, types: dict[str, str], id_column: str | None) -> Batch:
-    """Every row of the files as an example; without an id column rows are named by their line.
-    Missing columns, empty or duplicate ids and files without rows are refused."""
+def read_batch(data: Path, types: dict[str, str], id_column: str | None,
+               keep: tuple[str, ...] = ()) -> Batch:
+    """Every row of the files as an example, and the `keep` columns' values; without an id column
+    rows are named by their line. Missing columns, empty or duplicate ids and files without rows
+    are refused."""
     files = input_paths(data)
     ids: list[str] = []
     examples: list[bytes] = []
+    kept: list[dict[str, object]] = []
     seen: dict[str, str] = {}
     for path in files:
         header = _header(path)
@@ -85,8 +90,9 @@ def read_batch(data: Path, types: dict[str, str], id_column: str | None) -> Batc
                     f"duplicate id {key!r} in column '{id_column}': {seen[key]} and {where}")
             seen[key] = where
             ids.append(key)
+            kept.append({column: row.get(column) for column in keep})
             examples.append(client.example_bytes(row, types))
-    return Batch(tuple(files), tuple(ids), tuple(examples), data_fingerprint(files))
+    return Batch(tuple(files), tuple(ids), tuple(examples), data_fingerprint(files), tuple(kept))
 
 
 def _row_id(value: object, where: str, id_column: str) -> str:

@@ -1,4 +1,5 @@
-"""A project's prediction log: every scored row (id, model, version, label, outputs, when, batch),
+"""A project's prediction log: every scored row (id, model, version, label, outputs, the values of
+the declared slice features, when, batch),
 kept as JSON Lines under `<state>/predictions/<project>/`, one file per scoring batch.
 
 Atomic per batch: a batch is written to a hidden `.NAME.partial` file, flushed to disk (fsync),
@@ -17,9 +18,10 @@ from pipeline.errors import WorkFailed
 
 LOG_SUFFIX = ".jsonl"
 PARTIAL_SUFFIX = ".partial"
-# The keys of one record (feedback joins labels to the log by RECORD_ID).
-RECORD_ID, MODEL, VERSION, LABEL, OUTPUTS, SCORED_AT, BATCH_ID = (
-    "id", "model", "version", "label", "outputs", "scored_at", "batch_id")
+# The keys of one record (feedback joins labels to the log by RECORD_ID; FEATURES holds the slice
+# features' values feedback groups live metrics by).
+RECORD_ID, MODEL, VERSION, LABEL, OUTPUTS, SCORED_AT, BATCH_ID, FEATURES = (
+    "id", "model", "version", "label", "outputs", "scored_at", "batch_id", "features")
 
 
 class PredictionLogError(WorkFailed):
@@ -61,11 +63,11 @@ def publish(partial: Path) -> Path:
     return final
 
 
-def log_files(folder: Path) -> list[Path]:
-    """The log's batch files, oldest first (hidden partial files are not part of it)."""
+def log_files(folder: Path, suffix: str = LOG_SUFFIX) -> list[Path]:
+    """The folder's published batch files, oldest first (hidden partial files are not part of it)."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob(f"*{LOG_SUFFIX}") if not p.name.startswith("."))
+    return sorted(p for p in folder.glob(f"*{suffix}") if not p.name.startswith("."))
 
 
 def read_file(path: Path) -> list[dict]:

@@ -14,7 +14,7 @@ from pipeline.metadata.scorings import BATCH_SCORES, BATCH_SCORING, SCORES_KEY
 from pipeline.vocabulary import PUSHED_MODEL_KEY
 
 
-def _set(properties, values: Mapping[str, object]) -> None:
+def set_properties(properties, values: Mapping[str, object]) -> None:
     """Custom properties by Python type: int, float or text."""
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -25,7 +25,7 @@ def _set(properties, values: Mapping[str, object]) -> None:
             properties[name].double_value = value
 
 
-def _event(kind: int, key: str, artifact_id: int | None = None) -> metadata_store_pb2.Event:
+def event_for(kind: int, key: str, artifact_id: int | None = None) -> metadata_store_pb2.Event:
     """An input or output event under one key (a new artifact's id is left for MLMD to set)."""
     event = metadata_store_pb2.Event(type=kind)  # type: ignore[arg-type]
     if artifact_id is not None:
@@ -42,12 +42,13 @@ def record_scoring(config: PipelineConfig, pushed_model: Artifact, scores_uri: s
     artifact_type = store.put_artifact_type(metadata_store_pb2.ArtifactType(name=BATCH_SCORES))
     execution = metadata_store_pb2.Execution(
         type_id=execution_type, last_known_state=metadata_store_pb2.Execution.COMPLETE)
-    _set(execution.custom_properties, {"pipeline_name": config.pipeline_name, **facts})
+    set_properties(execution.custom_properties, {"pipeline_name": config.pipeline_name, **facts})
     scores = metadata_store_pb2.Artifact(
         type_id=artifact_type, uri=scores_uri, state=metadata_store_pb2.Artifact.LIVE)
-    _set(scores.custom_properties, {key: facts[key] for key in ("rows", "model_version", "batch_id")})
+    set_properties(scores.custom_properties,
+                   {key: facts[key] for key in ("rows", "model_version", "batch_id")})
     execution_id, _, _ = store.put_execution(execution, [
-        (pushed_model, _event(metadata_store_pb2.Event.INPUT, PUSHED_MODEL_KEY, pushed_model.id)),
-        (scores, _event(metadata_store_pb2.Event.OUTPUT, SCORES_KEY)),
+        (pushed_model, event_for(metadata_store_pb2.Event.INPUT, PUSHED_MODEL_KEY, pushed_model.id)),
+        (scores, event_for(metadata_store_pb2.Event.OUTPUT, SCORES_KEY)),
     ], contexts=[])
     return execution_id

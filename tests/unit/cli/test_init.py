@@ -47,12 +47,14 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     assert "label: species -> multiclass (3 string classes); classes 'setosa'" in out
     assert "  color" in out and "vocabulary" in out
     assert "blessing: accuracy no worse than a linear model's on the same split by more than 0.02" in out
+    assert "live bounds (feedback): accuracy >= " in out
     assert out.strip().endswith("next: python -m pipeline run --project iris")
     folder = models / "iris"
     assert sorted(p.name for p in models.iterdir()) == ["iris"]
     project = parse_declaration((folder / "project.yaml").read_text(), folder / "project.yaml")
     assert project == load_project("iris", models)
     assert project.task is Task.MULTICLASS and project.label == "species"
+    assert [b.metric for b in project.live_bounds] == ["accuracy"]  # written as monitoring.live
     copied = tmp_path / "data" / "iris"
     assert project.data == str(copied) and project.schema == str(folder / "schema.pbtxt")
     assert (copied / iris.name).read_bytes() == iris.read_bytes()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config.project import Task, Treatment
+from pipeline.config.project import Task, Threshold, Treatment
 from pipeline.data.csv_table import ProfileError
 from pipeline.data.profile import Profile, profile
 from pipeline.data.profile_schema import curated_schema
@@ -62,6 +62,10 @@ def test_binary_task_classes_and_positive(binary: Profile) -> None:
     assert binary.baseline_margin == 0.01
     declared = binary.project("p", "data", "schema.pbtxt")
     assert declared.thresholds == () and declared.baseline_margin == 0.01
+    # Live bounds: AUC a margin above chance, accuracy the base rate.
+    majority = round(max(binary.class_counts.values()) / binary.rows, 3)
+    assert binary.live_bounds == (Threshold("auc", lower=0.6), Threshold("accuracy", lower=majority))
+    assert declared.live_bounds == binary.live_bounds
 
 
 def test_binary_decisions(binary: Profile) -> None:
@@ -141,6 +145,8 @@ def test_multiclass(tmp_path: Path) -> None:
     assert result.task is Task.MULTICLASS
     assert result.classes == ("setosa", "versicolor", "virginica")
     assert result.baseline_margin == 0.02
+    majority = max(result.class_counts.values()) / result.rows
+    assert result.live_bounds == (Threshold("accuracy", lower=round(majority, 3)),)
     assert decisions(result)["color"][0] == "vocabulary"
     assert result.slices == ("color",)
 
@@ -150,6 +156,9 @@ def test_regression(tmp_path: Path) -> None:
     result = profile(write_csv(tmp_path / "houses.csv", columns), "price")
     assert result.task is Task.REGRESSION and result.classes == ()
     assert result.baseline_margin == 0.05
+    (bound,) = result.live_bounds  # worse than predicting the mean is an alert
+    assert bound.metric == "rmse" and bound.lower is None
+    assert bound.upper == pytest.approx(np.std(columns["price"]), rel=1e-4)
     found = decisions(result)
     assert found["size"][0] == "numeric" and found["region"][0] == "vocabulary"
     assert found["floor"][0] == "numeric"  # an ordered integer keeps its order

@@ -140,8 +140,8 @@ def test_runs_name_the_projects_metrics_from_the_recorded_summary(tmp_path: Path
     assert (runs[1]["blessed"], runs[1]["blessing_reason"]) == (True, "all thresholds passed")
     code, out, _ = _cli(capsys, "runs", "--metadata", store)
     header, _, second = out.splitlines()
-    assert header.split()[-4:] == ["AUC", "LINEAR", "AUC", "PUSHED"]
-    assert second.split()[-3:] == ["0.9200", "-", "2"]  # no Baseline component in this run
+    assert header.split()[-6:] == ["AUC", "LINEAR", "AUC", "LIVE", "AUC", "PUSHED"]
+    assert second.split()[-4:] == ["0.9200", "-", "-", "2"]  # no Baseline component, no feedback yet
 
 
 def test_runs_without_a_recorded_summary_have_no_metrics(fake: FakePipeline, tmp_path: Path,

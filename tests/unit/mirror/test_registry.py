@@ -50,3 +50,31 @@ def test_aliases_follow_the_serving_labels_and_rollback(tmp_path: Path, capsys, 
                  str(config.serving_dir), "--output-dir", str(output), "--to", "2"]) == 0
     assert "stable: version 1 -> 2" in capsys.readouterr().out
     assert aliases(settings, config.model_name) == {"stable": "2"}
+
+
+def test_live_metrics_are_a_series_on_the_run_that_pushed_the_version(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    from pipeline.scoring.feedback import FeedbackResult, ModelLive
+    from pipeline.scoring.live_recording import record_feedback
+
+    config = small_config(tmp_path)
+    evaluated_and_pushed_runs(config.metadata_path, tmp_path)
+    settings = empty_store(tmp_path / "mlflow")
+    models_config = tmp_path / "serving_config" / MODELS_CONFIG
+
+    def feedback(step: int, auc: float) -> None:
+        model = ModelLive(1, ("stable",), 10, {"auc": auc, "accuracy": 0.5}, {}, ())
+        record_feedback(config, FeedbackResult(f"f{step}", step, 10, 0, (), (model,), None,
+                                               tmp_path / f"labels-{step}.csv"), "labels.csv")
+
+    feedback(1, 0.81)
+    assert sync(config, settings, models_config).live_logged == 2
+    feedback(2, 0.74)
+    assert sync(config, settings, models_config).live_logged == 2
+    assert sync(config, settings, models_config).live_logged == 0  # nothing new: nothing logged
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    [run] = client.search_runs([client.get_experiment_by_name(config.pipeline_name).experiment_id],
+                               filter_string="attributes.run_name = 'run-1'")
+    history = client.get_metric_history(run.info.run_id, "live_auc")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.81), (2, 0.74)]

@@ -125,3 +125,19 @@ def test_score_refuses_without_id_column_or_pushed_model_and_writes_nothing(
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert code != 0 and len(errors) == 1 and re.search(message, errors[0]), errors
     assert sorted(os.walk(tmp_path)) == before
+
+
+def test_a_canary_that_cannot_read_the_batch_is_reported_and_stable_goes_on(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pipeline.scoring import batch
+
+    def missing(config, chosen, data, id_column):
+        raise ScoringInputError(f"{data}: missing column(s) new_feature")
+
+    monkeypatch.setattr(batch, "_answers", missing)
+    canary = batch.ChosenModel("m", 2, "canary", tmp_path, None)  # type: ignore[arg-type]
+    shadow, skipped = batch._shadow_answers(None, canary, tmp_path / "rows.csv", "id")  # type: ignore[arg-type]
+    assert shadow is None
+    assert skipped == (f"canary version 2 not scored in shadow: {tmp_path}/rows.csv: missing "
+                       "column(s) new_feature")
+    assert batch._shadow_answers(None, None, tmp_path, "id") == (None, "")  # type: ignore[arg-type]
