@@ -62,9 +62,12 @@ def test_every_batch_is_scored_and_in_the_prediction_log_once(played) -> None:
         answer = json.loads(scored.out)
         assert answer["rows"] == PLAN.rows
         folder = Path(answer["prediction_log"]).parent
-        logged = [r[season.ID] for r in prediction_log.read_log(folder)]
-        assert set(batch_ids(week.batch)) <= set(logged)
-    assert sorted(logged) == sorted(i for w in weeks for i in batch_ids(w.batch))
+        logged = [(r[prediction_log.RECORD_ID], r[prediction_log.VERSION])
+                  for r in prediction_log.read_log(folder)]
+        assert set(batch_ids(week.batch)) <= {i for i, _ in logged}
+    # Every row of every batch, once per version that scored it (stable, and a canary in shadow).
+    assert {i for i, _ in logged} == {i for w in weeks for i in batch_ids(w.batch)}
+    assert len(logged) == len(set(logged))
 
 
 def test_the_first_ingest_turns_inits_folder_into_spans_and_each_week_lands_the_next(played) -> None:

@@ -275,13 +275,8 @@ class Season:
 
     def init(self, first: Path) -> Outcome:
         """`init` on the first span's CSV, the project written under the season's models dir."""
-        return call(["init", self.project, "--data", str(first), "--label", LABEL,
-                     "--models-dir", str(self.root / "models")], self.commands)
-
-    def run(self, spans: str) -> Outcome:
-        """`run` on a window of spans."""
-        return call(["run", *self.flags("project", "metadata", "serving", "run"), "--spans", spans],
-                    self.commands)
+        return self.logged(call(["init", self.project, "--data", str(first), "--label", LABEL,
+                                 "--models-dir", str(self.root / "models")], self.commands))
 
     def week(self, week: Week, last: Week | None) -> Row:
         """One week of the loop (the module's docstring has the order and why)."""
@@ -303,10 +298,19 @@ class Season:
                          "--state-dir", str(self.root / "monitoring")]),
         ]
         for name, argv in steps:
-            row.outcomes[name] = call(argv, self.commands)
+            row.outcomes[name] = self.logged(call(argv, self.commands))
         row.stable, row.versions = self.serving()
         self.rows.append(row)
         return row
+
+    def logged(self, outcome: Outcome) -> Outcome:
+        """Append the command and what it printed to the season's commands.log (for the docs)."""
+        with (self.root / "commands.log").open("a") as log:
+            log.write(f"$ python -m pipeline {' '.join(outcome.argv)}\n{outcome.out}")
+            log.write("".join(f"{line}\n" for line in outcome.err.splitlines()
+                              if line.startswith(("error:", "warning:"))))
+            log.write(f"[exit {outcome.code}]\n\n")
+        return outcome
 
     def serving(self) -> tuple[str, tuple[int, ...]]:
         """The version `stable` names now (serving-config's rule) and every pushed version."""
