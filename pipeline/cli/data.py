@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipeline.cli.common import project_argument
 from pipeline.config import add_run_arguments, config_from_args, config_from_values, env_values, local_path
-from pipeline.data import spans
+from pipeline.data import ingest, spans
 from pipeline.data.preflight import check_data_dir
 from pipeline.data.spans import local_data_dir
 from pipeline.errors import WorkFailed
@@ -25,8 +25,6 @@ def _check_data(args: argparse.Namespace) -> int:
 
 def _ingest(args: argparse.Namespace) -> int:
     """Land a CSV file as the next span of the data dir, or say why not."""
-    from pipeline.data import ingest
-
     environ = env_values(os.environ)
     # The data dir may not exist yet (ingest creates it): it is not validated as a config field.
     landing = args.data or environ.pop("data_dir", None)
@@ -38,12 +36,26 @@ def _ingest(args: argparse.Namespace) -> int:
                          "(--schema)")
     data_dir = Path(landing) if landing else Path(str(config.data_dir))
     try:
-        span = ingest.ingest(args.file, data_dir, config.schema_path)
+        landing = ingest.ingest(args.file, data_dir, config.schema_path)
     except spans.SpanError as error:
         # A rejected file is failed work (exit 1), not a config error.
         raise WorkFailed(f"rejected {args.file}: {error}") from error
-    print(f"landed {args.file} as {spans.span_dir(data_dir, span)}")
+    print("\n".join(_landing_lines(args.file, data_dir, landing)))
     return 0
+
+
+def _landing_lines(source: Path, data_dir: Path, landing: ingest.Landing) -> list[str]:
+    """What ingest did, in the order it happened; an already landed file is said so, not an error
+    (a retried ingest task must neither fail nor land a duplicate span)."""
+    if landing.duplicate_of is not None:
+        return [f"already landed: {source} has the same bytes as {landing.duplicate_of} "
+                f"(span {landing.span}); nothing landed"]
+    lines = []
+    if landing.converted:
+        lines.append(f"converted {data_dir} to span folders: its {len(landing.converted)} data "
+                     f"file(s) are now span 1 ({spans.span_dir(data_dir, 1)}/)")
+    lines.append(f"landed {source} as {spans.span_dir(data_dir, landing.span)}")
+    return lines
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -55,7 +67,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ingest = commands.add_parser("ingest", help="validate a CSV and land it as the next span")
     ingest.add_argument("file", type=local_path)
     project_argument(ingest)
-    ingest.add_argument("--data", type=local_path, help="span-organized data dir (default: the project's)")
+    ingest.add_argument("--data", type=local_path,
+                        help="data dir (default: the project's); a plain folder of CSV files "
+                             "becomes span folders, its files span 1")
     ingest.add_argument("--schema", type=local_path, help="curated schema (default: the project's)")
     ingest.set_defaults(handler=_ingest)
 

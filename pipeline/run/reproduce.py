@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig
+from pipeline.config import LATEST_SPAN, MetadataBackend, PipelineConfig, is_uri
 from pipeline.config.project import Reproducibility, Tolerance
 from pipeline.config.record import config_from_record
 from pipeline.data import spans
@@ -78,10 +78,19 @@ def scratch_config(context: dict[str, object], scratch: Path) -> PipelineConfig:
     values.update({field: str(scratch / name) for field, name in SCRATCH_PATHS.items()})
     # The re-run's metadata is a scratch SQLite file, never the recorded run's server store.
     values["metadata_backend"] = MetadataBackend.SQLITE.value
-    span = context.get("data_span")
-    values["spans"] = str(span) if span not in (None, "none") else LATEST_SPAN
+    values["spans"] = recorded_spans(context.get("data_span"), values.get("data_dir"))
     values["enable_cache"] = False
     return config_from_record(values)
+
+
+def recorded_spans(span: object, data_dir: object) -> str:
+    """The `spans` value that reads the recorded data again: a run on a plain folder that ingest
+    has since turned into span folders read what is now span 1 (pipeline.data.ingest)."""
+    if span not in (None, "none"):
+        return str(span)
+    if isinstance(data_dir, str) and not is_uri(data_dir) and spans.list_spans(Path(data_dir)):
+        return "1"
+    return LATEST_SPAN
 
 
 def environment_checks(context: dict[str, object], config: PipelineConfig) -> list[Check]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -20,8 +21,8 @@ from pipeline.config import (
     parse_spans,
 )
 from pipeline.config.record import config_from_record, config_record
-from pipeline.data import fingerprints, ingest, spans
-from pipeline.run import manifest
+from pipeline.data import fingerprints, ingest, input_files, spans
+from pipeline.run import manifest, reproduce
 from pipeline.vocabulary import window_text
 from tests.support.configs import SAMPLE_DATA, span_files
 from tools import span_demo
@@ -157,10 +158,61 @@ def test_ingest_rejects_a_missing_column_and_leaves_spans_untouched(tmp_path: Pa
     assert (data / "span-1" / spans.SPAN_FILE).read_bytes() == before
 
 
-def test_ingest_refuses_a_plain_folder(tmp_path: Path) -> None:
-    bad = write_csv_without(tmp_path, "nothing")
-    with pytest.raises(spans.SpanError, match="plain folder"):
-        ingest.ingest(bad, SAMPLE_DATA, SCHEMA)
+def plain_copy(tmp_path: Path) -> Path:
+    """A plain folder of CSV files as `init` leaves it: the sample's file and a note beside it."""
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    shutil.copy(SAMPLE_DATA / "data.csv", folder / "first.csv")
+    (folder / "README.txt").write_text("where the data came from\n")
+    return folder
+
+
+def listing(folder: Path) -> list[tuple[str, bytes]]:
+    """Every file under a folder with its bytes, to show that nothing moved or changed."""
+    return sorted((str(p.relative_to(folder)), p.read_bytes()) for p in folder.rglob("*") if p.is_file())
+
+
+def test_ingest_rejects_other_columns_and_empty_files_leaving_a_plain_folder_as_it_was(
+        tmp_path: Path) -> None:
+    data = plain_copy(tmp_path)
+    before = listing(data)
+    extra = tmp_path / "extra.csv"
+    extra.write_text((SAMPLE_DATA / "data.csv").read_text().replace("tips", "tip_amount", 1))
+    empty, header_only = tmp_path / "empty.csv", tmp_path / "header.csv"
+    empty.write_text("")
+    header_only.write_text((SAMPLE_DATA / "data.csv").read_text().splitlines()[0] + "\n")
+    for bad, reason in ((extra, r"missing columns \['tips'\]; unexpected columns \['tip_amount'\]"),
+                        (empty, "is empty"), (header_only, "has a header but no rows")):
+        with pytest.raises(spans.SpanError, match=reason):
+            ingest.ingest(bad, data, SCHEMA)
+    assert listing(data) == before
+
+
+def test_ingesting_a_file_already_landed_lands_nothing(tmp_path: Path) -> None:
+    data = plain_copy(tmp_path)
+    before = listing(data)
+    again = ingest.ingest(SAMPLE_DATA / "data.csv", data, SCHEMA)
+    assert again == ingest.Landing(1, duplicate_of=data / "first.csv")
+    assert listing(data) == before
+    spanned = span_dir_with(tmp_path / "spanned", 2)
+    copy = shutil.copy(spanned / "span-2" / spans.SPAN_FILE, tmp_path / "week.csv")
+    assert ingest.ingest(Path(copy), spanned, SCHEMA).duplicate_of == spanned / "span-2" / spans.SPAN_FILE
+    assert spans.list_spans(spanned) == [1, 2]
+
+
+def test_a_plain_folder_becomes_span_1_with_every_file_and_the_same_fingerprint(tmp_path: Path) -> None:
+    data = plain_copy(tmp_path)
+    shutil.copy(SAMPLE_DATA / "data.csv", data / "second.csv")
+    plain = fingerprints.data_fingerprint(input_files.data_files(data))
+    moved = ingest.convert_to_spans(data)
+    assert moved == (data / "span-1" / "first.csv", data / "span-1" / "second.csv")
+    assert sorted(p.name for p in data.iterdir()) == ["README.txt", "span-1"]
+    assert all(p.read_bytes() == (SAMPLE_DATA / "data.csv").read_bytes() for p in moved)
+    assert fingerprints.data_fingerprint(span_files(data, 1)) == plain
+    assert ingest.convert_to_spans(data) == ()
+    assert reproduce.recorded_spans("none", str(data)) == "1"
+    assert reproduce.recorded_spans(3, str(data)) == "3"
+    assert reproduce.recorded_spans("none", str(SAMPLE_DATA)) == "latest"
 
 
 @pytest.mark.slow
@@ -169,7 +221,7 @@ def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_pat
     data = span_dir_with(tmp_path, 1)
     header, rows = span_demo.generate_rows(SOURCE, 60, seed=2, days=7)
     good = span_demo.write_rows(tmp_path / "good.csv", header, rows)
-    assert ingest.ingest(good, data, SCHEMA) == 2
+    assert ingest.ingest(good, data, SCHEMA) == ingest.Landing(2)
     assert (data / "span-2" / spans.SPAN_FILE).read_bytes() == good.read_bytes()
     for row in rows[::3]:
         row[features.PAYMENT_TYPE_KEY] = "Bitcoin"
@@ -221,3 +273,24 @@ def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:
                           timeout=300, cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"pipeline monitor {tmp_path / 'requests.csv'}" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.taxi
+def test_first_ingest_into_a_plain_folder_makes_its_data_span_1_and_the_batch_span_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`ingest` as a user types it on the folder `init` wrote: one command, nothing moved by hand."""
+    from pipeline.__main__ import main
+
+    data = plain_copy(tmp_path)
+    header, rows = span_demo.generate_rows(SOURCE, 60, seed=2, days=7)
+    batch = span_demo.write_rows(tmp_path / "week.csv", header, rows)
+    assert main(["ingest", str(batch), "--data", str(data), "--schema", str(SCHEMA)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"converted {data} to span folders: its 1 data file(s) are now span 1 ({data / 'span-1'}/)",
+        f"landed {batch} as {data / 'span-2'}"]
+    assert spans.resolve_spans(data, parse_spans("last-2")) == (1, 2)
+    assert (data / "span-1" / "first.csv").read_bytes() == (SAMPLE_DATA / "data.csv").read_bytes()
+    assert main(["ingest", str(batch), "--data", str(data), "--schema", str(SCHEMA)]) == 0
+    assert "nothing landed" in capsys.readouterr().out
+    assert spans.list_spans(data) == [1, 2]
