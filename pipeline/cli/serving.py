@@ -25,6 +25,7 @@ from pipeline.serving.server_config import (
     MONITORING_CONFIG,
     STABLE,
     ServingPlan,
+    config_lock,
     known_versions,
     pinned_version,
     plan_config,
@@ -110,6 +111,12 @@ def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released;
     --complete finishes a pending release instead."""
     config = _config(args)
+    with config_lock(args.output_dir):
+        return _write_serving_config(args, config)
+
+
+def _write_serving_config(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """serving-config's work, under the config folder's lock."""
     current = _current_plan(args.output_dir, config.model_name)
     if args.complete:
         _after_move(args, config, complete_release(current, args.output_dir, config.model_name,
@@ -138,6 +145,13 @@ def _rollback(args: argparse.Namespace) -> int:
     """Point `stable` at another version as TF Serving accepts it: unknown versions leave every
     file untouched, and an unconfirmed version leaves the label where it was."""
     config = _config(args)
+    read_plan(args.output_dir / MODELS_CONFIG, config.model_name)  # no config: nothing to lock
+    with config_lock(args.output_dir):
+        return _move_stable(args, config)
+
+
+def _move_stable(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """rollback's work, under the config folder's lock."""
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
     known, unrecorded = known_versions(config)
