@@ -14,6 +14,7 @@ from pipeline.serving.release import (
     LabelMove,
     complete_release,
     move_labels,
+    pending_release,
     read_pending,
 )
 from pipeline.serving.server_config import (
@@ -107,10 +108,23 @@ def _note_replaced(output_dir: Path, model_name: str) -> None:
         print(f"replacing the pending release ({moves}) with this one")
 
 
+def _plan(args: argparse.Namespace, config: PipelineConfig,
+          known: list[int]) -> tuple[ServingPlan, int | None]:
+    """What serving-config asks for (a rollback pin holds unless --release), and that pin."""
+    pin = pinned_version(args.output_dir, known)
+    plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir), known,
+                       stable=None if args.release else pin, canary=args.canary, keep=args.keep)
+    return plan, pin
+
+
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released;
     --complete finishes a pending release instead."""
     config = _config(args)
+    if args.complete:  # bad input fails before the lock creates anything
+        pending_release(args.output_dir, config.model_name)
+    else:
+        _plan(args, config, known_versions(config)[0])
     with config_lock(args.output_dir):
         return _write_serving_config(args, config)
 
@@ -124,10 +138,8 @@ def _write_serving_config(args: argparse.Namespace, config: PipelineConfig) -> i
         return 0
     known, unrecorded = known_versions(config)
     _note_unrecorded(unrecorded)
-    pin = pinned_version(args.output_dir, known)
+    plan, pin = _plan(args, config, known)
     pinned = None if args.release else pin
-    plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
-                       known, stable=pinned, canary=args.canary, keep=args.keep)
     record = None
     if pin is not None and args.release:
         record = {"action": "release", "model": config.model_name, "from": pin, "to": known[-1],
