@@ -14,6 +14,7 @@ from pipeline.serving.release import (
     LabelMove,
     complete_release,
     move_labels,
+    pending_release,
     read_pending,
 )
 from pipeline.serving.server_config import (
@@ -25,6 +26,7 @@ from pipeline.serving.server_config import (
     MONITORING_CONFIG,
     STABLE,
     ServingPlan,
+    config_lock,
     known_versions,
     pinned_version,
     plan_config,
@@ -106,10 +108,29 @@ def _note_replaced(output_dir: Path, model_name: str) -> None:
         print(f"replacing the pending release ({moves}) with this one")
 
 
+def _plan(args: argparse.Namespace, config: PipelineConfig,
+          known: list[int]) -> tuple[ServingPlan, int | None]:
+    """What serving-config asks for (a rollback pin holds unless --release), and that pin."""
+    pin = pinned_version(args.output_dir, known)
+    plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir), known,
+                       stable=None if args.release else pin, canary=args.canary, keep=args.keep)
+    return plan, pin
+
+
 def _serving_config(args: argparse.Namespace) -> int:
     """Write the config files for the versions MLMD knows; a rollback pin holds until released;
     --complete finishes a pending release instead."""
     config = _config(args)
+    if args.complete:  # bad input fails before the lock creates anything
+        pending_release(args.output_dir, config.model_name)
+    else:
+        _plan(args, config, known_versions(config)[0])
+    with config_lock(args.output_dir):
+        return _write_serving_config(args, config)
+
+
+def _write_serving_config(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """serving-config's work, under the config folder's lock."""
     current = _current_plan(args.output_dir, config.model_name)
     if args.complete:
         _after_move(args, config, complete_release(current, args.output_dir, config.model_name,
@@ -117,10 +138,8 @@ def _serving_config(args: argparse.Namespace) -> int:
         return 0
     known, unrecorded = known_versions(config)
     _note_unrecorded(unrecorded)
-    pin = pinned_version(args.output_dir, known)
+    plan, pin = _plan(args, config, known)
     pinned = None if args.release else pin
-    plan = plan_config(config.model_name, _server_base_path(config, args.server_model_dir),
-                       known, stable=pinned, canary=args.canary, keep=args.keep)
     record = None
     if pin is not None and args.release:
         record = {"action": "release", "model": config.model_name, "from": pin, "to": known[-1],
@@ -138,6 +157,13 @@ def _rollback(args: argparse.Namespace) -> int:
     """Point `stable` at another version as TF Serving accepts it: unknown versions leave every
     file untouched, and an unconfirmed version leaves the label where it was."""
     config = _config(args)
+    read_plan(args.output_dir / MODELS_CONFIG, config.model_name)  # no config: nothing to lock
+    with config_lock(args.output_dir):
+        return _move_stable(args, config)
+
+
+def _move_stable(args: argparse.Namespace, config: PipelineConfig) -> int:
+    """rollback's work, under the config folder's lock."""
     models_config = args.output_dir / MODELS_CONFIG
     current = read_plan(models_config, config.model_name)
     known, unrecorded = known_versions(config)

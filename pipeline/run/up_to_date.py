@@ -74,10 +74,23 @@ def changed_fields(recorded: str, current: str) -> list[str]:
     names = sorted(set(before) | set(after))
     changed = [n for n in names if n != "config" and n not in LINEAGE_ONLY
                and before.get(n) != after.get(n)]
-    old_config, new_config = before.get("config", {}), after.get("config", {})
+    old_config, new_config = _flat(before.get("config", {})), _flat(after.get("config", {}))
     changed += [f"config.{n}" for n in sorted(set(old_config) | set(new_config))
                 if old_config.get(n) != new_config.get(n)]
     return changed
+
+
+def _flat(values: object, prefix: str = "") -> dict[str, object]:
+    """Nested config values as dotted names (`declaration.thresholds`), so a change names its field."""
+    if not isinstance(values, dict):
+        return {}
+    flat: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def missing_outputs(components: Iterable[records.ComponentRun]) -> str | None:

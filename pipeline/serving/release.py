@@ -241,9 +241,7 @@ def complete_release(
     say: Callable[[str], None] = print,
 ) -> LabelMove:
     """Phase 2 of a pending release: confirmed on the servers given, or on the operator's word."""
-    pending = read_pending(output_dir, model_name)
-    if pending is None:
-        raise ServingConfigError(f"no release of model '{model_name}' is pending in {output_dir}")
+    pending = pending_release(output_dir, model_name)
     if current != pending.loading:
         raise ServingConfigError(
             f"{output_dir / 'models.config'} changed since phase 1 of the pending release was "
@@ -266,6 +264,14 @@ def write_pending(output_dir: Path, pending: PendingRelease) -> None:
 def clear_pending(output_dir: Path) -> None:
     """Forget a pending release: its labels moved, or a newer release replaced it."""
     (output_dir / PENDING_FILE).unlink(missing_ok=True)
+
+
+def pending_release(output_dir: Path, model_name: str) -> PendingRelease:
+    """The release `--complete` finishes; an error naming the folder when none is pending."""
+    pending = read_pending(output_dir, model_name)
+    if pending is None:
+        raise ServingConfigError(f"no release of model '{model_name}' is pending in {output_dir}")
+    return pending
 
 
 def read_pending(output_dir: Path, model_name: str) -> PendingRelease | None:

@@ -6,10 +6,13 @@ moves the `stable` label to another known version and appends an audit record.""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,9 @@ AUDIT_LOG = "rollback_audit.jsonl"
 
 
 PENDING_FILE = "release_pending.json"
+
+
+CONFIG_LOCK = ".serving-config.lock"
 
 
 STABLE, CANARY = "stable", "canary"
@@ -215,6 +221,20 @@ def configmap_yaml(model_name: str, files: dict[str, str]) -> str:
         "data": files,
     }
     return yaml.safe_dump(manifest, sort_keys=False)
+
+
+@contextlib.contextmanager
+def config_lock(output_dir: Path) -> Iterator[None]:
+    """One serving-config or rollback at a time per config folder (waiting for the other), so one
+    call's files, pending release and audit line are never mixed with another's; the kernel drops
+    the flock of a killed call."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    handle = os.open(output_dir / CONFIG_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -70,3 +70,9 @@ def test_a_uri_no_file_system_here_can_read_counts_as_missing() -> None:
 def test_a_commit_elsewhere_in_the_checkout_leaves_a_run_up_to_date() -> None:
     recorded = context(git_commit="a", git_dirty=False)
     assert up_to_date.changed_fields(recorded, context(git_commit="b", git_dirty=True)) == []
+
+
+def test_a_declaration_edit_is_named_by_its_field() -> None:
+    recorded = context(config={"declaration": {"label": "tips", "slices": ["hour"]}})
+    now = context(config={"declaration": {"label": "tips", "slices": ["hour", "payment"]}})
+    assert up_to_date.changed_fields(recorded, now) == ["config.declaration.slices"]

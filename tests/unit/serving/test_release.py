@@ -253,3 +253,19 @@ def test_concurrent_config_writes_never_share_a_temporary_file(tmp_path: Path) -
     assert errors == []
     assert (tmp_path / MODELS_CONFIG).read_text() in {"writer 0\n", "writer 1\n"}
     assert [p.name for p in tmp_path.iterdir()] == [MODELS_CONFIG]
+
+
+def test_a_second_call_waits_for_the_first_on_one_config_folder(other_project: Path) -> None:
+    flags = ["--project", "other", "--metadata", str(other_project / "other.sqlite"),
+             "--serving-dir", str(other_project / "serving_model")]
+    output = other_project / "serving" / "other"
+    assert main(["serving-config", *flags]) == 0
+    codes: list[int] = []
+    with server_config.config_lock(output):  # another serving-config or rollback is writing
+        second = threading.Thread(target=lambda: codes.append(
+            main(["rollback", *flags, "--to", "1"])))
+        second.start()
+        second.join(timeout=2)
+        assert second.is_alive() and served(output) == ((1, 2), {"stable": 2})
+    second.join(timeout=60)
+    assert codes == [0] and served(output) == ((1, 2), {"stable": 1})
