@@ -126,11 +126,35 @@ def metadata_connection(config: PipelineConfig, read_only: bool = False) -> Conn
     return _server_connection(config, read_only)
 
 
-def store_identity(config: PipelineConfig) -> str:
-    """Which store this is, stable across commands and never holding a password: the SQLite
-    file's absolute path, or the server's backend, host, port and database. Whatever mirrors a
-    store's records (the MLflow mirror) keys them by this and the record's id, which is unique
-    only within one store."""
+# A store's identity: a UUID a run writes into the store itself (run/store_owner.py), as one
+# context of a type of ours; ML Metadata has no id of its own.
+STORE_CONTEXT_TYPE = "pipeline.MetadataStore"
+STORE_CONTEXT_NAME = "identity"
+STORE_ID_PROPERTY = "store_id"
+
+
+def recorded_identity(store: Store) -> str | None:
+    """The UUID the store holds, or None when no run claimed it yet."""
+    from ml_metadata import errors
+
+    try:
+        contexts = store.get_contexts_by_type(STORE_CONTEXT_TYPE)
+    except errors.NotFoundError:
+        return None
+    for context in contexts:
+        if context.name == STORE_CONTEXT_NAME:
+            return context.custom_properties[STORE_ID_PROPERTY].string_value or None
+    return None
+
+
+def store_identity(config: PipelineConfig, store: Store | None = None) -> str:
+    """Which store this is, never holding a password: the UUID the store holds (a store deleted
+    and recreated in place is another store), else the SQLite file's absolute path or the
+    server's backend, host, port and database. Whatever mirrors a store's records (the MLflow
+    mirror) keys them by this and the record's id, which is unique only within one store."""
+    recorded = recorded_identity(store) if store is not None else None
+    if recorded:
+        return f"mlmd:{recorded}"
     if config.metadata_backend is MetadataBackend.SQLITE:
         return f"sqlite:{config.metadata_path.resolve()}"
     return (f"{config.metadata_backend.value}://{config.metadata_host}:"

@@ -140,7 +140,7 @@ def _sync_runs(client, store: connection.Store, config: PipelineConfig, settings
     existing = runs.mirrored_runs(client, experiment)
     for stale in existing.stale:
         client.delete_run(stale.info.run_id)
-    identity = connection.store_identity(config)
+    identity = connection.store_identity(config, store)
     ids: dict[str, str] = {}
     for context in records.run_contexts(store, config.pipeline_name):
         key = str(context.id)

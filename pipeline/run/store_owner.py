@@ -19,11 +19,13 @@ from pathlib import Path
 from pipeline.config import MetadataBackend, PipelineConfig
 from pipeline.errors import WorkFailed
 from pipeline.metadata import connection
+from pipeline.metadata.connection import (
+    STORE_CONTEXT_NAME,
+    STORE_CONTEXT_TYPE,
+    STORE_ID_PROPERTY,
+    recorded_identity,
+)
 from pipeline.vocabulary import STORE_OWNER_FILE
-
-STORE_CONTEXT_TYPE = "pipeline.MetadataStore"
-STORE_CONTEXT_NAME = "identity"
-STORE_ID_PROPERTY = "store_id"
 
 
 class ForeignStore(WorkFailed):
@@ -40,20 +42,6 @@ class StoreIdentity:
     def __str__(self) -> str:
         """The short form messages use: the UUID's first 8 digits and the location."""
         return f"{self.store_id[:8]} ({self.location})"
-
-
-def recorded_identity(store: connection.Store) -> str | None:
-    """The UUID the store holds, or None when nothing claimed it yet."""
-    from ml_metadata import errors
-
-    try:
-        contexts = store.get_contexts_by_type(STORE_CONTEXT_TYPE)
-    except errors.NotFoundError:
-        return None
-    for context in contexts:
-        if context.name == STORE_CONTEXT_NAME:
-            return context.custom_properties[STORE_ID_PROPERTY].string_value or None
-    return None
 
 
 def ensure_identity(store: connection.Store) -> str:

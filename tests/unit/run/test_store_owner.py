@@ -156,3 +156,22 @@ def test_one_store_under_two_spellings_of_its_path_is_one_owner(tmp_path: Path, 
     relative.metadata_path.unlink()
     with pytest.raises(store_owner.ForeignStore, match="was replaced or recreated since"):
         consistency.check(relative)
+
+
+def test_the_mirror_keys_a_store_by_its_uuid_so_a_store_recreated_in_place_is_another(
+    tmp_path: Path,
+) -> None:
+    """The MLflow mirror keys runs by store identity and context id: a store deleted and created
+    again at the same path restarts its ids, so it must not share the old store's key."""
+    config, _ = _stores(tmp_path)
+    unclaimed = connection.store_identity(config)
+    assert unclaimed == f"sqlite:{config.metadata_path.resolve()}"
+    consistency.check(config)
+    first = connection.store_identity(config, connection.open_metadata(config))
+    assert first == f"mlmd:{store_owner.recorded_identity(connection.open_metadata(config))}"
+    config.metadata_path.unlink()
+    for path in _files(config):
+        path.unlink()
+    consistency.check(config)
+    second = connection.store_identity(config, connection.open_metadata(config))
+    assert second.startswith("mlmd:") and second != first
