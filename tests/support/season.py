@@ -239,12 +239,15 @@ def _score_summary(outcome: Outcome) -> str:
 
 
 def _feedback_summary(outcome: Outcome) -> str:
-    """The live metrics feedback recorded, as short as its JSON allows."""
+    """How many labels arrived, and each version's live primary metric on the rows it scored."""
     try:
         answer = json.loads(outcome.out)
     except ValueError:
         return _exit_only(outcome)
-    return json.dumps(answer.get("live_metrics", answer), separators=(",", ":"))[:80]
+    models = [f"v{m['version']}{'*' if m['roles'] == ['canary'] else ''} "
+              + " ".join(f"{k} {v:.3f}" for k, v in list(m["metrics"].items())[:1])
+              + f" ({m['rows']})" for m in answer["models"]]
+    return f"{answer['labels']} labels: " + "; ".join(models)
 
 
 SUMMARIES = {"run": _run_summary, "ingest": _ingest_summary, "feedback": _feedback_summary,
@@ -267,16 +270,23 @@ class Season:
             "serving": ["--serving-dir", str(self.root / "serving")],
             "config": ["--config-dir", str(self.root / "serving-config")],
             "monitor_config": ["--serving-config-dir", str(self.root / "serving-config")],
-            "run": ["--pipeline-root", str(self.root / "pipeline"), "--log-dir",
+            "run": ["--serving-config-dir", str(self.root / "serving-config"),
+                    "--pipeline-root", str(self.root / "pipeline"), "--log-dir",
                     str(self.root / "logs"), "--train-steps", str(self.train_steps),
                     "--eval-steps", "5"],
         }
         return [flag for name in names for flag in values[name]]
 
-    def init(self, first: Path) -> Outcome:
-        """`init` on the first span's CSV, the project written under the season's models dir."""
-        return self.logged(call(["init", self.project, "--data", str(first), "--label", LABEL,
-                                 "--models-dir", str(self.root / "models")], self.commands))
+    def init(self, first: Path, min_labelled_rows: int) -> Outcome:
+        """`init` on the first span's CSV, the project written under the season's models dir; the
+        team then declares champion/challenger promotion (a new model serves as canary first)."""
+        outcome = self.logged(call(["init", self.project, "--data", str(first), "--label", LABEL,
+                                    "--models-dir", str(self.root / "models")], self.commands))
+        if outcome.code == 0:
+            declaration = self.root / "models" / self.project / "project.yaml"
+            with declaration.open("a") as handle:
+                handle.write(f"promotion: {{mode: canary, min_labelled_rows: {min_labelled_rows}}}\n")
+        return outcome
 
     def week(self, week: Week, last: Week | None) -> Row:
         """One week of the loop (the module's docstring has the order and why)."""
