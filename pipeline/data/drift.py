@@ -59,11 +59,13 @@ class Distribution:
     rows: int
     quantiles: tuple[float, ...] = ()
     shares: Mapping[str, float] | None = None
+    # Numeric summaries made from k equal quantile buckets (TFDV's statistics): k; from values: 0.
+    buckets: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (a monitored window kept for the next window's drift)."""
         return {"kind": self.kind.value, "rows": self.rows, "quantiles": list(self.quantiles),
-                "shares": dict(self.shares or {})}
+                "shares": dict(self.shares or {}), "buckets": self.buckets}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> Distribution:
@@ -74,7 +76,7 @@ class Distribution:
         kind = Kind(str(values["kind"]))
         return cls(kind, int(str(values["rows"])), tuple(float(q) for q in quantiles),
                    {str(k): float(v) for k, v in shares.items()}
-                   if kind is Kind.CATEGORICAL else None)
+                   if kind is Kind.CATEGORICAL else None, int(str(values.get("buckets", 0))))
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,14 @@ def categorical(values: Iterable[str | None]) -> Distribution:
 
 def from_quantiles(boundaries: Sequence[float], rows: int) -> Distribution:
     """A numeric summary from equally spaced quantile boundaries (TFDV's quantiles histogram:
-    Q(0), Q(1/k), ..., Q(1)), interpolated onto GRID."""
-    if len(boundaries) < 2:
+    Q(0), Q(1/k), ..., Q(1)), interpolated onto GRID. The minimum and maximum are left out and
+    the grid held at Q(1/k) and Q(1 - 1/k) beyond them: one outlier of a span would otherwise
+    stretch a whole bucket of the grid."""
+    if len(boundaries) < 3:
         return Distribution(Kind.NUMERIC, 0)
-    known = np.linspace(0.0, 1.0, len(boundaries))
-    grid = np.interp(GRID, known, np.asarray(boundaries, dtype=float))
-    return Distribution(Kind.NUMERIC, rows, tuple(float(v) for v in grid))
+    known = np.linspace(0.0, 1.0, len(boundaries))[1:-1]
+    grid = np.interp(GRID, known, np.asarray(boundaries, dtype=float)[1:-1])
+    return Distribution(Kind.NUMERIC, rows, tuple(float(v) for v in grid), buckets=len(known) + 1)
 
 
 def from_counts(counts: Mapping[str, float]) -> Distribution:
@@ -165,9 +169,14 @@ def noise(reference: Distribution, rows: int, reference_rows: int | None = None,
 
 
 def _numeric_sample(reference: Distribution, rows: int, random: np.random.Generator) -> Distribution:
-    """A resample of `rows` values from the reference's quantile grid."""
+    """A resample of `rows` values from the reference's quantile grid, summarised as the
+    reference was (from its values, or from k quantile buckets)."""
     grid = np.asarray(reference.quantiles)
-    return numeric(grid[random.integers(0, grid.size, size=rows)])
+    values = grid[random.integers(0, grid.size, size=rows)]
+    if reference.buckets:
+        edges = np.quantile(values, np.linspace(0.0, 1.0, reference.buckets + 1))
+        return from_quantiles(edges.tolist(), rows)
+    return numeric(values)
 
 
 def _categorical_distances(reference: Distribution, size: int, rows: int,
