@@ -9,16 +9,30 @@ from pathlib import Path
 from pipeline.cli.common import project_argument
 from pipeline.config import add_run_arguments, config_from_args, config_from_values, env_values, local_path
 from pipeline.data import spans
-from pipeline.data.preflight import check_data_dir
+from pipeline.data.preflight import check_data_dir, input_files
 from pipeline.data.spans import local_data_dir
 from pipeline.errors import WorkFailed
+from pipeline.logs import verbose_output_to
+
+# TFDV's and Beam's own output while check-data computes the statistics of the data.
+CHECK_DATA_LOG = "check-data.log"
 
 
 def _check_data(args: argparse.Namespace) -> int:
     """`check-data`: the runner's input check alone, for other orchestrators' first task."""
+    from pipeline.data import validation
+
     config = config_from_args(args, os.environ)
-    report = check_data_dir(local_data_dir(config), config.schema_path, config.max_row_bytes,
-                            config.declaration)
+    data_dir = local_data_dir(config)
+    report = check_data_dir(data_dir, config.schema_path, config.max_row_bytes, config.declaration)
+    with verbose_output_to(config.log_dir / CHECK_DATA_LOG):
+        verdict = validation.folder_verdict(input_files(data_dir), config.schema_path,
+                                            config.declaration)
+    if verdict.stops:
+        raise WorkFailed(f"{len(verdict.schema_skew)} data anomalies in {config.data_dir}, a run "
+                         "would stop before Transform:\n  " + "\n  ".join(verdict.schema_skew))
+    for line in verdict.value_skew:
+        print(f"value skew (recorded, not a stop): {line}")
     print(f"ok: {report.rows} rows in {report.files} file(s) of {config.data_dir}")
     return 0
 

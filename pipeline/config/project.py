@@ -141,6 +141,30 @@ class Reproducibility:
     metrics: Tolerance = METRICS_TOLERANCE
 
 
+class DriftPolicy(str, enum.Enum):
+    """What a run does when a feature drifted between spans: train on (and alert), or stop for a
+    human to accept the drift (`python -m pipeline accept-drift`)."""
+
+    RETRAIN = "retrain"
+    STOP = "stop"
+
+
+# A share of empty cells (or of categories the schema does not know) above which a column is broken
+# data that stops the run rather than a world that changed (docs/data_validation.md).
+MAX_MISSING_SHARE = 0.05
+MAX_UNKNOWN_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """The `validation:` section: where value skew (recorded, reported) ends and schema skew (a
+    stop before Transform) begins, and what value drift between spans does."""
+
+    max_missing_share: float = MAX_MISSING_SHARE
+    max_unknown_share: float = MAX_UNKNOWN_SHARE
+    drift: DriftPolicy = DriftPolicy.RETRAIN
+
+
 # The declaration fields user code (preprocessing_fn, run_fn) receives; the rest (data, slices,
 # thresholds, steps, hyperparameters: the Trainer gets those apart) take their defaults there.
 CODE_FIELDS = ("name", "label", "task", "features", "positive_class", "classes", "weight",
@@ -173,6 +197,7 @@ class Project:
     preprocessing_fn: str = "models.common.preprocessing.preprocessing_fn"
     run_fn: str = "models.common.model.run_fn"
     reproducibility: Reproducibility = field(default_factory=Reproducibility)
+    validation: DataLimits = field(default_factory=DataLimits)
     directory: Path | None = None
 
     @property
@@ -236,6 +261,9 @@ class Project:
         bounds = values.get("reproducibility") or {}
         values["reproducibility"] = Reproducibility(
             **{item: Tolerance(**bound) for item, bound in bounds.items()})
+        limits = values.get("validation") or {}
+        values["validation"] = DataLimits(**{**limits, **(
+            {"drift": DriftPolicy(limits["drift"])} if "drift" in limits else {})})
         return cls(**values)
 
 
@@ -249,7 +277,8 @@ def _enum_value(value: object) -> object:
 
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
               "weight", "id_column",
-              "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility"}
+              "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility",
+              "validation"}
 _REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
 
@@ -329,6 +358,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         preprocessing_fn=str(code.get("preprocessing_fn", Project.preprocessing_fn)),
         run_fn=str(code.get("run_fn", Project.run_fn)),
         reproducibility=_reproducibility(values.get("reproducibility"), path),
+        validation=_data_limits(values.get("validation"), path),
         directory=path.parent,
     )
 
@@ -377,6 +407,23 @@ def _reproducibility(spec: Any, path: Path) -> Reproducibility:
            "examples are compared exactly (only 'exact' is allowed)")
     return Reproducibility(**{item: _tolerance(spec[item], path, f"reproducibility.{item}")
                               for item in ("transformed", "metrics") if item in spec})
+
+
+def _data_limits(spec: Any, path: Path) -> DataLimits:
+    """The `validation:` section: `max_missing_share` and `max_unknown_share` (shares in 0..1) and
+    `drift: retrain|stop`; absent keys keep their defaults."""
+    if spec is None:
+        return DataLimits()
+    _check(isinstance(spec, dict), path, "validation", f"must be a mapping, got {type(spec).__name__}")
+    allowed = [f.name for f in dataclasses.fields(DataLimits)]
+    unknown = sorted(set(spec) - set(allowed))
+    _check(not unknown, path, "validation", f"unknown {unknown}; allowed: {allowed}")
+    shares = {key: _number(spec[key]) for key in allowed[:2] if key in spec}
+    for key, share in shares.items():
+        _check(share is not None and 0.0 <= share < 1.0, path, f"validation.{key}",
+               f"must be a share in [0, 1), got {spec[key]!r}")
+    drift = _enum(DriftPolicy, spec.get("drift", "retrain"), path, "validation.drift")
+    return DataLimits(drift=drift, **shares)  # type: ignore[arg-type]
 
 
 def _tolerance(spec: Any, path: Path, field_name: str) -> Tolerance:

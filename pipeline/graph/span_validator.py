@@ -2,6 +2,7 @@
 
 
 import os
+from dataclasses import asdict
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -16,7 +17,13 @@ from tfx.utils import io_utils
 
 from pipeline import vocabulary
 from pipeline.data import validation
-from pipeline.vocabulary import PREVIOUS_STATISTICS_RESOLVER, SPAN_PROPERTY, STATISTICS_KEY, split_folder
+from pipeline.vocabulary import (
+    DRIFT_PROPERTY,
+    PREVIOUS_STATISTICS_RESOLVER,
+    SPAN_PROPERTY,
+    STATISTICS_KEY,
+    split_folder,
+)
 
 
 def statistics_span(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
@@ -89,7 +96,7 @@ def SpanValidator(  # TFX names components like classes
         set(artifact_utils.decode_split_names(previous_statistics.split_names))
         if previous_statistics is not None else set()
     )
-    verdicts = {}
+    verdicts, drift = {}, []
     for split in splits:
         current = validation.read_statistics(statistics.uri, split)
         previous = (
@@ -103,10 +110,13 @@ def SpanValidator(  # TFX names components like classes
                                   result.SerializeToString())
         found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
         verdicts[split] = 0 if found else 1
+        drift += [asdict(d) for d in validation.drift_measurements(result, split)]
     # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).
     anomalies.set_json_value_custom_property("blessed", verdicts)
     if span is not None:
         anomalies.set_int_custom_property(SPAN_PROPERTY, span)
+    # Recorded whatever the DataGate decides, so a run stopped on drift keeps what drifted.
+    anomalies.set_json_value_custom_property(DRIFT_PROPERTY, drift)
     anomalies.set_string_custom_property(
         "drift_baseline",
         previous_statistics.uri if previous_statistics is not None else "none",
