@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pipeline.config.project import DataLimits, Project
 from pipeline.errors import InvalidInput
@@ -268,6 +268,7 @@ def judge(
             statistics, schema, environment, previous=(previous or {}).get(split))
         blocking = validate(statistics, bounded, environment)
         verdict.extend(classify(strict, blocking, split, frozenset(f.name for f in schema.feature)))
+        verdict.extend(empty_cells(statistics, schema, project.validation, split, verdict))
     if environment == TRAINING:
         datasets = {split: stats.datasets[0] for split, stats in splits.items()}
         verdict.schema_skew += label_checks.label_problems(datasets, project)
@@ -299,6 +300,42 @@ def classify(
                                       + "; ".join(r.description or r.short_description for r in grown))
     verdict.drift = drift_measurements(strict, split)
     return verdict
+
+
+def empty_cells(
+    statistics: Statistics, schema: schema_pb2.Schema, limits: DataLimits, split: str,
+    found: Verdict,
+) -> Verdict:
+    """Empty cells TFDV does not count as missing: CsvExampleGen writes an empty cell as a feature
+    with no value, so a single-valued column's filled share is its number of values per row.
+    Below the schema's presence it is value skew, below the declared bound schema skew."""
+    named = found.features("schema_skew") | found.features("value_skew")
+    verdict = Verdict()
+    for dataset in statistics.datasets[:1]:
+        rows = dataset.num_examples
+        for feature in schema.feature:
+            stats = _feature_stats(dataset, feature.name)
+            if not rows or stats is None or feature.name in named or not feature.presence.min_fraction:
+                continue
+            common = getattr(stats, stats.WhichOneof("stats") or "num_stats").common_stats
+            if common.max_num_values > 1:
+                continue
+            filled = common.tot_num_values / rows
+            line = (f"{split}: feature '{feature.name}': empty in {rows - common.tot_num_values:g} "
+                    f"of {rows} rows ({1 - filled:.1%})")
+            if filled < min(feature.presence.min_fraction, 1.0 - limits.max_missing_share):
+                verdict.schema_skew.append(f"{line}, more than validation.max_missing_share allows")
+            elif filled < feature.presence.min_fraction:
+                verdict.value_skew.append(f"{line}, more than in training")
+    return verdict
+
+
+def _feature_stats(dataset: Any, name: str) -> Any:
+    """The statistics of one column of a dataset, by name or path."""
+    for stats in dataset.features:
+        if stats.name == name or list(stats.path.step) == [name]:
+            return stats
+    return None
 
 
 def _only_new_column(anomalies: anomalies_pb2.Anomalies, name: str) -> bool:
