@@ -250,26 +250,26 @@ def bounded_schema(schema: schema_pb2.Schema, limits: DataLimits) -> schema_pb2.
 
 
 def judge(
-    splits: Mapping[str, Statistics], schema: schema_pb2.Schema, project: Project,
+    splits: Mapping[str, Statistics], schema: schema_pb2.Schema, limits: DataLimits,
     environment: str, found: Mapping[str, anomalies_pb2.Anomalies] | None = None,
-    previous: Mapping[str, Statistics] | None = None,
+    previous: Mapping[str, Statistics] | None = None, project: Project | None = None,
 ) -> Verdict:
     """The one verdict of `check-data`, the DataGate and `monitor` on the same statistics: TFDV's
     check against the schema as curated (`found` when a validator already ran it, with drift
     against `previous` when given), split into what the bounded schema still rejects (schema
     skew), what it accepts (value skew) and distances (drift); in TRAINING, a label that cannot
-    train is schema skew too."""
+    train (the label of `project`) is schema skew too."""
     from pipeline.data import label_checks
 
-    bounded = bounded_schema(schema, project.validation)
+    bounded = bounded_schema(schema, limits)
     verdict = Verdict()
     for split, statistics in splits.items():
         strict = found[split] if found is not None else validate(
             statistics, schema, environment, previous=(previous or {}).get(split))
         blocking = validate(statistics, bounded, environment)
         verdict.extend(classify(strict, blocking, split, frozenset(f.name for f in schema.feature)))
-        verdict.extend(empty_cells(statistics, schema, project.validation, split, verdict))
-    if environment == TRAINING:
+        verdict.extend(empty_cells(statistics, schema, limits, split, verdict))
+    if environment == TRAINING and project is not None:
         datasets = {split: stats.datasets[0] for split, stats in splits.items()}
         verdict.schema_skew += label_checks.label_problems(datasets, project)
     return verdict
@@ -389,5 +389,5 @@ def folder_verdict(files: list[Path], schema_path: Path | None, project: Project
         schema = tfdv.infer_schema(statistics, infer_feature_shape=False)
     else:
         statistics = csv_statistics(location, schema)
-    return judge({"data": statistics}, schema, project, TRAINING)
+    return judge({"data": statistics}, schema, project.validation, TRAINING, project=project)
 

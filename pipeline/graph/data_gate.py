@@ -45,8 +45,9 @@ def span_verdict(
     splits = artifact_utils.decode_split_names(anomalies.split_names)
     verdict = validation.judge(
         {split: validation.read_statistics(statistics.uri, split) for split in splits},
-        schema, project, validation.TRAINING,  # type: ignore[arg-type]
+        schema, project.validation, validation.TRAINING,  # type: ignore[arg-type]
         found={split: validation.read_anomalies(anomalies.uri, split) for split in splits},
+        project=project,
     )
     span = _span(anomalies)
     if span is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
+from pipeline.config.project import DataLimits
 from pipeline.data import validation
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
     Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
 
 LATEST_WINDOW = "latest_window.stats.pb"
+# The name the verdict gives the monitored window (its lines are printed without it).
+WINDOW = "window"
+DEFAULT_LIMITS = DataLimits()
 # Comparators given to a served feature the schema has none for (an inferred schema has none):
 # Jensen-Shannon divergence for numbers, L-infinity distance for strings (as curated schemas do).
 DEFAULT_NUMERIC_DISTANCE = 0.1
@@ -60,6 +64,8 @@ class MonitoringResult:
     schema: list[str] = field(default_factory=list)
     skew: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)
+    # Values past the training range, rare new categories: reported, never an alert by themselves.
+    value: list[str] = field(default_factory=list)
     report_path: Path | None = None
 
     @property
@@ -128,21 +134,31 @@ class Problems(TypedDict):
     schema: list[str]
     skew: list[str]
     drift: list[str]
+    value: list[str]
 
 
 def check(
-    current: Statistics, training: Statistics, previous: Statistics | None, schema: schema_pb2.Schema
+    current: Statistics, training: Statistics, previous: Statistics | None, schema: schema_pb2.Schema,
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> Problems:
-    """Schema and drift checks of the window, and skew against the training statistics."""
+    """The window's schema verdict (pipeline.data.validation.judge, as check-data and the DataGate
+    give it), its drift, and skew against the training statistics."""
     without_drift = validation.validate(current, schema, validation.SERVING)
     with_drift = (
         validation.validate(current, schema, validation.SERVING, previous=previous)
         if previous is not None else without_drift
     )
     skew = validation.validate(training, schema, validation.TRAINING, serving=current)
-    schema_lines = _lines(without_drift)
-    drift_lines = [line for line in _lines(with_drift) if line not in schema_lines]
-    return {"schema": schema_lines, "skew": _lines(skew), "drift": drift_lines}
+    verdict = validation.judge({WINDOW: current}, schema, limits, validation.SERVING,
+                               found={WINDOW: without_drift})
+    drift_lines = [line for line in _lines(with_drift) if line not in _lines(without_drift)]
+    return {"schema": _unsplit(verdict.schema_skew), "skew": _lines(skew), "drift": drift_lines,
+            "value": _unsplit(verdict.value_skew)}
+
+
+def _unsplit(lines: list[str]) -> list[str]:
+    """Monitoring's wording of a verdict's lines: no split."""
+    return [line.removeprefix(f"{WINDOW}: ") for line in lines]
 
 
 def _lines(anomalies: anomalies_pb2.Anomalies) -> list[str]:
@@ -243,7 +259,7 @@ def write_report(
         f"- drift baseline: {previous_label}", "",
     ]
     for title, problems in (("Schema", result.schema), ("Skew", result.skew),
-                            ("Drift", result.drift)):
+                            ("Drift", result.drift), ("Value skew (not an alert)", result.value)):
         lines += [f"## {title}", ""] + ([f"- {p}" for p in problems] or ["- none"]) + [""]
     lines += ["## Distributions", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = folder / "report.md"
@@ -254,7 +270,7 @@ def write_report(
 def monitor(
     csv_path: Path, store: Store, pipeline_name: str, state_dir: Path, report_dir: Path,
     previous_path: Path | None = None, features: Sequence[str] = (),
-    served_version: str | None = None,
+    served_version: str | None = None, limits: DataLimits = DEFAULT_LIMITS,
 ) -> MonitoringResult:
     """Check a window of production data against the model `pipeline_name` serves, write the
     report, and keep its statistics as the next window's drift baseline. `features` are the
@@ -272,7 +288,7 @@ def monitor(
     kept_window = state_dir / LATEST_WINDOW
     source = previous_path or (kept_window if kept_window.is_file() else None)
     previous = validation.file_statistics(source, schema) if source else None
-    result = MonitoringResult(**check(current, training, previous, schema))
+    result = MonitoringResult(**check(current, training, previous, schema, limits))
     report_dir.mkdir(parents=True, exist_ok=True)
     sources = {"training": training, **({"previous": previous} if previous else {}),
                "current": current}
