@@ -6,8 +6,15 @@ import argparse
 import os
 from pathlib import Path
 
-from pipeline.cli.common import project_argument
-from pipeline.config import add_run_arguments, config_from_args, config_from_values, env_values, local_path
+from pipeline.cli.common import project_argument, store_arguments
+from pipeline.config import (
+    add_run_arguments,
+    config_from_args,
+    config_from_values,
+    env_values,
+    local_path,
+    store_config,
+)
 from pipeline.data import spans
 from pipeline.data.preflight import check_data_dir, input_files
 from pipeline.data.spans import local_data_dir
@@ -60,8 +67,21 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _accept_drift(args: argparse.Namespace) -> int:
+    """Accept the drift that stopped the latest run, so the next run trains on the new data."""
+    from pipeline.run.drift_acceptance import accept_drift
+
+    config = store_config(os.environ, args)
+    run_id, accepted = accept_drift(config, args.reason)
+    for record in accepted:
+        print(f"accepted   {record.text()}")
+    print(f"drift of run {run_id} accepted in {config.metadata_path}: the next `run --project "
+          f"{config.project}` trains on this data")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register `check-data` and `ingest`."""
+    """Register `check-data`, `ingest` and `accept-drift`."""
     check = commands.add_parser("check-data", help="check the input CSV files against the schema")
     add_run_arguments(check)
     check.set_defaults(handler=_check_data)
@@ -73,3 +93,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--schema", type=local_path, help="curated schema (default: the project's)")
     ingest.set_defaults(handler=_ingest)
 
+    accept = commands.add_parser(
+        "accept-drift", help="accept the drift that stopped the latest run (validation.drift: stop)")
+    store_arguments(accept)
+    accept.add_argument("--reason", default="", help="why the drift is the new normal (recorded)")
+    accept.set_defaults(handler=_accept_drift)

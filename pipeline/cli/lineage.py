@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import Project
-from pipeline.metadata import connection, provenance, pushes, records, summary
+from pipeline.metadata import connection, drift, provenance, pushes, records, summary
 from pipeline.serving import layout
 
 T = TypeVar("T")
@@ -114,17 +114,28 @@ def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineCon
     if not runs:
         raise connection.LineageError(f"no runs of pipeline '{pipeline_name}' in the metadata store")
     evaluations = {run.run_id: _evaluation(store, project, run.run_id) for run in runs}
+    drifts = {run.run_id: drift.run_drift(store, run.run_id) for run in runs}
     if args.json:
-        return _to_json([{**_run_json(run), **evaluations[run.run_id]} for run in runs])
+        return _to_json([{**_run_json(run), **evaluations[run.run_id], "drift": drifts[run.run_id]}
+                         for run in runs])
     primary = project.primary_metric.name
     rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", primary.upper(),
-             "PUSHED")]
+             "PUSHED", "DRIFT")]
     rows += [(
         run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
         str(len(run.states) - len(run.cached)), str(len(run.cached)),
         _metric_cell(evaluations[run.run_id]["metrics"], primary), run.pushed_version or "-",
+        _drift_cell(drifts[run.run_id]),
     ) for run in runs]
     return _table(rows)
+
+
+def _drift_cell(drifts: list[drift.DriftRecord]) -> str:
+    """'-', or the drifted features ('fare,payment_type', '(accepted)' when a human accepted)."""
+    if not drifts:
+        return "-"
+    names = ",".join(dict.fromkeys(d.feature for d in drifts))
+    return names + ("(accepted)" if all(d.accepted for d in drifts) else "")
 
 
 def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[str, Any]:

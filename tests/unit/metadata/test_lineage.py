@@ -139,7 +139,8 @@ def test_runs_name_the_projects_metrics_from_the_recorded_summary(tmp_path: Path
     assert (runs[1]["blessed"], runs[1]["blessing_reason"]) == (True, "all thresholds passed")
     code, out, _ = _cli(capsys, "runs", "--metadata", store)
     header, _, second = out.splitlines()
-    assert header.split()[-2:] == ["AUC", "PUSHED"] and second.split()[-2:] == ["0.9200", "2"]
+    assert header.split()[-3:] == ["AUC", "PUSHED", "DRIFT"]
+    assert second.split()[-3:] == ["0.9200", "2", "-"]
 
 
 def test_runs_without_a_recorded_summary_have_no_metrics(fake: FakePipeline, tmp_path: Path,
