@@ -268,7 +268,7 @@ def judge(
             statistics, schema, environment, previous=(previous or {}).get(split))
         blocking = validate(statistics, bounded, environment)
         verdict.extend(classify(strict, blocking, split, frozenset(f.name for f in schema.feature)))
-        verdict.extend(empty_cells(statistics, schema, limits, split, verdict))
+    verdict.extend(empty_cells(splits, schema, limits, verdict))
     if environment == TRAINING and project is not None:
         datasets = {split: stats.datasets[0] for split, stats in splits.items()}
         verdict.schema_skew += label_checks.label_problems(datasets, project)
@@ -303,31 +303,37 @@ def classify(
 
 
 def empty_cells(
-    statistics: Statistics, schema: schema_pb2.Schema, limits: DataLimits, split: str,
-    found: Verdict,
+    splits: Mapping[str, Statistics], schema: schema_pb2.Schema, limits: DataLimits, found: Verdict,
 ) -> Verdict:
     """Empty cells TFDV does not count as missing: CsvExampleGen writes an empty cell as a feature
-    with no value, so a single-valued column's filled share is its number of values per row.
-    Below the schema's presence it is value skew, below the declared bound schema skew."""
+    with no value, so a single-valued column's filled share is its number of values per row, over
+    every split (a hash split of a few rows is no measure of a share). Below the schema's presence
+    it is value skew, below the declared bound schema skew."""
     named = found.features("schema_skew") | found.features("value_skew")
     verdict = Verdict()
-    for dataset in statistics.datasets[:1]:
-        rows = dataset.num_examples
-        for feature in schema.feature:
-            stats = _feature_stats(dataset, feature.name)
-            if not rows or stats is None or feature.name in named or not feature.presence.min_fraction:
-                continue
-            common = getattr(stats, stats.WhichOneof("stats") or "num_stats").common_stats
-            if common.max_num_values > 1:
-                continue
-            filled = common.tot_num_values / rows
-            line = (f"{split}: feature '{feature.name}': empty in {rows - common.tot_num_values:g} "
-                    f"of {rows} rows ({1 - filled:.1%})")
-            if filled < min(feature.presence.min_fraction, 1.0 - limits.max_missing_share):
-                verdict.schema_skew.append(f"{line}, more than validation.max_missing_share allows")
-            elif filled < feature.presence.min_fraction:
-                verdict.value_skew.append(f"{line}, more than in training")
+    datasets = [statistics.datasets[0] for statistics in splits.values() if statistics.datasets]
+    rows = sum(dataset.num_examples for dataset in datasets)
+    where = "+".join(splits)
+    for feature in schema.feature:
+        common = [_common_stats(dataset, feature.name) for dataset in datasets]
+        if not rows or None in common or feature.name in named or not feature.presence.min_fraction \
+                or max(c.max_num_values for c in common) > 1:
+            continue
+        filled = sum(c.tot_num_values for c in common) / rows
+        line = (f"{where}: feature '{feature.name}': empty in {round(rows * (1 - filled))} of "
+                f"{rows} rows ({1 - filled:.1%})")
+        if filled < min(feature.presence.min_fraction, 1.0 - limits.max_missing_share):
+            verdict.schema_skew.append(f"{line}, more than validation.max_missing_share allows")
+        elif filled < feature.presence.min_fraction:
+            verdict.value_skew.append(f"{line}, more than in training")
     return verdict
+
+
+def _common_stats(dataset: Any, name: str) -> Any:
+    """The present/value counts of one column of a dataset, by name or path; None if absent."""
+    stats = _feature_stats(dataset, name)
+    return None if stats is None else \
+        getattr(stats, stats.WhichOneof("stats") or "num_stats").common_stats
 
 
 def _feature_stats(dataset: Any, name: str) -> Any:
