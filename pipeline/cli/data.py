@@ -59,7 +59,7 @@ def _ingest(args: argparse.Namespace) -> int:
                          "(--schema)")
     data_dir = Path(landing) if landing else Path(str(config.data_dir))
     try:
-        span = ingest.ingest(args.file, data_dir, config.schema_path)
+        span = ingest.ingest(args.file, data_dir, config.schema_path, config.declaration.validation)
     except spans.SpanError as error:
         # A rejected file is failed work (exit 1), not a config error.
         raise WorkFailed(f"rejected {args.file}: {error}") from error

@@ -9,12 +9,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.config.project import DataLimits
 from pipeline.data import validation
 from pipeline.data.input_files import is_data_name
 from pipeline.data.spans import SPAN_FILE, SpanError, list_spans, span_dir
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2
+
+DEFAULT_LIMITS = DataLimits()
 
 
 def check_columns(header: list[str], expected: set[str], source: Path) -> None:
@@ -32,14 +35,19 @@ def check_columns(header: list[str], expected: set[str], source: Path) -> None:
         raise SpanError(f"{source}: " + "; ".join(problems))
 
 
-def statistics_anomalies(csv_path: Path, schema: schema_pb2.Schema, environment: str) -> list[str]:
-    """TFDV statistics of a CSV file validated against the schema, one line per anomalous feature."""
+def statistics_anomalies(
+    csv_path: Path, schema: schema_pb2.Schema, environment: str, limits: DataLimits = DEFAULT_LIMITS,
+) -> list[str]:
+    """The schema skew of a CSV file, one line per feature: the verdict a run's DataGate gives
+    (pipeline.data.validation.judge), so growth that would train is landed too."""
     statistics = validation.csv_statistics(csv_path, schema)
-    anomalies = validation.validate(statistics, schema, environment)
-    return validation.anomaly_lines(anomalies, dataset="omitted")
+    verdict = validation.judge({csv_path.name: statistics}, schema, limits, environment)
+    return [line.removeprefix(f"{csv_path.name}: ") for line in verdict.schema_skew]
 
 
-def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
+def ingest(
+    source: Path, data_dir: Path, schema_path: Path, limits: DataLimits = DEFAULT_LIMITS
+) -> int:
     """Land `source` as the next span after checking its columns and statistics; return its number.
 
     The file is copied into a hidden folder of the data dir (invisible to ExampleGen's pattern),
@@ -60,7 +68,7 @@ def ingest(source: Path, data_dir: Path, schema_path: Path) -> int:
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=data_dir))
     try:
         landed = shutil.copy(source, staging / SPAN_FILE)
-        problems = statistics_anomalies(Path(landed), schema, validation.TRAINING)
+        problems = statistics_anomalies(Path(landed), schema, validation.TRAINING, limits)
         if problems:
             detail = "\n  ".join(problems)
             raise SpanError(f"{source} breaks the schema {schema_path}:\n  {detail}")
