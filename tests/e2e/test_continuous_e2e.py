@@ -161,6 +161,10 @@ def test_a_drifted_span_trains_with_the_drift_recorded_or_stops_until_accepted(t
                   if d.feature == features.PAYMENT_TYPE_KEY and d.split == "train"]
     assert measured.distance > measured.threshold == pytest.approx(0.2)
     assert measured.baseline != "none" and not measured.accepted
+    from pipeline.run.console import format_summary
+
+    printed = format_summary(retrained.summary, config.declaration, config.metadata_path, None)
+    assert f"drift      ALERT feature '{features.PAYMENT_TYPE_KEY}' l_infty" in printed
 
     stopping = dataclasses.replace(config, models_dir=stop_on_drift_models(config.data_dir.parent))
     with pytest.raises(PipelineRunError) as stopped:

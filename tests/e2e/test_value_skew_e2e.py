@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_span_that_grew_trains_and_pushes_with_the_growth_recorded(tmp_path: Path) -> None:
+    from pipeline.run.console import format_summary
     from pipeline.run.local_runner import run_pipeline
 
     shared = small_config(tmp_path)
@@ -34,6 +35,8 @@ def test_a_span_that_grew_trains_and_pushes_with_the_growth_recorded(tmp_path: P
     [validated] = gate.outputs[VALIDATED_SCHEMA_KEY]
     recorded = str(validated.custom_properties[VALUE_SKEW_PROPERTY].struct_value)
     assert f"feature '{number}'" in recorded and "Bitcoin" in recorded
+    printed = format_summary(result.summary, config.declaration, config.metadata_path, None)
+    assert f"growth     value skew in {', '.join(sorted({number, category}))}" in printed
 
 
 def test_a_missing_required_column_stops_before_transform_with_one_error_line(tmp_path: Path) -> None:
