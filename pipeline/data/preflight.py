@@ -177,9 +177,9 @@ def _emptiness_problems(empty: Counter[str], rows: int, columns: Columns) -> lis
         if rows and 1 - empty[name] / rows < min_fraction:
             problems.append(
                 f"column '{name}' is empty in {empty[name]} of {rows} rows "
-                f"({empty[name] / rows:.1%}); {columns.source} allows at most "
-                f"{1 - min_fraction:.1%} (presence.min_fraction {min_fraction:g}, or the declaration's "
-                f"validation.max_missing_share if higher)"
+                f"({empty[name] / rows:.1%}); at most {1 - min_fraction:.1%} is allowed (the "
+                f"looser of {columns.source}'s presence.min_fraction and the declaration's "
+                "validation.max_missing_share)"
             )
     return problems
 
