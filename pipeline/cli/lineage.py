@@ -189,26 +189,29 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
               if before_version else None)
     changed = provenance.changes(before, current, IDENTITY_FIELDS) if before else []
     changed = [c for c in changed if not c[0].endswith("_diff")]
+    drifted = drift.run_drift(store, current.run_id) if current.run_id else []
     if args.json:
         return _to_json({
             "pipeline": pipeline_name, "version": version,
             "provenance": current, "previous_version": before_version,
             "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
+            "drift": drifted,
         })
-    return "\n".join(_report_lines(pipeline_name, current, before_version, changed))
+    return "\n".join(_report_lines(pipeline_name, current, before_version, changed, drifted))
 
 
 def _report_lines(
     pipeline_name: str, prov: provenance.ModelProvenance, before_version: str | None,
-    changed: list[tuple[str, object, object]],
+    changed: list[tuple[str, object, object]], drifted: Sequence[drift.DriftRecord] = (),
 ) -> list[str]:
-    """The whole text report, section by section."""
+    """The whole text report, section by section; the drift the run trained on, if any."""
     push = _required(prov.push, "PushedModel")
     return [
         f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
         *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
                 ("to", push.destination), ("fingerprint", push.model_fingerprint)]),
         "", "Data", *_data_lines(prov),
+        *_rows(("drift", record.text()) for record in drifted),
         "", "Code and config", *_training_lines(_required(prov.training, "trained model")),
         "", "Evaluation", *_evaluation_lines(prov.evaluation),
         "", *_change_lines(before_version, changed),

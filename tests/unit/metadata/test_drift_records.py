@@ -11,24 +11,28 @@ from google.protobuf import struct_pb2
 from pipeline.__main__ import main
 from pipeline.metadata import drift
 from pipeline.vocabulary import DRIFT_ACCEPTED_PROPERTY, DRIFT_PROPERTY, SPAN_PROPERTY
-from tests.support.mlmd_fake import FakePipeline
+from tests.support.mlmd_fake import FakePipeline, evaluated_and_pushed_runs
 
 MEASURED = [{"feature": "fare", "measure": "jensen_shannon_divergence", "distance": 0.31,
              "threshold": 0.1, "split": "train"}]
 
 
-def drifted_run(path: Path, measured: list[dict]) -> FakePipeline:
-    """A run whose validator of span 3 measured `measured` and whose DataGate stopped."""
-    fake = FakePipeline(path)
-    examples = fake.artifact("Examples", "/examples")
-    fake.execute("run-1", "CsvExampleGen", outputs={"examples": examples})
-    anomalies = fake.artifact("ExampleAnomalies", "/anomalies")
+def validated(fake: FakePipeline, run_id: str, measured: list[dict]) -> None:
+    """An ExampleValidator execution of span 3 in `run_id` that measured `measured`."""
+    anomalies = fake.artifact("ExampleAnomalies", f"/anomalies/{run_id}")
     anomalies.custom_properties[SPAN_PROPERTY].int_value = 3
     anomalies.custom_properties["drift_baseline"].string_value = "/statistics/span-2"
     value = struct_pb2.Struct()
     value.update({"__value__": measured})
     anomalies.custom_properties[DRIFT_PROPERTY].struct_value.CopyFrom(value)
-    fake.execute("run-1", "ExampleValidator", outputs={"anomalies": anomalies})
+    fake.execute(run_id, "ExampleValidator", outputs={"anomalies": anomalies})
+
+
+def drifted_run(path: Path, measured: list[dict]) -> FakePipeline:
+    """A run whose validator of span 3 measured `measured` and whose DataGate stopped."""
+    fake = FakePipeline(path)
+    fake.execute("run-1", "CsvExampleGen", outputs={"examples": fake.artifact("Examples", "/e")})
+    validated(fake, "run-1", measured)
     fake.execute("run-1", "DataGate", state="FAILED")
     return fake
 
@@ -77,3 +81,14 @@ def test_accept_drift_refuses_a_run_without_drift(tmp_path: Path, capsys) -> Non
     code, _, err = cli(capsys, "accept-drift", "--metadata", str(store))
     assert code == 1
     assert err.count("\n") == 1 and "measured no drift: nothing to accept" in err
+
+
+def test_lineage_shows_the_drift_the_served_model_was_trained_on(tmp_path: Path, capsys) -> None:
+    store = tmp_path / "metadata.sqlite"
+    fake = evaluated_and_pushed_runs(store, tmp_path)
+    validated(fake, "run-2", MEASURED)
+    code, out, _ = cli(capsys, "lineage", "--metadata", str(store), "--latest")
+    assert code == 0
+    assert "  drift           fare jensen_shannon_divergence 0.31 > 0.1 (span 3 train)" in out
+    code, out, _ = cli(capsys, "lineage", "--metadata", str(store), "--version", "1", "--json")
+    assert json.loads(out)["drift"] == []
