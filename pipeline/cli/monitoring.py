@@ -29,7 +29,7 @@ def _monitor(args: argparse.Namespace) -> int:
     report_dir = args.report_dir or state_dir / "reports" / stamp
     result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir,
                                 report_dir, args.previous, config.declaration.feature_names,
-                                served, config.declaration.validation)
+                                served, limits=config.declaration.validation)
     for kind in ("schema", "skew", "drift", "value"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")
