@@ -227,14 +227,19 @@ class Verdict:
                 "drift": [asdict(d) for d in self.drift]}
 
 
-def bounded_schema(schema: schema_pb2.Schema, limits: DataLimits) -> schema_pb2.Schema:
+def bounded_schema(
+    schema: schema_pb2.Schema, limits: DataLimits, strict: frozenset[str] = frozenset(),
+) -> schema_pb2.Schema:
     """The schema as a stop rule: types, columns and presence kept; numeric ranges and closed
-    vocabularies relaxed to the declared share of empty cells and unknown categories; no drift
-    or skew comparators (distances are value drift, judged apart)."""
+    vocabularies relaxed to the declared share of empty cells and unknown categories, except for
+    the `strict` columns (the label: a class it does not know cannot train); no drift or skew
+    comparators (distances are value drift, judged apart)."""
     bounded = type(schema).FromString(schema.SerializeToString())
     for feature in bounded.feature:
         feature.ClearField("drift_comparator")
         feature.ClearField("skew_comparator")
+        if feature.name in strict:
+            continue
         for domain in ("float_domain", "int_domain"):
             if feature.HasField(domain):
                 getattr(feature, domain).ClearField("min")
@@ -261,7 +266,7 @@ def judge(
     train (the label of `project`) is schema skew too."""
     from pipeline.data import label_checks
 
-    bounded = bounded_schema(schema, limits)
+    bounded = bounded_schema(schema, limits, frozenset([project.label] if project else []))
     verdict = Verdict()
     for split, statistics in splits.items():
         strict = found[split] if found is not None else validate(

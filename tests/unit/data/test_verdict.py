@@ -101,13 +101,17 @@ def test_the_declared_bounds_move_the_line_between_the_two() -> None:
 
 
 def test_a_label_that_cannot_train_is_schema_skew() -> None:
+    """One class only; or a class the schema does not know, however rare (no growth for labels)."""
     project = parse_declaration(
         "name: p\ndata: d\nlabel: target\ntask: binary\npositive_class: '1'\nclasses: ['0', '1']\n"
         "features: {amount: numeric}\n", Path("p/project.yaml"))
-    statistics = tfdv.generate_statistics_from_dataframe(frame(target=[0] * ROWS))
-    found = validation.judge({"train": statistics}, schema(), DataLimits(), validation.TRAINING,
-                             project=project)
-    assert found.stops and any("label 'target'" in line for line in found.schema_skew)
+    labelled = schema()
+    labelled.feature[3].int_domain.min, labelled.feature[3].int_domain.max = 0, 1
+    for labels, line in (([0] * ROWS, "label 'target'"), (changed("target", {0: 7}), "'target'")):
+        statistics = tfdv.generate_statistics_from_dataframe(frame(target=labels))
+        found = validation.judge({"train": statistics}, labelled, DataLimits(), validation.TRAINING,
+                                 project=project)
+        assert found.stops and any(line in problem for problem in found.schema_skew), found
 
 
 def test_drift_is_measured_apart_from_skew() -> None:
