@@ -191,11 +191,6 @@ class Drift:
     distance: float
     threshold: float
 
-    def line(self) -> str:
-        """'<split>: feature '<name>': <measure> distance d above threshold t'."""
-        return (f"{self.split}: feature '{self.feature}': {self.measure} distance "
-                f"{self.distance:.4g} above threshold {self.threshold:.4g}")
-
 
 @dataclass
 class Verdict:
