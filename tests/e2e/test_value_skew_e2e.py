@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.config.project import Treatment
+from pipeline.metadata import records
 from pipeline.vocabulary import DATA_GATE, VALIDATED_SCHEMA_KEY, VALUE_SKEW_PROPERTY
 from tests.support.configs import small_config
 from tests.support.faults import cli_command, data_lines, drop_column, first_feature, set_column, write_lines
@@ -33,7 +34,7 @@ def test_a_span_that_grew_trains_and_pushes_with_the_growth_recorded(tmp_path: P
     assert result.summary.pushed_version == "1", result.summary.push_decision
     gate = runs_by_node(config, result.summary.run_id)[DATA_GATE]
     [validated] = gate.outputs[VALIDATED_SCHEMA_KEY]
-    recorded = str(validated.custom_properties[VALUE_SKEW_PROPERTY].struct_value)
+    recorded = "\n".join(map(str, records.struct_property(validated, VALUE_SKEW_PROPERTY)))
     assert f"feature '{number}'" in recorded and "Bitcoin" in recorded
     printed = format_summary(result.summary, config.declaration, config.metadata_path, None)
     assert f"growth     value skew in {', '.join(sorted({number, category}))}" in printed
