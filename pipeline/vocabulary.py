@@ -37,6 +37,12 @@ STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
 ANOMALIES_KEY = "anomalies"
 VALIDATED_SCHEMA_KEY = "validated_schema"
+# What the validators and the DataGate record in ML Metadata (pipeline.data.validation.Verdict):
+# drift measured against the previous span (on the anomalies and the validated schema), value skew
+# (on the validated schema), and a drift a human accepted (`accept-drift`, on the anomalies).
+DRIFT_PROPERTY = "drift"
+VALUE_SKEW_PROPERTY = "value_skew"
+DRIFT_ACCEPTED_PROPERTY = "drift_accepted"
 ANALYZER_CACHE_KEY = "analyzer_cache"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 TRANSFORMED_EXAMPLES_KEY = "transformed_examples"

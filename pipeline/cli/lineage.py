@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import UNDEFINED, Project
-from pipeline.metadata import connection, live_evaluations, provenance, pushes, records, summary
+from pipeline.metadata import connection, drift, live_evaluations, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
 
@@ -124,18 +124,21 @@ def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineCon
     evaluations = {run.run_id: _evaluation(store, project, run.run_id) for run in runs}
     live = live_evaluations.latest_live(store, pipeline_name)
     lives = {run.run_id: live.get(run.pushed_version or "") for run in runs}
+    drifts = {run.run_id: drift.run_drift(store, run.run_id) for run in runs}
     if args.json:
         return _to_json([{**_run_json(run), **evaluations[run.run_id],
-                          "live": _live_json(lives[run.run_id])} for run in runs])
+                          "live": _live_json(lives[run.run_id]), "drift": drifts[run.run_id]}
+                         for run in runs])
     primary = project.primary_metric.name
     rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", primary.upper(),
-             f"LINEAR {primary.upper()}", f"LIVE {primary.upper()}", "PUSHED")]
+             f"LINEAR {primary.upper()}", f"LIVE {primary.upper()}", "PUSHED", "DRIFT")]
     rows += [(
         run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
         str(len(run.states) - len(run.cached)), str(len(run.cached)),
         _metric_cell(evaluations[run.run_id]["metrics"], primary),
         _metric_cell(evaluations[run.run_id]["baseline"].get(LINEAR, {}), primary),
         _live_cell(lives[run.run_id], primary), run.pushed_version or "-",
+        _drift_cell(drifts[run.run_id]),
     ) for run in runs]
     return _table(rows)
 
@@ -153,6 +156,12 @@ def _live_cell(live: live_evaluations.LiveEvaluation | None, name: str) -> str:
     if live is None or name not in live.metrics:
         return "-"
     return f"{live.metrics[name]:.4f} (step {live.step})"
+def _drift_cell(drifts: list[drift.DriftRecord]) -> str:
+    """'-', or the drifted features ('fare,payment_type', '(accepted)' when a human accepted)."""
+    if not drifts:
+        return "-"
+    names = ",".join(dict.fromkeys(d.feature for d in drifts))
+    return names + ("(accepted)" if all(d.accepted for d in drifts) else "")
 
 
 def _evaluation(store: connection.Store, project: Project, run_id: str) -> dict[str, Any]:
@@ -226,15 +235,16 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
     slices = _slices(current, project) if args.slices else None
     live = [e for e in live_evaluations.live_evaluations(store, pipeline_name)
             if e.model_version == version]
+    drifted = drift.run_drift(store, current.run_id) if current.run_id else []
     if args.json:
         return _to_json({
             "pipeline": pipeline_name, "version": version,
             "provenance": current, "previous_version": before_version,
             "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
             "baseline": reference, **({"slices": slices} if slices is not None else {}),
-            "live": [_live_json(e) for e in live],
+            "live": [_live_json(e) for e in live], "drift": drifted,
         })
-    lines = _report_lines(pipeline_name, current, before_version, changed)
+    lines = _report_lines(pipeline_name, current, before_version, changed, drifted)
     if reference:
         lines[lines.index("Evaluation") + 1:lines.index("Evaluation") + 1] = _rows(
             [("reference", f"{summary.baseline_text(project, reference)} (same split)")])
@@ -275,15 +285,16 @@ def _live_lines(live: list[live_evaluations.LiveEvaluation], project: Project) -
 
 def _report_lines(
     pipeline_name: str, prov: provenance.ModelProvenance, before_version: str | None,
-    changed: list[tuple[str, object, object]],
+    changed: list[tuple[str, object, object]], drifted: Sequence[drift.DriftRecord] = (),
 ) -> list[str]:
-    """The whole text report, section by section."""
+    """The whole text report, section by section; the drift the run trained on, if any."""
     push = _required(prov.push, "PushedModel")
     return [
         f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
         *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
                 ("to", push.destination), ("fingerprint", push.model_fingerprint)]),
         "", "Data", *_data_lines(prov),
+        *_rows(("drift", record.text()) for record in drifted),
         "", "Code and config", *_training_lines(_required(prov.training, "trained model")),
         "", "Evaluation", *_evaluation_lines(prov.evaluation),
         "", *_change_lines(before_version, changed),

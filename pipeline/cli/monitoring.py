@@ -36,7 +36,8 @@ def _monitor(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or STATE_DIR / "monitoring" / config.project
     report_dir = args.report_dir or state_dir / "reports" / stamp
     result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir, report_dir,
-                                Watched.from_project(config.declaration), args.previous, served)
+                                Watched.from_project(config.declaration), args.previous, served,
+                                limits=config.declaration.validation)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -45,7 +46,8 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def print_result(result: skew_drift.MonitoringResult) -> None:
-    """Each comparison (distance, value, threshold), what is unmonitored and why, the verdict."""
+    """Each comparison (distance, value, threshold), what is unmonitored and why, the verdict;
+    value skew (growth) is printed, never an alert."""
     from pipeline.data.drift import DISTANCE_NAMES
 
     print(f"window: {result.rows} rows")
@@ -57,7 +59,7 @@ def print_result(result: skew_drift.MonitoringResult) -> None:
         print(f"not monitored: {name}: {reason}")
     for name, reason in result.not_required.items():
         print(f"not required:  {name}: {reason}")
-    for kind in ("schema", "skew", "drift"):
+    for kind in ("schema", "skew", "drift", "value"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")
     print(("ALERT" if result.alert else "OK") + f": report {result.report_path}")

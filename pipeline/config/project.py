@@ -178,6 +178,30 @@ class DriftThresholds:
     floor: float = 0.02
 
 
+class DriftPolicy(str, enum.Enum):
+    """What a run does when a feature drifted between spans: train on (and alert), or stop for a
+    human to accept the drift (`python -m pipeline accept-drift`)."""
+
+    RETRAIN = "retrain"
+    STOP = "stop"
+
+
+# A share of empty cells (or of categories the schema does not know) above which a column is broken
+# data that stops the run rather than a world that changed (docs/data_validation.md).
+MAX_MISSING_SHARE = 0.05
+MAX_UNKNOWN_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """The `validation:` section: where value skew (recorded, reported) ends and schema skew (a
+    stop before Transform) begins, and what value drift between spans does."""
+
+    max_missing_share: float = MAX_MISSING_SHARE
+    max_unknown_share: float = MAX_UNKNOWN_SHARE
+    drift: DriftPolicy = DriftPolicy.RETRAIN
+
+
 # The declaration fields user code (preprocessing_fn, run_fn) receives; the rest (data, slices,
 # thresholds, steps, hyperparameters: the Trainer gets those apart) take their defaults there.
 CODE_FIELDS = ("name", "label", "task", "features", "positive_class", "classes", "weight",
@@ -217,6 +241,7 @@ class Project:
     drift_thresholds: DriftThresholds = field(default_factory=DriftThresholds)
     live_bounds: tuple[Threshold, ...] = ()
     promotion: Promotion = field(default_factory=Promotion)
+    validation: DataLimits = field(default_factory=DataLimits)
     directory: Path | None = None
 
     @property
@@ -305,6 +330,9 @@ class Project:
         values["reproducibility"] = Reproducibility(
             **{item: Tolerance(**bound) for item, bound in bounds.items()})
         values["drift_thresholds"] = DriftThresholds(**(values.get("drift_thresholds") or {}))
+        limits = values.get("validation") or {}
+        values["validation"] = DataLimits(**{**limits, **(
+            {"drift": DriftPolicy(limits["drift"])} if "drift" in limits else {})})
         return cls(**values)
 
 
@@ -319,7 +347,7 @@ def _enum_value(value: object) -> object:
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
               "weight", "id_column",
               "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility",
-              "drift_thresholds", "monitoring", "promotion"}
+              "drift_thresholds", "monitoring", "promotion", "validation"}
 _REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
 
@@ -404,6 +432,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         drift_thresholds=_drift_thresholds(values.get("drift_thresholds"), path),
         live_bounds=_live_bounds(values.get("monitoring"), path),
         promotion=_promotion(values.get("promotion"), path),
+        validation=_data_limits(values.get("validation"), path),
         directory=path.parent,
     )
 
@@ -510,6 +539,21 @@ def _finite(value: Any, path: Path, field_name: str) -> float:
     _check(isinstance(value, int | float) and not isinstance(value, bool)
            and math.isfinite(value), path, field_name, f"must be a finite number, got {value!r}")
     return float(value)
+def _data_limits(spec: Any, path: Path) -> DataLimits:
+    """The `validation:` section: `max_missing_share` and `max_unknown_share` (shares in 0..1) and
+    `drift: retrain|stop`; absent keys keep their defaults."""
+    if spec is None:
+        return DataLimits()
+    _check(isinstance(spec, dict), path, "validation", f"must be a mapping, got {type(spec).__name__}")
+    allowed = [f.name for f in dataclasses.fields(DataLimits)]
+    unknown = sorted(set(spec) - set(allowed))
+    _check(not unknown, path, "validation", f"unknown {unknown}; allowed: {allowed}")
+    shares = {key: _number(spec[key]) for key in allowed[:2] if key in spec}
+    for key, share in shares.items():
+        _check(share is not None and 0.0 <= share < 1.0, path, f"validation.{key}",
+               f"must be a share in [0, 1), got {spec[key]!r}")
+    drift = _enum(DriftPolicy, spec.get("drift", "retrain"), path, "validation.drift")
+    return DataLimits(drift=drift, **shares)  # type: ignore[arg-type]
 
 
 def _tolerance(spec: Any, path: Path, field_name: str) -> Tolerance:

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.config.project import DataLimits
 from pipeline.data import input_files, validation
 from pipeline.data.fingerprints import file_sha256
 from pipeline.data.spans import SPAN_FILE, SpanError, list_spans, span_dir
 
 if TYPE_CHECKING:
     from tensorflow_metadata.proto.v0 import schema_pb2
+
+DEFAULT_LIMITS = DataLimits()
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,19 @@ def check_columns(header: list[str], expected: set[str], source: Path) -> None:
         raise SpanError(f"{source}: " + "; ".join(problems))
 
 
-def statistics_anomalies(csv_path: Path, schema: schema_pb2.Schema, environment: str) -> list[str]:
-    """TFDV statistics of a CSV file validated against the schema, one line per anomalous feature."""
+def statistics_anomalies(
+    csv_path: Path, schema: schema_pb2.Schema, environment: str, limits: DataLimits = DEFAULT_LIMITS,
+) -> list[str]:
+    """The schema skew of a CSV file, one line per feature: the verdict a run's DataGate gives
+    (pipeline.data.validation.judge), so growth that would train is landed too."""
     statistics = validation.csv_statistics(csv_path, schema)
-    anomalies = validation.validate(statistics, schema, environment)
-    return validation.anomaly_lines(anomalies, dataset="omitted")
+    verdict = validation.judge({csv_path.name: statistics}, schema, limits, environment)
+    return [line.removeprefix(f"{csv_path.name}: ") for line in verdict.schema_skew]
 
 
-def ingest(source: Path, data_dir: Path, schema_path: Path) -> Landing:
+def ingest(
+    source: Path, data_dir: Path, schema_path: Path, limits: DataLimits = DEFAULT_LIMITS
+) -> Landing:
     """Land `source` as the next span after checking its columns and statistics.
 
     The file is copied into a hidden folder of the data dir (invisible to ExampleGen's pattern),
@@ -74,7 +82,7 @@ def ingest(source: Path, data_dir: Path, schema_path: Path) -> Landing:
     staging = Path(tempfile.mkdtemp(prefix=".ingest-", dir=data_dir))
     try:
         landed = shutil.copy(source, staging / SPAN_FILE)
-        problems = statistics_anomalies(Path(landed), schema, validation.TRAINING)
+        problems = statistics_anomalies(Path(landed), schema, validation.TRAINING, limits)
         if problems:
             detail = "\n  ".join(problems)
             raise SpanError(f"{source} breaks the schema {schema_path}:\n  {detail}")

@@ -63,9 +63,11 @@ def expected_columns(schema_path: Path | None, project: Project) -> Columns:
     }
     known = {f.name for f in schema.feature}
     # CsvExampleGen turns an empty cell into a feature with no value, which TFDV counts as
-    # present: the schema's presence fractions only bound empty cells if checked here.
+    # present: the schema's presence fractions only bound empty cells if checked here, relaxed to
+    # the declared share as the DataGate relaxes them (pipeline.data.validation.bounded_schema).
     min_filled = {
-        f.name: f.presence.min_fraction for f in schema.feature if f.presence.min_fraction
+        f.name: min(f.presence.min_fraction, 1.0 - project.validation.max_missing_share)
+        for f in schema.feature if f.presence.min_fraction
     }
     return Columns(frozenset(known), frozenset(present | needed), str(schema_path), min_filled)
 
@@ -175,8 +177,9 @@ def _emptiness_problems(empty: Counter[str], rows: int, columns: Columns) -> lis
         if rows and 1 - empty[name] / rows < min_fraction:
             problems.append(
                 f"column '{name}' is empty in {empty[name]} of {rows} rows "
-                f"({empty[name] / rows:.1%}); {columns.source} allows at most "
-                f"{1 - min_fraction:.1%} (presence.min_fraction {min_fraction:g})"
+                f"({empty[name] / rows:.1%}); at most {1 - min_fraction:.1%} is allowed (the "
+                f"looser of {columns.source}'s presence.min_fraction and the declaration's "
+                "validation.max_missing_share)"
             )
     return problems
 

@@ -1,4 +1,5 @@
-"""DataGate: stops the run before Transform when any validation found an anomaly."""
+"""DataGate: stops the run before Transform on schema skew (broken data), records value skew and
+drift on its output, and stops on drift only when the declaration asks for a human in the loop."""
 
 
 import json
@@ -11,42 +12,59 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 from pipeline import vocabulary
-from pipeline.config.project import Project
-from pipeline.data import label_checks, validation
+from pipeline.config.project import DriftPolicy, Project
+from pipeline.data import validation
 from pipeline.errors import WorkFailed
-from pipeline.vocabulary import SPAN_PROPERTY
+from pipeline.vocabulary import (
+    DRIFT_ACCEPTED_PROPERTY,
+    DRIFT_PROPERTY,
+    SPAN_PROPERTY,
+    VALUE_SKEW_PROPERTY,
+)
 
 
 class DataValidationError(WorkFailed):
     """The input data broke the schema; the message lists each anomalous feature and why."""
 
 
-def window_problems(anomalies: list[types.Artifact]) -> list[str]:
-    """Every anomaly of every span's validation; prefixed with 'span N' when the span is known."""
-    problems = []
-    for artifact in anomalies:
-        splits = artifact_utils.decode_split_names(artifact.split_names)
-        span = (
-            artifact.get_int_custom_property(SPAN_PROPERTY)
-            if artifact.has_custom_property(SPAN_PROPERTY) else None
-        )
-        prefix = f"span {span} " if span is not None else ""
-        problems += [prefix + line for line in validation.artifact_anomaly_lines(artifact.uri, splits)]
-    return problems
+class DriftStop(WorkFailed):
+    """A feature drifted and the declaration says `validation: {drift: stop}`: a human decides."""
 
 
-def span_label_problems(statistics: list[types.Artifact], project: Project) -> list[str]:
-    """Labels that cannot train a model, per span and split (pipeline.data.label_checks)."""
-    problems = []
-    for artifact in statistics:
-        splits = {
-            split: validation.read_statistics(artifact.uri, split).datasets[0]
-            for split in artifact_utils.decode_split_names(artifact.split_names)
-        }
-        span = artifact.span if artifact.has_property(SPAN_PROPERTY) else None
-        prefix = f"span {span} " if span is not None and len(statistics) > 1 else ""
-        problems += [prefix + line for line in label_checks.label_problems(splits, project)]
-    return problems
+def _span(artifact: types.Artifact) -> int | None:
+    """The span a validator recorded on its anomalies (set in a window of several spans)."""
+    return artifact.get_int_custom_property(SPAN_PROPERTY) \
+        if artifact.has_custom_property(SPAN_PROPERTY) else None
+
+
+def span_verdict(
+    anomalies: types.Artifact, statistics: types.Artifact, schema: object, project: Project
+) -> validation.Verdict:
+    """The one verdict (pipeline.data.validation.judge) of one span's splits, from the
+    statistics and the anomalies its validator wrote; lines name the span in a window."""
+    splits = artifact_utils.decode_split_names(anomalies.split_names)
+    verdict = validation.judge(
+        {split: validation.read_statistics(statistics.uri, split) for split in splits},
+        schema, project.validation, validation.TRAINING,  # type: ignore[arg-type]
+        found={split: validation.read_anomalies(anomalies.uri, split) for split in splits},
+        project=project,
+    )
+    span = _span(anomalies)
+    if span is not None:
+        verdict.schema_skew = [f"span {span} {line}" for line in verdict.schema_skew]
+        verdict.value_skew = [f"span {span} {line}" for line in verdict.value_skew]
+    return verdict
+
+
+def drift_records(anomalies: types.Artifact, verdict: validation.Verdict) -> list[dict]:
+    """What ML Metadata keeps of each drift: feature, measure, distance, threshold, span and the
+    statistics it was measured against, and whether a human accepted it."""
+    baseline = anomalies.get_string_custom_property("drift_baseline") \
+        if anomalies.has_custom_property("drift_baseline") else "none"
+    accepted = anomalies.has_custom_property(DRIFT_ACCEPTED_PROPERTY)
+    return [{"feature": d.feature, "measure": d.measure, "distance": d.distance,
+             "threshold": d.threshold, "split": d.split, "span": _span(anomalies),
+             "baseline": baseline, "accepted": accepted} for d in verdict.drift]
 
 
 @component
@@ -61,14 +79,34 @@ def DataGate(  # TFX names components like classes
     validated_schema: OutputArtifact[standard_artifacts.Schema],
     project: Parameter[str],
 ) -> None:
-    """Stop the run before Transform when any span's validation found anomalies, or its label
-    cannot train a model (one value, almost all missing, a class or range absent from a split)."""
-    problems = window_problems(anomalies)
-    problems += span_label_problems(statistics, Project.from_dict(json.loads(project)))
-    if problems:
+    """Stop before Transform on schema skew in any span (a type change, a missing column, too
+    many empty or unknown cells, a label that cannot train); record value skew and drift on the
+    validated schema; stop on unaccepted drift only under `validation: {drift: stop}`."""
+    declaration = Project.from_dict(json.loads(project))
+    schema_proto = validation.read_schema(schema.uri)
+    verdict, drift = validation.Verdict(), []
+    for found, computed in zip(anomalies, statistics, strict=True):
+        span = span_verdict(found, computed, schema_proto, declaration)
+        verdict.extend(span)
+        drift += drift_records(found, span)
+    if verdict.stops:
         raise DataValidationError(
-            f"{len(problems)} data anomalies, stopping before Transform:\n  "
-            + "\n  ".join(problems)
-        )
+            f"{len(verdict.schema_skew)} data anomalies, stopping before Transform:\n  "
+            + "\n  ".join(verdict.schema_skew))
+    validated_schema.set_json_value_custom_property(VALUE_SKEW_PROPERTY, verdict.value_skew)
+    validated_schema.set_json_value_custom_property(DRIFT_PROPERTY, drift)
+    unaccepted = [d for d in drift if not d["accepted"]]
+    if declaration.validation.drift is DriftPolicy.STOP and unaccepted:
+        raise DriftStop(
+            f"{len(unaccepted)} drifted feature(s), stopping before Transform (validation.drift: "
+            "stop):\n  " + "\n  ".join(_drift_line(d) for d in unaccepted)
+            + f"\n  accept it and go on: python -m pipeline accept-drift --project {declaration.name}")
     fileio.copy(os.path.join(schema.uri, vocabulary.SCHEMA_FILE),
                 os.path.join(validated_schema.uri, vocabulary.SCHEMA_FILE), overwrite=True)
+
+
+def _drift_line(drift: dict) -> str:
+    """'span N <split>: feature 'x': <measure> distance d above threshold t'."""
+    span = f"span {drift['span']} " if drift["span"] is not None else ""
+    return (f"{span}{drift['split']}: feature '{drift['feature']}': {drift['measure']} distance "
+            f"{drift['distance']:.4g} above threshold {drift['threshold']:.4g}")

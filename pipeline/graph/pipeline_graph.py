@@ -231,7 +231,9 @@ def create_components(
         anomalies=_all([v.outputs[vocabulary.ANOMALIES_KEY] for v in validators]),
         statistics=_all([s.statistics for s in ingested]),
         schema=schema_gen.outputs[vocabulary.SCHEMA_KEY],
-        project=json.dumps(project.code_view(), sort_keys=True),  # label fields: not thresholds
+        # Label fields and validation limits: not thresholds.
+        project=json.dumps({**project.code_view(), "validation": project.to_dict()["validation"]},
+                           sort_keys=True),
     ).with_id(vocabulary.DATA_GATE)
     cache = _analyzer_cache(config, window)
     transform = Transform(

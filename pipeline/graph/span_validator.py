@@ -4,6 +4,7 @@
 import dataclasses
 import json
 import os
+from dataclasses import asdict
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -19,7 +20,13 @@ from tfx.utils import io_utils
 from pipeline import vocabulary
 from pipeline.config.project import DriftThresholds
 from pipeline.data import drift, validation
-from pipeline.vocabulary import PREVIOUS_STATISTICS_RESOLVER, SPAN_PROPERTY, STATISTICS_KEY, split_folder
+from pipeline.vocabulary import (
+    DRIFT_PROPERTY,
+    PREVIOUS_STATISTICS_RESOLVER,
+    SPAN_PROPERTY,
+    STATISTICS_KEY,
+    split_folder,
+)
 
 
 def statistics_span(store: metadata_store.MetadataStore, artifact_id: int) -> int | None:
@@ -98,7 +105,7 @@ def SpanValidator(  # TFX names components like classes
         set(artifact_utils.decode_split_names(previous_statistics.split_names))
         if previous_statistics is not None else set()
     )
-    verdicts = {}
+    verdicts, drifted = {}, []
     for split in splits:
         current = validation.read_statistics(statistics.uri, split)
         previous = (
@@ -115,10 +122,13 @@ def SpanValidator(  # TFX names components like classes
                                   result.SerializeToString())
         found = bool(result.anomaly_info) or result.HasField("dataset_anomaly_info")
         verdicts[split] = 0 if found else 1
+        drifted += [asdict(d) for d in validation.drift_measurements(result, split)]
     # The same per-split verdict TFX's ExampleValidator records (1 = no anomalies).
     anomalies.set_json_value_custom_property("blessed", verdicts)
     if span is not None:
         anomalies.set_int_custom_property(SPAN_PROPERTY, span)
+    # Recorded whatever the DataGate decides, so a run stopped on drift keeps what drifted.
+    anomalies.set_json_value_custom_property(DRIFT_PROPERTY, drifted)
     anomalies.set_string_custom_property(
         "drift_baseline",
         previous_statistics.uri if previous_statistics is not None else "none",
@@ -132,13 +142,20 @@ def drift_parameter(features: list[str], thresholds: DriftThresholds) -> str:
 
 
 def add_drift(anomalies, compared: list[drift.Drift]) -> None:  # an anomalies_pb2.Anomalies
-    """A drift anomaly (TFDV's comparator reason types) per feature above its threshold."""
+    """A drift anomaly (TFDV's comparator reason types) per feature above its threshold, and its
+    measurement where TFDV keeps one (drift_skew_info: what the verdict records as drift)."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     kinds = {drift.Kind.CATEGORICAL: anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
              drift.Kind.NUMERIC: anomalies_pb2.AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH}
+    measures = {drift.Kind.CATEGORICAL: anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY,
+                drift.Kind.NUMERIC: anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE}
     for found in (c for c in compared if c.crossed):
         info = anomalies.anomaly_info[found.feature]
         info.severity = anomalies_pb2.AnomalyInfo.ERROR
         info.reason.add(type=kinds[found.kind], short_description="High drift",
                         description=found.description())
+        measured = anomalies.drift_skew_info.add()
+        measured.path.step.append(found.feature)
+        measured.drift_measurements.add(type=measures[found.kind], value=found.value,
+                                        threshold=found.threshold.value)

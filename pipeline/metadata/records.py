@@ -168,6 +168,18 @@ def json_property(item: Artifact | Execution, name: str) -> object:
     return json.loads(text) if isinstance(text, str) and text else None
 
 
+def struct_property(item: Artifact | Execution, name: str) -> object:
+    """A JSON value a component set with TFX's set_json_value_custom_property (an MLMD struct,
+    lists and numbers wrapped under '__value__'); None when unset."""
+    from google.protobuf import json_format
+
+    if name not in item.custom_properties or \
+            item.custom_properties[name].WhichOneof("value") != "struct_value":
+        return None
+    value = json_format.MessageToDict(item.custom_properties[name].struct_value)
+    return value.get("__value__", value) if isinstance(value, dict) else value
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One pipeline run: when, how long, and how each component ended (COMPLETE, CACHED, ...)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from pipeline.config.project import DataLimits
 from pipeline.data import drift, validation
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 
 # The last window monitored, summarised per feature: the next window's drift baseline.
 LATEST_WINDOW = "latest_window.json"
+# The name the verdict gives the monitored window (its lines are printed without it).
+WINDOW = "window"
+DEFAULT_LIMITS = DataLimits()
 
 
 class MonitoringError(WorkFailed):
@@ -68,6 +72,8 @@ class MonitoringResult:
     unmonitored: dict[str, str] = field(default_factory=dict)
     not_required: dict[str, str] = field(default_factory=dict)
     rows: int = 0
+    # Values past the training range, rare new categories: reported, never an alert by themselves.
+    value: list[str] = field(default_factory=list)
     report_path: Path | None = None
 
     @property
@@ -78,7 +84,7 @@ class MonitoringResult:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for --json."""
         return {"alert": self.alert, "rows": self.rows, "schema": self.schema,
-                "skew": self.skew, "drift": self.drift,
+                "skew": self.skew, "drift": self.drift, "value": self.value,
                 "monitored": [check.to_dict() for check in self.checks],
                 "unmonitored": dict(self.unmonitored), "not_required": dict(self.not_required),
                 "report": str(self.report_path) if self.report_path else None}
@@ -220,14 +226,22 @@ def not_required(schema: schema_pb2.Schema, columns: Sequence[str]) -> schema_pb
     return schema
 
 
-def schema_lines(current: Statistics, schema: schema_pb2.Schema, missing: Sequence[str]) -> list[str]:
-    """The window against the schema in the SERVING environment, in monitoring's wording, and a
-    line for each declared feature the window lacks (the model reads it, whatever the schema's
-    presence bound)."""
-    anomalies = validation.validate(current, schema, validation.SERVING)
-    lines = validation.anomaly_lines(anomalies, dataset="each")
-    return lines + [f"feature '{name}': a declared feature absent from the window"
-                    for name in missing if not any(f"feature '{name}'" in line for line in lines)]
+def schema_verdict(
+    current: Statistics, schema: schema_pb2.Schema, missing: Sequence[str], limits: DataLimits,
+) -> tuple[list[str], list[str]]:
+    """The window's schema skew (an alert) and value skew (reported) from the one verdict
+    `check-data` and the DataGate give (validation.judge), in monitoring's wording, plus a line
+    for each declared feature the window lacks (the model reads it, whatever the schema says)."""
+    verdict = validation.judge({WINDOW: current}, schema, limits, validation.SERVING)
+    broken = _unsplit(verdict.schema_skew)
+    broken += [f"feature '{name}': a declared feature absent from the window"
+               for name in missing if not any(f"feature '{name}'" in line for line in broken)]
+    return broken, _unsplit(verdict.value_skew)
+
+
+def _unsplit(lines: list[str]) -> list[str]:
+    """Monitoring's wording of a verdict's lines: no split."""
+    return [line.removeprefix(f"{WINDOW}: ") for line in lines]
 
 
 def plot_feature(feature: str, sources: dict[str, drift.Distribution], output: Path) -> Path:
@@ -283,6 +297,8 @@ def write_report(
         f"- drift baseline: {previous_label}",
         f"- window rows: {result.rows}", "",
         "## Schema", "", *([f"- {p}" for p in result.schema] or ["- none"]), "",
+        "## Value skew (recorded, not an alert)", "",
+        *([f"- {p}" for p in result.value] or ["- none"]), "",
         "## Monitored features", "",
         "| feature | check | distance | value | threshold | calibrated noise | train/eval | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -303,6 +319,7 @@ def write_report(
 def monitor(
     csv_path: Path, store: Store, pipeline_name: str, state_dir: Path, report_dir: Path,
     watched: Watched, previous_path: Path | None = None, served_version: str | None = None,
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> MonitoringResult:
     """Check a window of production data against the model `pipeline_name` serves, write the
     report, and keep its summaries as the next window's drift baseline. Every watched feature is
@@ -321,8 +338,9 @@ def monitor(
     evaluation = training_summaries(baseline.examples_uris, EVAL_SPLIT, watched)
     current, missing = window_summaries(csv_path, watched)
     checks, unmonitored = compare(watched, training, evaluation, current, previous)
+    broken, grown = schema_verdict(validation.csv_statistics(csv_path, schema), schema, missing, limits)
     result = MonitoringResult(
-        schema=schema_lines(validation.csv_statistics(csv_path, schema), schema, missing),
+        schema=broken, value=grown,
         skew=[c.line() for c in checks if c.comparison == "skew" and c.crossed],
         drift=[c.line() for c in checks if c.comparison == "drift" and c.crossed],
         checks=checks, unmonitored=unmonitored, not_required=dict(watched.not_required),

@@ -14,7 +14,7 @@ from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
 from pipeline.data import spans
 from pipeline.metadata.connection import metadata_connection
 from pipeline.run import manifest
-from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
+from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_drift, notify_failure
 
 SETTINGS_PREFIX = "PIPELINE_AIRFLOW_"
 DEFAULT_START_DATE = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
@@ -222,5 +222,8 @@ def build_dag(config: PipelineConfig, settings: AirflowSettings):
     for component in pipeline.components:
         if isinstance(component, DataGate):
             # Anomalies in the data do not go away on retry: fail the run at once.
-            dag.get_task(component.id).retries = 0
+            gate = dag.get_task(component.id)
+            gate.retries = 0
+            gate.on_success_callback = functools.partial(
+                notify_drift, settings.alert_connection, config)
     return dag

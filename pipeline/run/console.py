@@ -8,11 +8,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pipeline.config.project import Project, Task
 from pipeline.logs import shown_path
+from pipeline.metadata import records
 from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
+from pipeline.vocabulary import DATA_GATE, DRIFT_PROPERTY, VALIDATED_SCHEMA_KEY, VALUE_SKEW_PROPERTY
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
@@ -91,6 +93,7 @@ def format_summary(
         *([f"bounds     {bound_sources(project, summary.gate)}"] if summary.blessed is False else []),
         f"push       {summary.push_decision}"
         + (f": {shown_path(summary.pushed_path)}" if summary.pushed_path else ""),
+        *data_lines(summary),
         f"metadata   {shown_path(metadata_path)}",
         f"log        {shown_path(log_path) if log_path else '- (nothing ran)'}",
     ]
@@ -139,3 +142,25 @@ def bound_sources(project: Project, gate: dict) -> str:
     sources.append(f"no worse than the serving model on {project.primary_metric.name}: "
                    "metrics.no_worse_than_serving")
     return "; ".join(sources)
+def data_lines(summary: RunSummary) -> list[str]:
+    """The drift alert and the growth the DataGate recorded on its validated schema (ML Metadata):
+    a run that trained on drifted data says so where every run's outcome is read."""
+    gate = summary.component(DATA_GATE)
+    validated = gate.outputs.get(VALIDATED_SCHEMA_KEY, []) if gate else []
+    if not validated:
+        return []
+    drifts = _listed(records.struct_property(validated[0], DRIFT_PROPERTY))
+    grown = _listed(records.struct_property(validated[0], VALUE_SKEW_PROPERTY))
+    lines = [f"drift      ALERT feature '{d['feature']}' {d['measure']} {d['distance']:.3g} > "
+             f"{d['threshold']:.3g} ({d['split']}{', accepted' if d['accepted'] else ''}): "
+             "trained on it, recorded in ML Metadata"
+             for d in drifts if isinstance(d, dict)]
+    features = sorted({str(line).split("'")[1] for line in grown if "'" in str(line)})
+    if features:
+        lines.append(f"growth     value skew in {', '.join(features)} (recorded, not a stop)")
+    return lines
+
+
+def _listed(value: object) -> list[Any]:
+    """A recorded JSON list, or empty when the property is unset."""
+    return list(value) if isinstance(value, list) else []

@@ -1,6 +1,8 @@
 """Failure alerts of the project's DAGs, sent through an Airflow connection.
 
-Every task of the pipeline and monitoring DAGs gets `notify_failure` as its on_failure_callback.
+Every task of the pipeline and monitoring DAGs gets `notify_failure` as its on_failure_callback;
+the DataGate also gets `notify_drift` as its on_success_callback: a run that trains on drifted
+data (validation.drift: retrain) says so through the same channel.
 It looks up the connection named by PIPELINE_AIRFLOW_ALERT_CONNECTION (default `pipeline_alerts`,
 defined like any Airflow connection: in the UI, a secrets backend or `AIRFLOW_CONN_PIPELINE_ALERTS`):
 
@@ -18,6 +20,10 @@ import logging
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+
+from pipeline.config import PipelineConfig
+from pipeline.metadata import connection, drift, records
+from pipeline.metadata.drift import DriftRecord
 
 DEFAULT_CONNECTION = "pipeline_alerts"
 TIMEOUT_SECONDS = 10.0
@@ -77,15 +83,48 @@ def _send(connection: Any, payload: Mapping[str, str]) -> None:
 
 def notify_failure(connection_id: str, context: Mapping[str, Any]) -> None:
     """on_failure_callback: alert through the connection; never raise (the task already failed)."""
+    _deliver(connection_id, failure_payload(context))
+
+
+def drift_payload(context: Mapping[str, Any], drifts: list[DriftRecord]) -> dict[str, str]:
+    """What drifted in this run, which trains on it: DAG, task, run, log, and each distance."""
+    ti = context["task_instance"]
+    measured = "; ".join(record.text() for record in drifts)
+    return {
+        "text": f"Drift in {ti.dag_id} run {ti.run_id}: {measured}. The run trains on it; "
+                f"the Evaluator decides whether the model ships ({ti.log_url})",
+        "dag_id": ti.dag_id,
+        "task_id": ti.task_id,
+        "run_id": ti.run_id,
+        "log_url": ti.log_url,
+        "drift": measured,
+    }
+
+
+def notify_drift(connection_id: str, config: PipelineConfig, context: Mapping[str, Any]) -> None:
+    """The DataGate's on_success_callback: alert on the drift its run recorded in ML Metadata and
+    goes on training with (validation.drift: retrain); never raise (the run goes on)."""
+    try:
+        store = connection.open_metadata(config)
+        drifts = drift.run_drift(store, records.latest_run_id(store, config.pipeline_name))
+    except Exception:  # reading the record must not fail the run it describes
+        _log.exception("could not read the drift the run recorded")
+        return
+    if drifts:
+        _deliver(connection_id, drift_payload(context, drifts))
+
+
+def _deliver(connection_id: str, payload: Mapping[str, str]) -> None:
+    """Send through the connection when it exists; a broken channel is logged, never raised."""
     from airflow.exceptions import AirflowNotFoundException
     from airflow.hooks.base import BaseHook
 
     try:
-        connection = BaseHook.get_connection(connection_id)
+        channel = BaseHook.get_connection(connection_id)
     except AirflowNotFoundException:
-        _log.info("no Airflow connection %r: failure not sent anywhere", connection_id)
+        _log.info("no Airflow connection %r: alert not sent anywhere", connection_id)
         return
     try:
-        _send(connection, failure_payload(context))
-    except Exception:  # a broken channel must not hide the task's own failure
-        _log.exception("could not send the failure alert through %r", connection_id)
+        _send(channel, payload)
+    except Exception:  # a broken channel must not hide the task's own outcome
+        _log.exception("could not send the alert through %r", connection_id)

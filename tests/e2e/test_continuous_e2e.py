@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ def two_spans(tmp_path_factory):
     header, rows = span_demo.generate_rows(SOURCE, SPAN_ROWS, seed=1, days=7)
     span_demo.write_span(root / "data", 1, header, rows)
     first = run_pipeline(span_config(root, steps=2))
-    assert ingest.ingest(generated_csv(root / "new.csv", seed=2), root / "data", SCHEMA) == 2
+    assert ingest.ingest(generated_csv(root / "new.csv", seed=2), root / "data", SCHEMA).span == 2
     config = span_config(root, steps=30)
     second = run_pipeline(config)
     return config, first, second
@@ -126,23 +127,59 @@ def test_monitor_passes_clean_requests_and_flags_drifted_ones(two_spans, tmp_pat
     assert (state / "latest_window.json").is_file()
 
 
-def test_a_drifted_span_stops_the_run_before_training(two_spans) -> None:
+def stop_on_drift_models(root: Path) -> Path:
+    """A models folder whose taxi declaration says `validation: {drift: stop}`."""
+    folder = root / "models" / "taxi"
+    folder.mkdir(parents=True)
+    source = PROJECT_ROOT / "models" / "taxi"
+    (folder / "schema.pbtxt").write_bytes((source / "schema.pbtxt").read_bytes())
+    (folder / "project.yaml").write_text(
+        (source / "project.yaml").read_text() + "validation: {drift: stop}\n")
+    return root / "models"
+
+
+def accept_drift(config: PipelineConfig) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pipeline", "accept-drift", "--metadata",
+               str(config.metadata_path), "--reason", "new payment mix"]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_a_drifted_span_trains_with_the_drift_recorded_or_stops_until_accepted(two_spans) -> None:
+    """By default the drifted span trains (the Evaluator still judges the model) and ML Metadata
+    records what drifted; under `validation: {drift: stop}` the same span stops before Transform
+    until `accept-drift`, then trains."""
+    from pipeline.metadata import drift
     from pipeline.run.local_runner import PipelineRunError, run_pipeline
 
     config, _, _ = two_spans
     drifted = generated_csv(config.data_dir.parent / "drifted.csv", 3, span_demo.DEMO_DRIFT)
-    assert ingest.ingest(drifted, config.data_dir, SCHEMA) == 3
+    assert ingest.ingest(drifted, config.data_dir, SCHEMA).span == 3
+    retrained = run_pipeline(config)
+    states = {node: run.state for node, run in runs_by_node(config, retrained.summary.run_id).items()}
+    assert states["DataGate"] == "COMPLETE" and states["Evaluator"] == "COMPLETE"
+    [measured] = [d for d in drift.run_drift(store_of(config), retrained.summary.run_id)
+                  if d.feature == features.PAYMENT_TYPE_KEY and d.split == "train"]
+    assert measured.distance > measured.threshold > 0  # calibrated from the previous span
+    assert measured.baseline != "none" and not measured.accepted
+    from pipeline.run.console import format_summary
+
+    printed = format_summary(retrained.summary, config.declaration, config.metadata_path, None)
+    assert f"drift      ALERT feature '{features.PAYMENT_TYPE_KEY}' l_infty" in printed
+
+    stopping = dataclasses.replace(config, models_dir=stop_on_drift_models(config.data_dir.parent))
     with pytest.raises(PipelineRunError) as stopped:
-        run_pipeline(config)
-    message = str(stopped.value)
-    assert "DataGate failed" in message
-    assert f"feature '{features.PAYMENT_TYPE_KEY}': The l_infinity distance" in message
-    assert "above the threshold" in message
+        run_pipeline(stopping)
+    assert f"feature '{features.PAYMENT_TYPE_KEY}': l_infty distance" in str(stopped.value)
+    assert "accept-drift" in str(stopped.value)
     run_id = records.latest_run_id(store_of(config), config.pipeline_name)
     states = {node: run.state for node, run in runs_by_node(config, run_id).items()}
-    assert states["DataGate"] == "FAILED" and "Trainer" not in states
-    base = layout.model_base_path(config.serving_dir, config.model_name)
-    assert layout.list_versions(base) == [1, 2]
+    assert states["DataGate"] == "FAILED" and "Transform" not in states
+    accepted = accept_drift(config)
+    assert accepted.returncode == 0, accepted.stderr
+    assert f"accepted   {features.PAYMENT_TYPE_KEY}" in accepted.stdout
+    proceeded = run_pipeline(stopping)
+    states = {node: run.state for node, run in runs_by_node(config, proceeded.summary.run_id).items()}
+    assert states["DataGate"] == "COMPLETE" and states["Evaluator"] in ("COMPLETE", "CACHED")
 
 
 def test_versions_lists_each_served_version_with_its_span_and_code(two_spans) -> None:

@@ -229,6 +229,12 @@ def test_ingest_lands_a_valid_file_and_rejects_values_outside_the_schema(tmp_pat
     with pytest.raises(spans.SpanError, match=f"feature '{features.PAYMENT_TYPE_KEY}'"):
         ingest.ingest(bad, data, SCHEMA)
     assert sorted(p.name for p in data.iterdir()) == ["span-1", "span-2"]
+    # Growth is not broken data: one new category and a trip longer than the schema's maximum land.
+    for row in rows:
+        row[features.PAYMENT_TYPE_KEY] = "Cash"
+    rows[0][features.PAYMENT_TYPE_KEY], rows[1]["trip_miles"] = "Bitcoin", "9999.5"
+    grown = span_demo.write_rows(tmp_path / "grown.csv", header, rows)
+    assert ingest.ingest(grown, data, SCHEMA).span == 3
 
 
 def test_run_context_records_code_lock_packages_and_data(tmp_path: Path) -> None:

@@ -173,19 +173,28 @@ def test_span_validator_reads_and_writes_ram():
     assert list(validation.read_anomalies(anomalies.uri, "train").anomaly_info) == ["fare"]
     assert validation.read_statistics(statistics.uri, "train") == statistics_without_fare()
     assert anomalies.get_json_value_custom_property("blessed") == {"train": 0}
-    assert data_gate.window_problems([anomalies])[0].startswith("span 4 train: feature 'fare'")
+    verdict = data_gate.span_verdict(anomalies, statistics, curated_schema(),
+                                     PipelineConfig().declaration)
+    assert verdict.schema_skew[0].startswith("span 4 train: feature 'fare'")
+    assert anomalies.get_json_value_custom_property(vocabulary.DRIFT_PROPERTY) == []
 
 
-def gate(root: str, found: anomalies_pb2.Anomalies) -> tuple[Artifact, bytes]:
-    """Run the DataGate on one span's anomalies in ram://; the validated schema and the source."""
+def gate(
+    root: str, found: anomalies_pb2.Anomalies,
+    computed: statistics_pb2.DatasetFeatureStatisticsList | None = None,
+) -> tuple[Artifact, bytes]:
+    """Run the DataGate on one span's anomalies and statistics (default: label sources that can
+    train) in ram://; the validated schema and the source."""
     anomalies = artifact(standard_artifacts.ExampleAnomalies, f"{root}/anomalies", ("train",))
     write(f"{anomalies.uri}/Split-train/SchemaDiff.pb", found.SerializeToString())
     schema = artifact(standard_artifacts.Schema, f"{root}/schema")
-    text = text_format.MessageToString(curated_schema()).encode()
+    with_label = curated_schema()
+    with_label.feature.add(name="tips", type=schema_pb2.FLOAT)
+    text = text_format.MessageToString(with_label).encode()
     write(f"{schema.uri}/schema.pbtxt", text)
     statistics = artifact(standard_artifacts.ExampleStatistics, f"{root}/statistics", ("train",))
     write(f"{statistics.uri}/Split-train/{vocabulary.STATISTICS_FILE}",
-          label_source_statistics().SerializeToString())
+          (computed or label_source_statistics()).SerializeToString())
     validated = artifact(standard_artifacts.Schema, f"{root}/validated")
     project = json.dumps(PipelineConfig().declaration.to_dict())
     DataGate.EXECUTOR_SPEC.executor_class().Do(
@@ -195,12 +204,14 @@ def gate(root: str, found: anomalies_pb2.Anomalies) -> tuple[Artifact, bytes]:
 
 
 def label_source_statistics() -> statistics_pb2.DatasetFeatureStatisticsList:
-    """A train split whose label source columns (taxi: tips, fare) can train a model."""
+    """A train split of the schema's columns whose label sources (taxi: tips, fare) can train."""
     listing = statistics_pb2.DatasetFeatureStatisticsList()
     stats = listing.datasets.add(num_examples=10)
-    for name in ("tips", "fare"):
+    for name in ("tips", "fare", "trip_miles"):
         feature = stats.features.add(name=name, type=statistics_pb2.FeatureNameStatistics.FLOAT)
-        feature.num_stats.common_stats.num_non_missing = 10
+        common = feature.num_stats.common_stats
+        common.num_non_missing = common.tot_num_values = 10
+        common.min_num_values = common.max_num_values = 1
         feature.num_stats.min, feature.num_stats.max = 0.0, 9.0
     return listing
 
@@ -214,8 +225,8 @@ def test_data_gate_reads_anomalies_from_ram_and_stops():
     root = fresh_root("gate")
     found = anomalies_pb2.Anomalies()
     found.anomaly_info["fare"].reason.add(description="Column is completely missing")
-    with pytest.raises(DataValidationError, match="train: feature 'fare': Column is completely"):
-        gate(root, found)
+    with pytest.raises(DataValidationError, match="train: feature 'fare': "):
+        gate(root, found, statistics_without_fare())
     assert tree(f"{root}/validated") == {}
 
 
