@@ -157,7 +157,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           "new folder of the root, every earlier artifact is kept")
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object (status pushed, not_blessed, ...) "
-                          "instead of text; the exit code is the same")
+                          "instead of text; exit code 4 when not blessed, as without it")
     run.add_argument("--serving-config-dir", type=local_path,
                      help="serving-config's folder whose models.config a canary push labels "
                           "(default serving/<model-name>)")

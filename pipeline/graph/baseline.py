@@ -27,7 +27,7 @@ GATE_PROPERTY = vocabulary.BASELINE_GATE_PROPERTY
 class BaselineMetrics(types.Artifact):
     """The reference models' metrics on the run's eval split, and the bound they set."""
 
-    TYPE_NAME = "BaselineMetrics"
+    TYPE_NAME = "pipeline.BaselineMetrics"  # Kubeflow V2 needs a namespaced name
 
 
 def read_split(uri: str, split: str, project: Project) -> baseline.Split:

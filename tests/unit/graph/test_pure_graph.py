@@ -27,13 +27,13 @@ pytestmark = pytest.mark.slow
 # The node ids every runner and the recorded history know; they must not change.
 SINGLE_SPAN_IDS = [
     "CsvExampleGen", "RecordRunContext", "StatisticsGen", "ImportCuratedSchema",
-    "ExampleValidator", "DataGate", "Transform", "Trainer", "latest_blessed_model_resolver",
-    "Evaluator", "ServingPusher",
+    "ExampleValidator", "DataGate", "Transform", "Baseline", "Trainer",
+    "latest_blessed_model_resolver", "Evaluator", "ServingPusher",
 ]
 WINDOW_IDS = [
     "CsvExampleGen_span2", "StatisticsGen_span2", "CsvExampleGen", "RecordRunContext",
     "StatisticsGen", "ImportCuratedSchema", "previous_span_statistics", "ExampleValidator_span2",
-    "ExampleValidator", "DataGate", "Transform", "Trainer",
+    "ExampleValidator", "DataGate", "Transform", "Baseline", "Trainer",
     "latest_blessed_model_resolver", "Evaluator", "ServingPusher",
 ]
 
@@ -111,6 +111,9 @@ def test_graph_of_given_facts_reads_no_file_and_runs_nothing(
     nodes = {node.id: node for node in pipeline.components}
     assert sorted(nodes) == sorted(SINGLE_SPAN_IDS)
     assert [n.id for n in pipeline_graph.create_components(config, run_manifest)] == SINGLE_SPAN_IDS
+    # The reference models read Transform's output, and the Evaluator reads their bound.
+    assert nodes["Baseline"].inputs["transformed_examples"].producer_component_id == "Transform"
+    assert nodes["Evaluator"].inputs["baseline_metrics"].producer_component_id == "Baseline"
     recorded = nodes["RecordRunContext"].exec_properties["context"]
     assert recorded == run_manifest.run_context_json(config_record(config))
     assert json.loads(recorded)["data_fingerprint"] == "data-fp"
