@@ -20,7 +20,7 @@ from tests.support import season
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.taxi]
 PLAN = season.Plan()
-WINDOW, TRAIN_STEPS = 2, 30
+WINDOW, TRAIN_STEPS = 2, 200
 PROJECT = "season"
 
 
@@ -32,7 +32,7 @@ def played(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PIPELINE_MODELS_DIR", str(root / "models"))
         played = season.Season(root, PROJECT, WINDOW, TRAIN_STEPS)
-        started = played.init(first, min_labelled_rows=PLAN.rows // 2)
+        started = played.init(first, min_labelled_rows=PLAN.rows // 2, baseline_margin=0.15)
         assert started.code == 0, started.err
         last = None
         for week in weeks:

@@ -277,15 +277,19 @@ class Season:
         }
         return [flag for name in names for flag in values[name]]
 
-    def init(self, first: Path, min_labelled_rows: int) -> Outcome:
+    def init(self, first: Path, min_labelled_rows: int, baseline_margin: float) -> Outcome:
         """`init` on the first span's CSV, the project written under the season's models dir; the
-        team then declares champion/challenger promotion (a new model serves as canary first)."""
+        team then declares champion/challenger promotion (a new model serves as canary first) and
+        the margin a model may trail the linear baseline by (a few training steps on a few hundred
+        rows trail it more than init's default allows)."""
         outcome = self.logged(call(["init", self.project, "--data", str(first), "--label", LABEL,
                                     "--models-dir", str(self.root / "models")], self.commands))
         if outcome.code == 0:
             declaration = self.root / "models" / self.project / "project.yaml"
-            with declaration.open("a") as handle:
-                handle.write(f"promotion: {{mode: canary, min_labelled_rows: {min_labelled_rows}}}\n")
+            text = re.sub(r"baseline_margin: [0-9.]+", f"baseline_margin: {baseline_margin}",
+                          declaration.read_text())
+            declaration.write_text(
+                text + f"promotion: {{mode: canary, min_labelled_rows: {min_labelled_rows}}}\n")
         return outcome
 
     def week(self, week: Week, last: Week | None) -> Row:
