@@ -8,6 +8,7 @@ which the Evaluator adds to its thresholds.
 
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from tfx import types
@@ -30,13 +31,13 @@ class BaselineMetrics(types.Artifact):
     TYPE_NAME = "pipeline.BaselineMetrics"  # Kubeflow V2 needs a namespaced name
 
 
-def read_split(uri: str, split: str, project: Project) -> baseline.Split:
-    """Up to baseline.MAX_ROWS transformed rows of one split, decoded to columns."""
+def read_split(uris: Sequence[str], split: str, project: Project) -> baseline.Split:
+    """Up to baseline.MAX_ROWS transformed rows of one split of these artifacts, decoded to columns."""
     import numpy as np
     import tensorflow as tf
 
-    pattern = os.path.join(uri, vocabulary.split_folder(split), "*")
-    files = sorted(fileio.glob(pattern))
+    files = sorted(path for uri in uris
+                   for path in fileio.glob(os.path.join(uri, vocabulary.split_folder(split), "*")))
     columns: dict[str, list[Any]] = {}
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(baseline.MAX_ROWS)
     for record in records.as_numpy_iterator():
@@ -48,16 +49,23 @@ def read_split(uri: str, split: str, project: Project) -> baseline.Split:
     return baseline.split_from_columns(project, {k: np.asarray(v) for k, v in columns.items()})
 
 
+def newest(examples: Sequence[types.Artifact]) -> types.Artifact:
+    """The newest span's examples (Transform writes one artifact per span of a window, in span
+    order): the Evaluator judges the model on that span's eval split, so the baselines are too."""
+    return max(enumerate(examples), key=lambda item: (item[1].span, item[0]))[1]
+
+
 @component
 def Baseline(  # TFX names components like classes
-    transformed_examples: InputArtifact[standard_artifacts.Examples],
+    transformed_examples: InputArtifact[list[standard_artifacts.Examples]],
     baseline_metrics: OutputArtifact[BaselineMetrics],
     project: Parameter[str],
 ) -> None:
-    """Fit the reference models on train, score them on eval, record metrics and the gate."""
+    """Fit the reference models on the train split of every span the Trainer reads, score them on
+    the eval split of the newest span (the Evaluator's), record metrics and the gate."""
     declared = Project.from_dict(json.loads(project))
-    train, evaluation = (read_split(transformed_examples.uri, split, declared)
-                         for split in (vocabulary.TRAIN_SPLIT, vocabulary.EVAL_SPLIT))
+    train = read_split([e.uri for e in transformed_examples], vocabulary.TRAIN_SPLIT, declared)
+    evaluation = read_split([newest(transformed_examples).uri], vocabulary.EVAL_SPLIT, declared)
     metrics = baseline.fit(train, evaluation, declared)
     bound = baseline.gate(declared, metrics[baseline.GATED])
     gate = {} if bound is None else {

@@ -241,8 +241,28 @@ def ui_messages(url: str, password: str, dag_id: str) -> tuple[list[str], list[s
         return banners, problems, row.inner_text()
 
 
+def dag_page_docs(url: str, password: str, dag_id: str, screenshot: Path) -> tuple[list[str], str]:
+    """The DAG's own page as a person opens it: its banners, and the text of its "DAG Docs"
+    panel once expanded (the doc_md the DAG factory writes)."""
+    with chromium_page() as page:
+        page.goto(f"{url}/login/")
+        page.fill("input#username", airflow_server.ADMIN_USER)
+        page.fill("input#password", password)
+        page.click("input[type=submit]")
+        page.goto(f"{url}/dags/{dag_id}/grid")
+        docs = page.get_by_text("DAG Docs").first
+        docs.wait_for()
+        docs.click()
+        page.get_by_text("lists the runs").first.wait_for()
+        page.screenshot(path=str(screenshot))
+        banners = [text.strip() for text in page.locator(".alert:visible").all_inner_texts()]
+        return banners, page.inner_text("body")
+
+
 @pytest.mark.service
-def test_browser_logs_in_and_sees_the_dag_without_production_warnings(production_airflow) -> None:
+def test_browser_logs_in_and_sees_the_dag_without_production_warnings(
+    production_airflow, tmp_path: Path
+) -> None:
     """Chromium logs in with the generated password: the DAG is listed with its description and
     owner, and the page has no banner (SQLite, executor, scheduler, ...) and no error."""
     command, config = production_airflow
@@ -252,6 +272,11 @@ def test_browser_logs_in_and_sees_the_dag_without_production_warnings(production
     assert banners == []
     assert problems == []
     assert config.pipeline_name in row and AirflowSettings().owner in row
+    dag_banners, docs = dag_page_docs(command.url, password, config.pipeline_name,
+                                      tmp_path / "airflow_dag_docs.png")
+    assert dag_banners == []
+    # The docs name the commands that read this DAG's own store, not the local runner's.
+    assert f"python -m pipeline runs --project {config.project} --metadata" in docs
     with chromium_page() as page:  # and the wrong password is refused
         page.goto(f"{command.url}/login/")
         page.fill("input#username", airflow_server.ADMIN_USER)

@@ -43,6 +43,7 @@ ID, LABEL = "trip_id", "big_tipper"
 FEATURES = ("fare", "trip_miles", "payment_type", "trip_start_hour")
 CASH, CARD, NEW_PAYMENT = "Cash", "Credit Card", "Mobile"
 MISSING = "missing"
+PRIMARY = ("auc", "accuracy")  # the live metrics the table shows
 
 
 @dataclass(frozen=True)
@@ -201,7 +202,8 @@ class Row:
         outcome = self.outcomes.get("monitor")
         text = outcome.out if outcome else ""
         return [line.strip() for line in text.splitlines()
-                if re.match(r"[A-Z]{4,}\s+\S", line) and not line.startswith(("ALERT", "OK"))]
+                if re.match(r"[A-Z]{4,}\s+\S", line)
+                and not line.startswith(("ALERT", "OK", "VALUE"))]  # VALUE: growth, no alert
 
 
 def _exit_only(outcome: Outcome) -> str:
@@ -244,9 +246,9 @@ def _feedback_summary(outcome: Outcome) -> str:
         answer = json.loads(outcome.out)
     except ValueError:
         return _exit_only(outcome)
-    models = [f"v{m['version']}{'*' if m['roles'] == ['canary'] else ''} "
-              + " ".join(f"{k} {v:.3f}" for k, v in list(m["metrics"].items())[:1])
-              + f" ({m['rows']})" for m in answer["models"]]
+    models = [f"v{m['version']}{' (canary)' if m['roles'] == ['canary'] else ''} "
+              + " ".join(f"{k} {v:.3f}" for k, v in m["metrics"].items() if k in PRIMARY)
+              + f" ({m['rows']} rows)" for m in answer["models"]]
     return f"{answer['labels']} labels: " + "; ".join(models)
 
 
