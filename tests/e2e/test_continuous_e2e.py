@@ -136,8 +136,8 @@ def test_a_drifted_span_stops_the_run_before_training(two_spans) -> None:
         run_pipeline(config)
     message = str(stopped.value)
     assert "DataGate failed" in message
-    assert f"feature '{features.PAYMENT_TYPE_KEY}': The l_infinity distance" in message
-    assert "above the threshold" in message
+    assert f"feature '{features.PAYMENT_TYPE_KEY}': The Linfty distance" in message
+    assert "above the threshold 0.2" in message
     run_id = records.latest_run_id(store_of(config), config.pipeline_name)
     states = {node: run.state for node, run in runs_by_node(config, run_id).items()}
     assert states["DataGate"] == "FAILED" and "Trainer" not in states

@@ -254,7 +254,7 @@ def test_a_drifted_span_inside_the_window_stops_the_run(window_runs: WindowRuns)
     print(f"drifted window 4-6 stopped after {time.monotonic() - started:.0f} s")
     message = str(stopped.value)
     assert "DataGate failed" in message
-    assert f"span 5 train: feature '{features.PAYMENT_TYPE_KEY}': The l_infinity distance" in message
+    assert f"span 5 train: feature '{features.PAYMENT_TYPE_KEY}': The Linfty distance" in message
     assert "span 4 " not in message
     run_id = records.latest_run_id(store_of(config), config.pipeline_name)
     states = {node: run.state for node, run in runs_by_node(config, run_id).items()}
