@@ -170,7 +170,7 @@ class Reproducibility:
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """How `monitor` and the span validator set each feature's threshold: `factor` times the
+    """How `monitor` sets each feature's threshold: `factor` times the
     distance honest samples of the training data already show at the sizes compared, never
     below `floor` (docs/continuous_training.md, Monitoring production data)."""
 

@@ -1,6 +1,5 @@
 """Distances between two distributions of one feature, and thresholds calibrated from the training
-data itself: the one measure `monitor` (skew, drift between windows) and the pipeline's span
-validator (drift between spans) both use.
+data itself: `monitor`'s skew and drift between windows (in data/ so the graph can import it).
 
 A numeric feature is summarised by its quantile function on a fixed grid of probabilities; its
 distance is the Wasserstein-1 distance of the two quantile functions (trimmed to the grid),
@@ -19,16 +18,12 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.config.project import DriftThresholds
-
-if TYPE_CHECKING:
-    from tensorflow_metadata.proto.v0 import statistics_pb2
 
 # Probabilities of the numeric summary: midpoints of 100 equal slices (trims 0.5 % each tail).
 GRID = (np.arange(100) + 0.5) / 100
@@ -59,13 +54,11 @@ class Distribution:
     rows: int
     quantiles: tuple[float, ...] = ()
     shares: Mapping[str, float] | None = None
-    # Numeric summaries made from k equal quantile buckets (TFDV's statistics): k; from values: 0.
-    buckets: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (a monitored window kept for the next window's drift)."""
         return {"kind": self.kind.value, "rows": self.rows, "quantiles": list(self.quantiles),
-                "shares": dict(self.shares or {}), "buckets": self.buckets}
+                "shares": dict(self.shares or {})}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> Distribution:
@@ -76,7 +69,7 @@ class Distribution:
         kind = Kind(str(values["kind"]))
         return cls(kind, int(str(values["rows"])), tuple(float(q) for q in quantiles),
                    {str(k): float(v) for k, v in shares.items()}
-                   if kind is Kind.CATEGORICAL else None, int(str(values.get("buckets", 0))))
+                   if kind is Kind.CATEGORICAL else None)
 
 
 @dataclass(frozen=True)
@@ -104,18 +97,6 @@ def categorical(values: Iterable[str | None]) -> Distribution:
     total = sum(counts.values())
     shares = {value: count / total for value, count in counts.items()} if total else {}
     return Distribution(Kind.CATEGORICAL, total, shares=shares)
-
-
-def from_quantiles(boundaries: Sequence[float], rows: int) -> Distribution:
-    """A numeric summary from equally spaced quantile boundaries (TFDV's quantiles histogram:
-    Q(0), Q(1/k), ..., Q(1)), interpolated onto GRID. The minimum and maximum are left out and
-    the grid held at Q(1/k) and Q(1 - 1/k) beyond them: one outlier of a span would otherwise
-    stretch a whole bucket of the grid."""
-    if len(boundaries) < 3:
-        return Distribution(Kind.NUMERIC, 0)
-    known = np.linspace(0.0, 1.0, len(boundaries))[1:-1]
-    grid = np.interp(GRID, known, np.asarray(boundaries, dtype=float)[1:-1])
-    return Distribution(Kind.NUMERIC, rows, tuple(float(v) for v in grid), buckets=len(known) + 1)
 
 
 def from_counts(counts: Mapping[str, float]) -> Distribution:
@@ -169,13 +150,9 @@ def noise(reference: Distribution, rows: int, reference_rows: int | None = None,
 
 
 def _numeric_sample(reference: Distribution, rows: int, random: np.random.Generator) -> Distribution:
-    """A resample of `rows` values from the reference's quantile grid, summarised as the
-    reference was (from its values, or from k quantile buckets)."""
+    """A resample of `rows` values from the reference's quantile grid."""
     grid = np.asarray(reference.quantiles)
     values = grid[random.integers(0, grid.size, size=rows)]
-    if reference.buckets:
-        edges = np.quantile(values, np.linspace(0.0, 1.0, reference.buckets + 1))
-        return from_quantiles(edges.tolist(), rows)
     return numeric(values)
 
 
@@ -203,7 +180,7 @@ def threshold(reference: Distribution, rows: int, settings: DriftThresholds,
 
 @dataclass(frozen=True)
 class Drift:
-    """One feature compared between two datasets' statistics (spans)."""
+    """One feature compared between two datasets, and its calibrated threshold."""
 
     feature: str
     kind: Kind
@@ -215,55 +192,3 @@ class Drift:
         """Whether the distance is above the threshold."""
         return self.value > self.threshold.value
 
-    def description(self) -> str:
-        """The anomaly's wording."""
-        return (f"The {DISTANCE_NAMES[self.kind]} distance from the previous span is "
-                f"{self.value:.3f}, above the threshold {self.threshold.value:.3f} calibrated "
-                f"from the previous span (noise {self.threshold.noise:.3f})")
-
-
-def statistics_summary(feature: statistics_pb2.FeatureNameStatistics) -> Distribution | None:
-    """A feature's summary from TFDV statistics: value counts of strings (its rank histogram),
-    the quantiles histogram of numbers; None when the statistics hold neither."""
-    if feature.HasField("string_stats"):
-        buckets = feature.string_stats.rank_histogram.buckets
-        counts = {b.label: b.sample_count for b in buckets} or {
-            v.value: v.frequency for v in feature.string_stats.top_values}
-        return from_counts(counts) if counts else None
-    if feature.HasField("num_stats"):
-        rows = int(feature.num_stats.common_stats.num_non_missing)
-        for histogram in feature.num_stats.histograms:
-            if histogram.type == histogram.QUANTILES and histogram.buckets:
-                edges = [b.low_value for b in histogram.buckets] + [histogram.buckets[-1].high_value]
-                return from_quantiles(edges, rows)
-    return None
-
-
-def statistics_drift(
-    current: statistics_pb2.DatasetFeatureStatisticsList,
-    previous: statistics_pb2.DatasetFeatureStatisticsList,
-    features: Sequence[str], settings: DriftThresholds,
-) -> list[Drift]:
-    """Each of `features` present in both statistics, compared with the threshold calibrated from
-    the previous dataset at the current one's size: the span validator's drift check."""
-    before, after = _summaries(previous), _summaries(current)
-    compared = []
-    for name in features:
-        reference, window = before.get(name), after.get(name)
-        if reference is None or window is None or reference.kind is not window.kind:
-            continue
-        limit = threshold(reference, window.rows, settings)
-        compared.append(Drift(name, reference.kind, distance(reference, window), limit))
-    return compared
-
-
-def _summaries(statistics: statistics_pb2.DatasetFeatureStatisticsList) -> dict[str, Distribution]:
-    """The summary of every feature of the first dataset, by name."""
-    summaries = {}
-    for dataset in statistics.datasets[:1]:
-        for feature in dataset.features:
-            summary = statistics_summary(feature)
-            name = feature.path.step[-1] if feature.path.step else feature.name
-            if summary is not None and summary.rows:
-                summaries[name] = summary
-    return summaries

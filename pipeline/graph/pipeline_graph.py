@@ -41,7 +41,7 @@ from pipeline.graph.eval_config import eval_config
 from pipeline.graph.evaluator import Evaluator
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher
-from pipeline.graph.span_validator import SpanValidator, drift_parameter, previous_span_statistics
+from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
 
 
 def _schema_component(
@@ -149,8 +149,6 @@ def _validation(
         span = ingestion.span
         nodes.append(SpanValidator(
             statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
-            drift_check=drift_parameter(list(config.declaration.feature_names),
-                                        config.declaration.drift_thresholds),
             **({"span": span} if window else {}),
         ).with_id(span_node_id(vocabulary.EXAMPLE_VALIDATOR, span, position == len(ingested) - 1)))
         previous = ingestion.statistics

@@ -1,8 +1,6 @@
 """SpanValidator: a span's statistics against the schema and the previous span (drift)."""
 
 
-import dataclasses
-import json
 import os
 from dataclasses import asdict
 
@@ -18,8 +16,7 @@ from tfx.types.channel import Channel
 from tfx.utils import io_utils
 
 from pipeline import vocabulary
-from pipeline.config.project import DriftThresholds
-from pipeline.data import drift, validation
+from pipeline.data import validation
 from pipeline.vocabulary import (
     DRIFT_PROPERTY,
     PREVIOUS_STATISTICS_RESOLVER,
@@ -87,17 +84,11 @@ def SpanValidator(  # TFX names components like classes
         standard_artifacts.ExampleStatistics
     ] = None,
     span: Parameter[int] = None,
-    drift_check: Parameter[str] = None,
 ) -> None:
-    """ExampleValidator plus drift against the previous span, at thresholds calibrated from it
-    (pipeline.data.drift, as `monitor` does).
+    """ExampleValidator plus the schema's drift comparators against the previous span.
 
     `span` is set in a multi-span window, so the DataGate can name the span of each problem.
-    `drift_check` is drift_parameter()'s JSON: the features compared and the declared calibration
-    (None: every feature, default calibration).
     """
-    declared = json.loads(drift_check) if drift_check else {}
-    thresholds = DriftThresholds(**declared.get("thresholds", {}))
     schema_proto = validation.read_schema(schema.uri)
     splits = artifact_utils.decode_split_names(statistics.split_names)
     anomalies.split_names = artifact_utils.encode_split_names(splits)
@@ -112,10 +103,7 @@ def SpanValidator(  # TFX names components like classes
             validation.read_statistics(previous_statistics.uri, split)
             if split in baseline_splits else None
         )
-        result = validation.validate(current, schema_proto, validation.TRAINING)
-        if previous is not None:
-            features = declared.get("features") or [f.name for f in schema_proto.feature]
-            add_drift(result, drift.statistics_drift(current, previous, features, thresholds))
+        result = validation.validate(current, schema_proto, validation.TRAINING, previous=previous)
         output = os.path.join(anomalies.uri, split_folder(split))
         fileio.makedirs(output)
         io_utils.write_bytes_file(os.path.join(output, vocabulary.ANOMALIES_FILE),
@@ -133,29 +121,3 @@ def SpanValidator(  # TFX names components like classes
         "drift_baseline",
         previous_statistics.uri if previous_statistics is not None else "none",
     )
-
-
-def drift_parameter(features: list[str], thresholds: DriftThresholds) -> str:
-    """The SpanValidator's `drift_check`: the project's features and its declared calibration."""
-    return json.dumps({"features": features, "thresholds": dataclasses.asdict(thresholds)},
-                      sort_keys=True)
-
-
-def add_drift(anomalies, compared: list[drift.Drift]) -> None:  # an anomalies_pb2.Anomalies
-    """A drift anomaly (TFDV's comparator reason types) per feature above its threshold, and its
-    measurement where TFDV keeps one (drift_skew_info: what the verdict records as drift)."""
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    kinds = {drift.Kind.CATEGORICAL: anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
-             drift.Kind.NUMERIC: anomalies_pb2.AnomalyInfo.COMPARATOR_NORMALIZED_ABSOLUTE_DIFFERENCE_HIGH}
-    measures = {drift.Kind.CATEGORICAL: anomalies_pb2.DriftSkewInfo.Measurement.L_INFTY,
-                drift.Kind.NUMERIC: anomalies_pb2.DriftSkewInfo.Measurement.NORMALIZED_ABSOLUTE_DIFFERENCE}
-    for found in (c for c in compared if c.crossed):
-        info = anomalies.anomaly_info[found.feature]
-        info.severity = anomalies_pb2.AnomalyInfo.ERROR
-        info.reason.add(type=kinds[found.kind], short_description="High drift",
-                        description=found.description())
-        measured = anomalies.drift_skew_info.add()
-        measured.path.step.append(found.feature)
-        measured.drift_measurements.add(type=measures[found.kind], value=found.value,
-                                        threshold=found.threshold.value)
