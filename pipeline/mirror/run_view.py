@@ -287,6 +287,13 @@ def no_slices(evaluation_uri: str) -> dict[str, dict[str, float]]:
     return {}
 
 
+def reference_params(reference: dict[str, dict[str, float]]) -> dict[str, str]:
+    """The reference models' metrics on the run's own split (`reference.linear.auc`, ...), beside
+    the model's in MLflow; an undefined value is left out, as for the model's own."""
+    return {f"reference.{model}.{name}": f"{value:.6g}" for model, metrics in reference.items()
+            for name, value in metrics.items() if value is not None and value == value}
+
+
 def mirror_run(store: Store, project: Project, run_id: str, key: str,
                read_slices: SliceReader = no_slices) -> MirrorRun:
     """Everything MLflow shows of one run, read from ML Metadata without TensorFlow (slices
@@ -301,7 +308,8 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
                                {c.node_id: c.state for c in components})
     context = pushes.recorded_run_context(store, run_id)
     params = {"task": project.task.value, **_context_params(context), **_training(prov),
-              **_applied_thresholds(project, evaluation), **baseline_params(project, recorded)}
+              **_applied_thresholds(project, evaluation), **baseline_params(project, recorded),
+              **reference_params(summary.recorded_baseline(store, run_id))}
     info = {"run_id": run_id, "status": record.status, "states": record.states,
             "recorded": recorded, "cached": record.cached}
     return MirrorRun(

@@ -64,3 +64,11 @@ def test_the_run_name_leads_with_the_answer() -> None:
     unpushed = provenance.ModelProvenance("r", None, None, None, None, None)
     assert run_view.headline(TAXI, "r", one_class, unpushed) == "auc one class not blessed | r"
     assert run_view.headline(TAXI, "r", None, unpushed) == "r"
+
+
+def test_the_reference_models_metrics_are_params_beside_the_models() -> None:
+    reference = {"linear": {"auc": 0.9123456, "precision": float("nan")},
+                 "majority": {"auc": 0.5, "recall": None}}
+    assert run_view.reference_params(reference) == {
+        "reference.linear.auc": "0.912346", "reference.majority.auc": "0.5"}
+    assert run_view.reference_params({}) == {}
