@@ -214,15 +214,13 @@ def _unmonitored(name: str, training: Summaries, current: Summaries) -> str | No
 
 
 def not_required(schema: schema_pb2.Schema, columns: Sequence[str]) -> schema_pb2.Schema:
-    """A copy of the schema in which `columns` (excluded, label, id) are not expected in the
-    SERVING environment, so a window without them is no schema problem."""
+    """A copy of the schema in which `columns` (excluded, label, id) may be absent from a window
+    or present in it: no presence bound (an environment they are not in would forbid them)."""
     schema = type(schema).FromString(schema.SerializeToString())
-    for environment in (validation.TRAINING, validation.SERVING):
-        if environment not in schema.default_environment:
-            schema.default_environment.append(environment)
     for feature in schema.feature:
-        if feature.name in columns and validation.SERVING not in feature.not_in_environment:
-            feature.not_in_environment.append(validation.SERVING)
+        if feature.name in columns:
+            feature.presence.min_fraction = 0.0
+            feature.presence.min_count = 0
     return schema
 
 

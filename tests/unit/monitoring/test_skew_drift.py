@@ -31,13 +31,15 @@ def test_every_declared_feature_is_watched_integer_codes_as_categories() -> None
 def test_excluded_columns_are_not_expected_in_serving_data() -> None:
     schema = schema_pb2.Schema()
     for name in ("fare", "tips"):
-        schema.feature.add(name=name, type=schema_pb2.FLOAT)
+        feature = schema.feature.add(name=name, type=schema_pb2.FLOAT)
+        feature.presence.min_fraction = 1.0
+        feature.presence.min_count = 1
     relaxed = not_required(schema, ["tips"])
     by_name = {f.name: f for f in relaxed.feature}
-    assert list(by_name["tips"].not_in_environment) == ["SERVING"]
-    assert not by_name["fare"].not_in_environment
-    assert {"TRAINING", "SERVING"} <= set(relaxed.default_environment)
-    assert not schema.feature[1].not_in_environment  # the input is left as it was
+    assert (by_name["tips"].presence.min_fraction, by_name["tips"].presence.min_count) == (0, 0)
+    assert not by_name["tips"].not_in_environment  # present in a window is no problem either
+    assert by_name["fare"].presence.min_fraction == 1.0
+    assert schema.feature[1].presence.min_count == 1  # the input is left as it was
 
 
 def test_a_window_reads_integer_codes_alike_and_names_missing_columns(tmp_path: Path) -> None:
