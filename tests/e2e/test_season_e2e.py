@@ -118,8 +118,6 @@ def test_the_shift_is_caught_in_the_week_it_starts(played) -> None:
     assert any(re.search(r"'(fare|payment_type)'", alert) for alert in shifted.alerts())
 
 
-@pytest.mark.xfail(strict=False, reason="needs feedback/promote from issue 26's other branch (and, for "
-                   "the clean weeks, its calibrated monitor and growth-tolerant schema)")
 def test_the_loop_learns_from_labels_and_promotes_a_model_of_the_shifted_data(played) -> None:
     """The issue's season: live metrics every week, no alert and no stop on the clean weeks, and
     a model trained on the shifted data serving `stable` within two weeks of the shift."""

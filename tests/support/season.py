@@ -252,8 +252,14 @@ def _feedback_summary(outcome: Outcome) -> str:
     return f"{answer['labels']} labels: " + "; ".join(models)
 
 
+def _promote_summary(outcome: Outcome) -> str:
+    """promoted vN / refused: why, as promote's first line says it."""
+    first = outcome.out.strip().splitlines()[:1]
+    return first[0][:70] if first else _exit_only(outcome)
+
+
 SUMMARIES = {"run": _run_summary, "ingest": _ingest_summary, "feedback": _feedback_summary,
-             "score": _score_summary}
+             "score": _score_summary, "promote": _promote_summary}
 
 
 class Season:

@@ -1,5 +1,5 @@
 """What a not-blessed or imbalanced run tells its reader: each bound and the field or flag that
-sets it, the base rate, why a metric is n/a, and the outcome a script reads (`run --json`)."""
+sets it, the base rate, why a metric is undefined, and the outcome a script reads (`run --json`)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_binary_notes_give_the_base_rate_and_why_a_metric_is_undefined() -> None
     notes = metric_notes(binary(), {"auc": 0.6, "precision": math.nan, "mean_label": 0.1})
     assert notes[0].startswith("base rate 0.1000 (positive share of eval rows): always predicting "
                                "'no' scores accuracy 0.9000")
-    assert notes[1] == "precision n/a: no eval row is predicted positive at the 0.5 cut"
+    assert notes[1] == "precision undefined: no eval row is predicted positive at the 0.5 cut"
 
 
 def test_a_not_blessed_summary_and_its_record_for_scripts(tmp_path: Path) -> None:
@@ -44,7 +44,7 @@ def test_a_not_blessed_summary_and_its_record_for_scripts(tmp_path: Path) -> Non
                          "auc 0.7000 failed lower bound 0.79 by 0.0900", None, None, "not blessed")
     text = format_summary(summary, binary(), tmp_path / "m.sqlite", None)
     assert "model      NOT BLESSED (auc 0.7000 failed lower bound 0.79 by 0.0900)" in text
-    assert "\nbounds     " in text and "accuracy n/a" in text
+    assert "\nbounds     " in text and "accuracy undefined" in text
     record = summary_record(summary, binary())
     assert record["status"] == "not_blessed" and record["blessed"] is False
     assert record["metrics"]["auc"] == 0.7
