@@ -225,10 +225,11 @@ class Verdict:
 def bounded_schema(
     schema: schema_pb2.Schema, limits: DataLimits, strict: frozenset[str] = frozenset(),
 ) -> schema_pb2.Schema:
-    """The schema as a stop rule: types, columns and presence kept; numeric ranges and closed
-    vocabularies relaxed to the declared share of empty cells and unknown categories, except for
-    the `strict` columns (the label: a class it does not know cannot train); no drift or skew
-    comparators (distances are value drift, judged apart)."""
+    """The schema as a stop rule: types, columns, presence and numeric minimums kept (a negative
+    fare or count is broken data); numeric maximums, integer codes and closed vocabularies relaxed
+    (growth: a value past the range, a new code or category), up to the declared share of empty
+    cells and unknown categories, except for the `strict` columns (the label: a class it does not
+    know cannot train); no drift or skew comparators (distances are value drift, judged apart)."""
     bounded = type(schema).FromString(schema.SerializeToString())
     for feature in bounded.feature:
         feature.ClearField("drift_comparator")
@@ -237,8 +238,10 @@ def bounded_schema(
             continue
         for domain in ("float_domain", "int_domain"):
             if feature.HasField(domain):
-                getattr(feature, domain).ClearField("min")
-                getattr(feature, domain).ClearField("max")
+                bounds = getattr(feature, domain)
+                bounds.ClearField("max")
+                if domain == "int_domain" and bounds.is_categorical:
+                    bounds.ClearField("min")
         if feature.HasField("domain") or feature.HasField("string_domain"):
             constraints = feature.distribution_constraints
             mass = constraints.min_domain_mass if feature.HasField("distribution_constraints") else 1.0

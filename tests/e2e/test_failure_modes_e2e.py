@@ -195,6 +195,8 @@ def out_of_range_lines() -> list[str]:
 
 
 def test_out_of_range_values_stop_the_run_at_the_data_gate(noise_run, config) -> None:
+    """A fare below the schema's minimum is broken data (schema skew): the run stops; a latitude
+    past the schema's maximum is growth (value skew), named apart and never the cause of a stop."""
     from pipeline.run.local_runner import PipelineRunError, run_pipeline
 
     data = write_lines(config.pipeline_root.parent / "anomalous_data", out_of_range_lines())
@@ -204,7 +206,7 @@ def test_out_of_range_values_stop_the_run_at_the_data_gate(noise_run, config) ->
     print(message)
     assert message.startswith("DataGate failed:")
     assert f"feature '{features.FARE_KEY}': Unexpectedly low values: -5<0" in message
-    assert f"feature '{features.BUCKET_FEATURE_KEYS[0]}': Unexpectedly high value: 999>" in message
+    assert f"feature '{features.BUCKET_FEATURE_KEYS[0]}'" not in message
     states = states_of(config, records.latest_run_id(store_of(config), config.pipeline_name))
     assert states["DataGate"] == "FAILED" and "Transform" not in states
     assert serving_entries(config) == ["1"]

@@ -83,6 +83,7 @@ def test_growth_is_value_skew_never_a_stop() -> None:
     (frame().drop(columns=["color"]), "color"),                        # a missing column
     (frame(color=changed("color", {i: "green" for i in range(40)})), "color"),  # 20 % unknown
     (frame(amount=changed("amount", {i: None for i in range(40)})), "amount"),  # 20 % empty
+    (frame(amount=changed("amount", {3: -5.0})), "amount"),            # below the declared minimum
 ])
 def test_broken_data_is_schema_skew(data: pd.DataFrame, feature: str) -> None:
     found = verdict(data)
