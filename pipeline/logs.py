@@ -112,6 +112,23 @@ def private_file(path: Path, mode: str = "a") -> Any:
 
 
 @contextlib.contextmanager
+def native_errors_to(log_path: Path) -> Iterator[None]:
+    """Append fd 2 (ML Metadata's C++ log lines when a store does not open) to log_path, so the
+    console shows the one `error:` line the failure becomes; Python's own output is untouched."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved_err = os.dup(2)
+    with private_file(log_path, "a") as log_file:
+        os.dup2(log_file.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved_err, 2)
+            os.close(saved_err)
+
+
+@contextlib.contextmanager
 def verbose_output_to(log_path: Path) -> Iterator[TextIO]:
     """Send fd 1/2 (TF C++, Beam workers) and Python logging to log_path; yield the real console."""
     log_path.parent.mkdir(parents=True, exist_ok=True)

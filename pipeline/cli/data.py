@@ -23,6 +23,8 @@ from pipeline.logs import verbose_output_to
 
 # TFDV's and Beam's own output while check-data computes the statistics of the data.
 CHECK_DATA_LOG = "check-data.log"
+# Theirs while ingest computes the statistics of the file it lands.
+INGEST_LOG = "ingest.log"
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -57,7 +59,9 @@ def _ingest(args: argparse.Namespace) -> int:
                          "(--schema)")
     data_dir = Path(landing) if landing else Path(str(config.data_dir))
     try:
-        landing = ingest.ingest(args.file, data_dir, config.schema_path, config.declaration.validation)
+        with verbose_output_to(config.log_dir / INGEST_LOG):
+            landing = ingest.ingest(args.file, data_dir, config.schema_path,
+                                    config.declaration.validation)
     except spans.SpanError as error:
         # A rejected file is failed work (exit 1), not a config error.
         raise WorkFailed(f"rejected {args.file}: {error}") from error

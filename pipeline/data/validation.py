@@ -319,7 +319,7 @@ def empty_cells(
     where = "+".join(splits)
     for feature in schema.feature:
         common = [_common_stats(dataset, feature.name) for dataset in datasets]
-        if not rows or None in common or feature.name in named or not feature.presence.min_fraction \
+        if not rows or None in common or feature.name in named or not _expects_values(feature) \
                 or max(c.max_num_values for c in common) > 1:
             continue
         filled = sum(c.tot_num_values for c in common) / rows
@@ -330,6 +330,17 @@ def empty_cells(
         elif filled < feature.presence.min_fraction:
             verdict.value_skew.append(f"{line}, more than in training")
     return verdict
+
+
+def _expects_values(feature: schema_pb2.Feature) -> bool:
+    """Whether the schema's presence says how many rows have a value: a share under 1 (init writes
+    the filled share it saw), or a value required in every present row. SchemaGen's inference
+    counts a row with an empty cell as present (min_fraction 1.0, no value count): it says
+    nothing about empty cells, so they are no finding against it."""
+    presence = feature.presence.min_fraction
+    required = (feature.HasField("value_count") and feature.value_count.min >= 1) or \
+        bool(feature.shape.dim)
+    return bool(presence) and (presence < 1.0 or required)
 
 
 def _common_stats(dataset: Any, name: str) -> Any:

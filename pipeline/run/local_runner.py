@@ -21,7 +21,7 @@ from pipeline.config.record import config_record
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
-from pipeline.logs import masked_log_records, verbose_output_to
+from pipeline.logs import masked_log_records, native_errors_to, verbose_output_to
 from pipeline.metadata import connection, records, summary
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.metadata.summary import RunSummary
@@ -44,6 +44,10 @@ class LocalRunResult:
     seconds: float
     log_path: Path | None
     reused: bool = False
+
+
+# ML Metadata's own lines while the store is opened to check it owns the run's folders.
+STORE_CHECK_LOG = "store-check.log"
 
 
 def log_path_for(config: PipelineConfig) -> Path:
@@ -97,7 +101,8 @@ def run_pipeline(
                                            config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
-        config = consistency.check(config, start_over)
+        with native_errors_to(config.log_dir / STORE_CHECK_LOG):
+            config = consistency.check(config, start_over)
         print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),
               flush=True)
         fixed_size_batches()

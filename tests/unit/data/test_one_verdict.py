@@ -127,11 +127,12 @@ def data_gate(folder: Path, work: Path) -> tuple[bool, frozenset[str]]:
 
 
 def monitor(file: Path, training: validation.Statistics) -> tuple[bool, frozenset[str]]:
-    """Monitoring's check of a window against the training statistics: schema lines alert."""
+    """Monitoring's schema verdict on a window (what `monitor` prints as SCHEMA and VALUE lines):
+    schema lines alert."""
     schema = validation.load_curated_schema(SCHEMA_PATH)
-    found = skew_drift.check(validation.csv_statistics(file, schema), training, None, schema,
-                             PROJECT.validation)
-    return bool(found["schema"]), named("\n".join(found["schema"] + found["value"]))
+    broken, grown = skew_drift.schema_verdict(validation.csv_statistics(file, schema), schema, (),
+                                              PROJECT.validation)
+    return bool(broken), named("\n".join(broken + grown))
 
 
 def test_check_data_the_data_gate_and_monitor_agree_on_every_file(tmp_path: Path, capsys) -> None:

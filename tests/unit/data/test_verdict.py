@@ -21,7 +21,7 @@ SCHEMA = """
 default_environment: "TRAINING"
 default_environment: "SERVING"
 feature { name: "amount" type: FLOAT float_domain { min: 0 max: 50 }
-          presence { min_fraction: 1.0 min_count: 1 } }
+          presence { min_fraction: 0.99 min_count: 1 } }
 feature { name: "calls" type: INT int_domain { min: 0 max: 9 is_categorical: true }
           presence { min_fraction: 1.0 min_count: 1 } }
 feature { name: "color" type: BYTES domain: "color" presence { min_fraction: 1.0 min_count: 1 }

@@ -81,7 +81,8 @@ def assert_mirrored_once(settings: MirrorSettings, config) -> None:
     from mlflow import MlflowClient
 
     mirrored = live_runs(settings)
-    assert sorted(r.info.run_name for r in mirrored) == ["run-1", "run-2"]
+    # A run is named by its answer, then its pipeline run id (mirror/run_view.headline).
+    assert sorted(r.info.run_name.rsplit(" | ", 1)[-1] for r in mirrored) == ["run-1", "run-2"]
     identity = connection.store_identity(config)
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     for run in mirrored:

@@ -75,6 +75,6 @@ def test_live_metrics_are_a_series_on_the_run_that_pushed_the_version(tmp_path: 
     assert sync(config, settings, models_config).live_logged == 0  # nothing new: nothing logged
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     [run] = client.search_runs([client.get_experiment_by_name(config.pipeline_name).experiment_id],
-                               filter_string="attributes.run_name = 'run-1'")
+                               filter_string="attributes.run_name LIKE '% | run-1'")
     history = client.get_metric_history(run.info.run_id, "live_auc")
     assert sorted((m.step, m.value) for m in history) == [(1, 0.81), (2, 0.74)]
