@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
@@ -114,18 +115,23 @@ def private_file(path: Path, mode: str = "a") -> Any:
 @contextlib.contextmanager
 def native_errors_to(log_path: Path) -> Iterator[None]:
     """Append fd 2 (ML Metadata's C++ log lines when a store does not open) to log_path, so the
-    console shows the one `error:` line the failure becomes; Python's own output is untouched."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console shows the one `error:` line the failure becomes; Python's own output is untouched.
+    Nothing is written (not even the folder) when the code printed nothing there."""
     sys.stderr.flush()
     saved_err = os.dup(2)
-    with private_file(log_path, "a") as log_file:
-        os.dup2(log_file.fileno(), 2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
         try:
             yield
         finally:
             sys.stderr.flush()
             os.dup2(saved_err, 2)
             os.close(saved_err)
+            captured.seek(0)
+            written = captured.read()
+            if written:
+                with private_file(log_path, "ab") as log_file:
+                    log_file.write(written)
 
 
 @contextlib.contextmanager

@@ -101,10 +101,10 @@ def run_pipeline(
                                            config.declaration)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
-        with native_errors_to(config.log_dir / STORE_CHECK_LOG):
-            config = consistency.check(config, start_over)
         print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),
               flush=True)
+        with native_errors_to(config.log_dir / STORE_CHECK_LOG):
+            config = consistency.check(config, start_over)
         fixed_size_batches()
         return _run_components(config, computed or manifest.compute(config, window), to_node, started)
 
