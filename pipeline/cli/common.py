@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from pipeline.config import add_metadata_server_arguments, local_path
 
@@ -67,3 +68,14 @@ def grpc_target(text: str) -> str:
 def version_number(text: str) -> str:
     """argparse type for a serving version: a whole number > 0, kept as the text versions use."""
     return str(positive_int(text))
+
+
+def pushed_model_arguments(parser: Any) -> None:
+    """Where a pushed model is found without a server: the versions and the labels (a parser or
+    an argument group)."""
+    parser.add_argument("--serving-dir", dest="serving_dir", type=local_path,
+                        help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
+                             "state/serving_model)")
+    parser.add_argument("--config-dir", type=local_path,
+                        help="serving-config's folder whose models.config gives the labels "
+                             "(default serving/<model-name>)")

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import os
 
-from pipeline.cli.common import positive_float, store_arguments
+from pipeline.cli.common import positive_float, pushed_model_arguments, store_arguments
 from pipeline.config import PipelineConfig, local_path, store_config
 from pipeline.errors import EXIT_FAILED
 from pipeline.mirror.hooks import aliases_after_rollback
@@ -96,14 +96,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "promote", help="move 'stable' to the canary when its live metrics are no worse on enough "
                         "labelled rows, else refuse saying why (exit 1); recorded in ML Metadata")
     store_arguments(promote)
-    promote.add_argument("--serving-dir", dest="serving_dir", type=local_path,
-                         help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
-                              "state/serving_model)")
+    pushed_model_arguments(promote)
     promote.add_argument("--model-name", dest="model_name",
                          help="model name under the serving dir (default: the project name)")
-    promote.add_argument("--config-dir", type=local_path,
-                         help="serving-config's folder whose models.config holds the labels "
-                              "(default serving/<model-name>)")
     promote.add_argument("--server", metavar="HOST:PORT",
                          help="TF Serving's gRPC address: stable moves once it reports the "
                               "canary AVAILABLE")

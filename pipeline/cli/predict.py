@@ -15,6 +15,7 @@ from pipeline.cli.common import (
     positive_float,
     positive_int,
     project_argument,
+    pushed_model_arguments,
     store_arguments,
 )
 from pipeline.config import PipelineConfig, local_path, store_config
@@ -126,19 +127,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     here.add_argument("--metadata", dest="metadata_path", type=local_path,
                       help="ML Metadata SQLite file (default $PIPELINE_METADATA_PATH or "
                            "state/metadata/<project>.sqlite)")
-    _add_pushed_model_arguments(here)
+    pushed_model_arguments(here)
     predict.set_defaults(handler=_predict)
     _add_score(commands)
-
-
-def _add_pushed_model_arguments(parser) -> None:
-    """Where a pushed model is found without a server: the versions and the labels."""
-    parser.add_argument("--serving-dir", dest="serving_dir", type=local_path,
-                        help="where versions are pushed (default $PIPELINE_SERVING_DIR or "
-                             "state/serving_model)")
-    parser.add_argument("--config-dir", type=local_path,
-                        help="serving-config's folder whose models.config gives the labels "
-                             "(default serving/<model-name>)")
 
 
 def _add_score(commands: argparse._SubParsersAction) -> None:
@@ -154,7 +145,7 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
     which.add_argument("--label", help="a version label of models.config (default: stable)")
     score.add_argument("--output", type=local_path, metavar="PATH",
                        help="scores CSV (default state/scores/<project>/<time>-<batch>-v<version>.csv)")
-    _add_pushed_model_arguments(score)
+    pushed_model_arguments(score)
     score.add_argument("--model-name", dest="model_name",
                        help="model name under the serving dir (default: the project name)")
     score.add_argument("--json", action="store_true", help="one JSON object on stdout")

@@ -50,12 +50,17 @@ class RunSummary:
     @property
     def baseline(self) -> dict[str, dict[str, float]]:
         """Each reference model's metrics on this run's eval split (empty when none ran)."""
-        return baseline_record(self.components).get(BASELINE_METRICS_PROPERTY) or {}
+        return baseline_metrics(self.components)
 
     @property
     def gate(self) -> dict:
         """The bound the linear baseline and the declared margin set (empty when none)."""
         return baseline_record(self.components).get(BASELINE_GATE_PROPERTY) or {}
+
+
+def baseline_metrics(components: list[records.ComponentRun]) -> dict[str, dict[str, float]]:
+    """Each reference model's metrics the run's Baseline component recorded (empty: none ran)."""
+    return baseline_record(components).get(BASELINE_METRICS_PROPERTY) or {}
 
 
 def baseline_record(components: list[records.ComponentRun]) -> dict:
@@ -121,7 +126,7 @@ def recorded(store: metadata_store.MetadataStore, run_id: str) -> RunSummary | N
 
 def recorded_baseline(store: metadata_store.MetadataStore, run_id: str) -> dict[str, dict[str, float]]:
     """Each reference model's metrics the run's Baseline component recorded (empty: none ran)."""
-    return baseline_record(records.component_runs(store, run_id)).get(BASELINE_METRICS_PROPERTY) or {}
+    return baseline_metrics(records.component_runs(store, run_id))
 
 
 def baseline_text(project: Project, baseline: Mapping[str, Mapping[str, float]]) -> str:

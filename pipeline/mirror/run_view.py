@@ -309,7 +309,7 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
     context = pushes.recorded_run_context(store, run_id)
     params = {"task": project.task.value, **_context_params(context), **_training(prov),
               **_applied_thresholds(project, evaluation), **baseline_params(project, recorded),
-              **reference_params(summary.recorded_baseline(store, run_id))}
+              **reference_params(summary.baseline_metrics(components))}
     info = {"run_id": run_id, "status": record.status, "states": record.states,
             "recorded": recorded, "cached": record.cached}
     return MirrorRun(
