@@ -12,12 +12,16 @@ from typing import TYPE_CHECKING, TextIO
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, local_path, store_config
 from pipeline.errors import EXIT_INVALID
+from pipeline.logs import verbose_output_to
 from pipeline.metadata import connection
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR as SERVING_CONFIG_DIR
 from pipeline.serving.server_config import MODELS_CONFIG, STABLE, read_plan
 
 if TYPE_CHECKING:
     from pipeline.monitoring import skew_drift
+
+# TensorFlow's, TFDV's and Beam's own output while monitor reads the training examples and the window.
+MONITOR_LOG = "monitor.log"
 
 
 def _monitor(args: argparse.Namespace) -> int:
@@ -35,9 +39,10 @@ def _monitor(args: argparse.Namespace) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     state_dir = args.state_dir or STATE_DIR / "monitoring" / config.project
     report_dir = args.report_dir or state_dir / "reports" / stamp
-    result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir, report_dir,
-                                Watched.from_project(config.declaration), args.previous, served,
-                                limits=config.declaration.validation)
+    with verbose_output_to(config.log_dir / MONITOR_LOG):
+        result = skew_drift.monitor(args.file, store, config.pipeline_name, state_dir, report_dir,
+                                    Watched.from_project(config.declaration), args.previous,
+                                    served, limits=config.declaration.validation)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
