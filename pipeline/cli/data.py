@@ -16,7 +16,7 @@ from pipeline.config import (
     store_config,
 )
 from pipeline.data import ingest, spans
-from pipeline.data.preflight import check_data_dir, input_files
+from pipeline.data.preflight import check_data_dir, check_window, input_files
 from pipeline.data.spans import local_data_dir
 from pipeline.errors import WorkFailed
 from pipeline.logs import verbose_output_to
@@ -34,6 +34,7 @@ def _check_data(args: argparse.Namespace) -> int:
     config = config_from_args(args, os.environ)
     data_dir = local_data_dir(config)
     report = check_data_dir(data_dir, config.schema_path, config.max_row_bytes, config.declaration)
+    check_window(data_dir, [report], config.declaration)
     with verbose_output_to(config.log_dir / CHECK_DATA_LOG):
         verdict = validation.folder_verdict(input_files(data_dir), config.schema_path,
                                             config.declaration)

@@ -20,6 +20,9 @@ from pipeline.vocabulary import TRAIN_SPLIT
 # A label (or label source) empty in more than this share of a split's rows trains on noise.
 MAX_MISSING_FRACTION = 0.5
 
+# How a single-valued column's problem ends; a classification label names its absent classes instead.
+NOTHING_TO_LEARN = ": nothing to learn"
+
 # statistics_pb2.DatasetFeatureStatistics: the protobuf module carries no type stubs.
 Stats: TypeAlias = Any
 
@@ -64,12 +67,13 @@ def _column_problems(stats: Stats, name: str, what: str) -> list[str]:
     if (values is not None and len(values) == 1) or \
             (values is None and numbers.min == numbers.max and common.num_non_missing):
         only = next(iter(values)) if values else f"{numbers.min:g}"
-        return [f"{what} '{name}' has one value only ({only}): nothing to learn"]
+        return [f"{what} '{name}' has one value only ({only}){NOTHING_TO_LEARN}"]
     return []
 
 
-def _class_problems(stats: Stats, project: Project) -> list[str]:
-    """Each declared class present in the split (exactly for text labels, by range for numbers)."""
+def _absent_classes(stats: Stats, project: Project) -> list[str]:
+    """The declared classes with no row in the split (exactly for text labels, by range for
+    numbers); none when the statistics do not list the values."""
     feature = _feature(stats, project.label)
     if feature is None or not project.classes:
         return []
@@ -80,9 +84,20 @@ def _class_problems(stats: Stats, project: Project) -> list[str]:
         values = {c for c in project.classes if _is_number(c) and low <= float(c) <= high}
     if values is None:
         return []
-    absent = [c for c in project.classes if c not in values]
-    return [f"label '{project.label}' has no row of class {', '.join(map(repr, absent))}"] if absent \
-        else []
+    return [c for c in project.classes if c not in values]
+
+
+def _class_problems(found: list[str], stats: Stats, project: Project) -> list[str]:
+    """A classification label's problems: a class with no row named, also where the label has
+    one value only (a binary label missing its positive class says which class is absent)."""
+    absent = _absent_classes(stats, project)
+    if not absent:
+        return found
+    listed = f"no row of class {', '.join(map(repr, absent))}"
+    if not found:
+        return [f"label '{project.label}' has {listed}"]
+    return [f"{found[0].removesuffix(NOTHING_TO_LEARN)}: {listed}"] if \
+        found[0].endswith(NOTHING_TO_LEARN) else found
 
 
 def _is_number(text: str) -> bool:
@@ -126,8 +141,8 @@ def label_problems(splits: Mapping[str, Stats], project: Project) -> list[str]:
                      for p in _column_problems(stats, column, "label source column")]
         else:
             found = _column_problems(stats, project.label, "label")
-            found += [] if found or project.task is Task.REGRESSION else \
-                _class_problems(stats, project)
+            if project.task is not Task.REGRESSION:
+                found = _class_problems(found, stats, project)
         problems += [f"{split}: {problem}" for problem in found]
     if not problems and not derived and project.task is Task.REGRESSION:
         problems += _range_problems(splits, project.label)

@@ -12,17 +12,21 @@ import csv
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from pipeline.config.project import DECLARATION_FILE, Project
+from pipeline.config.project import DECLARATION_FILE, Project, Task
 from pipeline.config.settings import Location, is_uri
 from pipeline.data import csv_format
 from pipeline.data.input_files import PreflightError, data_files, list_folder
 
 MAX_PROBLEMS_PER_FILE = 10
+# Fewer rows than this leave an eval split (a quarter) too small to judge a model on.
+MIN_ROWS = 50
+# A class seen fewer times than this may be absent from one split, and cannot be learnt.
+MIN_CLASS_ROWS = 5
 
 
 MB = 1 << 20
@@ -39,11 +43,28 @@ class Columns:
 
 
 @dataclass(frozen=True)
+class Tallied:
+    """The columns whose values are counted over every file: the label of a classification
+    project whose label is a CSV column (rows per class), and the declared id column."""
+
+    label: str | None = None
+    id_column: str | None = None
+
+    @classmethod
+    def of(cls, project: Project) -> Tallied:
+        """The project's label (unless a regression or derived by its preprocessing_fn) and id."""
+        derived = project.label_columns and project.label_columns != (project.label,)
+        counted = project.task is not Task.REGRESSION and not derived
+        return cls(project.label if counted else None, project.id_column)
+
+
+@dataclass(frozen=True)
 class DataReport:
-    """What the data check read: for the console line."""
+    """What the data check read: for the console line, and the label's classes counted."""
 
     files: int
     rows: int
+    labels: Counter[str] = field(default_factory=Counter)
 
 
 def expected_columns(schema_path: Path | None, project: Project) -> Columns:
@@ -82,17 +103,22 @@ def check_data_dir(
 ) -> DataReport:
     """Check every input file; raise PreflightError listing all problems found."""
     columns = expected_columns(schema_path, project)
+    tallied = Tallied.of(project)
     listing = list_folder(data_dir)
     problems = list(listing.problems)
     rows = 0
     empty: Counter[str] = Counter()
+    labels: Counter[str] = Counter()
+    ids: list[tuple[str, str]] = []
     first_header: tuple[Path, list[str]] | None = None
     files = listing.files
     for path in files:
-        checked = check_csv_file(path, columns, max_row_bytes)
+        checked = check_csv_file(path, columns, max_row_bytes, tallied)
         problems += checked.problems
         rows += checked.rows
         empty.update(checked.empty)
+        labels.update(checked.labels)
+        ids += checked.ids
         if checked.header is None:
             continue
         if first_header is None:
@@ -100,10 +126,23 @@ def check_data_dir(
         elif checked.header != first_header[1]:
             problems.append(f"{path}: header differs from {first_header[0]}'s (CsvExampleGen "
                             "needs one header for every file)")
-    problems += _emptiness_problems(empty, rows, columns) if not problems else []
+    if not problems:
+        problems += _emptiness_problems(empty, rows, columns)
+        problems += _id_problems(ids, tallied)
     if problems:
         raise PreflightError(f"input data check failed in {data_dir}", problems)
-    return DataReport(files=len(files), rows=rows)
+    return DataReport(files=len(files), rows=rows, labels=labels)
+
+
+def check_window(data_dir: Path, reports: Sequence[DataReport], project: Project) -> None:
+    """The rows a run trains on, every checked folder of its span window together: enough for a
+    train and an eval split, and each declared class frequent enough to be in both."""
+    rows = sum(r.rows for r in reports)
+    labels: Counter[str] = sum((r.labels for r in reports), Counter())
+    problems = size_problems(data_dir, rows, Tallied.of(project).label,
+                             _class_counts(labels, project.classes), project.classes)
+    if problems:
+        raise PreflightError(f"input data check failed in {data_dir}", problems)
 
 
 @dataclass
@@ -114,9 +153,12 @@ class FileCheck:
     rows: int = 0
     header: list[str] | None = None
     empty: Counter[str] = field(default_factory=Counter)
+    labels: Counter[str] = field(default_factory=Counter)
+    ids: list[tuple[str, str]] = field(default_factory=list)
 
 
-def check_csv_file(path: Path, columns: Columns, max_row_bytes: int) -> FileCheck:
+def check_csv_file(path: Path, columns: Columns, max_row_bytes: int,
+                   tallied: Tallied = Tallied()) -> FileCheck:
     """Header against the schema, then each record: encoding, size, field count."""
     with path.open("rb") as handle, csv_format.csv_field_limit(max_row_bytes):
         records = _records(handle, max_row_bytes)
@@ -138,7 +180,7 @@ def check_csv_file(path: Path, columns: Columns, max_row_bytes: int) -> FileChec
                                    "line on commas)")
         if header_problems:
             return FileCheck([f"{path}:1: {p}" for p in header_problems], header=header)
-        checked = _check_records(path, header, records)
+        checked = _check_records(path, header, records, tallied)
         if not checked.problems:
             handle.seek(0)
             problem = csv_format.arrow_problem(handle, header)
@@ -147,10 +189,13 @@ def check_csv_file(path: Path, columns: Columns, max_row_bytes: int) -> FileChec
 
 
 def _check_records(
-    path: Path, header: list[str], records: Iterator[tuple[int, str, str | None]]
+    path: Path, header: list[str], records: Iterator[tuple[int, str, str | None]], tallied: Tallied
 ) -> FileCheck:
-    """Each data record parses to as many fields as the header names."""
+    """Each data record parses to as many fields as the header names; the tallied columns'
+    values are kept (the id's with the record's place, for naming a duplicate)."""
     result = FileCheck([], header=header)
+    label = header.index(tallied.label) if tallied.label in header else None
+    id_index = header.index(tallied.id_column) if tallied.id_column in header else None
     extra = 0
     for line, text, error in records:
         if not error and not text.strip():
@@ -159,6 +204,10 @@ def _check_records(
         if not problem:
             result.rows += 1
             result.empty.update(name for name, cell in zip(header, cells, strict=True) if not cell)
+            if label is not None:
+                result.labels[cells[label].strip()] += 1
+            if id_index is not None:
+                result.ids.append((cells[id_index].strip(), f"{path}:{line}"))
         elif len(result.problems) < MAX_PROBLEMS_PER_FILE:
             result.problems.append(f"{path}:{line}: {problem}")
         else:
@@ -182,6 +231,51 @@ def _emptiness_problems(empty: Counter[str], rows: int, columns: Columns) -> lis
                 "validation.max_missing_share)"
             )
     return problems
+
+
+def size_problems(where: Path, rows: int, label: str | None, counts: Mapping[str, int],
+                  classes: tuple[str, ...]) -> list[str]:
+    """Too few rows for a train and an eval split, or a class of the label too rare to be in both
+    (`label` None: not counted, a regression or a label the preprocessing_fn derives)."""
+    if rows < MIN_ROWS:
+        return [f"{where}: {rows} rows; at least {MIN_ROWS} are needed for a train and an eval split"]
+    rare = {c: counts.get(c, 0) for c in classes if counts.get(c, 0) < MIN_CLASS_ROWS}
+    if label is None or not rare:
+        return []
+    listed = ", ".join(f"{c!r} {n} time(s)" for c, n in rare.items())
+    return [f"{where}: label column '{label}': class {listed}; each class needs at least "
+            f"{MIN_CLASS_ROWS} rows (drop or merge rare classes)"]
+
+
+def _class_counts(labels: Counter[str], classes: tuple[str, ...]) -> dict[str, int]:
+    """Rows per declared class; an integer class also counts its other spellings (`07` is 7, as
+    CsvExampleGen reads an INT column)."""
+    return {c: sum(n for value, n in labels.items() if value == c or _same_integer(value, c))
+            for c in classes}
+
+
+def _same_integer(value: str, declared: str) -> bool:
+    """Both are integers, and equal."""
+    try:
+        return int(value) == int(declared)
+    except ValueError:
+        return False
+
+
+def _id_problems(ids: list[tuple[str, str]], tallied: Tallied) -> list[str]:
+    """The id column names one row each: every value present and unique (`score` keys rows by it)."""
+    problems: list[str] = []
+    first: dict[str, str] = {}
+    for value, where in ids:
+        if not value:
+            problems.append(f"{where}: id column '{tallied.id_column}' is empty")
+        elif value in first:
+            problems.append(f"{where}: id column '{tallied.id_column}' is not unique: {value!r} "
+                            f"also on {first[value]}")
+        else:
+            first[value] = where
+    more = len(problems) - MAX_PROBLEMS_PER_FILE
+    return problems[:MAX_PROBLEMS_PER_FILE] + ([f"... and {more} more rows"] if more > 0 else [])
 
 
 def _parse_record(text: str, header: list[str]) -> tuple[list[str], str | None]:

@@ -32,6 +32,7 @@ from pipeline.data.decisions import (
     slices,
     without_duplicates,
 )
+from pipeline.data.preflight import size_problems
 
 
 @dataclass(frozen=True)
@@ -118,22 +119,12 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
     )
 
 
-# Fewer rows than this leave an eval split (a quarter) too small to judge a model on.
-MIN_ROWS = 50
-# A class seen fewer times than this may be absent from one split, and cannot be learnt.
-MIN_CLASS_ROWS = 5
-
-
 def enough_rows(rows: int, label: Column, classes: tuple[str, ...], path: Path) -> None:
-    """Refuse data too small for the train/eval split, or a class too rare to learn."""
-    if rows < MIN_ROWS:
-        raise ProfileError(f"{path}: {rows} rows; at least {MIN_ROWS} are needed for a train and "
-                           "an eval split")
-    rare = {c: label.counts[c] for c in classes if label.counts[c] < MIN_CLASS_ROWS}
-    if rare:
-        listed = ", ".join(f"{c!r} {n} time(s)" for c, n in rare.items())
-        raise ProfileError(f"{path}: label column '{label.name}': class {listed}; each class needs "
-                           f"at least {MIN_CLASS_ROWS} rows (drop or merge rare classes)")
+    """Refuse data too small for the train/eval split, or a class too rare to learn (the limits
+    a run's pre-flight applies too)."""
+    problems = size_problems(path, rows, label.name, label.counts, classes)
+    if problems:
+        raise ProfileError(problems[0])
 
 
 def check_name(name: str) -> None:

@@ -96,11 +96,14 @@ def run_pipeline(
             if reused is not None:
                 return reused
         window = computed.window if computed else spans.resolve_spans(data_dir, config.spans)
+        reports = []
         for folder in spans.input_folders(data_dir, window):
             data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes,
                                            config.declaration)
+            reports.append(data)
             print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
+        preflight.check_window(data_dir, reports, config.declaration)
         print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),
               flush=True)
         with native_errors_to(config.log_dir / STORE_CHECK_LOG):

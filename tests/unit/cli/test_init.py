@@ -113,6 +113,18 @@ def test_empty_folder(tmp_path: Path, capsys) -> None:
     assert "no input files" in line
 
 
+def test_too_few_rows_or_a_rare_class_writes_nothing(tmp_path: Path, capsys) -> None:
+    small = write_csv(tmp_path / "in" / "small.csv", {"x": [1.5, 2.5] * 24, "y": ["a", "b"] * 24})
+    line = refused(capsys, tmp_path / "models", "p", "--data", str(small), "--label", "y")
+    assert line == f"error: {small}: 48 rows; at least 50 are needed for a train and an eval split"
+    rare = write_csv(tmp_path / "in" / "rare.csv", {"x": [float(i) for i in range(60)],
+                                                    "y": ["a"] * 28 + ["b"] * 28 + ["c"] * 4})
+    line = refused(capsys, tmp_path / "models", "p", "--data", str(rare), "--label", "y")
+    assert line == (f"error: {rare}: label column 'y': class 'c' 4 time(s); each class needs at "
+                    "least 5 rows (drop or merge rare classes)")
+    assert not (tmp_path / "data").exists()  # no copy of the refused file either
+
+
 def test_empty_and_header_only_files(tmp_path: Path, capsys) -> None:
     empty, header = tmp_path / "empty.csv", tmp_path / "header.csv"
     empty.write_bytes(b"")

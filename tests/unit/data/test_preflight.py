@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import os
 import subprocess
 import sys
 import time
@@ -10,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.__main__ import main
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config.project import Project
 from pipeline.data import csv_format
-from pipeline.data.preflight import PreflightError, check_data_dir
+from pipeline.data.preflight import PreflightError, check_data_dir, check_window
+from pipeline.data.profile import profile
 from tests.support.configs import SAMPLE_DATA, small_config
+from tests.support.csv_columns import write_csv
 from tests.support.faults import (
     cli_run,
     drop_column,
@@ -231,3 +237,129 @@ def test_check_data_command(tmp_path: Path) -> None:
                           text=True)
     assert bad.returncode == 1 and "has a header but no data rows" in bad.stderr
     assert good.returncode == 0 and f"ok: {len(sample_lines()) - 1} rows" in good.stdout
+
+
+# --- data a run cannot split or key: too few rows, a rare class, an id that is not unique ---------
+
+def own_project(tmp_path: Path) -> tuple[Project, dict[str, list]]:
+    """A binary project `init` would write for 100 rows of id, x and a label y; and its columns."""
+    columns = {"id": [f"r{i}" for i in range(100)], "x": [float(i % 17) for i in range(100)],
+               "y": ["no", "yes"] * 50}
+    data = write_csv(tmp_path / "profiled" / "data.csv", columns)
+    project = profile(data, "y").project("own", str(data.parent), "")
+    assert project.id_column == "id" and project.classes == ("no", "yes")
+    return project, columns
+
+
+def own_refused(folder: Path, project: Project) -> list[str]:
+    """The problems the pre-flight lists for the project's folder (no curated schema), as a run
+    checks it: the folder's files, then the window's rows together."""
+    with pytest.raises(PreflightError) as error:
+        check_window(folder, [check_data_dir(folder, None, LIMIT, project)], project)
+    return error.value.problems
+
+
+def own_passes(folder: Path, project: Project) -> int:
+    """The rows of a folder the pre-flight accepts."""
+    report = check_data_dir(folder, None, LIMIT, project)
+    check_window(folder, [report], project)
+    return report.rows
+
+
+def test_own_project_passes_as_profiled(tmp_path: Path) -> None:
+    project, _ = own_project(tmp_path)
+    assert own_passes(tmp_path / "profiled", project) == 100
+
+
+def test_fewer_rows_than_a_train_and_eval_split_need(tmp_path: Path) -> None:
+    project, columns = own_project(tmp_path)
+    data = write_csv(tmp_path / "few" / "a.csv", {k: v[:30] for k, v in columns.items()})
+    write_csv(tmp_path / "few" / "b.csv", {k: v[30:49] for k, v in columns.items()})
+    assert own_refused(data.parent, project) == [
+        f"{data.parent}: 49 rows; at least 50 are needed for a train and an eval split"]
+    # A span window is counted together: two spans of 30 rows are enough.
+    spans = [write_lines(tmp_path / "taxi" / f"span-{n}", sample_lines()[:31]) for n in (1, 2)]
+    reports = [check_data_dir(span, SCHEMA, LIMIT, TAXI) for span in spans]
+    check_window(tmp_path / "taxi", reports, TAXI)
+    with pytest.raises(PreflightError, match="30 rows; at least 50"):
+        check_window(tmp_path / "taxi", reports[:1], TAXI)
+
+
+def test_a_class_seen_fewer_than_5_times_is_refused_in_every_file_summed(tmp_path: Path) -> None:
+    project, columns = own_project(tmp_path)
+    labels = ["no"] * 96 + ["yes"] * 4
+    data = write_csv(tmp_path / "rare" / "a.csv", {**columns, "y": labels})
+    assert own_refused(data.parent, project) == [
+        f"{data.parent}: label column 'y': class 'yes' 4 time(s); each class needs at least 5 rows "
+        "(drop or merge rare classes)"]
+    # The fifth row of the class in another file is enough.
+    write_csv(tmp_path / "rare" / "b.csv", {"id": ["r100"], "x": [1.0], "y": ["yes"]})
+    assert own_passes(data.parent, project) == 101
+
+
+def test_integer_classes_count_every_spelling_of_their_value(tmp_path: Path) -> None:
+    project, columns = own_project(tmp_path)
+    integers = dataclasses.replace(project, classes=("0", "1"), positive_class="1")
+    data = write_csv(tmp_path / "ints" / "a.csv", {**columns, "y": ["0", "01", "1 "] * 33 + ["0"]})
+    assert own_passes(data.parent, integers) == 100
+
+
+def test_a_regression_or_derived_label_is_not_counted_by_class(tmp_path: Path) -> None:
+    project, columns = own_project(tmp_path)
+    derived = dataclasses.replace(project, label_columns=("y", "x"))
+    data = write_csv(tmp_path / "derived" / "a.csv", {**columns, "y": ["no"] * 99 + ["yes"]})
+    assert own_passes(data.parent, derived) == 100
+
+
+def test_an_id_column_that_is_not_unique_or_empty_is_named_by_file_and_line(tmp_path: Path) -> None:
+    project, columns = own_project(tmp_path)
+    ids = list(columns["id"])
+    ids[10], ids[60] = "r3", ""
+    data = write_csv(tmp_path / "ids" / "a.csv", {**columns, "id": ids})
+    write_csv(tmp_path / "ids" / "b.csv", {"id": ["r5"], "x": [1.0], "y": ["yes"]})
+    assert own_refused(data.parent, project) == [
+        f"{data}:12: id column 'id' is not unique: 'r3' also on {data}:5",
+        f"{data}:62: id column 'id' is empty",
+        f"{data.parent / 'b.csv'}:2: id column 'id' is not unique: 'r5' also on {data}:7"]
+
+
+def test_duplicate_ids_are_capped_and_counted(tmp_path: Path) -> None:
+    project, columns = own_project(tmp_path)
+    data = write_csv(tmp_path / "same" / "a.csv", {**columns, "id": ["r0"] * 100})
+    problems = own_refused(data.parent, project)
+    assert len(problems) == 11 and problems[-1] == "... and 89 more rows"
+
+
+def test_run_refuses_a_duplicate_id_before_any_component(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    columns = {"id": [f"r{i}" for i in range(100)], "x": [float(i % 17) for i in range(100)],
+               "y": ["no", "yes"] * 50}
+    assert main(["init", "own", "--data", str(write_csv(tmp_path / "in" / "own.csv", columns)),
+                 "--label", "y", "--models-dir", str(models)]) == 0
+    data = tmp_path / "data" / "own"
+    write_csv(data / "own.csv", {**columns, "id": ["r1"] + columns["id"][1:]})
+    state = tmp_path / "state"
+    env = {**os.environ, "PIPELINE_MODELS_DIR": str(models), "PIPELINE_STATE_DIR": str(state)}
+    done = subprocess.run([sys.executable, "-m", "pipeline", "run", "--project", "own"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: input data check failed in {data}:"]
+    assert f"{data / 'own.csv'}:3: id column 'id' is not unique: 'r1' also on {data / 'own.csv'}:2" \
+        in done.stderr
+    assert "Traceback" not in done.stderr
+    # Nothing but the run's lock files: no store, log, artifact or served model.
+    assert [p for p in state.rglob("*") if p.is_file() and not p.name.endswith(".lock")] == []
+
+
+def test_run_refuses_too_few_rows_before_any_component(tmp_path: Path) -> None:
+    data = write_lines(tmp_path / "data", sample_lines()[:31])
+    config = small_config(tmp_path, data_dir=data)
+    version = fake_served_version(config)
+    done = cli_run(config)
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: input data check failed in {data}:"]
+    assert f"{data}: 30 rows; at least 50 are needed for a train and an eval split" in done.stderr
+    assert not config.metadata_path.exists() and not config.log_dir.exists()
+    assert sorted(p.name for p in version.parent.iterdir()) == ["1"]
