@@ -38,7 +38,11 @@ KEPT_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "USER", "LOGNA
 def fresh_clone(root: Path) -> Path:
     """`git clone` of the checkout, its uncommitted edits applied, its environment linked in."""
     clone = root / "clone"
-    subprocess.run(["git", "clone", "--quiet", str(PROJECT_ROOT), str(clone)], check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(PROJECT_ROOT), str(clone)],
+                   check=True)
+    subprocess.run(["git", "checkout", "--quiet", "--detach", head], cwd=clone, check=True)
     edits = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=PROJECT_ROOT, check=True,
                            capture_output=True).stdout
     if edits:
@@ -110,8 +114,9 @@ def _interrupt(process: subprocess.Popen) -> None:
         process.stdout.close()
 
 
-@pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None,
-                    reason="needs git and make, as the README's reader does")
+@pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None
+                    or not (PROJECT_ROOT / ".git").exists(),
+                    reason="needs a git checkout, git and make, as the README's reader does")
 def test_every_readme_command_works_as_written_in_a_fresh_clone(tmp_path: Path) -> None:
     steps = readme.read(PROJECT_ROOT / "README.md")
     assert steps, "the README has no runnable command block"
