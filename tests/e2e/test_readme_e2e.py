@@ -117,6 +117,8 @@ def _interrupt(process: subprocess.Popen) -> None:
 @pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None
                     or not (PROJECT_ROOT / ".git").exists(),
                     reason="needs a git checkout, git and make, as the README's reader does")
+@pytest.mark.skipif(not (PROJECT_ROOT / ".venv" / ".synced").exists(),
+                    reason="needs the environment `make env` builds (.venv/.synced), to link in")
 def test_every_readme_command_works_as_written_in_a_fresh_clone(tmp_path: Path) -> None:
     steps = readme.read(PROJECT_ROOT / "README.md")
     assert steps, "the README has no runnable command block"
