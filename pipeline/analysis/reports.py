@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from pipeline.config import store_config
@@ -144,8 +145,8 @@ def _width(values: pd.Series, label: object) -> int:
 
 
 def cell(value: object) -> str:
-    """A value as a table shows it: integers with separators, floats with four fixed decimals,
-    times to the second, a missing or undefined value as NaN."""
+    """A value as a table shows it: integers with separators, floats with four fixed decimals
+    (small ones in full), times to the second, a missing or undefined value as NaN."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not pd.api.types.is_scalar(value):
@@ -155,10 +156,21 @@ def cell(value: object) -> str:
     if pd.api.types.is_integer(value):
         return f"{value:,}"
     if pd.api.types.is_float(value):
-        return f"{value:,.4f}"
+        return _float(float(value))
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S}"
     return str(value)
+
+
+# Below this, four decimals would round a value away (a learning rate of 0.00001 is not 0.0000).
+SMALLEST_FIXED = 0.001
+
+
+def _float(value: float) -> str:
+    """Four fixed decimals with separators; a small nonzero value in full, never as 1e-05."""
+    if value == 0 or abs(value) >= SMALLEST_FIXED:
+        return f"{value:,.4f}"
+    return np.format_float_positional(value, trim="-")
 
 
 def _styled(part: pd.DataFrame) -> Styler:

@@ -84,7 +84,8 @@ _OVERFLOWS_JS = """() => {
     const widest = Math.max(output.scrollWidth,
       ...[...output.querySelectorAll('table, img, pre')].map(e => e.getBoundingClientRect().width));
     if (widest > output.clientWidth + 1) {
-      found.push(`output ${i} (${output.innerText.trim().slice(0, 40)}): ${widest} > ${output.clientWidth} px`);
+      const text = output.innerText.trim().slice(0, 40);
+      found.push(`output ${i} (${text}): ${widest} > ${output.clientWidth} px`);
     }
   });
   return found;

@@ -118,10 +118,11 @@ def test_a_narrow_table_stays_one_table() -> None:
 
 
 def test_cells_show_counts_as_integers_fixed_decimals_and_undefined_as_nan() -> None:
-    shown = [reports.cell(v) for v in (1_408_383_889, 0.94112, 1.4e9, float("nan"), pd.NA, None,
-                                       True, pd.Timestamp("2026-12-05 02:00:57.078+00:00"), "Cash")]
-    assert shown == ["1,408,383,889", "0.9411", "1,400,000,000.0000", "NaN", "NaN", "NaN",
-                     "True", "2026-12-05 02:00:57", "Cash"]
+    shown = [reports.cell(v) for v in (1_408_383_889, 0.94112, 1.4e9, 0.0, 1e-05, -0.00015,
+                                       float("nan"), pd.NA, None, True,
+                                       pd.Timestamp("2026-12-05 02:00:57.078+00:00"), "Cash")]
+    assert shown == ["1,408,383,889", "0.9411", "1,400,000,000.0000", "0.0000", "0.00001",
+                     "-0.00015", "NaN", "NaN", "NaN", "True", "2026-12-05 02:00:57", "Cash"]
 
 
 def test_the_html_of_a_page_is_its_parts_with_the_cells_as_shown() -> None:
