@@ -155,7 +155,7 @@ def cell(value: object) -> str:
         return "NaN"
     if pd.api.types.is_integer(value):
         return f"{value:,}"
-    if pd.api.types.is_float(value):
+    if isinstance(value, float | np.floating):
         return _float(float(value))
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S}"
