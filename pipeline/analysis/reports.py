@@ -145,8 +145,8 @@ def _width(values: pd.Series, label: object) -> int:
 
 
 def cell(value: object) -> str:
-    """A value as a table shows it: integers with separators, floats with four fixed decimals
-    (small ones in full), times to the second, a missing or undefined value as NaN."""
+    """A value as a table shows it: integers with separators, floats with four fixed decimals,
+    times to the second, a missing or undefined value as NaN."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or not pd.api.types.is_scalar(value):
@@ -156,21 +156,18 @@ def cell(value: object) -> str:
     if pd.api.types.is_integer(value):
         return f"{value:,}"
     if isinstance(value, float | np.floating):
-        return _float(float(value))
+        return f"{value:,.4f}"
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S}"
     return str(value)
 
 
-# Below this, four decimals would round a value away (a learning rate of 0.00001 is not 0.0000).
-SMALLEST_FIXED = 0.001
-
-
-def _float(value: float) -> str:
-    """Four fixed decimals with separators; a small nonzero value in full, never as 1e-05."""
-    if value == 0 or abs(value) >= SMALLEST_FIXED:
-        return f"{value:,.4f}"
-    return np.format_float_positional(value, trim="-")
+def exact(value: object) -> object:
+    """A float as a string in full positional notation (0.00001, neither 1e-05 nor a table's
+    0.0000), for recorded facts such as a learning rate; any other value unchanged."""
+    if isinstance(value, float | np.floating) and not isinstance(value, bool):
+        return np.format_float_positional(value, trim="-")
+    return value
 
 
 def _styled(part: pd.DataFrame) -> Styler:
@@ -320,8 +317,10 @@ def _feature_row(feature: FeatureStatistics, rows: int) -> dict[str, object]:
               "missing %": round(100.0 * missing / rows, 1) if rows else 0.0}
     if feature.HasField("num_stats"):
         stats = feature.num_stats
-        return {**counts, "kind": "numeric", "mean": stats.mean, "std": stats.std_dev,
-                "min": stats.min, "max": stats.max}
+        summary = {"mean": stats.mean, "std": stats.std_dev, "min": stats.min, "max": stats.max}
+        # TFDV writes 0 for the summary of a feature with no value; there is none to show.
+        return {**counts, "kind": "numeric",
+                **{k: v if missing < rows else float("nan") for k, v in summary.items()}}
     stats = feature.string_stats
     top = stats.top_values[0].value if stats.top_values else None
     return {**counts, "kind": "string", "unique": int(stats.unique), "top": top}

@@ -84,6 +84,21 @@ def test_missing_counts_rows_with_no_value_absent_empty_or_empty_string() -> Non
     assert table.loc["tract", "missing %"] == 90.0
 
 
+def test_a_feature_with_no_value_in_any_row_has_no_mean() -> None:
+    """TFDV's summary of a feature with no values is zeros: shown as NaN, not a mean of 0."""
+    statistics = _statistics(
+        4,
+        tract={"kind": "num_stats", "num_non_missing": 4, "min_num_values": 0,
+               "max_num_values": 0, "tot_num_values": 0},
+        fare={"kind": "num_stats", "num_non_missing": 4, "min_num_values": 1,
+              "max_num_values": 1, "tot_num_values": 4},
+    )
+    statistics.datasets[0].features[1].num_stats.mean = 7.5
+    table = reports.feature_table(statistics)
+    assert table.loc["tract", ["mean", "std", "min", "max"]].isna().all()
+    assert table.loc["fare", "mean"] == 7.5
+
+
 def _wide_table() -> pd.DataFrame:
     """Many metrics with long names, counts and a text column: wider than any page as one table."""
     metrics = {f"metric_number_{i}_with_a_long_name": [0.5 + i / 100, float("nan")] for i in range(12)}
@@ -118,11 +133,16 @@ def test_a_narrow_table_stays_one_table() -> None:
 
 
 def test_cells_show_counts_as_integers_fixed_decimals_and_undefined_as_nan() -> None:
-    shown = [reports.cell(v) for v in (1_408_383_889, 0.94112, 1.4e9, 0.0, 1e-05, -0.00015,
-                                       float("nan"), pd.NA, None, True,
-                                       pd.Timestamp("2026-12-05 02:00:57.078+00:00"), "Cash")]
-    assert shown == ["1,408,383,889", "0.9411", "1,400,000,000.0000", "0.0000", "0.00001",
-                     "-0.00015", "NaN", "NaN", "NaN", "True", "2026-12-05 02:00:57", "Cash"]
+    shown = [reports.cell(v) for v in (1_408_383_889, 0.94112, 1.4e9, 0.00083, float("nan"), pd.NA,
+                                       None, True, pd.Timestamp("2026-12-05 02:00:57.078+00:00"),
+                                       "Cash")]
+    assert shown == ["1,408,383,889", "0.9411", "1,400,000,000.0000", "0.0008", "NaN", "NaN",
+                     "NaN", "True", "2026-12-05 02:00:57", "Cash"]
+
+
+def test_a_recorded_fact_keeps_its_digits_without_scientific_notation() -> None:
+    assert [reports.exact(v) for v in (1e-05, 0.9411230158805847, 60, True, "1e-05")] == [
+        "0.00001", "0.9411230158805847", 60, True, "1e-05"]
 
 
 def test_the_html_of_a_page_is_its_parts_with_the_cells_as_shown() -> None:
