@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Hashable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeAlias
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from pipeline.config import store_config
@@ -20,6 +23,7 @@ EXAMPLE_COUNT_KEY = "example_count"
 COUNT_KEYS = (EXAMPLE_COUNT_KEY, "weighted_example_count")
 
 if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
     from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
     Statistics: TypeAlias = statistics_pb2.DatasetFeatureStatisticsList
@@ -39,7 +43,8 @@ def metric_keys(project: Project) -> tuple[str, ...]:
 
 def quiet() -> None:
     """Keep notebook output to results: no Python warnings, absl and TensorFlow logs only from
-    errors up; numbers printed with fixed decimals and thousands separators, not 1.4e+09."""
+    errors up; numbers printed with fixed decimals and thousands separators, not 1.4e+09; every
+    table drawn by page(), so it fits the notebook column."""
     import logging
     import warnings
 
@@ -51,6 +56,17 @@ def quiet() -> None:
     pd.set_option("display.float_format", "{:,.4f}".format)
     pd.set_option("display.width", 120)
     pd.set_option("display.max_colwidth", 120)
+    _draw_tables_with_page()
+
+
+def _draw_tables_with_page() -> None:
+    """In a notebook, IPython draws every DataFrame as page() does: a user's own tables fit too."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        html = shell.display_formatter.formatters["text/html"]
+        html.for_type(pd.DataFrame, lambda table: page(table)._repr_html_())
 
 
 def open_from_env(environ: Mapping[str, str]) -> tuple[connection.Store, str]:
@@ -70,6 +86,97 @@ def no_metrics(evaluation_uri: str) -> dict[str, float]:
     return {}
 
 
+# --- tables that fit the page ------------------------------------------------------------------
+
+# Characters of one table row that fit the notebook column at a normal page width (about 1,150 px
+# at about 7.5 px a character at 1280 px, with room to spare): a wider table is split into column groups.
+PAGE_CHARACTERS = 140
+# Text cells (URIs, descriptions, notes) wrap past this width, so one column never outgrows the page.
+TEXT_CHARACTERS = 48
+CELL_PADDING = 2
+CELL_STYLE = f"max-width: {TEXT_CHARACTERS}ch; overflow-wrap: anywhere; white-space: normal"
+
+
+class PageTables:
+    """A table as HTML tables that each fit the notebook column: a wide table's column groups one
+    under another (each repeating the index), counts as integers, floats with fixed decimals,
+    undefined values as NaN, long text wrapped."""
+
+    def __init__(self, parts: list[pd.DataFrame]) -> None:
+        self.parts = parts
+
+    def __repr__(self) -> str:
+        return "\n\n".join(part.to_string() for part in self.parts)
+
+    def _repr_html_(self) -> str:
+        return "".join(_styled(part).to_html() for part in self.parts)
+
+
+def page(table: pd.DataFrame, characters: int = PAGE_CHARACTERS) -> PageTables:
+    """The table split by columns into parts of at most `characters` per row (estimated from the
+    cells as drawn); a column group (one label over several splits) stays together."""
+    budget = characters - _width(table.index.to_series(), table.index.names)
+    parts: list[list[Hashable]] = [[]]
+    used = 0
+    for group in _column_groups(table):
+        width = sum(_width(table[column], column) for column in group)
+        if parts[-1] and used + width > budget:
+            parts.append([])
+            used = 0
+        parts[-1].extend(group)
+        used += width
+    return PageTables([table[columns] for columns in parts])
+
+
+def _column_groups(table: pd.DataFrame) -> list[list[Hashable]]:
+    """The table's columns, those under one top-level label (e.g. `missing` over eval and train)
+    kept together."""
+    if isinstance(table.columns, pd.MultiIndex):
+        return [list(group) for _, group in itertools.groupby(table.columns, key=lambda c: c[0])]
+    return [[column] for column in table.columns]
+
+
+def _width(values: pd.Series, label: object) -> int:
+    """Characters a column takes as drawn: its widest label line or cell, text wrapped."""
+    labels = label if isinstance(label, tuple | list) else (label,)
+    cells = [len(str(part)) for part in labels if part is not None]
+    cells += [len(cell(value)) for value in values]
+    return min(max(cells, default=0), TEXT_CHARACTERS) + CELL_PADDING
+
+
+def cell(value: object) -> str:
+    """A value as a table shows it: integers with separators, floats with four fixed decimals,
+    times to the second, a missing or undefined value as NaN."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not pd.api.types.is_scalar(value):
+        return str(value)
+    if pd.isna(value):
+        return "NaN"
+    if pd.api.types.is_integer(value):
+        return f"{value:,}"
+    if isinstance(value, float | np.floating):
+        return f"{value:,.4f}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return str(value)
+
+
+def exact(value: object) -> object:
+    """A float as a string in full positional notation (0.00001, neither 1e-05 nor a table's
+    0.0000), for recorded facts such as a learning rate; any other value unchanged."""
+    if isinstance(value, float | np.floating) and not isinstance(value, bool):
+        return np.format_float_positional(value, trim="-")
+    return value
+
+
+def _styled(part: pd.DataFrame) -> Styler:
+    """A pandas Styler drawing one part with cell() and wrapping long text."""
+    styler = part.style.format(cell).format_index(cell, axis=0)
+    styler.set_table_attributes('class="dataframe"')
+    return styler.set_table_styles([{"selector": "td, th", "props": CELL_STYLE}])
+
+
 # --- runs and lineage -------------------------------------------------------------------------
 
 
@@ -85,11 +192,18 @@ def run_metrics(store: connection.Store, run_id: str) -> dict[str, float]:
 def run_history(store: connection.Store, pipeline_name: str) -> pd.DataFrame:
     """One row per run: timing, status, cached components, pushed version and metrics."""
     rows = [{
-        "run": run.run_id, "started": run.started, "seconds": round(run.seconds, 1),
+        "run": run.run_id, "started": run.started, "seconds": round(run.seconds),
         "status": run.status, "cached": ", ".join(run.cached) or "-",
         "pushed_version": run.pushed_version or "-", **run_metrics(store, run.run_id),
     } for run in records.list_runs(store, pipeline_name)]
-    return pd.DataFrame(rows)
+    return _counts_as_integers(pd.DataFrame(rows))
+
+
+def _counts_as_integers(table: pd.DataFrame) -> pd.DataFrame:
+    """TFMA's example counts (floats in its metrics) as integers; a missing one stays missing."""
+    counts = [c for c in COUNT_KEYS if c in table]
+    table[counts] = table[counts].round().astype("Int64")
+    return table
 
 
 def plot_metrics_over_runs(history: pd.DataFrame, metrics: Sequence[str]) -> plt.Figure:
@@ -203,8 +317,10 @@ def _feature_row(feature: FeatureStatistics, rows: int) -> dict[str, object]:
               "missing %": round(100.0 * missing / rows, 1) if rows else 0.0}
     if feature.HasField("num_stats"):
         stats = feature.num_stats
-        return {**counts, "kind": "numeric", "mean": stats.mean, "std": stats.std_dev,
-                "min": stats.min, "max": stats.max}
+        summary = {"mean": stats.mean, "std": stats.std_dev, "min": stats.min, "max": stats.max}
+        # TFDV writes 0 for the summary of a feature with no value; there is none to show.
+        return {**counts, "kind": "numeric",
+                **{k: v if missing < rows else float("nan") for k, v in summary.items()}}
     stats = feature.string_stats
     top = stats.top_values[0].value if stats.top_values else None
     return {**counts, "kind": "string", "unique": int(stats.unique), "top": top}
@@ -338,10 +454,7 @@ def slice_metrics(evaluation_uri: str, project: Project, model_name: str | None 
                      **project.defined_metrics(computed),
                      "note": _slice_note(project, computed)})
     rows.sort(key=lambda r: (r["feature"], _sortable(r["value"])))
-    table = pd.DataFrame(rows).set_index("slice")
-    counts = [c for c in COUNT_KEYS if c in table]
-    table[counts] = table[counts].round().astype("Int64")
-    return table
+    return _counts_as_integers(pd.DataFrame(rows).set_index("slice"))
 
 
 def _slice_note(project: Project, computed: Mapping[str, float]) -> str:

@@ -1,12 +1,15 @@
 """Airflow retries that can recover: a retried task resumes the ML Metadata execution its failed
-attempt registered, and starts from an empty output folder.
+attempt registered, and starts from an empty output folder; a task whose execution was already
+published reuses that result.
 
 TFX's legacy launcher (what AirflowDagRunner's tasks run) registers an execution under a
 component-run context named after the DAG run. A retry finds that context, re-puts the execution
 with the same input events, and ML Metadata refuses them (`AlreadyExistsError: Given event already
 exists`), so every retry failed in under a second. TFX also reuses the attempt's output folder as
-it is (its own TODO b/158689199), partial files included. Both are fixed here, in every task
-process (Airflow imports the DAG file, which calls install()).
+it is (its own TODO b/158689199), partial files included. A task killed after its execution was
+published (complete in ML Metadata) but before Airflow recorded success would, on retry, run again
+over its published output: a second push, a published folder emptied while readers use it. All three
+are fixed here, in every task process (Airflow imports the DAG file, which calls install()).
 """
 
 from __future__ import annotations
@@ -58,6 +61,64 @@ def install() -> None:
     metadata.Metadata.register_execution = register_execution  # type: ignore[method-assign]
     base_driver.BaseDriver._prepare_output_artifacts = prepare_output_artifacts  # type: ignore[method-assign]
     base_driver._prepare_output_paths = _clean_output_path
+    _install_reuse_of_published()
+
+
+def _install_reuse_of_published() -> None:
+    """Every legacy launcher (any driver: components, importers, resolvers) skips a task whose
+    execution this DAG run already published, and hands on its published outputs."""
+    from tfx.orchestration.launcher import base_component_launcher
+
+    launcher_class = base_component_launcher.BaseComponentLauncher
+    run_driver = launcher_class._run_driver
+
+    def run_driver_once(self: Any, input_dict: dict, output_dict: dict,
+                        exec_properties: dict) -> Any:
+        """The published execution's decision (cached: no executor, no second publish), else TFX's."""
+        with self._metadata_connection as handle:
+            decision = _published_decision(handle, self._component_info, exec_properties)
+        if decision is not None:
+            return decision
+        return run_driver(self, input_dict, output_dict, exec_properties)
+
+    launcher_class._run_driver = run_driver_once  # type: ignore[method-assign]
+
+
+def _published_decision(handle: Any, component_info: Any, exec_properties: dict) -> Any:
+    """The execution an earlier attempt completed under this component-run context, as a cached
+    decision over its recorded inputs and outputs; None when there is none."""
+    from ml_metadata.proto import metadata_store_pb2
+    from tfx.orchestration import data_types, metadata
+
+    run_context = handle.get_component_run_context(component_info)
+    if run_context is None:
+        return None
+    [earlier] = handle.store.get_executions_by_context(context_id=run_context.id)
+    if earlier.properties["state"].string_value not in metadata.FINAL_EXECUTION_STATES:
+        return None
+    events = handle.store.get_events_by_execution_ids([earlier.id])
+    _log.warning("retry of %s: its ML Metadata execution %d was already published; reusing it",
+                 component_info.component_id, earlier.id)
+    return data_types.ExecutionDecision(
+        input_dict=_artifacts_of(handle, events, metadata_store_pb2.Event.INPUT),
+        output_dict=_artifacts_of(handle, events, metadata_store_pb2.Event.OUTPUT),
+        exec_properties=exec_properties, execution_id=earlier.id, use_cached_results=True)
+
+
+def _artifacts_of(handle: Any, events: list, event_type: int) -> dict[str, list]:
+    """The artifacts of one kind of event (inputs or outputs), by key, in their recorded order."""
+    from tfx.types import artifact_utils
+
+    chosen = sorted((e for e in events if e.type == event_type), key=lambda e: e.path.steps[1].index)
+    artifacts = {a.id: a for a in handle.store.get_artifacts_by_id([e.artifact_id for e in chosen])}
+    types = {t.id: t for t in handle.store.get_artifact_types_by_id(
+        list({a.type_id for a in artifacts.values()}))}
+    result: dict[str, list] = {}
+    for event in chosen:
+        artifact = artifacts[event.artifact_id]
+        result.setdefault(event.path.steps[0].key, []).append(
+            artifact_utils.deserialize_artifact(types[artifact.type_id], artifact))
+    return result
 
 
 def _resume(handle: Any, run_context: Any, pipeline_info: Any, component_info: Any,

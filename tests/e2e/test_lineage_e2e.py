@@ -95,33 +95,61 @@ def test_notebook_runs_and_draws(shared_run, shared_config, name: str, tmp_path)
     # No red box: TensorFlow's C++ start-up errors and Python warnings stay out of the page.
     assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     tables = _rendered_tables(notebook, tmp_path / f"{name}.png")
+    _assert_readable_numbers(tables)
     if name == "model_analysis":
         _assert_no_undefined_number(tables[0])
     if name == "data_validation":
         _assert_missing_matches_the_csv(tables[0])
 
 
-# What the browser sees of a pandas table: header rows (colspans expanded), then body rows.
-_TABLES_JS = """() => [...document.querySelectorAll('table.dataframe')].map(t => ({
-  head: [...t.querySelectorAll('thead tr')].map(r => [...r.children].flatMap(
-    c => Array(c.colSpan || 1).fill(c.innerText.trim()))),
-  body: [...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(c => c.innerText.trim())),
-}))"""
+# What the browser sees of the pandas tables of each output: header rows (colspans expanded), then
+# body rows, and how many index cells (<th>) begin a body row.
+_TABLES_JS = """() => [...document.querySelectorAll('.jp-OutputArea-output')].map(output =>
+  [...output.querySelectorAll('table.dataframe')].map(t => ({
+    index: [...(t.querySelector('tbody tr') || t).children].filter(c => c.tagName === 'TH').length,
+    head: [...t.querySelectorAll('thead tr')].map(r => [...r.children].flatMap(
+      c => Array(c.colSpan || 1).fill(c.innerText.trim()))),
+    body: [...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(c => c.innerText.trim())),
+  }))).filter(parts => parts.length)"""
+
+
+def _joined(parts: list[dict]) -> dict:
+    """The column groups reports.page() split a wide table into, as one table again (every group
+    repeats the index cells; they are kept from the first)."""
+    head, body = parts[0]["head"], parts[0]["body"]
+    for part in parts[1:]:
+        head = [row + more[part["index"]:] for row, more in zip(head, part["head"], strict=True)]
+        body = [row + more[part["index"]:] for row, more in zip(body, part["body"], strict=True)]
+    return {"head": head, "body": body}
 
 
 def _rendered_tables(notebook, screenshot) -> list[dict]:
-    """The notebook as nbconvert renders it to HTML, opened in Chromium: no stderr output box,
-    and its pandas tables as the page shows them."""
-    from nbconvert import HTMLExporter
+    """The notebook as nbconvert renders it to HTML, opened in Chromium at a normal page width:
+    no stderr output box, no output wider than the notebook column, and its pandas tables as the
+    page shows them (one per output)."""
+    from tests.support.browser import chromium_page, output_overflows, render_notebook
 
-    from tests.support.browser import chromium_page
-
-    html, _ = HTMLExporter().from_notebook_node(notebook)
     with chromium_page() as page:
-        page.set_content(html, wait_until="load")
+        render_notebook(page, notebook)
         assert page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').count() == 0
-        page.screenshot(path=str(screenshot))
-        return page.evaluate(_TABLES_JS)
+        page.screenshot(path=str(screenshot), full_page=True)
+        assert output_overflows(page) == []
+        return [_joined(parts) for parts in page.evaluate(_TABLES_JS)]
+
+
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?")
+
+
+def _assert_readable_numbers(tables: list[dict]) -> None:
+    """No number in scientific notation (1.4e+09); a column of numbers has one fixed number of
+    decimals, and a count column none (82, not 82.0000)."""
+    for table in tables:
+        for i, label in enumerate(table["head"][0]):
+            column = [row[i] for row in table["body"] if row[i] != "NaN"]
+            assert not [c for c in column if re.fullmatch(r"-?[\d.,]+e[+-]?\d+", c, re.I)], label
+            if column and all(_NUMBER.fullmatch(c) for c in column):
+                decimals = {len(c.partition(".")[2]) for c in column}
+                assert decimals == {0} if label.endswith("count") else len(decimals) == 1, (label, column)
 
 
 def _assert_no_undefined_number(table: dict) -> None:

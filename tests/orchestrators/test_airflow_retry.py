@@ -1,5 +1,7 @@
-"""A task killed mid-run is retried the way Airflow does it (a fresh process, the same DAG run):
-the retry resumes the execution ML Metadata registered and succeeds on a clean output folder.
+"""A task killed is retried the way Airflow does it (a fresh process, the same DAG run): killed
+mid-run, the retry resumes the execution ML Metadata registered and succeeds on a clean output
+folder; killed after its execution was published (before Airflow recorded success), the retry
+reuses the published result without running the component again.
 
 Two tiny Python components launched by TFX's legacy launcher, as AirflowComponent launches them
 (tfx.orchestration.airflow.airflow_component._airflow_component_launcher): seconds, no Airflow
@@ -33,7 +35,8 @@ from tfx.orchestration.config import pipeline_config
 from tfx.orchestration.launcher.in_process_component_launcher import InProcessComponentLauncher
 from tfx.types.standard_artifacts import Examples, Model
 
-root, node, safe = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "safe"
+root, node, safe, kill = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "safe", sys.argv[4]
+marker = root / "killed_once"
 if safe:
     from pipeline.run import airflow_retry
     airflow_retry.install()
@@ -44,8 +47,9 @@ def Producer(examples: OutputArtifact[Examples]):
 
 @component
 def Consumer(examples: InputArtifact[Examples], model: OutputArtifact[Model]):
-    marker = root / "killed_once"
-    if not marker.exists():  # the first attempt dies half-way through writing its output
+    with (root / "consumer_runs").open("a") as runs:
+        runs.write(f"{model.uri}\n")
+    if kill == "mid" and not marker.exists():  # the first attempt dies half-way through its output
         marker.write_text("")
         Path(model.uri, "partial.bin").write_text("half")
         os.kill(os.getpid(), signal.SIGKILL)
@@ -66,48 +70,81 @@ launcher = InProcessComponentLauncher.create(
     metadata_connection=metadata.Metadata(connection), beam_pipeline_args=[],
     additional_pipeline_args={}, component_config=None)
 launcher.launch()
+if node == "Consumer" and kill == "after" and not marker.exists():
+    marker.write_text("")  # published in ML Metadata, killed before Airflow records success
+    os.kill(os.getpid(), signal.SIGKILL)
 '''
 
 
-def _task(root: Path, node: str, safe: bool) -> subprocess.CompletedProcess:
+def _task(root: Path, node: str, safe: bool, kill: str) -> subprocess.CompletedProcess:
     """One attempt of one task, in a fresh interpreter (Airflow runs each attempt so)."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-c", TASK, str(root), node, "safe" if safe else "tfx"],
+    argv = [str(root), node, "safe" if safe else "tfx", kill]
+    return subprocess.run([sys.executable, "-c", TASK, *argv],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _run_killed_then_retried(root: Path, safe: bool) -> subprocess.CompletedProcess:
-    """Producer, then Consumer killed once, then Consumer's retry (its outcome)."""
+def _run_killed_then_retried(root: Path, safe: bool, kill: str) -> subprocess.CompletedProcess:
+    """Producer, then Consumer killed once (`mid` its run or `after` its publish), then
+    Consumer's retry (its outcome)."""
     root.mkdir()
-    assert _task(root, "Producer", safe).returncode == 0
-    killed = _task(root, "Consumer", safe)
+    assert _task(root, "Producer", safe, kill).returncode == 0
+    killed = _task(root, "Consumer", safe, kill)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    return _task(root, "Consumer", safe)
+    return _task(root, "Consumer", safe, kill)
 
 
-def test_a_killed_task_is_retried_to_success_on_a_clean_output(tmp_path: Path) -> None:
-    retry = _run_killed_then_retried(tmp_path / "safe", safe=True)
-    assert retry.returncode == 0, retry.stderr[-3000:]
-    [model] = (tmp_path / "safe" / "artifacts" / "Consumer" / "model").iterdir()
-    assert json.loads((model / "model.json").read_text()) == {"rows": 3}
-    assert not (model / "partial.bin").exists()
+def _consumer_record(root: Path) -> tuple[list[str], list[str], int]:
+    """Consumer's executions in ML Metadata: their states, the event types of the only one,
+    and how many Model artifacts the store holds."""
     from ml_metadata import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
     config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(tmp_path / "safe" / "mlmd.sqlite")
+    config.sqlite.filename_uri = str(root / "mlmd.sqlite")
     store = metadata_store.MetadataStore(config)
     consumer = [e for e in store.get_executions()
                 if e.properties["component_id"].string_value == "Consumer"]
-    # One execution, resumed: completed, with one input and one output event.
-    assert [e.properties["state"].string_value for e in consumer] == ["complete"]
     events = store.get_events_by_execution_ids([consumer[0].id])
-    assert sorted(e.type for e in events) == [metadata_store_pb2.Event.INPUT,
-                                              metadata_store_pb2.Event.OUTPUT]
+    event_types = sorted(metadata_store_pb2.Event.Type.Name(e.type) for e in events)
+    return ([e.properties["state"].string_value for e in consumer], event_types,
+            len(store.get_artifacts_by_type("Model")))
+
+
+def _one_published_model(root: Path) -> Path:
+    """The only Model folder, holding the finished model (no partial file)."""
+    [model] = (root / "artifacts" / "Consumer" / "model").iterdir()
+    assert json.loads((model / "model.json").read_text()) == {"rows": 3}
+    assert not (model / "partial.bin").exists()
+    return model
+
+
+# One execution, completed, with one input and one output event; one Model artifact.
+ONE_COMPLETE_EXECUTION = (["complete"], ["INPUT", "OUTPUT"], 1)
+
+
+def test_a_killed_task_is_retried_to_success_on_a_clean_output(tmp_path: Path) -> None:
+    root = tmp_path / "safe"
+    retry = _run_killed_then_retried(root, safe=True, kill="mid")
+    assert retry.returncode == 0, retry.stderr[-3000:]
+    model = _one_published_model(root)
+    assert _consumer_record(root) == ONE_COMPLETE_EXECUTION
+    assert (root / "consumer_runs").read_text().split() == [str(model)] * 2
+
+
+def test_a_task_killed_after_publishing_is_retried_on_its_published_result(tmp_path: Path) -> None:
+    """The component does not run again: its published output stays as it was, nothing doubles."""
+    root = tmp_path / "published"
+    retry = _run_killed_then_retried(root, safe=True, kill="after")
+    assert retry.returncode == 0, retry.stderr[-3000:]
+    assert "was already published; reusing it" in retry.stderr
+    model = _one_published_model(root)
+    assert _consumer_record(root) == ONE_COMPLETE_EXECUTION
+    assert (root / "consumer_runs").read_text().split() == [str(model)]
 
 
 def test_without_the_fix_tfx_refuses_the_retry(tmp_path: Path) -> None:
     """The failure the fix removes, so the test above cannot pass by accident."""
-    retry = _run_killed_then_retried(tmp_path / "tfx", safe=False)
+    retry = _run_killed_then_retried(tmp_path / "tfx", safe=False, kill="mid")
     assert retry.returncode != 0
     assert "Given event already exists" in retry.stderr

@@ -12,6 +12,8 @@ from pipeline.config import PROJECT_ROOT
 
 INSTALL_SCRIPT = PROJECT_ROOT / "scripts" / "install-chromium.sh"
 VIEWPORT = {"width": 1400, "height": 900}
+# A normal laptop page: what a notebook's rendered outputs must fit without scrolling sideways.
+PAGE_WIDTH = 1280
 PAGE_TIMEOUT_MS = 30_000
 
 
@@ -71,3 +73,35 @@ def _recorded_problems(page: Any) -> list[str]:
 def page_problems(page: Any) -> list[str]:
     """Console errors, uncaught page errors, failed requests and HTTP errors seen on this page so far."""
     return list(page._pipeline_problems)
+
+
+# Every rendered output (table, text, image) wider than its box, and the page wider than the window.
+_OVERFLOWS_JS = """() => {
+  const found = [];
+  const root = document.documentElement;
+  if (root.scrollWidth > window.innerWidth) found.push(`page ${root.scrollWidth} > ${window.innerWidth} px`);
+  document.querySelectorAll('.jp-OutputArea-output').forEach((output, i) => {
+    const widest = Math.max(output.scrollWidth,
+      ...[...output.querySelectorAll('table, img, pre')].map(e => e.getBoundingClientRect().width));
+    if (widest > output.clientWidth + 1) {
+      const text = output.innerText.trim().slice(0, 40);
+      found.push(`output ${i} (${text}): ${widest} > ${output.clientWidth} px`);
+    }
+  });
+  return found;
+}"""
+
+
+def render_notebook(page: Any, notebook: Any) -> None:
+    """The notebook as nbconvert renders it to HTML, opened at PAGE_WIDTH."""
+    from nbconvert import HTMLExporter
+
+    html, _ = HTMLExporter().from_notebook_node(notebook)
+    page.set_viewport_size({"width": PAGE_WIDTH, "height": VIEWPORT["height"]})
+    page.set_content(html, wait_until="load")
+
+
+def output_overflows(page: Any) -> list[str]:
+    """The rendered notebook's outputs that are wider than the notebook column (a reader would
+    scroll sideways), and the page if it is wider than the window."""
+    return list(page.evaluate(_OVERFLOWS_JS))

@@ -82,3 +82,71 @@ def test_missing_counts_rows_with_no_value_absent_empty_or_empty_string() -> Non
     assert table["missing"].to_dict() == {"company": 5, "fare": 0, "tract": 9}
     assert table["present"].to_dict() == {"company": 5, "fare": 10, "tract": 1}
     assert table.loc["tract", "missing %"] == 90.0
+
+
+def test_a_feature_with_no_value_in_any_row_has_no_mean() -> None:
+    """TFDV's summary of a feature with no values is zeros: shown as NaN, not a mean of 0."""
+    statistics = _statistics(
+        4,
+        tract={"kind": "num_stats", "num_non_missing": 4, "min_num_values": 0,
+               "max_num_values": 0, "tot_num_values": 0},
+        fare={"kind": "num_stats", "num_non_missing": 4, "min_num_values": 1,
+              "max_num_values": 1, "tot_num_values": 4},
+    )
+    statistics.datasets[0].features[1].num_stats.mean = 7.5
+    table = reports.feature_table(statistics)
+    assert table.loc["tract", ["mean", "std", "min", "max"]].isna().all()
+    assert table.loc["fare", "mean"] == 7.5
+
+
+def _wide_table() -> pd.DataFrame:
+    """Many metrics with long names, counts and a text column: wider than any page as one table."""
+    metrics = {f"metric_number_{i}_with_a_long_name": [0.5 + i / 100, float("nan")] for i in range(12)}
+    return pd.DataFrame({"example_count": pd.array([1_234_567, 3], dtype="Int64"), **metrics,
+                         "note": ["", "n < 30; auc: one class"]}, index=["Overall", "hour=3"])
+
+
+def test_page_splits_a_wide_table_into_parts_that_fit_keeping_every_column_once() -> None:
+    table = _wide_table()
+    parts = reports.page(table, characters=100).parts
+    assert len(parts) > 1
+    assert [column for part in parts for column in part.columns] == list(table.columns)
+    for part in parts:
+        assert list(part.index) == list(table.index)
+        width = sum(max(len(reports.cell(v)) for v in (c, *part[c])) + reports.CELL_PADDING
+                    for c in part.columns)
+        assert width <= 100 - len("Overall") - reports.CELL_PADDING or len(part.columns) == 1
+
+
+def test_page_keeps_the_columns_under_one_label_together() -> None:
+    table = pd.concat({"eval": _wide_table(), "train": _wide_table()}, axis=1).swaplevel(axis=1)
+    table = table.sort_index(axis=1)
+    for part in reports.page(table, characters=100).parts:
+        tops = [column[0] for column in part.columns]
+        for top in set(tops):
+            assert tops.count(top) == 2, part.columns  # eval and train side by side
+
+
+def test_a_narrow_table_stays_one_table() -> None:
+    table = pd.DataFrame({"auc": [0.9]}, index=["Overall"])
+    assert [list(p.columns) for p in reports.page(table).parts] == [["auc"]]
+
+
+def test_cells_show_counts_as_integers_fixed_decimals_and_undefined_as_nan() -> None:
+    shown = [reports.cell(v) for v in (1_408_383_889, 0.94112, 1.4e9, 0.00083, float("nan"), pd.NA,
+                                       None, True, pd.Timestamp("2026-12-05 02:00:57.078+00:00"),
+                                       "Cash")]
+    assert shown == ["1,408,383,889", "0.9411", "1,400,000,000.0000", "0.0008", "NaN", "NaN",
+                     "NaN", "True", "2026-12-05 02:00:57", "Cash"]
+
+
+def test_a_recorded_fact_keeps_its_digits_without_scientific_notation() -> None:
+    assert [reports.exact(v) for v in (1e-05, 0.9411230158805847, 60, True, "1e-05")] == [
+        "0.00001", "0.9411230158805847", 60, True, "1e-05"]
+
+
+def test_the_html_of_a_page_is_its_parts_with_the_cells_as_shown() -> None:
+    html = reports.page(_wide_table(), characters=100)._repr_html_()
+    assert html.count('class="dataframe"') == len(reports.page(_wide_table(), characters=100).parts)
+    assert ">1,234,567<" in html and ">NaN<" in html and "1234567.0" not in html
+    assert "overflow-wrap: anywhere" in html
