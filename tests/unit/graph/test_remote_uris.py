@@ -29,7 +29,7 @@ from pipeline.graph import csv_example_gen, data_gate, serving_pusher
 from pipeline.graph.curated_schema import ImportCuratedSchema
 from pipeline.graph.data_gate import DataGate, DataValidationError
 from pipeline.graph.record_run_context import RecordRunContext, RunContext
-from pipeline.graph.span_validator import SpanValidator
+from pipeline.graph.span_validator import SpanValidator, drift_calibration
 from pipeline.monitoring import skew_drift
 from pipeline.monitoring.columns import Watched
 from pipeline.run import reproduce
@@ -159,7 +159,7 @@ def statistics_without_fare() -> statistics_pb2.DatasetFeatureStatisticsList:
         statistics_pb2.DatasetFeatureStatisticsList())
 
 
-def test_span_validator_reads_and_writes_ram():
+def test_span_validator_reads_and_writes_ram(ram_examples: str):
     root = fresh_root("validate")
     statistics = artifact(standard_artifacts.ExampleStatistics, f"{root}/stats", ("train",))
     write(f"{statistics.uri}/Split-train/FeatureStats.pb",
@@ -167,8 +167,12 @@ def test_span_validator_reads_and_writes_ram():
     schema = artifact(standard_artifacts.Schema, f"{root}/schema")
     write(f"{schema.uri}/schema.pbtxt", text_format.MessageToString(curated_schema()).encode())
     anomalies = artifact(standard_artifacts.ExampleAnomalies, f"{root}/anomalies")
+    examples = artifact(standard_artifacts.Examples, ram_examples, ("train", "eval"))
+    calibration = drift_calibration(PipelineConfig().declaration)
     SpanValidator.EXECUTOR_SPEC.executor_class().Do(
-        {"statistics": [statistics], "schema": [schema]}, {"anomalies": [anomalies]}, {"span": 4})
+        {"statistics": [statistics], "schema": [schema], "examples": [examples],
+         "previous_examples": [examples]},
+        {"anomalies": [anomalies]}, {"span": 4, "calibration": calibration})
     assert list(tree(anomalies.uri)) == ["Split-train/SchemaDiff.pb"]
     assert list(validation.read_anomalies(anomalies.uri, "train").anomaly_info) == ["fare"]
     assert validation.read_statistics(statistics.uri, "train") == statistics_without_fare()
@@ -176,7 +180,11 @@ def test_span_validator_reads_and_writes_ram():
     verdict = data_gate.span_verdict(anomalies, statistics, curated_schema(),
                                      PipelineConfig().declaration)
     assert verdict.schema_skew[0].startswith("span 4 train: feature 'fare'")
+    # Every declared feature read from ram:// and compared with the same examples: no drift.
     assert anomalies.get_json_value_custom_property(vocabulary.DRIFT_PROPERTY) == []
+    checks = anomalies.get_json_value_custom_property(vocabulary.DRIFT_CHECKS_PROPERTY)
+    assert {c["feature"] for c in checks if "distance" in c} == set(json.loads(calibration)["features"])
+    assert all(c["distance"] == 0.0 and not c["crossed"] for c in checks if "distance" in c)
 
 
 def gate(
