@@ -104,10 +104,16 @@ def span_drift_records(
         _columns(previous_examples, list(kinds)), _columns(examples, list(kinds)), kinds,
         DriftThresholds(**declared["thresholds"]))
     where = {"split": "+".join(artifact_utils.decode_split_names(examples.split_names)),
-             "span": examples.span, "baseline_span": previous_examples.span}
+             "span": _span(examples), "baseline_span": _span(previous_examples)}
     compared = [{**check.record(), **where} for check in checks]
     skipped = [{"feature": name, "unmonitored": why, **where} for name, why in unmonitored.items()]
     return [c for c in compared if c["crossed"]], compared + skipped
+
+
+def _span(examples: Artifact) -> int | None:
+    """The span ExampleGen recorded on its output (a custom property, not Examples' `span`)."""
+    return examples.get_int_custom_property(SPAN_PROPERTY) \
+        if examples.has_custom_property(SPAN_PROPERTY) else None
 
 
 def _columns(examples: Artifact, names: list[str]) -> dict[str, dict[str, summaries.Column]]:

@@ -168,10 +168,13 @@ def test_span_validator_reads_and_writes_ram(ram_examples: str):
     write(f"{schema.uri}/schema.pbtxt", text_format.MessageToString(curated_schema()).encode())
     anomalies = artifact(standard_artifacts.ExampleAnomalies, f"{root}/anomalies")
     examples = artifact(standard_artifacts.Examples, ram_examples, ("train", "eval"))
+    examples.set_int_custom_property(vocabulary.SPAN_PROPERTY, 4)  # as ExampleGen records it
+    previous = artifact(standard_artifacts.Examples, ram_examples, ("train", "eval"))
+    previous.set_int_custom_property(vocabulary.SPAN_PROPERTY, 3)
     calibration = drift_calibration(PipelineConfig().declaration)
     SpanValidator.EXECUTOR_SPEC.executor_class().Do(
         {"statistics": [statistics], "schema": [schema], "examples": [examples],
-         "previous_examples": [examples]},
+         "previous_examples": [previous]},
         {"anomalies": [anomalies]}, {"span": 4, "calibration": calibration})
     assert list(tree(anomalies.uri)) == ["Split-train/SchemaDiff.pb"]
     assert list(validation.read_anomalies(anomalies.uri, "train").anomaly_info) == ["fare"]
@@ -185,6 +188,7 @@ def test_span_validator_reads_and_writes_ram(ram_examples: str):
     checks = anomalies.get_json_value_custom_property(vocabulary.DRIFT_CHECKS_PROPERTY)
     assert {c["feature"] for c in checks if "distance" in c} == set(json.loads(calibration)["features"])
     assert all(c["distance"] == 0.0 and not c["crossed"] for c in checks if "distance" in c)
+    assert {(c["span"], c["baseline_span"], c["split"]) for c in checks} == {(4, 3, "train+eval")}
 
 
 def gate(
