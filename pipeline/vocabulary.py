@@ -41,6 +41,8 @@ VALIDATED_SCHEMA_KEY = "validated_schema"
 # drift measured against the previous span (on the anomalies and the validated schema), value skew
 # (on the validated schema), and a drift a human accepted (`accept-drift`, on the anomalies).
 DRIFT_PROPERTY = "drift"
+# Every declared feature's calibrated distance to the previous span, drifted or not (validators).
+DRIFT_CHECKS_PROPERTY = "drift_checks"
 VALUE_SKEW_PROPERTY = "value_skew"
 DRIFT_ACCEPTED_PROPERTY = "drift_accepted"
 ANALYZER_CACHE_KEY = "analyzer_cache"

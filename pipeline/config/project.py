@@ -170,9 +170,9 @@ class Reproducibility:
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """How `monitor` sets each feature's threshold: `factor` times the
+    """How `monitor` and the span validator set each feature's threshold: `factor` times the
     distance honest samples of the training data already show at the sizes compared, never
-    below `floor` (docs/continuous_training.md, Monitoring production data)."""
+    below `floor` (docs/continuous_training.md, docs/data_validation.md)."""
 
     factor: float = 1.5
     floor: float = 0.02

@@ -11,7 +11,10 @@ of one value's share), on which rare categories weigh only their own share.
 
 A threshold is the distance two honest samples of the reference already show at the sizes
 compared (a quantile of the distances between resamples of the reference), times a declared
-factor, never below a declared floor. NumPy only: no TensorFlow.
+factor, never below a declared floor. A numeric reference is resampled from a sample of its own
+values (all of them up to SAMPLE_ROWS), not from its quantile grid: the grid leaves out the
+outermost 1 %, which the end points of a small sample's grid do reach (a long tail, the rare
+non-zero of a sparse count). NumPy only: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ NOISE_QUANTILE = 0.99
 MAX_REFERENCE_ROWS = 50_000
 # Categories resampled one by one at most; the rest of the tail is resampled as one.
 MAX_CATEGORIES = 1000
+# Values a numeric summary keeps for resampling: its tail down to 1 / SAMPLE_ROWS of the rows.
+SAMPLE_ROWS = 2000
 
 
 class Kind(str, enum.Enum):
@@ -47,29 +52,31 @@ DISTANCE_NAMES = {Kind.NUMERIC: "wasserstein/mad", Kind.CATEGORICAL: "l_infinity
 
 @dataclass(frozen=True)
 class Distribution:
-    """One feature's values summarised: a quantile grid (numeric) or value shares (categorical),
-    and how many non-missing rows it was computed from."""
+    """One feature's values summarised: a quantile grid and a sample of values to resample
+    (numeric) or value shares (categorical), and how many non-missing rows it was computed from."""
 
     kind: Kind
     rows: int
     quantiles: tuple[float, ...] = ()
     shares: Mapping[str, float] | None = None
+    sample: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (a monitored window kept for the next window's drift)."""
         return {"kind": self.kind.value, "rows": self.rows, "quantiles": list(self.quantiles),
-                "shares": dict(self.shares or {})}
+                "shares": dict(self.shares or {}), "sample": list(self.sample)}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, object]) -> Distribution:
         """Back from to_dict()."""
         shares = values.get("shares") or {}
         quantiles = values.get("quantiles") or []
-        assert isinstance(shares, dict) and isinstance(quantiles, list)
+        sample = values.get("sample") or []
+        assert isinstance(shares, dict) and isinstance(quantiles, list) and isinstance(sample, list)
         kind = Kind(str(values["kind"]))
         return cls(kind, int(str(values["rows"])), tuple(float(q) for q in quantiles),
                    {str(k): float(v) for k, v in shares.items()}
-                   if kind is Kind.CATEGORICAL else None)
+                   if kind is Kind.CATEGORICAL else None, tuple(float(v) for v in sample))
 
 
 @dataclass(frozen=True)
@@ -82,13 +89,25 @@ class Threshold:
 
 
 def numeric(values: Iterable[float]) -> Distribution:
-    """Quantile summary of numbers; NaN (missing) left out."""
-    array = np.asarray(list(values), dtype=float)
-    array = array[~np.isnan(array)]
+    """Quantile summary of numbers, with a seeded sample of them; NaN (missing) left out."""
+    array = _present(values)
     if not array.size:
         return Distribution(Kind.NUMERIC, 0)
-    grid = np.quantile(array, GRID, method="inverted_cdf")
-    return Distribution(Kind.NUMERIC, int(array.size), tuple(float(v) for v in grid))
+    sample = array if array.size <= SAMPLE_ROWS else \
+        np.random.default_rng(0).choice(array, SAMPLE_ROWS, replace=False)
+    return Distribution(Kind.NUMERIC, int(array.size), _quantiles(array),
+                        sample=tuple(float(v) for v in sample))
+
+
+def _present(values: Iterable[float]) -> np.ndarray:
+    """The numbers as an array, NaN (missing) left out."""
+    array = np.asarray(list(values), dtype=float)
+    return array[~np.isnan(array)]
+
+
+def _quantiles(array: np.ndarray) -> tuple[float, ...]:
+    """The quantile grid of a non-empty array."""
+    return tuple(float(v) for v in np.quantile(array, GRID, method="inverted_cdf"))
 
 
 def categorical(values: Iterable[str | None]) -> Distribution:
@@ -150,10 +169,9 @@ def noise(reference: Distribution, rows: int, reference_rows: int | None = None,
 
 
 def _numeric_sample(reference: Distribution, rows: int, random: np.random.Generator) -> Distribution:
-    """A resample of `rows` values from the reference's quantile grid."""
-    grid = np.asarray(reference.quantiles)
-    values = grid[random.integers(0, grid.size, size=rows)]
-    return numeric(values)
+    """A resample of `rows` values from the reference's sample."""
+    kept = np.asarray(reference.sample)
+    return Distribution(Kind.NUMERIC, rows, _quantiles(kept[random.integers(0, kept.size, size=rows)]))
 
 
 def _categorical_distances(reference: Distribution, size: int, rows: int,

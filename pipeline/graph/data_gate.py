@@ -56,15 +56,18 @@ def span_verdict(
     return verdict
 
 
-def drift_records(anomalies: types.Artifact, verdict: validation.Verdict) -> list[dict]:
-    """What ML Metadata keeps of each drift: feature, measure, distance, threshold, span and the
-    statistics it was measured against, and whether a human accepted it."""
+def drift_records(anomalies: types.Artifact) -> list[dict]:
+    """What ML Metadata keeps of each drift the span's validator recorded (the schema's
+    comparators and every declared feature's calibrated distance): feature, measure, distance,
+    threshold, split, span, the statistics it was measured against, and whether a human accepted
+    it."""
     baseline = anomalies.get_string_custom_property("drift_baseline") \
         if anomalies.has_custom_property("drift_baseline") else "none"
     accepted = anomalies.has_custom_property(DRIFT_ACCEPTED_PROPERTY)
-    return [{"feature": d.feature, "measure": d.measure, "distance": d.distance,
-             "threshold": d.threshold, "split": d.split, "span": _span(anomalies),
-             "baseline": baseline, "accepted": accepted} for d in verdict.drift]
+    measured = anomalies.get_json_value_custom_property(DRIFT_PROPERTY) \
+        if anomalies.has_custom_property(DRIFT_PROPERTY) else []
+    return [{**item, "span": _span(anomalies) if item.get("span") is None else item["span"],
+             "baseline": baseline, "accepted": accepted} for item in measured or []]
 
 
 @component
@@ -86,9 +89,8 @@ def DataGate(  # TFX names components like classes
     schema_proto = validation.read_schema(schema.uri)
     verdict, drift = validation.Verdict(), []
     for found, computed in zip(anomalies, statistics, strict=True):
-        span = span_verdict(found, computed, schema_proto, declaration)
-        verdict.extend(span)
-        drift += drift_records(found, span)
+        verdict.extend(span_verdict(found, computed, schema_proto, declaration))
+        drift += drift_records(found)
     if verdict.stops:
         raise DataValidationError(
             f"{len(verdict.schema_skew)} data anomalies, stopping before Transform:\n  "

@@ -41,7 +41,11 @@ from pipeline.graph.eval_config import eval_config
 from pipeline.graph.evaluator import Evaluator
 from pipeline.graph.record_run_context import RecordRunContext
 from pipeline.graph.serving_pusher import ServingPusher
-from pipeline.graph.span_validator import SpanValidator, previous_span_statistics
+from pipeline.graph.span_validator import (
+    SpanValidator,
+    drift_calibration,
+    previous_span_statistics,
+)
 
 
 def _schema_component(
@@ -87,6 +91,10 @@ def _span_inputs(span: int | None) -> dict[str, object]:
     }
 
 
+# A span's statistics and examples channels (None, None: no drift baseline).
+SpanChannels = tuple[channel.BaseChannel | None, channel.BaseChannel | None]
+
+
 @dataclass(frozen=True)
 class SpanIngestion:
     """One span's ExampleGen (pinned to it) and the StatisticsGen over its examples."""
@@ -99,6 +107,11 @@ class SpanIngestion:
     def statistics(self) -> channel.BaseChannel:
         """The span's statistics channel."""
         return self.statistics_gen.outputs[vocabulary.STATISTICS_KEY]
+
+    @property
+    def channels(self) -> SpanChannels:
+        """The span's statistics and examples: the next span's drift baseline."""
+        return self.statistics, self.example_gen.outputs[vocabulary.EXAMPLES_KEY]
 
 
 def span_node_id(base: str, span: int | None, newest: bool) -> str:
@@ -120,19 +133,21 @@ def _ingest(config: PipelineConfig, span: int | None, newest: bool) -> SpanInges
 
 def _oldest_baseline(
     config: PipelineConfig, oldest: int | None, baseline: tuple[int, ...] | None
-) -> tuple[list[base_node.BaseNode], channel.BaseChannel | None]:
-    """Nodes giving the oldest span's drift baseline: with `baseline` None, the previous span's
-    latest statistics resolved from ML Metadata (a custom resolver, which Kubeflow's V2 compiler
-    rejects); else the given span (at most one) ingested in this run, or none on the first span."""
+) -> tuple[list[base_node.BaseNode], SpanChannels]:
+    """Nodes giving the oldest span's drift baseline (statistics, examples): with `baseline`
+    None, the previous span's latest ones resolved from ML Metadata (a custom resolver, which
+    Kubeflow's V2 compiler rejects); else the given span (at most one) ingested in this run, or
+    none on the first span."""
     if oldest is None:
-        return [], None
+        return [], (None, None)
     if baseline is None:
         resolver = previous_span_statistics(oldest)
-        return [resolver], resolver.outputs[vocabulary.STATISTICS_KEY]
+        return [resolver], (resolver.outputs[vocabulary.STATISTICS_KEY],
+                            resolver.outputs[vocabulary.EXAMPLES_KEY])
     if not baseline:
-        return [], None
+        return [], (None, None)
     ingestion = _ingest(config, baseline[-1], False)
-    return [ingestion.example_gen, ingestion.statistics_gen], ingestion.statistics
+    return [ingestion.example_gen, ingestion.statistics_gen], ingestion.channels
 
 
 def _validation(
@@ -144,14 +159,17 @@ def _validation(
     """A SpanValidator per span, measuring drift against the previous span of the window; the
     oldest span's baseline comes from _oldest_baseline."""
     window = len(ingested) > 1
-    nodes, previous = _oldest_baseline(config, ingested[0].span, baseline)
+    nodes, (previous, previous_examples) = _oldest_baseline(config, ingested[0].span, baseline)
+    calibration = drift_calibration(config.declaration)
     for position, ingestion in enumerate(ingested):
         span = ingestion.span
         nodes.append(SpanValidator(
             statistics=ingestion.statistics, schema=schema, previous_statistics=previous,
+            examples=ingestion.example_gen.outputs[vocabulary.EXAMPLES_KEY],
+            previous_examples=previous_examples, calibration=calibration,
             **({"span": span} if window else {}),
         ).with_id(span_node_id(vocabulary.EXAMPLE_VALIDATOR, span, position == len(ingested) - 1)))
-        previous = ingestion.statistics
+        previous, previous_examples = ingestion.channels
     return nodes
 
 

@@ -29,13 +29,17 @@ class DriftRecord:
     span: int | None
     baseline: str
     accepted: bool
+    # The span it was measured against (calibrated drift of declared features; None for the
+    # schema's comparators, whose baseline is only the statistics' URI).
+    baseline_span: int | None = None
 
     def text(self) -> str:
-        """'<feature> <measure> <distance> > <threshold> (span N <split>[, accepted])'."""
+        """'<feature> <measure> <distance> > <threshold> (span N[ vs M] <split>[, accepted])'."""
         span = f"span {self.span} " if self.span is not None else ""
+        against = f"vs {self.baseline_span} " if self.baseline_span is not None else ""
         accepted = ", accepted" if self.accepted else ""
         return (f"{self.feature} {self.measure} {self.distance:.3g} > {self.threshold:.3g} "
-                f"({span}{self.split}{accepted})")
+                f"({span}{against}{self.split}{accepted})")
 
 
 def drift_anomalies(store: Store, run_id: str) -> list[Artifact]:
@@ -58,8 +62,15 @@ def run_drift(store: Store, run_id: str) -> list[DriftRecord]:
             drifts.append(DriftRecord(
                 feature=str(item["feature"]), measure=str(item["measure"]),
                 distance=float(item["distance"]), threshold=float(item["threshold"]),
-                split=str(item["split"]), span=records.int_property(artifact, SPAN_PROPERTY),
+                split=str(item["split"]),
+                span=_optional_int(item.get("span", records.int_property(artifact, SPAN_PROPERTY))),
                 baseline=str(records.string_property(artifact, "drift_baseline") or "none"),
                 accepted=DRIFT_ACCEPTED_PROPERTY in artifact.custom_properties,
+                baseline_span=_optional_int(item.get("baseline_span")),
             ))
     return drifts
+
+
+def _optional_int(value: object) -> int | None:
+    """A recorded span (JSON numbers come back as floats), or None."""
+    return None if value is None else int(float(str(value)))

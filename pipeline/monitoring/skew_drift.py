@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from pipeline.config.project import DataLimits
 from pipeline.data import drift, validation
+from pipeline.data.summaries import Summaries, example_summaries
 from pipeline.errors import WorkFailed
 from pipeline.metadata import pushes, records
 from pipeline.metadata.connection import Artifact, LineageError, Store
-from pipeline.monitoring.columns import Summaries, Watched, training_summaries, window_summaries
+from pipeline.monitoring.columns import Watched, window_summaries
 from pipeline.vocabulary import (
     DATA_GATE,
     EVAL_SPLIT,
@@ -332,8 +333,8 @@ def monitor(
                               f"{EXAMPLE_GEN} '{EXAMPLES_KEY}' output in ML Metadata")
     schema = not_required(validation.read_schema_file(baseline.schema_uri),
                           list(watched.not_required))
-    training = training_summaries(baseline.examples_uris, TRAIN_SPLIT, watched)
-    evaluation = training_summaries(baseline.examples_uris, EVAL_SPLIT, watched)
+    training = example_summaries(baseline.examples_uris, TRAIN_SPLIT, watched.features)
+    evaluation = example_summaries(baseline.examples_uris, EVAL_SPLIT, watched.features)
     current, missing = window_summaries(csv_path, watched)
     checks, unmonitored = compare(watched, training, evaluation, current, previous)
     broken, grown = schema_verdict(validation.csv_statistics(csv_path, schema), schema, missing, limits)

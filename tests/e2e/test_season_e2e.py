@@ -118,6 +118,29 @@ def test_the_shift_is_caught_in_the_week_it_starts(played) -> None:
     assert any(re.search(r"'(fare|payment_type)'", alert) for alert in shifted.alerts())
 
 
+def test_the_runs_record_drift_on_the_first_shifted_span_and_never_on_clean_ones(played) -> None:
+    """The season's project (init's: no drift comparators in its schema) is checked between spans
+    on every declared feature: nothing on the clean weeks' spans (growth included), the shift in
+    the week its first labelled batch is ingested (the run records it in ML Metadata and goes on)."""
+    from pipeline.config import config_from_values
+    from pipeline.metadata import connection, drift, records
+
+    loop, _, _ = played
+    config = config_from_values({"project": PROJECT, "models_dir": str(loop.root / "models"),
+                                 "metadata_path": str(loop.root / "metadata.sqlite")})
+    store = connection.open_metadata(config)
+    runs = [run.name for run in records.run_contexts(store, config.pipeline_name)][-len(loop.rows):]
+    recorded = {row.week: drift.run_drift(store, run) for row, run in zip(loop.rows, runs, strict=True)}
+    for row in loop.rows:
+        if row.week <= PLAN.shift_from:  # every span read so far is of clean weeks
+            assert not recorded[row.week] and not row.run_drift(), [d.text() for d in recorded[row.week]]
+    caught = recorded[PLAN.shift_from + 1]
+    ran = loop.rows[PLAN.shift_from].outcomes["run"]
+    assert {"fare", "payment_type"} & {d.feature for d in caught}, ran.out
+    assert all(d.distance > d.threshold and d.baseline_span == d.span - 1 for d in caught)
+    assert set(loop.rows[PLAN.shift_from].run_drift()) == {d.feature for d in caught}
+
+
 def test_the_loop_learns_from_labels_and_promotes_a_model_of_the_shifted_data(played) -> None:
     """The issue's season: live metrics every week, no alert and no stop on the clean weeks, and
     a model trained on the shifted data serving `stable` within two weeks of the shift."""

@@ -197,6 +197,11 @@ class Row:
         summary = SUMMARIES.get(command, _exit_only)(outcome)
         return summary if outcome.code == 0 else f"exit {outcome.code} {summary}".strip()
 
+    def run_drift(self) -> list[str]:
+        """The features the week's run recorded as drifted between spans (its summary's lines)."""
+        outcome = self.outcomes.get("run")
+        return re.findall(r"^drift\s+ALERT feature '([^']+)'", outcome.out if outcome else "", re.M)
+
     def alerts(self) -> list[str]:
         """The monitor's problem lines (SKEW/DRIFT/SCHEMA ... feature ...)."""
         outcome = self.outcomes.get("monitor")
@@ -350,7 +355,8 @@ class Season:
         return ", ".join(f"{k}=v{v}" for k, v in sorted(labels.items())), tuple(known)
 
 
-COLUMNS = ("week", "feedback", "promote", "ingest", "run", "score", "monitor", "alerts", "serving")
+COLUMNS = ("week", "feedback", "promote", "ingest", "run", "run drift", "score", "monitor", "alerts",
+           "serving")
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -358,7 +364,8 @@ def table(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     for row in rows:
         cells = [f"{row.week}{' (shifted)' if row.shifted else ''}",
-                 *(row.status(c) for c in ("feedback", "promote", "ingest", "run", "score")),
+                 *(row.status(c) for c in ("feedback", "promote", "ingest", "run")),
+                 ", ".join(sorted(set(row.run_drift()))) or "none", row.status("score"),
                  row.status("monitor") or "ok", "; ".join(a[:70] for a in row.alerts()) or "none",
                  row.stable]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")

@@ -21,7 +21,7 @@ from pipeline.config.project import load_project
 from pipeline.data import validation
 from pipeline.graph import csv_example_gen
 from pipeline.graph.data_gate import DataGate, DataValidationError
-from pipeline.graph.span_validator import SpanValidator
+from pipeline.graph.span_validator import SpanValidator, drift_calibration
 from pipeline.monitoring import skew_drift
 from pipeline.vocabulary import VALUE_SKEW_PROPERTY
 
@@ -115,7 +115,8 @@ def data_gate(folder: Path, work: Path) -> tuple[bool, frozenset[str]]:
     (work / "schema" / "schema.pbtxt").write_bytes(SCHEMA_PATH.read_bytes())
     anomalies = artifact(standard_artifacts.ExampleAnomalies, work / "anomalies")
     SpanValidator.EXECUTOR_SPEC.executor_class().Do(
-        {"statistics": [statistics], "schema": [schema]}, {"anomalies": [anomalies]}, {})
+        {"statistics": [statistics], "schema": [schema], "examples": [examples]},
+        {"anomalies": [anomalies]}, {"calibration": drift_calibration(PROJECT)})
     validated = artifact(standard_artifacts.Schema, work / "validated")
     project = {**PROJECT.code_view(), "validation": PROJECT.to_dict()["validation"]}
     try:

@@ -27,9 +27,9 @@ from pipeline.data import validation
 from pipeline.data.drift import Kind
 from pipeline.graph import csv_example_gen, data_gate, serving_pusher
 from pipeline.graph.curated_schema import ImportCuratedSchema
-from pipeline.graph.data_gate import DataGate, DataValidationError
+from pipeline.graph.data_gate import DataGate, DataValidationError, DriftStop
 from pipeline.graph.record_run_context import RecordRunContext, RunContext
-from pipeline.graph.span_validator import SpanValidator
+from pipeline.graph.span_validator import SpanValidator, drift_calibration
 from pipeline.monitoring import skew_drift
 from pipeline.monitoring.columns import Watched
 from pipeline.run import reproduce
@@ -159,7 +159,7 @@ def statistics_without_fare() -> statistics_pb2.DatasetFeatureStatisticsList:
         statistics_pb2.DatasetFeatureStatisticsList())
 
 
-def test_span_validator_reads_and_writes_ram():
+def test_span_validator_reads_and_writes_ram(ram_examples: str):
     root = fresh_root("validate")
     statistics = artifact(standard_artifacts.ExampleStatistics, f"{root}/stats", ("train",))
     write(f"{statistics.uri}/Split-train/FeatureStats.pb",
@@ -167,8 +167,15 @@ def test_span_validator_reads_and_writes_ram():
     schema = artifact(standard_artifacts.Schema, f"{root}/schema")
     write(f"{schema.uri}/schema.pbtxt", text_format.MessageToString(curated_schema()).encode())
     anomalies = artifact(standard_artifacts.ExampleAnomalies, f"{root}/anomalies")
+    examples = artifact(standard_artifacts.Examples, ram_examples, ("train", "eval"))
+    examples.set_int_custom_property(vocabulary.SPAN_PROPERTY, 4)  # as ExampleGen records it
+    previous = artifact(standard_artifacts.Examples, ram_examples, ("train", "eval"))
+    previous.set_int_custom_property(vocabulary.SPAN_PROPERTY, 3)
+    calibration = drift_calibration(PipelineConfig().declaration)
     SpanValidator.EXECUTOR_SPEC.executor_class().Do(
-        {"statistics": [statistics], "schema": [schema]}, {"anomalies": [anomalies]}, {"span": 4})
+        {"statistics": [statistics], "schema": [schema], "examples": [examples],
+         "previous_examples": [previous]},
+        {"anomalies": [anomalies]}, {"span": 4, "calibration": calibration})
     assert list(tree(anomalies.uri)) == ["Split-train/SchemaDiff.pb"]
     assert list(validation.read_anomalies(anomalies.uri, "train").anomaly_info) == ["fare"]
     assert validation.read_statistics(statistics.uri, "train") == statistics_without_fare()
@@ -176,17 +183,27 @@ def test_span_validator_reads_and_writes_ram():
     verdict = data_gate.span_verdict(anomalies, statistics, curated_schema(),
                                      PipelineConfig().declaration)
     assert verdict.schema_skew[0].startswith("span 4 train: feature 'fare'")
+    # Every declared feature read from ram:// and compared with the same examples: no drift.
     assert anomalies.get_json_value_custom_property(vocabulary.DRIFT_PROPERTY) == []
+    checks = anomalies.get_json_value_custom_property(vocabulary.DRIFT_CHECKS_PROPERTY)
+    assert {c["feature"] for c in checks if "distance" in c} == set(json.loads(calibration)["features"])
+    assert all(c["distance"] == 0.0 and not c["crossed"] for c in checks if "distance" in c)
+    assert {(c["span"], c["baseline_span"], c["split"]) for c in checks} == {(4, 3, "train+eval")}
 
 
 def gate(
     root: str, found: anomalies_pb2.Anomalies,
     computed: statistics_pb2.DatasetFeatureStatisticsList | None = None,
+    drifted: tuple[dict, ...] = (), policy: str = "retrain", accepted: bool = False,
 ) -> tuple[Artifact, bytes]:
-    """Run the DataGate on one span's anomalies and statistics (default: label sources that can
-    train) in ram://; the validated schema and the source."""
+    """Run the DataGate on one span's anomalies (with the drift its validator recorded, accepted
+    or not) and statistics (default: label sources that can train) in ram://, under a
+    `validation.drift` policy; the validated schema and the source."""
     anomalies = artifact(standard_artifacts.ExampleAnomalies, f"{root}/anomalies", ("train",))
     write(f"{anomalies.uri}/Split-train/SchemaDiff.pb", found.SerializeToString())
+    anomalies.set_json_value_custom_property(vocabulary.DRIFT_PROPERTY, list(drifted))
+    if accepted:
+        anomalies.set_string_custom_property(vocabulary.DRIFT_ACCEPTED_PROPERTY, "{}")
     schema = artifact(standard_artifacts.Schema, f"{root}/schema")
     with_label = curated_schema()
     with_label.feature.add(name="tips", type=schema_pb2.FLOAT)
@@ -196,7 +213,8 @@ def gate(
     write(f"{statistics.uri}/Split-train/{vocabulary.STATISTICS_FILE}",
           (computed or label_source_statistics()).SerializeToString())
     validated = artifact(standard_artifacts.Schema, f"{root}/validated")
-    project = json.dumps(PipelineConfig().declaration.to_dict())
+    declaration = PipelineConfig().declaration.to_dict()
+    project = json.dumps({**declaration, "validation": {**declaration["validation"], "drift": policy}})
     DataGate.EXECUTOR_SPEC.executor_class().Do(
         {"anomalies": [anomalies], "statistics": [statistics], "schema": [schema]},
         {"validated_schema": [validated]}, {"project": project})
@@ -219,6 +237,22 @@ def label_source_statistics() -> statistics_pb2.DatasetFeatureStatisticsList:
 def test_data_gate_passes_the_schema_on_within_ram():
     validated, text = gate(fresh_root("gate"), anomalies_pb2.Anomalies())
     assert tree(validated.uri) == {"schema.pbtxt": text}
+
+
+def test_data_gate_trains_on_calibrated_drift_and_stops_on_it_only_when_declared():
+    """A declared feature's calibrated drift (what SpanValidator records) is copied onto the
+    validated schema with its spans; `validation: {drift: stop}` stops on it until accepted."""
+    measured = {"feature": "trip_miles", "measure": "wasserstein/mad", "distance": 0.9,
+                "threshold": 0.6, "split": "train+eval", "span": 5, "baseline_span": 4}
+    validated, _ = gate(fresh_root("gate"), anomalies_pb2.Anomalies(), drifted=(measured,))
+    [recorded] = validated.get_json_value_custom_property(vocabulary.DRIFT_PROPERTY)
+    assert recorded == {**measured, "baseline": "none", "accepted": False}
+    with pytest.raises(DriftStop, match="span 5 train\\+eval: feature 'trip_miles': "
+                       "wasserstein/mad distance 0.9 above threshold 0.6"):
+        gate(fresh_root("gate"), anomalies_pb2.Anomalies(), drifted=(measured,), policy="stop")
+    validated, _ = gate(fresh_root("gate"), anomalies_pb2.Anomalies(), drifted=(measured,),
+                        policy="stop", accepted=True)
+    assert validated.get_json_value_custom_property(vocabulary.DRIFT_PROPERTY)[0]["accepted"]
 
 
 def test_data_gate_reads_anomalies_from_ram_and_stops():

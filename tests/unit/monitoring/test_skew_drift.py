@@ -9,7 +9,8 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from pipeline.config.project import DriftThresholds, load_project
 from pipeline.data import drift
-from pipeline.monitoring.columns import Watched, category_text, window_summaries
+from pipeline.data.summaries import category_text
+from pipeline.monitoring.columns import Watched, window_summaries
 from pipeline.monitoring.skew_drift import compare, not_required, serving_baseline
 from tests.support.mlmd_fake import FakePipeline, served_from
 
