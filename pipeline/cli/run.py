@@ -75,6 +75,8 @@ def summary_record(summary: RunSummary, project: Project) -> dict[str, object]:
                                  for name, value in metrics.items()}
                          for model, metrics in summary.baseline.items()},
             "baseline_gate": summary.gate,
+            "decision_threshold": (summary.decision_threshold.__dict__
+                                   if summary.decision_threshold else None),
             "push_decision": summary.push_decision, "pushed_version": summary.pushed_version}
 
 
