@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import UNDEFINED, Project
+from pipeline.logs import shown_path
 from pipeline.metadata import connection, drift, live_evaluations, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
@@ -292,7 +293,8 @@ def _report_lines(
     return [
         f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
         *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
-                ("to", push.destination), ("fingerprint", push.model_fingerprint)]),
+                ("to", push.destination and shown_path(push.destination)),
+                ("fingerprint", push.model_fingerprint)]),
         "", "Data", *_data_lines(prov),
         *_rows(("drift", record.text()) for record in drifted),
         "", "Code and config", *_training_lines(_required(prov.training, "trained model")),
@@ -448,7 +450,7 @@ def format_versions(versions: list[pushes.VersionRecord], on_disk_only: list[int
     blocks = []
     for record in versions:
         lines = [f"version {record.version}  run {record.run_id}",
-                 f"  served at        {record.destination}"]
+                 f"  served at        {shown_path(record.destination)}"]
         for name in VERSION_FIELDS:
             value = record.context.get(name, "not recorded")
             if name == "packages" and isinstance(value, str) and value.startswith("{"):

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline.cli.common import (
+    command_log,
     grpc_target,
     http_url,
     positive_float,
@@ -20,6 +21,7 @@ from pipeline.cli.common import (
 )
 from pipeline.config import PipelineConfig, is_uri, local_path, store_config
 from pipeline.errors import InvalidInput
+from pipeline.logs import shown_path, verbose_output_to
 from pipeline.scoring.class_cut import ClassCut, class_cut
 from pipeline.scoring.inference import with_class
 from pipeline.serving.client import DEFAULT_TIMEOUT, predict_grpc, predict_rest
@@ -31,7 +33,10 @@ from pipeline.vocabulary import RAW_SIGNATURE, SERVING_SIGNATURE
 def _predict(args: argparse.Namespace) -> int:
     """Print each CSV row's outputs (probabilities and classes, or the prediction, by task); a
     binary row's class starts at the answering version's decision threshold."""
-    predictions, cut = _predict_here(args) if not (args.server or args.grpc) else _predict_served(args)
+    config = _scoring_config(args, {"model_name": args.model})
+    with verbose_output_to(command_log(config, "predict")):
+        predictions, cut = (_predict_served(args, config) if args.server or args.grpc
+                            else _predict_here(args, config))
     if cut is not None and cut.note():
         print(f"note: {cut.note()}", file=sys.stderr)
     names = sorted({name for row in predictions for name in row})
@@ -41,10 +46,10 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_served(args: argparse.Namespace) -> tuple[list[dict[str, object]], ClassCut | None]:
+def _predict_served(args: argparse.Namespace,
+                    config: PipelineConfig) -> tuple[list[dict[str, object]], ClassCut | None]:
     """The server's answers; a binary row's class from the threshold recorded beside the version
     that answered, in the serving dir here (--serving-dir)."""
-    config = _scoring_config(args, {"model_name": args.model})
     call = predict_rest if args.server else predict_grpc
     answer = call(args.server or args.grpc, config.model_name, args.version, args.label,
                   args.signature, args.file, args.timeout)
@@ -57,14 +62,14 @@ def _predict_served(args: argparse.Namespace) -> tuple[list[dict[str, object]], 
     return [with_class(row, classes, cut.threshold) for row in answer.predictions], cut
 
 
-def _predict_here(args: argparse.Namespace) -> tuple[list[dict[str, object]], ClassCut | None]:
+def _predict_here(args: argparse.Namespace,
+                  config: PipelineConfig) -> tuple[list[dict[str, object]], ClassCut | None]:
     """No server: the pushed model's serving_default, through batch scoring's code path."""
     from pipeline.scoring.batch import predict_locally
 
     if args.signature != SERVING_SIGNATURE:
         raise InvalidInput(f"--signature {args.signature} needs --server or --grpc; without a "
                            f"server rows are scored through {SERVING_SIGNATURE}")
-    config = _scoring_config(args, {"model_name": args.model})
     config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
     return predict_locally(config, config_dir, args.file, args.version, args.label)
 
@@ -81,7 +86,8 @@ def _score(args: argparse.Namespace) -> int:
 
     config = _scoring_config(args, {})
     config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
-    result = score(config, args.data, config_dir, args.version, args.label, args.output)
+    with verbose_output_to(command_log(config, "score")):
+        result = score(config, args.data, config_dir, args.version, args.label, args.output)
     if args.json:
         print(json.dumps({"rows": result.rows, "model": result.model, "version": result.version,
                           "label": result.label, "output": str(result.output),
@@ -105,17 +111,9 @@ def _score(args: argparse.Namespace) -> int:
     if result.shadow_version is not None:
         print(f"shadow: the same rows scored by canary version {result.shadow_version} (logged "
               "only; the scores file holds stable's answers)")
-    print(f"wrote {_shown(result.output)}")
-    print(f"logged batch {result.batch_id} in {_shown(result.log_file)}")
+    print(f"wrote {shown_path(result.output)}")
+    print(f"logged batch {result.batch_id} in {shown_path(result.log_file)}")
     return 0
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _cell(value: object) -> str:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from pipeline.config import STATE_DIR, PipelineConfig
 from pipeline.config.project import ProjectError, declaration_path
-from pipeline.logs import verbose_output_to
 from pipeline.scoring import prediction_log
 from pipeline.scoring.class_cut import ClassCut, class_cut
 from pipeline.scoring.inference import score_values, signature_outputs, with_class
@@ -26,8 +25,6 @@ from pipeline.serving.client import ClientError
 from pipeline.serving.server_config import CANARY, STABLE
 from pipeline.vocabulary import DEFAULT_DECISION_THRESHOLD, score_columns
 
-# Where TensorFlow's and Beam's own output goes (under the config's log dir), not the console.
-SCORING_LOG = "scoring.log"
 # The columns of a scores file besides the id column and the task's outputs.
 MODEL_COLUMN, VERSION_COLUMN, SCORED_AT_COLUMN = "model", "version", "scored_at"
 
@@ -74,9 +71,8 @@ def predict_locally(config: PipelineConfig, config_dir: Path, data: Path, versio
     """`predict` without a server: each row's `serving_default` outputs (binary: and its class at
     the version's decision threshold), nothing recorded."""
     chosen = choose_model(config, config_dir, version, label)
-    with verbose_output_to(config.log_dir / SCORING_LOG):
-        batch = read_batch(data, input_types(chosen.path), None)
-        outputs = signature_outputs(chosen.path, batch.examples)
+    batch = read_batch(data, input_types(chosen.path), None)
+    outputs = signature_outputs(chosen.path, batch.examples)
     cut = chosen_cut(config, chosen)
     if cut is None:
         return outputs, None
@@ -139,9 +135,8 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
     id_column = required_id_column(config)
     chosen = choose_model(config, config_dir, version, label)
     canary = shadow_model(config, config_dir, chosen)
-    with verbose_output_to(config.log_dir / SCORING_LOG):
-        batch, scores = _answers(config, chosen, data, id_column)
-        shadow, skipped = _shadow_answers(config, canary, data, id_column)
+    batch, scores = _answers(config, chosen, data, id_column)
+    shadow, skipped = _shadow_answers(config, canary, data, id_column)
     scored = Scored(chosen, batch.ids, batch.kept, batch.fingerprint, scores,
                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     uuid.uuid4().hex[:16], shadow)
