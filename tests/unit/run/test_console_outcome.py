@@ -11,7 +11,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.cli.run import summary_record
 from pipeline.config.project import Feature, Project, Task, Threshold, Treatment
-from pipeline.logs import shown_path
+from pipeline.logs import relative_paths, shown_path
 from pipeline.metadata.summary import RunSummary
 from pipeline.run.console import bound_sources, format_summary, metric_notes, threshold_text
 from pipeline.vocabulary import DECISION_THRESHOLD_PROPERTY, MODEL_KEY, TRAINER, DecisionThreshold
@@ -81,3 +81,12 @@ def test_the_summary_of_a_binary_run_has_a_threshold_line_and_its_record(tmp_pat
     assert "\nthreshold  0.2500 by max_f1 on 100 training rows: precision 0.5000 recall 0.6000" in (
         format_summary(summary, binary(), tmp_path / "m.sqlite", None))
     assert summary_record(summary, binary())["decision_threshold"]["threshold"] == 0.25
+
+
+def test_messages_show_paths_under_the_working_directory_relative() -> None:
+    here = os.getcwd()
+    text = (f"error: no canary in {here}/serving/taxi/models.config (see '{here}/state/logs/x.log'); "
+            f"file://{here}/a stays, {here}-other/b and /elsewhere/c too; here itself: {here}")
+    assert relative_paths(text) == (
+        "error: no canary in serving/taxi/models.config (see 'state/logs/x.log'); "
+        f"file://{here}/a stays, {here}-other/b and /elsewhere/c too; here itself: {here}")
