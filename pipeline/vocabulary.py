@@ -243,6 +243,16 @@ class DecisionThreshold:
     eval_rows: int = 0
     reached: bool = True
 
+    def describe(self) -> str:
+        """'0.3127 by max_f1 on 224 training rows: precision 0.7368 recall 0.8235 on 78 eval rows
+        (train 0.8000 / 0.8500)', and when the rule's target was not reached, that too."""
+        rule = self.rule if self.value is None else f"{self.rule} {self.value:g}"
+        missed = "" if self.reached else f" ({rule} not reached on the training split)"
+        return (f"{self.threshold:.4f} by {rule} on {self.train_rows} training rows{missed}: "
+                f"precision {_share(self.eval_precision)} recall {_share(self.eval_recall)} on "
+                f"{self.eval_rows} eval rows (train {_share(self.train_precision)} / "
+                f"{_share(self.train_recall)})")
+
     def to_json(self) -> str:
         """The text written beside the model and recorded in ML Metadata."""
         return json.dumps(self.__dict__, sort_keys=True)
@@ -257,3 +267,8 @@ class DecisionThreshold:
             return None
         valid = isinstance(record.threshold, (int, float)) and 0.0 <= record.threshold <= 1.0
         return record if valid else None
+
+
+def _share(value: float | None) -> str:
+    """A precision or recall to 4 places; 'undefined' where no row made it one."""
+    return "undefined" if value is None else f"{value:.4f}"

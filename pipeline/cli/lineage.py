@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import UNDEFINED, Project
-from pipeline.logs import shown_path
+from pipeline.logs import relative_paths, shown_path
 from pipeline.metadata import connection, drift, live_evaluations, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
@@ -95,10 +95,12 @@ Handler = Callable[[argparse.Namespace, connection.Store, PipelineConfig], str]
 
 
 def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
-    """Open the store, print what the handler returns; a missing thing is a LineageError."""
+    """Open the store, print what the handler returns (text: paths under the working directory
+    relative; --json: as recorded); a missing thing is a LineageError."""
     def run(args: argparse.Namespace) -> int:
         config = store_config(os.environ, args)
-        print(handler(args, connection.open_metadata(config), config))
+        text = handler(args, connection.open_metadata(config), config)
+        print(text if getattr(args, "json", False) else relative_paths(text))
         return 0
     return run
 
@@ -348,6 +350,7 @@ def _training_lines(training: provenance.TrainingProvenance) -> list[str]:
         ("hyperparameters", params or None),
         ("transform", f"{training.preprocessing_fn} -> {training.transform_graph_uri}"),
         ("model", training.model_uri),
+        ("threshold", training.decision_threshold and training.decision_threshold.describe()),
     ])
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from pipeline.config.project import UNDEFINED, Project, Task
+from pipeline.config.project import Project, Task
 from pipeline.logs import shown_path
 from pipeline.metadata import records
 from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
@@ -115,17 +115,8 @@ def threshold_text(project: Project, record: DecisionThreshold | None) -> str:
     if record is None:
         return (f"{DEFAULT_DECISION_THRESHOLD} (none recorded: the project's run_fn wrote no "
                 "decision threshold)")
-    rule = record.rule if record.value is None else f"{record.rule} {record.value:g}"
-    missed = "" if record.reached else f" ({rule} not reached on the training split)"
-    return (f"{record.threshold:.4f} by {rule} on {record.train_rows} training rows{missed}: "
-            f"precision {_share(record.eval_precision)} recall {_share(record.eval_recall)} on "
-            f"{record.eval_rows} eval rows (train {_share(record.train_precision)} / "
-            f"{_share(record.train_recall)}); score and predict call '{project.classes[1]}' from "
-            f"it (the eval line's precision and recall: at {DEFAULT_DECISION_THRESHOLD})")
-
-
-def _share(value: float | None) -> str:
-    return UNDEFINED if value is None else f"{value:.4f}"
+    return (f"{record.describe()}; score and predict call '{project.classes[1]}' from it (the eval "
+            f"line's precision and recall: at {DEFAULT_DECISION_THRESHOLD})")
 
 
 # Why a binary metric can be undefined (NaN) on the eval split, by the declaration's metric name.

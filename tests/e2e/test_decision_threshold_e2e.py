@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import vocabulary
+from pipeline.__main__ import main
 from pipeline.run.console import format_summary
 from pipeline.serving import layout
 from pipeline.vocabulary import DecisionThreshold
@@ -39,8 +40,8 @@ def _best_f1_calls(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) 
     return calls
 
 
-def test_the_threshold_is_recorded_with_the_model_and_is_the_best_f1_cut(shared_run,
-                                                                        shared_config) -> None:
+def test_the_threshold_is_recorded_with_the_model_and_is_the_best_f1_cut(
+        shared_run, shared_config, capsys: pytest.CaptureFixture) -> None:
     summary = shared_run.summary
     recorded = summary.decision_threshold
     assert recorded is not None and recorded.rule == "max_f1" and recorded.reached
@@ -75,3 +76,8 @@ def test_the_threshold_is_recorded_with_the_model_and_is_the_best_f1_cut(shared_
                 if line.startswith("threshold  "))
     assert line.startswith(f"threshold  {recorded.threshold:.4f} by max_f1 on "
                            f"{recorded.train_rows} training rows: precision ")
+    # `lineage` of the version reads it from ML Metadata too.
+    assert main(["lineage", "--version", str(summary.pushed_version), "--metadata",
+                 str(shared_config.metadata_path), "--pipeline-name",
+                 shared_config.pipeline_name]) == 0
+    assert f"  threshold       {recorded.describe()}" in capsys.readouterr().out.splitlines()
