@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from pipeline import vocabulary
 from pipeline.__main__ import main
+from pipeline.metadata import connection
+from pipeline.mirror import run_view
 from pipeline.run.console import format_summary
 from pipeline.serving import layout
 from pipeline.vocabulary import DecisionThreshold
@@ -81,3 +83,7 @@ def test_the_threshold_is_recorded_with_the_model_and_is_the_best_f1_cut(
                  str(shared_config.metadata_path), "--pipeline-name",
                  shared_config.pipeline_name]) == 0
     assert f"  threshold       {recorded.describe()}" in capsys.readouterr().out.splitlines()
+    # And the MLflow view of the run.
+    store = connection.open_metadata(shared_config)
+    view = run_view.mirror_run(store, project, summary.run_id, "key")
+    assert view.params["decision_threshold"] == recorded.describe()
