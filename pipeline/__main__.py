@@ -17,7 +17,7 @@ try:
     from pipeline.cli.failures import describe, is_user_level, without_sql, write_traceback
     from pipeline.config.secrets import mask_uri_passwords
     from pipeline.errors import EXIT_FAILED, PipelineError
-    from pipeline.logs import masked_log_records
+    from pipeline.logs import masked_log_records, relative_paths
 except ModuleNotFoundError as missing:
     # Started by an interpreter without the project's environment (`python -m pipeline` on a
     # fresh clone): one line saying what to run instead, not a traceback.
@@ -47,13 +47,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with masked_log_records():
             return handler(args)
     except PipelineError as error:
-        print(f"error: {mask_uri_passwords(without_sql(str(error)))}", file=sys.stderr)
+        print(f"error: {relative_paths(mask_uri_passwords(without_sql(str(error))))}",
+              file=sys.stderr)
         return cannot_run or error.exit_code
     except Exception as error:
         if not is_user_level(error):
             raise
-        print(f"error: {mask_uri_passwords(describe(error, args))} ({write_traceback(error, args)})",
-              file=sys.stderr)
+        print(f"error: {relative_paths(mask_uri_passwords(describe(error, args)))} "
+              f"({relative_paths(write_traceback(error, args))})", file=sys.stderr)
         return cannot_run or EXIT_FAILED
 
 

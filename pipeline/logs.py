@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -100,6 +101,15 @@ def shown_path(path: Path | str) -> str:
     absolute = os.path.abspath(text)
     here = os.getcwd()
     return os.path.relpath(absolute, here) if absolute.startswith(here + os.sep) else text
+
+
+def relative_paths(text: str) -> str:
+    """Every absolute path under the working directory in a console message shown relative (as
+    shown_path does for one path); a path in a URI (file:///...) or elsewhere unchanged."""
+    here = os.getcwd().rstrip(os.sep) + os.sep
+    if here == os.sep:
+        return text
+    return re.sub(r"(?<![\w/:.~-])" + re.escape(here), "", text)
 
 
 def private_file(path: Path, mode: str = "a") -> Any:

@@ -61,6 +61,14 @@ SCHEMA_FILE = "schema.pbtxt"
 STATISTICS_FILE = "FeatureStats.pb"
 ANOMALIES_FILE = "SchemaDiff.pb"
 TRAINING_LOG_FILE = "training_log.json"
+# Beside a binary model (in its assets.extra, which TF Serving ignores): the decision threshold chosen
+# on the training split (DecisionThreshold as JSON); and the custom property of the Trainer's model
+# artifact recording the same JSON in ML Metadata.
+EXTRA_ASSETS_DIR = "assets.extra"
+DECISION_THRESHOLD_FILE = "decision_threshold.json"
+DECISION_THRESHOLD_PROPERTY = "decision_threshold"
+# The class cut a binary model without a recorded threshold (pushed before they existed) is read at.
+DEFAULT_DECISION_THRESHOLD = 0.5
 # In a pipeline root and a served model's folder: which ML Metadata store owns it (run/store_owner.py).
 STORE_OWNER_FILE = ".mlmd-store.json"
 BASELINE_FILE = "baseline.json"
@@ -217,3 +225,52 @@ class RunManifest(GraphInputs):
 def run_context_json(context: Mapping[str, object]) -> str:
     """Stable JSON text of a run context."""
     return json.dumps(context, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class DecisionThreshold:
+    """A binary model's class cut (positive from `threshold` on) and its evidence: the declared rule
+    and value it was chosen by on the training split, precision and recall at it there and on the
+    eval split (None where undefined: no row called positive), the weighted rows each counted, and
+    whether the rule's target was reached (precision_at may ask more than any cut gives)."""
+
+    threshold: float
+    rule: str
+    value: float | None
+    train_precision: float | None
+    train_recall: float | None
+    train_rows: int
+    eval_precision: float | None = None
+    eval_recall: float | None = None
+    eval_rows: int = 0
+    reached: bool = True
+
+    def describe(self) -> str:
+        """'0.3127 by max_f1 on 224 training rows: precision 0.7368 recall 0.8235 on 78 eval rows
+        (train 0.8000 / 0.8500)', and when the rule's target was not reached, that too."""
+        rule = self.rule if self.value is None else f"{self.rule} {self.value:g}"
+        missed = "" if self.reached else f" ({rule} not reached on the training split)"
+        return (f"{self.threshold:.4f} by {rule} on {self.train_rows} training rows{missed}: "
+                f"precision {_share(self.eval_precision)} recall {_share(self.eval_recall)} on "
+                f"{self.eval_rows} eval rows (train {_share(self.train_precision)} / "
+                f"{_share(self.train_recall)})")
+
+    def to_json(self) -> str:
+        """The text written beside the model and recorded in ML Metadata."""
+        return json.dumps(self.__dict__, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DecisionThreshold | None:
+        """The record from its text; None when the text is not one (a damaged or foreign file)."""
+        try:
+            values = json.loads(text)
+            record = cls(**values)
+        except (TypeError, ValueError):
+            return None
+        valid = isinstance(record.threshold, (int, float)) and 0.0 <= record.threshold <= 1.0
+        return record if valid else None
+
+
+def _share(value: float | None) -> str:
+    """A precision or recall to 4 places; 'undefined' where no row made it one."""
+    return "undefined" if value is None else f"{value:.4f}"

@@ -29,9 +29,14 @@ from tfx_bsl.public import tfxio
 from models.common import features
 from models.common.preprocessing import TensorLike, project_from_config
 from pipeline import vocabulary
-from pipeline.config.project import Project, Task
+from pipeline.config.project import Project, Task, ThresholdDeclaration, threshold_declaration
+from pipeline.data import decision_threshold
 
 LOG_EVERY = 100
+# Rows of each split a binary model's decision threshold is chosen on (train) and checked on (eval),
+# at most, in file order: enough for a stable cut, bounded time on millions of rows.
+THRESHOLD_ROWS = 100_000
+THRESHOLD_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,67 @@ def label_std(project: Project, batches: tf.data.Dataset) -> float:
     return float(tf.reshape(batch[vocabulary.LABEL_STD_KEY], [-1])[0])
 
 
+# --- the decision threshold (binary) -------------------------------------------------------------
+
+def one_pass(file_pattern: list[str], data_accessor: DataAccessor,
+             tf_transform_output: tft.TFTransformOutput, project: Project) -> tf.data.Dataset:
+    """(inputs, label, weight) batches of a split read once, in file order, unshuffled."""
+    batches = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=THRESHOLD_BATCH, shuffle=False, num_epochs=1,
+                                       label_key=features.training_label_key(project)),
+        tf_transform_output.transformed_metadata.schema,
+    )
+    return input_dataset(project, batches)
+
+
+def split_scores(model: tf.keras.Model, data: tf.data.Dataset) -> tuple[Any, Any, Any]:
+    """The model's positive-class scores, the labels and the weights of up to THRESHOLD_ROWS rows."""
+    import numpy as np
+
+    parts: list[tuple[Any, Any, Any]] = []
+    for inputs, label, weight in data.take(-(-THRESHOLD_ROWS // THRESHOLD_BATCH)):
+        parts.append((model(inputs, training=False).numpy(), label.numpy(), weight.numpy()))
+    if not parts:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    return tuple(np.concatenate([p[i].reshape(-1) for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def choose_threshold(model: tf.keras.Model, declared: ThresholdDeclaration, train_data: tf.data.Dataset,
+                     eval_data: tf.data.Dataset) -> vocabulary.DecisionThreshold:
+    """The declared rule's cut on the training split's scores, with precision and recall at it
+    there and on the eval split."""
+    import numpy as np
+
+    train = split_scores(model, train_data)
+    chosen = decision_threshold.choose(declared, *train)
+    evaluated = split_scores(model, eval_data)
+    checked = decision_threshold.at(chosen.threshold, *evaluated)
+    return vocabulary.DecisionThreshold(
+        threshold=chosen.threshold, rule=declared.rule.value, value=declared.value,
+        train_precision=chosen.precision, train_recall=chosen.recall,
+        train_rows=int(np.count_nonzero(train[2] > 0)), eval_precision=checked.precision,
+        eval_recall=checked.recall, eval_rows=int(np.count_nonzero(evaluated[2] > 0)),
+        reached=chosen.reached)
+
+
+def write_threshold(record: vocabulary.DecisionThreshold, serving_model_dir: str) -> None:
+    """The threshold in the exported model's assets.extra, which TF Serving ignores and pushes keep."""
+    folder = f"{serving_model_dir}/{vocabulary.EXTRA_ASSETS_DIR}"
+    tf.io.gfile.makedirs(folder)
+    with tf.io.gfile.GFile(f"{folder}/{vocabulary.DECISION_THRESHOLD_FILE}", "w") as handle:
+        handle.write(record.to_json())
+
+
+def record_threshold(fn_args: FnArgs, model: tf.keras.Model,
+                     tf_transform_output: tft.TFTransformOutput, project: Project) -> None:
+    """Choose the declared cut (custom_config["decision_threshold"]) and write it beside the model."""
+    declared = threshold_declaration((fn_args.custom_config or {}).get("decision_threshold"))
+    train, evaluated = (one_pass(files, fn_args.data_accessor, tf_transform_output, project)
+                        for files in (fn_args.train_files, fn_args.eval_files))
+    write_threshold(choose_threshold(model, declared, train, evaluated), fn_args.serving_model_dir)
+
+
 # --- export --------------------------------------------------------------------------------------
 
 def _serving_feature_spec(project: Project, tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
@@ -354,3 +420,5 @@ def run_fn(fn_args: FnArgs) -> None:
     with tf.io.gfile.GFile(f"{fn_args.model_run_dir}/{vocabulary.TRAINING_LOG_FILE}", "w") as handle:
         json.dump(dataclasses.asdict(log), handle, indent=2)
     export(project, model, tf_transform_output, fn_args.serving_model_dir)
+    if project.task is Task.BINARY:
+        record_threshold(fn_args, model, tf_transform_output, project)

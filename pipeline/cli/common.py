@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from pipeline.config import add_metadata_server_arguments, local_path
+from pipeline.config import PipelineConfig, add_metadata_server_arguments, local_path
 
 
 def store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,3 +80,9 @@ def pushed_model_arguments(parser: Any) -> None:
     parser.add_argument("--config-dir", type=local_path,
                         help="serving-config's folder whose models.config gives the labels "
                              "(default serving/<model-name>)")
+
+
+def command_log(config: PipelineConfig, command: str) -> Path:
+    """Where a command's TensorFlow, absl and Beam output goes (state/logs/<command>.log), so the
+    console holds the command's own lines only."""
+    return config.log_dir / f"{command}.log"

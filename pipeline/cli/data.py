@@ -19,7 +19,7 @@ from pipeline.data import ingest, spans
 from pipeline.data.preflight import check_data_dir, check_window, input_files
 from pipeline.data.spans import local_data_dir
 from pipeline.errors import WorkFailed
-from pipeline.logs import verbose_output_to
+from pipeline.logs import shown_path, verbose_output_to
 
 # TFDV's and Beam's own output while check-data computes the statistics of the data.
 CHECK_DATA_LOG = "check-data.log"
@@ -39,11 +39,11 @@ def _check_data(args: argparse.Namespace) -> int:
         verdict = validation.folder_verdict(input_files(data_dir), config.schema_path,
                                             config.declaration)
     if verdict.stops:
-        raise WorkFailed(f"{len(verdict.schema_skew)} data anomalies in {config.data_dir}, a run "
+        raise WorkFailed(f"{len(verdict.schema_skew)} data anomalies in {shown_path(config.data_dir)}, a run "
                          "would stop before Transform:\n  " + "\n  ".join(verdict.schema_skew))
     for line in verdict.value_skew:
         print(f"value skew (recorded, not a stop): {line}")
-    print(f"ok: {report.rows} rows in {report.files} file(s) of {config.data_dir}")
+    print(f"ok: {report.rows} rows in {report.files} file(s) of {shown_path(config.data_dir)}")
     return 0
 
 
@@ -90,7 +90,7 @@ def _accept_drift(args: argparse.Namespace) -> int:
     run_id, accepted = accept_drift(config, args.reason)
     for record in accepted:
         print(f"accepted   {record.text()}")
-    print(f"drift of run {run_id} accepted in {config.metadata_path}: the next `run --project "
+    print(f"drift of run {run_id} accepted in {shown_path(config.metadata_path)}: the next `run --project "
           f"{config.project}` trains on this data")
     return 0
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 
-from pipeline.cli.common import positive_float, pushed_model_arguments, store_arguments
+from pipeline.cli.common import command_log, positive_float, pushed_model_arguments, store_arguments
 from pipeline.config import PipelineConfig, local_path, store_config
 from pipeline.errors import EXIT_FAILED
+from pipeline.logs import shown_path, verbose_output_to
 from pipeline.mirror.hooks import aliases_after_rollback
 from pipeline.serving.release import DEFAULT_TIMEOUT
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
@@ -30,7 +32,9 @@ def _feedback(args: argparse.Namespace) -> int:
     """Measure the labelled rows; print the report (or one JSON object with --json)."""
     from pipeline.scoring.feedback import feedback
 
-    result = feedback(_config(args), args.labels)
+    config = _config(args)
+    with verbose_output_to(command_log(config, "feedback")):
+        result = feedback(config, args.labels)
     if args.json:
         answer = dataclasses.asdict(result)
         answer.update(labels_file=str(result.labels_file), breached=result.breached)
@@ -56,7 +60,7 @@ def _feedback(args: argparse.Namespace) -> int:
         print(f"compare     canary version {c.challenger} vs stable version {c.champion} on "
               f"{c.rows} rows both scored: {c.reason} "
               f"({'no worse' if c.no_worse else 'worse'})")
-    print(f"kept        {result.labels_file}")
+    print(f"kept        {shown_path(result.labels_file)}")
     return EXIT_FAILED if result.breached else 0
 
 
@@ -66,8 +70,9 @@ def _promote(args: argparse.Namespace) -> int:
 
     config = _config(args)
     config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
-    say = (lambda text: None) if args.json else print
-    result = promote(config, config_dir, args.server, args.timeout, say)
+    with verbose_output_to(command_log(config, "promote")) as console:
+        say = (lambda text: None) if args.json else functools.partial(print, file=console)
+        result = promote(config, config_dir, args.server, args.timeout, say)
     if result.promoted:
         aliases_after_rollback(config, result.labels)
     if args.json:
@@ -78,7 +83,7 @@ def _promote(args: argparse.Namespace) -> int:
         print(f"{verdict}    {result.reason}")
         print(f"stable      {_metrics_text(result.comparison.champion_metrics)}")
         print(f"canary      {_metrics_text(result.comparison.challenger_metrics)}")
-        print(f"labels      {result.labels} in {config_dir / MODELS_CONFIG}")
+        print(f"labels      {result.labels} in {shown_path(config_dir / MODELS_CONFIG)}")
     return 0 if result.promoted else EXIT_FAILED
 
 

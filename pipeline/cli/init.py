@@ -152,6 +152,10 @@ def _summary(profile, project, target: Path) -> list[str]:
                  f"than {margin} (metrics.baseline_margin), and no worse than the serving model "
                  f"(metrics.no_worse_than_serving); absolute bounds: metrics.thresholds")
     lines.append(f"live bounds (feedback): {', '.join(_bounds(profile.live_bounds)) or 'none'}")
+    if project.task is Task.BINARY:
+        lines.append(f"decision threshold: {project.decision_threshold.describe()} on the training "
+                     f"split, the class score and predict give (decision_threshold; "
+                     f"{{rule: fixed, value: 0.5}} keeps a 0.5 cut)")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
     lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")
     lines.append(f"wrote {shown_path(target / DECLARATION_FILE)} and {shown_path(target / SCHEMA_FILE)}: "

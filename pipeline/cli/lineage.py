@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pipeline.cli.common import store_arguments, version_number
 from pipeline.config import PipelineConfig, is_uri, store_config
 from pipeline.config.project import UNDEFINED, Project
+from pipeline.logs import relative_paths, shown_path
 from pipeline.metadata import connection, drift, live_evaluations, provenance, pushes, records, summary
 from pipeline.metadata.provenance import same_value
 from pipeline.serving import layout
@@ -94,10 +95,12 @@ Handler = Callable[[argparse.Namespace, connection.Store, PipelineConfig], str]
 
 
 def _reporting(handler: Handler) -> Callable[[argparse.Namespace], int]:
-    """Open the store, print what the handler returns; a missing thing is a LineageError."""
+    """Open the store, print what the handler returns (text: paths under the working directory
+    relative; --json: as recorded); a missing thing is a LineageError."""
     def run(args: argparse.Namespace) -> int:
         config = store_config(os.environ, args)
-        print(handler(args, connection.open_metadata(config), config))
+        text = handler(args, connection.open_metadata(config), config)
+        print(text if getattr(args, "json", False) else relative_paths(text))
         return 0
     return run
 
@@ -292,7 +295,8 @@ def _report_lines(
     return [
         f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
         *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
-                ("to", push.destination), ("fingerprint", push.model_fingerprint)]),
+                ("to", push.destination and shown_path(push.destination)),
+                ("fingerprint", push.model_fingerprint)]),
         "", "Data", *_data_lines(prov),
         *_rows(("drift", record.text()) for record in drifted),
         "", "Code and config", *_training_lines(_required(prov.training, "trained model")),
@@ -346,6 +350,7 @@ def _training_lines(training: provenance.TrainingProvenance) -> list[str]:
         ("hyperparameters", params or None),
         ("transform", f"{training.preprocessing_fn} -> {training.transform_graph_uri}"),
         ("model", training.model_uri),
+        ("threshold", training.decision_threshold and training.decision_threshold.describe()),
     ])
 
 
@@ -448,7 +453,7 @@ def format_versions(versions: list[pushes.VersionRecord], on_disk_only: list[int
     blocks = []
     for record in versions:
         lines = [f"version {record.version}  run {record.run_id}",
-                 f"  served at        {record.destination}"]
+                 f"  served at        {shown_path(record.destination)}"]
         for name in VERSION_FIELDS:
             value = record.context.get(name, "not recorded")
             if name == "packages" and isinstance(value, str) and value.startswith("{"):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from pipeline.cli.common import store_arguments
 from pipeline.config import STATE_DIR, local_path, store_config
 from pipeline.errors import EXIT_INVALID
-from pipeline.logs import verbose_output_to
+from pipeline.logs import shown_path, verbose_output_to
 from pipeline.metadata import connection
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR as SERVING_CONFIG_DIR
 from pipeline.serving.server_config import MODELS_CONFIG, STABLE, read_plan
@@ -67,7 +67,8 @@ def print_result(result: skew_drift.MonitoringResult) -> None:
     for kind in ("schema", "skew", "drift", "value"):
         for problem in getattr(result, kind):
             print(f"{kind.upper():7}{problem}")
-    print(("ALERT" if result.alert else "OK") + f": report {result.report_path}")
+    report = result.report_path and shown_path(result.report_path)
+    print(("ALERT" if result.alert else "OK") + f": report {report}")
 
 
 def stable_version(output_dir: Path, model_name: str, stream: TextIO | None = None) -> str | None:
@@ -77,9 +78,9 @@ def stable_version(output_dir: Path, model_name: str, stream: TextIO | None = No
     path = output_dir / MODELS_CONFIG
     label = read_plan(path, model_name).labels.get(STABLE) if path.is_file() else None
     if label is None:
-        print(f"baseline: the newest push (no '{STABLE}' label in {path})", file=stream)
+        print(f"baseline: the newest push (no '{STABLE}' label in {shown_path(path)})", file=stream)
         return None
-    print(f"baseline: version {label}, the '{STABLE}' label in {path}", file=stream)
+    print(f"baseline: version {label}, the '{STABLE}' label in {shown_path(path)}", file=stream)
     return str(label)
 
 

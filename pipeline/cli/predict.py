@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline.cli.common import (
+    command_log,
     grpc_target,
     http_url,
     positive_float,
@@ -18,22 +19,26 @@ from pipeline.cli.common import (
     pushed_model_arguments,
     store_arguments,
 )
-from pipeline.config import PipelineConfig, local_path, store_config
+from pipeline.config import PipelineConfig, is_uri, local_path, store_config
 from pipeline.errors import InvalidInput
+from pipeline.logs import shown_path, verbose_output_to
+from pipeline.scoring.class_cut import ClassCut, class_cut
+from pipeline.scoring.inference import with_class
 from pipeline.serving.client import DEFAULT_TIMEOUT, predict_grpc, predict_rest
+from pipeline.serving.layout import model_base_path
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR
 from pipeline.vocabulary import RAW_SIGNATURE, SERVING_SIGNATURE
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Print each CSV row's outputs (probabilities and classes, or the prediction, by task)."""
-    if not (args.server or args.grpc):
-        predictions = _predict_here(args)
-    else:
-        model = args.model or store_config(os.environ, args).model_name
-        call = predict_rest if args.server else predict_grpc
-        predictions = call(args.server or args.grpc, model, args.version, args.label,
-                           args.signature, args.file, args.timeout)
+    """Print each CSV row's outputs (probabilities and classes, or the prediction, by task); a
+    binary row's class starts at the answering version's decision threshold."""
+    config = _scoring_config(args, {"model_name": args.model})
+    with verbose_output_to(command_log(config, "predict")):
+        predictions, cut = (_predict_served(args, config) if args.server or args.grpc
+                            else _predict_here(args, config))
+    if cut is not None and cut.note():
+        print(f"note: {cut.note()}", file=sys.stderr)
     names = sorted({name for row in predictions for name in row})
     print("\t".join(["row", *names]))
     for index, row in enumerate(predictions, start=1):
@@ -41,14 +46,30 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict_here(args: argparse.Namespace) -> list[dict[str, object]]:
+def _predict_served(args: argparse.Namespace,
+                    config: PipelineConfig) -> tuple[list[dict[str, object]], ClassCut | None]:
+    """The server's answers; a binary row's class from the threshold recorded beside the version
+    that answered, in the serving dir here (--serving-dir)."""
+    call = predict_rest if args.server else predict_grpc
+    answer = call(args.server or args.grpc, config.model_name, args.version, args.label,
+                  args.signature, args.file, args.timeout)
+    here = None if is_uri(str(config.serving_dir)) else Path(config.serving_dir)
+    base = model_base_path(here, config.model_name) if here else None
+    cut = class_cut(config.declaration, base, answer.version)
+    if cut is None:
+        return answer.predictions, None
+    classes = config.declaration.classes
+    return [with_class(row, classes, cut.threshold) for row in answer.predictions], cut
+
+
+def _predict_here(args: argparse.Namespace,
+                  config: PipelineConfig) -> tuple[list[dict[str, object]], ClassCut | None]:
     """No server: the pushed model's serving_default, through batch scoring's code path."""
     from pipeline.scoring.batch import predict_locally
 
     if args.signature != SERVING_SIGNATURE:
         raise InvalidInput(f"--signature {args.signature} needs --server or --grpc; without a "
                            f"server rows are scored through {SERVING_SIGNATURE}")
-    config = _scoring_config(args, {"model_name": args.model})
     config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
     return predict_locally(config, config_dir, args.file, args.version, args.label)
 
@@ -65,7 +86,8 @@ def _score(args: argparse.Namespace) -> int:
 
     config = _scoring_config(args, {})
     config_dir = args.config_dir or DEFAULT_OUTPUT_DIR / config.model_name
-    result = score(config, args.data, config_dir, args.version, args.label, args.output)
+    with verbose_output_to(command_log(config, "score")):
+        result = score(config, args.data, config_dir, args.version, args.label, args.output)
     if args.json:
         print(json.dumps({"rows": result.rows, "model": result.model, "version": result.version,
                           "label": result.label, "output": str(result.output),
@@ -73,27 +95,25 @@ def _score(args: argparse.Namespace) -> int:
                           "shadow_skipped": result.shadow_skipped,
                           "prediction_log": str(result.log_file), "batch_id": result.batch_id,
                           "seconds": round(result.seconds, 3),
-                          "rows_per_second": round(result.rows_per_second, 1)}))
+                          "rows_per_second": round(result.rows_per_second, 1),
+                          "decision_threshold": result.cut.threshold if result.cut else None,
+                          "decision_threshold_recorded": bool(result.cut and result.cut.record)}))
         return 0
     chosen = f" (label {result.label})" if result.label else ""
     print(f"scored {result.rows} rows with {result.model} version {result.version}{chosen} in "
           f"{result.seconds:.1f} s ({result.rows_per_second:.0f} rows/s)")
+    if result.cut is not None:
+        print(f"classes: {result.cut.describe()}")
+        if result.cut.note():
+            print(f"note: {result.cut.note()}", file=sys.stderr)
     if result.shadow_skipped:
         print(f"warning: {result.shadow_skipped}", file=sys.stderr)
     if result.shadow_version is not None:
         print(f"shadow: the same rows scored by canary version {result.shadow_version} (logged "
               "only; the scores file holds stable's answers)")
-    print(f"wrote {_shown(result.output)}")
-    print(f"logged batch {result.batch_id} in {_shown(result.log_file)}")
+    print(f"wrote {shown_path(result.output)}")
+    print(f"logged batch {result.batch_id} in {shown_path(result.log_file)}")
     return 0
-
-
-def _shown(path: Path) -> str:
-    """A path relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _cell(value: object) -> str:

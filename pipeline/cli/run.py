@@ -21,6 +21,7 @@ from pipeline.config import (
 )
 from pipeline.config.project import PromotionMode
 from pipeline.errors import EXIT_NOT_BLESSED
+from pipeline.logs import shown_path
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
@@ -75,6 +76,8 @@ def summary_record(summary: RunSummary, project: Project) -> dict[str, object]:
                                  for name, value in metrics.items()}
                          for model, metrics in summary.baseline.items()},
             "baseline_gate": summary.gate,
+            "decision_threshold": (summary.decision_threshold.__dict__
+                                   if summary.decision_threshold else None),
             "push_decision": summary.push_decision, "pushed_version": summary.pushed_version}
 
 
@@ -99,9 +102,10 @@ def _infer_schema(args: argparse.Namespace) -> int:
     from pipeline.run.local_runner import infer_schema
 
     written = infer_schema(config, args.output)
-    print(f"inferred schema written to {written}")
+    print(f"inferred schema written to {shown_path(written)}")
     if config.schema_path is not None:
-        print(f"review against the curated one: diff -u {config.schema_path} {written}")
+        print(f"review against the curated one: diff -u {shown_path(config.schema_path)} "
+              f"{shown_path(written)}")
     return 0
 
 
@@ -128,7 +132,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         print("MISMATCH: the run's data files changed since it was recorded; not re-running")
         return 1
     recorded = reproduce.run_outputs(store, run_id)
-    print(f"re-running with caching off in {scratch}")
+    print(f"re-running with caching off in {shown_path(scratch)}")
     try:
         result = run_pipeline(config)
     except PipelineRunError as error:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.cli.common import positive_float, positive_int, store_arguments
 from pipeline.config import PipelineConfig, local_path, store_config
+from pipeline.logs import shown_path
 from pipeline.mirror.hooks import aliases_after_rollback
 from pipeline.serving.release import (
     DEFAULT_TIMEOUT,
@@ -70,7 +71,7 @@ def _current_plan(output_dir: Path, model_name: str) -> ServingPlan | None:
 def _print_written(output_dir: Path) -> None:
     """Name every config file written."""
     for name in (MODELS_CONFIG, BATCHING_CONFIG, MONITORING_CONFIG, CONFIGMAP):
-        print(f"wrote {output_dir / name}")
+        print(f"wrote {shown_path(output_dir / name)}")
 
 
 def _complete_command(args: argparse.Namespace, config: PipelineConfig) -> str:
@@ -174,7 +175,7 @@ def _move_stable(args: argparse.Namespace, config: PipelineConfig) -> int:
               "from": current.labels.get(STABLE), "to": args.to, "reason": args.reason}
     move = move_labels(current, plan, args.output_dir, args.server, args.timeout, record=record)
     if not move.pending:
-        print(f"stable: version {record['from']} -> {record['to']} in {models_config}")
+        print(f"stable: version {record['from']} -> {record['to']} in {shown_path(models_config)}")
     _after_move(args, config, move)
     return 0
 

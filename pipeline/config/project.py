@@ -186,6 +186,27 @@ class DriftPolicy(str, enum.Enum):
     STOP = "stop"
 
 
+class ThresholdRule(str, enum.Enum):
+    """How a binary model's decision threshold is chosen on the training split."""
+
+    MAX_F1 = "max_f1"              # the cut with the highest F1
+    PRECISION_AT = "precision_at"  # the lowest cut whose precision reaches `value` (most recall)
+    RECALL_AT = "recall_at"        # the highest cut whose recall reaches `value` (most precision)
+    FIXED = "fixed"                # `value` itself
+
+
+@dataclass(frozen=True)
+class ThresholdDeclaration:
+    """The `decision_threshold:` field of a binary project: the rule, and its target or cut."""
+
+    rule: ThresholdRule = ThresholdRule.FIXED
+    value: float | None = 0.5
+
+    def describe(self) -> str:
+        """'max_f1', 'precision_at 0.8' or 'fixed 0.5'."""
+        return self.rule.value if self.value is None else f"{self.rule.value} {self.value:g}"
+
+
 # A share of empty cells (or of categories the schema does not know) above which a column is broken
 # data that stops the run rather than a world that changed (docs/data_validation.md).
 MAX_MISSING_SHARE = 0.05
@@ -242,6 +263,8 @@ class Project:
     live_bounds: tuple[Threshold, ...] = ()
     promotion: Promotion = field(default_factory=Promotion)
     validation: DataLimits = field(default_factory=DataLimits)
+    # Binary: how the class cut is chosen on the training split (absent: fixed at 0.5).
+    decision_threshold: ThresholdDeclaration = field(default_factory=ThresholdDeclaration)
     directory: Path | None = None
 
     @property
@@ -333,7 +356,15 @@ class Project:
         limits = values.get("validation") or {}
         values["validation"] = DataLimits(**{**limits, **(
             {"drift": DriftPolicy(limits["drift"])} if "drift" in limits else {})})
+        values["decision_threshold"] = threshold_declaration(values.get("decision_threshold"))
         return cls(**values)
+
+
+def threshold_declaration(values: Mapping[str, Any] | None) -> ThresholdDeclaration:
+    """A ThresholdDeclaration from its to_dict() form (the default when absent)."""
+    if not values:
+        return ThresholdDeclaration()
+    return ThresholdDeclaration(ThresholdRule(values["rule"]), values.get("value"))
 
 
 def _enum_value(value: object) -> object:
@@ -347,7 +378,7 @@ def _enum_value(value: object) -> object:
 _TOP_LEVEL = {"name", "data", "schema", "label", "label_columns", "task", "positive_class", "classes",
               "weight", "id_column",
               "features", "excluded", "slices", "metrics", "training", "user_code", "reproducibility",
-              "drift_thresholds", "monitoring", "promotion", "validation"}
+              "drift_thresholds", "monitoring", "promotion", "validation", "decision_threshold"}
 _REPRODUCIBLE_ITEMS = ("examples", "transformed", "metrics")
 
 
@@ -433,6 +464,7 @@ def _build(values: dict[str, Any], path: Path) -> Project:
         live_bounds=_live_bounds(values.get("monitoring"), path),
         promotion=_promotion(values.get("promotion"), path),
         validation=_data_limits(values.get("validation"), path),
+        decision_threshold=_decision_threshold(values.get("decision_threshold"), task, path),
         directory=path.parent,
     )
 
@@ -478,6 +510,30 @@ def _margin(value: Any, path: Path) -> float | None:
     _check(number is not None and math.isfinite(number) and number >= 0, path, "metrics.baseline_margin",
            f"must be a number >= 0, got {value!r}")
     return float(value)
+def _decision_threshold(spec: Any, task: Task, path: Path) -> ThresholdDeclaration:
+    """`decision_threshold: {rule: max_f1}`, `{rule: precision_at|recall_at, value: share}` or
+    `{rule: fixed, value: cut}`; binary projects only; absent: fixed at 0.5."""
+    if spec is None:
+        return ThresholdDeclaration()
+    field_name = "decision_threshold"
+    _check(task is Task.BINARY, path, field_name, f"only a binary task has one (this is {task.value})")
+    _check(isinstance(spec, dict), path, field_name,
+           "must be {rule: max_f1|precision_at|recall_at|fixed, value: number}")
+    unknown = sorted(set(spec) - {"rule", "value"})
+    _check(not unknown, path, field_name, f"unknown {unknown}; allowed: rule, value")
+    rule = _enum(ThresholdRule, spec.get("rule"), path, f"{field_name}.rule")
+    value = spec.get("value")
+    if rule is ThresholdRule.MAX_F1:
+        _check(value is None, path, f"{field_name}.value", "max_f1 takes no value")
+        return ThresholdDeclaration(rule, None)
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    _check(number is not None and 0 < number < 1 if rule is ThresholdRule.FIXED
+           else number is not None and 0 < number <= 1, path, f"{field_name}.value",
+           f"{rule.value} needs a value in {'(0, 1)' if rule is ThresholdRule.FIXED else '(0, 1]'}, "
+           f"got {value!r}")
+    return ThresholdDeclaration(rule, float(value))
+
+
 def _live_bounds(spec: Any, path: Path) -> tuple[Threshold, ...]:
     """The `monitoring:` section's `live:` bounds, `metric: {min: x}` and/or `{max: y}`, that
     `feedback` holds live metrics to (absent: no live bound)."""
@@ -656,6 +712,10 @@ def declaration_text(project: Project) -> str:
     if project.promotion != Promotion():
         body["promotion"] = {"mode": project.promotion.mode.value,
                              "min_labelled_rows": project.promotion.min_labelled_rows}
+    if project.task is Task.BINARY:
+        body["decision_threshold"] = {"rule": project.decision_threshold.rule.value, **(
+            {} if project.decision_threshold.value is None
+            else {"value": project.decision_threshold.value})}
     body["training"] = {"train_steps": project.train_steps, "eval_steps": project.eval_steps,
                         "hyperparameters": dict(project.hyperparameters)}
     code = {key: getattr(project, key) for key in ("preprocessing_fn", "run_fn")
@@ -671,7 +731,8 @@ def declaration_text(project: Project) -> str:
               "Evaluator, serving and every report.\n# Review it, edit it by hand, then: "
               f"python -m pipeline run --project {project.name}\n")
     # One block per field; a feature's settings and short lists stay on one line each.
-    inline = ("features", "classes", "slices", "label_columns", "reproducibility", "drift_thresholds")
+    inline = ("features", "classes", "slices", "label_columns", "reproducibility", "drift_thresholds",
+              "decision_threshold")
     blocks = [
         yaml.safe_dump({key: value}, sort_keys=False, width=100,
                        default_flow_style=None if key in inline else False)

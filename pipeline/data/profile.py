@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.project import TASK_METRICS, Feature, Project, Task, Threshold
+from pipeline.config.project import (
+    TASK_METRICS,
+    Feature,
+    Project,
+    Task,
+    Threshold,
+    ThresholdDeclaration,
+    ThresholdRule,
+)
 from pipeline.data.csv_table import (
     Column,
     ProfileError,
@@ -33,6 +41,10 @@ from pipeline.data.decisions import (
     without_duplicates,
 )
 from pipeline.data.preflight import size_problems
+
+# The class cut `init` declares for a binary label: the best F1 on the training split, which a rare
+# positive class needs (a 0.5 cut can call no row positive at all).
+INIT_DECISION_THRESHOLD = ThresholdDeclaration(ThresholdRule.MAX_F1, None)
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,8 @@ class Profile:
             slices=self.slices,
             baseline_margin=self.baseline_margin, live_bounds=self.live_bounds,
             no_worse_than_serving=TASK_METRICS[self.task][0].name,
+            decision_threshold=(INIT_DECISION_THRESHOLD if self.task is Task.BINARY
+                                else ThresholdDeclaration()),
         )
 
 

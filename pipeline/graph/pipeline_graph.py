@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
-from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
 from tfx.dsl.components.base import base_component, base_node
 from tfx.dsl.components.common.resolver import Resolver
@@ -46,6 +45,7 @@ from pipeline.graph.span_validator import (
     drift_calibration,
     previous_span_statistics,
 )
+from pipeline.graph.trainer import Trainer
 
 
 def _schema_component(
@@ -273,6 +273,7 @@ def create_components(
             "code_fingerprint": inputs.model_code_fingerprint,
             "hyperparameters": config.hyperparameters,
             "project": project.code_view(),
+            "decision_threshold": project.to_dict()["decision_threshold"],
         },
     ).with_id(vocabulary.TRAINER)
     reference = Baseline(

@@ -27,6 +27,7 @@ from pipeline.vocabulary import (
     ANOMALIES_KEY,
     BASELINE_MODEL_KEY,
     BLESSING_KEY,
+    DECISION_THRESHOLD_PROPERTY,
     EVALUATION_KEY,
     EXAMPLES_KEY,
     MODEL_KEY,
@@ -34,6 +35,7 @@ from pipeline.vocabulary import (
     SCHEMA_KEY,
     STATISTICS_KEY,
     TRANSFORM_GRAPH_KEY,
+    DecisionThreshold,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +84,8 @@ class TrainingProvenance:
     transformed_examples_uri: str | None
     # The Trainer's cache key: its run_fn's import closure only (not the project's code_fingerprint).
     model_code_fingerprint: str | None = None
+    # A binary model's class cut as the Trainer recorded it (None: not binary, or none recorded).
+    decision_threshold: DecisionThreshold | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,8 @@ def _training_provenance(store: Store, graph: LineageGraph,
         preprocessing_fn=string_property(transform, "preprocessing_fn") if transform else None,
         transform_graph_uri=transform_graph.uri if transform_graph else None,
         transformed_examples_uri=transformed.uri if transformed else None,
+        decision_threshold=DecisionThreshold.from_json(
+            string_property(model, DECISION_THRESHOLD_PROPERTY) or ""),
     )
 
 

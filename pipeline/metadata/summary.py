@@ -19,10 +19,14 @@ from pipeline.vocabulary import (
     BASELINE_METRICS_KEY,
     BASELINE_METRICS_PROPERTY,
     BLESSING_KEY,
+    DECISION_THRESHOLD_PROPERTY,
     EVALUATION_KEY,
     EVALUATOR,
+    MODEL_KEY,
     PUSHED_MODEL_KEY,
     PUSHER,
+    TRAINER,
+    DecisionThreshold,
 )
 
 # Custom property of the MLMD run context holding the evaluation (metrics, blessing), so reading it
@@ -56,6 +60,19 @@ class RunSummary:
     def gate(self) -> dict:
         """The bound the linear baseline and the declared margin set (empty when none)."""
         return baseline_record(self.components).get(BASELINE_GATE_PROPERTY) or {}
+
+    @property
+    def decision_threshold(self) -> DecisionThreshold | None:
+        """The class cut the Trainer chose for a binary model (None: no model, or none recorded)."""
+        return recorded_threshold(self.components)
+
+
+def recorded_threshold(components: list[records.ComponentRun]) -> DecisionThreshold | None:
+    """The decision threshold recorded on the run's model artifact in ML Metadata."""
+    trainer = next((c for c in components if c.node_id == TRAINER), None)
+    models = trainer.outputs.get(MODEL_KEY) if trainer else None
+    text = records.custom_property(models[0], DECISION_THRESHOLD_PROPERTY) if models else None
+    return DecisionThreshold.from_json(str(text)) if text else None
 
 
 def baseline_metrics(components: list[records.ComponentRun]) -> dict[str, dict[str, float]]:

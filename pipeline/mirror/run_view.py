@@ -118,12 +118,14 @@ def _context_params(context: Mapping[str, object]) -> dict[str, str]:
 
 
 def _training(prov: provenance.ModelProvenance) -> dict[str, str]:
-    """Hyperparameters and step counts as params."""
+    """Hyperparameters, step counts and a binary model's decision threshold as params."""
     training = prov.training
     if training is None:
         return {}
     params = _flat_params("hparam.", training.hyperparameters)
     params.update({"train_steps": str(training.train_steps), "eval_steps": str(training.eval_steps)})
+    if training.decision_threshold is not None:
+        params["decision_threshold"] = training.decision_threshold.describe()
     return params
 
 

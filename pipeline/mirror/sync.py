@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.config import PipelineConfig
-from pipeline.logs import verbose_output_to
+from pipeline.logs import shown_path, verbose_output_to
 from pipeline.metadata import (
     artifact_files,
     connection,
@@ -75,7 +75,7 @@ class SyncReport:
         aliases = ", ".join(f"{a} -> version {v}" for a, v in sorted(self.aliases.items())) or "none"
         return (f"mlflow      {len(self.added)} run(s) added, {self.unchanged} unchanged, "
                 f"{len(self.versions_added)} model version(s) added; aliases {aliases}; "
-                f"{self.store} in {self.seconds:.1f} s")
+                f"{shown_path(self.store)} in {self.seconds:.1f} s")
 
 
 def serving_labels(models_config: Path, model_name: str, pushed: list[str]) -> dict[str, int]:

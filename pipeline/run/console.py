@@ -14,7 +14,14 @@ from pipeline.config.project import Project, Task
 from pipeline.logs import shown_path
 from pipeline.metadata import records
 from pipeline.metadata.summary import RunSummary, baseline_text, metrics_text
-from pipeline.vocabulary import DATA_GATE, DRIFT_PROPERTY, VALIDATED_SCHEMA_KEY, VALUE_SKEW_PROPERTY
+from pipeline.vocabulary import (
+    DATA_GATE,
+    DEFAULT_DECISION_THRESHOLD,
+    DRIFT_PROPERTY,
+    VALIDATED_SCHEMA_KEY,
+    VALUE_SKEW_PROPERTY,
+    DecisionThreshold,
+)
 
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
@@ -87,6 +94,8 @@ def format_summary(
         f"run id     {summary.run_id}",
         f"eval       {metrics_text(project, summary.metrics)}",
         *[f"note       {note}" for note in metric_notes(project, summary.metrics)],
+        *([f"threshold  {threshold_text(project, summary.decision_threshold)}"]
+          if project.task is Task.BINARY and summary.blessed is not None else []),
         *([f"baseline   {baseline_text(project, summary.baseline)} (same split)"]
           if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
@@ -98,6 +107,16 @@ def format_summary(
         f"log        {shown_path(log_path) if log_path else '- (nothing ran)'}",
     ]
     return "\n".join(lines)
+
+
+def threshold_text(project: Project, record: DecisionThreshold | None) -> str:
+    """The binary class cut, the rule that chose it on the training split, and precision and
+    recall at it on the eval split (the eval line's precision and recall are TFMA's, at 0.5)."""
+    if record is None:
+        return (f"{DEFAULT_DECISION_THRESHOLD} (none recorded: the project's run_fn wrote no "
+                "decision threshold)")
+    return (f"{record.describe()}; score and predict call '{project.classes[1]}' from it (the eval "
+            f"line's precision and recall: at {DEFAULT_DECISION_THRESHOLD})")
 
 
 # Why a binary metric can be undefined (NaN) on the eval split, by the declaration's metric name.

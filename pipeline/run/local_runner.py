@@ -21,7 +21,7 @@ from pipeline.config.record import config_record
 from pipeline.config.secrets import mask_beam_args
 from pipeline.data import preflight, spans
 from pipeline.errors import WorkFailed
-from pipeline.logs import masked_log_records, native_errors_to, verbose_output_to
+from pipeline.logs import masked_log_records, native_errors_to, shown_path, verbose_output_to
 from pipeline.metadata import connection, records, summary
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.metadata.summary import RunSummary
@@ -101,7 +101,7 @@ def run_pipeline(
             data = preflight.check_data_dir(folder, config.schema_path, config.max_row_bytes,
                                            config.declaration)
             reports.append(data)
-            print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {folder} "
+            print(f"pre-flight  {data.rows} rows in {data.files} file(s) of {shown_path(folder)} "
                   f"checked in {time.monotonic() - started:.1f} s", flush=True)
         preflight.check_window(data_dir, reports, config.declaration)
         print(f"beam        {' '.join(mask_beam_args(config.beam_args))} {beam_reason}".rstrip(),

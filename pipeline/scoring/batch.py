@@ -15,18 +15,16 @@ from pathlib import Path
 
 from pipeline.config import STATE_DIR, PipelineConfig
 from pipeline.config.project import ProjectError, declaration_path
-from pipeline.logs import verbose_output_to
 from pipeline.scoring import prediction_log
-from pipeline.scoring.inference import score_values, signature_outputs
+from pipeline.scoring.class_cut import ClassCut, class_cut
+from pipeline.scoring.inference import score_values, signature_outputs, with_class
 from pipeline.scoring.inputs import Batch, ScoringInputError, input_types, read_batch
 from pipeline.scoring.model_choice import ChosenModel, ModelChoiceError, choose_model
 from pipeline.scoring.recording import record_scoring
 from pipeline.serving.client import ClientError
 from pipeline.serving.server_config import CANARY, STABLE
-from pipeline.vocabulary import score_columns
+from pipeline.vocabulary import DEFAULT_DECISION_THRESHOLD, score_columns
 
-# Where TensorFlow's and Beam's own output goes (under the config's log dir), not the console.
-SCORING_LOG = "scoring.log"
 # The columns of a scores file besides the id column and the task's outputs.
 MODEL_COLUMN, VERSION_COLUMN, SCORED_AT_COLUMN = "model", "version", "scored_at"
 
@@ -46,6 +44,7 @@ class ScoringResult:
     seconds: float
     shadow_version: int | None = None
     shadow_skipped: str = ""
+    cut: ClassCut | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -68,12 +67,21 @@ def default_output(project: str, version: int, scored_at: str, batch_id: str) ->
 
 
 def predict_locally(config: PipelineConfig, config_dir: Path, data: Path, version: int | None,
-                    label: str | None) -> list[dict[str, object]]:
-    """`predict` without a server: each row's `serving_default` outputs, nothing recorded."""
+                    label: str | None) -> tuple[list[dict[str, object]], ClassCut | None]:
+    """`predict` without a server: each row's `serving_default` outputs (binary: and its class at
+    the version's decision threshold), nothing recorded."""
     chosen = choose_model(config, config_dir, version, label)
-    with verbose_output_to(config.log_dir / SCORING_LOG):
-        batch = read_batch(data, input_types(chosen.path), None)
-        return signature_outputs(chosen.path, batch.examples)
+    batch = read_batch(data, input_types(chosen.path), None)
+    outputs = signature_outputs(chosen.path, batch.examples)
+    cut = chosen_cut(config, chosen)
+    if cut is None:
+        return outputs, None
+    return [with_class(row, config.declaration.classes, cut.threshold) for row in outputs], cut
+
+
+def chosen_cut(config: PipelineConfig, chosen: ChosenModel) -> ClassCut | None:
+    """The class cut of the chosen version (binary projects; None otherwise)."""
+    return class_cut(config.declaration, chosen.path.parent, chosen.version)
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,9 @@ def _answers(config: PipelineConfig, chosen: ChosenModel, data: Path,
     """The rows as the model reads them, and its scores for each."""
     batch = read_batch(data, input_types(chosen.path), id_column, config.declaration.slices)
     outputs = signature_outputs(chosen.path, batch.examples)
-    return batch, [score_values(row, config.declaration.classes) for row in outputs]
+    cut = chosen_cut(config, chosen)
+    threshold = cut.threshold if cut else DEFAULT_DECISION_THRESHOLD
+    return batch, [score_values(row, config.declaration.classes, threshold) for row in outputs]
 
 
 def shadow_model(config: PipelineConfig, config_dir: Path, chosen: ChosenModel) -> ChosenModel | None:
@@ -125,16 +135,15 @@ def score(config: PipelineConfig, data: Path, config_dir: Path, version: int | N
     id_column = required_id_column(config)
     chosen = choose_model(config, config_dir, version, label)
     canary = shadow_model(config, config_dir, chosen)
-    with verbose_output_to(config.log_dir / SCORING_LOG):
-        batch, scores = _answers(config, chosen, data, id_column)
-        shadow, skipped = _shadow_answers(config, canary, data, id_column)
+    batch, scores = _answers(config, chosen, data, id_column)
+    shadow, skipped = _shadow_answers(config, canary, data, id_column)
     scored = Scored(chosen, batch.ids, batch.kept, batch.fingerprint, scores,
                     dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                     uuid.uuid4().hex[:16], shadow)
     target = output or default_output(config.project, chosen.version, scored.scored_at,
                                       scored.batch_id)
     result = _write_together(config, scored, id_column, data, target, started)
-    return dataclasses.replace(result, shadow_skipped=skipped)
+    return dataclasses.replace(result, shadow_skipped=skipped, cut=chosen_cut(config, chosen))
 
 
 def _shadow_answers(config: PipelineConfig, canary: ChosenModel | None, data: Path,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.vocabulary import (
     CLASSES_OUTPUT,
+    DEFAULT_DECISION_THRESHOLD,
     PREDICTION_OUTPUT,
     PROBABILITIES_OUTPUT,
     SERVING_SIGNATURE,
@@ -69,9 +70,10 @@ def _plain(value: object) -> object:
     return value
 
 
-def score_values(outputs: Outputs, classes: tuple[str, ...]) -> dict[str, object]:
+def score_values(outputs: Outputs, classes: tuple[str, ...],
+                 threshold: float = DEFAULT_DECISION_THRESHOLD) -> dict[str, object]:
     """A row's scores: each class's probability and the class (binary: the positive class from
-    0.5 on), or the prediction; named by vocabulary.score_columns."""
+    the model's decision threshold on), or the prediction; named by vocabulary.score_columns."""
     if PREDICTION_OUTPUT in outputs:
         return {PREDICTION_OUTPUT: _first(outputs[PREDICTION_OUTPUT])}
     probabilities = outputs[PROBABILITIES_OUTPUT]
@@ -79,13 +81,20 @@ def score_values(outputs: Outputs, classes: tuple[str, ...]) -> dict[str, object
     if len(values) == 1 and len(classes) == 2:
         positive = float(str(values[0]))
         values = [1.0 - positive, positive]
-        chosen = classes[1] if positive >= 0.5 else classes[0]
+        chosen = classes[1] if positive >= threshold else classes[0]
     else:
         chosen = str(outputs[CLASSES_OUTPUT])
     scores: dict[str, object] = {probability_column(c): float(str(p))
                                  for c, p in zip(classes, values, strict=True)}
     scores[CLASSES_OUTPUT] = chosen
     return scores
+
+
+def with_class(outputs: Outputs, classes: tuple[str, ...], threshold: float) -> Outputs:
+    """A binary row's outputs plus its class at the threshold; other outputs as they are."""
+    if CLASSES_OUTPUT in outputs or PROBABILITIES_OUTPUT not in outputs or len(classes) != 2:
+        return outputs
+    return {**outputs, CLASSES_OUTPUT: score_values(outputs, classes, threshold)[CLASSES_OUTPUT]}
 
 
 def _first(value: object) -> float:

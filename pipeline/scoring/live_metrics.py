@@ -28,7 +28,8 @@ class Labelled:
 
 
 def _binary(project: Project, rows: Labelled) -> dict[str, float | None]:
-    """AUC from ranks (ties averaged), and the 0.5-threshold metrics from the class served."""
+    """AUC from ranks (ties averaged); accuracy, precision and recall from the class served (cut at
+    the version's decision threshold)."""
     positive = str(project.positive_class)
     truth = np.array([label == positive for label in rows.labels])
     scores = np.array([float(str(o[probability_column(positive)])) for o in rows.outputs])

@@ -11,6 +11,7 @@ import csv
 import json
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import WorkFailed
@@ -25,6 +26,14 @@ Cell = str | int | float | None
 Row = dict[str, Cell]
 # One served prediction: each output of the signature (probabilities, classes, prediction) for a row.
 Prediction = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The server's predictions, one per row, and the version that answered (None: not said)."""
+
+    predictions: list[Prediction]
+    version: int | None
 
 
 class ClientError(WorkFailed):
@@ -162,13 +171,20 @@ def _error_text(payload: bytes) -> str:
         return payload.decode(errors="replace").strip() or "(empty answer)"
 
 
-def rest_signatures(url: str, timeout: float) -> dict:
-    """The served model's signature definitions, from GET <model url>/metadata."""
-    answer = http_json(f"{url}/metadata", timeout=timeout)
+def rest_signatures(answer: dict, url: str) -> dict:
+    """The served model's signature definitions, from the answer to GET <model url>/metadata."""
     try:
         return dict(answer["metadata"]["signature_def"]["signature_def"])
     except (KeyError, TypeError) as error:
         raise ClientError(f"{url}/metadata has no signature definitions") from error
+
+
+def rest_version(answer: dict) -> int | None:
+    """The version a GET <model url>/metadata answer describes (None when it does not say)."""
+    try:
+        return int(answer["model_spec"]["version"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def rest_input_types(signatures: dict, url: str) -> dict[str, str]:
@@ -198,15 +214,17 @@ def rest_predictions(answer: dict, outputs: list[str]) -> list[Prediction]:
 
 
 def predict_rest(server: str, model: str, version: int | None, label: str | None,
-                 signature: str, csv_path: Path, timeout: float) -> list[Prediction]:
-    """Read the rows with the served model's types, POST them to :predict, return each row's outputs."""
+                 signature: str, csv_path: Path, timeout: float) -> Answer:
+    """Read the rows with the served model's types, POST them to :predict, return each row's
+    outputs and the version its metadata named."""
     require_csv(csv_path)
     url = model_url(server, model, version, label)
-    signatures = rest_signatures(url, timeout)
+    metadata = http_json(f"{url}/metadata", timeout=timeout)
+    signatures = rest_signatures(metadata, url)
     types = rest_input_types(signatures, url)
     body = rest_body(signature, read_rows(csv_path, types), types)
-    return rest_predictions(http_json(f"{url}:predict", body, timeout),
-                            output_names(signatures, signature))
+    return Answer(rest_predictions(http_json(f"{url}:predict", body, timeout),
+                                   output_names(signatures, signature)), rest_version(metadata))
 
 
 def _model_spec(spec, model: str, version: int | None, label: str | None) -> None:
@@ -237,7 +255,7 @@ def grpc_request(signature: str, rows: list[Row], types: dict[str, str]):
 
 
 def predict_grpc(target: str, model: str, version: int | None, label: str | None,
-                 signature: str, csv_path: Path, timeout: float) -> list[Prediction]:
+                 signature: str, csv_path: Path, timeout: float) -> Answer:
     """Same as predict_rest through PredictionService's GetModelMetadata and Predict stubs."""
     require_csv(csv_path)
     import grpc
@@ -267,7 +285,9 @@ def predict_grpc(target: str, model: str, version: int | None, label: str | None
             raise ClientError(
                 f"TF Serving at {target} answered {error.code().name}: {error.details()}"
             ) from error
-    return grpc_predictions({name: tf.make_ndarray(proto) for name, proto in answer.outputs.items()})
+    answered = answer.model_spec.version.value if answer.model_spec.HasField("version") else None
+    return Answer(grpc_predictions({name: tf.make_ndarray(proto)
+                                    for name, proto in answer.outputs.items()}), answered)
 
 
 def grpc_predictions(outputs: dict) -> list[Prediction]:

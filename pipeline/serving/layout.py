@@ -12,8 +12,10 @@ import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from pipeline.vocabulary import DECISION_THRESHOLD_FILE, EXTRA_ASSETS_DIR, DecisionThreshold
+
 PUSH_RECORD = "push_record.json"
-ASSETS_EXTRA = "assets.extra"
+ASSETS_EXTRA = EXTRA_ASSETS_DIR
 STAGING_PREFIX = ".staging-"
 OWNER_FILE = ".push-owner.json"
 # A staging folder another host (or an unknown writer) owns is removed only after this long:
@@ -44,11 +46,12 @@ def unrecorded_versions(base_path: Path, recorded: Collection[str]) -> list[int]
 
 
 def model_fingerprint(model_dir: Path) -> str:
-    """Content hash of a SavedModel, ignoring assets.extra where pushes add their own files."""
+    """Content hash of a SavedModel and its decision threshold, ignoring the rest of assets.extra
+    where pushes add their own files (a new threshold on the same network is a new model)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         relative = path.relative_to(model_dir)
-        if relative.parts[0] == ASSETS_EXTRA:
+        if relative.parts[0] == ASSETS_EXTRA and relative.parts[1:] != (DECISION_THRESHOLD_FILE,):
             continue
         digest.update(str(relative).encode())
         with path.open("rb") as handle:
@@ -61,6 +64,17 @@ def read_push_record(version_dir: Path) -> dict:
     """The record a push left beside the model (empty for versions pushed by other tools)."""
     record = version_dir / ASSETS_EXTRA / PUSH_RECORD
     return json.loads(record.read_text()) if record.is_file() else {}
+
+
+def decision_threshold(version_dir: Path) -> DecisionThreshold | None:
+    """The threshold the Trainer chose for a binary model, from its assets.extra (None: a model
+    exported before thresholds were recorded, by a project's own run_fn, or the file is damaged)."""
+    path = version_dir / ASSETS_EXTRA / DECISION_THRESHOLD_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return DecisionThreshold.from_json(text)
 
 
 def version_with_fingerprint(base_path: Path, fingerprint: str) -> int | None:

@@ -14,6 +14,7 @@ from pipeline.analysis import reports
 from pipeline.config import PipelineConfig
 from pipeline.data.fingerprints import config_code_fingerprint
 from pipeline.data.validation import read_statistics
+from pipeline.logs import shown_path
 from pipeline.metadata import connection, lineage_graph, provenance, pushes
 from tests.support.configs import SAMPLE_DATA
 from tools import notebooks
@@ -66,7 +67,8 @@ def test_lineage_command_text_and_json(shared_run, shared_config, capsys) -> Non
     code, text = _cli(capsys, shared_config, "lineage", "--latest")
     assert code == 0
     assert text.startswith(f"Model serving as version {shared_run.summary.pushed_version} ")
-    assert f"input           {SAMPLE_DATA} (span 0" in text
+    # Text shows paths under the working directory relative; --json keeps them as recorded.
+    assert f"input           {shown_path(SAMPLE_DATA)} (span 0" in text
     assert "Changes: none to report, this is the first pushed version" in text
     code, out = _cli(capsys, shared_config, "lineage", "--json")
     report = json.loads(out)

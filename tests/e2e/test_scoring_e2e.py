@@ -7,6 +7,7 @@ batch must be in the prediction log and recorded in ML Metadata against the vers
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -92,7 +93,9 @@ def test_score_writes_rows_logs_the_batch_and_records_it(
     version_dir = layout.model_base_path(root / "serving_model", "taxi") / "1"
     expected = _in_process(version_dir, root / "rows.csv")
     np.testing.assert_allclose([float(r["probabilities_1"]) for r in scored], expected, atol=1e-5)
-    assert [r["classes"] for r in scored] == ["1" if p >= 0.5 else "0" for p in expected]
+    cut = layout.decision_threshold(version_dir)
+    assert cut is not None and cut.rule == "max_f1" and answer["decision_threshold"] == cut.threshold
+    assert [r["classes"] for r in scored] == ["1" if p >= cut.threshold else "0" for p in expected]
 
     logged = [r for r in prediction_log.read_log(prediction_log.log_dir(STATE_DIR, "taxi"))
               if r["batch_id"] == answer["batch_id"]]
@@ -114,9 +117,47 @@ def test_score_writes_rows_logs_the_batch_and_records_it(
         "error: version 9 is not a pushed, blessed version of model 'taxi' on disk (known: 1)"]
     assert len(scorings.scorings(connection.open_metadata(config), config.pipeline_name)) == 1
 
-    # predict without a server: the same probabilities, as its table prints them; nothing recorded.
+    # predict without a server: the same probabilities and classes, as its table prints them;
+    # nothing recorded.
     assert main(["predict", *_flags(root), str(root / "rows.csv")]) == 0
     table = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
-    assert table[0] == ["row", vocabulary.PROBABILITIES_OUTPUT] and len(table) == ROWS + 1
-    np.testing.assert_allclose([float(row[1]) for row in table[1:]], expected, atol=1e-5)
+    assert table[0] == ["row", vocabulary.CLASSES_OUTPUT, vocabulary.PROBABILITIES_OUTPUT]
+    assert len(table) == ROWS + 1
+    np.testing.assert_allclose([float(row[2]) for row in table[1:]], expected, atol=1e-5)
+    assert [row[1] for row in table[1:]] == [r["classes"] for r in scored]
     assert len(scorings.scorings(connection.open_metadata(config), config.pipeline_name)) == 1
+
+
+def test_score_and_predict_call_classes_at_the_recorded_threshold(
+        copied_run: Path, capsys: pytest.CaptureFixture) -> None:
+    """A version's recorded threshold, moved to the median probability of the rows, decides their
+    classes (half of them differ from a 0.5 cut); without the file, 0.5 and one note line."""
+    root = copied_run
+    version_dir = layout.model_base_path(root / "serving_model", "taxi") / "1"
+    expected = _in_process(version_dir, root / "rows.csv")
+    recorded = layout.decision_threshold(version_dir)
+    assert recorded is not None
+    cut = float(np.median(expected))
+    (version_dir / layout.ASSETS_EXTRA / vocabulary.DECISION_THRESHOLD_FILE).write_text(
+        dataclasses.replace(recorded, threshold=cut).to_json())
+    calls = ["1" if p >= cut else "0" for p in expected]
+    assert calls != ["1" if p >= 0.5 else "0" for p in expected]
+
+    assert main(["score", *_flags(root), "--data", str(root / "rows.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"classes: class '1' from probability {cut:.4g} (max_f1 on the training split)" in out
+    written = Path(next(line for line in out.splitlines() if line.startswith("wrote ")).split()[1])
+    with written.open(newline="") as handle:
+        assert [row["classes"] for row in csv.DictReader(handle)] == calls
+    assert main(["predict", *_flags(root), str(root / "rows.csv")]) == 0
+    table = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [row[1] for row in table[1:]] == calls
+
+    (version_dir / layout.ASSETS_EXTRA / vocabulary.DECISION_THRESHOLD_FILE).unlink()
+    assert main(["predict", *_flags(root), str(root / "rows.csv")]) == 0
+    captured = capsys.readouterr()
+    table = [line.split("\t") for line in captured.out.splitlines()]
+    assert [row[1] for row in table[1:]] == ["1" if p >= 0.5 else "0" for p in expected]
+    assert captured.err.splitlines() == [
+        "note: version 1 records no decision threshold (pushed before thresholds were recorded, or "
+        "not found under the serving dir): class '1' from probability 0.5"]

@@ -10,7 +10,13 @@ import pytest
 from pipeline.__main__ import main
 from pipeline.cli.init import _data_reference
 from pipeline.config import PROJECT_ROOT
-from pipeline.config.project import Task, load_project, parse_declaration
+from pipeline.config.project import (
+    Task,
+    ThresholdDeclaration,
+    ThresholdRule,
+    load_project,
+    parse_declaration,
+)
 from pipeline.errors import EXIT_INVALID
 from tests.support.csv_columns import multiclass_columns, regression_columns, write_csv
 
@@ -210,3 +216,18 @@ def test_init_console_has_no_tensorflow_lines_and_relative_paths(tmp_path: Path)
     assert done.stderr == ""
     assert done.stdout.startswith("project demo: 300 rows in 1 file(s) of in\n"), done.stdout
     assert "wrote models/demo/project.yaml and models/demo/schema.pbtxt" in done.stdout
+
+
+def test_a_binary_project_gets_a_max_f1_decision_threshold(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    columns = multiclass_columns()
+    columns["species"] = ["yes" if s == "virginica" else "no" for s in columns["species"]]
+    data = write_csv(tmp_path / "flowers.csv", columns)
+    models = tmp_path / "models"
+    assert init(models, "flowers", "--data", str(data), "--label", "species") == 0
+    out = capsys.readouterr().out
+    assert "decision threshold: max_f1 on the training split" in out
+    project = load_project("flowers", models)
+    assert project.task is Task.BINARY
+    assert project.decision_threshold == ThresholdDeclaration(ThresholdRule.MAX_F1, None)
+    assert "decision_threshold: {rule: max_f1}" in (models / "flowers" / "project.yaml").read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from pipeline.config.project import (
     ProjectError,
     Reproducibility,
     Task,
+    ThresholdDeclaration,
+    ThresholdRule,
     Tolerance,
     Treatment,
     declaration_text,
@@ -226,3 +229,63 @@ def test_the_baseline_margin_parses_round_trips_and_is_off_by_default(tmp_path: 
 def test_an_invalid_baseline_margin_names_the_field(value: str) -> None:
     with pytest.raises(ProjectError, match="metrics.baseline_margin"):
         parse_declaration(MINIMAL + f"  baseline_margin: {value}\n", Path("flowers/project.yaml"))
+
+
+BINARY = """
+name: churn
+data: data/churn
+label: churned
+task: binary
+classes: ["no", "yes"]
+positive_class: "yes"
+features:
+  calls: numeric
+"""
+
+
+@pytest.mark.parametrize(("spec", "rule", "value"), [
+    ("{rule: max_f1}", ThresholdRule.MAX_F1, None),
+    ("{rule: precision_at, value: 0.8}", ThresholdRule.PRECISION_AT, 0.8),
+    ("{rule: recall_at, value: 1}", ThresholdRule.RECALL_AT, 1.0),
+    ("{rule: fixed, value: 0.3}", ThresholdRule.FIXED, 0.3),
+])
+def test_a_decision_threshold_parses_and_round_trips(spec: str, rule: ThresholdRule,
+                                                     value: float | None) -> None:
+    path = Path("churn/project.yaml")
+    project = parse_declaration(BINARY + f"decision_threshold: {spec}\n", path)
+    assert project.decision_threshold == ThresholdDeclaration(rule, value)
+    assert parse_declaration(declaration_text(project), path).decision_threshold == (
+        project.decision_threshold)
+    assert Project.from_dict(project.to_dict()) == dataclasses.replace(project, directory=None)
+
+
+def test_a_binary_project_without_a_decision_threshold_cuts_at_one_half() -> None:
+    project = parse_declaration(BINARY, Path("churn/project.yaml"))
+    assert project.decision_threshold == ThresholdDeclaration(ThresholdRule.FIXED, 0.5)
+    assert Project.from_dict({k: v for k, v in project.to_dict().items()
+                              if k != "decision_threshold"}).decision_threshold.value == 0.5
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("{rule: best}", "decision_threshold.rule: 'best' is not one of"),
+    ("{rule: max_f1, value: 0.4}", "decision_threshold.value: max_f1 takes no value"),
+    ("{rule: precision_at}", "decision_threshold.value: precision_at needs a value in (0, 1]"),
+    ("{rule: recall_at, value: 1.5}", "recall_at needs a value in (0, 1], got 1.5"),
+    ("{rule: fixed, value: 1}", "fixed needs a value in (0, 1), got 1"),
+    ("{rule: fixed, value: 'half'}", "fixed needs a value in (0, 1), got 'half'"),
+    ("{rule: fixed, value: true}", "fixed needs a value in (0, 1), got True"),
+    ("{rule: max_f1, cut: 2}", "decision_threshold: unknown ['cut']"),
+    ("max_f1", "decision_threshold: must be {rule:"),
+])
+def test_an_invalid_decision_threshold_names_the_field(spec: str, message: str) -> None:
+    with pytest.raises(ProjectError, match=re.escape(message)):
+        parse_declaration(BINARY + f"decision_threshold: {spec}\n", Path("churn/project.yaml"))
+
+
+def test_only_a_binary_project_declares_a_decision_threshold() -> None:
+    with pytest.raises(ProjectError, match=re.escape(
+            "decision_threshold: only a binary task has one (this is multiclass)")):
+        parse_declaration(MINIMAL + "decision_threshold: {rule: max_f1}\n",
+                          Path("flowers/project.yaml"))
+    assert "decision_threshold" not in declaration_text(
+        parse_declaration(MINIMAL, Path("flowers/project.yaml")))

@@ -409,3 +409,57 @@ def test_grpc_server_down_is_a_clear_error(tmp_path, capsys):
                              "--timeout", "3", str(path))
     assert code == 1
     assert "answered UNAVAILABLE" in err
+
+
+def _threshold_server(canned_server, version: str, probabilities: list[float]) -> str:
+    """A canned TF Serving whose metadata names `version` and whose predictions are these."""
+    inputs = {k: {"dtype": v, "tensor_shape": {"dim": [{"size": "-1"}]}} for k, v in TYPES.items()}
+    metadata = {"model_spec": {"name": "taxi", "signature_name": "", "version": version},
+                "metadata": {"signature_def": {"signature_def": {
+                    "serving_raw": {"inputs": inputs},
+                    "serving_default": {"outputs": {"probabilities": {"dtype": "DT_FLOAT"}}}}}}}
+    return canned_server((200, metadata), (200, {"predictions": [[p] for p in probabilities]}))
+
+
+def test_predict_server_calls_classes_at_the_answering_versions_threshold(
+        tmp_path, capsys, canned_server):
+    from pipeline.vocabulary import DECISION_THRESHOLD_FILE, DecisionThreshold
+
+    url = _threshold_server(canned_server, "3", [0.3, 0.7, 0.2])
+    path = _csv(tmp_path / "in.csv", [_row(), _row(), _row()])
+    extra = tmp_path / "serving" / "taxi" / "3" / layout.ASSETS_EXTRA
+    extra.mkdir(parents=True)
+    (extra / DECISION_THRESHOLD_FILE).write_text(
+        DecisionThreshold(0.25, "max_f1", None, 0.6, 0.8, 200).to_json())
+    argv = ["predict", "--server", url, "--project", "taxi", "--serving-dir",
+            str(tmp_path / "serving"), str(path)]
+    from pipeline.__main__ import main
+
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    table = [line.split("\t") for line in captured.out.splitlines()]
+    assert table[0] == ["row", "classes", "probabilities"]
+    assert [row[1] for row in table[1:]] == ["1", "1", "0"] and captured.err == ""
+
+    (extra / DECISION_THRESHOLD_FILE).write_text("{not json")  # damaged: as if none were recorded
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert [line.split("\t")[1] for line in captured.out.splitlines()[1:]] == ["0", "1", "0"]
+    assert captured.err.splitlines() == [
+        "note: version 3 records no decision threshold (pushed before thresholds were recorded, "
+        "or not found under the serving dir): class '1' from probability 0.5"]
+
+
+def test_the_threshold_file_is_part_of_the_model_fingerprint(tmp_path):
+    from pipeline.vocabulary import DECISION_THRESHOLD_FILE
+
+    model = tmp_path / "model"
+    (model / layout.ASSETS_EXTRA).mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    bare = layout.model_fingerprint(model)
+    (model / layout.ASSETS_EXTRA / "tf_serving_warmup_requests").write_bytes(b"warmup")
+    assert layout.model_fingerprint(model) == bare
+    (model / layout.ASSETS_EXTRA / DECISION_THRESHOLD_FILE).write_text('{"threshold": 0.3}')
+    with_cut = layout.model_fingerprint(model)
+    (model / layout.ASSETS_EXTRA / DECISION_THRESHOLD_FILE).write_text('{"threshold": 0.4}')
+    assert len({bare, with_cut, layout.model_fingerprint(model)}) == 3
