@@ -23,8 +23,9 @@ from pipeline.config.project import PromotionMode
 from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
+from pipeline.run.run_reason import reason_argument
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
-from pipeline.vocabulary import SCHEMA_FILE
+from pipeline.vocabulary import REASON_BY_HAND, SCHEMA_FILE
 
 if TYPE_CHECKING:
     from pipeline.config.project import Project
@@ -41,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
     try:
-        result = run_pipeline(config, reuse_unchanged=not args.force, start_over=args.start_over)
+        result = run_pipeline(config, reuse_unchanged=not args.force, start_over=args.start_over,
+                              reason=args.reason)
     except PipelineRunError:
         # A component failed (the DataGate too): ML Metadata recorded the run, MLflow shows it.
         # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
@@ -130,7 +132,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     recorded = reproduce.run_outputs(store, run_id)
     print(f"re-running with caching off in {scratch}")
     try:
-        result = run_pipeline(config)
+        result = run_pipeline(config, reason=f"{REASON_BY_HAND}: reproduce {run_id}")
     except PipelineRunError as error:
         raise reproduce.ReproduceError(f"the reproduction failed: {error}") from error
     new_store = connection.open_metadata(config)
@@ -158,6 +160,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object (status pushed, not_blessed, ...) "
                           "instead of text; exit code 4 when not blessed, as without it")
+    run.add_argument("--reason", type=reason_argument, default=REASON_BY_HAND, metavar="TEXT",
+                     help="why this run happens, recorded on the run in ML Metadata and shown by "
+                          f"`runs` and `lineage` (default: {REASON_BY_HAND}; the loop's schedulers "
+                          "pass e.g. 'drift alert: fare')")
     run.add_argument("--serving-config-dir", type=local_path,
                      help="serving-config's folder whose models.config a canary push labels "
                           "(default serving/<model-name>)")
