@@ -19,12 +19,11 @@ from pipeline.config import (
     local_path,
     store_config,
 )
-from pipeline.config.project import PromotionMode
 from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
 from pipeline.run.run_reason import reason_argument
-from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR
 from pipeline.vocabulary import REASON_BY_HAND, SCHEMA_FILE
 
 if TYPE_CHECKING:
@@ -82,17 +81,13 @@ def summary_record(summary: RunSummary, project: Project) -> dict[str, object]:
 
 def _as_canary(config: PipelineConfig, pushed: str | None, config_dir: Path | None) -> None:
     """Under `promotion: {mode: canary}`, a newly pushed version is labelled canary while stable
-    stays (a first version serves as stable directly); `promote` moves stable later."""
-    if config.declaration.promotion.mode is not PromotionMode.CANARY or not pushed:
-        return
-    from pipeline.serving.canary import label_as_canary
+    stays (serving/canary.label_new_push, as the Airflow DAG's canary task does)."""
+    from pipeline.serving.canary import canary_line, label_new_push
 
     folder = config_dir or DEFAULT_OUTPUT_DIR / config.model_name
-    labels = label_as_canary(config, folder, int(pushed), say=lambda text: None)
-    if labels:
-        print(f"canary      version {pushed} labelled canary, stable stays version "
-              f"{labels['stable']} in {folder / MODELS_CONFIG} (python -m pipeline promote "
-              f"--project {config.project} once live labels prove it)")
+    labels = label_new_push(config, pushed, folder)
+    if labels and pushed:
+        print(canary_line(config, pushed, labels, folder))
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
