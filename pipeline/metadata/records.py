@@ -279,7 +279,9 @@ def event_key(event: metadata_store_pb2.Event) -> str:
 
 
 def run_of(store: Store, execution_id: int) -> str | None:
-    """The id of the run an execution belongs to."""
-    run_type = store.get_context_type(RUN_CONTEXT)
+    """The id of the run an execution belongs to, whichever TFX launcher recorded it (a store
+    Airflow's legacy launcher wrote has no 'pipeline_run' type at all)."""
+    types = {context_type.id for context_type in store.get_context_types()
+             if context_type.name in RUN_CONTEXT_TYPES}
     return next((c.name for c in store.get_contexts_by_execution(execution_id)
-                 if c.type_id == run_type.id), None)
+                 if c.type_id in types), None)

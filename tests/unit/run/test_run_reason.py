@@ -79,9 +79,12 @@ def test_tfx_s_legacy_launcher_reuses_the_context_store_check_made(tmp_path: Pat
     component = data_types.ComponentInfo("fake.Component", "CsvExampleGen", info)
     with metadata.Metadata(connection.metadata_connection(config)) as launcher:
         contexts = launcher.register_pipeline_contexts_if_not_exists(info)
-        launcher.register_execution(info, component, contexts, exec_properties={})
-    [run] = records.list_runs(connection.open_metadata(config), "taxi")
+        execution = launcher.register_execution(info, component, contexts, exec_properties={})
+    reader = connection.open_metadata(config)
+    [run] = records.list_runs(reader, "taxi")
     assert (run.run_id, run.reason) == ("taxi.scheduled__2024-01-02", "schedule")
+    # A store only Airflow wrote has no 'pipeline_run' type: its executions still name their run.
+    assert records.run_of(reader, execution.id) == "taxi.scheduled__2024-01-02"
     assert len(store.get_contexts_by_type(records.LEGACY_RUN_CONTEXT)) == 1
 
 
