@@ -63,8 +63,8 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     """The season, played once by the driver in its own process."""
     root = tmp_path_factory.mktemp("airflow_season")
     env = season_environment(root)
-    spec = {"root": str(root), "dags": str(root / "dags"), "plan": PLAN, "first_steps": "20",
-            "steps": "150", "min_labelled_rows": 100, "result": str(root / "result.json")}
+    spec = {"root": str(root), "dags": str(root / "dags"), "plan": PLAN, "first_steps": "200",
+            "steps": "400", "min_labelled_rows": 100, "result": str(root / "result.json")}
     (root / "spec.json").write_text(json.dumps(spec))
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "tests.support.airflow_season", str(root / "spec.json")],
