@@ -7,6 +7,11 @@ with the same input events, and ML Metadata refuses them (`AlreadyExistsError: G
 exists`), so every retry failed in under a second. TFX also reuses the attempt's output folder as
 it is (its own TODO b/158689199), partial files included. Both are fixed here, in every task
 process (Airflow imports the DAG file, which calls install()).
+
+The same driver names every output artifact `<output key>:<run id>`, which ML Metadata requires to
+be unique per artifact type: in a window of spans, StatisticsGen_span1 and StatisticsGen of one DAG
+run both made `statistics:<run id>`, and the second was refused (`AlreadyExistsError: Given node
+already exists`), so a window never ran on Airflow. The name here starts with the component id.
 """
 
 from __future__ import annotations
@@ -44,10 +49,14 @@ def install() -> None:
     prepare_outputs = base_driver.BaseDriver._prepare_output_artifacts
 
     def prepare_output_artifacts(self: Any, *args: Any, **kwargs: Any) -> Any:
-        """TFX's output artifacts, each taking the id of the one an earlier attempt of the same
-        execution registered (same type, name and URI), which MLMD would refuse to create twice."""
+        """TFX's output artifacts, named after their component (unique in a run), each taking the
+        id of the one an earlier attempt of the same execution registered (same type, name and
+        URI), which MLMD would refuse to create twice."""
         outputs = prepare_outputs(self, *args, **kwargs)
+        component = kwargs.get("component_info")
         for artifact in (a for artifacts in outputs.values() for a in artifacts):
+            if component is not None and artifact.name:
+                artifact.name = f"{component.component_id}.{artifact.name}"
             earlier = self._metadata_handle.store.get_artifact_by_type_and_name(
                 artifact.type_name, artifact.name)
             if earlier is not None and earlier.uri == artifact.uri:
