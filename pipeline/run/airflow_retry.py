@@ -12,6 +12,10 @@ The same driver names every output artifact `<output key>:<run id>`, which ML Me
 be unique per artifact type: in a window of spans, StatisticsGen_span1 and StatisticsGen of one DAG
 run both made `statistics:<run id>`, and the second was refused (`AlreadyExistsError: Given node
 already exists`), so a window never ran on Airflow. The name here starts with the component id.
+And an output with one artifact per input (Transform's transformed examples in a window) leaves the
+artifact the driver prepared unpublished beside the published ones, under the same output key: the
+next component's input search returned it too, and the Trainer failed (`Split does not exist over
+all example artifacts: train`). The search here returns the published (LIVE) artifacts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ _INSTALLED = "_pipeline_retry_safe"
 
 def install() -> None:
     """Make TFX's legacy driver retry-safe: resume the registered execution, clean its outputs."""
+    from ml_metadata.proto import metadata_store_pb2
     from tfx.dsl.components.base import base_driver
     from tfx.orchestration import metadata
 
@@ -63,7 +68,17 @@ def install() -> None:
                 artifact.id = earlier.id
         return outputs
 
+    search = metadata.Metadata.search_artifacts
+
+    def search_artifacts(self: Any, artifact_name: str, pipeline_info: Any,
+                         producer_component_id: str) -> list:
+        """TFX's search for a producer's outputs, without a prepared artifact never published."""
+        found = search(self, artifact_name, pipeline_info, producer_component_id)
+        published = [a for a in found if a.mlmd_artifact.state == metadata_store_pb2.Artifact.LIVE]
+        return published or found
+
     setattr(register_execution, _INSTALLED, True)
+    metadata.Metadata.search_artifacts = search_artifacts  # type: ignore[method-assign]
     metadata.Metadata.register_execution = register_execution  # type: ignore[method-assign]
     base_driver.BaseDriver._prepare_output_artifacts = prepare_output_artifacts  # type: ignore[method-assign]
     base_driver._prepare_output_paths = _clean_output_path
