@@ -3,8 +3,9 @@ DAG.test over a first span and three weekly batches, the shift from week 2
 (tests/support/airflow_season.py plays it in one process and writes what it saw).
 
 Asserted: the first model is trained by hand and serves stable; the clean week neither alerts
-nor triggers; the shifted week's drift alert triggers the pipeline DAG, whose run records the
-reason `drift alert: ...` in ML Metadata and labels its model canary; feedback measures live
+nor triggers; the shifted week's drift alert triggers the pipeline DAG, whose run (executed once
+the shifted batch landed with its labels) records the reason `drift alert: ...` in ML Metadata
+and labels its model canary; feedback measures live
 metrics each week and promote moves stable to the canary once both scored enough labelled rows
 (before that, a refusal for lack of evidence that is not a failure)."""
 

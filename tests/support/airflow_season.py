@@ -11,8 +11,10 @@ instances (TensorFlow is imported once). Each week, as a team's schedule would:
 2. `score` scores this week's batch (stable, the canary in shadow) and the batch becomes the
    request log the monitoring DAG checks;
 3. a drift alert's TriggerDagRunOperator queued a run of the pipeline DAG with the reason in its
-   conf: that queued run is executed (DAG.test on its logical date with its conf, which is what
-   the scheduler would start), so its store_check records the reason in ML Metadata.
+   conf: that queued run is executed the next week, after the shifted batch was ingested with its
+   labels (DAG.test on its logical date with its conf, which is what the scheduler would start),
+   so it trains on the latest window, the shift included, and its store_check records the reason
+   in ML Metadata.
 
 The first model is trained with few steps (`first_steps`), the retrained one with `steps`, so the
 challenger is clearly better. Everything observed is written to the spec's `result` JSON file.
@@ -114,13 +116,13 @@ class AirflowSeason:
         for week in weeks:
             if last is not None:
                 self.feedback(week.number, last)
+                self.retrain_on_trigger(week.number)
             self.cli(week.number, "score", ["score", "--project", PROJECT, "--config-dir",
                                             str(self.config_dir), "--data", str(week.batch), "--json"])
             requests = Path(os.environ["PIPELINE_MONITOR_REQUESTS_FILE"])
             requests.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(week.batch, requests)
             self.dag(week.number, "monitoring", bag.dags[f"{PROJECT}_monitoring"])
-            self.retrain_on_trigger(week.number)
             last = week
         if last is not None:
             self.feedback(last.number + 1, last)
