@@ -56,6 +56,8 @@ def monitor_environment(root: Path, config: PipelineConfig, requests: Path) -> d
     })
     home.mkdir()
     airflow_server.airflow_cli(env, "db", "migrate")
+    # The trigger needs its target in Airflow's database, as a scheduler's parse puts it there.
+    airflow_server.airflow_cli(env, "dags", "reserialize")
     return env
 
 
