@@ -5,6 +5,7 @@ Settings come from the scheduler's PIPELINE_MONITOR_* environment variables; the
 PIPELINE_MONITOR_PROJECT, else PIPELINE_PROJECT, else the default project (docs/continuous_training.md).
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ _PROJECT = str(Path(__file__).resolve().parent.parent)
 if _PROJECT not in sys.path:
     sys.path.insert(0, _PROJECT)
 
-from pipeline.monitoring.monitor_dag import dag  # noqa: E402 - after the sys.path line above
+from pipeline.monitoring.monitor_dag import create_monitor_dag, settings_from_env  # noqa: E402
+
+dag = create_monitor_dag(settings_from_env(os.environ))
 
 __all__ = ["dag"]

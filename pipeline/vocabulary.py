@@ -45,6 +45,15 @@ DRIFT_PROPERTY = "drift"
 DRIFT_CHECKS_PROPERTY = "drift_checks"
 VALUE_SKEW_PROPERTY = "value_skew"
 DRIFT_ACCEPTED_PROPERTY = "drift_accepted"
+# Why a run happened, a custom property of its run context in ML Metadata (run/run_reason.py): one
+# of the kinds, alone or followed by ": " and the finding (`drift alert: fare, payment_type`).
+RUN_REASON_PROPERTY = "run_reason"
+REASON_SCHEDULE = "schedule"
+REASON_BY_HAND = "by hand"
+REASON_DRIFT = "drift alert"
+REASON_DEGRADATION = "live degradation"
+# The key of an Airflow DAG run's conf that names the reason of a triggered run.
+REASON_CONF_KEY = "reason"
 ANALYZER_CACHE_KEY = "analyzer_cache"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 TRANSFORMED_EXAMPLES_KEY = "transformed_examples"

@@ -134,14 +134,14 @@ def _runs(args: argparse.Namespace, store: connection.Store, config: PipelineCon
                          for run in runs])
     primary = project.primary_metric.name
     rows = [("RUN ID", "STARTED (UTC)", "SECONDS", "STATUS", "RAN", "CACHED", primary.upper(),
-             f"LINEAR {primary.upper()}", f"LIVE {primary.upper()}", "PUSHED", "DRIFT")]
+             f"LINEAR {primary.upper()}", f"LIVE {primary.upper()}", "PUSHED", "DRIFT", "REASON")]
     rows += [(
         run.run_id, f"{run.started:%Y-%m-%d %H:%M:%S}", f"{run.seconds:.1f}", _status(run),
         str(len(run.states) - len(run.cached)), str(len(run.cached)),
         _metric_cell(evaluations[run.run_id]["metrics"], primary),
         _metric_cell(evaluations[run.run_id]["baseline"].get(LINEAR, {}), primary),
         _live_cell(lives[run.run_id], primary), run.pushed_version or "-",
-        _drift_cell(drifts[run.run_id]),
+        _drift_cell(drifts[run.run_id]), run.reason or "-",
     ) for run in runs]
     return _table(rows)
 
@@ -239,15 +239,17 @@ def _lineage(args: argparse.Namespace, store: connection.Store, config: Pipeline
     live = [e for e in live_evaluations.live_evaluations(store, pipeline_name)
             if e.model_version == version]
     drifted = drift.run_drift(store, current.run_id) if current.run_id else []
+    run_context = records.run_context_of(store, current.run_id) if current.run_id else None
+    reason = records.run_reason(run_context) if run_context is not None else None
     if args.json:
         return _to_json({
             "pipeline": pipeline_name, "version": version,
             "provenance": current, "previous_version": before_version,
             "changes": [{"fact": f, "before": b, "after": a} for f, b, a in changed],
             "baseline": reference, **({"slices": slices} if slices is not None else {}),
-            "live": [_live_json(e) for e in live], "drift": drifted,
+            "live": [_live_json(e) for e in live], "drift": drifted, "reason": reason,
         })
-    lines = _report_lines(pipeline_name, current, before_version, changed, drifted)
+    lines = _report_lines(pipeline_name, current, before_version, changed, drifted, reason)
     if reference:
         lines[lines.index("Evaluation") + 1:lines.index("Evaluation") + 1] = _rows(
             [("reference", f"{summary.baseline_text(project, reference)} (same split)")])
@@ -289,12 +291,15 @@ def _live_lines(live: list[live_evaluations.LiveEvaluation], project: Project) -
 def _report_lines(
     pipeline_name: str, prov: provenance.ModelProvenance, before_version: str | None,
     changed: list[tuple[str, object, object]], drifted: Sequence[drift.DriftRecord] = (),
+    reason: str | None = None,
 ) -> list[str]:
-    """The whole text report, section by section; the drift the run trained on, if any."""
+    """The whole text report, section by section; why the run happened, and the drift it trained
+    on, if any."""
     push = _required(prov.push, "PushedModel")
     return [
         f"Model serving as version {push.version} of pipeline '{pipeline_name}'",
         *_rows([("pushed", f"{push.at:%Y-%m-%d %H:%M:%S} UTC by run {prov.run_id}"),
+                ("reason", reason or "- (not recorded)"),
                 ("to", push.destination and shown_path(push.destination)),
                 ("fingerprint", push.model_fingerprint)]),
         "", "Data", *_data_lines(prov),

@@ -19,13 +19,13 @@ from pipeline.config import (
     local_path,
     store_config,
 )
-from pipeline.config.project import PromotionMode
 from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.logs import shown_path
 from pipeline.metadata import connection, records
 from pipeline.mirror.hooks import sync_after_run
-from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
-from pipeline.vocabulary import SCHEMA_FILE
+from pipeline.run.run_reason import reason_argument
+from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR
+from pipeline.vocabulary import REASON_BY_HAND, SCHEMA_FILE
 
 if TYPE_CHECKING:
     from pipeline.config.project import Project
@@ -42,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.run.local_runner import PipelineRunError, report, run_pipeline
 
     try:
-        result = run_pipeline(config, reuse_unchanged=not args.force, start_over=args.start_over)
+        result = run_pipeline(config, reuse_unchanged=not args.force, start_over=args.start_over,
+                              reason=args.reason)
     except PipelineRunError:
         # A component failed (the DataGate too): ML Metadata recorded the run, MLflow shows it.
         # Refusals before the first component (pre-flight, lock) recorded nothing to mirror.
@@ -83,17 +84,13 @@ def summary_record(summary: RunSummary, project: Project) -> dict[str, object]:
 
 def _as_canary(config: PipelineConfig, pushed: str | None, config_dir: Path | None) -> None:
     """Under `promotion: {mode: canary}`, a newly pushed version is labelled canary while stable
-    stays (a first version serves as stable directly); `promote` moves stable later."""
-    if config.declaration.promotion.mode is not PromotionMode.CANARY or not pushed:
-        return
-    from pipeline.serving.canary import label_as_canary
+    stays (serving/canary.label_new_push, as the Airflow DAG's canary task does)."""
+    from pipeline.serving.canary import canary_line, label_new_push
 
     folder = config_dir or DEFAULT_OUTPUT_DIR / config.model_name
-    labels = label_as_canary(config, folder, int(pushed), say=lambda text: None)
-    if labels:
-        print(f"canary      version {pushed} labelled canary, stable stays version "
-              f"{labels['stable']} in {folder / MODELS_CONFIG} (python -m pipeline promote "
-              f"--project {config.project} once live labels prove it)")
+    labels = label_new_push(config, pushed, folder)
+    if labels and pushed:
+        print(canary_line(config, pushed, labels, folder))
 
 
 def _infer_schema(args: argparse.Namespace) -> int:
@@ -134,7 +131,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     recorded = reproduce.run_outputs(store, run_id)
     print(f"re-running with caching off in {shown_path(scratch)}")
     try:
-        result = run_pipeline(config)
+        result = run_pipeline(config, reason=f"{REASON_BY_HAND}: reproduce {run_id}")
     except PipelineRunError as error:
         raise reproduce.ReproduceError(f"the reproduction failed: {error}") from error
     new_store = connection.open_metadata(config)
@@ -162,6 +159,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true",
                      help="print the summary as one JSON object (status pushed, not_blessed, ...) "
                           "instead of text; exit code 4 when not blessed, as without it")
+    run.add_argument("--reason", type=reason_argument, default=REASON_BY_HAND, metavar="TEXT",
+                     help="why this run happens, recorded on the run in ML Metadata and shown by "
+                          f"`runs` and `lineage` (default: {REASON_BY_HAND}; the loop's schedulers "
+                          "pass e.g. 'drift alert: fare')")
     run.add_argument("--serving-config-dir", type=local_path,
                      help="serving-config's folder whose models.config a canary push labels "
                           "(default serving/<model-name>)")

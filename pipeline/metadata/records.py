@@ -10,7 +10,7 @@ from typing import cast
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.metadata.connection import Artifact, Execution, LineageError, Store
-from pipeline.vocabulary import PUSHED_MODEL_KEY
+from pipeline.vocabulary import PUSHED_MODEL_KEY, RUN_REASON_PROPERTY
 
 PIPELINE_CONTEXT = "pipeline"
 
@@ -189,6 +189,9 @@ class RunRecord:
     finished: dt.datetime
     states: dict[str, str]
     pushed_version: str | None = None
+    # Why it ran (schedule, drift alert: ..., live degradation: ..., by hand); None for runs
+    # recorded before reasons were.
+    reason: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -221,8 +224,15 @@ def list_runs(store: Store, pipeline_name: str) -> list[RunRecord]:
             finished=max(c.finished for c in components),
             states={c.node_id: c.state for c in components},
             pushed_version=_pushed_version(components),
+            reason=run_reason(context),
         ))
     return records
+
+
+def run_reason(context: metadata_store_pb2.Context) -> str | None:
+    """Why the run happened, as its runner recorded it on its context (run/run_reason.py)."""
+    value = property_value(context, RUN_REASON_PROPERTY)
+    return str(value) if value else None
 
 
 def pushed_version(pushed_model: Artifact) -> str | None:
@@ -269,7 +279,9 @@ def event_key(event: metadata_store_pb2.Event) -> str:
 
 
 def run_of(store: Store, execution_id: int) -> str | None:
-    """The id of the run an execution belongs to."""
-    run_type = store.get_context_type(RUN_CONTEXT)
+    """The id of the run an execution belongs to, whichever TFX launcher recorded it (a store
+    Airflow's legacy launcher wrote has no 'pipeline_run' type at all)."""
+    types = {context_type.id for context_type in store.get_context_types()
+             if context_type.name in RUN_CONTEXT_TYPES}
     return next((c.name for c in store.get_contexts_by_execution(execution_id)
-                 if c.type_id == run_type.id), None)
+                 if c.type_id in types), None)

@@ -16,7 +16,13 @@ from pipeline.data import validation
 from pipeline.metadata import artifact_files, provenance, pushes, records, summary
 from pipeline.metadata.connection import Store
 from pipeline.metadata.summary import DIFF_SUFFIX
-from pipeline.vocabulary import ANOMALIES_KEY, DATA_GATE, MODEL_RUN_KEY, TRAINING_LOG_FILE
+from pipeline.vocabulary import (
+    ANOMALIES_KEY,
+    DATA_GATE,
+    MODEL_RUN_KEY,
+    RUN_REASON_PROPERTY,
+    TRAINING_LOG_FILE,
+)
 
 # TFMA's copy of the eval config it applied, in the evaluation artifact.
 EVAL_CONFIG_FILE = "eval_config.json"
@@ -275,6 +281,13 @@ def _tags(run_id: str, prov: provenance.ModelProvenance, recorded: dict | None,
     return tags
 
 
+def run_reason_tag(store: Store, run_id: str) -> dict[str, str]:
+    """`run_reason`: why the run happened (schedule, drift alert: ..., by hand), when recorded."""
+    context = records.run_context_of(store, run_id)
+    reason = records.run_reason(context) if context is not None else None
+    return {RUN_REASON_PROPERTY: reason} if reason else {}
+
+
 def _files(prov: provenance.ModelProvenance) -> dict[str, str]:
     """Folders to copy as artifacts: the schema and the anomalies, by artifact path."""
     validation = prov.validation
@@ -320,7 +333,8 @@ def mirror_run(store: Store, project: Project, run_id: str, key: str,
         start_ms=int(record.started.timestamp() * 1000), end_ms=int(record.finished.timestamp() * 1000),
         params=params, metrics=_metrics(project, recorded, slices),
         histories=training_histories(components),
-        tags={**_tags(run_id, prov, recorded, components), **source_tags(project, context)},
+        tags={**_tags(run_id, prov, recorded, components), **source_tags(project, context),
+              **run_reason_tag(store, run_id)},
         files=_files(prov), summary={**info, "params": params},
         tables={SLICE_TABLE_FILE: slice_table(project, slices)} if slices else {},
         name=headline(project, run_id, recorded, prov),

@@ -22,9 +22,11 @@ from pipeline.config import MODELS_DIR, PROJECT_ROOT, config_from_values, defaul
 from pipeline.config.project import project_names
 from pipeline.errors import InvalidInput
 from pipeline.mirror.airflow_task import add_sync_task
+from pipeline.run.airflow_canary import add_canary_task
 from pipeline.run.airflow_runner import build_dag, settings_from_env
 from pipeline.run.airflow_store_check import add_store_check_task
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
+from pipeline.serving.canary import airflow_config_dir
 
 # Airflow imports this file in fresh processes: TensorFlow's variables must be set before TFX loads.
 environment.prepare()
@@ -65,6 +67,8 @@ def build_dags(environ: Mapping[str, str]) -> dict[str, Any]:
             continue
         dags[config.pipeline_name] = build_dag(config, settings)
         add_store_check_task(dags[config.pipeline_name], config)
+        add_canary_task(dags[config.pipeline_name], config,
+                        airflow_config_dir(settings.serving_config_root, config.model_name))
         add_sync_task(dags[config.pipeline_name], config)
     if not dags and errors:
         raise errors[0]

@@ -10,6 +10,15 @@ it is (its own TODO b/158689199), partial files included. A task killed after it
 published (complete in ML Metadata) but before Airflow recorded success would, on retry, run again
 over its published output: a second push, a published folder emptied while readers use it. All three
 are fixed here, in every task process (Airflow imports the DAG file, which calls install()).
+
+The same driver names every output artifact `<output key>:<run id>`, which ML Metadata requires to
+be unique per artifact type: in a window of spans, StatisticsGen_span1 and StatisticsGen of one DAG
+run both made `statistics:<run id>`, and the second was refused (`AlreadyExistsError: Given node
+already exists`), so a window never ran on Airflow. The name here starts with the component id.
+And an output with one artifact per input (Transform's transformed examples in a window) leaves the
+artifact the driver prepared unpublished beside the published ones, under the same output key: the
+next component's input search returned it too, and the Trainer failed (`Split does not exist over
+all example artifacts: train`). The search here returns the published (LIVE) artifacts.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ _INSTALLED = "_pipeline_retry_safe"
 
 def install() -> None:
     """Make TFX's legacy driver retry-safe: resume the registered execution, clean its outputs."""
+    from ml_metadata.proto import metadata_store_pb2
     from tfx.dsl.components.base import base_driver
     from tfx.orchestration import metadata
 
@@ -47,17 +57,31 @@ def install() -> None:
     prepare_outputs = base_driver.BaseDriver._prepare_output_artifacts
 
     def prepare_output_artifacts(self: Any, *args: Any, **kwargs: Any) -> Any:
-        """TFX's output artifacts, each taking the id of the one an earlier attempt of the same
-        execution registered (same type, name and URI), which MLMD would refuse to create twice."""
+        """TFX's output artifacts, named after their component (unique in a run), each taking the
+        id of the one an earlier attempt of the same execution registered (same type, name and
+        URI), which MLMD would refuse to create twice."""
         outputs = prepare_outputs(self, *args, **kwargs)
+        component = kwargs.get("component_info")
         for artifact in (a for artifacts in outputs.values() for a in artifacts):
+            if component is not None and artifact.name:
+                artifact.name = f"{component.component_id}.{artifact.name}"
             earlier = self._metadata_handle.store.get_artifact_by_type_and_name(
                 artifact.type_name, artifact.name)
             if earlier is not None and earlier.uri == artifact.uri:
                 artifact.id = earlier.id
         return outputs
 
+    search = metadata.Metadata.search_artifacts
+
+    def search_artifacts(self: Any, artifact_name: str, pipeline_info: Any,
+                         producer_component_id: str) -> list:
+        """TFX's search for a producer's outputs, without a prepared artifact never published."""
+        found = search(self, artifact_name, pipeline_info, producer_component_id)
+        published = [a for a in found if a.mlmd_artifact.state == metadata_store_pb2.Artifact.LIVE]
+        return published or found
+
     setattr(register_execution, _INSTALLED, True)
+    metadata.Metadata.search_artifacts = search_artifacts  # type: ignore[method-assign]
     metadata.Metadata.register_execution = register_execution  # type: ignore[method-assign]
     base_driver.BaseDriver._prepare_output_artifacts = prepare_output_artifacts  # type: ignore[method-assign]
     base_driver._prepare_output_paths = _clean_output_path

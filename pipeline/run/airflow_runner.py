@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ConfigError, MetadataBackend, PipelineConfig
+from pipeline.config import PROJECT_ROOT, ConfigError, MetadataBackend, PipelineConfig
 from pipeline.data import spans
 from pipeline.metadata.connection import metadata_connection
 from pipeline.run import manifest
@@ -33,6 +33,9 @@ class AirflowSettings:
     start_date: dt.datetime = DEFAULT_START_DATE
     owner: str = "ml-platform"
     alert_connection: str = DEFAULT_CONNECTION
+    # Root of each model's models.config (serving/canary.airflow_config_dir): the canary task
+    # labels there; the monitoring and feedback DAGs read the same variable.
+    serving_config_root: Path | None = None
 
     def __post_init__(self) -> None:
         """Reject values Airflow would only reject later, at parse or run time."""
@@ -69,6 +72,7 @@ _SETTING_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "START_DATE": ("start_date", _start_date),
     "OWNER": ("owner", str),
     "ALERT_CONNECTION": ("alert_connection", str),
+    "SERVING_CONFIG_ROOT": ("serving_config_root", lambda text: PROJECT_ROOT / text),
 }
 
 

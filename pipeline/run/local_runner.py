@@ -25,11 +25,11 @@ from pipeline.logs import masked_log_records, native_errors_to, shown_path, verb
 from pipeline.metadata import connection, records, summary
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.metadata.summary import RunSummary
-from pipeline.run import consistency, manifest, up_to_date
+from pipeline.run import consistency, manifest, run_reason, up_to_date
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 from pipeline.run.console import ProgressReporter, format_summary
 from pipeline.run.run_lock import run_lock
-from pipeline.vocabulary import SCHEMA_FILE, SCHEMA_GEN, SCHEMA_KEY, RunManifest
+from pipeline.vocabulary import REASON_BY_HAND, SCHEMA_FILE, SCHEMA_GEN, SCHEMA_KEY, RunManifest
 
 
 class PipelineRunError(WorkFailed):
@@ -69,14 +69,15 @@ def written_folders(config: PipelineConfig) -> dict[str, Location]:
 
 def run_pipeline(
     config: PipelineConfig, to_node: str | None = None, reuse_unchanged: bool = False,
-    start_over: bool = False,
+    start_over: bool = False, reason: str = REASON_BY_HAND,
 ) -> LocalRunResult:
     """Check storage, take the run lock, check the input files and that the metadata store
     matches the artifacts and served versions, then run the components.
 
     With reuse_unchanged, a run whose inputs equal the last complete run's returns that run;
     with start_over, a store that lost earlier executions is used anyway, this run writing under
-    a new folder of the pipeline root (consistency.check). A URI data_dir is a SpanError (exit 2):
+    a new folder of the pipeline root (consistency.check). The run records `reason` (why it
+    happened) on its run context, whether it completes or fails. A URI data_dir is a SpanError (exit 2):
     the span window, fingerprints and input checks list local files.
     Raises MetadataUnreachable, PreflightError or StoreMismatch (nothing ran), RunLockedError
     (another run holds the pipeline) or PipelineRunError naming the component that failed.
@@ -109,7 +110,8 @@ def run_pipeline(
         with native_errors_to(config.log_dir / STORE_CHECK_LOG):
             config = consistency.check(config, start_over)
         fixed_size_batches()
-        return _run_components(config, computed or manifest.compute(config, window), to_node, started)
+        return _run_components(config, computed or manifest.compute(config, window), to_node,
+                               started, reason)
 
 
 def fixed_size_batches() -> None:
@@ -162,7 +164,8 @@ def _argv_without_flags() -> Iterator[None]:
 
 
 def _run_components(
-    config: PipelineConfig, run_manifest: RunManifest, to_node: str | None, started: float
+    config: PipelineConfig, run_manifest: RunManifest, to_node: str | None, started: float,
+    reason: str = REASON_BY_HAND,
 ) -> LocalRunResult:
     """LocalDagRunner over the pipeline built from the run's manifest, one line per component."""
     log_path = log_path_for(config)
@@ -182,6 +185,7 @@ def _run_components(
         run_options = RunOptions(to_nodes=[to_node]) if to_node else None
         progress = ProgressReporter(console=console, total=len(pipeline.components))
         logging.getLogger().addHandler(progress)
+        launched_ms = int(time.time() * 1000)
         try:
             with _argv_without_flags():
                 LocalDagRunner().run(pipeline, run_options=run_options)
@@ -192,11 +196,20 @@ def _run_components(
             raise PipelineRunError(f"{failed} failed: {error}\nfull log: {log_path}") from error
         finally:
             logging.getLogger().removeHandler(progress)
+            _record_reason(config, launched_ms, reason)
         seconds = time.monotonic() - started
         store = connection.open_metadata(config, read_only=False)
         run_summary = summary.summarize(store, records.latest_run_id(store, config.pipeline_name))
         _record_summary(store, run_summary)
     return LocalRunResult(run_summary, seconds, log_path)
+
+
+def _record_reason(config: PipelineConfig, launched_ms: int, reason: str) -> None:
+    """Record why it ran on the run context LocalDagRunner made (none when no component started)."""
+    store = connection.open_metadata(config, read_only=False)
+    for run in records.run_contexts(store, config.pipeline_name):
+        if run.create_time_since_epoch >= launched_ms:
+            run_reason.record_reason(store, run.name, reason)
 
 
 def _record_summary(store: metadata_store.MetadataStore, run_summary: RunSummary) -> None:

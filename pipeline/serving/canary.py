@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.config import PipelineConfig, local_folder
+from pipeline.config import STATE_DIR, PipelineConfig, local_folder
+from pipeline.config.project import PromotionMode
 from pipeline.errors import WorkFailed
 from pipeline.serving import layout
 from pipeline.serving.release import DEFAULT_TIMEOUT, move_labels
@@ -22,6 +23,18 @@ from pipeline.serving.server_config import (
     plan_config,
     read_plan,
 )
+
+# Where the loop's Airflow DAGs (the pipeline DAG's canary task, the monitoring DAG, the feedback
+# DAG's promote) share each model's models.config, <root>/<model>/, unless
+# PIPELINE_AIRFLOW_SERVING_CONFIG_ROOT names another root: under the state dir, so the production
+# Airflow's labels (its own state dir) are not the local runs'.
+AIRFLOW_CONFIG_ROOT = STATE_DIR / "serving_config"
+AIRFLOW_CONFIG_ROOT_VARIABLE = "PIPELINE_AIRFLOW_SERVING_CONFIG_ROOT"
+
+
+def airflow_config_dir(root: Path | None, model_name: str) -> Path:
+    """The folder of a model's models.config that the Airflow DAGs share."""
+    return (root or AIRFLOW_CONFIG_ROOT) / model_name
 
 
 class NoCanary(WorkFailed):
@@ -50,6 +63,24 @@ def label_as_canary(config: PipelineConfig, config_dir: Path, version: int,
     target = plan_config(config.model_name, base, known, stable=stable, canary=version)
     move_labels(current, target, config_dir, None, say=say)
     return target.labels
+
+
+def label_new_push(config: PipelineConfig, pushed: str | None,
+                   config_dir: Path) -> dict[str, int] | None:
+    """What `run` and the Airflow DAG's canary task do after a push: under `promotion: {mode:
+    canary}` the pushed version is labelled canary while stable stays (a first version serves as
+    stable directly); the labels afterwards, or None when nothing was labelled."""
+    if config.declaration.promotion.mode is not PromotionMode.CANARY or not pushed:
+        return None
+    return label_as_canary(config, config_dir, int(pushed), say=lambda text: None)
+
+
+def canary_line(config: PipelineConfig, pushed: str, labels: dict[str, int],
+                config_dir: Path) -> str:
+    """The console's line about a version just labelled canary."""
+    return (f"canary      version {pushed} labelled canary, stable stays version "
+            f"{labels[STABLE]} in {config_dir / MODELS_CONFIG} (python -m pipeline promote "
+            f"--project {config.project} once live labels prove it)")
 
 
 def canary_labels(config_dir: Path, model_name: str) -> tuple[ServingPlan, int, int]:

@@ -81,6 +81,7 @@ def test_runs_and_diff_commands(shared_run, shared_config, capsys) -> None:
     [run] = json.loads(out)
     assert (code, run["run_id"], run["status"]) == (0, shared_run.summary.run_id, "COMPLETE")
     assert run["cached"] == [] and run["pushed_version"] == shared_run.summary.pushed_version
+    assert run["reason"] == "by hand"  # what run_pipeline records when no reason is given
     code, out = _cli(capsys, shared_config, "diff", run["run_id"], "latest")
     assert code == 0
     assert not [line for line in out.splitlines() if line.startswith("*")]

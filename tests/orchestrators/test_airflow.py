@@ -124,8 +124,9 @@ def test_dag_folder_mirrors_pipeline_graph(tmp_path: Path, monkeypatch) -> None:
     print(f"DagBag parse of {airflow_server.DAGS_FOLDER}: {time.monotonic() - started:.1f} s")
 
     assert bag.import_errors == {}
-    # PIPELINE_PROJECT is set: one pipeline DAG, that project's, and its monitoring DAG.
-    assert sorted(bag.dag_ids) == sorted([config.pipeline_name, f"{config.project}_monitoring"])
+    # PIPELINE_PROJECT is set: one pipeline DAG, that project's, its monitoring and feedback DAGs.
+    assert sorted(bag.dag_ids) == sorted([config.pipeline_name, f"{config.project}_monitoring",
+                                          f"{config.project}_feedback"])
     dag = bag.dags[config.pipeline_name]
     components = components_by_id(config)
     # + the store check first and the MLflow mirror's teardown last

@@ -1,8 +1,11 @@
-"""The monitoring DAG really runs: `airflow dags test` against the session's served model."""
+"""The monitoring DAG really runs: `airflow dags test` against the session's served model; its
+drift alert triggers the pipeline DAG (a stand-in DAG of that id here: tests/orchestrators/
+test_season_airflow.py runs the real one) with the reason in the DAG run's conf."""
 
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -21,7 +24,18 @@ from tools import taxi as features
 pytestmark = [pytest.mark.airflow, pytest.mark.taxi]
 DAG_ID = "taxi_monitoring"
 TASK_ID = "monitor_requests"
+ALERT_TASK = "alert"  # pipeline.services.airflow_loop.ALERT_TASK
 DAG_FILE = airflow_server.DAGS_FOLDER / "monitoring.py"
+# The pipeline DAG the alert triggers, standing in for the real one (which imports TFX).
+PIPELINE_DAG = "taxi_monitored_pipeline"
+STAND_IN = f"""
+import datetime as dt
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+with DAG("{PIPELINE_DAG}", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+    EmptyOperator(task_id="train")
+"""
 
 
 def monitor_environment(root: Path, config: PipelineConfig, requests: Path) -> dict[str, str]:
@@ -29,6 +43,7 @@ def monitor_environment(root: Path, config: PipelineConfig, requests: Path) -> d
     dags = root / "dags"
     dags.mkdir()
     (dags / DAG_FILE.name).symlink_to(DAG_FILE)
+    (dags / "stand_in.py").write_text(STAND_IN)
     home = root / "airflow_home"
     env = airflow_server.airflow_environment(home, dags, {
         **os.environ,
@@ -36,9 +51,13 @@ def monitor_environment(root: Path, config: PipelineConfig, requests: Path) -> d
         "PIPELINE_MONITOR_METADATA_PATH": str(config.metadata_path),
         "PIPELINE_MONITOR_STATE_DIR": str(root / "monitoring"),
         "PIPELINE_MONITOR_PYTHON": sys.executable,
+        "PIPELINE_MONITOR_PIPELINE_DAG": PIPELINE_DAG,
+        "PIPELINE_AIRFLOW_SERVING_CONFIG_ROOT": str(root / "serving-config"),
     })
     home.mkdir()
     airflow_server.airflow_cli(env, "db", "migrate")
+    # The trigger needs its target in Airflow's database, as a scheduler's parse puts it there.
+    airflow_server.airflow_cli(env, "dags", "reserialize")
     return env
 
 
@@ -56,6 +75,13 @@ def run_state(env: dict[str, str], day: str) -> tuple[str, dict[str, str | None]
         db, "SELECT run_id, state FROM dag_run WHERE dag_id = ? AND run_id LIKE ?",
         DAG_ID, f"%{day}%")
     return state, task_states(db, DAG_ID, run_id)
+
+
+def triggered(env: dict[str, str]) -> list[tuple[str, dict]]:
+    """The pipeline DAG's runs: their type and conf (Airflow pickles the conf)."""
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    rows = query(db, "SELECT run_type, conf FROM dag_run WHERE dag_id = ?", PIPELINE_DAG)
+    return [(run_type, pickle.loads(conf) if conf else {}) for run_type, conf in rows]
 
 
 def reports(root: Path) -> list[Path]:
@@ -84,11 +110,14 @@ def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp
     code, output = dag_test(env, "2024-01-02")
     clean_seconds = time.monotonic() - started
     assert code == 0, output[-3000:]
-    assert run_state(env, "2024-01-02") == ("success", {TASK_ID: "success"})
+    assert run_state(env, "2024-01-02") == ("success", {
+        TASK_ID: "success", ALERT_TASK: "success", "retraining_decision": "success",
+        "trigger_retraining": "skipped"})
     [clean_report] = reports(tmp_path)
     assert "OK: no threshold crossed" in clean_report.read_text()
     assert (tmp_path / "monitoring" / "latest_window.json").is_file()
     assert receiver.received == [], "no alert for clean requests"
+    assert triggered(env) == [], "no retraining for clean requests"
 
     generated_csv(requests, 22, span_demo.DEMO_DRIFT, serving_only=True)
     started = time.monotonic()
@@ -96,10 +125,16 @@ def _check_monitoring_dag(receiver: Receiver, shared_config: PipelineConfig, tmp
     drifted_seconds = time.monotonic() - started
     assert code != 0
     assert f"SKEW   feature '{features.PAYMENT_TYPE_KEY}'" in output
-    assert run_state(env, "2024-01-03") == ("failed", {TASK_ID: "failed"})
+    assert run_state(env, "2024-01-03") == ("failed", {
+        TASK_ID: "success", ALERT_TASK: "failed", "retraining_decision": "success",
+        "trigger_retraining": "success"})
+    # Value drift retrains: the pipeline DAG got a run whose conf names the drifted feature.
+    [(run_type, conf)] = triggered(env)
+    assert run_type == "manual" and conf["reason"].startswith("drift alert: ")
+    assert features.PAYMENT_TYPE_KEY in conf["reason"].removeprefix("drift alert: ").split(", ")
     # Drift alerts like a pipeline failure: one POST to the webhook connection.
     [(_, alert)] = receiver.received
-    assert (alert["dag_id"], alert["task_id"]) == (DAG_ID, TASK_ID)
+    assert (alert["dag_id"], alert["task_id"]) == (DAG_ID, ALERT_TASK)
     assert "2024-01-03" in alert["run_id"] and f"/dags/{DAG_ID}/grid?" in alert["log_url"]
     drifted_report = reports(tmp_path)[-1]
     assert drifted_report != clean_report

@@ -266,11 +266,12 @@ def test_run_context_of_a_window_records_every_span_and_all_files(tmp_path: Path
 def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:
     code = (
         "from airflow.models import DagBag\n"
-        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'pipeline' / 'monitoring' / 'monitor_dag.py')!r},"
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'dags' / 'monitoring.py')!r},"
         " include_examples=False)\n"
         "assert not bag.import_errors, bag.import_errors\n"
-        "task = bag.dags['taxi_monitoring'].get_task('monitor_requests')\n"
-        "print(task.bash_command)\n"
+        "from pipeline.monitoring.monitor_dag import monitor_arguments, settings_from_env\n"
+        "import os\n"
+        "print(bag.dag_ids, ' '.join(monitor_arguments(settings_from_env(os.environ))))\n"
     )
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"),
            "PIPELINE_MONITOR_REQUESTS_FILE": str(tmp_path / "requests.csv"),
@@ -278,7 +279,8 @@ def test_monitor_dag_imports_in_a_dagbag(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=300, cwd=PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"pipeline monitor {tmp_path / 'requests.csv'}" in done.stdout
+    assert "['taxi_monitoring']" in done.stdout
+    assert f"monitor {tmp_path / 'requests.csv'}" in done.stdout
 
 
 @pytest.mark.slow

@@ -51,8 +51,8 @@ def test_runs_show_the_drift_a_run_measured(tmp_path: Path, capsys) -> None:
         "fare", 3, "/statistics/span-2", False)
     assert record.distance == 0.31 and record.threshold == 0.1
     code, out, _ = cli(capsys, "runs", "--metadata", str(store))
-    assert code == 0 and out.splitlines()[0].split()[-1] == "DRIFT"
-    assert out.splitlines()[1].split()[-1] == "fare"
+    assert code == 0 and out.splitlines()[0].split()[-2:] == ["DRIFT", "REASON"]
+    assert out.splitlines()[1].split()[-2:] == ["fare", "-"]
     code, out, _ = cli(capsys, "runs", "--metadata", str(store), "--json")
     assert json.loads(out)[0]["drift"][0]["feature"] == "fare"
 
@@ -70,7 +70,7 @@ def test_accept_drift_marks_what_drifted_and_records_who(tmp_path: Path, capsys)
     [event] = fake.store.get_events_by_execution_ids([acceptance.id])
     assert event.artifact_id == anomalies.id
     code, out, _ = cli(capsys, "runs", "--metadata", str(store))
-    assert out.splitlines()[1].split()[-1] == "fare(accepted)"
+    assert out.splitlines()[1].split()[-2:] == ["fare(accepted)", "-"]
     code, _, err = cli(capsys, "accept-drift", "--metadata", str(store))
     assert code == 1 and "accepted already" in err
 

@@ -140,8 +140,8 @@ def test_runs_name_the_projects_metrics_from_the_recorded_summary(tmp_path: Path
     assert (runs[1]["blessed"], runs[1]["blessing_reason"]) == (True, "all thresholds passed")
     code, out, _ = _cli(capsys, "runs", "--metadata", store)
     header, _, second = out.splitlines()
-    assert header.split()[-7:] == ["AUC", "LINEAR", "AUC", "LIVE", "AUC", "PUSHED", "DRIFT"]
-    assert second.split()[-5:] == ["0.9200", "-", "-", "2", "-"]  # no Baseline, feedback or drift
+    assert header.split()[-8:] == ["AUC", "LINEAR", "AUC", "LIVE", "AUC", "PUSHED", "DRIFT", "REASON"]
+    assert second.split()[-6:] == ["0.9200", "-", "-", "2", "-", "-"]  # no Baseline, feedback, drift, reason
 
 
 def test_runs_without_a_recorded_summary_have_no_metrics(fake: FakePipeline, tmp_path: Path,
