@@ -35,9 +35,11 @@ def signature_outputs(model_dir: Path, examples: Sequence[bytes]) -> list[Output
         model_path=str(model_dir), signature_name=[SERVING_SIGNATURE], tag=["serve"]))
     with tempfile.TemporaryDirectory(prefix="scoring-") as scratch:
         prefix = os.path.join(scratch, "outputs")
+        inputs = _write_inputs(os.path.join(scratch, "inputs.tfrecord"), examples)
         with beam.Pipeline(options=PipelineOptions(list(BEAM_ARGS))) as pipeline:
             _ = (pipeline
-                 | "Rows" >> beam.Create(list(enumerate(examples)))
+                 | "Rows" >> beam.io.ReadFromTFRecord(inputs, coder=_keyed_coder())
+                 .with_output_types(tuple[int, bytes])
                  | "RunInference" >> run_inference.RunInference(spec)
                  | "Outputs" >> beam.Map(_json_line)
                  | "Write" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
@@ -48,6 +50,26 @@ def signature_outputs(model_dir: Path, examples: Sequence[bytes]) -> list[Output
                     record = json.loads(line)
                     keyed[record["key"]] = record["outputs"]
     return [keyed[index] for index in range(len(examples))]
+
+
+def _keyed_coder():
+    """A row's (position, serialized example) as one record."""
+    import apache_beam as beam
+
+    return beam.coders.TupleCoder((beam.coders.VarIntCoder(), beam.coders.BytesCoder()))
+
+
+def _write_inputs(path: str, examples: Sequence[bytes]) -> str:
+    """The examples, keyed by position, in a TFRecord file the pipeline reads: beam.Create would
+    pickle and compress every example into the pipeline's own definition (most of a scoring's
+    time, and memory that grows with the batch)."""
+    import tensorflow as tf
+
+    coder = _keyed_coder()
+    with tf.io.TFRecordWriter(path) as writer:
+        for position, example in enumerate(examples):
+            writer.write(coder.encode((position, example)))
+    return path
 
 
 def _json_line(keyed_log: tuple) -> str:

@@ -1,0 +1,57 @@
+"""Batch inference on Beam answers exactly what the SavedModel's serving signature answers in
+process, row for row and in the rows' order, whatever the number of rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.scoring.inference import signature_outputs
+from pipeline.serving.client import example_bytes
+from pipeline.vocabulary import SERVING_SIGNATURE
+
+pytestmark = pytest.mark.slow
+TYPES = {"size": "DT_FLOAT", "color": "DT_STRING"}
+
+
+def saved_model(folder: Path) -> Path:
+    """A SavedModel whose serving signature parses tf.Examples (missing values defaulted), as a
+    pushed model's does."""
+    import tensorflow as tf
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve(self, examples):
+            parsed = tf.io.parse_example(examples, {
+                "size": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+                "color": tf.io.FixedLenFeature([1], tf.string, default_value=[""])})
+            logit = parsed["size"] * 0.37 - tf.cast(tf.strings.length(parsed["color"]), tf.float32)
+            return {"probabilities": tf.sigmoid(logit)}
+
+    model = Model()
+    tf.saved_model.save(model, str(folder), signatures={SERVING_SIGNATURE: model.serve})
+    return folder
+
+
+def rows(count: int) -> list[bytes]:
+    """Examples with every kind of row: values, a missing number, a missing text."""
+    colors = ["red", "blue", None, "green"]
+    return [example_bytes({"size": None if i % 7 == 0 else i / 10, "color": colors[i % 4]}, TYPES)
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("count", [1, 301])
+def test_beam_scores_every_row_as_the_signature_does_in_order(tmp_path: Path, count: int) -> None:
+    import tensorflow as tf
+
+    model = saved_model(tmp_path / "model")
+    examples = rows(count)
+    direct = tf.saved_model.load(str(model)).signatures[SERVING_SIGNATURE](
+        examples=tf.constant(examples))["probabilities"].numpy().reshape(-1)
+    beam = signature_outputs(model, examples)
+    assert len(beam) == count
+    assert np.allclose([row["probabilities"] for row in beam], direct[:, None].tolist(),
+                       rtol=1e-6, atol=0)
+    assert len(set(direct.round(6))) > count // 2  # the rows' answers differ, so order counts
