@@ -1,7 +1,7 @@
 """Batch scoring against its ceiling: `python -m pipeline score` (the CLI and its Beam path) on
 each scale's data, beside the same pushed SavedModel loaded in process and called on large batches
-(benchmarks/ceiling.py), with rows per second, peak memory and the ratio; at the smallest scale
-also a profile of `score` (benchmarks/score_profile.py: where its time goes).
+(benchmarks/ceiling.py), with rows per second, peak memory and the ratio; and a profile of `score`
+at the largest scale up to 10x (benchmarks/score_profile.py: where its time goes).
 
 The model is pushed by one run on the bundled data in its own state (its thresholds set to pass,
 so a model is pushed whatever the train steps); the scored files are each scale's data with an id
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 ID_COLUMN = "bench_row_id"
 STATE = "state"
+PROFILE_MAX_SCALE = 10.0
 
 
 def with_ids(source: Path, folder: Path) -> Path:
@@ -135,16 +136,26 @@ class Scoring:
         return {**json.loads(output.read_text()), "process": process}
 
 
+def profiled_scale(scales: Sequence[float]) -> float:
+    """The scale profiled: the largest up to PROFILE_MAX_SCALE (rows' cost shows, cProfile's
+    slowdown stays affordable), else the smallest."""
+    small = [scale for scale in scales if scale <= PROFILE_MAX_SCALE]
+    return max(small) if small else min(scales)
+
+
 def measure(suite: Suite, datasets: dict[float, Path]) -> dict:
-    """The scenario on each dataset, smallest first, results saved after each."""
+    """The scenario on each dataset, smallest first, the profile after its scale's point; results
+    saved after each step."""
     scoring = Scoring(suite)
     results: dict = {"model": str(scoring.model), "train": scoring.run, "points": []}
     suite.results["scoring"] = results
+    profiled = profiled_scale(list(datasets))
     for scale in sorted(datasets):
         results["points"].append(scoring.point(scale, datasets[scale]))
         suite.save()
-    results["profile"] = scoring.profile(datasets[min(datasets)])
-    suite.save()
+        if scale == profiled:
+            results["profile"] = {"scale": scale, **scoring.profile(datasets[scale])}
+            suite.save()
     return results
 
 
@@ -170,11 +181,13 @@ def lines(results: dict) -> list[str]:
         "ceiling rows/s (after load) | ceiling rows/s (model calls) | ceiling peak MiB | "
         "score / ceiling wall |",
         "|" + " --- |" * 14, *rows, ""]
-    phases = scoring.get("profile", {}).get("phases", {})
-    if phases:
-        section += ["Where `score`'s time goes (cProfile, smallest scale; phases nest):", "",
+    profile = scoring.get("profile", {})
+    if profile.get("phases"):
+        section += [f"Where `score`'s time goes at {profile['scale']:g}x (cProfile; phases nest):",
+                    "",
                     "| phase | seconds |", "| --- | --- |",
-                    *[f"| {name} | {seconds:.2f} |" for name, seconds in phases.items()], ""]
+                    *[f"| {name} | {seconds:.2f} |" for name, seconds in profile["phases"].items()],
+                    ""]
     return section
 
 

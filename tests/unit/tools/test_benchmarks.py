@@ -195,7 +195,7 @@ def test_scoring_and_weekly_sections_show_each_size_and_each_command() -> None:
     results = {"scoring": {"points": [{"scale": 1.0, "rows": 15002, "score": process(20.0),
                                        "ceiling": process(10.0), "rows_per_second": speeds,
                                        "ceiling_over_score": 2.0}],
-                           "profile": {"phases": {"the whole command": 12.5}}},
+                           "profile": {"scale": 1.0, "phases": {"the whole command": 12.5}}},
                "weekly": {"project": "weekly", "rows_per_week": 2000, "window": 2,
                           "train_steps": 100, "init": process(5.0), "weeks": [
                               {"week": 1, "total_seconds": 30.0,
