@@ -1,11 +1,13 @@
 """The cost of one weekly loop: a project created by `init` from a first span of the bundled data,
-then two weeks of the season test's loop (tests/support/season.py: its data, its commands, its
+then three weeks of the season test's loop (tests/support/season.py: its data, its commands, its
 order), each command timed as its own `python -m pipeline` process, as a team's scheduler runs it.
 
-Week 1 has no labels yet (`run`, `score`, `monitor`); week 2 is the whole loop: `feedback` on
-week 1's labels, `promote`, `ingest` of week 1's labelled batch as the next span, `run --spans
-last-K`, `score` (stable, the canary in shadow), `monitor`. `python -m benchmarks.weekly`
-measures this scenario alone; the suite runs it unless `--no-weekly`.
+Week 1 has no labels yet (`run`, `score`, `monitor`); from week 2 on, the whole loop: `feedback` on
+last week's labels, `promote`, `ingest` of last week's labelled batch as the next span, `run --spans
+last-K`, `score` (stable, the canary in shadow), `monitor`. Week 3 is the first with a canary to
+compare and promote (week 2's run pushed it), so the last week of the default three is the loop a
+team pays every week. `python -m benchmarks.weekly` measures this scenario alone; the suite runs
+it unless `--no-weekly`.
 """
 
 from __future__ import annotations
@@ -24,22 +26,22 @@ if TYPE_CHECKING:
 
 PROJECT = "weekly"
 WINDOW = 2
-WEEKS = 2
+WEEKS = 3
 ROWS_PER_WEEK = 2000
 MANIFEST = "weeks.json"
 
 
-def prepare(root: Path, rows: int, train_steps: int) -> int:
+def prepare(root: Path, rows: int, weeks: int, train_steps: int) -> int:
     """Generate the season's files and `init` the project (in this process: the suite runs it as
     a child with the scenario's models and state folders); the weeks are listed in MANIFEST."""
     from tests.support import season
 
-    first, weeks = season.generate(root / "generated", season.Plan(weeks=WEEKS, rows=rows))
+    first, batches = season.generate(root / "generated", season.Plan(weeks=weeks, rows=rows))
     loop = season.Season(root, PROJECT, WINDOW, train_steps)
     started = loop.init(first, min_labelled_rows=rows // 2, baseline_margin=0.15)
     (root / MANIFEST).write_text(json.dumps(
         [{k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(w).items()}
-         for w in weeks], indent=2))
+         for w in batches], indent=2))
     print(started.out, started.err, sep="\n")
     return int(started.code)
 
@@ -64,7 +66,7 @@ def status(command: str, argv: Sequence[str], measured: dict) -> str:
     return row.status(command)
 
 
-def measure(suite: Suite, rows: int = ROWS_PER_WEEK) -> dict:
+def measure(suite: Suite, rows: int = ROWS_PER_WEEK, weeks: int = WEEKS) -> dict:
     """`init`, then each week's commands as measured children; results saved after each week."""
     from tests.support.season import Season
 
@@ -72,7 +74,8 @@ def measure(suite: Suite, rows: int = ROWS_PER_WEEK) -> dict:
     settings = {"PIPELINE_MODELS_DIR": str(root / "models"), "PIPELINE_STATE_DIR": str(root / "state")}
     init = suite.measured("weekly-init", [
         sys.executable, "-m", "benchmarks.weekly", "prepare", "--root", str(root), "--rows",
-        str(rows), "--train-steps", str(suite.options.train_steps)], settings=settings,
+        str(rows), "--weeks", str(weeks), "--train-steps", str(suite.options.train_steps)],
+        settings=settings,
         accepted=(0,))
     results: dict = {"project": PROJECT, "rows_per_week": rows, "window": WINDOW,
                      "train_steps": suite.options.train_steps, "init": init, "weeks": []}
@@ -136,17 +139,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("action", nargs="?", choices=("measure", "prepare"), default="measure")
     parser.add_argument("--root", type=Path, help="prepare: the scenario's folder")
     parser.add_argument("--rows", type=int, default=ROWS_PER_WEEK, help="rows of each week's batch")
+    parser.add_argument("--weeks", type=int, default=WEEKS, help="weeks of the loop (2 or more)")
     parser.add_argument("--train-steps", type=int, default=SuiteOptions().train_steps)
     parser.add_argument("--work-dir", type=Path, default=SuiteOptions().work_dir)
     parser.add_argument("--output", type=Path, default=SuiteOptions().work_dir / "weekly-results")
     args = parser.parse_args(argv)
     if args.action == "prepare":
-        return prepare(args.root, args.rows, args.train_steps)
+        return prepare(args.root, args.rows, args.weeks, args.train_steps)
     options = SuiteOptions(work_dir=args.work_dir, output_dir=args.output,
                            train_steps=args.train_steps)
     suite = Suite(options)
     suite.results = {"machine": machine(), "options": options_json(options), "scaling": []}
-    measure(suite, args.rows)
+    measure(suite, args.rows, args.weeks)
     report.write(suite.results, options.output_dir)
     return 0
 

@@ -59,8 +59,8 @@ def test_score_and_its_in_process_ceiling_at_two_sizes(tmp_path: Path) -> None:
 
 
 def test_one_weekly_loop_times_each_command(tmp_path: Path) -> None:
-    results, markdown = scenario("weekly", tmp_path, "--rows", str(WEEK_ROWS), "--train-steps",
-                                 "200")
+    results, markdown = scenario("weekly", tmp_path, "--rows", str(WEEK_ROWS), "--weeks", "2",
+                                 "--train-steps", "200")
     weekly = results["weekly"]
     assert weekly["init"]["exit_code"] == 0
     first, full = weekly["weeks"]
