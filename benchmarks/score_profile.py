@@ -21,7 +21,8 @@ from pathlib import Path
 PHASES = {
     "choose the model (ML Metadata, serving dir)": ("pipeline/scoring/model_choice.py", "choose_model"),
     "read the CSV (csv module, typed cells)": ("pipeline/serving/client.py", "read_rows"),
-    "encode tf.Examples (one proto per row)": ("pipeline/serving/client.py", "example_bytes"),
+    "encode tf.Examples (tfx_bsl's native encoder)": ("pipeline/scoring/inputs.py",
+                                                       "encode_examples"),
     "Beam pipeline (the whole RunInference job)": ("pipeline/scoring/inference.py",
                                                    "signature_outputs"),
     "of it: pickle the pipeline definition": ("apache_beam/internal/pickler.py", "dumps"),

@@ -63,7 +63,7 @@ def status(command: str, argv: Sequence[str], measured: dict) -> str:
     answers = [line for line in text.splitlines() if line.startswith("{")]
     out = answers[-1] if "--json" in argv and answers else text
     row = Row(0, False, {command: Outcome(tuple(argv), measured["exit_code"], out, text)})
-    return row.status(command)
+    return row.status(command) or ("ok" if measured["exit_code"] == 0 else "")
 
 
 def measure(suite: Suite, rows: int = ROWS_PER_WEEK, weeks: int = WEEKS) -> dict:
