@@ -115,7 +115,9 @@ def lines(results: dict) -> list[str]:
         cells += [_seconds(step.get("cpu_seconds")), _seconds(step.get("peak_rss_mib"), 0),
                   str(step.get("status", "-")).replace("|", "/")]
         rows.append("| " + " | ".join(cells) + " |")
-    totals = ["**total**", *[f"**{w['total_seconds']:.1f}**" for w in weeks], "", "", ""]
+    cpu = sum(step.get("cpu_seconds", 0.0) for step in full["steps"].values())
+    totals = ["**total**", *[f"**{w['total_seconds']:.1f}**" for w in weeks], f"**{cpu:.1f}**",
+              "", ""]
     return [
         f"### One weekly loop: project `{weekly['project']}` from `init`, {weekly['rows_per_week']:,}"
         f" rows a week, `run --spans last-{weekly['window']}`, {weekly['train_steps']} train steps",
