@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.harness import MeasuredProcessError
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.serving import layout
 
@@ -84,7 +85,10 @@ class Scoring:
         self.run = suite.run_ours("score-train", PROJECT_ROOT / "data" / "taxi", self.root,
                                   *code_flags(self.code), *passing_thresholds(), code=self.code)
         base = layout.model_base_path(self.root / "serving_model", PipelineConfig().model_name)
-        self.model = base / str(layout.list_versions(base)[-1])
+        versions = layout.list_versions(base)
+        if not versions:
+            raise MeasuredProcessError(f"score-train pushed no model to {base}; log: {self.run['log']}")
+        self.model = base / str(versions[-1])
 
     def score_arguments(self, data: Path, output: Path) -> list[str]:
         """`score` with every location in this scenario's state."""
