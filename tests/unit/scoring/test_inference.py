@@ -28,7 +28,9 @@ def saved_model(folder: Path) -> Path:
                 "size": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
                 "color": tf.io.FixedLenFeature([1], tf.string, default_value=[""])})
             logit = parsed["size"] * 0.37 - tf.cast(tf.strings.length(parsed["color"]), tf.float32)
-            return {"probabilities": tf.sigmoid(logit)}
+            return {"probabilities": tf.sigmoid(logit), "scores": tf.concat([logit, -logit], 1),
+                    "classes": tf.where(logit > 0, "big", "small"),
+                    "prediction": tf.reshape(logit, [-1])}
 
     model = Model()
     tf.saved_model.save(model, str(folder), signatures={SERVING_SIGNATURE: model.serve})
@@ -48,13 +50,14 @@ def test_beam_scores_every_row_as_the_signature_does_in_order(tmp_path: Path, co
 
     model = saved_model(tmp_path / "model")
     examples = rows(count)
-    direct = tf.saved_model.load(str(model)).signatures[SERVING_SIGNATURE](
-        examples=tf.constant(examples))["probabilities"].numpy().reshape(-1)
+    direct = {name: value.numpy() for name, value in tf.saved_model.load(str(model)).signatures[
+        SERVING_SIGNATURE](examples=tf.constant(examples)).items()}
     beam = signature_outputs(model, examples)
     assert len(beam) == count
-    assert np.allclose([row["probabilities"] for row in beam], direct[:, None].tolist(),
-                       rtol=1e-6, atol=0)
-    assert len(set(direct.round(6))) > count // 2  # the rows' answers differ, so order counts
+    for name in ("probabilities", "scores", "prediction"):  # [n, 1], [n, 2] and [n] numbers
+        assert np.allclose([row[name] for row in beam], direct[name].tolist(), rtol=1e-6, atol=0)
+    assert [row["classes"] for row in beam] == [[v.decode()] for v in direct["classes"][:, 0]]
+    assert len(set(direct["prediction"].round(6))) > count // 2  # rows differ: order counts
 
 
 def test_natively_encoded_rows_parse_as_one_proto_a_row_does() -> None:
