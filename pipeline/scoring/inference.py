@@ -91,7 +91,7 @@ def _row_value(proto) -> object:
     goes through tf.make_ndarray itself."""
     dims = [dim.size for dim in proto.tensor_shape.dim]
     field = _VALUE_FIELDS.get(proto.dtype)
-    values = getattr(proto, field) if field and not proto.tensor_content else ()
+    values: Sequence[object] = getattr(proto, field) if field and not proto.tensor_content else ()
     if len(dims) == 1 and dims[0] == 1 and len(values) == 1:
         return values[0]
     if len(dims) == 2 and dims[0] == 1 and len(values) == dims[1]:
