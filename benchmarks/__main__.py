@@ -1,4 +1,5 @@
-"""`python -m benchmarks`: time the pipeline, compare it with TFX's example, scale it, serve it.
+"""`python -m benchmarks`: time the pipeline, compare it with TFX's example, scale it, serve it,
+score with it, and run one weekly loop.
 
 Writes results.json, results.md and results.png to --output (benchmarks/results by default).
 """
@@ -47,6 +48,13 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
         help="skip the DAG run on the production Airflow (benchmarks/airflow_run.py)")
     arg("--no-windows", dest="windows", action="store_false",
         help="skip the span-window scenario (Transform's analyzer cache on a sliding last-3)")
+    arg("--no-weekly", dest="weekly", action="store_false",
+        help="skip the weekly loop's cost (init, then ingest, score, monitor, feedback, run "
+             "--spans last-K and promote, each timed)")
+    arg("--weekly-rows", type=_positive_int, default=defaults.weekly_rows,
+        help="rows of each week's batch in the weekly loop")
+    arg("--no-score", dest="score", action="store_false",
+        help="skip batch scoring (`score` at every scale against the SavedModel in process)")
     arg("--no-fixed-costs", dest="fixed_costs", action="store_false",
         help="skip measuring the imports a run needs before its first component")
     arg("--serving-calls", type=_positive_int, default=defaults.serving_calls,

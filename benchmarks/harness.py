@@ -30,6 +30,7 @@ class ProcessMeasure:
     load_before: float
     load_after: float
     log: str
+    exit_code: int = 0
 
     def to_json(self) -> dict[str, object]:
         """Plain values for the results file."""
@@ -67,10 +68,10 @@ def _kill_group(pid: int) -> None:
 
 def measure(
     command: Sequence[str], log_path: Path, cwd: Path, env: Mapping[str, str], timeout: float,
-    accepted: tuple[int, ...] = (0,),
+    accepted: tuple[int, ...] | None = (0,),
 ) -> ProcessMeasure:
     """Run `command` to completion, sampling its tree's memory; raise if its exit code is not
-    one of `accepted`.
+    one of `accepted` (None: every exit code is an answer, recorded with the measurement).
 
     os.wait4 returns the child's own resource usage, which includes every descendant it reaped,
     so ru_maxrss is the peak of the largest single process (Beam workers included).
@@ -100,7 +101,7 @@ def measure(
             raise
         child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
-    if child.returncode not in accepted:
+    if accepted is not None and child.returncode not in accepted:
         raise MeasuredProcessError(
             f"{' '.join(command[:4])} ... exited with {child.returncode}; log: {log_path}"
         )
@@ -113,4 +114,5 @@ def measure(
         load_before=round(load_before, 2),
         load_after=round(os.getloadavg()[0], 2),
         log=str(log_path),
+        exit_code=child.returncode,
     )

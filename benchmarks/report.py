@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from benchmarks import fixed_costs, windows
+from benchmarks import fixed_costs, scoring, weekly, windows
 from pipeline import vocabulary
 
 JSON_NAME = "results.json"
@@ -284,7 +284,7 @@ def markdown(results: dict) -> str:
         *_target_lines(results),
         *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
         *_airflow_lines(results),
-        *windows.lines(results),
+        *windows.lines(results), *scoring.lines(results), *weekly.lines(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -296,9 +296,10 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (scaling, compare) = plt.subplots(1, 2, figsize=(13, 5))
+    figure, (scaling, compare, scored) = plt.subplots(1, 3, figsize=(19, 5))
     _plot_scaling(scaling, results.get("scaling", []))
     _plot_comparison(compare, results.get("end_to_end", {}))
+    _plot_scoring(scored, results.get("scoring", {}).get("points", []))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -346,6 +347,25 @@ def _plot_comparison(axes, e2e: dict) -> None:
     axes.set_xlabel("seconds (cold run, MLMD)")
     axes.set_title(f"Per component on {e2e.get('rows', 0):,} rows")
     if nodes:
+        axes.legend(fontsize=8)
+
+
+def _plot_scoring(axes, points: list[dict]) -> None:
+    """Rows per second of `score` and of its in-process ceiling against rows."""
+    series = {"score (process)": "score_process", "ceiling (process)": "ceiling_process",
+              "ceiling (after load)": "ceiling_in_process"}
+    for label, key in series.items():
+        pairs = sorted((p["rows"], p["rows_per_second"][key]) for p in points)
+        if pairs:
+            rows, speeds = zip(*pairs, strict=True)
+            axes.plot(rows, speeds, "-o", label=label, markersize=4)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("rows scored")
+    axes.set_ylabel("rows per second")
+    axes.set_title("Batch scoring: `score` against the SavedModel in process")
+    axes.grid(True, which="both", alpha=0.3)
+    if points:
         axes.legend(fontsize=8)
 
 

@@ -9,12 +9,13 @@ import os
 import platform
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import airflow_run, fixed_costs, report, tfx_example, windows
+from benchmarks import airflow_run, fixed_costs, report, scoring, tfx_example, weekly, windows
 from benchmarks.harness import measure
+from benchmarks.weekly import ROWS_PER_WEEK
 from pipeline import environment
 from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
 from pipeline.errors import EXIT_NOT_BLESSED
@@ -43,6 +44,9 @@ class SuiteOptions:
     timeout: float = 3600.0
     pipeline_args: tuple[str, ...] = field(default_factory=tuple)
     windows: bool = True
+    score: bool = True
+    weekly: bool = True
+    weekly_rows: int = ROWS_PER_WEEK
 
 
 @dataclass
@@ -59,18 +63,21 @@ class Suite:
         environment.prepare(env)
         return env
 
-    def measured(self, name: str, command: list[str], code: Path | None = None) -> dict:
+    def measured(self, name: str, command: list[str], code: Path | None = None,
+                 settings: Mapping[str, str] | None = None,
+                 accepted: tuple[int, ...] | None = (0, EXIT_NOT_BLESSED)) -> dict:
         """Run one child, log a line about it, and return its measurement; with `code`, the child
-        imports user code (`models`) from that folder instead of the checkout."""
+        imports user code (`models`) from that folder instead of the checkout; `settings` are
+        PIPELINE_* variables the child gets (its state and models folders)."""
         self.log(f"[bench] {name} ...")
-        env = self.env()
+        env = {**self.env(), **(settings or {})}
         if code is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
         # A run whose model is not blessed (exit 4) is timed like any other: blessing is the
         # model's verdict, not the run's failure.
         result = measure(command, self.options.work_dir / "logs" / f"{name}.log",
                          code or PROJECT_ROOT, env, self.options.timeout,
-                         accepted=(0, EXIT_NOT_BLESSED)).to_json()
+                         accepted=accepted).to_json()
         self.log(f"[bench] {name}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s "
                  f"CPU, peak {result['peak_rss_mib']:.0f} MiB")
         return result
@@ -202,8 +209,10 @@ class Suite:
                         "scaling": []}
         self.save()
         scales = sorted(self.options.scales)
+        datasets = {}
         for index, scale in enumerate(scales):
             data, rows = self.dataset(scale)
+            datasets[scale] = data
             if index == 0:
                 cold = self.end_to_end(scale, data, rows)
             else:
@@ -216,6 +225,12 @@ class Suite:
             self.save()
         if self.options.windows:
             self.results["windows"] = windows.measure(self, BUNDLED_DATA)
+            self.save()
+        if self.options.weekly:
+            self.results["weekly"] = weekly.measure(self, self.options.weekly_rows)
+            self.save()
+        if self.options.score:  # last: `score` at the largest scale is the longest step
+            self.results["scoring"] = scoring.measure(self, datasets)
             self.save()
         return self.results
 

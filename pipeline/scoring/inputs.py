@@ -4,6 +4,7 @@ serialized tf.Example TF Serving's `serving_default` takes, named by the project
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +92,39 @@ def read_batch(data: Path, types: dict[str, str], id_column: str | None,
             seen[key] = where
             ids.append(key)
             kept.append({column: row.get(column) for column in keep})
-            examples.append(client.example_bytes(row, types))
+        examples.extend(encode_examples(rows, types))
     return Batch(tuple(files), tuple(ids), tuple(examples), data_fingerprint(files), tuple(kept))
+
+
+def encode_examples(rows: Sequence[client.Row], types: dict[str, str]) -> list[bytes]:
+    """Every row as a serialized tf.Example in one native call (tfx_bsl's record-batch encoder,
+    a third of the time of one proto a row): the values client.example_bytes would send; an empty
+    cell is a feature without values, which tf.io.parse_example reads as a missing one."""
+    import pyarrow as pa
+    from tfx_bsl.coders import example_coder
+
+    columns = [_list_array([row.get(name) for row in rows], dtype) for name, dtype in types.items()]
+    return example_coder.RecordBatchToExamples(pa.RecordBatch.from_arrays(columns, list(types)))
+
+
+def _list_array(values: list[client.Cell], dtype: str):
+    """One column as an Arrow list array of the model's type: a one-value list per present cell,
+    a null list per empty one."""
+    import pyarrow as pa
+
+    present = [value for value in values if value is not None]
+    if dtype in client.FLOAT_TYPES:
+        typed = pa.array(present, pa.float32())
+    elif dtype in client.INT_TYPES:
+        typed = pa.array(present, pa.int64())
+    else:
+        typed = pa.array([str(value).encode() for value in present], pa.binary())
+    offsets: list[int | None] = []
+    position = 0
+    for value in values:
+        offsets.append(None if value is None else position)
+        position += value is not None
+    return pa.ListArray.from_arrays(pa.array([*offsets, position], pa.int32()), typed)
 
 
 def _row_id(value: object, where: str, id_column: str) -> str:

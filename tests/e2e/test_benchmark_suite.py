@@ -19,7 +19,8 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks", "--scales", str(TINY_SCALE), "--train-steps", "10",
         "--serving-calls", "3", "--no-tfx-example", "--no-airflow", "--no-windows",
-        "--no-fixed-costs", "--work-dir", str(tmp_path / "work"), "--output", str(output),
+        "--no-fixed-costs", "--no-score", "--no-weekly", "--work-dir", str(tmp_path / "work"),
+        "--output", str(output),
     ]
     done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -29,6 +30,7 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
     cold, warm, forced = e2e["ours"]["cold"], e2e["ours"]["warm"], e2e["ours"]["warm_forced"]
     assert cold["components"]["Trainer"]["state"] == "COMPLETE"
     assert "fixed_costs" not in e2e["ours"]  # its flag skips it (tests/unit/tools covers it)
+    assert "scoring" not in results and "weekly" not in results  # so do theirs
     assert warm["reused_run"] == cold["run_id"]
     assert forced["run_id"] != cold["run_id"]
     assert forced["components"]["Transform"]["state"] == "CACHED"

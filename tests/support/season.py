@@ -308,6 +308,15 @@ class Season:
     def week(self, week: Week, last: Week | None) -> Row:
         """One week of the loop (the module's docstring has the order and why)."""
         row = Row(week.number, week.shifted)
+        for name, argv in self.steps(week, last):
+            row.outcomes[name] = self.logged(call(argv, self.commands))
+        row.stable, row.versions = self.serving()
+        self.rows.append(row)
+        return row
+
+    def steps(self, week: Week, last: Week | None) -> list[tuple[str, list[str]]]:
+        """Each command of one week and its arguments, in the loop's order (the benchmark times
+        each as its own process)."""
         steps: list[tuple[str, list[str]]] = []
         if last is not None:
             steps += [
@@ -324,11 +333,7 @@ class Season:
             ("monitor", ["monitor", str(week.batch), *self.flags("project", "metadata", "monitor_config"),
                          "--state-dir", str(self.root / "monitoring")]),
         ]
-        for name, argv in steps:
-            row.outcomes[name] = self.logged(call(argv, self.commands))
-        row.stable, row.versions = self.serving()
-        self.rows.append(row)
-        return row
+        return steps
 
     def logged(self, outcome: Outcome) -> Outcome:
         """Append the command and what it printed to the season's commands.log (for the docs)."""

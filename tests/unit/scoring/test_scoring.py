@@ -141,3 +141,22 @@ def test_a_canary_that_cannot_read_the_batch_is_reported_and_stable_goes_on(
     assert skipped == (f"canary version 2 not scored in shadow: {tmp_path}/rows.csv: missing "
                        "column(s) new_feature")
     assert batch._shadow_answers(None, None, tmp_path, "id") == (None, "")  # type: ignore[arg-type]
+
+
+def test_the_native_encoder_sends_the_values_one_proto_a_row_sends() -> None:
+    from tensorflow.core.example import example_pb2
+
+    from pipeline.scoring.inputs import encode_examples
+    from pipeline.serving.client import example_bytes
+
+    rows = [{"size": 1.5, "rooms": 2, "color": "red"}, {"size": None, "rooms": -7, "color": "é"},
+            {"size": 0.0, "rooms": None, "color": None}, {"size": None, "rooms": None, "color": ""}]
+    for row, encoded in zip(rows, encode_examples(rows, TYPES), strict=True):
+        features = example_pb2.Example.FromString(encoded).features.feature
+        assert sorted(features) == sorted(TYPES)
+        assert not any(features[name].WhichOneof("kind") for name, value in row.items() if value is None)
+        for name in [name for name, value in row.items() if value is None]:
+            del features[name]
+        present = example_pb2.Example()
+        present.features.feature.MergeFrom(features)
+        assert present == example_pb2.Example.FromString(example_bytes(row, TYPES))

@@ -155,3 +155,58 @@ def test_a_targets_breakdown_counts_only_what_a_re_run_executed() -> None:
     results = {"end_to_end": {"ours": {"model_edit": edit}}}
     assert report._where_the_time_goes("model_edit_over_cold", results) == (
         "components 30.0 s (Trainer 20.0, Evaluator 10.0), outside them 20.0 s")
+
+
+def test_scoring_copies_give_every_row_of_every_file_a_unique_id(tmp_path: Path) -> None:
+    from benchmarks import scoring
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a.csv").write_text('x,name\n1,"Cab, Inc."\n2,b\n')
+    (source / "b.csv").write_text("x,name\n3,c\n")
+    copied = scoring.with_ids(source, tmp_path / "copy")
+    rows = [row for name in ("a.csv", "b.csv")
+            for row in csv.DictReader((copied / name).open(newline=""))]
+    assert [(r[scoring.ID_COLUMN], r["x"], r["name"]) for r in rows] == [
+        ("0-0", "1", "Cab, Inc."), ("0-1", "2", "b"), ("1-0", "3", "c")]
+
+
+def test_a_measured_child_may_answer_with_any_exit_code(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    from benchmarks.harness import MeasuredProcessError, measure
+
+    command = [sys.executable, "-c", "raise SystemExit(3)"]
+    log = tmp_path / "child.log"
+    assert measure(command, log, tmp_path, dict(os.environ), 60, accepted=None).exit_code == 3
+    with pytest.raises(MeasuredProcessError, match="exited with 3"):
+        measure(command, log, tmp_path, dict(os.environ), 60)
+
+
+def test_scoring_and_weekly_sections_show_each_size_and_each_command() -> None:
+    from benchmarks import scoring, weekly
+
+    def process(seconds: float) -> dict:
+        return {"seconds": seconds, "cpu_seconds": seconds / 2, "peak_rss_mib": 700.0}
+
+    speeds = {"score_process": 750.0, "score_command": 800.0, "ceiling_process": 1500.0,
+              "ceiling_in_process": 20000.0, "ceiling_model_calls": 30000.0}
+    results = {"scoring": {"points": [{"scale": 1.0, "rows": 15002, "score": process(20.0),
+                                       "ceiling": process(10.0), "rows_per_second": speeds,
+                                       "ceiling_over_score": 2.0}],
+                           "profile": {"scale": 1.0, "phases": {"the whole command": 12.5}}},
+               "weekly": {"project": "weekly", "rows_per_week": 2000, "window": 2,
+                          "train_steps": 100, "init": process(5.0), "weeks": [
+                              {"week": 1, "total_seconds": 30.0,
+                               "steps": {"run": {**process(30.0), "status": "pushed v1"}}},
+                              {"week": 2, "total_seconds": 41.0, "steps": {
+                                  "feedback": {**process(3.0), "status": "2000 labels"},
+                                  "run": {**process(38.0), "status": "pushed v2"}}}]}}
+    text = "\n".join(scoring.lines(results) + weekly.lines(results))
+    assert "| 1x | 15,002 | 20.0 | 10.0 | 750 | 800 | 700 | 10.0 | 5.0 | 1,500 | 20,000 |" in text
+    assert "| the whole command | 12.50 |" in text
+    assert "| `feedback` | - | 3.0 | 1.5 | 700 | 2000 labels |" in text
+    assert "| `run` | 30.0 | 38.0 | 19.0 | 700 | pushed v2 |" in text
+    assert "| **total** | **30.0** | **41.0** |" in text
+    assert scoring.lines({}) == weekly.lines({}) == []
