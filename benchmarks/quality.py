@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from benchmarks.harness import ProcessMeasure
 
 DEFAULT_PROJECTS = ("taxi", "penguins")
+RUN_OUTCOME = "outcome.json"  # the run's exit code and seconds, beside its store (for --reuse)
 MAJORITY = "majority"  # the constant reference: the majority class, or the train mean
 SERVING_FORMAT = "Format-Serving"
 SPLITS = (TRAIN_SPLIT, EVAL_SPLIT)
@@ -285,9 +286,8 @@ def public_markdown(results: Sequence[dict]) -> str:
     for r in results:
         values = {n: c["value"] for n, c in r["baselines"].items()}
         linear, hgb = (values[n] for n in sorted(values, key=lambda n: n.startswith("hist")))
-        exit_code = "reused" if r["exit_code"] is None else r["exit_code"]
         lines.append(f"| {r['dataset']} | {r['covers']} | {r['metric']} | "
-                     f"{'yes' if r['pushed'] else 'no'} ({exit_code}) | {r['ours']:.4f} | "
+                     f"{'yes' if r['pushed'] else 'no'} ({r['exit_code']}) | {r['ours']:.4f} | "
                      f"{r[MAJORITY]:.4f} | {linear:.4f} | {hgb:.4f} | "
                      f"{r['baselines'][r['best_sklearn']]['gap']:+.4f} | "
                      f"{'MET' if r['target_met'] else 'MISSED'} |")
@@ -471,17 +471,17 @@ def benchmark_dataset(dataset: PublicDataset, work_dir: Path, timeout: float, re
     """init (defaults, no edits) and run on one public dataset; ours against the baselines."""
     scratch = work_dir / "public" / dataset.name
     models, run_dir = scratch / "models", scratch / "run"
-    exit_code, seconds = None, None
-    if not (reuse and (run_dir / "m.sqlite").exists()):
+    outcome = run_dir / RUN_OUTCOME
+    if not (reuse and outcome.is_file()):
         print(f"[quality] {dataset.name}: init and run into {scratch}", flush=True)
         init_project(dataset, scratch, timeout)
         process = run_pipeline(dataset.name, run_dir, timeout, models)
-        exit_code, seconds = process.exit_code, process.seconds
+        outcome.write_text(json.dumps({"exit_code": process.exit_code,
+                                       "run_seconds": process.seconds}) + "\n")
     project = load_project(dataset.name, models)
     result = measured(project, read_run(dataset.name, run_dir, models))
-    result.update(dataset=dataset.name, covers=dataset.covers, label=dataset.label,
-                  exit_code=exit_code, run_seconds=seconds,
-                  pushed=_pushed(run_dir / "serving", project.name))
+    result.update(json.loads(outcome.read_text()), dataset=dataset.name, covers=dataset.covers,
+                  label=dataset.label, pushed=_pushed(run_dir / "serving", project.name))
     return {**result, **target_verdict(project.task, result)}
 
 
@@ -529,7 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "tolerances": {t.value: vars(a) for t, a in TOLERANCES.items()},
                 "datasets": public, "projects": comparisons}
     (args.output / "quality.json").write_text(json.dumps(document, indent=2) + "\n")
-    table = "\n".join(([public_markdown(public)] if public else []) + [markdown(comparisons)])
+    table = "\n".join(([public_markdown(public)] if public else [])
+                      + ([markdown(comparisons)] if comparisons else []))
     (args.output / "quality.md").write_text(table + "\n")
     print(table)
     failed = [c for c in comparisons if not c["pass"]] + [r for r in public if not r["target_met"]]

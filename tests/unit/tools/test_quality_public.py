@@ -71,4 +71,4 @@ def test_the_runner_inits_runs_and_measures_one_public_dataset(tmp_path: Path) -
     table = quality.public_markdown([result])
     assert "| wine |" in table and ("MET" in table or "MISSED" in table)
     again = quality.benchmark_dataset(wine, tmp_path, timeout=1800, reuse=True)
-    assert again["exit_code"] is None and again["ours"] == result["ours"]
+    assert again["exit_code"] == result["exit_code"] and again["ours"] == result["ours"]
