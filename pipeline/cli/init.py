@@ -152,6 +152,10 @@ def _summary(profile, project, target: Path) -> list[str]:
     lines.append(f"blessing: {metric.name} no worse than a linear model's on the same split by more "
                  f"than {margin} (metrics.baseline_margin), and no worse than the serving model "
                  f"(metrics.no_worse_than_serving); absolute bounds: metrics.thresholds")
+    if profile.hyperparameters:
+        settings = ", ".join(f"{k} {v:g}" for k, v in profile.hyperparameters.items())
+        lines.append(f"training: {settings} ({profile.rows} rows: a stronger penalty against "
+                     "overfitting; training.hyperparameters)")
     lines.append(f"live bounds (feedback): {', '.join(_bounds(profile.live_bounds)) or 'none'}")
     lines.append(f"slices: {', '.join(profile.slices) or 'none'}")
     lines.append(f"id column: {project.id_column or 'none (score needs one: set id_column)'}")

@@ -29,6 +29,7 @@ from pipeline.data.decisions import (
     id_column,
     label_as_numbers,
     live_bounds,
+    regularization,
     slices,
     without_duplicates,
 )
@@ -51,6 +52,7 @@ class Profile:
     live_bounds: tuple[Threshold, ...]
     slices: tuple[str, ...]
     id_column: str | None
+    hyperparameters: dict[str, float]
     columns: dict[str, Column]
     warnings: tuple[str, ...]
     statistics: Any = field(repr=False)   # DatasetFeatureStatisticsList
@@ -75,6 +77,7 @@ class Profile:
             slices=self.slices,
             baseline_margin=self.baseline_margin, live_bounds=self.live_bounds,
             no_worse_than_serving=TASK_METRICS[self.task][0].name,
+            hyperparameters=dict(self.hyperparameters),
         )
 
 
@@ -114,7 +117,8 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         baseline_margin=baseline_margin(chosen.task), live_bounds=live_bounds(chosen.task, label_column),
         slices=slices(decisions, columns),
         id_column=id_column(decisions, columns, table.rows),
-        columns=columns, warnings=tuple(warnings), statistics=stats,
+        hyperparameters=regularization(table.rows), columns=columns, warnings=tuple(warnings),
+        statistics=stats,
     )
 
 
