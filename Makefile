@@ -74,5 +74,5 @@ QUALITY_PROJECTS ?= taxi penguins
 bench: env bench-quality  ## benchmarks to benchmarks/results/: cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100"), serving, batch scoring, the weekly loop, model quality
 	$(PYTHON) -m benchmarks --scales $(BENCH_SCALES) $(BENCH_ARGS)
 
-bench-quality: env  ## each project's model against scikit-learn baselines on the same split (benchmarks/results/quality.{json,md})
+bench-quality: env  ## five public datasets through init's defaults, and each project, against scikit-learn baselines on the same split (benchmarks/results/quality.{json,md})
 	TF_USE_LEGACY_KERAS=1 $(PYTHON) -m benchmarks.quality --projects $(QUALITY_PROJECTS)

@@ -23,6 +23,7 @@ class ProcessMeasure:
     """What one child process cost."""
 
     command: list[str]
+    exit_code: int
     seconds: float
     cpu_seconds: float
     peak_rss_mib: float
@@ -107,6 +108,7 @@ def measure(
         )
     return ProcessMeasure(
         command=list(command),
+        exit_code=child.returncode,
         seconds=round(seconds, 2),
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
         peak_rss_mib=round(usage.ru_maxrss * 1024 / MIB, 1),

@@ -5,7 +5,8 @@ names the Evaluator's config and serving read too are the platform's (pipeline.v
 here. Nothing names a column of one dataset.
 
 Transform outputs of a project:
-  numeric      `<f>_xf` z-scored float, `<f>_bucket_xf` quantile-bucket id (`buckets` ids)
+  numeric      `<f>_xf` z-scored float, `<f>_bucket_xf` quantile-bucket id (`buckets` ids; none
+               when `buckets` is 0)
   bucketized   `<f>_xf` quantile-bucket id (`buckets` ids)
   categorical  `<f>_xf` integer id clipped to 0..max_value-1
   vocabulary   `<f>_xf` vocabulary id (`top_k` + `oov_buckets` ids)
@@ -54,7 +55,8 @@ def categorical_cardinalities(project: Project) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for feature in project.features:
         if feature.treatment is Treatment.NUMERIC:
-            sizes[bucketized_name(feature.name)] = feature.buckets
+            if feature.buckets:
+                sizes[bucketized_name(feature.name)] = feature.buckets
         else:
             sizes[transformed_name(feature.name)] = id_count(feature)
     return sizes

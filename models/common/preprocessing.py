@@ -116,6 +116,8 @@ def transform_feature(inputs: Mapping[str, TensorLike], feature: Feature) -> dic
         raw, present = dense_and_present(inputs[name], 0.0)
         value = _as_float(raw)
         value = tf.where(present, value, _known_mean(value, present))
+        if treatment is Treatment.NUMERIC and not feature.buckets:
+            return {transformed_name(name): _z_score(value)}
         bucket = tft.bucketize(value, feature.buckets, elementwise=True)
         if treatment is Treatment.BUCKETIZED:
             return {transformed_name(name): bucket}

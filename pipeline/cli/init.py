@@ -30,18 +30,19 @@ def default_models_dir() -> Path:
     return Path(os.environ.get(MODELS_DIR_ENV) or PROJECT_ROOT / "models")
 
 
-def _data_reference(path: Path) -> str:
-    """The data path as the declaration states it: relative to the project root when inside it."""
+def _data_reference(path: Path, root: Path = PROJECT_ROOT) -> str:
+    """The data path as the declaration states it: relative to the root a run resolves it against
+    (the models folder's parent, the project root by default) when inside it, else absolute."""
     absolute = path.resolve()
     try:
-        return str(absolute.relative_to(PROJECT_ROOT))
+        return str(absolute.relative_to(root.resolve()))
     except ValueError:
         return str(absolute)
 
 
 def _schema_reference(folder: Path, name: str) -> str:
-    """models/<name>/schema.pbtxt, relative to the project root when the folder is inside it."""
-    return _data_reference(folder / name / SCHEMA_FILE)
+    """models/<name>/schema.pbtxt, relative to the models folder's parent when inside it."""
+    return _data_reference(folder / name / SCHEMA_FILE, folder.parent)
 
 
 def _target(models_dir: Path, name: str, force: bool) -> Path:
@@ -151,6 +152,10 @@ def _summary(profile, project, target: Path) -> list[str]:
     lines.append(f"blessing: {metric.name} no worse than a linear model's on the same split by more "
                  f"than {margin} (metrics.baseline_margin), and no worse than the serving model "
                  f"(metrics.no_worse_than_serving); absolute bounds: metrics.thresholds")
+    if profile.hyperparameters:
+        settings = ", ".join(f"{k} {v:g}" for k, v in profile.hyperparameters.items())
+        lines.append(f"training: {settings} ({profile.rows} rows: a stronger penalty against "
+                     "overfitting; training.hyperparameters)")
     lines.append(f"live bounds (feedback): {', '.join(_bounds(profile.live_bounds)) or 'none'}")
     if project.task is Task.BINARY:
         lines.append(f"decision threshold: {project.decision_threshold.describe()} on the training "
@@ -175,7 +180,7 @@ def _init(args: argparse.Namespace) -> int:
     with verbose_output_to(STATE_DIR / "logs" / "init.log"):
         result = profile(args.data, args.label, task, args.positive)
     data_folder = _data_folder(args.data, models_dir.parent / "data" / args.name, args.force)
-    project = result.project(args.name, _data_reference(data_folder),
+    project = result.project(args.name, _data_reference(data_folder, models_dir.parent),
                              _schema_reference(models_dir, args.name))
     declaration = declaration_text(project)
     parse_declaration(declaration, target / DECLARATION_FILE)  # what a run will read must parse

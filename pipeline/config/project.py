@@ -36,7 +36,7 @@ class Task(str, enum.Enum):
 class Treatment(str, enum.Enum):
     """How preprocessing turns a raw column into model inputs."""
 
-    NUMERIC = "numeric"          # z-score, plus quantile buckets
+    NUMERIC = "numeric"          # z-score, plus quantile buckets (buckets: 0, none)
     BUCKETIZED = "bucketized"    # quantile buckets only (coordinates, skewed counts)
     CATEGORICAL = "categorical"  # integer ids 0..max_value-1, clipped
     VOCABULARY = "vocabulary"    # strings (or integers as strings) through a computed vocabulary
@@ -486,7 +486,11 @@ def _feature(name: str, spec: Any, path: Path) -> Feature:
     feature = Feature(name=name, treatment=treatment, **{k: int(v) for k, v in spec.items()})
     if treatment is Treatment.CATEGORICAL:
         _check(feature.max_value > 0, path, f"features.{name}.max_value", "must be > 0")
-    _check(feature.buckets > 1, path, f"features.{name}.buckets", "must be > 1")
+    if treatment is Treatment.NUMERIC:
+        _check(feature.buckets == 0 or feature.buckets > 1, path, f"features.{name}.buckets",
+               "must be 0 (z-score only) or > 1")
+    else:
+        _check(feature.buckets > 1, path, f"features.{name}.buckets", "must be > 1")
     _check(feature.top_k > 0 and feature.oov_buckets > 0, path, f"features.{name}",
            "top_k and oov_buckets must be > 0")
     return feature

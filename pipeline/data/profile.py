@@ -37,6 +37,7 @@ from pipeline.data.decisions import (
     id_column,
     label_as_numbers,
     live_bounds,
+    regularization,
     slices,
     without_duplicates,
 )
@@ -64,6 +65,7 @@ class Profile:
     live_bounds: tuple[Threshold, ...]
     slices: tuple[str, ...]
     id_column: str | None
+    hyperparameters: dict[str, float]
     columns: dict[str, Column]
     warnings: tuple[str, ...]
     statistics: Any = field(repr=False)   # DatasetFeatureStatisticsList
@@ -90,6 +92,7 @@ class Profile:
             no_worse_than_serving=TASK_METRICS[self.task][0].name,
             decision_threshold=(INIT_DECISION_THRESHOLD if self.task is Task.BINARY
                                 else ThresholdDeclaration()),
+            hyperparameters=dict(self.hyperparameters),
         )
 
 
@@ -129,7 +132,8 @@ def profile(path: Path, label: str, task: Task | None = None, positive: str | No
         baseline_margin=baseline_margin(chosen.task), live_bounds=live_bounds(chosen.task, label_column),
         slices=slices(decisions, columns),
         id_column=id_column(decisions, columns, table.rows),
-        columns=columns, warnings=tuple(warnings), statistics=stats,
+        hyperparameters=regularization(table.rows), columns=columns, warnings=tuple(warnings),
+        statistics=stats,
     )
 
 

@@ -62,7 +62,8 @@ def test_init_writes_a_project_that_parses_back(tmp_path: Path, iris: Path,
     assert project.task is Task.MULTICLASS and project.label == "species"
     assert [b.metric for b in project.live_bounds] == ["accuracy"]  # written as monitoring.live
     copied = tmp_path / "data" / "iris"
-    assert project.data == str(copied) and project.schema == str(folder / "schema.pbtxt")
+    # Relative to the models folder's parent, the root a run resolves them against.
+    assert project.data == "data/iris" and project.schema == "models/iris/schema.pbtxt"
     assert (copied / iris.name).read_bytes() == iris.read_bytes()
     assert f"copied {iris} to {copied}/" in out
     assert project.classes == ("setosa", "versicolor", "virginica")
@@ -92,6 +93,9 @@ def test_existing_project_needs_force(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_data_inside_the_repository_is_relative() -> None:
     assert _data_reference(PROJECT_ROOT / "data" / "taxi") == "data/taxi"
     assert _data_reference(Path("/elsewhere/data.csv")) == "/elsewhere/data.csv"
+    # A models folder elsewhere in the repository: relative to its parent, as `run` reads it.
+    inside = PROJECT_ROOT / "state" / "bench" / "models"
+    assert _data_reference(inside.parent / "data" / "x", inside.parent) == "data/x"
 
 
 @pytest.mark.parametrize("name", ["my-project", "1st", "class", "_hidden"])
@@ -198,7 +202,7 @@ def test_force_leaves_only_the_profiled_file_in_the_data_folder(
     assert sorted(p.name for p in aside.iterdir()) == ["added.csv", "first.csv"]
     assert f"moved the earlier {folder}/ to {aside}/" in out
     assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]
-    assert load_project("houses", models).data == str(folder)
+    assert load_project("houses", models).data == "data/houses"  # relative to models/' parent
 @pytest.mark.slow
 def test_init_console_has_no_tensorflow_lines_and_relative_paths(tmp_path: Path) -> None:
     """A fresh process, as a user runs it: TF's start-up lines go to the log, and paths under the

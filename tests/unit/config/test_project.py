@@ -78,12 +78,30 @@ def test_a_minimal_declaration_gets_defaults_by_task() -> None:
     (("name: flowers", "name: flowers\nsurprise: 1"), "fields"),
     (("  colour: {treatment: vocabulary, top_k: 20}", "  colour: {treatment: vocabulary, topk: 20}"),
      "features.colour"),
+    (("petal_length: numeric", "petal_length: {treatment: numeric, buckets: 1}"),
+     "features.petal_length.buckets: must be 0"),
+    (("petal_length: numeric", "petal_length: {treatment: bucketized, buckets: 0}"),
+     "features.petal_length.buckets: must be > 1"),
 ])
 def test_an_invalid_declaration_names_the_file_and_field(change: tuple[str, str], field: str) -> None:
     text = MINIMAL.replace(*change)
     with pytest.raises(ProjectError, match=field) as raised:
         parse_declaration(text, Path("flowers/project.yaml"))
     assert "flowers/project.yaml" in str(raised.value)
+
+
+def test_a_numeric_feature_may_go_without_buckets() -> None:
+    from models.common import features
+
+    text = MINIMAL.replace("petal_length: numeric", "petal_length: {treatment: numeric, buckets: 0}")
+    project = parse_declaration(text, Path("flowers/project.yaml"))
+    assert project.features[0].buckets == 0
+    written = parse_declaration(declaration_text(project), Path("flowers/project.yaml"))
+    assert written.features == project.features
+    # The z-score is the model's only input of the column: no bucket ids.
+    assert features.model_input_names(project) == ["colour_xf", "petal_length_xf"]
+    with_buckets = parse_declaration(MINIMAL, Path("flowers/project.yaml"))
+    assert "petal_length_bucket_xf" in features.model_input_names(with_buckets)
 
 
 def test_a_missing_project_lists_the_known_ones(tmp_path: Path) -> None:

@@ -79,6 +79,8 @@ def test_binary_decisions(binary: Profile) -> None:
     assert found["churn_score"][0] == "excluded" and "possible label leak: correlation" in \
         found["churn_score"][1]
     assert found["age"][0] == "numeric" and found["income"][0] == "numeric"
+    assert found["age"][1].endswith("z-score + 10 buckets")  # 1500 rows: enough for ten buckets
+    assert binary.hyperparameters == {"l2": 0.013}  # 20 / 1500 rows
     assert found["plan"][0] == "vocabulary"
     features = {f.name: f for f in binary.features}
     # A count keeps its order; an integer column named as a code is categorical.
@@ -163,6 +165,21 @@ def test_regression(tmp_path: Path) -> None:
     assert found["size"][0] == "numeric" and found["region"][0] == "vocabulary"
     assert found["floor"][0] == "numeric"  # an ordered integer keeps its order
     assert result.slices == ("region",)
+    # 300 rows: too few for ten buckets' own weights (1000), so z-scores only; a stronger L2.
+    size = next(f for f in result.features if f.name == "size")
+    assert size.buckets == 0 and found["size"][1].endswith("z-score, no buckets (300 rows: "
+                                                           "10 buckets want 1000)")
+    assert result.hyperparameters == {"l2": 0.067}
+    assert result.project("houses", "d", "s").hyperparameters == {"l2": 0.067}
+
+
+def test_buckets_and_the_penalty_follow_the_row_count() -> None:
+    from pipeline.data.decisions import numeric_buckets, regularization
+
+    assert numeric_buckets(500, 1000)[0] == 10 and numeric_buckets(500, 999)[0] == 0
+    assert numeric_buckets(2, 200)[0] == 2 and numeric_buckets(3, 250)[0] == 0
+    assert regularization(20_000) == {} and regularization(100_000) == {}
+    assert regularization(19_000) == {"l2": 0.0011} and regularization(200) == {"l2": 0.1}
 
 
 def test_folder_of_files_is_read_whole(tmp_path: Path) -> None:
