@@ -31,7 +31,6 @@ class ProcessMeasure:
     load_before: float
     load_after: float
     log: str
-    exit_code: int = 0
 
     def to_json(self) -> dict[str, object]:
         """Plain values for the results file."""
@@ -116,5 +115,4 @@ def measure(
         load_before=round(load_before, 2),
         load_after=round(os.getloadavg()[0], 2),
         log=str(log_path),
-        exit_code=child.returncode,
     )
