@@ -13,6 +13,7 @@ from tfx import types
 from tfx.components.pusher import executor as pusher_executor
 from tfx.components.pusher.component import Pusher
 from tfx.dsl.components.base import base_component, executor_spec
+from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, channel, component_spec, standard_artifacts, standard_component_specs
 from tfx.utils import io_utils, proto_utils
@@ -89,8 +90,22 @@ def local_model(model_uri: str) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="pushed-model-") as scratch:
         local = Path(scratch) / "model"
-        io_utils.copy_dir(model_uri, str(local))
+        _copy_tree(model_uri, local)
         yield local
+
+
+def _copy_tree(uri: str, local: Path) -> None:
+    """Every file under uri into local. A listed name that is no file is skipped: TensorFlow's
+    ram:// lists by name prefix, so `assets` also lists `.extra` from a sibling `assets.extra`."""
+    for folder, _, files in fileio.walk(uri):
+        folder = str(folder)
+        target = local / folder[len(uri):].lstrip("/")
+        for name in files:
+            source = f"{folder.rstrip('/')}/{name!s}"
+            if fileio.isdir(source) or not fileio.exists(source):
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            fileio.copy(source, str(target / str(name)))
 
 
 def _destination(exec_properties: dict[str, Any]) -> pusher_pb2.PushDestination:

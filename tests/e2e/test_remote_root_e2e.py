@@ -16,7 +16,7 @@ from pipeline.run.local_runner import run_pipeline
 from pipeline.run.run_lock import lock_paths
 from pipeline.serving import layout
 from tests.support.configs import current_context, small_config
-from tests.support.ram_filesystem import fresh_root, rename_with_contents
+from tests.support.ram_filesystem import fresh_root, remove_tree, rename_with_contents
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +50,7 @@ def test_a_run_on_a_ram_root_writes_there_pushes_locally_and_reruns_up_to_date(
 
     trainer = next(c for c in components if c.node_id == "Trainer")
     model_uri = trainer.outputs["model"][0].uri
-    tf.io.gfile.rmtree(model_uri)
+    remove_tree(model_uri)
     verdict = up_to_date.check(store, config, current_context(config))
     assert not verdict.unchanged
     assert verdict.reason.endswith(f"no longer exists: Trainer {model_uri}")

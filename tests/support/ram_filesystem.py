@@ -35,15 +35,30 @@ def fresh_root(name: str) -> str:
     return root
 
 
+def files_under(root: str) -> list[str]:
+    """Every file under a ram:// (or local) folder. ram:// lists by name prefix (a folder `assets`
+    also lists `.extra` of a sibling `assets.extra`): a listed name that is no file is left out."""
+    paths = (posixpath.join(folder, name) for folder, _, names in tf.io.gfile.walk(root)
+             for name in names)
+    return [path for path in paths if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)]
+
+
 def tree(root: str) -> dict[str, bytes]:
     """Every file under a ram:// (or local) folder, by path relative to it, with its bytes."""
     files = {}
-    for folder, _, names in tf.io.gfile.walk(root):
-        for name in names:
-            path = posixpath.join(folder, name)
-            with tf.io.gfile.GFile(path, "rb") as handle:
-                files[posixpath.relpath(path, root)] = handle.read()
+    for path in files_under(root):
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            files[posixpath.relpath(path, root)] = handle.read()
     return files
+
+
+def remove_tree(root: str) -> None:
+    """tf.io.gfile.rmtree, which fails on ram://'s prefix listing (see files_under)."""
+    for path in files_under(root):
+        tf.io.gfile.remove(path)
+    for folder, _, _ in sorted(tf.io.gfile.walk(root), key=lambda entry: -len(entry[0])):
+        if tf.io.gfile.isdir(folder):
+            tf.io.gfile.rmtree(folder)
 
 
 def rename_with_contents(rename: Callable[..., None]) -> Callable[..., None]:
