@@ -159,8 +159,10 @@ def _live_cell(live: live_evaluations.LiveEvaluation | None, name: str) -> str:
     if live is None or name not in live.metrics:
         return "-"
     return f"{live.metrics[name]:.4f} (step {live.step})"
+
+
 def _drift_cell(drifts: list[drift.DriftRecord]) -> str:
-    """'-', or the drifted features ('fare,payment_type', '(accepted)' when a human accepted)."""
+    """'-', or the drifted features, comma-separated ('(accepted)' when a human accepted)."""
     if not drifts:
         return "-"
     names = ",".join(dict.fromkeys(d.feature for d in drifts))
