@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import PROJECT_ROOT, STATE_DIR, default_project
+from pipeline.config import STATE_DIR
 from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 from pipeline.services.airflow_loop import (
     Answer,
@@ -30,7 +30,7 @@ from pipeline.services.airflow_loop import (
     LoopTaskFailed,
     add_loop_branches,
     decided,
-    loop_defaults,
+    loop_settings,
     run_command,
 )
 from pipeline.serving.canary import airflow_config_dir
@@ -88,16 +88,7 @@ class MonitorSettings:
 def settings_from_env(environ: Mapping[str, str]) -> MonitorSettings:
     """PIPELINE_MONITOR_<FIELD> overrides, e.g. PIPELINE_MONITOR_REQUESTS_FILE; the project from
     PIPELINE_MONITOR_PROJECT, else PIPELINE_PROJECT, else the default project."""
-    values: dict[str, Any] = {}  # Path for PATH_SETTINGS, else the text (a str field)
-    for name in MonitorSettings.__dataclass_fields__:
-        raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = Path(raw) if name in PATH_SETTINGS else raw
-    values["project"] = (values.get("project") or environ.get("PIPELINE_PROJECT")
-                         or default_project(PROJECT_ROOT))
-    values.setdefault("alert_connection",
-                      environ.get("PIPELINE_AIRFLOW_ALERT_CONNECTION", DEFAULT_CONNECTION))
-    values.update(loop_defaults(values, environ))
+    values = loop_settings(MonitorSettings.__dataclass_fields__, ENV_PREFIX, PATH_SETTINGS, environ)
     return MonitorSettings(**values)
 
 

@@ -26,14 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import PROJECT_ROOT, STATE_DIR, default_project
+from pipeline.config import STATE_DIR
 from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 from pipeline.services.airflow_loop import (
     Answer,
     LoopDecision,
     LoopTaskFailed,
     add_loop_branches,
-    loop_defaults,
+    loop_settings,
     run_command,
 )
 from pipeline.serving.canary import NoCanary, airflow_config_dir, canary_labels
@@ -84,16 +84,7 @@ class FeedbackSettings:
 
 def settings_from_env(environ: Mapping[str, str]) -> FeedbackSettings:
     """PIPELINE_FEEDBACK_<FIELD> overrides; the loop's shared names as the monitoring DAG reads them."""
-    values: dict[str, Any] = {}
-    for name in FeedbackSettings.__dataclass_fields__:
-        raw = environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = PROJECT_ROOT / raw if name in PATH_SETTINGS else raw
-    values["project"] = (values.get("project") or environ.get("PIPELINE_PROJECT")
-                         or default_project(PROJECT_ROOT))
-    values.setdefault("alert_connection",
-                      environ.get("PIPELINE_AIRFLOW_ALERT_CONNECTION", DEFAULT_CONNECTION))
-    values.update(loop_defaults(values, environ))
+    values = loop_settings(FeedbackSettings.__dataclass_fields__, ENV_PREFIX, PATH_SETTINGS, environ)
     return FeedbackSettings(**values)
 
 

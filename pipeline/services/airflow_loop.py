@@ -21,13 +21,13 @@ import json
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.config import PROJECT_ROOT, default_project
 from pipeline.errors import WorkFailed
-from pipeline.services.airflow_alerts import notify_failure
+from pipeline.services.airflow_alerts import DEFAULT_CONNECTION, notify_failure
 from pipeline.serving.canary import AIRFLOW_CONFIG_ROOT_VARIABLE
 from pipeline.vocabulary import REASON_CONF_KEY
 
@@ -83,6 +83,24 @@ def loop_defaults(values: Mapping[str, Any], environ: Mapping[str, str]) -> dict
             or project,
             "model_name": values.get("model_name") or environ.get("PIPELINE_MODEL_NAME") or project,
             "serving_config_root": PROJECT_ROOT / root if root else None}
+
+
+def loop_settings(fields: Iterable[str], prefix: str, path_fields: Sequence[str],
+                  environ: Mapping[str, str]) -> dict[str, Any]:
+    """A loop DAG's settings from <prefix><FIELD> variables: paths relative to the project root
+    (a DAG file is parsed from any working directory), the project from PIPELINE_PROJECT else the
+    default one, the alert connection and the loop's shared names (loop_defaults)."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        raw = environ.get(prefix + name.upper())
+        if raw is not None:
+            values[name] = PROJECT_ROOT / raw if name in path_fields else raw
+    values["project"] = (values.get("project") or environ.get("PIPELINE_PROJECT")
+                         or default_project(PROJECT_ROOT))
+    values.setdefault("alert_connection",
+                      environ.get("PIPELINE_AIRFLOW_ALERT_CONNECTION", DEFAULT_CONNECTION))
+    values.update(loop_defaults(values, environ))
+    return values
 
 
 def run_command(python: str, argv: Sequence[str]) -> Answer:
