@@ -136,8 +136,12 @@ class Suite:
 
     def our_command(self, data: Path, root: Path, *flags: str) -> list[str]:
         """`python -m pipeline run` with every location under root."""
+        return [sys.executable, "-m", "pipeline", *self.run_arguments(data, root, *flags)]
+
+    def run_arguments(self, data: Path, root: Path, *flags: str) -> list[str]:
+        """The arguments of `pipeline` for a run with every location under root."""
         return [
-            sys.executable, "-m", "pipeline", "run", "--data", str(data),
+            "run", "--data", str(data),
             "--pipeline-root", str(root / "pipeline_root"),
             "--metadata", str(root / "metadata.sqlite"),
             "--serving-dir", str(root / "serving_model"), "--log-dir", str(root / "logs"),
@@ -254,7 +258,7 @@ class Suite:
         tag = f"x{scale:g}"
         root = self.fresh(f"profile-{tag}")
         command = [sys.executable, "-m", "benchmarks.profiling", "--profile-dir",
-                   str(root / "profiles"), "--", *self.our_command(data, root)]
+                   str(root / "profiles"), "--", *self.run_arguments(data, root)]
         process = self.measured(f"profile-{tag}", command)
         return {"scale": scale, "rows": rows, "process": process,
                 "mlmd_seconds": {node: c["seconds"] for node, c in cold["components"].items()},
