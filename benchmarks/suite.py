@@ -364,11 +364,12 @@ def read_run(metadata_path: Path, pipeline_name: str) -> dict:
 
 def run_outcome(run: records.ComponentRun) -> dict[str, object]:
     """What one component says about the run's result: the Evaluator's blessing, the version the
-    Pusher published, the approximations the run context recorded (`{}`: exact)."""
+    Pusher published in this run (a cached Pusher's output was published by an earlier run), the
+    approximations the run context recorded (`{}`: exact)."""
     found: dict[str, object] = {}
     for blessing in run.outputs.get(BLESSING_KEY, []):
         found["blessed"] = records.property_value(blessing, "blessed") == 1
-    for pushed in run.outputs.get(PUSHED_MODEL_KEY, []):
+    for pushed in run.outputs.get(PUSHED_MODEL_KEY, []) if run.state == "COMPLETE" else []:
         found["pushed_version"] = records.pushed_version(pushed)
     if run.node_id == RECORD_RUN_CONTEXT:
         for context in run.outputs.get(RUN_CONTEXT_KEY, []):
