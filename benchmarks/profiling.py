@@ -13,14 +13,18 @@ import argparse
 import cProfile
 import functools
 import pstats
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.shared import table
+from benchmarks.shared import MIN_SHOWN_SECONDS, table
+from pipeline.config import PROJECT_ROOT
 
 TOP_ENTRIES = 6
+# Where a function's file lives, cut off its path: installed packages, the standard library.
+LIBRARY_PREFIX = re.compile(r".*/(site-packages|lib/python3\.\d+)/")
 PROFILE_SUFFIX = ".prof"
 # What makes the profiled run one process: Beam's DirectRunner in the calling thread.
 PROFILED_RUN_FLAGS = ("--beam-mode", "in_memory")
@@ -53,11 +57,12 @@ def install(folder: Path) -> None:
 
 
 def function_name(key: tuple[str, int, str]) -> str:
-    """'tfx_bsl/coders/csv_decoder.py:120(decode)' from a pstats key, site-packages cut off."""
+    """'tfx_bsl/coders/csv_decoder.py:120(decode)' from a pstats key: paths from the package,
+    the standard library's module or the project's root."""
     path, line, name = key
     if path == "~":
         return name
-    short = path.split("site-packages/")[-1].split("/work/")[-1]
+    short = LIBRARY_PREFIX.sub("", path).removeprefix(f"{PROJECT_ROOT}/")
     return f"{short}:{line}({name})"
 
 
@@ -84,8 +89,9 @@ def lines(results: dict) -> list[str]:
     if not found or not found.get("components"):
         return []
     rows: list[list[object]] = []
-    for node, summary in sorted(found["components"].items(),
-                                key=lambda item: -item[1]["profiled_seconds"]):
+    shown = {node: summary for node, summary in found["components"].items()
+             if summary["profiled_seconds"] >= MIN_SHOWN_SECONDS}
+    for node, summary in sorted(shown.items(), key=lambda item: -item[1]["profiled_seconds"]):
         label = f"{node} ({summary['profiled_seconds']:.1f} s profiled, " \
                 f"{found['mlmd_seconds'].get(node, '-')} s MLMD unprofiled)"
         for entry in summary["top"]:

@@ -161,12 +161,15 @@ def test_profile_summary_names_the_top_functions_with_shares(tmp_path: Path) -> 
     assert summary["profiled_seconds"] > 0 and len(summary["top"]) <= 3
     assert any("(<genexpr>)" in entry["function"] for entry in summary["top"])
     assert sum(entry["share"] for entry in summary["top"]) <= 1.0 + 1e-6
+    bookkeeping = {"profiled_seconds": 0.2, "top": summary["top"]}  # under a second: left out
+    summaries = {"Transform": {**summary, "profiled_seconds": 150.0}, "DataGate": bookkeeping}
     results = {"profile": {"scale": 100.0, "rows": 1_500_000, "components": summaries,
                            "mlmd_seconds": {"Transform": 200.0},
                            "process": {"seconds": 900.0, "cpu_seconds": 850.0, "load_before": 2.0}}}
     text = "\n".join(profiling.lines(results))
     assert "### Where the time goes at 100x (1,500,000 rows)" in text
-    assert "200.0 s MLMD unprofiled" in text
+    assert "| Transform (150.0 s profiled, 200.0 s MLMD unprofiled) |" in text
+    assert "DataGate" not in text
     assert profiling.lines({}) == []
 
 
@@ -192,3 +195,18 @@ def test_component_memory_and_recorded_approximations() -> None:
     results = {"scaling": [{"approximations": {"statistics_sample_rate": 0.1}}, {"approximations": {}}]}
     assert report.declared_approximations(results) == "statistics_sample_rate: 0.1"
     assert report.declared_approximations({}) == report.EXACT
+
+
+def test_profiled_functions_are_named_from_their_package_or_the_project() -> None:
+    from pipeline.config import PROJECT_ROOT
+
+    assert profiling.function_name(
+        ("/x/.venv/lib/python3.10/site-packages/tfx_bsl/coders/example_coder.py", 103, "DecodeBatch")
+    ) == "tfx_bsl/coders/example_coder.py:103(DecodeBatch)"
+    assert profiling.function_name(
+        ("/root/.pyenv/versions/3.10.13/lib/python3.10/inspect.py", 2375, "f")) == "inspect.py:2375(f)"
+    assert profiling.function_name(
+        (f"{PROJECT_ROOT}/pipeline/graph/baseline.py", 34, "read_split")
+    ) == "pipeline/graph/baseline.py:34(read_split)"
+    assert profiling.function_name(("~", 0, "<built-in method FromString>")) == (
+        "<built-in method FromString>")
