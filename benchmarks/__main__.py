@@ -67,6 +67,21 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
     arg("--seed", type=int, default=defaults.seed, help="seed of the synthetic data")
     arg("--timeout", type=_positive_float, default=defaults.timeout,
         help="seconds before one child process is killed")
+    arg("--data-dir", type=Path, default=defaults.data_dir,
+        help="a folder of synthetic copies made before with the same seed, as x<scale> "
+             "(`python -m tools.synthesize --scale 10 --output DIR/x10`): used instead of "
+             "synthesizing them again")
+    arg("--no-profile", dest="profile", action="store_false",
+        help="skip the profiled cold run at the largest scale (each component's executor under "
+             "cProfile, Beam in one process)")
+    arg("--record-reference", action="store_true",
+        help="write the end-to-end cold run's metrics, blessing and pushed version as the "
+             "reference of its scale and steps (benchmarks/reference/), then compare with it")
+    arg("--no-assert", dest="assert_results", action="store_false",
+        help="exit 0 even when the results differ from the reference or an unchanged re-run "
+             "pushed")
+    arg("--reference-dir", type=Path, default=defaults.reference_dir,
+        help="where the committed references are")
     arg("--pipeline-args", default="",
         help="extra flags for `python -m pipeline run`, e.g. '--beam-mode multi_processing'")
     values = vars(parser.parse_args(argv))
@@ -77,7 +92,9 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the suite; a failed child stops it with the child's log named, results so far kept."""
+    """Run the suite; a failed child stops it with the child's log named, results so far kept;
+    results that differ from the reference exit 1 after everything is written."""
+    from benchmarks import reference
     from benchmarks.suite import Suite
 
     options = parse_options(argv)
@@ -89,7 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"results in {options.output_dir}")
-    return 0
+    different = reference.failures(suite.results)
+    for line in different:
+        print(f"error: not identical: {line}", file=sys.stderr)
+    return 1 if different and options.assert_results else 0
 
 
 if __name__ == "__main__":

@@ -31,10 +31,14 @@ class ProcessMeasure:
     load_before: float
     load_after: float
     log: str
+    # (unix time, process tree RSS in MiB) every SAMPLE_SECONDS: which component held the peak.
+    samples: tuple[tuple[float, float], ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        """Plain values for the results file."""
-        return asdict(self)
+        """Plain values for the results file (the memory samples stay out: they are long)."""
+        values = asdict(self)
+        del values["samples"]
+        return values
 
 
 def _tree_rss(pid: int) -> int | None:
@@ -85,6 +89,7 @@ def measure(
             start_new_session=True,
         )
         peak_tree: int | None = None
+        samples: list[tuple[float, float]] = []
         try:
             while True:
                 pid, status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -92,6 +97,8 @@ def measure(
                     break
                 sample = _tree_rss(child.pid)
                 peak_tree = None if sample is None else max(sample, peak_tree or 0)
+                if sample is not None:
+                    samples.append((round(time.time(), 2), round(sample / MIB, 1)))
                 if time.monotonic() - started > timeout:
                     raise MeasuredProcessError(f"{command[:4]} timed out after {timeout:.0f} s")
                 time.sleep(SAMPLE_SECONDS)
@@ -115,4 +122,5 @@ def measure(
         load_before=round(load_before, 2),
         load_after=round(os.getloadavg()[0], 2),
         log=str(log_path),
+        samples=tuple(samples),
     )

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-from benchmarks import fixed_costs, scoring, weekly, windows
-from pipeline import vocabulary
+from benchmarks import fixed_costs, profiling, reference, scaling, scoring, weekly, windows
+from benchmarks.shared import MIN_SHOWN_SECONDS, TOTAL
+from benchmarks.shared import number as _number
+from benchmarks.shared import table as _table
 
 JSON_NAME = "results.json"
 MARKDOWN_NAME = "results.md"
 PLOT_NAME = "results.png"
-TOTAL = "total (wall)"
-# Components whose work grows with the number of rows (every row goes through them).
-ROW_COMPONENTS = (vocabulary.EXAMPLE_GEN, vocabulary.STATISTICS_GEN, vocabulary.TRANSFORM)
-# Components under this many seconds at every size (resolver, schema import) are left out of
-# the scaling table and plot: their cost is bookkeeping, not data.
-MIN_SHOWN_SECONDS = 1.0
+EXACT = "none: exact"
 
 
 def fit_exponents(points: list[dict]) -> dict[str, float]:
@@ -36,25 +32,6 @@ def fit_exponents(points: list[dict]) -> dict[str, float]:
         logs = np.log([[rows, seconds] for rows, seconds in pairs])
         exponents[node] = round(float(np.polyfit(logs[:, 0], logs[:, 1], 1)[0]), 3)
     return exponents
-
-
-def _number(value: object, digits: int = 1) -> str:
-    """A table cell: numbers rounded, missing values as a dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        shown = 0 if abs(value) >= 1000 else 1 if abs(value) >= 10 else digits
-        return f"{value:,.{shown}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[object]], digits: int = 1) -> list[str]:
-    """Markdown table lines."""
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(_number(cell, digits) for cell in row) + " |" for row in rows]
-    return lines
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -146,20 +123,23 @@ def _scaling_lines(results: dict) -> list[str]:
     points = results.get("scaling", [])
     if not points:
         return []
-    nodes = []
-    for point in points:
-        nodes += [n for n in point["components"] if n not in nodes
-                  and max(p["components"].get(n, 0) for p in points) >= MIN_SHOWN_SECONDS]
-    header = ["scale", "rows", "wall s", *[f"{n} s" for n in nodes],
-              *[f"{n} rows/s" for n in ROW_COMPONENTS], "train steps/s", "peak RSS MiB", "load"]
+    nodes = scaling.shown_nodes(points)
+    header = ["scale", "rows", "wall s", "CPU s", *[f"{n} s" for n in nodes], "train steps/s",
+              "peak RSS MiB (largest process)", "peak MiB (tree)", "load"]
     rows = [
-        [f"{p['scale']:g}x", p["rows"], p["seconds"], *[p["components"].get(n) for n in nodes],
-         *[p["rows_per_second"].get(n) for n in ROW_COMPONENTS], p["train_steps_per_second"],
-         p["peak_rss_mib"], p["load_before"]]
+        [f"{p['scale']:g}x", p["rows"], p["seconds"], p["cpu_seconds"],
+         *[p["components"].get(n) for n in nodes], p["train_steps_per_second"],
+         p["peak_rss_mib"], p["peak_tree_rss_mib"], p["load_before"]]
         for p in points
     ]
+    speeds = [[f"{p['scale']:g}x", *[scaling.rows_per_second(p).get(n) for n in nodes],
+               *[(p.get("component_peak_tree_rss_mib") or {}).get(n) for n in nodes]]
+              for p in points]
     exponents = fit_exponents(points)
-    lines = ["### Scaling (cold runs)", "", *_table(header, rows), ""]
+    lines = ["### Scaling (cold runs)", "", *_table(header, rows), "",
+             "Rows per second and peak memory (process tree, MiB) while each component ran:", "",
+             *_table(["scale", *[f"{n} rows/s" for n in nodes], *[f"{n} MiB" for n in nodes]],
+                     speeds), "", *scaling.fit_lines(points)]
     if exponents:
         lines += ["Fitted exponent k in seconds ~ rows^k (1 = linear, fixed costs pull it down):",
                   "", *_table(["component", "k"], [[n, k] for n, k in exponents.items()
@@ -203,20 +183,18 @@ def _airflow_lines(results: dict) -> list[str]:
         "scheduler share its imported libraries, which RSS counts once per process.", ""]
 
 
-# Issue 18's targets: (what, how it is read from the results, the limit; smaller is better).
+# Issue 29's targets: (what, how it is read from the results, the limit; smaller is better).
 TARGETS = (
-    ("cold run, ours / TFX example", "ours_over_tfx_cold", 0.4),
-    ("re-run after a model code edit / cold run", "model_edit_over_cold", 0.3),
-    ("100x data (1.5 M rows) end to end, s", "seconds_at_100x", 360.0),
-    ("Airflow DAG run / local run", "airflow_over_local", 2.0),
+    ("100x data (1.5 M rows) cold, s", "seconds_at_100x", 360.0),
+    ("re-run after a model code edit / cold run", "model_edit_over_cold", 0.35),
+    ("cold run, ours / TFX example", "ours_over_tfx_cold", 0.33),
 )
 
 
 def target_values(results: dict) -> dict[str, float | None]:
     """Each target's measured value (None when its scenario did not run)."""
     at_100x = [p["seconds"] for p in results.get("scaling", []) if p["scale"] == 100]
-    return {**summary(results), "seconds_at_100x": at_100x[0] if at_100x else None,
-            "airflow_over_local": (results.get("airflow") or {}).get("dag_run_over_local")}
+    return {**summary(results), "seconds_at_100x": at_100x[0] if at_100x else None}
 
 
 def _target_lines(results: dict) -> list[str]:
@@ -229,7 +207,19 @@ def _target_lines(results: dict) -> list[str]:
         verdict = "not measured" if value is None else ("met" if value <= limit else "NOT met")
         rows.append([label, limit, value, verdict, _where_the_time_goes(key, results)])
     header = ["target", "limit", "measured", "", "where the time goes"]
-    return ["### Targets (issue 18)", "", *_table(header, rows, 2), ""]
+    return [f"### Targets (issue 29); declared approximations: {declared_approximations(results)}",
+            "", *_table(header, rows, 2), ""]
+
+
+def declared_approximations(results: dict) -> str:
+    """The approximations the measured runs recorded in their run context, or 'none: exact'."""
+    runs = [p.get("approximations") for p in results.get("scaling", [])]
+    runs.append(results.get("end_to_end", {}).get("ours", {}).get("cold", {}).get("approximations"))
+    shown = {json.dumps(declared, sort_keys=True) for declared in runs if declared}
+    if not shown:
+        return EXACT
+    return "; ".join(", ".join(f"{k}: {v}" for k, v in json.loads(text).items())
+                     for text in sorted(shown))
 
 
 def _where_the_time_goes(key: str, results: dict) -> str:
@@ -243,13 +233,23 @@ def _where_the_time_goes(key: str, results: dict) -> str:
         at_100x = [p for p in results.get("scaling", []) if p["scale"] == 100]
         if not at_100x:
             return "-"
-        components = at_100x[0]["components"]
-        return _breakdown(components, at_100x[0]["seconds"] - sum(components.values()))
-    scenario = results.get("airflow")
-    if key == "airflow_over_local" and scenario:
-        return (f"DAG run {_number(scenario['airflow'].get('dag_run_seconds'))} s, local run "
-                f"{_number((scenario.get('local') or {}).get('seconds'))} s")
+        point = at_100x[0]
+        components = point["components"]
+        return (_breakdown(components, point["seconds"] - sum(components.values()))
+                + f"; peak {_number(point['peak_tree_rss_mib'])} MiB (process tree)"
+                + _profiled_largest(results))
     return "-"
+
+
+def _profiled_largest(results: dict) -> str:
+    """'; profiled: X's top function N %' from the profile at 100x, when it ran."""
+    found = results.get("profile") or {}
+    if found.get("scale") != 100 or not found.get("components"):
+        return ""
+    node, summary = max(found["components"].items(), key=lambda item: item[1]["profiled_seconds"])
+    top = summary["top"][0] if summary["top"] else None
+    return f"; profiled: {node}'s top function {top['function']} " \
+           f"{100 * (top['share'] or 0):.0f} % of it" if top else ""
 
 
 def _run_breakdown(run: dict | None) -> str:
@@ -281,8 +281,9 @@ def markdown(results: dict) -> str:
         + "; warm / cold = " + _number(head["warm_over_cold"], 3)
         + " (--force through TFX's cache: " + _number(head["forced_warm_over_cold"], 2) + ")"
         + "; total wall-time exponent k = " + _number(head["total_exponent"], 2) + ".", "",
-        *_target_lines(results),
-        *_end_to_end_lines(results), *_scaling_lines(results), *_serving_lines(results),
+        *_target_lines(results), *reference.lines(results),
+        *_end_to_end_lines(results), *_scaling_lines(results), *profiling.lines(results),
+        *_serving_lines(results),
         *_airflow_lines(results),
         *windows.lines(results), *scoring.lines(results), *weekly.lines(results),
     ]
@@ -296,8 +297,9 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (scaling, compare, scored) = plt.subplots(1, 3, figsize=(19, 5))
-    _plot_scaling(scaling, results.get("scaling", []))
+    figure, ((times, memory), (compare, scored)) = plt.subplots(2, 2, figsize=(15, 10))
+    _plot_scaling(times, results.get("scaling", []))
+    _plot_memory(memory, results.get("scaling", []))
     _plot_comparison(compare, results.get("end_to_end", {}))
     _plot_scoring(scored, results.get("scoring", {}).get("points", []))
     figure.tight_layout()
@@ -327,6 +329,30 @@ def _plot_scaling(axes, points: list[dict]) -> None:
     axes.grid(True, which="both", alpha=0.3)
     if series:
         axes.legend(fontsize=7)
+
+
+def _plot_memory(axes, points: list[dict]) -> None:
+    """Peak memory (largest process, process tree) against rows, the 1000x estimate hollow."""
+    found = scaling.estimate(points)
+    for name, pairs in scaling.memory_series(points).items():
+        if not pairs:
+            continue
+        rows, mib = zip(*sorted(pairs), strict=True)
+        line = axes.plot(rows, mib, "-o", label=name, markersize=4)[0]
+        if found and name in found["peak_mib"]:
+            axes.plot([rows[-1], found["rows"]], [mib[-1], found["peak_mib"][name]], ":",
+                      color=line.get_color())
+            axes.plot(found["rows"], found["peak_mib"][name], "o", mfc="none",
+                      color=line.get_color(), label=f"{name}: ESTIMATE (linear fit)")
+    axes.axhline(scaling.MEMORY_BUDGET_MIB, color="grey", linestyle="--", linewidth=1,
+                 label="24 GiB")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("rows")
+    axes.set_ylabel("peak MiB (cold run)")
+    axes.set_title("Peak memory against rows")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=7)
 
 
 def _plot_comparison(axes, e2e: dict) -> None:
@@ -373,8 +399,11 @@ def write(results: dict, output_dir: Path) -> dict[str, Path]:
     """results.json, results.md and results.png in output_dir."""
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: output_dir / name for name in (JSON_NAME, MARKDOWN_NAME, PLOT_NAME)}
-    full = {**results, "summary": summary(results), "exponents": fit_exponents(
-        results.get("scaling", []))}
+    points = results.get("scaling", [])
+    full = {**results, "summary": summary(results), "exponents": fit_exponents(points),
+            "linear_fits": {"seconds": scaling.linear_fits(scaling.second_series(points)),
+                            "peak_mib": scaling.linear_fits(scaling.memory_series(points))},
+            "estimate_1000x": scaling.estimate(points)}
     paths[JSON_NAME].write_text(json.dumps(full, indent=2) + "\n")
     paths[MARKDOWN_NAME].write_text(markdown(results))
     plot(results, paths[PLOT_NAME])

@@ -13,7 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import airflow_run, fixed_costs, report, scoring, tfx_example, weekly, windows
+from benchmarks import (
+    airflow_run,
+    fixed_costs,
+    profiling,
+    reference,
+    report,
+    scaling,
+    scoring,
+    tfx_example,
+    weekly,
+    windows,
+)
 from benchmarks.harness import measure
 from benchmarks.weekly import ROWS_PER_WEEK
 from pipeline import environment
@@ -21,7 +32,18 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig, store_config
 from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.metadata import connection, records
 from pipeline.serving import layout
-from pipeline.vocabulary import EVALUATION_KEY, EVALUATOR, EXAMPLE_GEN, EXAMPLES_KEY, MODEL_KEY, TRAINER
+from pipeline.vocabulary import (
+    BLESSING_KEY,
+    EVALUATION_KEY,
+    EVALUATOR,
+    EXAMPLE_GEN,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    PUSHED_MODEL_KEY,
+    RECORD_RUN_CONTEXT,
+    RUN_CONTEXT_KEY,
+    TRAINER,
+)
 
 BUNDLED_DATA = PROJECT_ROOT / "data" / "taxi"
 SERVING_FORMAT = "Format-Serving"
@@ -47,6 +69,13 @@ class SuiteOptions:
     score: bool = True
     weekly: bool = True
     weekly_rows: int = ROWS_PER_WEEK
+    # Synthetic copies made before (tools.synthesize, same seed) as <data_dir>/x<scale>: used as
+    # they are instead of synthesizing again.
+    data_dir: Path | None = None
+    profile: bool = True
+    record_reference: bool = False
+    assert_results: bool = True
+    reference_dir: Path = reference.REFERENCE_DIR
 
 
 @dataclass
@@ -65,19 +94,23 @@ class Suite:
 
     def measured(self, name: str, command: list[str], code: Path | None = None,
                  settings: Mapping[str, str] | None = None,
-                 accepted: tuple[int, ...] | None = (0, EXIT_NOT_BLESSED)) -> dict:
+                 accepted: tuple[int, ...] | None = (0, EXIT_NOT_BLESSED),
+                 samples: list[tuple[float, float]] | None = None) -> dict:
         """Run one child, log a line about it, and return its measurement; with `code`, the child
         imports user code (`models`) from that folder instead of the checkout; `settings` are
-        PIPELINE_* variables the child gets (its state and models folders)."""
+        PIPELINE_* variables the child gets (its state and models folders); `samples` receives
+        its memory samples (time, tree MiB)."""
         self.log(f"[bench] {name} ...")
         env = {**self.env(), **(settings or {})}
         if code is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
         # A run whose model is not blessed (exit 4) is timed like any other: blessing is the
         # model's verdict, not the run's failure.
-        result = measure(command, self.options.work_dir / "logs" / f"{name}.log",
-                         code or PROJECT_ROOT, env, self.options.timeout,
-                         accepted=accepted).to_json()
+        measurement = measure(command, self.options.work_dir / "logs" / f"{name}.log",
+                              code or PROJECT_ROOT, env, self.options.timeout, accepted=accepted)
+        if samples is not None:
+            samples.extend(measurement.samples)
+        result = measurement.to_json()
         self.log(f"[bench] {name}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s "
                  f"CPU, peak {result['peak_rss_mib']:.0f} MiB")
         return result
@@ -90,6 +123,9 @@ class Suite:
         """The bundled data at scale 1, otherwise a seeded synthetic copy of scale x its rows."""
         if scale == 1:
             return BUNDLED_DATA, count_rows(BUNDLED_DATA)
+        made = self.options.data_dir / f"x{scale:g}" if self.options.data_dir else None
+        if made is not None and any(made.glob("*.csv")):
+            return made, count_rows(made)
         folder = self.options.work_dir / "data" / f"x{scale:g}"
         shutil.rmtree(folder, ignore_errors=True)
         self.measured(f"synthesize-x{scale:g}", [
@@ -100,8 +136,12 @@ class Suite:
 
     def our_command(self, data: Path, root: Path, *flags: str) -> list[str]:
         """`python -m pipeline run` with every location under root."""
+        return [sys.executable, "-m", "pipeline", *self.run_arguments(data, root, *flags)]
+
+    def run_arguments(self, data: Path, root: Path, *flags: str) -> list[str]:
+        """The arguments of `pipeline` for a run with every location under root."""
         return [
-            sys.executable, "-m", "pipeline", "run", "--data", str(data),
+            "run", "--data", str(data),
             "--pipeline-root", str(root / "pipeline_root"),
             "--metadata", str(root / "metadata.sqlite"),
             "--serving-dir", str(root / "serving_model"), "--log-dir", str(root / "logs"),
@@ -111,9 +151,14 @@ class Suite:
     def run_ours(
         self, name: str, data: Path, root: Path, *flags: str, code: Path | None = None
     ) -> dict:
-        """Our pipeline through its CLI, timed, with per-component times from its MLMD."""
-        run = self.measured(name, self.our_command(data, root, *flags), code)
+        """Our pipeline through its CLI, timed, with per-component times from its MLMD and each
+        component's peak memory (the process tree's largest sample while it ran)."""
+        samples: list[tuple[float, float]] = []
+        run = self.measured(name, self.our_command(data, root, *flags), code, samples=samples)
         run.update(read_run(root / "metadata.sqlite", PipelineConfig().pipeline_name))
+        for component in run["components"].values():
+            component["peak_tree_rss_mib"] = peak_between(
+                samples, component["started"], component["finished"])
         return run
 
     def run_tfx_example(self, name: str, data: Path, root: Path) -> dict:
@@ -133,6 +178,7 @@ class Suite:
         code = user_code_copy(ours_root)
         flags = code_flags(code)
         cold = self.run_ours(f"ours-{tag}-cold", data, ours_root, *flags, code=code)
+        served_after_cold = served_versions(ours_root)
         self.results["end_to_end"] = {"scale": scale, "rows": rows, "data": str(data),
                                       "ours": {"cold": cold}}
         self.save()
@@ -148,6 +194,8 @@ class Suite:
         forced = self.run_ours(f"ours-{tag}-warm-forced", data, ours_root, *flags, "--force",
                                code=code)
         self.results["end_to_end"]["ours"]["warm_forced"] = forced
+        self.results["identical_results"] = {"unchanged_input": reference.unchanged_input_check(
+            served_after_cold, served_versions(ours_root), forced.get("pushed_version"))}
         self.save()
         tfx_root = None
         if self.options.tfx_example:
@@ -156,6 +204,7 @@ class Suite:
             self.results["end_to_end"]["tfx_example"] = {"cold": theirs}
             self.save()
         self.results["models"] = self.probe(data, ours_root, cold, tfx_root)
+        self.results["identical_results"]["reference"] = self.compare_with_reference()
         self.save()
         self.results["end_to_end"]["ours"]["model_edit"] = self.model_edit(tag, data, ours_root, code)
         self.save()
@@ -196,6 +245,25 @@ class Suite:
         ])
         return {**json.loads(output.read_text()), "process": process}
 
+    def compare_with_reference(self) -> dict:
+        """The cold run's outcome against the committed reference (recorded first when asked)."""
+        measured = reference.outcome(self.results)
+        if measured is not None and self.options.record_reference:
+            self.log(f"[bench] reference written: {reference.record(measured, self.options.reference_dir)}")
+        tolerance = PipelineConfig().declaration.reproducibility.metrics
+        return reference.check(measured, self.options.reference_dir, tolerance)
+
+    def profile(self, scale: float, data: Path, rows: int, cold: dict) -> dict:
+        """A second cold run at `scale` with each component's executor under cProfile."""
+        tag = f"x{scale:g}"
+        root = self.fresh(f"profile-{tag}")
+        command = [sys.executable, "-m", "benchmarks.profiling", "--profile-dir",
+                   str(root / "profiles"), "--", *self.run_arguments(data, root)]
+        process = self.measured(f"profile-{tag}", command)
+        return {"scale": scale, "rows": rows, "process": process,
+                "mlmd_seconds": {node: c["seconds"] for node, c in cold["components"].items()},
+                "components": profiling.summarize_folder(root / "profiles")}
+
     def fresh(self, name: str) -> Path:
         """An empty folder for one pipeline's state, so a cold run is really cold."""
         root = self.options.work_dir / name
@@ -219,6 +287,9 @@ class Suite:
                 cold = self.run_ours(f"ours-x{scale:g}-cold", data, self.fresh(f"ours-x{scale:g}"))
             self.results["scaling"].append(scaling_point(scale, rows, cold,
                                                          self.options.train_steps))
+            self.save()
+        if self.options.profile:  # the largest scale, whose cold run just ended
+            self.results["profile"] = self.profile(scales[-1], data, rows, cold)
             self.save()
         if self.options.airflow:
             self.results["airflow"] = self.airflow()
@@ -277,13 +348,55 @@ def read_run(metadata_path: Path, pipeline_name: str) -> dict:
     store = connection.open_metadata(store_config({}, {"metadata_path": metadata_path}))
     run_id = records.latest_run_id(store, pipeline_name)
     components, artifacts = {}, {}
+    outcome: dict[str, object] = {"blessed": None, "pushed_version": None,
+                                  "approximations": None}
     for run in records.component_runs(store, run_id):
-        components[run.node_id] = {"state": run.state, "seconds": round(run.seconds, 2)}
+        components[run.node_id] = {"state": run.state, "seconds": round(run.seconds, 2),
+                                   "started": run.started.timestamp(),
+                                   "finished": run.finished.timestamp()}
         output_key = {EXAMPLE_GEN: EXAMPLES_KEY, TRAINER: MODEL_KEY, EVALUATOR: EVALUATION_KEY}.get(
             run.node_id)
         if output_key and run.outputs.get(output_key):
             artifacts[run.node_id] = run.outputs[output_key][0].uri
-    return {"run_id": run_id, "components": components, "artifacts": artifacts}
+        outcome.update(run_outcome(run))
+    return {"run_id": run_id, "components": components, "artifacts": artifacts, **outcome}
+
+
+def run_outcome(run: records.ComponentRun) -> dict[str, object]:
+    """What one component says about the run's result: the Evaluator's blessing, the version the
+    Pusher published in this run (a cached Pusher's output was published by an earlier run), the
+    approximations the run context recorded (`{}`: exact)."""
+    found: dict[str, object] = {}
+    for blessing in run.outputs.get(BLESSING_KEY, []):
+        found["blessed"] = records.property_value(blessing, "blessed") == 1
+    for pushed in run.outputs.get(PUSHED_MODEL_KEY, []) if run.state == "COMPLETE" else []:
+        found["pushed_version"] = records.pushed_version(pushed)
+    if run.node_id == RECORD_RUN_CONTEXT:
+        for context in run.outputs.get(RUN_CONTEXT_KEY, []):
+            found["approximations"] = recorded_approximations(
+                records.property_value(context, "config"))
+    return found
+
+
+def recorded_approximations(config_text: object) -> dict:
+    """The `approximations` mapping of the declaration a run context recorded ({}: none)."""
+    if not isinstance(config_text, str) or not config_text.startswith("{"):
+        return {}
+    declared = json.loads(config_text).get("declaration", {})
+    return declared.get("approximations") or {}
+
+
+def peak_between(samples: list[tuple[float, float]], started: float, finished: float
+                 ) -> float | None:
+    """The largest memory sample taken while a component ran (None: none fell in its time)."""
+    inside = [mib for when, mib in samples if started <= when <= finished]
+    return max(inside) if inside else None
+
+
+def served_versions(root: Path) -> list[int]:
+    """The serving versions published under a pipeline state folder."""
+    return layout.list_versions(layout.model_base_path(root / "serving_model",
+                                                       PipelineConfig().model_name))
 
 
 def trainer_model(run: dict) -> str | None:
@@ -306,8 +419,8 @@ def served_model(root: Path, cold: dict) -> tuple[str, str]:
 
 def scaling_point(scale: float, rows: int, cold: dict, train_steps: int) -> dict:
     """Per-component seconds and throughputs of one cold run."""
-    seconds = {node: c["seconds"] for node, c in cold["components"].items()
-               if c["state"] == "COMPLETE"}
+    executed = {node: c for node, c in cold["components"].items() if c["state"] == "COMPLETE"}
+    seconds = {node: c["seconds"] for node, c in executed.items()}
     trainer_seconds = seconds.get(TRAINER)
     return {
         "scale": scale,
@@ -318,8 +431,10 @@ def scaling_point(scale: float, rows: int, cold: dict, train_steps: int) -> dict
         "peak_tree_rss_mib": cold["peak_tree_rss_mib"],
         "load_before": cold["load_before"],
         "components": seconds,
-        "rows_per_second": {node: round(rows / seconds[node], 1)
-                            for node in report.ROW_COMPONENTS if seconds.get(node)},
+        "component_peak_tree_rss_mib": {node: c.get("peak_tree_rss_mib")
+                                        for node, c in executed.items()},
+        "approximations": cold.get("approximations"),
+        "rows_per_second": scaling.rows_per_second({"rows": rows, "components": seconds}),
         "train_steps_per_second": round(train_steps / trainer_seconds, 2)
         if trainer_seconds else None,
     }

@@ -48,5 +48,10 @@ def test_suite_runs_at_a_tiny_scale(tmp_path: Path) -> None:
         assert [t["batch"] for t in timings] == [1, 32, 1024]
         assert all(0 < t["p50_ms"] <= t["p99_ms"] for t in timings)
     assert 0.0 <= results["models"]["common_holdout"]["ours"]["auc"] <= 1.0
-    assert "cold wall time" in (output / report.MARKDOWN_NAME).read_text()
+    checks = results["identical_results"]
+    assert checks["unchanged_input"]["ok"] is True
+    assert checks["reference"]["ok"] is None  # no reference is recorded for 10 steps
+    assert results["profile"]["components"]["Transform"]["top"]
+    text = (output / report.MARKDOWN_NAME).read_text()
+    assert "cold wall time" in text and "### Where the time goes" in text
     assert (output / report.PLOT_NAME).read_bytes().startswith(PNG_MAGIC)
