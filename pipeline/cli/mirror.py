@@ -42,12 +42,17 @@ def sync_after_run(config: PipelineConfig) -> None:
         return
     log = config.log_dir / SYNC_LOG
     request = {"config": config_record(config), "tracking_uri": config.tracking_uri}
-    with private_file(log, "a") as output:
-        child = subprocess.Popen([sys.executable, *AFTER_RUN_COMMAND], stdin=subprocess.PIPE,
-                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
-    assert child.stdin is not None  # stdin=PIPE
-    with child.stdin:
-        child.stdin.write(json.dumps(request).encode())
+    try:
+        with private_file(log, "a") as output:
+            child = subprocess.Popen([sys.executable, *AFTER_RUN_COMMAND], stdin=subprocess.PIPE,
+                                     stdout=output, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        assert child.stdin is not None  # stdin=PIPE
+        with child.stdin:
+            child.stdin.write(json.dumps(request).encode())
+    except OSError as error:  # the run already succeeded or failed on its own
+        hooks.warn("the run", error)
+        return
     print(f"mlflow      syncing in the background (process {child.pid}, log "
           f"{shown_path(log)}); --wait-for-mirror waits for it")
 

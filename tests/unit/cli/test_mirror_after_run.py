@@ -21,8 +21,7 @@ from tests.support.configs import parse_run_args, small_config
 from tests.support.mlflow_store import empty_store
 from tests.support.mlmd_fake import evaluated_and_pushed_runs
 
-pytestmark = pytest.mark.slow  # imports MLflow, starts processes
-
+# Tests that import MLflow and start sync processes are marked slow.
 # How long the test waits for a detached sync to finish (a generous bound, not a timing claim).
 FINISH_WITHIN_S = 300.0
 
@@ -73,6 +72,7 @@ def wait_until_done(pid: int) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_the_run_returns_while_its_sync_waits_then_the_sync_mirrors_it(pushed, capsys) -> None:
     config, settings = pushed
     with one_writer(settings):  # another writer holds the store: an in-process sync would block
@@ -84,6 +84,7 @@ def test_the_run_returns_while_its_sync_waits_then_the_sync_mirrors_it(pushed, c
     assert "2 run(s) added" in (config.log_dir / SYNC_LOG).read_text()
 
 
+@pytest.mark.slow
 def test_a_killed_sync_is_caught_up_by_the_next(pushed, capsys) -> None:
     config, settings = pushed
     with one_writer(settings):
@@ -98,6 +99,7 @@ def test_a_killed_sync_is_caught_up_by_the_next(pushed, capsys) -> None:
     assert mirrored(settings) == ["run-1", "run-2"]
 
 
+@pytest.mark.slow
 def test_the_wait_setting_mirrors_before_returning(pushed, capsys) -> None:
     config, settings = pushed
     mirror_cli.sync_after_run(config.replace(mirror_wait=True))
@@ -113,3 +115,11 @@ def test_the_wait_setting_comes_from_a_flag_or_the_environment_and_is_not_record
     assert parse_run_args([], {"PIPELINE_MIRROR_WAIT": "1"}).mirror_wait
     assert not parse_run_args([], {}).mirror_wait
     assert "mirror_wait" not in config_record(small_config(tmp_path, mirror_wait=True))
+
+
+def test_a_sync_that_cannot_start_is_one_warning_not_a_failed_run(tmp_path: Path, capsys) -> None:
+    blocked = tmp_path / "logs"
+    blocked.write_text("a file where the log folder should be")
+    mirror_cli.sync_after_run(small_config(tmp_path, tracking_uri="", log_dir=blocked))
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("warning: MLflow mirror not updated after the run")
