@@ -22,6 +22,7 @@ from tests.support.mlflow_store import empty_store
 from tests.support.mlmd_fake import evaluated_and_pushed_runs
 
 # Tests that import MLflow and start sync processes are marked slow.
+
 # How long the test waits for a detached sync to finish (a generous bound, not a timing claim).
 FINISH_WITHIN_S = 300.0
 
