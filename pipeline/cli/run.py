@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.cli.common import store_arguments
+from pipeline.cli.mirror import sync_after_run
 from pipeline.config import (
     STATE_DIR,
     PipelineConfig,
@@ -22,7 +23,6 @@ from pipeline.config import (
 from pipeline.errors import EXIT_NOT_BLESSED
 from pipeline.logs import shown_path
 from pipeline.metadata import connection, records
-from pipeline.mirror.hooks import sync_after_run
 from pipeline.run.run_reason import reason_argument
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR
 from pipeline.vocabulary import REASON_BY_HAND, SCHEMA_FILE

@@ -14,9 +14,9 @@ from pipeline.config.settings import PipelineConfig, SpanSelection, location, pa
 # Never recorded in MLMD: a server password comes from the environment of each run (and the
 # values of credential Beam options are masked, config_record).
 SECRET_FIELDS = frozenset({"metadata_password"})
-# Not part of what a run is: where it is mirrored changes no output, so it must not make an
-# unchanged re-run look changed (nor be replayed by reproduce).
-UNRECORDED_FIELDS = SECRET_FIELDS | {"tracking_uri"}
+# Not part of what a run is: where and when it is mirrored changes no output, so it must not make
+# an unchanged re-run look changed (nor be replayed by reproduce).
+UNRECORDED_FIELDS = SECRET_FIELDS | {"tracking_uri", "mirror_wait"}
 
 
 # Where the declaration was read from is not what it declares.

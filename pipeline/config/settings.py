@@ -227,6 +227,7 @@ class PipelineConfig:
     metadata_user: str = ""
     metadata_password: Secret = field(default_factory=Secret, repr=False)
     tracking_uri: str = ""
+    mirror_wait: bool = False
     declaration: Project = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

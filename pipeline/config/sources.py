@@ -91,6 +91,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     arg("--tracking-uri", dest="tracking_uri",
         help="MLflow store the run is mirrored into at its end: a URI (http://host:5000, "
              "sqlite:///file.db), 'off', or empty for the local store under state/mlflow")
+    arg("--wait-for-mirror", dest="mirror_wait", action="store_const", const=True,
+        help="mirror the run into MLflow before exiting (default: a detached `mlflow-sync` "
+             "process does it after the summary; scripts that read MLflow right away wait)")
     _add_scaling_arguments(parser)
 
 
@@ -166,7 +169,7 @@ _CONVERTERS: dict[str, Callable[[str], Any]] = {
     "train_hash_buckets": int, "eval_hash_buckets": int,
     "beam_mode": BeamMode, "enable_cache": _boolean,
     "transform_statistics": _boolean, "transform_tf2": _boolean, "eval_plots": _boolean,
-    "analyzer_cache": _boolean,
+    "analyzer_cache": _boolean, "mirror_wait": _boolean,
     "beam_runner": BeamRunner, "extra_beam_args": lambda v: tuple(shlex.split(v)),
     "metadata_password": Secret,
     "metadata_backend": MetadataBackend, "metadata_port": int,

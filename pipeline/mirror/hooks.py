@@ -11,7 +11,7 @@ from pipeline.mirror.sync import SyncReport, move_aliases, sync
 from pipeline.serving.server_config import DEFAULT_OUTPUT_DIR, MODELS_CONFIG
 
 
-def _warn(what: str, error: Exception) -> None:
+def warn(what: str, error: Exception) -> None:
     """One line on stderr; the next sync catches up."""
     print(f"warning: MLflow mirror not updated after {what}: {error} "
           "(python -m pipeline mlflow-sync catches up)", file=sys.stderr)
@@ -30,7 +30,7 @@ def sync_after_run(config: PipelineConfig) -> SyncReport | None:
     try:
         report = sync(config, settings, DEFAULT_OUTPUT_DIR / config.model_name / MODELS_CONFIG)
     except Exception as error:  # the mirror must never fail the run
-        _warn("the run", error)
+        warn("the run", error)
         return None
     print(report.text())
     return report
@@ -45,4 +45,4 @@ def aliases_after_rollback(config: PipelineConfig, labels: Mapping[str, int]) ->
     try:
         move_aliases(config, settings, labels)
     except Exception as error:  # serving's labels moved; the mirror follows later
-        _warn("the rollback", error)
+        warn("the rollback", error)

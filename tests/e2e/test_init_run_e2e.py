@@ -102,7 +102,8 @@ def test_init_then_run_pushes_a_model_with_the_task_outputs(
     code = main(["run", "--project", name, "--pipeline-root", str(tmp_path / "root"),
                  "--metadata", str(tmp_path / "metadata.sqlite"), "--serving-dir", str(serving),
                  "--log-dir", str(tmp_path / "logs"), "--train-steps", str(TRAIN_STEPS),
-                 "--eval-steps", str(EVAL_STEPS), "--tracking-uri", tracking])
+                 "--eval-steps", str(EVAL_STEPS), "--tracking-uri", tracking,
+                 "--wait-for-mirror"])  # the mirror's warning on this process's stderr
     out, err = capsys.readouterr()
     assert code == 0, err[-3000:]
     warnings = [line for line in err.splitlines() if line.startswith("warning: MLflow")]

@@ -150,7 +150,7 @@ def test_unknown_categories_stop_the_cli_at_the_data_gate(tmp_path: Path) -> Non
         sys.executable, "-m", "pipeline", "run", "--data", str(data),
         "--pipeline-root", str(config.pipeline_root), "--metadata", str(config.metadata_path),
         "--serving-dir", str(config.serving_dir), "--log-dir", str(config.log_dir),
-        "--train-steps", "5",
+        "--train-steps", "5", "--wait-for-mirror",  # MLflow is read right after the run
     ]
     mirror = empty_store(tmp_path / "mlflow")  # where the run mirrors itself (beside its metadata)
     environ = {k: v for k, v in os.environ.items() if k != "PIPELINE_TRACKING_URI"}  # the default store
