@@ -13,7 +13,7 @@ baseline's metric on the same split joins the overall slice's value threshold on
 When the baseline's own evaluation, as the candidate, on the same examples with the same metrics
 and slices is on disk (pipeline.graph.recorded_baseline), the baseline is not scored again: the
 candidate is evaluated alone and compared with the recorded metrics, giving TFMA's two-model
-output and blessing; the blessing names the reused evaluation in REUSED_BASELINE_EVALUATION.
+output and blessing; the blessing names the reused evaluation in BLESSING_REUSED_EVALUATION.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ from tfx.utils import io_utils, json_utils, proto_utils
 from pipeline.graph import recorded_baseline
 from pipeline.graph.baseline import GATE_PROPERTY, BaselineMetrics
 from pipeline.metadata.provenance import BASELINE_SKIPPED
-from pipeline.vocabulary import BASELINE_METRICS_KEY, BLESSING_BASELINE_GATE
+from pipeline.vocabulary import (
+    BASELINE_METRICS_KEY,
+    BLESSING_BASELINE_GATE,
+    BLESSING_REUSED_EVALUATION,
+)
 
 SELF_BASELINE = "the baseline model is the candidate itself (taken from the Trainer's cache)"
-# Blessing property: the URI of the baseline's recorded evaluation the comparison reused.
-REUSED_BASELINE_EVALUATION = "reused_baseline_evaluation"
 
 
 def is_self_baseline(model: list[types.Artifact], baseline: list[types.Artifact]) -> bool:
@@ -112,7 +114,7 @@ class SelfBaselineSkippingExecutor(evaluator_executor.Executor):
             return True
         for blessing in output_dict.get(specs.BLESSING_KEY, []):
             _bless(blessing, input_dict, exec_properties, result.validation_ok)
-            blessing.set_string_custom_property(REUSED_BASELINE_EVALUATION, recorded)
+            blessing.set_string_custom_property(BLESSING_REUSED_EVALUATION, recorded)
         return True
 
     @staticmethod

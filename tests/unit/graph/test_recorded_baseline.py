@@ -136,16 +136,16 @@ def test_the_reused_comparison_is_tfmas(scene: dict, candidate: str, blessed: in
     from tensorflow_model_analysis.writers.eval_config_writer import load_eval_run
 
     from pipeline.config.project import METRICS_TOLERANCE
-    from pipeline.graph.evaluator import REUSED_BASELINE_EVALUATION
+    from pipeline.vocabulary import BLESSING_REUSED_EVALUATION
 
     root, models = scene["root"], scene["models"]
     reused, reused_uri = evaluate(scene["examples"], models[candidate], models["baseline"],
                                   root / "Evaluator" / "evaluation" / f"2{blessed}")
     own, own_uri = evaluate(scene["examples"], models[candidate], models["baseline"],
                             root / f"alone-{candidate}" / "Evaluator" / "evaluation" / "20")
-    assert reused.get_string_custom_property(REUSED_BASELINE_EVALUATION) == str(
+    assert reused.get_string_custom_property(BLESSING_REUSED_EVALUATION) == str(
         root / "Evaluator" / "evaluation" / "10")
-    assert not own.has_custom_property(REUSED_BASELINE_EVALUATION)
+    assert not own.has_custom_property(BLESSING_REUSED_EVALUATION)
     assert reused.get_int_custom_property("blessed") == own.get_int_custom_property("blessed") == blessed
     assert os.listdir(reused.uri) == os.listdir(own.uri)
     ours, theirs = metrics(reused_uri), metrics(own_uri)
@@ -161,10 +161,10 @@ def test_the_reused_comparison_is_tfmas(scene: dict, candidate: str, blessed: in
 def test_other_examples_fall_back_to_tfmas_comparison(scene: dict) -> None:
     from tfx.types import standard_artifacts
 
-    from pipeline.graph.evaluator import REUSED_BASELINE_EVALUATION
+    from pipeline.vocabulary import BLESSING_REUSED_EVALUATION
 
     other = artifact(standard_artifacts.Examples, scene["examples"].uri, 6)
     blessing, _ = evaluate(other, scene["models"]["better"], scene["models"]["baseline"],
                            scene["root"] / "Evaluator" / "evaluation" / "30")
-    assert not blessing.has_custom_property(REUSED_BASELINE_EVALUATION)
+    assert not blessing.has_custom_property(BLESSING_REUSED_EVALUATION)
     assert blessing.get_int_custom_property("blessed") == 1
