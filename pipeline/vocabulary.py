@@ -86,6 +86,9 @@ BASELINE_FILE = "baseline.json"
 BASELINE_METRICS_PROPERTY = "metrics"
 BASELINE_GATE_PROPERTY = "gate"
 BLESSING_BASELINE_GATE = "baseline_gate"
+# Blessing property: the URI of the baseline's recorded evaluation the comparison reused (absent
+# when TFMA scored the baseline itself).
+BLESSING_REUSED_EVALUATION = "reused_baseline_evaluation"
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"
 SPLIT_PREFIX = "Split-"

@@ -15,6 +15,7 @@ from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.metadata import connection, records
 from pipeline.metadata.provenance import BASELINE_SKIPPED, run_provenance
 from pipeline.serving import layout
+from pipeline.vocabulary import BLESSING_REUSED_EVALUATION
 from tests.support.configs import small_config
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +100,8 @@ def test_each_edit_re_runs_only_the_components_that_read_it(own_models: Path, tm
     assert states(config) == expect(("Trainer", *DOWNSTREAM))
     compared = blessing(config)
     assert compared["baseline_model_id"] == first_model and BASELINE_SKIPPED not in compared
+    # The first model's evaluation as the candidate on the same examples is reused, not re-scored.
+    assert compared[BLESSING_REUSED_EVALUATION]
 
     append(own_models / "taxi" / "label.py", "\n# edited: preprocessing only\n")
     assert states(config) == expect((*TRAINING, *DOWNSTREAM))
