@@ -74,7 +74,7 @@ BENCH_SCALES ?= 1 10 100
 BENCH_ARGS ?=
 QUALITY_PROJECTS ?= taxi penguins
 .PHONY: bench bench-quality
-bench: env bench-quality  ## benchmarks to benchmarks/results/: issue 29 targets, identical results vs benchmarks/reference/ (exit 1 if not), cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100") with fits and a 1000x estimate, profiles at the largest scale, serving, batch scoring, the weekly loop, model quality
+bench: env bench-quality  ## benchmarks to benchmarks/results/: issue 29 targets, identical results vs benchmarks/reference/ (exit 1 if not), cold/warm, TFX example side by side, scaling (BENCH_SCALES="1 10 100") with fits and a 1000x estimate, profiles at 10x, serving, batch scoring, the weekly loop, model quality
 	$(PYTHON) -m benchmarks --scales $(BENCH_SCALES) $(BENCH_ARGS)
 
 bench-quality: env  ## five public datasets through init's defaults, and each project, against scikit-learn baselines on the same split (benchmarks/results/quality.{json,md})

@@ -72,8 +72,10 @@ def parse_options(argv: Sequence[str] | None) -> SuiteOptions:
              "(`python -m tools.synthesize --scale 10 --output DIR/x10`): used instead of "
              "synthesizing them again")
     arg("--no-profile", dest="profile", action="store_false",
-        help="skip the profiled cold run at the largest scale (each component's executor under "
-             "cProfile, Beam in one process)")
+        help="skip the profiled cold run (each component's executor under cProfile, Beam in one "
+             "process)")
+    arg("--profile-scale", type=_positive_float, default=defaults.profile_scale,
+        help="the profiled run's scale: the largest measured scale up to it (default 10)")
     arg("--record-reference", action="store_true",
         help="write the end-to-end cold run's metrics, blessing and pushed version as the "
              "reference of its scale and steps (benchmarks/reference/), then compare with it")

@@ -33,6 +33,9 @@ class ProcessMeasure:
     log: str
     # (unix time, process tree RSS in MiB) every SAMPLE_SECONDS: which component held the peak.
     samples: tuple[tuple[float, float], ...] = ()
+    # Seconds the work the child left running on its own (the MLflow mirror `run` detaches) took
+    # after the child exited: waited for, so it never runs into the next measurement.
+    detached_seconds: float = 0.0
 
     def to_json(self) -> dict[str, object]:
         """Plain values for the results file (the memory samples stay out: they are long)."""
@@ -61,6 +64,30 @@ def _tree_rss(pid: int) -> int | None:
     return total
 
 
+def detached_children(since: float) -> list[int]:
+    """Processes a measured child left behind on purpose: `mlflow-sync --after-run` started
+    after `since` (unix time)."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "create_time"]):
+        command = process.info["cmdline"] or []
+        if ("mlflow-sync" in command and "--after-run" in command
+                and (process.info["create_time"] or 0) >= since):
+            found.append(process.info["pid"])
+    return found
+
+
+def wait_for_detached(since: float, timeout: float) -> float:
+    """Wait until the detached work a child started has ended; the seconds waited."""
+    started = time.monotonic()
+    while detached_children(since) and time.monotonic() - started < timeout:
+        time.sleep(SAMPLE_SECONDS)
+    return round(time.monotonic() - started, 2)
+
+
 def _kill_group(pid: int) -> None:
     """Stop the child and everything it started (it leads its own process group)."""
     try:
@@ -83,6 +110,7 @@ def measure(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()[0]
     started = time.monotonic()
+    started_at = time.time()
     with log_path.open("w") as log:
         child = subprocess.Popen(
             list(command), cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
@@ -108,6 +136,7 @@ def measure(
             raise
         child.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.monotonic() - started
+    detached = wait_for_detached(started_at, timeout)
     if accepted is not None and child.returncode not in accepted:
         raise MeasuredProcessError(
             f"{' '.join(command[:4])} ... exited with {child.returncode}; log: {log_path}"
@@ -123,4 +152,5 @@ def measure(
         load_after=round(os.getloadavg()[0], 2),
         log=str(log_path),
         samples=tuple(samples),
+        detached_seconds=detached,
     )
