@@ -1,0 +1,102 @@
+"""Record batches through Beam's RunInference answer exactly what tfx_bsl's RunInference (one
+PredictionLog a row, the implementation it replaced) answered: every output, every row, in order,
+on rows with missing cells, for text, multi-class, regression and integer outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.scoring.inference import score_values, signature_outputs
+from pipeline.scoring.inputs import encode_examples
+from pipeline.vocabulary import SERVING_SIGNATURE
+
+pytestmark = pytest.mark.slow
+TYPES = {"size": "DT_FLOAT", "color": "DT_STRING", "doors": "DT_INT64"}
+CLASSES = ("small", "mid", "big")
+
+
+def hostile_model(folder: Path) -> Path:
+    """A serving signature with every output layout a pushed model has: [n, 3] probabilities and
+    [n, 1] class names (multi-class), [n] prediction (regression), [n, 1] text and [n] integers
+    (tfx_bsl's RunInference fails on [n] text)."""
+    import tensorflow as tf
+
+    class Model(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve(self, examples):
+            parsed = tf.io.parse_example(examples, {
+                "size": tf.io.FixedLenFeature([1], tf.float32, default_value=[0.0]),
+                "color": tf.io.FixedLenFeature([1], tf.string, default_value=[""]),
+                "doors": tf.io.FixedLenFeature([1], tf.int64, default_value=[-1])})
+            logit = parsed["size"] * 0.37 - tf.cast(tf.strings.length(parsed["color"]), tf.float32)
+            logits = tf.concat([logit, -logit, logit * 0.5 + tf.cast(parsed["doors"], tf.float32)], 1)
+            index = tf.argmax(logits, axis=1)
+            return {"probabilities": tf.nn.softmax(logits),
+                    "classes": tf.reshape(tf.gather(tf.constant(CLASSES), index), [-1, 1]),
+                    "prediction": tf.reshape(logit, [-1]),
+                    "color": parsed["color"],
+                    "doors": tf.reshape(parsed["doors"], [-1]) * 2}
+
+    model = Model()
+    tf.saved_model.save(model, str(folder), signatures={SERVING_SIGNATURE: model.serve})
+    return folder
+
+
+def hostile_rows(count: int) -> list[bytes]:
+    """Rows with values, missing numbers, missing and empty text, non-ASCII text."""
+    colors = ["red", None, "", "grün", "blue"]
+    return encode_examples([{"size": None if i % 7 == 0 else i / 10 - 3, "color": colors[i % 5],
+                             "doors": None if i % 3 == 0 else i % 5} for i in range(count)], TYPES)
+
+
+def tfx_bsl_outputs(model_dir: Path, examples: list[bytes], scratch: Path) -> list[dict]:
+    """The replaced implementation: tfx_bsl's RunInference, each row's PredictionLog read back."""
+    import apache_beam as beam
+    import tensorflow as tf
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from tfx_bsl.public.beam import run_inference
+    from tfx_bsl.public.proto import model_spec_pb2
+
+    def line(keyed: tuple) -> str:
+        outputs = {name: tf.make_ndarray(proto)[0].tolist()
+                   for name, proto in keyed[1].predict_log.response.outputs.items()}
+        return json.dumps({"key": keyed[0], "outputs": {
+            name: value.decode() if isinstance(value, bytes) else
+            [v.decode() if isinstance(v, bytes) else v for v in value]
+            if isinstance(value, list) else value for name, value in outputs.items()}})
+
+    spec = model_spec_pb2.InferenceSpecType(saved_model_spec=model_spec_pb2.SavedModelSpec(
+        model_path=str(model_dir), signature_name=[SERVING_SIGNATURE], tag=["serve"]))
+    prefix = os.path.join(scratch, "old")
+    with beam.Pipeline(options=PipelineOptions(["--runner=DirectRunner"])) as pipeline:
+        _ = (pipeline | beam.Create(list(enumerate(examples)))
+             | run_inference.RunInference(spec) | beam.Map(line)
+             | beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
+    keyed = {}
+    for path in scratch.glob("old*.jsonl"):
+        for text in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(text)
+            keyed[record["key"]] = record["outputs"]
+    return [keyed[index] for index in range(len(examples))]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One saved model for every case."""
+    return hostile_model(tmp_path_factory.mktemp("hostile") / "model")
+
+
+@pytest.mark.parametrize("count, batch_rows", [(1, 8192), (301, 64), (128, 64)])
+def test_record_batches_answer_what_tfx_bsl_answered_row_for_row(
+        model: Path, tmp_path: Path, count: int, batch_rows: int) -> None:
+    examples = hostile_rows(count)
+    old = tfx_bsl_outputs(model, examples, tmp_path)
+    new = signature_outputs(model, examples, batch_rows)
+    assert new == old
+    assert [score_values(row, CLASSES) for row in new] == [score_values(row, CLASSES) for row in old]
+    assert len({row["prediction"] for row in new}) > count // 2  # rows differ: order counts
+    assert {type(row["color"][0]) for row in new} == {str}
