@@ -1,6 +1,7 @@
 """Record batches through Beam's RunInference answer exactly what tfx_bsl's RunInference (one
 PredictionLog a row, the implementation it replaced) answered: every output, every row, in order,
-on rows with missing cells, for text, multi-class, regression and integer outputs."""
+on rows with missing cells, for text, multi-class, regression and integer outputs; columns built
+by Arrow encode the very examples the cell-by-cell columns did."""
 
 from __future__ import annotations
 
@@ -100,3 +101,42 @@ def test_record_batches_answer_what_tfx_bsl_answered_row_for_row(
     assert [score_values(row, CLASSES) for row in new] == [score_values(row, CLASSES) for row in old]
     assert len({row["prediction"] for row in new}) > count // 2  # rows differ: order counts
     assert {type(row["color"][0]) for row in new} == {str}
+
+
+def cell_by_cell_list_array(values: list, dtype: str):
+    """The replaced encoder column: offsets and values built a cell at a time in Python."""
+    import pyarrow as pa
+
+    from pipeline.serving import client
+
+    present = [value for value in values if value is not None]
+    if dtype in client.FLOAT_TYPES:
+        typed = pa.array(present, pa.float32())
+    elif dtype in client.INT_TYPES:
+        typed = pa.array(present, pa.int64())
+    else:
+        typed = pa.array([str(value).encode() for value in present], pa.binary())
+    offsets, position = [], 0
+    for value in values:
+        offsets.append(None if value is None else position)
+        position += value is not None
+    return pa.ListArray.from_arrays(pa.array([*offsets, position], pa.int32()), typed)
+
+
+@pytest.mark.parametrize("count", [1, 7, 300])
+def test_columns_built_by_arrow_encode_the_examples_cells_did(
+        monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    from tensorflow.core.example import example_pb2
+
+    from pipeline.scoring import inputs
+
+    def parsed(examples: list[bytes]) -> list:
+        """The examples as protos (the native encoder's map order varies between calls)."""
+        return [example_pb2.Example.FromString(example) for example in examples]
+
+    colors = [None, "red", "", "grün", "blue, \"quoted\""]
+    rows = [{"size": None if i % 4 == 0 else i / 3 - 20, "color": colors[i % 5],
+             "doors": None if i % 3 == 1 else i - 150} for i in range(count)]
+    new = parsed(inputs.encode_examples(rows, TYPES))
+    monkeypatch.setattr(inputs, "_list_array", cell_by_cell_list_array)
+    assert new == parsed(inputs.encode_examples(rows, TYPES))
