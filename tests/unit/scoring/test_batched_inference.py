@@ -1,7 +1,7 @@
 """Record batches through Beam's RunInference answer exactly what tfx_bsl's RunInference (one
 PredictionLog a row, the implementation it replaced) answered: every output, every row, in order,
-on rows with missing cells, for text, multi-class, regression and integer outputs; columns built
-by Arrow encode the very examples the cell-by-cell columns did."""
+on rows with missing cells, for text, multi-class, regression and integer outputs; columns read and
+built by Arrow hold the values the csv module read and encode the examples cells did."""
 
 from __future__ import annotations
 
@@ -124,11 +124,10 @@ def cell_by_cell_list_array(values: list, dtype: str):
 
 
 @pytest.mark.parametrize("count", [1, 7, 300])
-def test_columns_built_by_arrow_encode_the_examples_cells_did(
-        monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+def test_columns_built_by_arrow_encode_the_examples_cells_did(count: int) -> None:
+    import pyarrow as pa
     from tensorflow.core.example import example_pb2
-
-    from pipeline.scoring import inputs
+    from tfx_bsl.coders import example_coder
 
     def parsed(examples: list[bytes]) -> list:
         """The examples as protos (the native encoder's map order varies between calls)."""
@@ -137,6 +136,52 @@ def test_columns_built_by_arrow_encode_the_examples_cells_did(
     colors = [None, "red", "", "grün", "blue, \"quoted\""]
     rows = [{"size": None if i % 4 == 0 else i / 3 - 20, "color": colors[i % 5],
              "doors": None if i % 3 == 1 else i - 150} for i in range(count)]
-    new = parsed(inputs.encode_examples(rows, TYPES))
-    monkeypatch.setattr(inputs, "_list_array", cell_by_cell_list_array)
-    assert new == parsed(inputs.encode_examples(rows, TYPES))
+    old = example_coder.RecordBatchToExamples(pa.RecordBatch.from_arrays(
+        [cell_by_cell_list_array([row[name] for row in rows], dtype)
+         for name, dtype in TYPES.items()], list(TYPES)))
+    assert parsed(encode_examples(rows, TYPES)) == parsed(old)
+
+
+HOSTILE_CSV = {
+    "plain": "size,color,doors,id\n1.5,red,3,a\n,,,b\n-2e3, blue ,4.0,c\n",
+    "quoted": 'id,size,color,doors\na,1,"x, ""y""\nz",2\nb,"  7 ",grün,\n',
+    "python-only number": "size,color,doors,id\n1_000,red,3,a\n+1,x,1,b\n",
+    "python-only space": "size,color,doors,id\n1,\xa0red\x1c,3,a\n",
+    "byte-order mark": "\ufeffsize,color,doors,id\n1,red,3,a\n",
+    "short row": "size,color,doors,id\n1,red\n2,blue,3,b\n",
+    "bad integer": "size,color,doors,id\n1,red,2.5,a\n",
+    "bad number": "size,color,doors,id\n1,red,2,a\nten,red,2,b\n",
+    "missing column": "size,color,id\n1,red,a\n",
+    "inf and nan": "size,color,doors,id\ninf,red,1,a\nnan,red,-1e2,b\n",
+}
+# The files Arrow reads itself (the others go through the csv module's path).
+ARROW_READ = {"plain", "quoted", "inf and nan"}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_CSV))
+def test_arrow_columns_hold_what_the_csv_module_reads(tmp_path: Path, name: str) -> None:
+    import math
+
+    from pipeline.scoring.columns import _arrow_columns, read_columns
+    from pipeline.serving import client
+
+    path = tmp_path / "rows.csv"
+    path.write_text(HOSTILE_CSV[name], encoding="utf-8")
+    wanted = {**TYPES, "id": "DT_STRING"}
+    header = path.read_text(encoding="utf-8").split("\n")[0].split(",")
+    assert (_arrow_columns(path, header, wanted) is not None) == (name in ARROW_READ)
+    try:
+        rows = client.read_rows(path, wanted)
+    except client.ClientError as error:
+        with pytest.raises(client.ClientError) as raised:
+            read_columns(path, header, wanted)
+        assert str(raised.value) == str(error)
+        return
+    columns = {column: values.to_pylist()
+               for column, values in read_columns(path, header, wanted).items()}
+
+    def same(value: object) -> object:
+        return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+    assert {column: [same(row[column]) for row in rows] for column in wanted} == {
+        column: [same(value) for value in values] for column, values in columns.items()}
