@@ -20,9 +20,12 @@ from pathlib import Path
 # phase -> (a path suffix of the function's file, the function's name).
 PHASES = {
     "choose the model (ML Metadata, serving dir)": ("pipeline/scoring/model_choice.py", "choose_model"),
-    "read the CSV (csv module, typed cells)": ("pipeline/serving/client.py", "read_rows"),
+    "read the CSV (Arrow's reader, typed columns)": ("pipeline/scoring/columns.py",
+                                                      "read_columns"),
+    "of it: the csv module's path (files Arrow leaves to it)": ("pipeline/serving/client.py",
+                                                                "read_rows"),
     "encode tf.Examples (tfx_bsl's native encoder)": ("pipeline/scoring/inputs.py",
-                                                       "encode_examples"),
+                                                       "encode_columns"),
     "Beam pipeline (the whole RunInference job)": ("pipeline/scoring/inference.py",
                                                    "signature_outputs"),
     "of it: pickle the pipeline definition": ("apache_beam/internal/pickler.py", "dumps"),
