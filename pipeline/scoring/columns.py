@@ -86,6 +86,7 @@ def _converted(text, dtype: str):
     if dtype in client.FLOAT_TYPES:
         return numbers
     whole = pc.and_(pc.is_finite(numbers), pc.equal(pc.floor(numbers), numbers))
-    if not pc.all(whole).as_py() or pc.any(pc.greater_equal(pc.abs(numbers), 2.0 ** 63)).as_py():
+    if not pc.all(whole, min_count=0).as_py() or pc.any(
+            pc.greater_equal(pc.abs(numbers), 2.0 ** 63)).as_py():
         return None
     return pc.cast(numbers, pa.int64())

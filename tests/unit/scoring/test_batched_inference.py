@@ -153,9 +153,10 @@ HOSTILE_CSV = {
     "bad number": "size,color,doors,id\n1,red,2,a\nten,red,2,b\n",
     "missing column": "size,color,id\n1,red,a\n",
     "inf and nan": "size,color,doors,id\ninf,red,1,a\nnan,red,-1e2,b\n",
+    "empty integer column": "size,color,doors,id\n1,red,,a\n2,red, ,b\n",
 }
 # The files Arrow reads itself (the others go through the csv module's path).
-ARROW_READ = {"plain", "quoted", "inf and nan"}
+ARROW_READ = {"plain", "quoted", "inf and nan", "empty integer column"}
 
 
 @pytest.mark.parametrize("name", list(HOSTILE_CSV))
