@@ -20,14 +20,19 @@ from pathlib import Path
 # phase -> (a path suffix of the function's file, the function's name).
 PHASES = {
     "choose the model (ML Metadata, serving dir)": ("pipeline/scoring/model_choice.py", "choose_model"),
-    "read the CSV (csv module, typed cells)": ("pipeline/serving/client.py", "read_rows"),
+    "read the CSV (Arrow's reader, typed columns)": ("pipeline/scoring/columns.py",
+                                                      "read_columns"),
+    "of it: the csv module's path (files Arrow leaves to it)": ("pipeline/serving/client.py",
+                                                                "read_rows"),
     "encode tf.Examples (tfx_bsl's native encoder)": ("pipeline/scoring/inputs.py",
-                                                       "encode_examples"),
+                                                       "encode_columns"),
     "Beam pipeline (the whole RunInference job)": ("pipeline/scoring/inference.py",
                                                    "signature_outputs"),
     "of it: pickle the pipeline definition": ("apache_beam/internal/pickler.py", "dumps"),
-    "of it: model calls (tfx_bsl RunInference)": ("tfx_bsl/beam/run_inference.py", "run_inference"),
-    "of it: outputs to JSON lines": ("pipeline/scoring/inference.py", "_json_line"),
+    "of it: model calls (one a record batch)": ("pipeline/scoring/signature_handler.py",
+                                                "run_inference"),
+    "of it: a batch's outputs written": ("pipeline/scoring/inference.py", "_write_outputs"),
+    "outputs split into rows": ("pipeline/scoring/inference.py", "_rows"),
     "scores per row (score_values)": ("pipeline/scoring/inference.py", "score_values"),
     "write the scores file": ("pipeline/scoring/batch.py", "_stage_scores"),
     "write the prediction log": ("pipeline/scoring/prediction_log.py", "stage_batch"),
@@ -56,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     import apache_beam  # noqa: F401
     import tensorflow  # noqa: F401
-    from tfx_bsl.public.beam import run_inference  # noqa: F401
+    from apache_beam.ml.inference import base  # noqa: F401
+    from tfx_bsl.coders import example_coder  # noqa: F401
 
     imports = time.monotonic() - started
     from pipeline.__main__ import main as pipeline_main

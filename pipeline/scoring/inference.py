@@ -1,105 +1,108 @@
-"""A pushed model's `serving_default` over serialized tf.Examples with TFX's batch inference:
-tfx_bsl's RunInference on Beam's DirectRunner, in memory, as TF Serving would answer each row."""
+"""A pushed model's `serving_default` over serialized tf.Examples with Beam's RunInference on the
+DirectRunner, in memory: record batches of rows move through the job, one model call and one
+output per batch, as TF Serving would answer each of their rows."""
 
 from __future__ import annotations
 
-import glob
-import json
 import os
+import pickle
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.vocabulary import (
     CLASSES_OUTPUT,
     DEFAULT_DECISION_THRESHOLD,
     PREDICTION_OUTPUT,
     PROBABILITIES_OUTPUT,
-    SERVING_SIGNATURE,
     probability_column,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
 # One Beam worker in this process: the model is loaded once and TensorFlow is imported once.
 BEAM_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1")
+# Rows per record batch: one element, one model call and one output of the job (the ceiling's
+# batch size; a batch's tensors stay a few MiB).
+BATCH_ROWS = 8192
 # Outputs per row: the signature's name -> its value for that row (a float, a list, or text).
 Outputs = dict[str, object]
+# One batch's outputs: the signature's name -> its tensor's values, one entry per row.
+BatchOutputs = dict[str, "np.ndarray"]
 
 
-def signature_outputs(model_dir: Path, examples: Sequence[bytes]) -> list[Outputs]:
+def signature_outputs(model_dir: Path, examples: Sequence[bytes],
+                      batch_rows: int = BATCH_ROWS) -> list[Outputs]:
     """Each example's `serving_default` outputs, in the examples' order."""
     import apache_beam as beam
+    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
     from apache_beam.options.pipeline_options import PipelineOptions
-    from tfx_bsl.public.beam import run_inference
-    from tfx_bsl.public.proto import model_spec_pb2
 
-    spec = model_spec_pb2.InferenceSpecType(saved_model_spec=model_spec_pb2.SavedModelSpec(
-        model_path=str(model_dir), signature_name=[SERVING_SIGNATURE], tag=["serve"]))
+    from pipeline.scoring.signature_handler import SignatureHandler
+
     with tempfile.TemporaryDirectory(prefix="scoring-") as scratch:
-        prefix = os.path.join(scratch, "outputs")
-        inputs = _write_inputs(os.path.join(scratch, "inputs.tfrecord"), examples)
+        inputs = _write_inputs(os.path.join(scratch, "inputs.tfrecord"), examples, batch_rows)
+        answers = os.path.join(scratch, "outputs")
+        os.mkdir(answers)
         with beam.Pipeline(options=PipelineOptions(list(BEAM_ARGS))) as pipeline:
             _ = (pipeline
-                 | "Rows" >> beam.io.ReadFromTFRecord(inputs, coder=_keyed_coder())
-                 .with_output_types(tuple[int, bytes])
-                 | "RunInference" >> run_inference.RunInference(spec)
-                 | "Outputs" >> beam.Map(_json_line)
-                 | "Write" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
-        keyed = {}
-        for path in glob.glob(f"{prefix}*.jsonl"):
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    record = json.loads(line)
-                    keyed[record["key"]] = record["outputs"]
-    return [keyed[index] for index in range(len(examples))]
+                 | "Batches" >> beam.io.ReadFromTFRecord(inputs, coder=_batch_coder())
+                 .with_output_types(tuple[int, list[bytes]])
+                 | "RunInference" >> RunInference(
+                     KeyedModelHandler(SignatureHandler(str(model_dir))))
+                 | "Write" >> beam.Map(_write_outputs, answers))
+        return [row for name in sorted(os.listdir(answers))
+                for row in _rows(_read_outputs(os.path.join(answers, name)))]
 
 
-def _keyed_coder():
-    """A row's (position, serialized example) as one record."""
+def _batch_coder():
+    """A record batch's (position, serialized examples) as one record."""
     import apache_beam as beam
 
-    return beam.coders.TupleCoder((beam.coders.VarIntCoder(), beam.coders.BytesCoder()))
+    return beam.coders.TupleCoder((beam.coders.VarIntCoder(),
+                                   beam.coders.ListCoder(beam.coders.BytesCoder())))
 
 
-def _write_inputs(path: str, examples: Sequence[bytes]) -> str:
-    """The examples, keyed by position, in a TFRecord file the pipeline reads: beam.Create would
-    pickle and compress every example into the pipeline's own definition (most of a scoring's
-    time, and memory that grows with the batch)."""
+def _write_inputs(path: str, examples: Sequence[bytes], batch_rows: int) -> str:
+    """The examples in record batches keyed by position, in a TFRecord file the job reads:
+    beam.Create would pickle and compress every example into the pipeline's own definition."""
     import tensorflow as tf
 
-    coder = _keyed_coder()
+    coder = _batch_coder()
     with tf.io.TFRecordWriter(path) as writer:
-        for position, example in enumerate(examples):
-            writer.write(coder.encode((position, example)))
+        for start in range(0, len(examples), batch_rows):
+            writer.write(coder.encode((start // batch_rows,
+                                       list(examples[start:start + batch_rows]))))
     return path
 
 
-def _json_line(keyed_log: tuple) -> str:
-    """One row's key and outputs (each output's first and only batch entry) as a JSON line."""
-    key, log = keyed_log
-    outputs = {name: _plain(_row_value(proto))
-               for name, proto in log.predict_log.response.outputs.items()}
-    return json.dumps({"key": key, "outputs": outputs})
+def _write_outputs(keyed: tuple[int, BatchOutputs], folder: str) -> None:
+    """One batch's outputs in a file named by its position (names sort in the rows' order)."""
+    position, outputs = keyed
+    with open(os.path.join(folder, f"{position:010d}.pickle"), "wb") as handle:
+        pickle.dump(outputs, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-# The repeated field of a TensorProto that holds each dtype's values (types_pb2 numbers).
-_VALUE_FIELDS = {1: "float_val", 2: "double_val", 3: "int_val", 7: "string_val", 9: "int64_val"}
+def _read_outputs(path: str) -> BatchOutputs:
+    """A batch's outputs as the job wrote them."""
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
 
 
-def _row_value(proto) -> object:
-    """The one row of a [1] or [1, k] output tensor, read from its values field: what
-    tf.make_ndarray(proto)[0].tolist() gives, without its cost (about 57 us a call, most of a
-    row's conversion); any other layout (packed content, repeated-value compression, more
-    dimensions) goes through tf.make_ndarray itself."""
-    dims = [dim.size for dim in proto.tensor_shape.dim]
-    field = _VALUE_FIELDS.get(proto.dtype)
-    values: Sequence[object] = getattr(proto, field) if field and not proto.tensor_content else ()
-    if len(dims) == 1 and dims[0] == 1 and len(values) == 1:
-        return values[0]
-    if len(dims) == 2 and dims[0] == 1 and len(values) == dims[1]:
-        return list(values)
-    import tensorflow as tf
+def _rows(outputs: BatchOutputs) -> list[Outputs]:
+    """A batch's outputs split into rows: each output's entry for the row as a Python value (what
+    tf.make_ndarray(row's tensor)[0].tolist() gave per row), class names as text."""
+    columns = {name: _column(values) for name, values in outputs.items()}
+    count = len(next(iter(columns.values()), []))
+    return [{name: values[index] for name, values in columns.items()} for index in range(count)]
 
-    return tf.make_ndarray(proto)[0].tolist()
+
+def _column(values: np.ndarray) -> list:
+    """An output's entries as Python values; text (bytes) decoded only where the tensor holds it."""
+    entries = values.tolist()
+    return [_plain(entry) for entry in entries] if values.dtype == object else entries
 
 
 def _plain(value: object) -> object:

@@ -52,7 +52,7 @@ def test_score_and_its_in_process_ceiling_at_two_sizes(tmp_path: Path) -> None:
     phases = scoring["profile"]["phases"]
     assert scoring["profile"]["exit_code"] == 0
     assert phases["the whole command"] >= phases["Beam pipeline (the whole RunInference job)"] > 0
-    assert "read the CSV (csv module, typed cells)" in phases
+    assert "read the CSV (Arrow's reader, typed columns)" in phases
     assert scoring["profile"]["scale"] == 2 * TINY_SCALE
     assert "### Batch scoring" in markdown and "| 0.04x | 600 |" in markdown
     assert "Beam pipeline (the whole RunInference job)" in markdown
