@@ -15,8 +15,8 @@ from google.protobuf import json_format
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
-from tfx_bsl.coders import example_coder
 from tfx.types import standard_component_specs as spec
+from tfx_bsl.coders import example_coder
 
 from pipeline import vocabulary
 from pipeline.config import PipelineConfig
