@@ -5,8 +5,13 @@ drift between two spans. TF-free at import: TensorFlow only inside the reading o
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config.project import DriftThresholds, Project, Treatment
 from pipeline.data import drift
@@ -15,6 +20,8 @@ from pipeline.vocabulary import split_folder
 
 # Rows read per split at most: enough for any quantile grid and share, bounded memory.
 MAX_TRAINING_ROWS = 200_000
+# Records decoded per call of tfx_bsl's decoder.
+DECODE_BATCH_ROWS = 8192
 CATEGORICAL_TREATMENTS = (Treatment.CATEGORICAL, Treatment.VOCABULARY, Treatment.HASHED)
 
 Summaries = dict[str, drift.Distribution]
@@ -30,12 +37,13 @@ def feature_kinds(project: Project) -> dict[str, drift.Kind]:
 
 def example_columns(examples_uris: Sequence[str], split: str, names: Sequence[str]) -> dict[str, Column]:
     """The values of `names` in the examples of one split of Examples artifacts (every span
-    given), up to MAX_TRAINING_ROWS rows."""
+    given), up to MAX_TRAINING_ROWS rows: each row's first value, None where it has none."""
     values: dict[str, Column] = {name: [] for name in names}
-    for example in _examples(examples_uris, split):
-        features = example.features.feature
+    for batch in _record_batches(examples_uris, split):
         for name, column in values.items():
-            column.append(_example_value(features[name]) if name in features else None)
+            found = batch.schema.get_field_index(name)
+            column.extend(_first_values(batch.column(found)) if found >= 0
+                          else [None] * batch.num_rows)
     return values
 
 
@@ -49,34 +57,65 @@ def example_summaries(
             for name, column in columns.items() if any(v is not None for v in column)}
 
 
-def _examples(examples_uris: Sequence[str], split: str) -> Iterator:
-    """The tf.Examples of one split of Examples artifacts, up to MAX_TRAINING_ROWS."""
+def _record_batches(examples_uris: Sequence[str], split: str) -> Iterator[pa.RecordBatch]:
+    """The tf.Examples of one split of Examples artifacts, up to MAX_TRAINING_ROWS, decoded a
+    batch at a time by tfx_bsl (a column per feature, a list per row)."""
     import tensorflow as tf
+    from tfx_bsl.coders import example_coder
 
     files = [path for uri in examples_uris
              for path in artifact_files.glob(os.path.join(uri, split_folder(split)), "*")]
     if not files:
         return
+    decoder = example_coder.ExamplesToRecordBatchDecoder()
     records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(MAX_TRAINING_ROWS)
-    for record in records.as_numpy_iterator():
-        yield tf.train.Example.FromString(record)
+    for batch in records.batch(DECODE_BATCH_ROWS).as_numpy_iterator():
+        yield decoder.DecodeBatch(list(batch))
 
 
-def _example_value(feature) -> float | str | None:  # a tf.train.Feature
-    """The first value of a tf.train.Feature as a number or text; None when it has none."""
-    kind = feature.WhichOneof("kind")
-    values = getattr(feature, kind).value if kind else []
-    if not values:
-        return None
-    value = values[0]
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+def _first_values(lists: pa.Array) -> Column:
+    """Each row's first value as a number or text (bytes decoded as UTF-8, invalid bytes
+    replaced); None where the row has none."""
+    if pa.types.is_null(lists.type):
+        return [None] * len(lists)
+    present = pc.fill_null(pc.greater(pc.list_value_length(lists), 0), False).to_numpy(
+        zero_copy_only=False)
+    starts = lists.offsets.to_numpy()[:-1][present]
+    firsts = lists.values.take(pa.array(starts)).to_pylist()
+    if pa.types.is_large_binary(lists.type.value_type) or pa.types.is_binary(
+            lists.type.value_type):
+        firsts = [value.decode("utf-8", errors="replace") for value in firsts]
+    column: Column = [None] * len(lists)
+    for row, value in zip(np.flatnonzero(present).tolist(), firsts, strict=True):
+        column[row] = value
+    return column
 
 
 def summarise(kind: drift.Kind, column: Sequence[float | str | None]) -> drift.Distribution:
     """A numeric or categorical summary; text that is no number counts as missing for a number."""
     if kind is drift.Kind.NUMERIC:
-        return drift.numeric(number for v in column if (number := _number(v)) is not None)
-    return drift.categorical(None if v is None else category_text(v) for v in column)
+        return drift.numeric(_numbers(column))
+    return drift.from_counts(_category_counts(column))
+
+
+def _numbers(column: Sequence[float | str | None]) -> np.ndarray:
+    """The column's finite numbers in row order; numpy converts numbers and None (NaN) as
+    float() does, text goes through _number."""
+    if any(isinstance(value, str) for value in column):
+        return np.asarray([n for v in column if (n := _number(v)) is not None], dtype=float)
+    array = np.asarray(column, dtype=float)
+    return array[np.isfinite(array)]
+
+
+def _category_counts(column: Sequence[float | str | None]) -> dict[str, int]:
+    """Rows per category text, in order of first appearance; each distinct value is spelled
+    once (values equal in Python, such as 1 and 1.0, have one spelling)."""
+    counts: dict[str, int] = {}
+    for value, count in Counter(column).items():
+        if value is not None:
+            text = category_text(value)
+            counts[text] = counts.get(text, 0) + count
+    return counts
 
 
 def _number(value: float | str | None) -> float | None:

@@ -6,7 +6,9 @@ import glob
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import tensorflow as tf
 from google.protobuf import json_format
@@ -14,6 +16,7 @@ from tfx.components.example_gen.csv_example_gen import executor as tfx_csv_execu
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as spec
+from tfx_bsl.coders import example_coder
 
 from pipeline import vocabulary
 from pipeline.config import PipelineConfig
@@ -35,10 +38,21 @@ EDGE_CASES = (
     '3,4,9,1e3,x,3,,"line\nbreak"\n'
     ',,,,,,,""\n'
 )
+# A second file of the same input: unicode cells and names, int64's limits, an int beyond them
+# only here, floats Arrow and Python read alike, cells and names long enough for 2-byte lengths.
+LONG = "x" * 300
+HOSTILE = (
+    f"zeta,Ünïcode,int_limits,beyond,floats,all_empty,{LONG}\n"
+    f"1,café ☕,-9223372036854775808,1,-0.0,,{LONG}\n"
+    f'2,"quoted, comma",9223372036854775807,18446744073709551616,1e308,,\n'
+    f"-3,,-1,-5,nan,,😀\n"
+    f",日本,0,,inf,,{LONG}{LONG}\n"
+)
 
 
-def examples_by_split(executor_class: type, input_base: Path, output: Path) -> dict[str, set]:
-    """Run an ExampleGen executor in process; every split's records, deterministically serialized."""
+def examples_by_split(executor_class: type, input_base: Path, output: Path) -> dict[str, list]:
+    """Run an ExampleGen executor in process; every split's records, sorted, each deterministically
+    serialized (TFX's executor writes map entries in the order its proto library iterates them)."""
     examples = standard_artifacts.Examples()
     examples.uri = str(output)
     splits = example_gen_pb2.SplitConfig(splits=[
@@ -58,22 +72,60 @@ def examples_by_split(executor_class: type, input_base: Path, output: Path) -> d
     for split in ("train", "eval"):
         files = glob.glob(str(output / f"Split-{split}" / "*"))
         records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-        result[split] = {tf.train.Example.FromString(r.numpy()).SerializeToString(
-            deterministic=True) for r in records}
+        result[split] = sorted(tf.train.Example.FromString(record.numpy()).SerializeToString(
+            deterministic=True) for record in records)
     return result
 
 
-@pytest.mark.parametrize("data", ["sample", "edge_cases"])
+@pytest.mark.parametrize("data", ["sample", "edge_cases", "hostile"])
 def test_same_examples_in_the_same_splits_as_tfx(data: str, tmp_path: Path) -> None:
     input_base = SAMPLE_DATA
-    if data == "edge_cases":
+    if data != "sample":
         input_base = tmp_path / "input"
         input_base.mkdir()
         (input_base / "data.csv").write_text(EDGE_CASES)
+    if data == "hostile":
+        (input_base / "data.csv").write_text(HOSTILE.replace("\n", "\r\n", 2))
+        (input_base / "more.csv").write_text(HOSTILE.splitlines(keepends=True)[0] + HOSTILE)
     ours = examples_by_split(csv_example_gen.Executor, input_base, tmp_path / "ours")
     theirs = examples_by_split(tfx_csv_executor.Executor, input_base, tmp_path / "tfx")
     assert ours == theirs
-    assert sum(len(records) for records in ours.values()) == (4 if data == "edge_cases" else 302)
+    assert sum(len(records) for records in ours.values()) == {
+        "sample": 302, "edge_cases": 4, "hostile": 4 + 5}[data]
+
+
+def reference_encoding(block: pa.RecordBatch, kinds: dict[str, int]) -> list[bytes]:
+    """The executor's former encoding: tfx_bsl's encoder, then a parse and a deterministic
+    serialization per row, with an empty Feature for a column with no kind."""
+    names = [name for name in block.schema.names if kinds[name] != csv_example_gen.UNKNOWN]
+    columns = []
+    for name in names:
+        cells = block.column(block.schema.get_field_index(name))
+        lengths = pc.cast(pc.is_valid(cells), pa.int64()).to_numpy(zero_copy_only=False)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        values = csv_example_gen.typed_cells(cells, kinds[name]).drop_null()
+        columns.append(pa.LargeListArray.from_arrays(pa.array(offsets), values))
+    encoded = example_coder.RecordBatchToExamplesEncoder().encode(
+        pa.RecordBatch.from_arrays(columns, names))
+    result = []
+    for serialized in encoded:
+        example = tf.train.Example.FromString(serialized)
+        for name in set(block.schema.names) - set(names):
+            example.features.feature[name].SetInParent()
+        result.append(example.SerializeToString(deterministic=True))
+    return result
+
+
+@pytest.mark.parametrize("text", [EDGE_CASES, HOSTILE])
+def test_column_wise_bytes_are_the_per_row_deterministic_serialization(text: str,
+                                                                      tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    header = text.splitlines()[0].split(",")
+    blocks = list(csv_example_gen.read_blocks(str(path), header))
+    kinds = csv_example_gen.ColumnKinds().add_input({}, blocks[0])
+    assert list(csv_example_gen.encode_block(blocks[0], kinds)) == reference_encoding(
+        blocks[0], kinds)
 
 
 def test_column_kinds_follow_pythons_parsers() -> None:
