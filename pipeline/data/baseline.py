@@ -47,6 +47,12 @@ def input_keys(project: Project) -> tuple[list[str], list[str]]:
     return numeric, ids
 
 
+def column_keys(project: Project) -> set[str]:
+    """Every transformed column a Split reads: the inputs, the label and the weight."""
+    numeric, ids = input_keys(project)
+    return {*numeric, *ids, label_key(project.label), WEIGHT_KEY}
+
+
 def split_from_columns(project: Project, columns: Mapping[str, np.ndarray]) -> Split:
     """A Split from decoded transformed columns; inputs a custom preprocessing_fn did not write
     are left out (the baseline then sees fewer inputs than the model, never more)."""
