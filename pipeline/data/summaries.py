@@ -15,13 +15,12 @@ import pyarrow.compute as pc
 
 from pipeline.config.project import DriftThresholds, Project, Treatment
 from pipeline.data import drift
+from pipeline.data.example_batches import decoded_batches
 from pipeline.metadata import artifact_files
 from pipeline.vocabulary import split_folder
 
 # Rows read per split at most: enough for any quantile grid and share, bounded memory.
 MAX_TRAINING_ROWS = 200_000
-# Records decoded per call of tfx_bsl's decoder.
-DECODE_BATCH_ROWS = 8192
 CATEGORICAL_TREATMENTS = (Treatment.CATEGORICAL, Treatment.VOCABULARY, Treatment.HASHED)
 
 Summaries = dict[str, drift.Distribution]
@@ -59,18 +58,10 @@ def example_summaries(
 
 def _record_batches(examples_uris: Sequence[str], split: str) -> Iterator[pa.RecordBatch]:
     """The tf.Examples of one split of Examples artifacts, up to MAX_TRAINING_ROWS, decoded a
-    batch at a time by tfx_bsl (a column per feature, a list per row)."""
-    import tensorflow as tf
-    from tfx_bsl.coders import example_coder
-
+    batch at a time (a column per feature, a list per row)."""
     files = [path for uri in examples_uris
              for path in artifact_files.glob(os.path.join(uri, split_folder(split)), "*")]
-    if not files:
-        return
-    decoder = example_coder.ExamplesToRecordBatchDecoder()
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(MAX_TRAINING_ROWS)
-    for batch in records.batch(DECODE_BATCH_ROWS).as_numpy_iterator():
-        yield decoder.DecodeBatch(list(batch))
+    return decoded_batches(files, MAX_TRAINING_ROWS)
 
 
 def _first_values(lists: pa.Array) -> Column:

@@ -20,11 +20,10 @@ from tfx.types import standard_artifacts
 from pipeline import vocabulary
 from pipeline.config.project import Project
 from pipeline.data import baseline
+from pipeline.data.example_batches import decoded_batches
 
 METRICS_PROPERTY = vocabulary.BASELINE_METRICS_PROPERTY
 GATE_PROPERTY = vocabulary.BASELINE_GATE_PROPERTY
-# Records decoded per call of the native decoder.
-DECODE_BATCH = 8192
 
 
 class BaselineMetrics(types.Artifact):
@@ -35,20 +34,14 @@ class BaselineMetrics(types.Artifact):
 
 def read_split(uris: Sequence[str], split: str, project: Project) -> baseline.Split:
     """Up to baseline.MAX_ROWS transformed rows of one split of these artifacts, decoded to columns
-    a batch of records at a time (tfx_bsl's native decoder: one proto at a time in Python cost
-    most of the component's time on large inputs)."""
+    a batch of records at a time."""
     import numpy as np
-    import tensorflow as tf
-    from tfx_bsl.coders import example_coder
 
     files = sorted(path for uri in uris
                    for path in fileio.glob(os.path.join(uri, vocabulary.split_folder(split), "*")))
-    decoder = example_coder.ExamplesToRecordBatchDecoder()
     wanted = baseline.column_keys(project)
     parts: dict[str, list[Any]] = {}
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(baseline.MAX_ROWS)
-    for batch in records.batch(DECODE_BATCH).as_numpy_iterator():
-        decoded = decoder.DecodeBatch(list(batch))
+    for decoded in decoded_batches(files, baseline.MAX_ROWS):
         for key, column in zip(decoded.schema.names, decoded.columns, strict=True):
             if key in wanted:
                 parts.setdefault(key, []).append(first_values(column))

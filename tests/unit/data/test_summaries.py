@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data import drift, summaries
+from pipeline.data import drift, example_batches, summaries
 
 HOSTILE: list[float | str | None] = [
     1, 1.0, "1", "1.0", " 2 ", -0.0, 0.0, 2**62, 1.5, "1e3", "abc", None, float("nan"),
@@ -76,7 +76,7 @@ def test_example_columns_equal_the_per_row_parse(tmp_path: Path,
         with tf.io.TFRecordWriter(paths[-1], options="GZIP") as writer:
             for row in chunk:
                 writer.write(row)
-    monkeypatch.setattr(summaries, "DECODE_BATCH_ROWS", 4)  # several batches, one across files
+    monkeypatch.setattr(example_batches, "DECODE_BATCH_ROWS", 4)  # several batches, one across files
     names = ["n", "f", "s", "empty", "absent"]
     ours = summaries.example_columns([str(tmp_path)], "train", names)
     theirs = reference_columns(paths, names)

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import vocabulary
 from pipeline.config.project import Feature, Project, Task, Treatment
-from pipeline.data import baseline
+from pipeline.data import baseline, example_batches
 
 # Writes and reads TFRecords with TensorFlow and tfx_bsl: `make test-unit` skips it.
 pytestmark = pytest.mark.slow
@@ -86,7 +86,7 @@ def test_batched_decoding_equals_per_row_decoding(
     from pipeline.graph import baseline as component
 
     monkeypatch.setattr(baseline, "MAX_ROWS", max_rows)
-    monkeypatch.setattr(component, "DECODE_BATCH", batch)
+    monkeypatch.setattr(example_batches, "DECODE_BATCH_ROWS", batch)
     write_split(tmp_path, vocabulary.TRAIN_SPLIT)
     new = component.read_split([str(tmp_path)], vocabulary.TRAIN_SPLIT, PROJECT)
     old = one_at_a_time(tmp_path, vocabulary.TRAIN_SPLIT)
