@@ -6,6 +6,7 @@ mark, a repeated column) is read by that path instead, so values and errors stay
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,13 +26,15 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 
 def read_columns(path: Path, header: list[str], types: dict[str, str]) -> Columns:
     """The typed columns of one file: Arrow's, or the csv module's where they could differ."""
+    columns = _arrow_columns(path, header, types)
+    return columns if columns is not None else columns_of_rows(client.read_rows(path, types), types)
+
+
+def columns_of_rows(rows: Sequence[client.Row], types: dict[str, str]) -> Columns:
+    """Rows as the csv module's path reads them, turned into typed columns (a missing cell null)."""
     import pyarrow as pa
 
-    columns = _arrow_columns(path, header, types)
-    if columns is not None:
-        return columns
-    rows = client.read_rows(path, types)
-    return {name: pa.array([row[name] for row in rows], python_type(dtype))
+    return {name: pa.array([row.get(name) for row in rows], python_type(dtype))
             for name, dtype in types.items()}
 
 

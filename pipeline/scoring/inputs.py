@@ -4,14 +4,13 @@ serialized tf.Example TF Serving's `serving_default` takes, named by the project
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.data.fingerprints import data_fingerprint
 from pipeline.data.input_files import data_files, special_kind
 from pipeline.errors import WorkFailed
-from pipeline.scoring.columns import Columns, python_type, read_columns
+from pipeline.scoring.columns import Columns, read_columns
 from pipeline.serving import client
 from pipeline.vocabulary import RAW_SIGNATURE
 
@@ -104,14 +103,6 @@ def _kept(columns: Columns, keep: tuple[str, ...], count: int) -> list[dict[str,
     values = {name: columns[name].to_pylist() if name in columns else [None] * count
               for name in keep}
     return [{name: values[name][index] for name in keep} for index in range(count)]
-
-
-def encode_examples(rows: Sequence[client.Row], types: dict[str, str]) -> list[bytes]:
-    """Rows as serialized tf.Examples: the values client.example_bytes would send."""
-    import pyarrow as pa
-
-    return encode_columns({name: pa.array([row.get(name) for row in rows], python_type(dtype))
-                           for name, dtype in types.items()}, types)
 
 
 def encode_columns(columns: Columns, types: dict[str, str]) -> list[bytes]:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.scoring.columns import columns_of_rows
 from pipeline.scoring.inference import score_values, signature_outputs
-from pipeline.scoring.inputs import encode_examples
+from pipeline.scoring.inputs import encode_columns
 from pipeline.vocabulary import SERVING_SIGNATURE
 
 pytestmark = pytest.mark.slow
@@ -50,8 +51,9 @@ def hostile_model(folder: Path) -> Path:
 def hostile_rows(count: int) -> list[bytes]:
     """Rows with values, missing numbers, missing and empty text, non-ASCII text."""
     colors = ["red", None, "", "grün", "blue"]
-    return encode_examples([{"size": None if i % 7 == 0 else i / 10 - 3, "color": colors[i % 5],
-                             "doors": None if i % 3 == 0 else i % 5} for i in range(count)], TYPES)
+    rows = [{"size": None if i % 7 == 0 else i / 10 - 3, "color": colors[i % 5],
+             "doors": None if i % 3 == 0 else i % 5} for i in range(count)]
+    return encode_columns(columns_of_rows(rows, TYPES), TYPES)
 
 
 def tfx_bsl_outputs(model_dir: Path, examples: list[bytes], scratch: Path) -> list[dict]:
@@ -139,7 +141,7 @@ def test_columns_built_by_arrow_encode_the_examples_cells_did(count: int) -> Non
     old = example_coder.RecordBatchToExamples(pa.RecordBatch.from_arrays(
         [cell_by_cell_list_array([row[name] for row in rows], dtype)
          for name, dtype in TYPES.items()], list(TYPES)))
-    assert parsed(encode_examples(rows, TYPES)) == parsed(old)
+    assert parsed(encode_columns(columns_of_rows(rows, TYPES), TYPES)) == parsed(old)
 
 
 HOSTILE_CSV = {

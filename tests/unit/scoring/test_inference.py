@@ -63,13 +63,14 @@ def test_beam_scores_every_row_as_the_signature_does_in_order(tmp_path: Path, co
 def test_natively_encoded_rows_parse_as_one_proto_a_row_does() -> None:
     import tensorflow as tf
 
-    from pipeline.scoring.inputs import encode_examples
+    from pipeline.scoring.columns import columns_of_rows
+    from pipeline.scoring.inputs import encode_columns
 
     colors = ["red", "blue", None, ""]
     rows = [{"size": None if i % 3 == 0 else i / 4, "color": colors[i % 4]} for i in range(12)]
     spec = {"size": tf.io.FixedLenFeature([1], tf.float32, default_value=[-1.0]),
             "color": tf.io.VarLenFeature(tf.string)}
-    native = tf.io.parse_example(encode_examples(rows, TYPES), spec)
+    native = tf.io.parse_example(encode_columns(columns_of_rows(rows, TYPES), TYPES), spec)
     one_by_one = tf.io.parse_example([example_bytes(row, TYPES) for row in rows], spec)
     assert native["size"].numpy().tolist() == one_by_one["size"].numpy().tolist()
     assert tf.sparse.to_dense(native["color"]).numpy().tolist() == tf.sparse.to_dense(

@@ -146,12 +146,13 @@ def test_a_canary_that_cannot_read_the_batch_is_reported_and_stable_goes_on(
 def test_the_native_encoder_sends_the_values_one_proto_a_row_sends() -> None:
     from tensorflow.core.example import example_pb2
 
-    from pipeline.scoring.inputs import encode_examples
+    from pipeline.scoring.columns import columns_of_rows
+    from pipeline.scoring.inputs import encode_columns
     from pipeline.serving.client import example_bytes
 
     rows = [{"size": 1.5, "rooms": 2, "color": "red"}, {"size": None, "rooms": -7, "color": "é"},
             {"size": 0.0, "rooms": None, "color": None}, {"size": None, "rooms": None, "color": ""}]
-    for row, encoded in zip(rows, encode_examples(rows, TYPES), strict=True):
+    for row, encoded in zip(rows, encode_columns(columns_of_rows(rows, TYPES), TYPES), strict=True):
         features = example_pb2.Example.FromString(encoded).features.feature
         assert sorted(features) == sorted(TYPES)
         assert not any(features[name].WhichOneof("kind") for name, value in row.items() if value is None)
