@@ -307,3 +307,69 @@ def test_hyperparameters_come_from_the_project_then_custom_config() -> None:
     hparams = model.Hyperparameters.from_custom_config(
         {"project": project, "hyperparameters": {"seed": 8, "hidden_units": [4]}})
     assert (hparams.batch_size, hparams.seed, hparams.hidden_units) == (64, 8, (4,))
+
+
+@pytest.mark.parametrize("train_steps, logged", [
+    (1, [1]), (7, [1, 7]), (100, [1, 100]), (250, [1, 100, 200, 250]), (300, [1, 100, 200, 300])])
+def test_the_loss_is_logged_at_the_first_every_hundredth_and_the_last_step(train_steps, logged) -> None:
+    assert model.logged_steps(train_steps) == logged
+
+
+def step_by_step(net: tf.keras.Model, project: Project, data: tf.data.Dataset, steps: int,
+                 learning_rate: float) -> list[float]:
+    """The training loop as it was before the graph loop: one traced call per step."""
+    optimizer = tf.keras.optimizers.Adam(learning_rate)
+    loss_fn = model.loss_function(project)
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def train_step(inputs: dict, label: tf.Tensor, weight: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(label, net(inputs, training=True), sample_weight=weight)
+            loss += tf.add_n(net.losses) if net.losses else 0.0
+        gradients = tape.gradient(loss, net.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, net.trainable_variables, strict=True))
+        return loss
+
+    batches = iter(data)
+    return [float(train_step(*next(batches))) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("task", [Task.BINARY, Task.MULTICLASS, Task.REGRESSION], ids=lambda t: t.value)
+def test_the_graph_loop_trains_exactly_as_one_call_per_step(task, transformed) -> None:
+    """Same batches, same dropout masks, same updates: the same losses, weights and eval metrics, to
+    float32 rounding (the graph optimizer may fuse the loop body's ops in another order)."""
+    rows, transform_dir = transformed
+    project = PROJECTS[task]
+    if project is not BINARY:
+        rows = [{**row, vocabulary.WEIGHT_KEY: row[f"{project.name}_{vocabulary.WEIGHT_KEY}"]}
+                for row in rows]
+    accessor = InMemoryAccessor(rows)
+    output = tft.TFTransformOutput(transform_dir)
+    hparams = model.Hyperparameters(batch_size=4, learning_rate=0.05, hidden_units=(8,), dropout=0.3,
+                                    seed=5)
+
+    def data() -> tf.data.Dataset:
+        batches = model.transformed_batches(["-"], accessor, output, project, 4, hparams.seed)
+        return model.input_dataset(project, batches)
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.keras.utils.set_random_seed(hparams.seed)
+        looped = model.build_model(project, hparams)
+        log = model.train(looped, project, data(), data(), hparams, 130, 3)
+        tf.keras.utils.set_random_seed(hparams.seed)
+        stepped = model.build_model(project, hparams)
+        losses = step_by_step(stepped, project, data(), 130, hparams.learning_rate)
+        expected_eval = model.evaluate(stepped, project, data(), 3)
+    finally:
+        from tensorflow.python.framework import config
+
+        config.disable_op_determinism()
+    assert [step for step, _ in log.train_loss] == [1, 100, 130]
+    np.testing.assert_allclose([loss for _, loss in log.train_loss],
+                               [losses[step - 1] for step in (1, 100, 130)], rtol=1e-5)
+    for after_loop, after_steps in zip(looped.get_weights(), stepped.get_weights(), strict=True):
+        np.testing.assert_allclose(after_loop, after_steps, rtol=1e-5, atol=1e-6)
+    eval_loss, eval_metrics = expected_eval
+    assert log.eval_loss == pytest.approx(eval_loss, rel=1e-5)
+    assert log.eval_metrics == pytest.approx(eval_metrics, rel=1e-5)
