@@ -174,3 +174,117 @@ def test_a_fifo_it_would_read_is_refused_without_opening_it(tmp_path: Path) -> N
     os.mkfifo(input_base / "b.csv")
     with pytest.raises(PreflightError, match="b.csv: is a FIFO"):
         examples_by_split(csv_example_gen.Executor, input_base, tmp_path / "ours")
+
+
+# --- the written order ---------------------------------------------------------------------------
+
+def run_executor(input_base: Path, output: Path, beam_args: list[str] | None = None,
+                 input_splits: dict[str, str] | None = None) -> None:
+    """Our executor with TFX's 3:1 hash split (or the given input splits), under `beam_args`."""
+    examples = standard_artifacts.Examples()
+    examples.uri = str(output)
+    if input_splits:
+        input_config = example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name=name, pattern=pattern)
+            for name, pattern in input_splits.items()])
+        output_config = example_gen_pb2.Output()
+    else:
+        input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(
+            name="single_split", pattern=input_files.DATA_FILE_PATTERN)])
+        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=3),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))
+    properties = {
+        spec.INPUT_BASE_KEY: str(input_base),
+        spec.INPUT_CONFIG_KEY: json_format.MessageToJson(input_config),
+        spec.OUTPUT_CONFIG_KEY: json_format.MessageToJson(output_config),
+        spec.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
+    }
+    context = csv_example_gen.Executor.Context(beam_pipeline_args=beam_args or [],
+                                               tmp_dir=str(output / ".tmp"))
+    csv_example_gen.Executor(context).Do({}, {spec.EXAMPLES_KEY: [examples]}, properties)
+
+
+def written(output: Path) -> dict[str, list[tuple[str, list[bytes]]]]:
+    """Each split's files in name order (the order readers glob them in) with their records."""
+    return {split.name.removeprefix("Split-"): [
+        (path.name, [r.numpy() for r in tf.data.TFRecordDataset(str(path), "GZIP")])
+        for path in sorted(split.iterdir())] for split in sorted(output.glob("Split-*"))}
+
+
+def input_rows(input_base: Path, pattern: str = "*.csv") -> list[bytes]:
+    """Every input row's record in the input's order (files by name, rows as they stand), column
+    kinds inferred over the files the pattern matches, as one input split's are."""
+    paths = sorted(input_base.glob(pattern))
+    header = paths[0].read_text().splitlines()[0].split(",")
+    blocks = [block for path in paths for block in csv_example_gen.read_blocks(str(path), header)]
+    kinds: dict[str, int] = {}
+    for block in blocks:
+        kinds = csv_example_gen.ColumnKinds().add_input(kinds, block)
+    return [record for block in blocks for record in csv_example_gen.encode_block(block, kinds)]
+
+
+def in_input_order(records: list[bytes], rows: list[bytes]) -> bool:
+    """Whether `records` are the rows of the input they hold, in the input's order."""
+    held = set(records)
+    return records == [row for row in rows if row in held]
+
+
+@pytest.fixture
+def two_files(tmp_path: Path) -> Path:
+    """The sample rows split over two files."""
+    lines = (SAMPLE_DATA / "data.csv").read_text().splitlines(keepends=True)
+    input_base = tmp_path / "input"
+    input_base.mkdir()
+    (input_base / "a.csv").write_text("".join(lines[:180]))
+    (input_base / "b.csv").write_text("".join(lines[:1] + lines[180:]))
+    return input_base
+
+
+def test_each_split_is_written_in_the_inputs_order(two_files: Path, tmp_path: Path) -> None:
+    run_executor(two_files, tmp_path / "out")
+    files = written(tmp_path / "out")
+    assert [len(files[split]) for split in ("train", "eval")] == [2, 2]  # one shard per input file
+    rows = input_rows(two_files)
+    train = [r for _, records in files["train"] for r in records]
+    evaluated = [r for _, records in files["eval"] for r in records]
+    assert sorted(train + evaluated) == sorted(rows)
+    assert in_input_order(train, rows) and in_input_order(evaluated, rows)
+    assert len(evaluated) < len(train)
+
+
+def test_two_workers_write_the_same_files_as_one(two_files: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's parallelism never changes a byte of what the splits hold, nor the file names,
+    also with shards smaller than a file (blocks of 2 KB, shards of 40 rows)."""
+    monkeypatch.setattr(csv_example_gen.csv_format, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(csv_example_gen, "SHARD_ROWS", 40)
+    run_executor(two_files, tmp_path / "one")
+    run_executor(two_files, tmp_path / "two", ["--direct_running_mode=multi_threading",
+                                               "--direct_num_workers=2"])
+    one = written(tmp_path / "one")
+    assert one == written(tmp_path / "two")
+    assert len(one["train"]) > 4
+    rows = input_rows(two_files)
+    for split in one.values():
+        assert in_input_order([r for _, file_records in split for r in file_records], rows)
+
+
+def test_input_splits_write_only_their_own_split(two_files: Path, tmp_path: Path) -> None:
+    run_executor(two_files, tmp_path / "out", input_splits={"train": "a.csv", "eval": "b.csv"})
+    files = written(tmp_path / "out")
+    prefix = csv_example_gen.RECORDS_FILE_PREFIX
+    assert [name for name, _ in files["train"]] == [f"{prefix}-000-00000-00000.gz"]
+    assert [name for name, _ in files["eval"]] == [f"{prefix}-001-00000-00000.gz"]
+    assert files["train"][0][1] == input_rows(two_files, "a.csv")
+    assert files["eval"][0][1] == input_rows(two_files, "b.csv")
+    assert len(files["train"][0][1]) + len(files["eval"][0][1]) == 302
+
+
+def test_a_split_no_row_falls_in_still_has_a_file(tmp_path: Path) -> None:
+    input_base = tmp_path / "input"
+    input_base.mkdir()
+    (input_base / "data.csv").write_text("a,b\n1,x\n")
+    run_executor(input_base, tmp_path / "out")
+    files = written(tmp_path / "out")
+    assert sorted(len(records) for _, records in files["train"] + files["eval"]) == [0, 1]
