@@ -85,6 +85,8 @@ BASELINE_FILE = "baseline.json"
 # the declared margin sets; and of the blessing: the bound the Evaluator applied.
 BASELINE_METRICS_PROPERTY = "metrics"
 BASELINE_GATE_PROPERTY = "gate"
+# Rows the reference models were fitted on and scored on, and the fitting cap (JSON).
+BASELINE_ROWS_PROPERTY = "rows"
 BLESSING_BASELINE_GATE = "baseline_gate"
 # Blessing property: the URI of the baseline's recorded evaluation the comparison reused (absent
 # when TFMA scored the baseline itself).

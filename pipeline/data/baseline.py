@@ -24,8 +24,10 @@ MAJORITY = "majority"
 LINEAR = "linear"
 # The baseline a new project's blessing is gated on (its margin: metrics.baseline_margin).
 GATED = LINEAR
-# Rows read per split: enough for a linear model's metric to settle, and fast on any dataset.
-MAX_ROWS = 200_000
+# Training rows the reference models are fitted on, at most: the first of the train split in its
+# written order (the same every run), enough for a linear model to settle, fast on any dataset.
+# They are scored on every eval row, as the Evaluator scores the trained model.
+FIT_ROWS = 200_000
 SEED = 42
 # Binary decision threshold of the reference models' class output (the Evaluator's default).
 CUT = 0.5

@@ -15,8 +15,8 @@ DECODE_BATCH_ROWS = 8192
 
 
 def decoded_batches(files: Sequence[str], limit: int) -> Iterator[pa.RecordBatch]:
-    """The first `limit` examples of these files, in the order given, as record batches (a
-    column per feature, a list per row)."""
+    """The first `limit` examples of these files (-1: all), in the order given, as record
+    batches (a column per feature, a list per row)."""
     if not files:
         return
     import tensorflow as tf

@@ -24,6 +24,7 @@ from pipeline.data.example_batches import decoded_batches
 
 METRICS_PROPERTY = vocabulary.BASELINE_METRICS_PROPERTY
 GATE_PROPERTY = vocabulary.BASELINE_GATE_PROPERTY
+ROWS_PROPERTY = vocabulary.BASELINE_ROWS_PROPERTY
 
 
 class BaselineMetrics(types.Artifact):
@@ -32,16 +33,16 @@ class BaselineMetrics(types.Artifact):
     TYPE_NAME = "pipeline.BaselineMetrics"  # Kubeflow V2 needs a namespaced name
 
 
-def read_split(uris: Sequence[str], split: str, project: Project) -> baseline.Split:
-    """Up to baseline.MAX_ROWS transformed rows of one split of these artifacts, decoded to columns
-    a batch of records at a time."""
+def read_split(uris: Sequence[str], split: str, project: Project, limit: int = -1) -> baseline.Split:
+    """The first `limit` (-1: every) transformed rows of one split of these artifacts, decoded to
+    columns a batch of records at a time."""
     import numpy as np
 
     files = sorted(path for uri in uris
                    for path in fileio.glob(os.path.join(uri, vocabulary.split_folder(split), "*")))
     wanted = baseline.column_keys(project)
     parts: dict[str, list[Any]] = {}
-    for decoded in decoded_batches(files, baseline.MAX_ROWS):
+    for decoded in decoded_batches(files, limit):
         for key, column in zip(decoded.schema.names, decoded.columns, strict=True):
             if key in wanted:
                 parts.setdefault(key, []).append(first_values(column))
@@ -74,6 +75,23 @@ def newest(examples: Sequence[types.Artifact]) -> types.Artifact:
     return max(enumerate(examples), key=lambda item: (item[1].span, item[0]))[1]
 
 
+def reference_record(train_uris: Sequence[str], eval_uri: str, declared: Project) -> dict[str, Any]:
+    """The reference models fitted on the first FIT_ROWS training rows and scored on every eval
+    row: their metrics, the gate they set, and the rows each step read."""
+    train = read_split(train_uris, vocabulary.TRAIN_SPLIT, declared, baseline.FIT_ROWS)
+    evaluation = read_split([eval_uri], vocabulary.EVAL_SPLIT, declared)
+    metrics = baseline.fit(train, evaluation, declared)
+    bound = baseline.gate(declared, metrics[baseline.GATED])
+    gate = {} if bound is None else {
+        "metric": bound.metric, "tfma_class": declared.metric(bound.metric).tfma_class,
+        "lower": bound.lower, "upper": bound.upper,
+        "baseline": baseline.GATED, "value": metrics[baseline.GATED][bound.metric],
+        "margin": declared.baseline_margin}
+    rows = {"fitted": len(train.label), "scored": len(evaluation.label),
+            "fit_limit": baseline.FIT_ROWS}
+    return {METRICS_PROPERTY: metrics, GATE_PROPERTY: gate, ROWS_PROPERTY: rows}
+
+
 @component
 def Baseline(  # TFX names components like classes
     transformed_examples: InputArtifact[list[standard_artifacts.Examples]],
@@ -83,17 +101,9 @@ def Baseline(  # TFX names components like classes
     """Fit the reference models on the train split of every span the Trainer reads, score them on
     the eval split of the newest span (the Evaluator's), record metrics and the gate."""
     declared = Project.from_dict(json.loads(project))
-    train = read_split([e.uri for e in transformed_examples], vocabulary.TRAIN_SPLIT, declared)
-    evaluation = read_split([newest(transformed_examples).uri], vocabulary.EVAL_SPLIT, declared)
-    metrics = baseline.fit(train, evaluation, declared)
-    bound = baseline.gate(declared, metrics[baseline.GATED])
-    gate = {} if bound is None else {
-        "metric": bound.metric, "tfma_class": declared.metric(bound.metric).tfma_class,
-        "lower": bound.lower, "upper": bound.upper,
-        "baseline": baseline.GATED, "value": metrics[baseline.GATED][bound.metric],
-        "margin": declared.baseline_margin}
-    record = {METRICS_PROPERTY: metrics, GATE_PROPERTY: gate}
+    record = reference_record([e.uri for e in transformed_examples],
+                              newest(transformed_examples).uri, declared)
     with fileio.open(os.path.join(baseline_metrics.uri, vocabulary.BASELINE_FILE), "w") as out:
         out.write(json.dumps(record, indent=1, sort_keys=True))
-    baseline_metrics.set_string_custom_property(METRICS_PROPERTY, json.dumps(metrics, sort_keys=True))
-    baseline_metrics.set_string_custom_property(GATE_PROPERTY, json.dumps(gate, sort_keys=True))
+    for name, value in record.items():
+        baseline_metrics.set_string_custom_property(name, json.dumps(value, sort_keys=True))

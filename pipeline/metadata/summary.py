@@ -18,6 +18,7 @@ from pipeline.vocabulary import (
     BASELINE_GATE_PROPERTY,
     BASELINE_METRICS_KEY,
     BASELINE_METRICS_PROPERTY,
+    BASELINE_ROWS_PROPERTY,
     BLESSING_KEY,
     DECISION_THRESHOLD_PROPERTY,
     EVALUATION_KEY,
@@ -62,6 +63,11 @@ class RunSummary:
         return baseline_record(self.components).get(BASELINE_GATE_PROPERTY) or {}
 
     @property
+    def baseline_rows(self) -> dict:
+        """Rows the reference models were fitted on (`fitted`, at most `fit_limit`) and scored on."""
+        return baseline_record(self.components).get(BASELINE_ROWS_PROPERTY) or {}
+
+    @property
     def decision_threshold(self) -> DecisionThreshold | None:
         """The class cut the Trainer chose for a binary model (None: no model, or none recorded)."""
         return recorded_threshold(self.components)
@@ -87,7 +93,7 @@ def baseline_record(components: list[records.ComponentRun]) -> dict:
     if not outputs:
         return {}
     return {name: json.loads(str(records.custom_property(outputs[0], name) or "{}"))
-            for name in (BASELINE_METRICS_PROPERTY, BASELINE_GATE_PROPERTY)}
+            for name in (BASELINE_METRICS_PROPERTY, BASELINE_GATE_PROPERTY, BASELINE_ROWS_PROPERTY)}
 
 
 def summarize(store: metadata_store.MetadataStore, run_id: str) -> RunSummary:

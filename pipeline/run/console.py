@@ -96,7 +96,7 @@ def format_summary(
         *[f"note       {note}" for note in metric_notes(project, summary.metrics)],
         *([f"threshold  {threshold_text(project, summary.decision_threshold)}"]
           if project.task is Task.BINARY and summary.blessed is not None else []),
-        *([f"baseline   {baseline_text(project, summary.baseline)} (same split)"]
+        *([f"baseline   {baseline_text(project, summary.baseline)} ({baseline_rows_text(summary)})"]
           if summary.baseline else []),
         f"model      {blessed} ({summary.blessing_reason})",
         *([f"bounds     {bound_sources(project, summary.gate)}"] if summary.blessed is False else []),
@@ -107,6 +107,15 @@ def format_summary(
         f"log        {shown_path(log_path) if log_path else '- (nothing ran)'}",
     ]
     return "\n".join(lines)
+
+
+def baseline_rows_text(summary: RunSummary) -> str:
+    """Where the reference models were fitted and scored; says so when the fit read a sample."""
+    rows = summary.baseline_rows
+    if rows and rows.get("fitted", 0) >= rows.get("fit_limit", 0) > 0:
+        return (f"same split; fitted on the first {rows['fitted']:,} training rows, "
+                f"scored on all {rows['scored']:,} eval rows")
+    return "same split"
 
 
 def threshold_text(project: Project, record: DecisionThreshold | None) -> str:

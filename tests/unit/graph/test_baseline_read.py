@@ -53,14 +53,14 @@ def write_split(uri: Path, split: str) -> None:
                 out.write(example(row))
 
 
-def one_at_a_time(uri: Path, split: str) -> baseline.Split:
+def one_at_a_time(uri: Path, split: str, limit: int) -> baseline.Split:
     """The earlier decoding: each record parsed to a proto in Python, its first value per key."""
     import tensorflow as tf
 
     folder = uri / vocabulary.split_folder(split)
     files = sorted(str(folder / name) for name in os.listdir(folder))
     columns: dict[str, list[Any]] = {}
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(baseline.MAX_ROWS)
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)
     for record in records.as_numpy_iterator():
         for key, feature in tf.train.Example.FromString(record).features.feature.items():
             kind = feature.WhichOneof("kind")
@@ -79,18 +79,43 @@ def assert_same(new: baseline.Split, old: baseline.Split) -> None:
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("max_rows, batch", [(baseline.MAX_ROWS, 8192), (33, 8), (ROWS, 7)])
+@pytest.mark.parametrize("max_rows, batch", [(baseline.FIT_ROWS, 8192), (33, 8), (ROWS, 7), (-1, 9)])
 def test_batched_decoding_equals_per_row_decoding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_rows: int, batch: int
 ) -> None:
     from pipeline.graph import baseline as component
 
-    monkeypatch.setattr(baseline, "MAX_ROWS", max_rows)
     monkeypatch.setattr(example_batches, "DECODE_BATCH_ROWS", batch)
     write_split(tmp_path, vocabulary.TRAIN_SPLIT)
-    new = component.read_split([str(tmp_path)], vocabulary.TRAIN_SPLIT, PROJECT)
-    old = one_at_a_time(tmp_path, vocabulary.TRAIN_SPLIT)
-    assert len(new.label) == min(max_rows, ROWS)
+    new = component.read_split([str(tmp_path)], vocabulary.TRAIN_SPLIT, PROJECT, max_rows)
+    old = one_at_a_time(tmp_path, vocabulary.TRAIN_SPLIT, max_rows)
+    assert len(new.label) == (ROWS if max_rows < 0 else min(max_rows, ROWS))
     assert np.isnan(new.inputs[vocabulary.transformed_name("x")]).any()
     assert_same(new, old)
     assert baseline.fit(new, new, PROJECT) == baseline.fit(old, old, PROJECT)
+
+
+def test_the_fit_reads_a_capped_sample_and_the_score_every_eval_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scored on the whole eval split, as the Evaluator scores the model; the cap on the fit is
+    recorded with its rows, and the run's summary says so."""
+    from pipeline.graph import baseline as component
+    from pipeline.run import console
+
+    monkeypatch.setattr(baseline, "FIT_ROWS", 30)
+    write_split(tmp_path, vocabulary.TRAIN_SPLIT)
+    write_split(tmp_path, vocabulary.EVAL_SPLIT)
+    record = component.reference_record([str(tmp_path)], str(tmp_path), PROJECT)
+    assert record[component.ROWS_PROPERTY] == {"fitted": 30, "scored": ROWS, "fit_limit": 30}
+    train = one_at_a_time(tmp_path, vocabulary.TRAIN_SPLIT, 30)
+    evaluation = one_at_a_time(tmp_path, vocabulary.EVAL_SPLIT, -1)
+    assert record[component.METRICS_PROPERTY] == baseline.fit(train, evaluation, PROJECT)
+
+    class Summary:
+        baseline_rows = record[component.ROWS_PROPERTY]
+
+    assert console.baseline_rows_text(Summary()) == (  # type: ignore[arg-type]
+        f"same split; fitted on the first 30 training rows, scored on all {ROWS} eval rows")
+    Summary.baseline_rows = {"fitted": 29, "scored": ROWS, "fit_limit": 30}
+    assert console.baseline_rows_text(Summary()) == "same split"  # type: ignore[arg-type]
