@@ -32,7 +32,7 @@ from tfx.types import standard_component_specs as specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, json_utils, proto_utils
 
-from pipeline.graph import recorded_baseline
+from pipeline.graph import model_type, recorded_baseline
 from pipeline.graph.baseline import GATE_PROPERTY, BaselineMetrics
 from pipeline.metadata.provenance import BASELINE_SKIPPED
 from pipeline.vocabulary import (
@@ -66,6 +66,7 @@ class SelfBaselineSkippingExecutor(evaluator_executor.Executor):
             input_dict = {k: v for k, v in input_dict.items() if k != specs.BASELINE_MODEL_KEY}
             for blessing in output_dict.get(specs.BLESSING_KEY, []):
                 blessing.set_string_custom_property(BASELINE_SKIPPED, SELF_BASELINE)
+        exec_properties = _typed(input_dict, exec_properties)
         if not (baseline and self._reused(input_dict, output_dict, exec_properties)):
             super().Do(input_dict, output_dict, exec_properties)
         self._record(input_dict, output_dict, exec_properties)
@@ -137,6 +138,20 @@ class SelfBaselineSkippingExecutor(evaluator_executor.Executor):
         for blessing in output_dict.get(specs.BLESSING_KEY, []):
             blessing.set_string_custom_property(BLESSING_BASELINE_GATE, json.dumps(gate, sort_keys=True))
         return {**exec_properties, specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)}
+
+
+def _typed(input_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> dict[str, Any]:
+    """exec_properties with the models' TFMA type in the eval config when it is read without a load."""
+    if not exec_properties.get(specs.EVAL_CONFIG_KEY):
+        return exec_properties
+    import tensorflow_model_analysis as tfma
+
+    config = proto_utils.json_to_proto(exec_properties[specs.EVAL_CONFIG_KEY], tfma.EvalConfig())
+    models = [*input_dict.get(specs.MODEL_KEY, []), *input_dict.get(specs.BASELINE_MODEL_KEY, [])]
+    if not model_type.with_model_types(config, models):
+        return exec_properties
+    return {**exec_properties, specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config)}
 
 
 def _bless(blessing: types.Artifact, input_dict: dict[str, list[types.Artifact]],

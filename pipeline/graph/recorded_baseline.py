@@ -36,19 +36,23 @@ class NotReusable(Exception):
 
 
 def config_fingerprint(eval_config_json: str) -> str:
-    """Hash of what decides the metric values: model specs, metrics and slices, without names
-    and thresholds (thresholds decide the blessing, which is recomputed)."""
-    config = json.loads(eval_config_json)
-    for spec in config.get("modelSpecs", []):
-        spec.pop("name", None)
-        spec.pop("isBaseline", None)
-    for spec in config.get("metricsSpecs", []):
-        spec.pop("modelNames", None)
-        spec.pop("thresholds", None)
-        for metric in spec.get("metrics", []):
-            for key in ("threshold", "perSliceThresholds", "crossSliceThresholds"):
-                metric.pop(key, None)
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+    """Hash of what decides the metric values: model specs, metrics and slices, without names,
+    thresholds (they decide the blessing, which is recomputed) and the model type (it follows
+    from the model artifact, recorded beside: pipeline.graph.model_type). Read as the proto, so
+    that the JSON's field spelling (TFX writes proto field names) cannot hide a field."""
+    import tensorflow_model_analysis as tfma
+
+    config = proto_utils.json_to_proto(eval_config_json, tfma.EvalConfig())
+    for model in config.model_specs:
+        for field in ("name", "is_baseline", "model_type"):
+            model.ClearField(field)
+    for spec in config.metrics_specs:
+        spec.ClearField("model_names")
+        spec.ClearField("thresholds")
+        for metric in spec.metrics:
+            for field in ("threshold", "per_slice_thresholds", "cross_slice_thresholds"):
+                metric.ClearField(field)
+    return hashlib.sha256(proto_utils.proto_to_json(config).encode()).hexdigest()
 
 
 def record(examples: types.Artifact, model: types.Artifact, eval_config_json: str) -> dict:
