@@ -11,12 +11,14 @@ It also writes each split in the input's own order, the same whatever the runner
 writer reshuffles the rows and lets each Beam worker write its share, so with two workers the
 order of the rows in the files changed from run to run, and with it TFT's approximate quantiles,
 the Trainer's shuffle and the metrics (AUC 0.9552 against 0.9558 for two runs of the same 150,020
-rows). Here every block of rows keeps its position (file, block), blocks are grouped into shards of
-SHARD_ROWS input rows, and each shard writes one file per split, its rows in file order.
+rows). Here every block of rows keeps its position (file, block), the input's rows are cut into
+shards of equal size (about SHARD_ROWS rows each, at block boundaries), and each shard writes one
+file per split, its rows in file order: equal files keep the runner's workers equally busy.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple, cast
@@ -42,9 +44,10 @@ from pipeline.data import csv_format, example_wire, input_files
 # Kinds in TFX's order of generality; a column takes the most general kind any cell needs.
 UNKNOWN, INT, FLOAT, STRING = range(4)
 INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-# Input rows per output shard: the bundled data and 10x copies (150k rows) write one file per
-# split, as before; a shard's records (about 100 MB here) are held by one worker while it writes.
-SHARD_ROWS = 250_000
+# Input rows per output shard, about: the bundled data writes one file per split (as TFX's writer
+# did with one worker), 1.5 M rows 15 files of 100,000 rows; a shard's records (about 40 MB here)
+# are held by one worker while it writes them.
+SHARD_ROWS = 100_000
 # TFX's file name prefix for a split's records.
 RECORDS_FILE_PREFIX = "data_tfrecord"
 
@@ -106,9 +109,13 @@ class Position(NamedTuple):
     block: int
     first_row: int
 
-    def shard(self) -> tuple[int, int]:
-        """The output shard: a file's rows in runs of SHARD_ROWS."""
-        return self.file, self.first_row // SHARD_ROWS
+    def shard(self, rows_per_file: dict[int, int]) -> int:
+        """The output shard of the block: the input's rows cut into equal runs of about
+        SHARD_ROWS, in input order."""
+        total = sum(rows_per_file.values())
+        before = sum(rows for file, rows in rows_per_file.items() if file < self.file)
+        shards = max(1, math.ceil(total / SHARD_ROWS))
+        return (before + self.first_row) * shards // max(total, 1)
 
 
 def read_blocks(path: str, header: list[str]) -> Iterator[pa.RecordBatch]:
@@ -186,15 +193,17 @@ class SplitRule(NamedTuple):
 
 
 def encode_and_split(positioned: tuple[Position, pa.RecordBatch], kinds: dict[str, int],
-                     rule: SplitRule) -> tuple[tuple[int, int], tuple[Position, list[list[bytes]]]]:
+                     rows_per_file: dict[int, int], rule: SplitRule
+                     ) -> tuple[int, tuple[Position, list[list[bytes]]]]:
     """One block's records per split, keyed by the shard that writes them."""
     position, block = positioned
-    return position.shard(), (position, rule.split_records(encode_block(block, kinds)))
+    return (position.shard(rows_per_file),
+            (position, rule.split_records(encode_block(block, kinds))))
 
 
 # The shard every input writes, rows or not, so each split it feeds has a file (maybe empty, as
 # TFX's writer leaves one), and where the marker block sorts first.
-FIRST_SHARD = (0, 0)
+FIRST_SHARD = 0
 MARKER = Position(0, -1, 0)
 
 
@@ -206,16 +215,16 @@ class WriteShard(beam.DoFn):
         self.input_index = input_index
         self.rule = rule
 
-    def process(self, shard: tuple[tuple[int, int], Iterable[tuple[Position, list[list[bytes]]]]]
+    def process(self, shard: tuple[int, Iterable[tuple[Position, list[list[bytes]]]]]
                 ) -> Iterator[str]:
         import tensorflow as tf  # the workers' writer; not needed to build the pipeline
 
-        (file, part), blocks = shard
+        number, blocks = shard
         ordered = sorted(blocks, key=lambda positioned: positioned[0])
-        name = f"{RECORDS_FILE_PREFIX}-{self.input_index:03d}-{file:05d}-{part:05d}.gz"
+        name = f"{RECORDS_FILE_PREFIX}-{self.input_index:03d}-{number:05d}.gz"
         for index, uri in enumerate(self.split_uris):
             has_rows = any(by_split[index] for _, by_split in ordered)
-            if not (has_rows or (shard[0] == FIRST_SHARD and self.rule.feeds(index))):
+            if not (has_rows or (number == FIRST_SHARD and self.rule.feeds(index))):
                 continue
             path = os.path.join(uri, name)
             with tf.io.TFRecordWriter(path, options="GZIP") as writer:
@@ -279,9 +288,15 @@ def _write_in_input_order(pipeline: beam.Pipeline, exec_properties: dict[str, An
     kinds = beam.pvalue.AsSingleton(
         blocks | f"Blocks{label}" >> beam.Map(lambda positioned: positioned[1])
         | f"InferColumnKinds{label}" >> beam.CombineGlobally(ColumnKinds()))
+    rows_per_file = beam.pvalue.AsSingleton(
+        blocks | f"BlockRows{label}" >> beam.Map(lambda positioned: (positioned[0].file,
+                                                                    positioned[1].num_rows))
+        | f"FileRows{label}" >> beam.CombinePerKey(sum)  # type: ignore[arg-type]
+        | f"RowsPerFile{label}" >> beam.combiners.ToDict())
     marker = (pipeline | f"FirstShard{label}" >> beam.Create(
         [(FIRST_SHARD, (MARKER, [[] for _ in split_uris]))]))
-    encoded = blocks | f"EncodeAndSplit{label}" >> beam.Map(encode_and_split, kinds, rule)
+    encoded = blocks | f"EncodeAndSplit{label}" >> beam.Map(encode_and_split, kinds,
+                                                             rows_per_file, rule)
     _ = ((encoded, marker) | f"WithFirstShard{label}" >> beam.Flatten()
          | f"GroupShards{label}" >> beam.GroupByKey()
          | f"WriteShards{label}" >> beam.ParDo(WriteShard(split_uris, input_index, rule)))

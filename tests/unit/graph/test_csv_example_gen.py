@@ -244,7 +244,7 @@ def two_files(tmp_path: Path) -> Path:
 def test_each_split_is_written_in_the_inputs_order(two_files: Path, tmp_path: Path) -> None:
     run_executor(two_files, tmp_path / "out")
     files = written(tmp_path / "out")
-    assert [len(files[split]) for split in ("train", "eval")] == [2, 2]  # one shard per input file
+    assert [len(files[split]) for split in ("train", "eval")] == [1, 1]  # 302 rows: one shard
     rows = input_rows(two_files)
     train = [r for _, records in files["train"] for r in records]
     evaluated = [r for _, records in files["eval"] for r in records]
@@ -256,7 +256,7 @@ def test_each_split_is_written_in_the_inputs_order(two_files: Path, tmp_path: Pa
 def test_two_workers_write_the_same_files_as_one(two_files: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The runner's parallelism never changes a byte of what the splits hold, nor the file names,
-    also with shards smaller than a file (blocks of 2 KB, shards of 40 rows)."""
+    also with shards smaller than a file (blocks of 2 KB, shards of about 40 rows)."""
     monkeypatch.setattr(csv_example_gen.csv_format, "BLOCK_BYTES", 2048)
     monkeypatch.setattr(csv_example_gen, "SHARD_ROWS", 40)
     run_executor(two_files, tmp_path / "one")
@@ -264,7 +264,7 @@ def test_two_workers_write_the_same_files_as_one(two_files: Path, tmp_path: Path
                                                "--direct_num_workers=2"])
     one = written(tmp_path / "one")
     assert one == written(tmp_path / "two")
-    assert len(one["train"]) > 4
+    assert len(one["train"]) == 8  # ceil(302 / 40) shards
     rows = input_rows(two_files)
     for split in one.values():
         assert in_input_order([r for _, file_records in split for r in file_records], rows)
@@ -274,8 +274,8 @@ def test_input_splits_write_only_their_own_split(two_files: Path, tmp_path: Path
     run_executor(two_files, tmp_path / "out", input_splits={"train": "a.csv", "eval": "b.csv"})
     files = written(tmp_path / "out")
     prefix = csv_example_gen.RECORDS_FILE_PREFIX
-    assert [name for name, _ in files["train"]] == [f"{prefix}-000-00000-00000.gz"]
-    assert [name for name, _ in files["eval"]] == [f"{prefix}-001-00000-00000.gz"]
+    assert [name for name, _ in files["train"]] == [f"{prefix}-000-00000.gz"]
+    assert [name for name, _ in files["eval"]] == [f"{prefix}-001-00000.gz"]
     assert files["train"][0][1] == input_rows(two_files, "a.csv")
     assert files["eval"][0][1] == input_rows(two_files, "b.csv")
     assert len(files["train"][0][1]) + len(files["eval"][0][1]) == 302
@@ -288,3 +288,18 @@ def test_a_split_no_row_falls_in_still_has_a_file(tmp_path: Path) -> None:
     run_executor(input_base, tmp_path / "out")
     files = written(tmp_path / "out")
     assert sorted(len(records) for _, records in files["train"] + files["eval"]) == [0, 1]
+
+
+def test_shards_cut_the_inputs_rows_into_equal_runs_in_input_order(monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """Workers stay equally busy on equal files: no shard of a few leftover rows, none twice as big."""
+    monkeypatch.setattr(csv_example_gen, "SHARD_ROWS", 100)
+    rows_per_file = {0: 250, 1: 160, 2: 40}
+    starts = [(file, first) for file, rows in rows_per_file.items() for first in range(0, rows, 10)]
+    shards = [csv_example_gen.Position(file, first // 10, first).shard(rows_per_file)
+              for file, first in starts]
+    assert shards == sorted(shards)
+    sizes = [10 * shards.count(shard) for shard in range(5)]
+    assert sizes == [90, 90, 90, 90, 90]
+    assert csv_example_gen.Position(0, 0, 0).shard({0: 99_999}) == 0
+    assert csv_example_gen.Position(0, 0, 0).shard({}) == 0
