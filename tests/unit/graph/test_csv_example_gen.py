@@ -264,7 +264,7 @@ def test_two_workers_write_the_same_files_as_one(two_files: Path, tmp_path: Path
                                                "--direct_num_workers=2"])
     one = written(tmp_path / "one")
     assert one == written(tmp_path / "two")
-    assert len(one["train"]) == 8  # ceil(302 / 40) shards
+    assert len(one["train"]) == 8  # an even number of shards of at most 40 rows
     rows = input_rows(two_files)
     for split in one.values():
         assert in_input_order([r for _, file_records in split for r in file_records], rows)
@@ -292,14 +292,15 @@ def test_a_split_no_row_falls_in_still_has_a_file(tmp_path: Path) -> None:
 
 def test_shards_cut_the_inputs_rows_into_equal_runs_in_input_order(monkeypatch: pytest.MonkeyPatch
                                                                   ) -> None:
-    """Workers stay equally busy on equal files: no shard of a few leftover rows, none twice as big."""
+    """Two workers stay equally busy on an even number of equal files: no shard of a few leftover
+    rows, none twice as big."""
     monkeypatch.setattr(csv_example_gen, "SHARD_ROWS", 100)
     rows_per_file = {0: 250, 1: 160, 2: 40}
     starts = [(file, first) for file, rows in rows_per_file.items() for first in range(0, rows, 10)]
     shards = [csv_example_gen.Position(file, first // 10, first).shard(rows_per_file)
               for file, first in starts]
     assert shards == sorted(shards)
-    sizes = [10 * shards.count(shard) for shard in range(5)]
-    assert sizes == [90, 90, 90, 90, 90]
-    assert csv_example_gen.Position(0, 0, 0).shard({0: 99_999}) == 0
-    assert csv_example_gen.Position(0, 0, 0).shard({}) == 0
+    assert [10 * shards.count(shard) for shard in range(6)] == [80, 70, 80, 70, 80, 70]
+    assert {csv_example_gen.Position(0, 0, row).shard({0: 100}) for row in range(100)} == {0}
+    assert {csv_example_gen.Position(0, 0, row).shard({0: 101}) for row in range(101)} == {0, 1}
+    assert csv_example_gen.Position(0, 0, 0).shard({0: 0}) == 0  # a header-only file
