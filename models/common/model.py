@@ -179,7 +179,9 @@ def train(
 
 def logged_steps(train_steps: int) -> list[int]:
     """The steps whose loss is logged: the first, every LOG_EVERY-th and the last."""
-    return sorted({1, *range(LOG_EVERY, train_steps + 1, LOG_EVERY), train_steps} - {0})
+    if train_steps < 1:
+        return []  # no step, as the per-step loop ran none
+    return sorted({1, *range(LOG_EVERY, train_steps + 1, LOG_EVERY), train_steps})
 
 
 def repeated(step: Any) -> Any:

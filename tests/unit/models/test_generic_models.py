@@ -310,7 +310,7 @@ def test_hyperparameters_come_from_the_project_then_custom_config() -> None:
 
 
 @pytest.mark.parametrize("train_steps, logged", [
-    (1, [1]), (7, [1, 7]), (100, [1, 100]), (250, [1, 100, 200, 250]), (300, [1, 100, 200, 300])])
+    (0, []), (1, [1]), (7, [1, 7]), (100, [1, 100]), (250, [1, 100, 200, 250]), (300, [1, 100, 200, 300])])
 def test_the_loss_is_logged_at_the_first_every_hundredth_and_the_last_step(train_steps, logged) -> None:
     assert model.logged_steps(train_steps) == logged
 
