@@ -55,6 +55,8 @@ REASON_DEGRADATION = "live degradation"
 # The key of an Airflow DAG run's conf that names the reason of a triggered run.
 REASON_CONF_KEY = "reason"
 ANALYZER_CACHE_KEY = "analyzer_cache"
+# Transform's custom_config key: write the analyzer cache (only runs with --analyzer-cache read one).
+WRITE_ANALYZER_CACHE = "write_analyzer_cache"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 TRANSFORMED_EXAMPLES_KEY = "transformed_examples"
 MODEL_KEY = "model"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from tfx.components.schema_gen.component import SchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
-from tfx.components.transform.component import Transform
 from tfx.dsl.components.base import base_component, base_node
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
@@ -46,6 +45,7 @@ from pipeline.graph.span_validator import (
     previous_span_statistics,
 )
 from pipeline.graph.trainer import Trainer
+from pipeline.graph.transform import Transform
 
 
 def _schema_component(
@@ -260,7 +260,8 @@ def create_components(
         disable_statistics=not config.transform_statistics,
         force_tf_compat_v1=not config.transform_tf2,
         custom_config={"code_fingerprint": inputs.preprocessing_code_fingerprint,
-                       "project": project.code_view()},
+                       "project": project.code_view(),
+                       vocabulary.WRITE_ANALYZER_CACHE: config.analyzer_cache},
     ).with_id(vocabulary.TRANSFORM)
     trainer = Trainer(
         run_fn=project.run_fn,
