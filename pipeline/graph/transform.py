@@ -32,11 +32,18 @@ class Executor(transform_executor.Executor):
 
     def Do(self, input_dict: dict[str, list[artifact.Artifact]],  # noqa: N802 (TFX interface)
            output_dict: dict[str, list[artifact.Artifact]], exec_properties: dict[str, Any]) -> None:
-        """TFX's Do; the cache output is left out (so left empty) unless the run writes it."""
-        if not writes_analyzer_cache(exec_properties):
-            output_dict = {key: value for key, value in output_dict.items()
-                           if key != standard_component_specs.UPDATED_ANALYZER_CACHE_KEY}
-        super().Do(input_dict, output_dict, exec_properties)
+        """TFX's Do; the cache output is left out (so left empty) unless the run writes it.
+
+        TFX replaces lists of the dict it is given (one transformed-examples artifact per input
+        span, in a window run): they are copied back, or the launcher would publish none of them.
+        """
+        if writes_analyzer_cache(exec_properties):
+            super().Do(input_dict, output_dict, exec_properties)
+            return
+        written = {key: value for key, value in output_dict.items()
+                   if key != standard_component_specs.UPDATED_ANALYZER_CACHE_KEY}
+        super().Do(input_dict, written, exec_properties)
+        output_dict.update(written)
 
 
 class Transform(transform_component.Transform):

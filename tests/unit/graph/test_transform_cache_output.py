@@ -75,6 +75,13 @@ def _inputs(project: Project, work: Path) -> dict[str, list[Any]]:
 def _run(executor: Any, project: Project, inputs: dict[str, list[Any]], out: Path,
          write_cache: bool | None) -> Path:
     """One Transform execution into out; write_cache None leaves the flag out (TFX's default)."""
+    _execute(executor, project, inputs, out, write_cache)
+    return out
+
+
+def _execute(executor: Any, project: Project, inputs: dict[str, list[Any]], out: Path,
+             write_cache: bool | None) -> dict[str, list[Any]]:
+    """One Transform execution into out: the output dict as the launcher publishes it after Do."""
     from tfx.types import artifact_utils, standard_artifacts
 
     def output(kind: type, name: str) -> list[Any]:
@@ -95,7 +102,7 @@ def _run(executor: Any, project: Project, inputs: dict[str, list[Any]], out: Pat
     executor(context).Do(inputs, outputs, {
         "preprocessing_fn": project.preprocessing_fn, "custom_config": json.dumps(custom_config),
         "force_tf_compat_v1": 1, "disable_statistics": 1})
-    return out
+    return outputs
 
 
 def _rows(out: Path, split: str) -> list[dict[str, list[Any]]]:
@@ -173,3 +180,29 @@ def test_a_run_with_the_analyzer_cache_writes_tfx_cache(tmp_path: Path) -> None:
 
     # The same dataset key and analyzer entries (the accumulators' bytes vary from run to run).
     assert entries(ours) == entries(tfx_out) != []
+
+
+@pytest.mark.parametrize("write_cache", [False, True])
+def test_each_input_span_gets_its_transformed_examples_as_with_tfx(
+        write_cache: bool, tmp_path: Path) -> None:
+    """A window run gives Transform several Examples artifacts: TFX replaces the output list with
+    one artifact per span, and the launcher publishes what the dict it passed holds after Do."""
+    from tfx.components.transform.executor import Executor as TfxExecutor
+
+    from pipeline.graph.transform import Executor
+
+    project = _projects()["penguins"]
+    first = _inputs(project, tmp_path / "span1")
+    second = _inputs(project, tmp_path / "span2")
+    inputs = {"examples": first["examples"] + second["examples"], "schema": first["schema"]}
+    tfx_outputs = _execute(TfxExecutor, project, inputs, tmp_path / "tfx", None)
+    ours = _execute(Executor, project, inputs, tmp_path / "ours", write_cache)
+
+    def published(outputs: dict[str, list[Any]], root: Path) -> list[list[str]]:
+        return [sorted(str(p.relative_to(root)) for p in Path(a.uri).rglob("*") if p.is_file())
+                for a in outputs["transformed_examples"]]
+
+    assert len(ours["transformed_examples"]) == len(tfx_outputs["transformed_examples"]) == 2
+    assert published(ours, tmp_path / "ours") == published(tfx_outputs, tmp_path / "tfx")
+    assert all(files for files in published(ours, tmp_path / "ours"))
+    assert any((tmp_path / "ours" / "cache").iterdir()) is write_cache
