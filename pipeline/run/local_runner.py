@@ -26,7 +26,7 @@ from pipeline.metadata import connection, records, summary
 from pipeline.metadata.connection import metadata_connection, probe_server
 from pipeline.metadata.summary import RunSummary
 from pipeline.run import consistency, manifest, run_reason, up_to_date
-from pipeline.run.beam_dofn_specs import answer_once_per_dofn
+from pipeline.run.beam_introspection import answer_once_per_object
 from pipeline.run.beam_staging import skip_tfx_package_for_local_beam
 from pipeline.run.console import ProgressReporter, format_summary
 from pipeline.run.run_lock import run_lock
@@ -182,7 +182,7 @@ def _run_components(
 
         absl_logging.set_verbosity(absl_logging.INFO)
         skip_tfx_package_for_local_beam()
-        answer_once_per_dofn()
+        answer_once_per_object()
         pipeline = create_pipeline(config, run_manifest, metadata_connection(config))
         run_options = RunOptions(to_nodes=[to_node]) if to_node else None
         progress = ProgressReporter(console=console, total=len(pipeline.components))

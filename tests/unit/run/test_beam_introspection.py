@@ -1,5 +1,6 @@
-"""Beam's DoFn state/timer specs, remembered per DoFn object: the same answers as Beam's own,
-asked once per object, nothing kept alive, and a stateful pipeline gives the same output."""
+"""Beam's DoFn state/timer specs and options views, remembered per object: the same answers as
+Beam's own, asked once per object, nothing kept alive, and a stateful pipeline gives the same
+output."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 import apache_beam as beam
 import pytest
 from apache_beam.coders import VarIntCoder
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.transforms import userstate
 from apache_beam.transforms.timeutil import TimeDomain
 
-from pipeline.run.beam_dofn_specs import answer_once_per_dofn, remembering
+from pipeline.run.beam_introspection import answer_once_per_object, dofn_specs_remembered, per_object
 
 BEAM_SPECS = userstate.get_dofn_specs
+BEAM_VIEW_AS = PipelineOptions.view_as
 
 
 class Plain(beam.DoFn):
@@ -72,7 +75,7 @@ def _names(specs: tuple[set[Any], set[Any]]) -> tuple[list[str], list[str]]:
 @pytest.mark.parametrize("dofn_class", [Plain, Stateful])
 def test_the_answer_is_beams_and_asked_once_per_object(dofn_class: type) -> None:
     counting = Counting()
-    specs = remembering(counting)
+    specs = dofn_specs_remembered(counting)
     dofn, other = dofn_class(), dofn_class()
     first = specs(dofn)
     assert _names(first) == _names(BEAM_SPECS(dofn))
@@ -85,7 +88,7 @@ def test_the_answer_is_beams_and_asked_once_per_object(dofn_class: type) -> None
 
 def test_a_collected_dofn_is_not_kept_alive() -> None:
     counting = Counting()
-    specs = remembering(counting)
+    specs = dofn_specs_remembered(counting)
     dofn = Stateful()
     specs(dofn)
     alive = weakref.ref(dofn)
@@ -96,14 +99,14 @@ def test_a_collected_dofn_is_not_kept_alive() -> None:
 
 def test_errors_and_objects_without_weak_references_are_answered_afresh() -> None:
     counting = Counting()
-    specs = remembering(counting)
+    specs = dofn_specs_remembered(counting)
     for _ in range(2):
         with pytest.raises(ValueError, match="duplicate"):
             specs(DuplicateParams())
     assert counting.calls == 2
 
     no_specs = Counting(lambda _: (set(), set()))
-    specs = remembering(no_specs)
+    specs = dofn_specs_remembered(no_specs)
     slotted = Slotted()
     with pytest.raises(TypeError):
         weakref.ref(slotted)
@@ -123,8 +126,32 @@ def test_a_stateful_pipeline_gives_the_same_output(monkeypatch: pytest.MonkeyPat
 
     run()
     monkeypatch.setattr(userstate, "get_dofn_specs", BEAM_SPECS)
-    answer_once_per_dofn()
-    installed = userstate.get_dofn_specs
-    answer_once_per_dofn()
-    assert userstate.get_dofn_specs is installed is not BEAM_SPECS
+    monkeypatch.setattr(PipelineOptions, "view_as", BEAM_VIEW_AS)
+    answer_once_per_object()
+    installed = userstate.get_dofn_specs, PipelineOptions.view_as
+    answer_once_per_object()
+    assert (userstate.get_dofn_specs, PipelineOptions.view_as) == installed
+    assert installed[0] is not BEAM_SPECS and installed[1] is not BEAM_VIEW_AS
     run()
+
+
+def test_options_views_are_beams_once_per_options_object() -> None:
+    calls: list[type] = []
+
+    def counting_view_as(options: PipelineOptions, cls: type) -> PipelineOptions:
+        calls.append(cls)
+        return BEAM_VIEW_AS(options, cls)
+
+    view_as = per_object(counting_view_as)
+    flags = ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=in_memory"]
+    options, beams = PipelineOptions(flags), PipelineOptions(flags)
+    direct = view_as(options, DirectOptions)
+    assert view_as(options, DirectOptions) is direct
+    assert calls == [DirectOptions]
+    assert direct.get_all_options() == BEAM_VIEW_AS(beams, DirectOptions).get_all_options()
+    standard = view_as(options, StandardOptions)
+    assert standard.runner == "DirectRunner" and calls == [DirectOptions, StandardOptions]
+    # Views share the options' values, as Beam's do: a change through one is seen by the others.
+    view_as(options, DirectOptions).direct_num_workers = 5
+    assert options.view_as(DirectOptions).direct_num_workers == 5
+    assert view_as(PipelineOptions(flags), DirectOptions).direct_num_workers == 2
