@@ -6,6 +6,12 @@ non-empty cell is an int64, else FLOAT if every one is a float, else STRING; an 
 has no kind) and writes each row's deterministic serialization, built column-wise
 (pipeline/data/example_wire.py): the very bytes TFX's split hash reads, so every row lands in the
 same split as with TFX's executor.
+
+Each split is written without the per-record reshuffle TFX's writer applies before Beam's TFRecord
+sink: every row went through a random-key group-by once more (through the runner process with
+two workers). In one process the rows came out of it in input order, so the bundled data's files
+are record for record what they were; with two workers each writes its own blocks' rows, in an
+order that varies from run to run as TFX's did.
 """
 
 from __future__ import annotations
@@ -18,12 +24,17 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.components.example_gen.csv_example_gen import component as csv_component
+from tfx.components.util import examples_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
-from tfx.types import standard_component_specs
-from tfx.utils import io_utils
+from tfx.proto import example_gen_pb2
+from tfx.types import Artifact, artifact_utils
+from tfx.types import standard_component_specs as specs
+from tfx.utils import io_utils, proto_utils
 
 from pipeline.data import csv_format, example_wire, input_files
 
@@ -129,7 +140,7 @@ def _CsvToSerializedExamples(  # Beam names transforms like classes
     pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
     """Every row of the split's CSV files as a serialized tf.Example."""
-    pattern = os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
+    pattern = os.path.join(exec_properties[specs.INPUT_BASE_KEY], split_pattern)
     files = sorted(cast("list[str]", fileio.glob(pattern)))  # a str pattern globs to str paths
     if not files:
         raise RuntimeError(f"Split pattern {pattern} does not match any files.")
@@ -159,6 +170,34 @@ class Executor(BaseExampleGenExecutor):
         # TFX calls what this returns with (pipeline, exec_properties, split_pattern): a
         # beam.ptransform_fn, as its own executors return, though its interface says PTransform.
         return cast(beam.PTransform, _CsvToSerializedExamples)
+
+    def Do(self, input_dict: dict[str, list[Artifact]],  # noqa: N802 (TFX interface)
+           output_dict: dict[str, list[Artifact]], exec_properties: dict[str, Any]) -> None:
+        """TFX's Do (split names, records, payload and file format), each split written by
+        Beam's TFRecord sink without TFX's per-record reshuffle before it."""
+        input_config = proto_utils.json_to_proto(
+            exec_properties[specs.INPUT_CONFIG_KEY], example_gen_pb2.Input())
+        output_config = proto_utils.json_to_proto(
+            exec_properties[specs.OUTPUT_CONFIG_KEY], example_gen_pb2.Output())
+        outputs = output_dict[specs.EXAMPLES_KEY]
+        artifact_utils.get_single_instance(outputs).split_names = (
+            artifact_utils.encode_split_names(
+                example_gen_utils.generate_output_split_names(input_config, output_config)))
+        with self._make_beam_pipeline() as pipeline:
+            for name, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                prefix = os.path.join(artifact_utils.get_split_uri(outputs, name),
+                                      write_split.DEFAULT_TF_RECORD_FILE_NAME)
+                _ = records | f"WriteSplit[{name}]" >> beam.io.WriteToTFRecord(
+                    prefix, file_name_suffix=".gz")
+        file_format = exec_properties.get(specs.OUTPUT_FILE_FORMAT_KEY,
+                                          example_gen_pb2.FILE_FORMAT_UNSPECIFIED)
+        for artifact in outputs:
+            if exec_properties.get(specs.OUTPUT_DATA_FORMAT_KEY):
+                examples_utils.set_payload_format(
+                    artifact, exec_properties[specs.OUTPUT_DATA_FORMAT_KEY])
+            if file_format:
+                examples_utils.set_file_format(artifact,
+                                               write_split.to_file_format_str(file_format))
 
 
 class CsvExampleGen(csv_component.CsvExampleGen):
