@@ -183,7 +183,7 @@ def check_csv_file(path: Path, columns: Columns, max_row_bytes: int,
         checked = _check_records(path, header, records, tallied)
         if not checked.problems:
             handle.seek(0)
-            problem = csv_format.arrow_problem(handle, header)
+            problem = csv_format.arrow_problem(handle, header, path.stat().st_size)
             checked.problems += [f"{path}: {problem}"] if problem else []
         return checked
 

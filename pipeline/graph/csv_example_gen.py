@@ -96,9 +96,10 @@ def typed_cells(cells: pa.Array, kind: int) -> pa.Array:
 def read_blocks(path: str, header: list[str]) -> Iterator[pa.RecordBatch]:
     """A CSV file's rows as blocks of string columns (csv_format, which the pre-flight shares);
     Arrow's parse errors name the file."""
+    size = beam.io.filesystems.FileSystems.match([path])[0].metadata_list[0].size_in_bytes
     with beam.io.filesystems.FileSystems.open(path) as handle:
         try:
-            yield from csv_format.arrow_blocks(handle, header)
+            yield from csv_format.arrow_blocks(handle, header, csv_format.block_bytes(size))
         except pa.ArrowInvalid as error:
             raise ValueError(f"{path}: {error}") from error
 

@@ -190,11 +190,12 @@ def test_bare_carriage_returns_are_refused(tmp_path: Path) -> None:
 
 
 def test_what_csv_example_gen_cannot_parse_is_named() -> None:
-    bad_utf8 = io.BytesIO(b'a,b\n1,"\xff"\n')
-    assert "cannot parse it" in (csv_format.arrow_problem(bad_utf8, ["a", "b"]) or "")
-    ragged = io.BytesIO(b"a,b\n1,2,3\n")
-    assert "Expected 2 columns, got 3" in (csv_format.arrow_problem(ragged, ["a", "b"]) or "")
-    assert csv_format.arrow_problem(io.BytesIO(b'a,b\n1,"x\ny"\n'), ["a", "b"]) is None
+    def problem(text: bytes) -> str:
+        return csv_format.arrow_problem(io.BytesIO(text), ["a", "b"], len(text)) or ""
+
+    assert "cannot parse it" in problem(b'a,b\n1,"\xff"\n')
+    assert "Expected 2 columns, got 3" in problem(b"a,b\n1,2,3\n")
+    assert problem(b'a,b\n1,"x\ny"\n') == ""
 
 
 def test_files_with_different_headers(tmp_path: Path) -> None:
