@@ -37,11 +37,9 @@ class Executor(transform_executor.Executor):
         TFX replaces lists of the dict it is given (one transformed-examples artifact per input
         span, in a window run): they are copied back, or the launcher would publish none of them.
         """
-        if writes_analyzer_cache(exec_properties):
-            super().Do(input_dict, output_dict, exec_properties)
-            return
-        written = {key: value for key, value in output_dict.items()
-                   if key != standard_component_specs.UPDATED_ANALYZER_CACHE_KEY}
+        written = output_dict if writes_analyzer_cache(exec_properties) else {
+            key: value for key, value in output_dict.items()
+            if key != standard_component_specs.UPDATED_ANALYZER_CACHE_KEY}
         super().Do(input_dict, written, exec_properties)
         output_dict.update(written)
 
